@@ -1,0 +1,140 @@
+"""Storage for FHIR resources: current versions, full history, and search index tables.
+
+Search never scans JSON: every search parameter is extracted on write into narrow, indexed tables
+(the layout large FHIR servers use), so queries stay index lookups at millions of resources.
+"""
+
+import uuid
+
+from django.db import models
+
+ID_MAX = 64
+
+
+class Resource(models.Model):
+    """The current version of one resource (or its tombstone when deleted)."""
+
+    id = models.BigAutoField(primary_key=True)
+    resource_type = models.CharField(max_length=40)
+    logical_id = models.CharField(max_length=ID_MAX)
+    version_id = models.PositiveIntegerField()
+    last_updated = models.DateTimeField()
+    deleted = models.BooleanField(default=False)
+    # Serialized JSON text, not jsonb: it keeps FHIR's element order and is served without re-encoding.
+    content = models.TextField(null=True)
+    sort_name = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["resource_type", "logical_id"], name="resource_type_id_uniq"),
+        ]
+        indexes = [
+            models.Index(fields=["resource_type", "id"], name="resource_live_idx",
+                         condition=models.Q(deleted=False)),
+            models.Index(fields=["resource_type", "last_updated", "id"], name="resource_updated_idx"),
+            models.Index(fields=["resource_type", "sort_name", "id"], name="resource_sortname_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.resource_type}/{self.logical_id}/_history/{self.version_id}"
+
+
+class ResourceVersion(models.Model):
+    """Every version ever written, including deletions; the id orders all history."""
+
+    METHODS = [("POST", "create"), ("PUT", "update"), ("DELETE", "delete")]
+
+    id = models.BigAutoField(primary_key=True)
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="versions")
+    resource_type = models.CharField(max_length=40)
+    logical_id = models.CharField(max_length=ID_MAX)
+    version_id = models.PositiveIntegerField()
+    last_updated = models.DateTimeField()
+    method = models.CharField(max_length=6, choices=METHODS)
+    content = models.TextField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["resource", "version_id"], name="version_uniq"),
+        ]
+        indexes = [
+            models.Index(fields=["resource_type", "id"], name="version_type_idx"),
+            models.Index(fields=["last_updated", "id"], name="version_updated_idx"),
+        ]
+
+
+class StringIndex(models.Model):
+    """String search values, normalized (case and accents folded) for prefix and contains matching."""
+
+    id = models.BigAutoField(primary_key=True)
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="+")
+    resource_type = models.CharField(max_length=40)
+    param = models.CharField(max_length=64)
+    value = models.CharField(max_length=255)
+    exact = models.CharField(max_length=255)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["resource_type", "param", "value"], name="string_value_idx",
+                         opclasses=["varchar_ops", "varchar_ops", "varchar_pattern_ops"]),
+            models.Index(fields=["resource_type", "param", "exact"], name="string_exact_idx"),
+        ]
+
+
+class TokenIndex(models.Model):
+    """Token search values: a code with its (possibly empty) system."""
+
+    id = models.BigAutoField(primary_key=True)
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="+")
+    resource_type = models.CharField(max_length=40)
+    param = models.CharField(max_length=64)
+    system = models.CharField(max_length=255, blank=True, default="")
+    code = models.CharField(max_length=255)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["resource_type", "param", "code", "system"], name="token_code_idx"),
+            models.Index(fields=["resource_type", "param", "system"], name="token_system_idx"),
+        ]
+
+
+class ReferenceIndex(models.Model):
+    """Resolved references from one resource to another, for reference search and includes."""
+
+    id = models.BigAutoField(primary_key=True)
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="+")
+    resource_type = models.CharField(max_length=40)
+    param = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=40)
+    target_id = models.CharField(max_length=ID_MAX)
+    # Relative references must resolve on write; absolute URLs to other servers are kept as-is.
+    external = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["resource_type", "param", "target_id", "target_type"],
+                         name="reference_param_idx"),
+            models.Index(fields=["target_type", "target_id"], name="reference_target_idx"),
+        ]
+
+
+class SearchSnapshot(models.Model):
+    """A frozen, ordered result list so pages of a sorted search stay consistent under writes."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created = models.DateTimeField(auto_now_add=True)
+    expires = models.DateTimeField(db_index=True)
+    resource_type = models.CharField(max_length=40)
+    total = models.PositiveIntegerField()
+
+
+class SearchSnapshotEntry(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    snapshot = models.ForeignKey(SearchSnapshot, on_delete=models.CASCADE, related_name="entries")
+    position = models.PositiveIntegerField()
+    resource_pk = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["snapshot", "position"], name="snapshot_position_uniq"),
+        ]

@@ -1,0 +1,409 @@
+"""Versioned storage of FHIR resources: create, update, delete, read, vread and history.
+
+Every write validates the resource, checks that its local references resolve, stores a new version
+and refreshes the search index rows, all in one transaction: a failed write leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timezone as dt_timezone
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from . import indexing
+from .errors import Conflict, Gone, InvalidRequest, NotFound, PreconditionFailed, UnprocessableReference
+from .models import ReferenceIndex, Resource, ResourceVersion, StringIndex, TokenIndex
+from .validation import validate_resource
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_ETAG = re.compile(r'^\s*(?:W/)?"?(?P<version>\d+)"?\s*$')
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def check_id(logical_id: str) -> str:
+    if not ID_PATTERN.match(logical_id or ""):
+        raise InvalidRequest(
+            "Resource id must be 1-64 characters of A-Z, a-z, 0-9, '-' and '.'", expression=["id"]
+        )
+    return logical_id
+
+
+def etag(version_id: int) -> str:
+    return f'W/"{version_id}"'
+
+
+def parse_etag(value: str) -> int:
+    match = _ETAG.match(value or "")
+    if not match:
+        raise InvalidRequest('If-Match must be an ETag such as W/"3"')
+    return int(match.group("version"))
+
+
+def instant(moment: datetime) -> str:
+    """A FHIR instant in UTC with a `Z` suffix."""
+    return moment.astimezone(dt_timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def dumps(content: dict) -> str:
+    return json.dumps(content, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    row: Resource
+    created: bool
+
+    @property
+    def content(self) -> dict:
+        return json.loads(self.row.content)
+
+
+# ---------------------------------------------------------------- reads
+
+
+def read(resource_type: str, logical_id: str) -> Resource:
+    """The current version, or 404 / 410 (deleted)."""
+    row = Resource.objects.filter(resource_type=resource_type, logical_id=logical_id).first()
+    if row is None:
+        raise NotFound(f"{resource_type}/{logical_id} is not known")
+    if row.deleted:
+        raise Gone(f"{resource_type}/{logical_id} was deleted")
+    return row
+
+
+def vread(resource_type: str, logical_id: str, version_id: str) -> ResourceVersion:
+    if not str(version_id).isdigit():
+        raise NotFound(f"{resource_type}/{logical_id} has no version '{version_id}'")
+    version = ResourceVersion.objects.filter(
+        resource_type=resource_type, logical_id=logical_id, version_id=int(version_id)
+    ).first()
+    if version is None:
+        if not Resource.objects.filter(resource_type=resource_type, logical_id=logical_id).exists():
+            raise NotFound(f"{resource_type}/{logical_id} is not known")
+        raise NotFound(f"{resource_type}/{logical_id} has no version {version_id}")
+    if version.method == "DELETE":
+        raise Gone(f"Version {version_id} of {resource_type}/{logical_id} is a deletion")
+    return version
+
+
+def history_page(*, resource_type: str | None = None, logical_id: str | None = None,
+                 since: datetime | None = None, before: int | None = None,
+                 count: int = 20) -> tuple[list[ResourceVersion], bool]:
+    """Versions newest first, keyset-paged on the version sequence; returns (page, more)."""
+    versions = ResourceVersion.objects.all()
+    if resource_type:
+        versions = versions.filter(resource_type=resource_type)
+    if logical_id:
+        if not Resource.objects.filter(resource_type=resource_type, logical_id=logical_id).exists():
+            raise NotFound(f"{resource_type}/{logical_id} is not known")
+        versions = versions.filter(logical_id=logical_id)
+    if since is not None:
+        versions = versions.filter(last_updated__gte=since)
+    if before is not None:
+        versions = versions.filter(id__lt=before)
+    rows = list(versions.order_by("-id")[: count + 1])
+    return rows[:count], len(rows) > count
+
+
+def history_count(*, resource_type=None, logical_id=None, since=None) -> int:
+    versions = ResourceVersion.objects.all()
+    if resource_type:
+        versions = versions.filter(resource_type=resource_type)
+    if logical_id:
+        versions = versions.filter(logical_id=logical_id)
+    if since is not None:
+        versions = versions.filter(last_updated__gte=since)
+    return versions.count()
+
+
+# ---------------------------------------------------------------- writes
+
+
+def create(resource_type: str, content: dict, *, if_none_exist: str | None = None) -> WriteResult:
+    """Create with a server-assigned id; with `if_none_exist`, return the one existing match."""
+    canonical = validate_resource(resource_type, content)
+    with transaction.atomic():
+        if if_none_exist is not None:
+            existing = _conditional_match(resource_type, if_none_exist)
+            if existing is not None:
+                return WriteResult(existing, created=False)
+        row = _store(resource_type, new_id(), canonical, method="POST", current=None)
+    return WriteResult(row, created=True)
+
+
+def update(resource_type: str, logical_id: str, content: dict, *,
+           if_match: str | None = None) -> WriteResult:
+    """Update, or create with the client's id when it does not exist yet."""
+    check_id(logical_id)
+    body_id = content.get("id") if isinstance(content, dict) else None
+    if body_id is None:
+        raise InvalidRequest("The resource in an update must carry its id", expression=["id"])
+    if body_id != logical_id:
+        raise InvalidRequest(
+            f"Resource id '{body_id}' does not match the id '{logical_id}' in the URL",
+            expression=["id"],
+        )
+    canonical = validate_resource(resource_type, content)
+    expected = parse_etag(if_match) if if_match is not None else None
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                current = _lock_current(resource_type, logical_id)
+                _check_version(resource_type, logical_id, current, expected)
+                row = _store(resource_type, logical_id, canonical, method="PUT", current=current)
+                return WriteResult(row, created=current is None or current.deleted)
+        except IntegrityError:
+            # Two clients created the same new id at once; the loser retries as an update.
+            if attempt:
+                raise Conflict(f"{resource_type}/{logical_id} was written concurrently") from None
+    raise AssertionError("unreachable")
+
+
+def delete(resource_type: str, logical_id: str) -> bool:
+    """Delete the current version; True when something was deleted."""
+    check_id(logical_id)
+    with transaction.atomic():
+        current = _lock_current(resource_type, logical_id)
+        if current is None or current.deleted:
+            return False
+        _refuse_if_referenced(resource_type, logical_id)
+        now = timezone.now()
+        current.version_id += 1
+        current.last_updated = now
+        current.deleted = True
+        current.content = None
+        current.sort_name = ""
+        current.save()
+        ResourceVersion.objects.create(
+            resource=current, resource_type=resource_type, logical_id=logical_id,
+            version_id=current.version_id, last_updated=now, method="DELETE", content=None,
+        )
+        _delete_index_rows([current.pk])
+    return True
+
+
+def _lock_current(resource_type: str, logical_id: str) -> Resource | None:
+    return (
+        Resource.objects.select_for_update()
+        .filter(resource_type=resource_type, logical_id=logical_id)
+        .first()
+    )
+
+
+def _check_version(resource_type, logical_id, current: Resource | None, expected: int | None):
+    if expected is None:
+        return
+    if current is None or current.deleted:
+        raise PreconditionFailed(
+            f"If-Match given but {resource_type}/{logical_id} has no current version"
+        )
+    if current.version_id != expected:
+        raise PreconditionFailed(
+            f"{resource_type}/{logical_id} is at version {current.version_id}, not {expected}"
+        )
+
+
+def _conditional_match(resource_type: str, criteria: str) -> Resource | None:
+    from urllib.parse import parse_qsl
+
+    from .search import matching_rows
+
+    pairs = parse_qsl(criteria.lstrip("?"), keep_blank_values=True)
+    if not pairs:
+        raise InvalidRequest("If-None-Exist must carry search criteria, e.g. identifier=sys|value")
+    _serialize_conditional(resource_type, criteria)
+    matches = matching_rows(resource_type, pairs, limit=2)
+    if len(matches) > 1:
+        raise PreconditionFailed(f"If-None-Exist criteria match more than one {resource_type}")
+    return matches[0] if matches else None
+
+
+def _serialize_conditional(resource_type: str, criteria: str):
+    """Hold a transaction lock on these criteria so two identical conditional creates serialize."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{resource_type}?{criteria}"])
+
+
+def _refuse_if_referenced(resource_type: str, logical_id: str):
+    referrers = (
+        ReferenceIndex.objects.filter(target_type=resource_type, target_id=logical_id, external=False)
+        .values_list("resource_type", "resource__logical_id")[:5]
+    )
+    referrers = list(referrers)
+    if referrers:
+        names = ", ".join(f"{t}/{i}" for t, i in referrers)
+        raise Conflict(
+            f"{resource_type}/{logical_id} is still referenced by {names}; "
+            "remove those references first"
+        )
+
+
+def _check_references(resource_type: str, logical_id: str, rows: indexing.IndexRows):
+    local = {(ref.type, ref.id) for _, ref in rows.references if not ref.external}
+    local.discard((resource_type, logical_id))
+    if not local:
+        return
+    missing = set(local)
+    by_type: dict[str, set[str]] = {}
+    for rtype, rid in local:
+        by_type.setdefault(rtype, set()).add(rid)
+    for rtype, ids in by_type.items():
+        for found in Resource.objects.filter(
+            resource_type=rtype, logical_id__in=ids, deleted=False
+        ).values_list("logical_id", flat=True):
+            missing.discard((rtype, found))
+    if missing:
+        names = ", ".join(f"{t}/{i}" for t, i in sorted(missing))
+        raise UnprocessableReference(f"Referenced resource does not exist: {names}")
+
+
+def _stamp(content: dict, logical_id: str, version_id: int, moment: datetime) -> dict:
+    stamped = {"resourceType": content["resourceType"], "id": logical_id}
+    stamped.update({k: v for k, v in content.items() if k not in ("resourceType", "id")})
+    meta = dict(stamped.get("meta") or {})
+    meta["versionId"] = str(version_id)
+    meta["lastUpdated"] = instant(moment)
+    stamped["meta"] = meta
+    # Keep resourceType, id, meta at the top, as FHIR JSON conventionally reads.
+    ordered = {k: stamped[k] for k in ("resourceType", "id", "meta")}
+    ordered.update({k: v for k, v in stamped.items() if k not in ordered})
+    return ordered
+
+
+def _store(resource_type: str, logical_id: str, canonical: dict, *, method: str,
+           current: Resource | None) -> Resource:
+    rows = indexing.extract(resource_type, canonical)
+    _check_references(resource_type, logical_id, rows)
+    now = timezone.now()
+    version_id = current.version_id + 1 if current is not None else 1
+    content = dumps(_stamp(canonical, logical_id, version_id, now))
+    if current is None:
+        with transaction.atomic():
+            current = Resource.objects.create(
+                resource_type=resource_type, logical_id=logical_id, version_id=version_id,
+                last_updated=now, deleted=False, content=content, sort_name=rows.sort_name,
+            )
+    else:
+        current.version_id = version_id
+        current.last_updated = now
+        current.deleted = False
+        current.content = content
+        current.sort_name = rows.sort_name
+        current.save()
+        _delete_index_rows([current.pk])
+    ResourceVersion.objects.create(
+        resource=current, resource_type=resource_type, logical_id=logical_id,
+        version_id=version_id, last_updated=now, method=method, content=content,
+    )
+    _insert_index_rows([(current, rows)])
+    return current
+
+
+def _delete_index_rows(pks: list[int]):
+    for model in (StringIndex, TokenIndex, ReferenceIndex):
+        model.objects.filter(resource_id__in=pks).delete()
+
+
+def _insert_index_rows(items: Iterable[tuple[Resource, indexing.IndexRows]], batch_size=2000):
+    strings, tokens, references = [], [], []
+    for row, rows in items:
+        base = {"resource_id": row.pk, "resource_type": row.resource_type}
+        strings += [StringIndex(param=p, value=v, exact=e, **base) for p, v, e in rows.strings]
+        tokens += [TokenIndex(param=p, system=s, code=c, **base) for p, s, c in rows.tokens]
+        references += [
+            ReferenceIndex(param=p, target_type=r.type, target_id=r.id, external=r.external, **base)
+            for p, r in rows.references
+        ]
+    StringIndex.objects.bulk_create(strings, batch_size=batch_size)
+    TokenIndex.objects.bulk_create(tokens, batch_size=batch_size)
+    ReferenceIndex.objects.bulk_create(references, batch_size=batch_size)
+
+
+# ---------------------------------------------------------------- bulk loading
+
+
+def bulk_load(items: Iterable[tuple[str, dict]], *, batch_size: int = 1000,
+              check_references: bool = True) -> int:
+    """Create many resources fast (fixtures, generators); ids in the content are kept.
+
+    Items must come in dependency order: a reference may point at an earlier item or an existing
+    resource. Each batch is one transaction.
+    """
+    total = 0
+    batch: list[tuple[str, dict]] = []
+    known: set[tuple[str, str]] = set()
+    for item in items:
+        batch.append(item)
+        if len(batch) >= batch_size:
+            total += _load_batch(batch, known, check_references)
+            batch = []
+    if batch:
+        total += _load_batch(batch, known, check_references)
+    return total
+
+
+def _load_batch(batch, known: set, check_references: bool) -> int:
+    now = timezone.now()
+    prepared = []
+    for resource_type, content in batch:
+        logical_id = check_id(content.get("id") or new_id())
+        canonical = validate_resource(resource_type, {**content, "id": logical_id})
+        rows = indexing.extract(resource_type, canonical)
+        prepared.append((resource_type, logical_id, canonical, rows))
+    with transaction.atomic():
+        if check_references:
+            _check_batch_references(prepared, known)
+        resources = [
+            Resource(
+                resource_type=rtype, logical_id=lid, version_id=1, last_updated=now,
+                content=dumps(_stamp(canonical, lid, 1, now)), sort_name=rows.sort_name,
+            )
+            for rtype, lid, canonical, rows in prepared
+        ]
+        Resource.objects.bulk_create(resources, batch_size=len(resources))
+        ResourceVersion.objects.bulk_create(
+            [
+                ResourceVersion(
+                    resource=r, resource_type=r.resource_type, logical_id=r.logical_id,
+                    version_id=1, last_updated=now, method="POST", content=r.content,
+                )
+                for r in resources
+            ],
+            batch_size=len(resources),
+        )
+        _insert_index_rows(zip(resources, (p[3] for p in prepared), strict=True))
+    known.update((rtype, lid) for rtype, lid, _, _ in prepared)
+    return len(prepared)
+
+
+def _check_batch_references(prepared, known: set):
+    wanted = {
+        (ref.type, ref.id)
+        for _, _, _, rows in prepared
+        for _, ref in rows.references
+        if not ref.external
+    }
+    wanted -= known
+    wanted -= {(rtype, lid) for rtype, lid, _, _ in prepared}
+    by_type: dict[str, set[str]] = {}
+    for rtype, rid in wanted:
+        by_type.setdefault(rtype, set()).add(rid)
+    for rtype, ids in by_type.items():
+        found = Resource.objects.filter(
+            resource_type=rtype, logical_id__in=ids, deleted=False
+        ).values_list("logical_id", flat=True)
+        wanted -= {(rtype, f) for f in found}
+    if wanted:
+        names = ", ".join(f"{t}/{i}" for t, i in sorted(wanted)[:5])
+        raise UnprocessableReference(f"Referenced resource does not exist: {names}")

@@ -1,0 +1,122 @@
+"""FHIR R4 validation of incoming resources with fhir.resources, plus required code bindings."""
+
+from __future__ import annotations
+
+import json
+
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
+from .errors import InvalidRequest, InvalidResource
+from .registry import RESOURCE_TYPES
+
+# Required bindings for the directory resources that the models do not enforce themselves.
+REQUIRED_CODES = {
+    "Location.status": {"active", "suspended", "inactive"},
+    "Location.mode": {"instance", "kind"},
+    "Endpoint.status": {"active", "suspended", "error", "off", "entered-in-error", "test"},
+    "Practitioner.gender": {"male", "female", "other", "unknown"},
+    "*.telecom.system": {"phone", "fax", "email", "pager", "url", "sms", "other"},
+    "*.telecom.use": {"home", "work", "temp", "old", "mobile"},
+    "*.address.use": {"home", "work", "temp", "old", "billing"},
+    "*.address.type": {"postal", "physical", "both"},
+    "*.name.use": {"usual", "official", "temp", "nickname", "anonymous", "old", "maiden"},
+    "*.identifier.use": {"usual", "official", "temp", "secondary", "old"},
+}
+
+
+def _loc_to_expression(resource_type: str, loc: tuple) -> str:
+    parts = [resource_type]
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item}]"
+        elif item not in ("function-after", "function-before", "function-wrap"):
+            parts.append(str(item))
+    return ".".join(parts)
+
+
+def _pydantic_issues(resource_type: str, error: ValidationError) -> list[dict]:
+    issues = []
+    for err in error.errors():
+        expression = _loc_to_expression(resource_type, err["loc"])
+        code = "structure" if err["type"] == "extra_forbidden" else "value"
+        if err["type"] == "missing":
+            code = "required"
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "Unknown element"
+        issues.append({
+            "severity": "error",
+            "code": code,
+            "diagnostics": f"{expression}: {message}",
+            "expression": [expression],
+        })
+    return issues
+
+
+def _codes_at(node, path: list[str], trail: str):
+    if isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _codes_at(item, path, f"{trail}[{i}]")
+        return
+    if not path:
+        yield trail, node
+        return
+    if isinstance(node, dict) and path[0] in node:
+        yield from _codes_at(node[path[0]], path[1:], f"{trail}.{path[0]}")
+
+
+def _binding_issues(resource_type: str, content: dict) -> list[dict]:
+    issues = []
+    for pattern, allowed in REQUIRED_CODES.items():
+        owner, *path = pattern.split(".")
+        if owner not in ("*", resource_type):
+            continue
+        for expression, value in _codes_at(content, path, resource_type):
+            if isinstance(value, str) and value not in allowed:
+                issues.append({
+                    "severity": "error",
+                    "code": "code-invalid",
+                    "diagnostics": f"{expression}: '{value[:64]}' is not one of "
+                                   f"{', '.join(sorted(allowed))}",
+                    "expression": [expression],
+                })
+    return issues
+
+
+def parse_json(body: bytes | str) -> dict:
+    """Decode a request body as a JSON object, or raise a 400 naming the problem."""
+    try:
+        content = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(f"Request body is not valid JSON: {exc}") from None
+    if not isinstance(content, dict):
+        raise InvalidRequest("Request body must be a JSON object (a FHIR resource)")
+    return content
+
+
+def validate_resource(resource_type: str, content: dict) -> dict:
+    """Validate `content` as an R4 `resource_type`; return its canonical JSON form."""
+    if resource_type not in RESOURCE_TYPES:
+        raise InvalidRequest(f"Resource type '{resource_type}' is not supported", code="not-supported")
+    if not isinstance(content, dict):
+        raise InvalidRequest("A resource must be a JSON object")
+    actual = content.get("resourceType")
+    if actual != resource_type:
+        raise InvalidRequest(
+            f"resourceType is '{actual}' but this endpoint takes '{resource_type}'",
+            expression=["resourceType"],
+        )
+    model_class = get_fhir_model_class(resource_type)
+    try:
+        model = model_class.model_validate(content)
+    except ValidationError as exc:
+        issues = _pydantic_issues(resource_type, exc)
+        raise InvalidResource(issues[0]["diagnostics"], issues=issues) from None
+    except (TypeError, ValueError) as exc:
+        raise InvalidResource(f"{resource_type}: {exc}") from None
+    canonical = json.loads(model.model_dump_json(exclude_none=True))
+    issues = _binding_issues(resource_type, canonical)
+    if issues:
+        raise InvalidResource(issues[0]["diagnostics"], issues=issues)
+    return canonical

@@ -1,0 +1,33 @@
+"""Response headers that every reply carries, API or admin, success or error."""
+
+from django.conf import settings
+
+# Directory data is personal data about practitioners: no shared or private cache may keep it.
+NO_STORE = "no-store"
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+ADMIN_CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
+
+
+class SecurityHeadersMiddleware:
+    """Sets no-store caching, HSTS, nosniff, frame denial and a CSP on every response."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response["Cache-Control"] = NO_STORE
+        response["Pragma"] = "no-cache"
+        response["X-Content-Type-Options"] = "nosniff"
+        response["X-Frame-Options"] = "DENY"
+        response["Referrer-Policy"] = "no-referrer"
+        response["Strict-Transport-Security"] = self._hsts()
+        if "Content-Security-Policy" not in response:
+            is_api = request.path.startswith("/fhir")
+            response["Content-Security-Policy"] = API_CSP if is_api else ADMIN_CSP
+        return response
+
+    @staticmethod
+    def _hsts() -> str:
+        seconds = getattr(settings, "SECURE_HSTS_SECONDS", 31536000) or 31536000
+        return f"max-age={seconds}; includeSubDomains"
