@@ -1,4 +1,4 @@
-"""FHIR errors raised by the storage and search layers and rendered as OperationOutcome by the API."""
+"""FHIR errors raised by storage and search, rendered as OperationOutcome by the API."""
 
 from __future__ import annotations
 
@@ -10,9 +10,15 @@ class FHIRError(Exception):
     code = "invalid"
     severity = "error"
 
-    def __init__(self, diagnostics: str, *, expression: list[str] | None = None,
-                 issues: list[dict] | None = None, status: int | None = None,
-                 code: str | None = None):
+    def __init__(
+        self,
+        diagnostics: str,
+        *,
+        expression: list[str] | None = None,
+        issues: list[dict] | None = None,
+        status: int | None = None,
+        code: str | None = None,
+    ):
         super().__init__(diagnostics)
         self.diagnostics = diagnostics
         self.expression = expression

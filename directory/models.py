@@ -20,18 +20,25 @@ class Resource(models.Model):
     version_id = models.PositiveIntegerField()
     last_updated = models.DateTimeField()
     deleted = models.BooleanField(default=False)
-    # Serialized JSON text, not jsonb: it keeps FHIR's element order and is served without re-encoding.
+    # JSON text, not jsonb: keeps FHIR element order and is served without re-encoding.
     content = models.TextField(null=True)
     sort_name = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["resource_type", "logical_id"], name="resource_type_id_uniq"),
+            models.UniqueConstraint(
+                fields=["resource_type", "logical_id"], name="resource_type_id_uniq"
+            ),
         ]
         indexes = [
-            models.Index(fields=["resource_type", "id"], name="resource_live_idx",
-                         condition=models.Q(deleted=False)),
-            models.Index(fields=["resource_type", "last_updated", "id"], name="resource_updated_idx"),
+            models.Index(
+                fields=["resource_type", "id"],
+                name="resource_live_idx",
+                condition=models.Q(deleted=False),
+            ),
+            models.Index(
+                fields=["resource_type", "last_updated", "id"], name="resource_updated_idx"
+            ),
             models.Index(fields=["resource_type", "sort_name", "id"], name="resource_sortname_idx"),
         ]
 
@@ -64,7 +71,7 @@ class ResourceVersion(models.Model):
 
 
 class StringIndex(models.Model):
-    """String search values, normalized (case and accents folded) for prefix and contains matching."""
+    """String search values, case- and accent-folded for prefix and contains matching."""
 
     id = models.BigAutoField(primary_key=True)
     resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="+")
@@ -75,8 +82,11 @@ class StringIndex(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["resource_type", "param", "value"], name="string_value_idx",
-                         opclasses=["varchar_ops", "varchar_ops", "varchar_pattern_ops"]),
+            models.Index(
+                fields=["resource_type", "param", "value"],
+                name="string_value_idx",
+                opclasses=["varchar_ops", "varchar_ops", "varchar_pattern_ops"],
+            ),
             models.Index(fields=["resource_type", "param", "exact"], name="string_exact_idx"),
         ]
 
@@ -93,7 +103,9 @@ class TokenIndex(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["resource_type", "param", "code", "system"], name="token_code_idx"),
+            models.Index(
+                fields=["resource_type", "param", "code", "system"], name="token_code_idx"
+            ),
             models.Index(fields=["resource_type", "param", "system"], name="token_system_idx"),
         ]
 
@@ -112,8 +124,10 @@ class ReferenceIndex(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["resource_type", "param", "target_id", "target_type"],
-                         name="reference_param_idx"),
+            models.Index(
+                fields=["resource_type", "param", "target_id", "target_type"],
+                name="reference_param_idx",
+            ),
             models.Index(fields=["target_type", "target_id"], name="reference_target_idx"),
         ]
 

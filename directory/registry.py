@@ -54,8 +54,12 @@ def _reference(name, paths, targets, description):
 
 
 def _identifier(rtype):
-    return _token("identifier", [f"{rtype}.identifier"], "Identifier",
-                  "Identifier (system|value), e.g. an NPI")
+    return _token(
+        "identifier",
+        [f"{rtype}.identifier"],
+        "Identifier",
+        "Identifier (system|value), e.g. an NPI",
+    )
 
 
 def _active(rtype):
@@ -80,66 +84,146 @@ def _define(rtype, params, sort_name_param=None) -> ResourceDef:
 RESOURCES: dict[str, ResourceDef] = {
     d.type: d
     for d in [
-        _define("Organization", [
-            _string("name", ["Organization.name", "Organization.alias"], "string",
-                    "Name or alias of the organization"),
-            *_address_params("Organization"),
-            _identifier("Organization"),
-            _token("type", ["Organization.type"], "CodeableConcept", "Kind of organization"),
-            _active("Organization"),
-            _reference("partof", ["Organization.partOf"], ["Organization"],
-                       "The organization this one is part of"),
-            _reference("endpoint", ["Organization.endpoint"], ["Endpoint"],
-                       "Technical endpoints of the organization"),
-        ], sort_name_param="name"),
-        _define("Practitioner", [
-            _string("name", ["Practitioner.name"], "HumanName", "Any part of the name"),
-            _string("family", ["Practitioner.name.family"], "string", "Family name"),
-            _string("given", ["Practitioner.name.given"], "string", "Given name"),
-            _identifier("Practitioner"),
-            _active("Practitioner"),
-        ], sort_name_param="name"),
-        _define("PractitionerRole", [
-            _reference("practitioner", ["PractitionerRole.practitioner"], ["Practitioner"],
-                       "The practitioner in the role"),
-            _reference("organization", ["PractitionerRole.organization"], ["Organization"],
-                       "The organization where the role is offered"),
-            _reference("location", ["PractitionerRole.location"], ["Location"],
-                       "Locations where the role is performed"),
-            _reference("endpoint", ["PractitionerRole.endpoint"], ["Endpoint"],
-                       "Technical endpoints for the role"),
-            _token("role", ["PractitionerRole.code"], "CodeableConcept", "The role performed"),
-            _token("specialty", ["PractitionerRole.specialty"], "CodeableConcept",
-                   "Specialty of the practitioner in this role"),
-            _identifier("PractitionerRole"),
-            _active("PractitionerRole"),
-        ]),
-        _define("Location", [
-            _string("name", ["Location.name", "Location.alias"], "string",
-                    "Name or alias of the location"),
-            *_address_params("Location"),
-            _identifier("Location"),
-            _reference("organization", ["Location.managingOrganization"], ["Organization"],
-                       "Organization responsible for the location"),
-            _token("type", ["Location.type"], "CodeableConcept", "Kind of location"),
-            _token("status", ["Location.status"], "code", "active | suspended | inactive"),
-            _reference("partof", ["Location.partOf"], ["Location"],
-                       "The location this one is part of"),
-            _reference("endpoint", ["Location.endpoint"], ["Endpoint"],
-                       "Technical endpoints of the location"),
-        ], sort_name_param="name"),
-        _define("Endpoint", [
-            _string("name", ["Endpoint.name"], "string", "Name of the endpoint"),
-            _identifier("Endpoint"),
-            _reference("organization", ["Endpoint.managingOrganization"], ["Organization"],
-                       "Organization that manages the endpoint"),
-            _token("status", ["Endpoint.status"], "code",
-                   "active | suspended | error | off | entered-in-error | test"),
-            _token("connection-type", ["Endpoint.connectionType"], "Coding",
-                   "Protocol/profile of the endpoint, e.g. hl7-fhir-rest, direct-project"),
-            _token("payload-type", ["Endpoint.payloadType"], "CodeableConcept",
-                   "Type of content the endpoint accepts"),
-        ], sort_name_param="name"),
+        _define(
+            "Organization",
+            [
+                _string(
+                    "name",
+                    ["Organization.name", "Organization.alias"],
+                    "string",
+                    "Name or alias of the organization",
+                ),
+                *_address_params("Organization"),
+                _identifier("Organization"),
+                _token("type", ["Organization.type"], "CodeableConcept", "Kind of organization"),
+                _active("Organization"),
+                _reference(
+                    "partof",
+                    ["Organization.partOf"],
+                    ["Organization"],
+                    "The organization this one is part of",
+                ),
+                _reference(
+                    "endpoint",
+                    ["Organization.endpoint"],
+                    ["Endpoint"],
+                    "Technical endpoints of the organization",
+                ),
+            ],
+            sort_name_param="name",
+        ),
+        _define(
+            "Practitioner",
+            [
+                _string("name", ["Practitioner.name"], "HumanName", "Any part of the name"),
+                _string("family", ["Practitioner.name.family"], "string", "Family name"),
+                _string("given", ["Practitioner.name.given"], "string", "Given name"),
+                _identifier("Practitioner"),
+                _active("Practitioner"),
+            ],
+            sort_name_param="name",
+        ),
+        _define(
+            "PractitionerRole",
+            [
+                _reference(
+                    "practitioner",
+                    ["PractitionerRole.practitioner"],
+                    ["Practitioner"],
+                    "The practitioner in the role",
+                ),
+                _reference(
+                    "organization",
+                    ["PractitionerRole.organization"],
+                    ["Organization"],
+                    "The organization where the role is offered",
+                ),
+                _reference(
+                    "location",
+                    ["PractitionerRole.location"],
+                    ["Location"],
+                    "Locations where the role is performed",
+                ),
+                _reference(
+                    "endpoint",
+                    ["PractitionerRole.endpoint"],
+                    ["Endpoint"],
+                    "Technical endpoints for the role",
+                ),
+                _token("role", ["PractitionerRole.code"], "CodeableConcept", "The role performed"),
+                _token(
+                    "specialty",
+                    ["PractitionerRole.specialty"],
+                    "CodeableConcept",
+                    "Specialty of the practitioner in this role",
+                ),
+                _identifier("PractitionerRole"),
+                _active("PractitionerRole"),
+            ],
+        ),
+        _define(
+            "Location",
+            [
+                _string(
+                    "name",
+                    ["Location.name", "Location.alias"],
+                    "string",
+                    "Name or alias of the location",
+                ),
+                *_address_params("Location"),
+                _identifier("Location"),
+                _reference(
+                    "organization",
+                    ["Location.managingOrganization"],
+                    ["Organization"],
+                    "Organization responsible for the location",
+                ),
+                _token("type", ["Location.type"], "CodeableConcept", "Kind of location"),
+                _token("status", ["Location.status"], "code", "active | suspended | inactive"),
+                _reference(
+                    "partof", ["Location.partOf"], ["Location"], "The location this one is part of"
+                ),
+                _reference(
+                    "endpoint",
+                    ["Location.endpoint"],
+                    ["Endpoint"],
+                    "Technical endpoints of the location",
+                ),
+            ],
+            sort_name_param="name",
+        ),
+        _define(
+            "Endpoint",
+            [
+                _string("name", ["Endpoint.name"], "string", "Name of the endpoint"),
+                _identifier("Endpoint"),
+                _reference(
+                    "organization",
+                    ["Endpoint.managingOrganization"],
+                    ["Organization"],
+                    "Organization that manages the endpoint",
+                ),
+                _token(
+                    "status",
+                    ["Endpoint.status"],
+                    "code",
+                    "active | suspended | error | off | entered-in-error | test",
+                ),
+                _token(
+                    "connection-type",
+                    ["Endpoint.connectionType"],
+                    "Coding",
+                    "Protocol/profile of the endpoint, e.g. hl7-fhir-rest, direct-project",
+                ),
+                _token(
+                    "payload-type",
+                    ["Endpoint.payloadType"],
+                    "CodeableConcept",
+                    "Type of content the endpoint accepts",
+                ),
+            ],
+            sort_name_param="name",
+        ),
     ]
 }
 

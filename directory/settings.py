@@ -11,7 +11,7 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 ENVIRONMENT = env.str("ENVIRONMENT", default="dev")
 DEBUG = env.bool("DEBUG", default=False)
-# A fixed development key is only acceptable because production start-up refuses it (issue: security).
+# Development default only; every shared deployment sets SECRET_KEY in the environment.
 SECRET_KEY = env.str("SECRET_KEY", default="dev-insecure-secret-key-change-me")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
@@ -58,7 +58,9 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'directory.sqlite3'}"),
+    "default": env.db(
+        "DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'directory.sqlite3'}"
+    ),
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
 DATABASES["default"]["ATOMIC_REQUESTS"] = False

@@ -11,14 +11,20 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from . import indexing
-from .errors import Conflict, Gone, InvalidRequest, NotFound, PreconditionFailed, UnprocessableReference
+from .errors import (
+    Conflict,
+    Gone,
+    InvalidRequest,
+    NotFound,
+    PreconditionFailed,
+    UnprocessableReference,
+)
 from .models import ReferenceIndex, Resource, ResourceVersion, StringIndex, TokenIndex
 from .validation import validate_resource
 
@@ -51,7 +57,7 @@ def parse_etag(value: str) -> int:
 
 def instant(moment: datetime) -> str:
     """A FHIR instant in UTC with a `Z` suffix."""
-    return moment.astimezone(dt_timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def dumps(content: dict) -> str:
@@ -96,9 +102,14 @@ def vread(resource_type: str, logical_id: str, version_id: str) -> ResourceVersi
     return version
 
 
-def history_page(*, resource_type: str | None = None, logical_id: str | None = None,
-                 since: datetime | None = None, before: int | None = None,
-                 count: int = 20) -> tuple[list[ResourceVersion], bool]:
+def history_page(
+    *,
+    resource_type: str | None = None,
+    logical_id: str | None = None,
+    since: datetime | None = None,
+    before: int | None = None,
+    count: int = 20,
+) -> tuple[list[ResourceVersion], bool]:
     """Versions newest first, keyset-paged on the version sequence; returns (page, more)."""
     versions = ResourceVersion.objects.all()
     if resource_type:
@@ -141,8 +152,9 @@ def create(resource_type: str, content: dict, *, if_none_exist: str | None = Non
     return WriteResult(row, created=True)
 
 
-def update(resource_type: str, logical_id: str, content: dict, *,
-           if_match: str | None = None) -> WriteResult:
+def update(
+    resource_type: str, logical_id: str, content: dict, *, if_match: str | None = None
+) -> WriteResult:
     """Update, or create with the client's id when it does not exist yet."""
     check_id(logical_id)
     body_id = content.get("id") if isinstance(content, dict) else None
@@ -185,8 +197,13 @@ def delete(resource_type: str, logical_id: str) -> bool:
         current.sort_name = ""
         current.save()
         ResourceVersion.objects.create(
-            resource=current, resource_type=resource_type, logical_id=logical_id,
-            version_id=current.version_id, last_updated=now, method="DELETE", content=None,
+            resource=current,
+            resource_type=resource_type,
+            logical_id=logical_id,
+            version_id=current.version_id,
+            last_updated=now,
+            method="DELETE",
+            content=None,
         )
         _delete_index_rows([current.pk])
     return True
@@ -232,14 +249,15 @@ def _serialize_conditional(resource_type: str, criteria: str):
     """Hold a transaction lock on these criteria so two identical conditional creates serialize."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{resource_type}?{criteria}"])
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{resource_type}?{criteria}"]
+            )
 
 
 def _refuse_if_referenced(resource_type: str, logical_id: str):
-    referrers = (
-        ReferenceIndex.objects.filter(target_type=resource_type, target_id=logical_id, external=False)
-        .values_list("resource_type", "resource__logical_id")[:5]
-    )
+    referrers = ReferenceIndex.objects.filter(
+        target_type=resource_type, target_id=logical_id, external=False
+    ).values_list("resource_type", "resource__logical_id")[:5]
     referrers = list(referrers)
     if referrers:
         names = ", ".join(f"{t}/{i}" for t, i in referrers)
@@ -281,8 +299,9 @@ def _stamp(content: dict, logical_id: str, version_id: int, moment: datetime) ->
     return ordered
 
 
-def _store(resource_type: str, logical_id: str, canonical: dict, *, method: str,
-           current: Resource | None) -> Resource:
+def _store(
+    resource_type: str, logical_id: str, canonical: dict, *, method: str, current: Resource | None
+) -> Resource:
     rows = indexing.extract(resource_type, canonical)
     _check_references(resource_type, logical_id, rows)
     now = timezone.now()
@@ -291,8 +310,13 @@ def _store(resource_type: str, logical_id: str, canonical: dict, *, method: str,
     if current is None:
         with transaction.atomic():
             current = Resource.objects.create(
-                resource_type=resource_type, logical_id=logical_id, version_id=version_id,
-                last_updated=now, deleted=False, content=content, sort_name=rows.sort_name,
+                resource_type=resource_type,
+                logical_id=logical_id,
+                version_id=version_id,
+                last_updated=now,
+                deleted=False,
+                content=content,
+                sort_name=rows.sort_name,
             )
     else:
         current.version_id = version_id
@@ -303,8 +327,13 @@ def _store(resource_type: str, logical_id: str, canonical: dict, *, method: str,
         current.save()
         _delete_index_rows([current.pk])
     ResourceVersion.objects.create(
-        resource=current, resource_type=resource_type, logical_id=logical_id,
-        version_id=version_id, last_updated=now, method=method, content=content,
+        resource=current,
+        resource_type=resource_type,
+        logical_id=logical_id,
+        version_id=version_id,
+        last_updated=now,
+        method=method,
+        content=content,
     )
     _insert_index_rows([(current, rows)])
     return current
@@ -333,8 +362,9 @@ def _insert_index_rows(items: Iterable[tuple[Resource, indexing.IndexRows]], bat
 # ---------------------------------------------------------------- bulk loading
 
 
-def bulk_load(items: Iterable[tuple[str, dict]], *, batch_size: int = 1000,
-              check_references: bool = True) -> int:
+def bulk_load(
+    items: Iterable[tuple[str, dict]], *, batch_size: int = 1000, check_references: bool = True
+) -> int:
     """Create many resources fast (fixtures, generators); ids in the content are kept.
 
     Items must come in dependency order: a reference may point at an earlier item or an existing
@@ -366,8 +396,12 @@ def _load_batch(batch, known: set, check_references: bool) -> int:
             _check_batch_references(prepared, known)
         resources = [
             Resource(
-                resource_type=rtype, logical_id=lid, version_id=1, last_updated=now,
-                content=dumps(_stamp(canonical, lid, 1, now)), sort_name=rows.sort_name,
+                resource_type=rtype,
+                logical_id=lid,
+                version_id=1,
+                last_updated=now,
+                content=dumps(_stamp(canonical, lid, 1, now)),
+                sort_name=rows.sort_name,
             )
             for rtype, lid, canonical, rows in prepared
         ]
@@ -375,8 +409,13 @@ def _load_batch(batch, known: set, check_references: bool) -> int:
         ResourceVersion.objects.bulk_create(
             [
                 ResourceVersion(
-                    resource=r, resource_type=r.resource_type, logical_id=r.logical_id,
-                    version_id=1, last_updated=now, method="POST", content=r.content,
+                    resource=r,
+                    resource_type=r.resource_type,
+                    logical_id=r.logical_id,
+                    version_id=1,
+                    last_updated=now,
+                    method="POST",
+                    content=r.content,
                 )
                 for r in resources
             ],

@@ -45,12 +45,14 @@ def _pydantic_issues(resource_type: str, error: ValidationError) -> list[dict]:
         message = err["msg"]
         if err["type"] == "extra_forbidden":
             message = "Unknown element"
-        issues.append({
-            "severity": "error",
-            "code": code,
-            "diagnostics": f"{expression}: {message}",
-            "expression": [expression],
-        })
+        issues.append(
+            {
+                "severity": "error",
+                "code": code,
+                "diagnostics": f"{expression}: {message}",
+                "expression": [expression],
+            }
+        )
     return issues
 
 
@@ -74,13 +76,15 @@ def _binding_issues(resource_type: str, content: dict) -> list[dict]:
             continue
         for expression, value in _codes_at(content, path, resource_type):
             if isinstance(value, str) and value not in allowed:
-                issues.append({
-                    "severity": "error",
-                    "code": "code-invalid",
-                    "diagnostics": f"{expression}: '{value[:64]}' is not one of "
-                                   f"{', '.join(sorted(allowed))}",
-                    "expression": [expression],
-                })
+                issues.append(
+                    {
+                        "severity": "error",
+                        "code": "code-invalid",
+                        "diagnostics": f"{expression}: '{value[:64]}' is not one of "
+                        f"{', '.join(sorted(allowed))}",
+                        "expression": [expression],
+                    }
+                )
     return issues
 
 
@@ -98,7 +102,9 @@ def parse_json(body: bytes | str) -> dict:
 def validate_resource(resource_type: str, content: dict) -> dict:
     """Validate `content` as an R4 `resource_type`; return its canonical JSON form."""
     if resource_type not in RESOURCE_TYPES:
-        raise InvalidRequest(f"Resource type '{resource_type}' is not supported", code="not-supported")
+        raise InvalidRequest(
+            f"Resource type '{resource_type}' is not supported", code="not-supported"
+        )
     if not isinstance(content, dict):
         raise InvalidRequest("A resource must be a JSON object")
     actual = content.get("resourceType")

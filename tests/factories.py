@@ -50,12 +50,24 @@ class EndpointFactory(FHIRFactory):
     id = factory.Sequence(lambda n: f"ep-{n}")
     status = "active"
     name = factory.Sequence(lambda n: f"Endpoint {n}")
-    connectionType = factory.LazyFunction(lambda: {
-        "system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type",
-        "code": "hl7-fhir-rest",
-    })
-    payloadType = factory.LazyFunction(lambda: [{"coding": [{
-        "system": "http://terminology.hl7.org/CodeSystem/endpoint-payload-type", "code": "any"}]}])
+    connectionType = factory.LazyFunction(
+        lambda: {
+            "system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type",
+            "code": "hl7-fhir-rest",
+        }
+    )
+    payloadType = factory.LazyFunction(
+        lambda: [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/endpoint-payload-type",
+                        "code": "any",
+                    }
+                ]
+            }
+        ]
+    )
     address = factory.Sequence(lambda n: f"https://fhir{n}.example.org/r4")
 
 
@@ -65,11 +77,29 @@ class OrganizationFactory(FHIRFactory):
     active = True
     name = factory.Sequence(lambda n: f"Organization {n}")
     identifier = factory.Sequence(lambda n: [{"system": NPI_SYSTEM, "value": make_npi(n + 500)}])
-    type = factory.LazyFunction(lambda: [{"coding": [{
-        "system": "http://terminology.hl7.org/CodeSystem/organization-type", "code": "prov"}]}])
-    address = factory.LazyFunction(lambda: [{
-        "line": ["1 Main Street"], "city": "Boston", "state": "MA", "postalCode": "02110",
-        "country": "US"}])
+    type = factory.LazyFunction(
+        lambda: [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/organization-type",
+                        "code": "prov",
+                    }
+                ]
+            }
+        ]
+    )
+    address = factory.LazyFunction(
+        lambda: [
+            {
+                "line": ["1 Main Street"],
+                "city": "Boston",
+                "state": "MA",
+                "postalCode": "02110",
+                "country": "US",
+            }
+        ]
+    )
 
 
 class PractitionerFactory(FHIRFactory):
@@ -85,8 +115,14 @@ class LocationFactory(FHIRFactory):
     id = factory.Sequence(lambda n: f"loc-{n}")
     status = "active"
     name = factory.Sequence(lambda n: f"Location {n}")
-    address = factory.LazyFunction(lambda: {
-        "line": ["5 Clinic Road"], "city": "Cambridge", "state": "MA", "postalCode": "02139"})
+    address = factory.LazyFunction(
+        lambda: {
+            "line": ["5 Clinic Road"],
+            "city": "Cambridge",
+            "state": "MA",
+            "postalCode": "02139",
+        }
+    )
     position = factory.LazyFunction(lambda: {"longitude": -71.1, "latitude": 42.37})
 
 
@@ -94,7 +130,24 @@ class PractitionerRoleFactory(FHIRFactory):
     resourceType = "PractitionerRole"
     id = factory.Sequence(lambda n: f"role-{n}")
     active = True
-    code = factory.LazyFunction(lambda: [{"coding": [{
-        "system": "http://terminology.hl7.org/CodeSystem/practitioner-role", "code": "doctor"}]}])
-    specialty = factory.LazyFunction(lambda: [{"coding": [{
-        "system": NUCC_SYSTEM, "code": "207R00000X", "display": "Internal Medicine"}]}])
+    code = factory.LazyFunction(
+        lambda: [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/practitioner-role",
+                        "code": "doctor",
+                    }
+                ]
+            }
+        ]
+    )
+    specialty = factory.LazyFunction(
+        lambda: [
+            {
+                "coding": [
+                    {"system": NUCC_SYSTEM, "code": "207R00000X", "display": "Internal Medicine"}
+                ]
+            }
+        ]
+    )

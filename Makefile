@@ -1,0 +1,35 @@
+# Two entry points for a fresh machine: `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+DEMO_BIND ?= 127.0.0.1:8000
+
+.PHONY: install demo serve test lint format
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	mkdir -p var
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py loaddirectory --skip-existing
+	@echo
+	@echo "FHIR directory on http://$(DEMO_BIND)/fhir  -- try:"
+	@echo "  curl -s 'http://$(DEMO_BIND)/fhir/PractitionerRole?specialty=207RC0000X&_include=PractitionerRole:practitioner' -H 'Accept: application/fhir+json'"
+	@echo
+	$(BIN)/gunicorn directory.wsgi --config deploy/gunicorn.conf.py --bind $(DEMO_BIND)
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
