@@ -172,8 +172,9 @@ def update(
             with transaction.atomic():
                 current = _lock_current(resource_type, logical_id)
                 _check_version(resource_type, logical_id, current, expected)
+                revived = current is None or current.deleted
                 row = _store(resource_type, logical_id, canonical, method="PUT", current=current)
-                return WriteResult(row, created=current is None or current.deleted)
+                return WriteResult(row, created=revived)
         except IntegrityError:
             # Two clients created the same new id at once; the loser retries as an update.
             if attempt:
