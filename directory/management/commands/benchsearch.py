@@ -1,0 +1,79 @@
+"""Measure FHIR search latency against the current database, through the full HTTP stack."""
+
+import statistics
+import time
+
+from django.core.management.base import BaseCommand
+from django.test import Client
+
+from directory.models import Resource
+
+# Typical directory look-ups; {npi}, {city}, {org} and {family} are filled from the data itself.
+QUERIES = [
+    "Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|{npi}",
+    "Practitioner?family={family}",
+    "Practitioner?name={family}&_count=50",
+    "Practitioner?name:contains={family_mid}",
+    "Practitioner?_sort=name&_count=50",
+    "PractitionerRole?specialty=http://nucc.org/provider-taxonomy|207RC0000X"
+    "&_include=PractitionerRole:practitioner",
+    "PractitionerRole?organization=Organization/{org}&_include=PractitionerRole:location",
+    "Organization?address-city={city}",
+    "Location?address-state={state}&_total=accurate",
+    "Organization?_id={org}&_revinclude=PractitionerRole:organization",
+    "Endpoint?connection-type=hl7-fhir-rest&_count=100",
+    "Practitioner?_lastUpdated=gt2000-01-01&_count=100",
+]
+
+
+class Command(BaseCommand):
+    help = "Time typical searches (median and 95th percentile) and print one line per query."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--repeat", type=int, default=20)
+
+    def handle(self, *args, repeat, **options):
+        values = self._sample_values()
+        client = Client(HTTP_ACCEPT="application/fhir+json")
+        counts = {
+            t: Resource.objects.filter(resource_type=t, deleted=False).count()
+            for t in ("Organization", "Practitioner", "PractitionerRole", "Location", "Endpoint")
+        }
+        self.stdout.write(f"resources: {counts}")
+        for template in QUERIES:
+            url = "/fhir/" + template.format(**values)
+            timings, status, total = [], None, None
+            for _ in range(repeat):
+                start = time.perf_counter()
+                response = client.get(url)
+                timings.append((time.perf_counter() - start) * 1000)
+                status = response.status_code
+                total = response.json().get("total") if status == 200 else None
+            timings.sort()
+            p95 = timings[max(0, int(len(timings) * 0.95) - 1)]
+            self.stdout.write(
+                f"{statistics.median(timings):8.1f} ms median {p95:8.1f} ms p95  "
+                f"status {status} total {total}  {template}"
+            )
+
+    @staticmethod
+    def _sample_values() -> dict:
+        import json
+
+        def middle(resource_type):
+            ids = Resource.objects.filter(resource_type=resource_type, deleted=False)
+            count = ids.count()
+            row = ids.order_by("id")[count // 2 : count // 2 + 1].first()
+            return json.loads(row.content) if row else {}
+
+        practitioner, organization = middle("Practitioner"), middle("Organization")
+        location = middle("Location")
+        family = (practitioner.get("name") or [{}])[0].get("family", "Smith")
+        return {
+            "npi": (practitioner.get("identifier") or [{}])[0].get("value", "0"),
+            "family": family,
+            "family_mid": family[1:4],
+            "org": organization.get("id", "none"),
+            "city": (organization.get("address") or [{}])[0].get("city", "Boston"),
+            "state": (location.get("address") or {}).get("state", "MA"),
+        }
