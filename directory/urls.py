@@ -7,3 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("fhir/", include("fhirapi.urls")),
 ]
+
+# Errors that escape DRF (unmatched /fhir paths, middleware failures) still answer in FHIR.
+handler404 = "fhirapi.errors.page_not_found"
+handler500 = "fhirapi.errors.server_error"

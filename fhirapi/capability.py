@@ -1,0 +1,77 @@
+"""The CapabilityStatement, generated from the routing table and the search registry."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from directory import registry, storage
+
+from .routes import interactions
+
+FHIR_VERSION = "4.0.1"
+SOFTWARE_NAME = "fhir-directory"
+SOFTWARE_VERSION = "0.1.0"
+
+
+def _search_params(rdef: registry.ResourceDef) -> list[dict]:
+    common = [
+        {"name": name, "type": ptype, "documentation": f"Common parameter {name}"}
+        for name, ptype in registry.COMMON_PARAMS.items()
+    ]
+    declared = [
+        {"name": p.name, "type": p.type, "documentation": p.description}
+        for p in rdef.params.values()
+    ]
+    return common + declared
+
+
+def _resource(rdef: registry.ResourceDef) -> dict:
+    entry = {
+        "type": rdef.type,
+        "profile": f"http://hl7.org/fhir/StructureDefinition/{rdef.type}",
+        "interaction": [{"code": code} for code in interactions("type") + interactions("instance")],
+        "versioning": "versioned",
+        "readHistory": True,
+        "updateCreate": True,
+        "conditionalCreate": True,
+        "conditionalUpdate": False,
+        "conditionalDelete": "not-supported",
+        "searchParam": _search_params(rdef),
+    }
+    includes = registry.search_includes(rdef.type)
+    revincludes = registry.search_revincludes(rdef.type)
+    # FHIR JSON forbids empty arrays, so absent lists are left out rather than sent empty.
+    if includes:
+        entry["searchInclude"] = includes
+    if revincludes:
+        entry["searchRevInclude"] = revincludes
+    return entry
+
+
+def _system_interactions() -> list[dict]:
+    # `capabilities` is how a client finds this statement, not a restful-interaction code.
+    return [{"code": c} for c in interactions("system") if c != "capabilities"]
+
+
+def capability_statement(base: str) -> dict:
+    result_params = ", ".join(registry.RESULT_PARAMS)
+    statement = {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": storage.instant(timezone.now()),
+        "publisher": SOFTWARE_NAME,
+        "kind": "instance",
+        "software": {"name": SOFTWARE_NAME, "version": SOFTWARE_VERSION},
+        "implementation": {"description": "Healthcare directory FHIR server", "url": base},
+        "fhirVersion": FHIR_VERSION,
+        "format": ["json"],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": f"Result parameters on every type: {result_params}",
+                "resource": [_resource(rdef) for rdef in registry.RESOURCES.values()],
+                "interaction": _system_interactions(),
+            }
+        ],
+    }
+    return statement

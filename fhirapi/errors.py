@@ -1,0 +1,94 @@
+"""OperationOutcome responses for every failure under /fhir, whichever layer raised it."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, HttpResponse
+from django.views import defaults
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+from directory.errors import FHIRError
+
+from .exceptions import outcome
+
+logger = logging.getLogger("fhirapi")
+
+FHIR_JSON_UTF8 = "application/fhir+json; charset=utf-8"
+GENERIC_500 = "The server could not process the request because of an internal error"
+
+
+# DRF raises its own exception types from parsing, negotiation and method dispatch.
+_DRF_CODES = {
+    drf.ParseError: "invalid",
+    drf.NotAuthenticated: "login",
+    drf.AuthenticationFailed: "login",
+    drf.PermissionDenied: "forbidden",
+    drf.NotFound: "not-found",
+    drf.MethodNotAllowed: "not-supported",
+    drf.NotAcceptable: "not-supported",
+    drf.UnsupportedMediaType: "not-supported",
+    drf.Throttled: "throttled",
+}
+
+
+def _drf_outcome(exc: drf.APIException) -> tuple[dict, int]:
+    code = next((c for kind, c in _DRF_CODES.items() if isinstance(exc, kind)), "processing")
+    return outcome("error", code, str(exc.detail)), exc.status_code
+
+
+def outcome_for(exc: Exception) -> tuple[dict, int]:
+    """The OperationOutcome and status for an exception; unknown ones become a generic 500."""
+    if isinstance(exc, FHIRError):
+        return exc.operation_outcome(), exc.status
+    if isinstance(exc, drf.APIException):
+        return _drf_outcome(exc)
+    if isinstance(exc, Http404):
+        return outcome("error", "not-found", "The requested resource was not found"), 404
+    if isinstance(exc, PermissionDenied):
+        return outcome("error", "forbidden", "Access to this resource is not allowed"), 403
+    if isinstance(exc, RequestDataTooBig):
+        return outcome("error", "too-long", "The request body is too large"), 413
+    if isinstance(exc, SuspiciousOperation):
+        return outcome("error", "security", "The request was rejected as malformed"), 400
+    return outcome("error", "exception", GENERIC_500), 500
+
+
+def exception_handler(exc: Exception, context: dict) -> Response:
+    """DRF exception handler: every error becomes an OperationOutcome, never a DRF error shape."""
+    body, status = outcome_for(exc)
+    if status >= 500:
+        view = context.get("view")
+        logger.error("Unhandled error in %s", type(view).__name__, exc_info=exc)
+    set_rollback()
+    headers = {}
+    if isinstance(exc, drf.Throttled) and exc.wait:
+        headers["Retry-After"] = str(int(exc.wait))
+    return Response(body, status=status, headers=headers)
+
+
+def _plain_outcome_response(body: dict, status: int) -> HttpResponse:
+    return HttpResponse(json.dumps(body), status=status, content_type=FHIR_JSON_UTF8)
+
+
+def _is_fhir_path(request) -> bool:
+    return request.path == "/fhir" or request.path.startswith("/fhir/")
+
+
+def page_not_found(request, exception=None):
+    """Django's handler404: OperationOutcome under /fhir, Django's own page elsewhere (admin)."""
+    if _is_fhir_path(request):
+        body = outcome("error", "not-found", f"No FHIR endpoint at {request.path}")
+        return _plain_outcome_response(body, 404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """Django's handler500 for errors that escape DRF (middleware, rendering)."""
+    if _is_fhir_path(request):
+        return _plain_outcome_response(outcome("error", "exception", GENERIC_500), 500)
+    return defaults.server_error(request)

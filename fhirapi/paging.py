@@ -1,0 +1,99 @@
+"""Opaque, signed keyset cursors for history paging, and the `_count` / `_since` parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+
+from django.conf import settings
+from django.core import signing
+from django.utils.dateparse import parse_date, parse_datetime
+
+from directory.errors import InvalidRequest
+from directory.models import ResourceVersion
+
+CURSOR_PARAM = "_cursor"
+_SALT = "fhirapi.history.cursor"
+
+
+@dataclass(frozen=True)
+class HistoryScope:
+    """Which history is paged: system, one type, or one resource."""
+
+    resource_type: str | None = None
+    logical_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.resource_type or ''}/{self.logical_id or ''}"
+
+
+def parse_count(raw: str | None) -> int:
+    """`_count` as an int, defaulted and capped at FHIR_MAX_COUNT."""
+    if raw is None or raw == "":
+        return settings.FHIR_DEFAULT_COUNT
+    if not raw.isdigit():
+        raise InvalidRequest(
+            f"_count must be a non-negative integer, not '{raw[:40]}'", expression=["_count"]
+        )
+    return min(int(raw), settings.FHIR_MAX_COUNT)
+
+
+def parse_since(raw: str | None) -> datetime | None:
+    """`_since` as an aware datetime; a bare date means its midnight UTC."""
+    if raw is None:
+        return None
+    text = raw.strip().replace(" ", "+")  # an unescaped '+' in a query string becomes a space
+    try:
+        moment = parse_datetime(text)
+        day = None if moment else parse_date(text)
+    except ValueError:
+        moment = day = None
+    if day is not None:
+        return datetime.combine(day, time.min, tzinfo=UTC)
+    if moment is None or moment.tzinfo is None:
+        raise InvalidRequest(
+            f"_since must be a FHIR instant such as 2024-01-31T12:00:00Z, not '{raw[:40]}'",
+            expression=["_since"],
+        )
+    return moment
+
+
+def make_cursor(scope: HistoryScope, before: int) -> str:
+    return signing.dumps({"s": scope.key, "b": before}, salt=_SALT, compress=True)
+
+
+def read_cursor(scope: HistoryScope, token: str | None) -> int | None:
+    """The keyset position in a cursor made by `make_cursor` for this same scope."""
+    if not token:
+        return None
+    try:
+        data = signing.loads(token, salt=_SALT)
+    except signing.BadSignature:
+        raise InvalidRequest("The paging cursor is invalid", expression=[CURSOR_PARAM]) from None
+    if data.get("s") != scope.key or not isinstance(data.get("b"), int):
+        raise InvalidRequest(
+            "The paging cursor belongs to another history", expression=[CURSOR_PARAM]
+        )
+    return data["b"]
+
+
+def previous_before(scope: HistoryScope, since: datetime | None, before: int, count: int):
+    """Keyset position of the page newer than the one starting below `before`.
+
+    Returns None when that page is the first page (no cursor). Storage only pages backwards, so
+    this looks the newer versions up directly, with the same filters as storage.history_page.
+    """
+    if count == 0:
+        return None
+    versions = ResourceVersion.objects.filter(id__gte=before)
+    if scope.resource_type:
+        versions = versions.filter(resource_type=scope.resource_type)
+    if scope.logical_id:
+        versions = versions.filter(logical_id=scope.logical_id)
+    if since is not None:
+        versions = versions.filter(last_updated__gte=since)
+    newer = list(versions.order_by("id").values_list("id", flat=True)[: count + 1])
+    if len(newer) <= count:
+        return None
+    return newer[count - 1] + 1

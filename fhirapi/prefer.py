@@ -1,0 +1,41 @@
+"""Parsing of the Prefer request header (RFC 7240) for `return` and `handling`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Preference values are matched case-insensitively but reported in their FHIR spelling.
+RETURN_VALUES = {v.lower(): v for v in ("minimal", "representation", "OperationOutcome")}
+HANDLING_VALUES = {"strict": "strict", "lenient": "lenient"}
+
+
+@dataclass(frozen=True)
+class Preferences:
+    return_: str = "representation"
+    handling: str = "lenient"
+
+    @property
+    def strict(self) -> bool:
+        return self.handling == "strict"
+
+
+def _pairs(header: str):
+    for item in header.split(","):
+        for token in item.split(";"):
+            name, _, value = token.partition("=")
+            yield name.strip().lower(), value.strip().strip('"')
+
+
+def parse_prefer(header: str | None) -> Preferences:
+    """Known preferences from the header; unknown ones are ignored, as RFC 7240 asks."""
+    found: dict[str, str] = {}
+    for name, value in _pairs(header or ""):
+        if name == "return" and value.lower() in RETURN_VALUES:
+            found.setdefault("return_", RETURN_VALUES[value.lower()])
+        elif name == "handling" and value.lower() in HANDLING_VALUES:
+            found.setdefault("handling", HANDLING_VALUES[value.lower()])
+    return Preferences(**found)
+
+
+def preferences(request) -> Preferences:
+    return parse_prefer(request.META.get("HTTP_PREFER"))
