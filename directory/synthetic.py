@@ -1,0 +1,666 @@
+"""Reference tables and resource builders for realistic synthetic directory data.
+
+Frequencies are rough public figures (US census surname counts, name popularity, physician
+workforce by specialty, city populations); they only need to make generated data look plausible.
+"""
+
+from __future__ import annotations
+
+import random
+import unicodedata
+from bisect import bisect
+from dataclasses import dataclass
+from itertools import accumulate
+
+NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
+NUCC_SYSTEM = "http://nucc.org/provider-taxonomy"
+ROLE_SYSTEM = "http://terminology.hl7.org/CodeSystem/practitioner-role"
+ORG_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/organization-type"
+CONNECTION_SYSTEM = "http://terminology.hl7.org/CodeSystem/endpoint-connection-type"
+PAYLOAD_SYSTEM = "http://terminology.hl7.org/CodeSystem/endpoint-payload-type"
+ROLE_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+PHYSICAL_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/location-physical-type"
+DEGREE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0360"
+
+
+# ---------------------------------------------------------------- weighted choice
+
+
+class Weighted:
+    """Items with relative weights; `pick` is a binary search over cumulative weights."""
+
+    def __init__(self, items, weights):
+        self.items = list(items)
+        self.cumulative = list(accumulate(weights))
+        self.total = self.cumulative[-1]
+
+    def pick(self, rng: random.Random):
+        return self.items[bisect(self.cumulative, rng.random() * self.total)]
+
+
+def _parse_table(text: str, columns: int) -> list[list[str]]:
+    rows = []
+    for line in text.strip().splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) != columns:
+            raise ValueError(f"bad table row: {line!r}")
+        rows.append(parts)
+    return rows
+
+
+# ---------------------------------------------------------------- names
+
+# Approximate occurrences per 100,000 people for the most common US surnames (2010 census order).
+_TOP_SURNAMES = """
+Smith 828, Johnson 655, Williams 551, Brown 487, Jones 483, Garcia 394, Miller 386, Davis 378,
+Rodriguez 368, Martinez 357, Hernandez 354, Lopez 292, Gonzalez 283, Wilson 273, Anderson 270,
+Thomas 257, Taylor 255, Moore 240, Jackson 237, Martin 235, Lee 229, Perez 222, Thompson 218,
+White 217, Harris 200, Sanchez 200, Clark 181, Ramirez 179, Lewis 174, Robinson 171, Walker 168,
+Young 155, Allen 155, King 153, Wright 152, Scott 143, Torres 140, Nguyen 138, Hill 137,
+Flores 137, Green 135, Adams 130, Nelson 126, Baker 125, Hall 124, Rivera 122, Campbell 119,
+Mitchell 118, Carter 115, Roberts 114
+"""
+
+# The next names in rough frequency order; their weights follow a fitted power-law tail.
+_MORE_SURNAMES = """
+Gomez Phillips Evans Turner Diaz Parker Cruz Edwards Collins Reyes Stewart Morris Morales Murphy
+Cook Rogers Gutierrez Ortiz Morgan Cooper Peterson Bailey Reed Kelly Howard Ramos Kim Cox Ward
+Richardson Watson Brooks Chavez Wood James Bennett Gray Mendoza Ruiz Hughes Price Alvarez Castillo
+Sanders Patel Myers Long Ross Foster Jimenez Powell Jenkins Perry Russell Sullivan Bell Coleman
+Butler Henderson Barnes Gonzales Fisher Vasquez Simmons Romero Jordan Patterson Alexander Hamilton
+Graham Reynolds Griffin Wallace Moreno West Cole Hayes Bryant Herrera Gibson Ellis Tran Medina
+Aguilar Stevens Murray Ford Castro Marshall Owens Harrison Fernandez McDonald Woods Washington
+Kennedy Wells Vargas Henry Chen Freeman Webb Tucker Guzman Burns Crawford Olson Simpson Porter
+Hunter Gordon Mendez Silva Shaw Snyder Mason Dixon Munoz Hunt Hicks Holmes Palmer Wagner Black
+Robertson Boyd Rose Stone Salazar Fox Warren Mills Meyer Rice Schmidt Garza Daniels Ferguson
+Nichols Stephens Soto Weaver Ryan Gardner Payne Grant Dunn Kelley Spencer Hawkins Arnold Pierce
+Vazquez Hansen Peters Santos Hart Bradley Knight Elliott Cunningham Duncan Armstrong Hudson Carroll
+Lane Riley Andrews Alvarado Ray Delgado Berry Perkins Hoffman Johnston Matthews Pena Richards
+Contreras Willis Carpenter Lawrence Sandoval Wang Li Singh Park Le Pham Shah Khan Zhang Liu Huang
+Yang Ali Choi Okafor Cohen Goldberg Nowak Kowalski Rossi Haddad
+"""
+
+
+def _surname_table() -> list[tuple[str, float]]:
+    table = []
+    for chunk in _TOP_SURNAMES.replace("\n", " ").split(","):
+        name, count = chunk.split()
+        table.append((name, float(count)))
+    last_rank, last_count = len(table), table[-1][1]
+    for offset, name in enumerate(_MORE_SURNAMES.split(), start=1):
+        # The census curve falls roughly as rank^-0.7 beyond the first fifty names.
+        table.append((name, last_count * (last_rank / (last_rank + offset)) ** 0.7))
+    return table
+
+
+SURNAMES = _surname_table()
+
+# Given names as (name, relative weight) for practitioners born roughly 1955-1995.
+_MALE_NAMES = """
+James 33, Robert 31, John 30, Michael 29, David 24, William 23, Richard 16, Joseph 13, Thomas 13,
+Christopher 12, Daniel 12, Charles 11, Matthew 10, Anthony 9, Mark 9, Steven 8, Andrew 8, Paul 7,
+Donald 7, Joshua 7, Kevin 7, Brian 7, Kenneth 6, Timothy 6, Ronald 6, Jason 6, George 5, Edward 5,
+Jeffrey 5, Ryan 5, Jacob 5, Nicholas 5, Eric 5, Jonathan 5, Gary 4, Stephen 4, Justin 4, Scott 4,
+Brandon 4, Benjamin 4, Samuel 3, Gregory 3, Alexander 3, Patrick 3, Frank 3, Raymond 3, Jose 3,
+Jack 2, Dennis 2, Jerry 2, Tyler 2, Aaron 2, Adam 2, Nathan 2, Henry 2, Zachary 2, Douglas 2,
+Peter 2, Kyle 2, Jeremy 2, Sean 2, Carlos 2, Luis 2, Juan 2, Miguel 1.5, Noah 1, Ethan 1,
+Walter 1, Christian 1, Keith 1, Roger 1, Terry 1, Austin 1, Gerald 1, Carl 1, Harold 1, Dylan 1,
+Arthur 1, Lawrence 1, Jordan 1, Jesse 1, Bryan 1, Bruce 1, Gabriel 1, Logan 1, Alan 1, Albert 1,
+Vincent 1, Philip 1, Russell 1, Bradley 1, Wei 1, Raj 1, Arjun 1, Omar 1, Ahmed 1, Vikram 1,
+Hiroshi 0.5, Kwame 0.5, Chinedu 0.5, Minh 1, Sanjay 1, Rahul 1, Hao 0.5, Tariq 0.5
+"""
+
+_FEMALE_NAMES = """
+Mary 26, Jennifer 20, Patricia 17, Linda 17, Elizabeth 15, Barbara 14, Susan 13, Jessica 13,
+Sarah 12, Karen 11, Lisa 11, Nancy 10, Margaret 9, Sandra 9, Ashley 9, Kimberly 9, Emily 8,
+Donna 8, Michelle 8, Carol 7, Amanda 7, Melissa 7, Deborah 7, Stephanie 7, Rebecca 6, Laura 6,
+Sharon 6, Cynthia 6, Kathleen 6, Amy 6, Angela 6, Shirley 5, Anna 5, Brenda 5, Pamela 5,
+Nicole 5, Emma 4, Samantha 4, Katherine 4, Christine 4, Debra 4, Rachel 4, Catherine 4, Carolyn 4,
+Janet 4, Ruth 3, Maria 4, Heather 4, Diane 3, Virginia 3, Julie 3, Joyce 3, Victoria 3, Olivia 3,
+Kelly 3, Christina 3, Lauren 3, Joan 3, Evelyn 2, Judith 2, Megan 3, Andrea 3, Cheryl 2,
+Hannah 2, Jacqueline 2, Martha 2, Gloria 2, Teresa 2, Ann 2, Sara 2, Madison 1, Frances 2,
+Kathryn 2, Janice 2, Jean 2, Abigail 1, Alice 2, Julia 2, Judy 2, Sophia 1, Grace 1, Denise 2,
+Amber 2, Doris 1, Marilyn 1, Danielle 2, Beverly 1, Isabella 1, Theresa 1, Diana 1, Natalie 2,
+Brittany 2, Charlotte 1, Marie 1, Kayla 1, Alexis 1, Lori 1, Priya 1, Mei 1, Aisha 1, Fatima 1,
+Ana 1.5, Lucia 1, Carmen 1, Yuki 0.5, Ngozi 0.5, Anjali 1, Linh 1, Sofia 1, Leah 1
+"""
+
+
+def _name_weights(text: str) -> list[tuple[str, float]]:
+    pairs = []
+    for chunk in text.replace("\n", " ").split(","):
+        name, weight = chunk.split()
+        pairs.append((name, float(weight)))
+    return pairs
+
+
+MALE_NAMES = _name_weights(_MALE_NAMES)
+FEMALE_NAMES = _name_weights(_FEMALE_NAMES)
+
+# ---------------------------------------------------------------- specialties
+
+
+@dataclass(frozen=True)
+class Specialty:
+    code: str  # NUCC provider taxonomy code
+    display: str
+    weight: float  # rough count of active US clinicians, thousands
+    role: str  # practitioner-role code
+    degree: str  # v2-0360 degree code most holders carry
+    clinic: str  # word used when naming a clinic of this specialty
+
+
+_SPECIALTIES = """
+207R00000X | Internal Medicine | 120 | doctor | MD | Internal Medicine
+207Q00000X | Family Medicine | 118 | doctor | MD | Family Medicine
+363L00000X | Nurse Practitioner | 95 | nurse | NP | Primary Care
+208000000X | Pediatrics | 60 | doctor | MD | Pediatrics
+207P00000X | Emergency Medicine | 45 | doctor | MD | Emergency Medicine
+207L00000X | Anesthesiology | 42 | doctor | MD | Anesthesiology
+207V00000X | Obstetrics & Gynecology | 42 | doctor | MD | Women's Health
+2084P0800X | Psychiatry | 38 | doctor | MD | Behavioral Health
+363A00000X | Physician Assistant | 35 | doctor | PA | Urgent Care
+2085R0202X | Diagnostic Radiology | 28 | doctor | MD | Imaging
+208600000X | Surgery | 25 | doctor | MD | Surgical Associates
+207RC0000X | Cardiovascular Disease | 22 | doctor | MD | Heart & Vascular
+207X00000X | Orthopaedic Surgery | 19 | doctor | MD | Orthopedics
+207W00000X | Ophthalmology | 19 | doctor | MD | Eye Care
+207RH0003X | Hematology & Oncology | 16 | doctor | MD | Cancer Care
+207RG0100X | Gastroenterology | 15 | doctor | MD | Digestive Health
+2084N0400X | Neurology | 14 | doctor | MD | Neurology
+207RP1001X | Pulmonary Disease | 13 | doctor | MD | Lung & Sleep
+207N00000X | Dermatology | 13 | doctor | MD | Dermatology
+207RN0300X | Nephrology | 11 | doctor | MD | Kidney Care
+208800000X | Urology | 10 | doctor | MD | Urology
+207Y00000X | Otolaryngology | 10 | doctor | MD | Ear, Nose & Throat
+208100000X | Physical Medicine & Rehabilitation | 10 | doctor | DO | Rehabilitation
+207RI0200X | Infectious Disease | 9 | doctor | MD | Infectious Disease
+207RE0101X | Endocrinology, Diabetes & Metabolism | 8 | doctor | MD | Diabetes & Endocrine
+207RR0500X | Rheumatology | 6 | doctor | MD | Rheumatology
+207K00000X | Allergy & Immunology | 4.5 | doctor | MD | Allergy & Asthma
+183500000X | Pharmacist | 8 | pharmacist | PharmD | Pharmacy
+"""
+
+SPECIALTIES = [
+    Specialty(code, display, float(weight), role, degree, clinic)
+    for code, display, weight, role, degree, clinic in _parse_table(_SPECIALTIES, 6)
+]
+SPECIALTY_BY_CODE = {s.code: s for s in SPECIALTIES}
+
+ROLE_DISPLAY = {"doctor": "Doctor", "nurse": "Nurse", "pharmacist": "Pharmacist"}
+DEGREE_DISPLAY = {
+    "MD": "Doctor of Medicine",
+    "DO": "Doctor of Osteopathy",
+    "NP": "Nurse Practitioner",
+    "PA": "Physician Assistant",
+    "PharmD": "Doctor of Pharmacy",
+    "RN": "Registered Nurse",
+}
+
+# ---------------------------------------------------------------- geography
+
+
+@dataclass(frozen=True)
+class City:
+    name: str
+    state: str
+    zip3: str
+    latitude: float
+    longitude: float
+    population: int  # thousands, about 2020
+    area_code: str
+
+
+_CITIES = """
+New York | NY | 100 | 40.7128 | -74.0060 | 8336 | 212
+Los Angeles | CA | 900 | 34.0522 | -118.2437 | 3899 | 213
+Chicago | IL | 606 | 41.8781 | -87.6298 | 2746 | 312
+Houston | TX | 770 | 29.7604 | -95.3698 | 2304 | 713
+Phoenix | AZ | 850 | 33.4484 | -112.0740 | 1608 | 602
+Philadelphia | PA | 191 | 39.9526 | -75.1652 | 1603 | 215
+San Antonio | TX | 782 | 29.4241 | -98.4936 | 1434 | 210
+San Diego | CA | 921 | 32.7157 | -117.1611 | 1386 | 619
+Dallas | TX | 752 | 32.7767 | -96.7970 | 1304 | 214
+San Jose | CA | 951 | 37.3382 | -121.8863 | 1013 | 408
+Austin | TX | 787 | 30.2672 | -97.7431 | 961 | 512
+Jacksonville | FL | 322 | 30.3322 | -81.6557 | 949 | 904
+Fort Worth | TX | 761 | 32.7555 | -97.3308 | 918 | 817
+Columbus | OH | 432 | 39.9612 | -82.9988 | 905 | 614
+Indianapolis | IN | 462 | 39.7684 | -86.1581 | 887 | 317
+Charlotte | NC | 282 | 35.2271 | -80.8431 | 874 | 704
+San Francisco | CA | 941 | 37.7749 | -122.4194 | 873 | 415
+Seattle | WA | 981 | 47.6062 | -122.3321 | 737 | 206
+Denver | CO | 802 | 39.7392 | -104.9903 | 715 | 303
+Oklahoma City | OK | 731 | 35.4676 | -97.5164 | 681 | 405
+Nashville | TN | 372 | 36.1627 | -86.7816 | 689 | 615
+El Paso | TX | 799 | 31.7619 | -106.4850 | 678 | 915
+Washington | DC | 200 | 38.9072 | -77.0369 | 689 | 202
+Boston | MA | 021 | 42.3601 | -71.0589 | 675 | 617
+Las Vegas | NV | 891 | 36.1699 | -115.1398 | 641 | 702
+Portland | OR | 972 | 45.5152 | -122.6784 | 652 | 503
+Detroit | MI | 482 | 42.3314 | -83.0458 | 639 | 313
+Louisville | KY | 402 | 38.2527 | -85.7585 | 633 | 502
+Memphis | TN | 381 | 35.1495 | -90.0490 | 633 | 901
+Baltimore | MD | 212 | 39.2904 | -76.6122 | 585 | 410
+Milwaukee | WI | 532 | 43.0389 | -87.9065 | 577 | 414
+Albuquerque | NM | 871 | 35.0844 | -106.6504 | 564 | 505
+Fresno | CA | 937 | 36.7378 | -119.7871 | 542 | 559
+Tucson | AZ | 857 | 32.2226 | -110.9747 | 542 | 520
+Sacramento | CA | 958 | 38.5816 | -121.4944 | 524 | 916
+Mesa | AZ | 852 | 33.4152 | -111.8315 | 504 | 480
+Kansas City | MO | 641 | 39.0997 | -94.5786 | 508 | 816
+Atlanta | GA | 303 | 33.7490 | -84.3880 | 498 | 404
+Omaha | NE | 681 | 41.2565 | -95.9345 | 486 | 402
+Colorado Springs | CO | 809 | 38.8339 | -104.8214 | 478 | 719
+Raleigh | NC | 276 | 35.7796 | -78.6382 | 467 | 919
+Long Beach | CA | 908 | 33.7701 | -118.1937 | 466 | 562
+Virginia Beach | VA | 234 | 36.8529 | -75.9780 | 459 | 757
+Miami | FL | 331 | 25.7617 | -80.1918 | 442 | 305
+Oakland | CA | 946 | 37.8044 | -122.2712 | 440 | 510
+Minneapolis | MN | 554 | 44.9778 | -93.2650 | 429 | 612
+Tulsa | OK | 741 | 36.1540 | -95.9928 | 413 | 918
+Bakersfield | CA | 933 | 35.3733 | -119.0187 | 403 | 661
+Wichita | KS | 672 | 37.6872 | -97.3301 | 397 | 316
+Arlington | TX | 760 | 32.7357 | -97.1081 | 394 | 817
+Aurora | CO | 800 | 39.7294 | -104.8319 | 386 | 303
+Tampa | FL | 336 | 27.9506 | -82.4572 | 384 | 813
+New Orleans | LA | 701 | 29.9511 | -90.0715 | 383 | 504
+Cleveland | OH | 441 | 41.4993 | -81.6944 | 372 | 216
+Honolulu | HI | 968 | 21.3069 | -157.8583 | 350 | 808
+Anaheim | CA | 928 | 33.8366 | -117.9143 | 346 | 714
+Lexington | KY | 405 | 38.0406 | -84.5037 | 322 | 859
+Stockton | CA | 952 | 37.9577 | -121.2908 | 320 | 209
+Henderson | NV | 890 | 36.0395 | -114.9817 | 317 | 702
+Saint Paul | MN | 551 | 44.9537 | -93.0900 | 311 | 651
+St. Louis | MO | 631 | 38.6270 | -90.1994 | 301 | 314
+Cincinnati | OH | 452 | 39.1031 | -84.5120 | 309 | 513
+Pittsburgh | PA | 152 | 40.4406 | -79.9959 | 302 | 412
+Greensboro | NC | 274 | 36.0726 | -79.7920 | 299 | 336
+Anchorage | AK | 995 | 61.2181 | -149.9003 | 291 | 907
+Lincoln | NE | 685 | 40.8136 | -96.7026 | 291 | 402
+Orlando | FL | 328 | 28.5383 | -81.3792 | 307 | 407
+Plano | TX | 750 | 33.0198 | -96.6989 | 285 | 972
+Irvine | CA | 926 | 33.6846 | -117.8265 | 307 | 949
+Newark | NJ | 071 | 40.7357 | -74.1724 | 311 | 973
+Durham | NC | 277 | 35.9940 | -78.8986 | 283 | 919
+Chula Vista | CA | 919 | 32.6401 | -117.0842 | 275 | 619
+Toledo | OH | 436 | 41.6528 | -83.5379 | 270 | 419
+Fort Wayne | IN | 468 | 41.0793 | -85.1394 | 263 | 260
+St. Petersburg | FL | 337 | 27.7676 | -82.6403 | 258 | 727
+Laredo | TX | 780 | 27.5306 | -99.4803 | 255 | 956
+Jersey City | NJ | 073 | 40.7178 | -74.0431 | 292 | 201
+Chandler | AZ | 852 | 33.3062 | -111.8413 | 275 | 480
+Madison | WI | 537 | 43.0731 | -89.4012 | 269 | 608
+Lubbock | TX | 794 | 33.5779 | -101.8552 | 257 | 806
+Buffalo | NY | 142 | 42.8864 | -78.8784 | 278 | 716
+Reno | NV | 895 | 39.5296 | -119.8138 | 264 | 775
+Gilbert | AZ | 852 | 33.3528 | -111.7890 | 267 | 480
+Boise | ID | 837 | 43.6150 | -116.2023 | 235 | 208
+Richmond | VA | 232 | 37.5407 | -77.4360 | 226 | 804
+Spokane | WA | 992 | 47.6588 | -117.4260 | 228 | 509
+Des Moines | IA | 503 | 41.5868 | -93.6250 | 214 | 515
+Birmingham | AL | 352 | 33.5186 | -86.8104 | 200 | 205
+Rochester | NY | 146 | 43.1566 | -77.6088 | 211 | 585
+Salt Lake City | UT | 841 | 40.7608 | -111.8910 | 200 | 801
+Little Rock | AR | 722 | 34.7465 | -92.2896 | 202 | 501
+Providence | RI | 029 | 41.8240 | -71.4128 | 190 | 401
+Savannah | GA | 314 | 32.0809 | -81.0912 | 147 | 912
+Columbia | SC | 292 | 34.0007 | -81.0348 | 136 | 803
+Jackson | MS | 392 | 32.2988 | -90.1848 | 153 | 601
+Sioux Falls | SD | 571 | 43.5446 | -96.7311 | 192 | 605
+Fargo | ND | 581 | 46.8772 | -96.7898 | 125 | 701
+Hartford | CT | 061 | 41.7658 | -72.6734 | 121 | 860
+Billings | MT | 591 | 45.7833 | -108.5007 | 117 | 406
+Manchester | NH | 031 | 42.9956 | -71.4548 | 115 | 603
+Wilmington | DE | 198 | 39.7391 | -75.5398 | 71 | 302
+Portland | ME | 041 | 43.6591 | -70.2568 | 68 | 207
+Cheyenne | WY | 820 | 41.1400 | -104.8202 | 65 | 307
+Charleston | WV | 253 | 38.3498 | -81.6326 | 48 | 304
+Burlington | VT | 054 | 44.4759 | -73.2121 | 45 | 802
+"""
+
+CITIES = [
+    City(name, state, zip3, float(lat), float(lon), int(pop), area)
+    for name, state, zip3, lat, lon, pop, area in _parse_table(_CITIES, 7)
+]
+
+STREET_NAMES = [
+    "Main",
+    "Oak",
+    "Maple",
+    "Cedar",
+    "Elm",
+    "Washington",
+    "Lake",
+    "Hill",
+    "Park",
+    "Pine",
+    "Walnut",
+    "Sunset",
+    "Lincoln",
+    "Jefferson",
+    "Highland",
+    "Ridge",
+    "River",
+    "Church",
+    "Spring",
+    "Franklin",
+    "Chestnut",
+    "Willow",
+    "Meadow",
+    "Center",
+    "Market",
+    "Madison",
+    "College",
+    "University",
+    "Harbor",
+    "Grand",
+    "Forest",
+    "Valley",
+    "Mill",
+    "Jackson",
+    "Broad",
+    "Front",
+]
+STREET_SUFFIXES = ["Street", "Avenue", "Boulevard", "Road", "Drive", "Parkway", "Lane", "Way"]
+
+# Invented name parts for practices and systems; deliberately generic place imagery.
+NAME_PREFIXES = [
+    "Cedar Ridge",
+    "Willow Creek",
+    "Summit",
+    "Lakeside",
+    "Riverside",
+    "Harbor View",
+    "Prairie",
+    "Granite Peak",
+    "Maple Grove",
+    "Oak Hollow",
+    "Northside",
+    "Southgate",
+    "Eastview",
+    "Westbrook",
+    "Pinecrest",
+    "Silver Lake",
+    "Meadowbrook",
+    "Stonebridge",
+    "Bluewater",
+    "Red Rock",
+    "Clearwater",
+    "Sunrise",
+    "Evergreen",
+    "Highland",
+    "Brookside",
+    "Fairview",
+    "Golden Valley",
+    "Ironwood",
+    "Juniper",
+    "Kestrel",
+    "Larkspur",
+    "Mesa Verde",
+    "Northwind",
+    "Orchard",
+    "Parkside",
+    "Quail Run",
+]
+SYSTEM_SUFFIXES = ["Health System", "Health", "Medical Center", "Healthcare", "Regional Health"]
+PRACTICE_SUFFIXES = ["Associates", "Medical Group", "Clinic", "Partners", "Specialists", "Center"]
+
+
+# ---------------------------------------------------------------- NPIs
+
+
+def npi_check_digit(base9: str) -> str:
+    """Luhn check digit over the card-issuer prefix 80840 plus the nine NPI digits."""
+    total = 0
+    for i, char in enumerate(reversed("80840" + base9)):
+        digit = int(char)
+        if i % 2 == 0:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return str((10 - total % 10) % 10)
+
+
+def make_npi(base9: str) -> str:
+    return base9 + npi_check_digit(base9)
+
+
+def is_valid_npi(value: str) -> bool:
+    return len(value) == 10 and value.isdigit() and npi_check_digit(value[:9]) == value[9]
+
+
+def npi_for_index(index: int, seed: int, leading: str = "1") -> str:
+    """A unique, random-looking NPI for each index: an affine permutation of 0..10^8-1."""
+    # The multiplier is odd and not a multiple of 5, so it is invertible modulo 10^8.
+    multiplier = 40_503_569
+    offset = (seed * 2_654_435_761) % 100_000_000
+    return make_npi(f"{leading}{(index * multiplier + offset) % 100_000_000:08d}")
+
+
+# ---------------------------------------------------------------- resource builders
+
+
+def coding(system: str, code: str, display: str | None = None) -> dict:
+    found = {"system": system, "code": code}
+    if display:
+        found["display"] = display
+    return found
+
+
+def concept(system: str, code: str, display: str | None = None) -> dict:
+    return {"coding": [coding(system, code, display)]}
+
+
+def ref(resource_type: str, logical_id: str, display: str | None = None) -> dict:
+    found = {"reference": f"{resource_type}/{logical_id}"}
+    if display:
+        found["display"] = display
+    return found
+
+
+def phone(area_code: str, line: int, *, system: str = "phone") -> dict:
+    """A fictional number: 555-0100..0199 is reserved for fiction in every US area code."""
+    return {"system": system, "value": f"({area_code}) 555-01{line % 100:02d}", "use": "work"}
+
+
+def address(line: str, city: str, state: str, postal_code: str) -> dict:
+    return {
+        "use": "work",
+        "type": "both",
+        "line": [line],
+        "city": city,
+        "state": state,
+        "postalCode": postal_code,
+        "country": "US",
+    }
+
+
+def fhir_endpoint(eid: str, name: str, url: str, org_id: str, status: str = "active") -> dict:
+    return {
+        "resourceType": "Endpoint",
+        "id": eid,
+        "status": status,
+        "connectionType": coding(CONNECTION_SYSTEM, "hl7-fhir-rest", "HL7 FHIR"),
+        "name": name,
+        "managingOrganization": ref("Organization", org_id),
+        "payloadType": [concept(PAYLOAD_SYSTEM, "any", "Any")],
+        "payloadMimeType": ["application/fhir+json"],
+        "address": url,
+    }
+
+
+def direct_endpoint(eid: str, name: str, mailbox: str, org_id: str, status: str = "active") -> dict:
+    return {
+        "resourceType": "Endpoint",
+        "id": eid,
+        "status": status,
+        "connectionType": coding(CONNECTION_SYSTEM, "direct-project", "Direct Project"),
+        "name": name,
+        "managingOrganization": ref("Organization", org_id),
+        "payloadType": [concept(PAYLOAD_SYSTEM, "any", "Any")],
+        "payloadMimeType": ["application/xml", "application/pdf"],
+        "address": f"mailto:{mailbox}",
+    }
+
+
+def organization(
+    oid: str,
+    name: str,
+    *,
+    npi: str,
+    type_code: str,
+    addr: dict,
+    telecom: list,
+    endpoints=(),
+    part_of: str | None = None,
+    active: bool = True,
+    alias: list[str] | None = None,
+) -> dict:
+    type_display = {"prov": "Healthcare Provider", "dept": "Hospital Department"}.get(type_code)
+    content = {
+        "resourceType": "Organization",
+        "id": oid,
+        "identifier": [{"use": "official", "system": NPI_SYSTEM, "value": npi}],
+        "active": active,
+        "type": [concept(ORG_TYPE_SYSTEM, type_code, type_display)],
+        "name": name,
+        "alias": alias,
+        "telecom": telecom,
+        "address": [addr],
+        "partOf": ref("Organization", part_of) if part_of else None,
+        "endpoint": [ref("Endpoint", e) for e in endpoints] or None,
+    }
+    return _without_empty(content)
+
+
+def location(
+    lid: str,
+    name: str,
+    *,
+    addr: dict,
+    latitude: float,
+    longitude: float,
+    org_id: str,
+    type_code: str,
+    type_display: str,
+    physical: str,
+    telecom: list | None = None,
+    part_of: str | None = None,
+    status: str = "active",
+    endpoints=(),
+    description: str | None = None,
+) -> dict:
+    content = {
+        "resourceType": "Location",
+        "id": lid,
+        "status": status,
+        "name": name,
+        "description": description,
+        "mode": "instance",
+        "type": [concept(ROLE_CODE_SYSTEM, type_code, type_display)],
+        "telecom": telecom,
+        "address": addr,
+        "physicalType": concept(PHYSICAL_TYPE_SYSTEM, physical, PHYSICAL_TYPE_DISPLAY[physical]),
+        "position": {"longitude": round(longitude, 6), "latitude": round(latitude, 6)},
+        "managingOrganization": ref("Organization", org_id),
+        "partOf": ref("Location", part_of) if part_of else None,
+        "endpoint": [ref("Endpoint", e) for e in endpoints] or None,
+    }
+    return _without_empty(content)
+
+
+PHYSICAL_TYPE_DISPLAY = {"si": "Site", "bu": "Building", "wi": "Wing", "lvl": "Level"}
+
+LOCATION_TYPES = {
+    "HOSP": "Hospital",
+    "ER": "Emergency room",
+    "OF": "Outpatient facility",
+    "HU": "Hospital unit",
+    "PC": "primary care clinic",
+    "PEDC": "pediatrics clinic",
+    "PHARM": "Pharmacy",
+}
+
+
+def practitioner(
+    pid: str,
+    *,
+    npi: str,
+    family: str,
+    given: list[str],
+    gender: str,
+    degree: str,
+    telecom: list,
+    active: bool = True,
+    prefix: str | None = None,
+    license_state: str | None = None,
+) -> dict:
+    name = {"use": "official", "family": family, "given": given}
+    if prefix:
+        name["prefix"] = [prefix]
+    name["suffix"] = [degree]
+    qualification = {
+        "code": {
+            "coding": [coding(DEGREE_SYSTEM, degree, DEGREE_DISPLAY[degree])],
+            "text": DEGREE_DISPLAY[degree],
+        },
+    }
+    if license_state:
+        qualification["issuer"] = {"display": f"{license_state} state licensing board"}
+    content = {
+        "resourceType": "Practitioner",
+        "id": pid,
+        "identifier": [{"use": "official", "system": NPI_SYSTEM, "value": npi}],
+        "active": active,
+        "name": [name],
+        "telecom": telecom,
+        "gender": gender,
+        "qualification": [qualification],
+    }
+    return content
+
+
+def practitioner_role(
+    rid: str,
+    *,
+    practitioner_id: str,
+    practitioner_name: str,
+    org_id: str,
+    location_ids: list[str],
+    specialty: Specialty,
+    telecom: list,
+    endpoints=(),
+    active: bool = True,
+) -> dict:
+    content = {
+        "resourceType": "PractitionerRole",
+        "id": rid,
+        "active": active,
+        "practitioner": ref("Practitioner", practitioner_id, practitioner_name),
+        "organization": ref("Organization", org_id),
+        "code": [concept(ROLE_SYSTEM, specialty.role, ROLE_DISPLAY[specialty.role])],
+        "specialty": [concept(NUCC_SYSTEM, specialty.code, specialty.display)],
+        "location": [ref("Location", lid) for lid in location_ids] or None,
+        "telecom": telecom,
+        "endpoint": [ref("Endpoint", e) for e in endpoints] or None,
+    }
+    return _without_empty(content)
+
+
+def _without_empty(content: dict) -> dict:
+    return {k: v for k, v in content.items() if v not in (None, [], {})}
+
+
+def display_name(given: list[str], family: str, degree: str) -> str:
+    return f"{' '.join(given)} {family}, {degree}"
+
+
+# Letters that NFKD does not split into a base letter plus an accent.
+_NON_DECOMPOSING = str.maketrans({"ł": "l", "ø": "o", "ß": "ss", "æ": "ae", "đ": "d"})
+
+
+def mailbox_name(given: str, family: str) -> str:
+    """An ASCII local part for a Direct address, e.g. `jose.garcia-lopez`."""
+    text = f"{given}.{family}".lower().replace(" ", "").translate(_NON_DECOMPOSING)
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return "".join(c for c in folded if c.isalnum() or c in ".-")
