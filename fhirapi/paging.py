@@ -45,8 +45,9 @@ def parse_since(raw: str | None) -> datetime | None:
         return None
     text = raw.strip().replace(" ", "+")  # an unescaped '+' in a query string becomes a space
     try:
-        moment = parse_datetime(text)
-        day = None if moment else parse_date(text)
+        # A bare date must be tried first: parse_datetime reads it as a naive midnight.
+        day = parse_date(text)
+        moment = None if day else parse_datetime(text)
     except ValueError:
         moment = day = None
     if day is not None:
