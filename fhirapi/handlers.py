@@ -73,10 +73,27 @@ def delete(request, resource_type: str, logical_id: str) -> Response:
 # ---------------------------------------------------------------- type level
 
 
+def _if_none_exist(request) -> str | None:
+    """The conditional-create criteria, refused when a parameter is blank.
+
+    Search ignores blank parameters, so a blank one here would silently widen the match to every
+    resource of the type and return (or 412 on) records the client never asked about.
+    """
+    criteria = request.META.get("HTTP_IF_NONE_EXIST")
+    if criteria is None:
+        return None
+    pairs = parse_qsl(criteria.lstrip("?"), keep_blank_values=True)
+    if not pairs or any(not name or not value for name, value in pairs):
+        raise InvalidRequest(
+            "If-None-Exist must be search criteria with values, e.g. identifier=system|value"
+        )
+    return criteria
+
+
 def create(request, resource_type: str) -> Response:
     check_type(resource_type)
     content = resource_body(request)
-    criteria = request.META.get("HTTP_IF_NONE_EXIST")
+    criteria = _if_none_exist(request)
     result = storage.create(resource_type, content, if_none_exist=criteria)
     row = result.row
     message = f"Created {row}" if result.created else f"Matched existing {row}; nothing created"

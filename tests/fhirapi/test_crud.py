@@ -329,3 +329,45 @@ def test_factories_cover_every_registered_type():
     from directory.registry import RESOURCE_TYPES
 
     assert set(FACTORIES) == set(RESOURCE_TYPES)
+
+
+def test_last_modified_matches_meta_last_updated(api, stored, resource_type):
+    from datetime import datetime
+
+    response = api.get(f"/fhir/{resource_type}/{stored['id']}")
+    last_updated = datetime.fromisoformat(response.json()["meta"]["lastUpdated"])
+    assert parse_http_date(response["Last-Modified"]) == int(last_updated.timestamp())
+
+
+def test_invalid_element_on_update_is_422(api, stored, resource_type):
+    body = {**stored, "active": {"nested": "object"}}
+    response = send(api, "PUT", f"/fhir/{resource_type}/{stored['id']}", body)
+    assert response.status_code == 422
+    assert outcome_issue(response)["expression"] == [f"{resource_type}.active"]
+    assert api.get(f"/fhir/{resource_type}/{stored['id']}")["ETag"] == 'W/"1"'
+
+
+@pytest.mark.parametrize("criteria", ["", "garbage", "identifier=", f"identifier={NPI_SYSTEM}|1&x"])
+def test_conditional_create_without_criteria_is_400(api, requires_search, criteria):
+    OrganizationFactory.create()  # a blank criterion must not match this one
+    response = send(
+        api, "POST", "/fhir/Organization", body_for("Organization"), HTTP_IF_NONE_EXIST=criteria
+    )
+    assert response.status_code == 400
+    outcome_issue(response)
+    assert api.get("/fhir/Organization/_history").json()["total"] == 1
+
+
+def test_conditional_create_prefer_minimal_on_match(api, requires_search):
+    existing = OrganizationFactory.create()
+    value = existing["identifier"][0]["value"]
+    response = send(
+        api,
+        "POST",
+        "/fhir/Organization",
+        body_for("Organization"),
+        HTTP_IF_NONE_EXIST=f"identifier={NPI_SYSTEM}|{value}",
+        HTTP_PREFER="return=minimal",
+    )
+    assert response.status_code == 200 and response.content == b""
+    assert f"/Organization/{existing['id']}/_history/1" in response["Location"]

@@ -268,3 +268,22 @@ def test_not_found_outside_fhir_is_not_an_outcome(db):
     response = APIClient().get("/elsewhere")
     assert response.status_code == 404
     assert b"OperationOutcome" not in response.content
+
+
+def test_drf_format_override_and_browsable_api_are_off(api):
+    response = api.get("/fhir/metadata", {"format": "api"})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/fhir+json; charset=utf-8"
+
+
+@pytest.mark.parametrize("path", ["/fhir/Organization/", "/fhir/metadata/"])
+def test_trailing_slash_is_404_not_redirect(api, path):
+    response = api.get(path)
+    assert response.status_code == 404
+    outcome_issue(response)
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "HEAD"])
+def test_options_and_head_are_405(api, method):
+    response = api.generic(method, "/fhir/Organization")
+    assert response.status_code == 405
