@@ -13,9 +13,15 @@ SOFTWARE_NAME = "fhir-directory"
 SOFTWARE_VERSION = "0.1.0"
 
 
+COMMON_PARAM_DOCS = {
+    "_id": "Logical id of the resource",
+    "_lastUpdated": "When the resource last changed (prefixes eq, ne, lt, le, gt, ge, sa, eb)",
+}
+
+
 def _search_params(rdef: registry.ResourceDef) -> list[dict]:
     common = [
-        {"name": name, "type": ptype, "documentation": f"Common parameter {name}"}
+        {"name": name, "type": ptype, "documentation": COMMON_PARAM_DOCS.get(name, name)}
         for name, ptype in registry.COMMON_PARAMS.items()
     ]
     declared = [
