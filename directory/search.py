@@ -535,7 +535,8 @@ def _parse_elements(plan: _Plan, value: str):
             )
         names.add(match.group("name"))
     plan.elements = names or None
-    plan.result_params["_elements"] = [",".join(sorted(names))]
+    if names:
+        plan.result_params["_elements"] = [",".join(sorted(names))]
 
 
 def _parse_include(plan: _Plan, name: str, value: str):
