@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 from collections import Counter
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import IntegrityError
+from django.db import IntegrityError, connections
 
 from directory import storage
 from directory.errors import FHIRError
 from directory.models import Resource
-from directory.synthetic import DirectoryGenerator
+from directory.synthetic import BLOCK, DirectoryGenerator
 
 PROGRESS_SECONDS = 5.0
 
@@ -31,6 +32,9 @@ class Command(BaseCommand):
             action="store_true",
             help="Skip bulk_load's reference lookups (the generator only emits valid ones)",
         )
+        parser.add_argument(
+            "--workers", type=int, default=1, help="Processes loading practitioner blocks"
+        )
 
     def handle(self, *args, practitioners, organizations, seed, batch_size, **options):
         if practitioners < 0 or batch_size < 1:
@@ -41,12 +45,40 @@ class Command(BaseCommand):
         loader = BatchLoader(self.stdout, batch_size, not options["no_reference_check"])
         try:
             loader.load("organizations", generator.organization_groups(), organizations)
-            loader.load("practitioners", generator.practitioner_groups(), practitioners)
+            if options["workers"] > 1:
+                load_in_parallel(loader, generator, options["workers"])
+            else:
+                loader.load("practitioners", generator.practitioner_groups(), practitioners)
         except (FHIRError, IntegrityError) as exc:
             raise CommandError(
                 f"Load stopped: {exc}; batches already committed stay in the database"
             ) from None
         loader.summary()
+
+
+_worker_state: dict = {}
+
+
+def load_in_parallel(loader: BatchLoader, generator: DirectoryGenerator, workers: int):
+    """Blocks go to forked workers; each block's output depends only on the seed, not the worker."""
+    blocks = range(-(-generator.practitioners // BLOCK))
+    connections.close_all()  # a forked child must not share the parent's socket
+    _worker_state.update(generator=generator, loader=loader)
+    context = multiprocessing.get_context("fork")
+    done = 0
+    with context.Pool(workers) as pool:
+        for counts in pool.imap_unordered(_load_block, blocks):
+            loader.counts.update(counts)
+            done += sum(n for t, n in counts.items() if t == "Practitioner")
+            loader.progress("practitioners", done, generator.practitioners)
+    loader.progress("practitioners", done, generator.practitioners, force=True)
+
+
+def _load_block(block: int) -> Counter:
+    generator, parent = _worker_state["generator"], _worker_state["loader"]
+    loader = BatchLoader(None, parent.batch_size, parent.check_references)
+    loader.load("", generator.block_groups(block), 0, report=False)
+    return loader.counts
 
 
 def refuse_if_generated(generator: DirectoryGenerator):
@@ -69,20 +101,22 @@ class BatchLoader:
         self.started = time.monotonic()
         self.last_report = self.started
 
-    def load(self, label: str, groups, expected: int):
+    def load(self, label: str, groups, expected: int, report: bool = True):
         batch: list[tuple[str, dict]] = []
         done = 0
         for group in groups:
             # Groups stay whole: an Organization and its Endpoints reference each other.
             if batch and len(batch) + len(group) > self.batch_size:
                 self.flush(batch)
-                self.progress(label, done, expected)
+                if report:
+                    self.progress(label, done, expected)
                 batch = []
             batch.extend(group)
             done += 1
         if batch:
             self.flush(batch)
-        self.progress(label, done, expected, force=True)
+        if report:
+            self.progress(label, done, expected, force=True)
 
     def flush(self, batch):
         storage.bulk_load(batch, batch_size=len(batch), check_references=self.check_references)
