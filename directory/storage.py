@@ -102,6 +102,17 @@ def vread(resource_type: str, logical_id: str, version_id: str) -> ResourceVersi
     return version
 
 
+def _history_versions(resource_type=None, logical_id=None, since=None):
+    versions = ResourceVersion.objects.all()
+    if resource_type:
+        versions = versions.filter(resource_type=resource_type)
+    if logical_id:
+        versions = versions.filter(logical_id=logical_id)
+    if since is not None:
+        versions = versions.filter(last_updated__gte=since)
+    return versions
+
+
 def history_page(
     *,
     resource_type: str | None = None,
@@ -111,30 +122,36 @@ def history_page(
     count: int = 20,
 ) -> tuple[list[ResourceVersion], bool]:
     """Versions newest first, keyset-paged on the version sequence; returns (page, more)."""
-    versions = ResourceVersion.objects.all()
-    if resource_type:
-        versions = versions.filter(resource_type=resource_type)
-    if logical_id:
-        if not Resource.objects.filter(resource_type=resource_type, logical_id=logical_id).exists():
-            raise NotFound(f"{resource_type}/{logical_id} is not known")
-        versions = versions.filter(logical_id=logical_id)
-    if since is not None:
-        versions = versions.filter(last_updated__gte=since)
+    if (
+        logical_id
+        and not Resource.objects.filter(resource_type=resource_type, logical_id=logical_id).exists()
+    ):
+        raise NotFound(f"{resource_type}/{logical_id} is not known")
+    versions = _history_versions(resource_type, logical_id, since)
     if before is not None:
         versions = versions.filter(id__lt=before)
     rows = list(versions.order_by("-id")[: count + 1])
     return rows[:count], len(rows) > count
 
 
+def history_previous_before(
+    *, resource_type=None, logical_id=None, since=None, before: int, count: int
+) -> int | None:
+    """The `before` key of the page newer than the one that starts below `before`.
+
+    None when that newer page is the first page, which needs no key.
+    """
+    if count == 0:
+        return None
+    newer = _history_versions(resource_type, logical_id, since).filter(id__gte=before)
+    keys = list(newer.order_by("id").values_list("id", flat=True)[: count + 1])
+    if len(keys) <= count:
+        return None
+    return keys[count - 1] + 1
+
+
 def history_count(*, resource_type=None, logical_id=None, since=None) -> int:
-    versions = ResourceVersion.objects.all()
-    if resource_type:
-        versions = versions.filter(resource_type=resource_type)
-    if logical_id:
-        versions = versions.filter(logical_id=logical_id)
-    if since is not None:
-        versions = versions.filter(last_updated__gte=since)
-    return versions.count()
+    return _history_versions(resource_type, logical_id, since).count()
 
 
 # ---------------------------------------------------------------- writes

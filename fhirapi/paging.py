@@ -9,8 +9,8 @@ from django.conf import settings
 from django.core import signing
 from django.utils.dateparse import parse_date, parse_datetime
 
+from directory import storage
 from directory.errors import InvalidRequest
-from directory.models import ResourceVersion
 
 CURSOR_PARAM = "_cursor"
 _SALT = "fhirapi.history.cursor"
@@ -80,21 +80,11 @@ def read_cursor(scope: HistoryScope, token: str | None) -> int | None:
 
 
 def previous_before(scope: HistoryScope, since: datetime | None, before: int, count: int):
-    """Keyset position of the page newer than the one starting below `before`.
-
-    Returns None when that page is the first page (no cursor). Storage only pages backwards, so
-    this looks the newer versions up directly, with the same filters as storage.history_page.
-    """
-    if count == 0:
-        return None
-    versions = ResourceVersion.objects.filter(id__gte=before)
-    if scope.resource_type:
-        versions = versions.filter(resource_type=scope.resource_type)
-    if scope.logical_id:
-        versions = versions.filter(logical_id=scope.logical_id)
-    if since is not None:
-        versions = versions.filter(last_updated__gte=since)
-    newer = list(versions.order_by("id").values_list("id", flat=True)[: count + 1])
-    if len(newer) <= count:
-        return None
-    return newer[count - 1] + 1
+    """Keyset position of the page newer than the one starting below `before`, or None."""
+    return storage.history_previous_before(
+        resource_type=scope.resource_type,
+        logical_id=scope.logical_id,
+        since=since,
+        before=before,
+        count=count,
+    )
