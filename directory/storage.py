@@ -406,42 +406,91 @@ def _load_batch(batch, known: set, check_references: bool) -> int:
     prepared = []
     for resource_type, content in batch:
         logical_id = check_id(content.get("id") or new_id())
-        canonical = validate_resource(resource_type, {**content, "id": logical_id})
-        rows = indexing.extract(resource_type, canonical)
-        prepared.append((resource_type, logical_id, canonical, rows))
+        valid = validate_resource(resource_type, {**content, "id": logical_id}, canonical=False)
+        prepared.append((resource_type, logical_id, valid, indexing.extract(resource_type, valid)))
     with transaction.atomic():
         if check_references:
             _check_batch_references(prepared, known)
-        resources = [
-            Resource(
-                resource_type=rtype,
-                logical_id=lid,
-                version_id=1,
-                last_updated=now,
-                content=dumps(_stamp(canonical, lid, 1, now)),
-                sort_name=rows.sort_name,
-            )
-            for rtype, lid, canonical, rows in prepared
+        new_rows = [
+            (rtype, lid, dumps(_stamp(content, lid, 1, now)), rows)
+            for rtype, lid, content, rows in prepared
         ]
-        Resource.objects.bulk_create(resources, batch_size=len(resources))
-        ResourceVersion.objects.bulk_create(
-            [
-                ResourceVersion(
-                    resource=r,
-                    resource_type=r.resource_type,
-                    logical_id=r.logical_id,
-                    version_id=1,
-                    last_updated=now,
-                    method="POST",
-                    content=r.content,
-                )
-                for r in resources
-            ],
-            batch_size=len(resources),
-        )
-        _insert_index_rows(zip(resources, (p[3] for p in prepared), strict=True))
+        if connection.vendor == "postgresql":
+            _copy_new_resources(new_rows, now)
+        else:
+            _bulk_create_new_resources(new_rows, now)
     known.update((rtype, lid) for rtype, lid, _, _ in prepared)
     return len(prepared)
+
+
+def _bulk_create_new_resources(new_rows, now):
+    resources = [
+        Resource(
+            resource_type=rtype,
+            logical_id=lid,
+            version_id=1,
+            last_updated=now,
+            content=text,
+            sort_name=rows.sort_name,
+        )
+        for rtype, lid, text, rows in new_rows
+    ]
+    Resource.objects.bulk_create(resources, batch_size=500)
+    ResourceVersion.objects.bulk_create(
+        [
+            ResourceVersion(
+                resource=r,
+                resource_type=r.resource_type,
+                logical_id=r.logical_id,
+                version_id=1,
+                last_updated=now,
+                method="POST",
+                content=r.content,
+            )
+            for r in resources
+        ],
+        batch_size=500,
+    )
+    _insert_index_rows(zip(resources, (rows for *_, rows in new_rows), strict=True))
+
+
+def _copy_new_resources(new_rows, now):
+    """PostgreSQL COPY: several times faster than INSERTs for generated directories."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [Resource._meta.db_table, len(new_rows)],
+        )
+        pks = [pk for (pk,) in cursor.fetchall()]
+        items = list(zip(pks, new_rows, strict=True))
+        tables = {
+            Resource: "id, resource_type, logical_id, version_id, last_updated, deleted, "
+            "content, sort_name",
+            ResourceVersion: "resource_id, resource_type, logical_id, version_id, last_updated, "
+            "method, content",
+            StringIndex: "resource_id, resource_type, param, value, exact",
+            TokenIndex: "resource_id, resource_type, param, system, code",
+            ReferenceIndex: "resource_id, resource_type, param, target_type, target_id, external",
+        }
+        for model, columns in tables.items():
+            sql = f"COPY {model._meta.db_table} ({columns}) FROM STDIN"
+            with cursor.cursor.copy(sql) as copy:
+                for row in _copy_rows(model, items, now):
+                    copy.write_row(row)
+
+
+def _copy_rows(model, items, now):
+    for pk, (rtype, lid, text, rows) in items:
+        if model is Resource:
+            yield (pk, rtype, lid, 1, now, False, text, rows.sort_name)
+        elif model is ResourceVersion:
+            yield (pk, rtype, lid, 1, now, "POST", text)
+        elif model is StringIndex:
+            yield from ((pk, rtype, p, v, e) for p, v, e in rows.strings)
+        elif model is TokenIndex:
+            yield from ((pk, rtype, p, sys, c) for p, sys, c in rows.tokens)
+        else:
+            yield from ((pk, rtype, p, r.type, r.id, r.external) for p, r in rows.references)
 
 
 def _check_batch_references(prepared, known: set):

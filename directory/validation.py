@@ -99,8 +99,11 @@ def parse_json(body: bytes | str) -> dict:
     return content
 
 
-def validate_resource(resource_type: str, content: dict) -> dict:
-    """Validate `content` as an R4 `resource_type`; return its canonical JSON form."""
+def validate_resource(resource_type: str, content: dict, *, canonical: bool = True) -> dict:
+    """Validate `content` as an R4 `resource_type`; return its canonical JSON form.
+
+    With canonical=False the validated content is returned as given, saving the re-encoding.
+    """
     if resource_type not in RESOURCE_TYPES:
         raise InvalidRequest(
             f"Resource type '{resource_type}' is not supported", code="not-supported"
@@ -121,8 +124,8 @@ def validate_resource(resource_type: str, content: dict) -> dict:
         raise InvalidResource(issues[0]["diagnostics"], issues=issues) from None
     except (TypeError, ValueError) as exc:
         raise InvalidResource(f"{resource_type}: {exc}") from None
-    canonical = json.loads(model.model_dump_json(exclude_none=True))
-    issues = _binding_issues(resource_type, canonical)
+    result = json.loads(model.model_dump_json(exclude_none=True)) if canonical else content
+    issues = _binding_issues(resource_type, result)
     if issues:
         raise InvalidResource(issues[0]["diagnostics"], issues=issues)
-    return canonical
+    return result

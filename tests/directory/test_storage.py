@@ -216,6 +216,7 @@ def test_history_pages_newest_first_without_gaps():
     assert seen == [5, 4, 3, 2, 1]
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_create_on_update_of_one_id_yields_one_resource():
     errors, results = [], []
