@@ -1,0 +1,105 @@
+"""FHIR R4 search: parameters evaluated on the index tables, paging that holds under writes.
+
+Every filter is a semi-join from Resource into one index table, so a search is a handful of index
+lookups whatever the size of the directory. Unsorted searches and `_sort=_id` page by keyset on an
+immutable key; searches sorted on mutable keys page through a snapshot taken on the first page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from ..models import Resource
+from .filters import filtered
+from .includes import included_rows
+from .paging import CURSOR_SALT, link_params, page
+from .params import parse, self_params
+from .plan import Plan
+from .shaping import SUBSETTED, shape_include, shape_match
+from .totals import total
+
+__all__ = [
+    "CURSOR_SALT",
+    "SUBSETTED",
+    "SearchEntry",
+    "SearchRequest",
+    "SearchResult",
+    "matching_rows",
+    "search",
+]
+
+
+@dataclass
+class SearchRequest:
+    resource_type: str
+    params: list[tuple[str, str]]
+    strict: bool = False
+
+
+@dataclass
+class SearchEntry:
+    row: Resource
+    mode: str
+    content: dict
+
+
+@dataclass
+class SearchResult:
+    entries: list[SearchEntry]
+    total: int | None
+    self_params: list[tuple[str, str]]
+    next_params: list[tuple[str, str]] | None
+    previous_params: list[tuple[str, str]] | None
+    first_params: list[tuple[str, str]]
+    ignored: list[str]
+    summary_count: bool
+
+
+def search(request: SearchRequest) -> SearchResult:
+    """Run one search request: the matches of one page, their includes, totals and page links."""
+    plan = parse(request.resource_type, request.params, strict=request.strict)
+    matches = filtered(plan)
+    applied = self_params(plan)
+    if plan.summary == "count" or plan.page_size == 0:
+        return _count_only_result(plan, matches, applied)
+    current = page(plan, matches)
+    entries = [SearchEntry(row, "match", shape_match(plan, row)) for row in current.rows]
+    entries += [
+        SearchEntry(row, "include", shape_include(plan, row))
+        for row in included_rows(plan, current.rows)
+    ]
+    return SearchResult(
+        entries=entries,
+        total=current.total,
+        self_params=applied,
+        next_params=link_params(plan, applied, current.next_state),
+        previous_params=link_params(plan, applied, current.previous_state),
+        first_params=applied,
+        ignored=plan.ignored,
+        summary_count=False,
+    )
+
+
+def matching_rows(resource_type: str, pairs: list[tuple[str, str]], limit: int) -> list[Resource]:
+    """Live resources matching filter criteria (conditional create); strict, no result params."""
+    plan = parse(resource_type, pairs, strict=True, filters_only=True)
+    return list(filtered(plan).order_by("pk")[:limit])
+
+
+def _count_only_result(plan: Plan, matches: QuerySet, applied) -> SearchResult:
+    """`_summary=count` or `_count=0`: a total (always counted for count) and no entries."""
+    counted = total(plan, matches)
+    if plan.summary == "count" and counted is None:
+        counted = matches.count()
+    return SearchResult(
+        entries=[],
+        total=counted,
+        self_params=applied,
+        next_params=None,
+        previous_params=None,
+        first_params=applied,
+        ignored=plan.ignored,
+        summary_count=plan.summary == "count",
+    )

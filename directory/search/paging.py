@@ -1,0 +1,154 @@
+"""Pages that hold under writes: keyset on an immutable key, or a snapshot for mutable sorts.
+
+Page links carry a signed cursor tied to the search it was made for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from django.core import signing
+from django.db.models import QuerySet
+
+from ..errors import InvalidRequest
+from ..models import Resource
+from .plan import Plan
+from .snapshots import create_snapshot, load_snapshot, snapshot_rows, sort_order
+from .totals import known_total, total
+
+CURSOR_SALT = "fhir-search-cursor"
+
+
+@dataclass
+class Page:
+    rows: list[Resource]
+    total: int | None
+    next_state: dict | None = None
+    previous_state: dict | None = None
+
+
+def page(plan: Plan, matches: QuerySet) -> Page:
+    """The page of `matches` the plan's cursor points at (the first page without one)."""
+    state = _read_cursor(plan)
+    if _uses_snapshot(plan):
+        return _snapshot_page(plan, matches, state)
+    return _keyset_page(plan, matches, state)
+
+
+def link_params(plan: Plan, self_params, state: dict | None):
+    """The parameters of a page link: the search's own plus a signed cursor, or None."""
+    if state is None:
+        return None
+    token = signing.dumps(
+        {**state, "t": plan.resource_type, "q": _query_digest(plan)},
+        salt=CURSOR_SALT,
+        compress=True,
+    )
+    return [*self_params, ("_cursor", token)]
+
+
+def _uses_snapshot(plan: Plan) -> bool:
+    """Sorts whose first key is mutable need a snapshot; `_id` is unique, so it decides alone."""
+    return bool(plan.sort) and plan.sort[0][0] != "_id"
+
+
+def _query_digest(plan: Plan) -> str:
+    """Ties a cursor to the filters and sort it was made for; other result params may change."""
+    basis = [plan.resource_type, sorted(plan.filter_params), plan.result_params.get("_sort")]
+    return hashlib.sha256(json.dumps(basis).encode()).hexdigest()[:24]
+
+
+def _read_cursor(plan: Plan) -> dict | None:
+    if plan.cursor is None:
+        return None
+    try:
+        state = signing.loads(plan.cursor, salt=CURSOR_SALT)
+    except signing.BadSignature:
+        raise InvalidRequest("_cursor is not a valid page token", expression=["_cursor"]) from None
+    if (
+        not isinstance(state, dict)
+        or state.get("t") != plan.resource_type
+        or state.get("q") != _query_digest(plan)
+    ):
+        raise InvalidRequest(
+            "_cursor belongs to a different search; repeat the search", expression=["_cursor"]
+        )
+    return state
+
+
+# ---------------------------------------------------------------- keyset
+
+
+def _keyset_field(plan: Plan) -> tuple[str, bool]:
+    """The immutable key pages are cut on: insertion order by default, else the logical id."""
+    if plan.sort:
+        return "logical_id", plan.sort[0][1]
+    return "pk", False
+
+
+def _keyset_page(plan: Plan, matches: QuerySet, state: dict | None) -> Page:
+    key, descending = _keyset_field(plan)
+    backward = bool(state and state["b"])
+    rows = matches
+    if state is not None:
+        rows = rows.filter(
+            **{f"{key}__{_keyset_lookup(descending, backward, state['i'])}": state["v"]}
+        )
+    ascending = descending == backward
+    fetched = list(rows.order_by(key if ascending else f"-{key}")[: plan.page_size + 1])
+    more = len(fetched) > plan.page_size
+    rows_on_page = fetched[: plan.page_size]
+    if backward:
+        rows_on_page.reverse()
+    result = Page(rows_on_page, None)
+    result.next_state, result.previous_state = _keyset_links(
+        key, state, rows_on_page, more, backward
+    )
+    if state is None and not more:
+        result.total = known_total(plan, len(rows_on_page))  # the whole result fitted
+    else:
+        result.total = total(plan, matches)
+    return result
+
+
+def _keyset_lookup(descending: bool, backward: bool, inclusive: bool) -> str:
+    upward = descending == backward
+    return ("gte" if inclusive else "gt") if upward else ("lte" if inclusive else "lt")
+
+
+def _keyset_links(key: str, state, rows: list[Resource], more: bool, backward: bool):
+    """Next/previous cursor states around a page; an empty page links back to its boundary."""
+    if rows:
+        after = {"b": False, "v": getattr(rows[-1], key), "i": False}
+        before = {"b": True, "v": getattr(rows[0], key), "i": False}
+    elif state is not None:
+        complement = {"v": state["v"], "i": not state["i"]}
+        after, before = {"b": False, **complement}, {"b": True, **complement}
+    else:
+        return None, None
+    if backward:
+        return (after if state else None), (before if more else None)
+    return (after if more else None), (before if state else None)
+
+
+# ---------------------------------------------------------------- snapshot
+
+
+def _snapshot_page(plan: Plan, matches: QuerySet, state: dict | None) -> Page:
+    """A first page that holds every match needs no snapshot; otherwise page through one."""
+    if state is None:
+        first = list(matches.order_by(*sort_order(plan))[: plan.page_size + 1])
+        if len(first) <= plan.page_size:
+            return Page(first, known_total(plan, len(first)))
+        snapshot, offset = create_snapshot(plan, matches), 0
+    else:
+        snapshot, offset = load_snapshot(plan, state), int(state["o"])
+    end = offset + plan.page_size
+    return Page(
+        snapshot_rows(plan, snapshot, offset, end),
+        known_total(plan, snapshot.total),
+        {"s": str(snapshot.pk), "o": end} if end < snapshot.total else None,
+        {"s": str(snapshot.pk), "o": max(0, offset - plan.page_size)} if offset > 0 else None,
+    )
