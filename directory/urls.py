@@ -3,8 +3,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from fhirapi.views import UnknownEndpointView
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # The bare base has no FHIR meaning; answer in FHIR even with DEBUG on.
+    path("fhir", UnknownEndpointView.as_view()),
     path("fhir/", include("fhirapi.urls")),
 ]
 
