@@ -6,13 +6,13 @@ import re
 from dataclasses import dataclass
 
 from .normalize import clip, fold
-from .registry import RESOURCE_TYPES, RESOURCES, SearchParam
+from .registry import ID_REGEX, RESOURCE_TYPES, RESOURCES, SearchParam
 
 HUMAN_NAME_PARTS = ("text", "family", "given", "prefix", "suffix")
 ADDRESS_PARTS = ("text", "line", "city", "district", "state", "postalCode", "country")
 
 _REFERENCE = re.compile(
-    r"^(?P<base>.*?/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$"
+    rf"^(?P<base>.*?/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>{ID_REGEX})(?:/_history/[^/]+)?$"
 )
 
 

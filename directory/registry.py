@@ -6,7 +6,12 @@ parameter that is listed is a parameter that works.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+# The FHIR id datatype: 1 to 64 letters, digits, '-' and '.'.
+ID_REGEX = r"[A-Za-z0-9\-.]{1,64}"
+ID_PATTERN = re.compile(rf"^{ID_REGEX}$")
 
 # How a value is read out of the element a path points at.
 STRING_KINDS = {"string", "HumanName", "Address"}

@@ -26,9 +26,9 @@ from .errors import (
     UnprocessableReference,
 )
 from .models import ReferenceIndex, Resource, ResourceVersion, StringIndex, TokenIndex
+from .registry import ID_PATTERN
 from .validation import validate_resource
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _ETAG = re.compile(r'^\s*(?:W/)?"?(?P<version>\d+)"?\s*$')
 
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 from django.db.models import Q, QuerySet
 
 from ..errors import InvalidRequest
 from ..indexing import parse_reference
 from ..models import ReferenceIndex, Resource, StringIndex, TokenIndex
 from ..normalize import fold
-from ..registry import RESOURCE_TYPES, SearchParam
+from ..registry import ID_PATTERN, RESOURCE_TYPES, SearchParam
 from .dates import last_updated_condition
 from .plan import Plan
 from .values import any_of, nothing, or_values, split, unescape
@@ -37,7 +35,6 @@ _MODIFIERS_BY_TYPE = {
     "reference": {"missing"},
 }
 _INDEX_MODELS = {"string": StringIndex, "token": TokenIndex, "reference": ReferenceIndex}
-_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
 def filtered(plan: Plan) -> QuerySet:
@@ -169,7 +166,7 @@ def _reference_match(param: SearchParam, raw_name: str, type_modifier: str, text
 
 
 def _checked_id(raw_name: str, text: str) -> str:
-    if not _ID.match(text):
+    if not ID_PATTERN.match(text):
         raise InvalidRequest(
             f"'{raw_name}' value '{text}' is not a reference (Type/id, id or an absolute URL)"
         )
