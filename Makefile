@@ -29,6 +29,8 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest
+	@echo "Again on SQLite, the embedded default (threaded concurrency tests need PostgreSQL):"
+	DATABASE_URL=sqlite:///var/test-embedded.sqlite3 $(BIN)/pytest -q -m "not slow"
 
 format: install
 	$(BIN)/ruff check --fix .
