@@ -151,3 +151,12 @@ class PractitionerRoleFactory(FHIRFactory):
             }
         ]
     )
+
+
+FACTORIES = {
+    "Organization": OrganizationFactory,
+    "Practitioner": PractitionerFactory,
+    "PractitionerRole": PractitionerRoleFactory,
+    "Location": LocationFactory,
+    "Endpoint": EndpointFactory,
+}

@@ -10,23 +10,9 @@ from directory.errors import InvalidRequest
 from directory.models import Resource
 from directory.registry import RESOURCES
 from directory.search import SearchRequest, matching_rows, search
-from tests.factories import (
-    EndpointFactory,
-    LocationFactory,
-    OrganizationFactory,
-    PractitionerFactory,
-    PractitionerRoleFactory,
-)
+from tests.factories import FACTORIES, OrganizationFactory
 
 pytestmark = pytest.mark.django_db
-
-FACTORIES = {
-    "Organization": OrganizationFactory,
-    "Practitioner": PractitionerFactory,
-    "PractitionerRole": PractitionerRoleFactory,
-    "Location": LocationFactory,
-    "Endpoint": EndpointFactory,
-}
 
 
 def find(resource_type: str, query: str, strict: bool = False) -> set[str]:

@@ -8,8 +8,9 @@ from directory import storage
 from directory.errors import InvalidRequest
 from directory.registry import RESOURCES, search_includes, search_revincludes
 from directory.search import SUBSETTED, SearchRequest, search
-from tests.directory.test_search_filters import FACTORIES, REFERENCE_PARAMS, make_link
+from tests.directory.test_search_filters import REFERENCE_PARAMS, make_link
 from tests.factories import (
+    FACTORIES,
     EndpointFactory,
     OrganizationFactory,
     PractitionerFactory,

@@ -1,4 +1,4 @@
-"""Fixtures for the HTTP layer tests: resource bodies, stored resources, search availability."""
+"""Fixtures for the HTTP layer tests: resource bodies, stored resources."""
 
 from __future__ import annotations
 
@@ -6,35 +6,10 @@ import json
 
 import pytest
 
-import directory.search
-from tests.factories import (
-    EndpointFactory,
-    LocationFactory,
-    OrganizationFactory,
-    PractitionerFactory,
-    PractitionerRoleFactory,
-)
+from tests.factories import FACTORIES
 
-FACTORIES = {
-    "Organization": OrganizationFactory,
-    "Practitioner": PractitionerFactory,
-    "PractitionerRole": PractitionerRoleFactory,
-    "Location": LocationFactory,
-    "Endpoint": EndpointFactory,
-}
 TYPES = list(FACTORIES)
 FHIR_JSON = "application/fhir+json"
-
-
-def search_engine_ready() -> bool:
-    """False while directory/search.py is still the placeholder."""
-    return hasattr(directory.search, "search") and hasattr(directory.search, "SearchRequest")
-
-
-@pytest.fixture
-def requires_search():
-    if not search_engine_ready():
-        pytest.skip("directory.search has not landed yet")
 
 
 def body_for(resource_type: str, **overrides) -> dict:

@@ -8,8 +8,9 @@ from fhir.resources.R4B import get_fhir_model_class
 
 from directory import registry
 from fhirapi import routes
+from tests.factories import FACTORIES
 
-from .conftest import FACTORIES, TYPES, body_for, send
+from .conftest import TYPES, body_for, send
 
 pytestmark = pytest.mark.django_db
 
@@ -162,7 +163,7 @@ def test_there_is_a_driver_for_every_listed_interaction(statement):
 
 @pytest.mark.parametrize("code", sorted(DRIVERS))
 @pytest.mark.parametrize("resource_type", TYPES)
-def test_listed_interaction_works(api, requires_search, code, resource_type):
+def test_listed_interaction_works(api, code, resource_type):
     response, expected = DRIVERS[code](api, resource_type)
     assert response.status_code == expected, response.content
     if response.content:

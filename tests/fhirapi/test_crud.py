@@ -78,7 +78,7 @@ def test_create_then_read_round_trip(api, resource_type):
     assert response.json() == created
 
 
-def test_conditional_create_returns_existing_match(api, requires_search):
+def test_conditional_create_returns_existing_match(api):
     existing = OrganizationFactory.create()
     value = existing["identifier"][0]["value"]
     response = send(
@@ -93,7 +93,7 @@ def test_conditional_create_returns_existing_match(api, requires_search):
     assert response["ETag"] == 'W/"1"'
 
 
-def test_conditional_create_creates_when_nothing_matches(api, requires_search):
+def test_conditional_create_creates_when_nothing_matches(api):
     response = send(
         api,
         "POST",
@@ -104,7 +104,7 @@ def test_conditional_create_creates_when_nothing_matches(api, requires_search):
     assert response.status_code == 201
 
 
-def test_conditional_create_with_several_matches_is_412(api, requires_search):
+def test_conditional_create_with_several_matches_is_412(api):
     shared = [{"system": NPI_SYSTEM, "value": "1999999999"}]
     OrganizationFactory.create(identifier=shared)
     OrganizationFactory.create(identifier=shared)
@@ -348,7 +348,7 @@ def test_invalid_element_on_update_is_422(api, stored, resource_type):
 
 
 @pytest.mark.parametrize("criteria", ["", "garbage", "identifier=", f"identifier={NPI_SYSTEM}|1&x"])
-def test_conditional_create_without_criteria_is_400(api, requires_search, criteria):
+def test_conditional_create_without_criteria_is_400(api, criteria):
     OrganizationFactory.create()  # a blank criterion must not match this one
     response = send(
         api, "POST", "/fhir/Organization", body_for("Organization"), HTTP_IF_NONE_EXIST=criteria
@@ -358,7 +358,7 @@ def test_conditional_create_without_criteria_is_400(api, requires_search, criter
     assert api.get("/fhir/Organization/_history").json()["total"] == 1
 
 
-def test_conditional_create_prefer_minimal_on_match(api, requires_search):
+def test_conditional_create_prefer_minimal_on_match(api):
     existing = OrganizationFactory.create()
     value = existing["identifier"][0]["value"]
     response = send(

@@ -19,7 +19,7 @@ from tests.factories import (
 
 from .conftest import TYPES, outcome_issue
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("requires_search")]
+pytestmark = pytest.mark.django_db
 
 BASE = "http://testserver/fhir"
 FORM = "application/x-www-form-urlencoded"
