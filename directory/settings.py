@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -10,6 +11,8 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 ENVIRONMENT = env.str("ENVIRONMENT", default="dev")
+if ENVIRONMENT not in ("dev", "test", "prod"):
+    raise ImproperlyConfigured(f"ENVIRONMENT must be dev, test or prod, not {ENVIRONMENT!r}")
 DEBUG = env.bool("DEBUG", default=False)
 # Development default only; every shared deployment sets SECRET_KEY in the environment.
 SECRET_KEY = env.str("SECRET_KEY", default="dev-insecure-secret-key-change-me")
@@ -103,6 +106,41 @@ FHIR_MAX_INCLUDES = env.int("FHIR_MAX_INCLUDES", default=1000)
 FHIR_SEARCH_SNAPSHOT_TTL = env.int("FHIR_SEARCH_SNAPSHOT_TTL", default=3600)
 FHIR_MAX_BODY_BYTES = env.int("FHIR_MAX_BODY_BYTES", default=1_048_576)
 DATA_UPLOAD_MAX_MEMORY_SIZE = FHIR_MAX_BODY_BYTES
+
+# ---------------------------------------------------------------- transport security (security/)
+# Checks run in this order on /fhir requests; see README "Security checks".
+# dev: client certificates optional (API keys still required); test and prod: everything enforced.
+# Who may pass a client certificate header: CIDRs, and "unix" for a unix-socket upstream.
+SECURITY_TRUSTED_PROXIES = env.list("SECURITY_TRUSTED_PROXIES", default=["127.0.0.1/32", "::1/128"])
+# How the TLS terminator passes the certificate: nginx | ingress-nginx | envoy | traefik | aws-alb
+SECURITY_CLIENT_CERT_FORMAT = env.str("SECURITY_CLIENT_CERT_FORMAT", default="nginx")
+SECURITY_REQUIRE_CLIENT_CERT = env.bool(
+    "SECURITY_REQUIRE_CLIENT_CERT", default=ENVIRONMENT != "dev"
+)
+SECURITY_API_KEY_HEADER = env.str("SECURITY_API_KEY_HEADER", default="X-API-Key")
+SECURITY_API_KEY_QUERY_PARAM = env.str("SECURITY_API_KEY_QUERY_PARAM", default="apikey")
+# HMAC key for API key hashes; separate from SECRET_KEY so either can rotate independently.
+SECURITY_API_KEY_PEPPER = env.str("SECURITY_API_KEY_PEPPER", default=SECRET_KEY)
+SECURITY_REQUIRE_BEARER = env.bool("SECURITY_REQUIRE_BEARER", default=True)
+# JSON file: [{"issuer": "...", "audience": "...", "jwks_file": "..."}]; several issuers allowed.
+SECURITY_JWT_ISSUERS_FILE = env.str("SECURITY_JWT_ISSUERS_FILE", default="")
+SECURITY_JWT_ALGORITHMS = env.list("SECURITY_JWT_ALGORITHMS", default=["RS256", "ES256"])
+SECURITY_JWT_LEEWAY_SECONDS = env.int("SECURITY_JWT_LEEWAY_SECONDS", default=60)
+SECURITY_JWT_MAX_LIFETIME_SECONDS = env.int("SECURITY_JWT_MAX_LIFETIME_SECONDS", default=3600)
+# smart | nhs | both: which scope claim conventions are read.
+SECURITY_SCOPE_CONVENTION = env.str("SECURITY_SCOPE_CONVENTION", default="both")
+SECURITY_SPINE_PROFILE = env.bool("SECURITY_SPINE_PROFILE", default=False)
+SECURITY_SPINE_ASID = env.str("SECURITY_SPINE_ASID", default="")
+# How long a process may serve from its cached view of trust anchors, CRLs and key states; a
+# retired key stops working everywhere within this many seconds.
+SECURITY_CACHE_SECONDS = env.int("SECURITY_CACHE_SECONDS", default=5)
+# A key's last-used time and address are written at most this often, not on every request.
+SECURITY_KEY_LAST_USED_INTERVAL = env.int("SECURITY_KEY_LAST_USED_INTERVAL", default=60)
+SECURITY_CRL_FETCH_TIMEOUT = env.int("SECURITY_CRL_FETCH_TIMEOUT", default=10)
+# Paths that no check applies to: health probes, which reveal nothing.
+SECURITY_PUBLIC_PATHS = env.list("SECURITY_PUBLIC_PATHS", default=["/healthz", "/readyz"])
+# Private key files the service reads; production start-up refuses group/other-readable ones.
+SECURITY_PRIVATE_KEY_FILES = env.list("SECURITY_PRIVATE_KEY_FILES", default=[])
 
 LOGGING = {
     "version": 1,

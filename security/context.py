@@ -1,0 +1,43 @@
+"""What the security middleware established about a request, passed from check to check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from .models import ApiClient, ApiKey, TrustCommunity
+
+
+@dataclass
+class SecurityContext:
+    """Filled in by the checks in order; read by later checks, the audit and the views."""
+
+    remote_addr: str = ""
+    from_trusted_proxy: bool = False
+    certificate: x509.Certificate | None = None
+    certificate_fingerprint: str = ""  # SHA-256, lowercase hex
+    certificate_subject: str = ""
+    community: TrustCommunity | None = None
+    client: ApiClient | None = None
+    api_key: ApiKey | None = None
+    key_prefix: str = ""
+    token_claims: dict[str, Any] | None = None
+    token_subject: str = ""
+    token_issuer: str = ""
+    granted_scopes: set[str] = field(default_factory=set)
+    interaction: str = ""
+    resource_type: str = ""
+    resource_id: str = ""
+    outcome: str = "ok"  # "ok" or the reason code of the refusal
+
+
+def context_of(request) -> SecurityContext:
+    """The request's context, created on first use."""
+    context = getattr(request, "security", None)
+    if context is None:
+        context = SecurityContext(remote_addr=request.META.get("REMOTE_ADDR", ""))
+        request.security = context
+    return context
