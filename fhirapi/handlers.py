@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from directory import storage
 from directory.errors import InvalidRequest, NotFound
 from directory.registry import RESOURCE_TYPES
+from directory.search import SearchRequest, search
 
 from . import bundles, paging
 from .exceptions import UnsupportedMediaType
@@ -127,9 +128,6 @@ def _form_pairs(request) -> list[tuple[str, str]]:
 
 
 def _search(request, resource_type: str, pairs: list[tuple[str, str]]) -> Response:
-    # Imported here so the HTTP layer loads even while the search engine is being replaced.
-    from directory.search import SearchRequest, search
-
     check_type(resource_type)
     params = [(k, v) for k, v in pairs if k not in TRANSPORT_PARAMS]
     strict = preferences(request).strict

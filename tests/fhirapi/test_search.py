@@ -9,6 +9,7 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
 import directory.search
+import fhirapi.handlers
 from directory.errors import InvalidRequest
 from tests.factories import (
     NPI_SYSTEM,
@@ -62,7 +63,7 @@ class Recorder:
 @pytest.fixture
 def recorder(monkeypatch):
     fake = Recorder()
-    monkeypatch.setattr(directory.search, "search", fake)
+    monkeypatch.setattr(fhirapi.handlers, "search", fake)
     return fake
 
 
@@ -160,7 +161,7 @@ def test_engine_errors_become_outcomes(api, monkeypatch):
     def refuse(request):
         raise InvalidRequest("bad parameter", expression=["foo"])
 
-    monkeypatch.setattr(directory.search, "search", refuse)
+    monkeypatch.setattr(fhirapi.handlers, "search", refuse)
     response = api.get("/fhir/Organization?foo=1")
     assert response.status_code == 400
     assert outcome_issue(response)["expression"] == ["foo"]
