@@ -1,0 +1,187 @@
+"""Security test fixtures: the test PKI, its trust rows in the database, and a live server that
+runs the transport-security checks.
+
+Import the header helpers from `tests.security.pki` (`cert_headers`, `http_headers`).
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.core.handlers.wsgi import WSGIHandler
+from django.test import override_settings
+
+from .pki import CLIENT_A_DNS, CLIENT_B_DNS, PKI, Community, build_pki, crl_der
+
+HEADERS_MIDDLEWARE = "security.middleware.headers.SecurityHeadersMiddleware"
+ECHO_MIDDLEWARE = "tests.security.conftest.ContextEchoMiddleware"
+CERT_MIDDLEWARE = [
+    "security.middleware.proxy.TrustedProxyMiddleware",
+    "security.middleware.client_certificate.ClientCertificateMiddleware",
+]
+
+
+class ContextEchoMiddleware:
+    """Test only: copies what the checks established into X-Test-* response headers.
+
+    Sits outside the checks so it also sees refusals; lets live-server tests assert the audit
+    reason code (context.outcome) and the identified client, not only the HTTP status.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        context = getattr(request, "security", None)
+        if context is not None:
+            response["X-Test-Outcome"] = context.outcome
+            response["X-Test-Trusted-Proxy"] = str(context.from_trusted_proxy)
+            response["X-Test-Client"] = context.client.name if context.client else ""
+            response["X-Test-Community"] = context.community.slug if context.community else ""
+            response["X-Test-Fingerprint"] = context.certificate_fingerprint
+            response["X-Test-Subject"] = context.certificate_subject
+        return response
+
+
+@pytest.fixture(scope="session")
+def pki() -> PKI:
+    """The whole test PKI (communities A and B, leaves, CRLs), generated once per session."""
+    return build_pki()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_trust_cache():
+    """Every test starts from the database, not another test's cached trust store."""
+    from security import truststore
+
+    truststore.invalidate()
+    yield
+    truststore.invalidate()
+
+
+def register_community(community: Community, crls: bool = True):
+    """Database rows for a PKI community: TrustCommunity, its root and intermediate anchors, and
+    (with `crls`) their fresh CRLs. Returns the TrustCommunity."""
+    from security.models import TrustAnchor, TrustCommunity
+
+    row = TrustCommunity.objects.create(
+        name=f"Community {community.slug.upper()}", slug=f"community-{community.slug}"
+    )
+    for kind, issued, crl in [
+        (TrustAnchor.ROOT, community.root, community.root_crl),
+        (TrustAnchor.INTERMEDIATE, community.intermediate, community.intermediate_crl),
+    ]:
+        anchor = TrustAnchor.objects.create(
+            community=row,
+            kind=kind,
+            certificate_pem=issued.pem,
+            subject=issued.subject,
+            fingerprint_sha256=issued.fingerprint,
+            not_before=issued.cert.not_valid_before_utc,
+            not_after=issued.cert.not_valid_after_utc,
+        )
+        if crls:
+            store_crl(anchor, crl)
+    return row
+
+
+def store_crl(anchor, crl):
+    """Store `crl` as `anchor`'s current CRL, as a successful refresh would."""
+    from django.utils import timezone
+
+    from security.models import RevocationList
+
+    RevocationList.objects.update_or_create(
+        issuer=anchor,
+        defaults={
+            "crl_der": crl_der(crl),
+            "this_update": crl.last_update_utc,
+            "next_update": crl.next_update_utc,
+            "fetched_at": timezone.now(),
+            "last_attempt_at": timezone.now(),
+            "last_error": "",
+        },
+    )
+
+
+def register_client(name, community=None, status="active", **identities):
+    """An ApiClient with certificate identities, e.g. dns="a.example.org", fingerprint="ab…"."""
+    from security.models import ApiClient, CertificateIdentity
+
+    client = ApiClient.objects.create(name=name, community=community, status=status)
+    for kind, value in identities.items():
+        CertificateIdentity.objects.create(client=client, kind=kind, value=value)
+    return client
+
+
+@pytest.fixture
+def trust_community(db, pki):
+    """Community A in the database: root + intermediate anchors with fresh CRLs."""
+    return register_community(pki.a)
+
+
+@pytest.fixture
+def trust_community_b(db, pki):
+    """Community B in the database: root + intermediate anchors with fresh CRLs."""
+    return register_community(pki.b)
+
+
+@pytest.fixture
+def cert_client(trust_community):
+    """ApiClient "Client A" in community A, recognised by the valid leaf's SAN DNS name."""
+    return register_client("Client A", trust_community, dns=CLIENT_A_DNS)
+
+
+@pytest.fixture
+def cert_client_b(trust_community_b):
+    """ApiClient "Client B" in community B, recognised by its leaf's SAN DNS name."""
+    return register_client("Client B", trust_community_b, dns=CLIENT_B_DNS)
+
+
+def _innermost_handler(live_server) -> WSGIHandler:
+    handler = live_server.thread.httpd.get_app()
+    while hasattr(handler, "application"):
+        handler = handler.application
+    return handler
+
+
+def use_middleware(live_server, settings, middleware: list[str]):
+    """Run the live server with `middleware`; returns a callable restoring the original chain.
+
+    The live server builds its chain once per session, so it is rebuilt here and again after.
+    """
+    original = list(settings.MIDDLEWARE)
+    settings.MIDDLEWARE = middleware
+    handler = _innermost_handler(live_server)
+    handler.load_middleware()
+
+    def restore():
+        with override_settings(MIDDLEWARE=original):
+            handler.load_middleware()
+
+    return restore
+
+
+def secured_middleware(extra_checks: list[str] = (), base: list[str] | None = None) -> list[str]:
+    """The default chain with the echo, the proxy and certificate checks (then `extra_checks`)
+    right after SecurityHeadersMiddleware."""
+    from django.conf import settings
+
+    rest = [
+        m for m in (base or settings.MIDDLEWARE) if m not in (HEADERS_MIDDLEWARE, ECHO_MIDDLEWARE)
+    ]
+    rest = [m for m in rest if m not in CERT_MIDDLEWARE and m not in extra_checks]
+    return [HEADERS_MIDDLEWARE, ECHO_MIDDLEWARE, *CERT_MIDDLEWARE, *extra_checks, *rest]
+
+
+@pytest.fixture
+def cert_server(live_server, settings):
+    """The live server's base URL, with the proxy and client-certificate checks on, in the
+    "test" environment (certificates required), nginx header format, loopback trusted."""
+    settings.ENVIRONMENT = "test"
+    settings.SECURITY_REQUIRE_CLIENT_CERT = True
+    settings.SECURITY_CLIENT_CERT_FORMAT = "nginx"
+    settings.SECURITY_TRUSTED_PROXIES = ["127.0.0.1/32", "::1/128"]
+    restore = use_middleware(live_server, settings, secured_middleware())
+    yield live_server.url
+    restore()
