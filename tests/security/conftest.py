@@ -138,26 +138,28 @@ def cert_client_b(trust_community_b):
     return register_client("Client B", trust_community_b, dns=CLIENT_B_DNS)
 
 
-def _innermost_handler(live_server) -> WSGIHandler:
+def reload_live_server_middleware(live_server) -> None:
+    """Rebuild every chain of the live server from settings.MIDDLEWARE: its media-files wrapper
+    (MEDIA_URL is empty, so it claims every path) runs its own chain, not only the innermost."""
     handler = live_server.thread.httpd.get_app()
-    while hasattr(handler, "application"):
-        handler = handler.application
-    return handler
+    while handler is not None:
+        if isinstance(handler, WSGIHandler):
+            handler.load_middleware()
+        handler = getattr(handler, "application", None)
 
 
 def use_middleware(live_server, settings, middleware: list[str]):
     """Run the live server with `middleware`; returns a callable restoring the original chain.
 
-    The live server builds its chain once per session, so it is rebuilt here and again after.
+    The live server builds its chains once per session, so they are rebuilt here and again after.
     """
     original = list(settings.MIDDLEWARE)
     settings.MIDDLEWARE = middleware
-    handler = _innermost_handler(live_server)
-    handler.load_middleware()
+    reload_live_server_middleware(live_server)
 
     def restore():
         with override_settings(MIDDLEWARE=original):
-            handler.load_middleware()
+            reload_live_server_middleware(live_server)
 
     return restore
 

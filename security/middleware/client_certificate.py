@@ -1,0 +1,124 @@
+"""The client certificate: read from the trusted proxy's header, verified, tied to an API client."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from cryptography import x509
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from ..context import SecurityContext
+from ..models import ApiClient, CertificateIdentity
+from ..proxyheaders import FORMATS, MalformedCertHeader, PresentedCertificate, parse
+from ..refusal import Refusal
+from ..truststore import fingerprint
+from ..verification import VerifiedCertificate, verify
+from .base import CheckMiddleware
+
+log = logging.getLogger(__name__)
+
+# A fully qualified host name of LDH labels: no wildcards, no bare single labels.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+FQDN = re.compile(rf"(?:{_LABEL}\.)+{_LABEL}")
+MAX_FQDN = 253
+
+
+class ClientCertificateMiddleware(CheckMiddleware):
+    """Requires (outside dev) a client certificate that verifies and belongs to an active client."""
+
+    def check(self, request, context: SecurityContext) -> None:
+        presented = presented_certificate(request, context)
+        if presented is None:
+            # In dev the API-key check identifies the client instead.
+            if settings.SECURITY_REQUIRE_CLIENT_CERT:
+                raise Refusal("cert-missing")
+            return
+        # Recorded before verification so the audit names the certificate that was refused.
+        context.certificate_fingerprint = fingerprint(presented.leaf)
+        context.certificate_subject = presented.leaf.subject.rfc4514_string()
+        try:
+            verified = verify(presented.leaf, presented.chain, timezone.now())
+            client = identify_client(verified)
+        except Refusal:
+            raise
+        except Exception as error:  # fail closed: an error here never authenticates anyone
+            log.exception("client certificate check failed unexpectedly")
+            raise Refusal("cert-untrusted") from error
+        context.certificate = verified.leaf
+        context.community = verified.community
+        context.client = client
+
+
+def presented_certificate(request, context: SecurityContext) -> PresentedCertificate | None:
+    """The certificate the trusted proxy passed, or None when the client presented none."""
+    if not context.from_trusted_proxy:
+        return None  # TrustedProxyMiddleware has already removed any such header
+    fmt = FORMATS.get(settings.SECURITY_CLIENT_CERT_FORMAT)
+    if fmt is None:
+        log.error("unknown SECURITY_CLIENT_CERT_FORMAT %r", settings.SECURITY_CLIENT_CERT_FORMAT)
+        raise Refusal("cert-header-malformed")
+    status = _proxy_verify_status(request, fmt.verify_header)
+    if status == "NONE":
+        return None
+    value = request.META.get(fmt.cert_header, "").strip()
+    if not value:
+        if status == "SUCCESS":  # the proxy says it verified a certificate it did not pass on
+            raise Refusal("cert-header-malformed")
+        return None
+    try:
+        return parse(fmt, value)
+    except MalformedCertHeader as error:
+        log.info("client certificate header malformed: %s", error)
+        raise Refusal("cert-header-malformed") from error
+
+
+def _proxy_verify_status(request, header: str | None) -> str:
+    """SUCCESS, NONE or "" (not sent); a failed handshake verification is refused here."""
+    if header is None:
+        return ""
+    status = request.META.get(header, "").strip()
+    if status.upper().startswith("FAILED"):
+        raise Refusal("cert-untrusted")
+    if status.upper() not in ("", "SUCCESS", "NONE"):
+        raise Refusal("cert-header-malformed")
+    return status.upper()
+
+
+def identify_client(verified: VerifiedCertificate) -> ApiClient:
+    """The one registered client this certificate belongs to, or a Refusal."""
+    identities = CertificateIdentity.objects.filter(identity_query(verified)).select_related(
+        "client"
+    )
+    clients = {identity.client_id: identity.client for identity in identities}
+    if len(clients) != 1:
+        if clients:  # two clients claim one certificate: trust neither
+            log.warning("certificate %s matches several clients", verified.fingerprint)
+        raise Refusal("client-unknown")
+    (client,) = clients.values()
+    if client.community_id is not None and client.community_id != verified.community.pk:
+        raise Refusal("client-unknown")
+    if client.status != ApiClient.ACTIVE:
+        raise Refusal("client-suspended")
+    return client
+
+
+def identity_query(verified: VerifiedCertificate) -> Q:
+    leaf = verified.leaf
+    query = Q(kind=CertificateIdentity.FINGERPRINT, value=verified.fingerprint)
+    query |= Q(kind=CertificateIdentity.SUBJECT, value=leaf.subject.rfc4514_string())
+    for name in san_dns_names(leaf):
+        query |= Q(kind=CertificateIdentity.DNS, value__iexact=name)
+    return query
+
+
+def san_dns_names(cert: x509.Certificate) -> list[str]:
+    """The certificate's SAN DNS names that are plain FQDNs, lowercased; wildcards never match."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    names = (name.lower().removesuffix(".") for name in san.get_values_for_type(x509.DNSName))
+    return [name for name in names if len(name) <= MAX_FQDN and FQDN.fullmatch(name)]

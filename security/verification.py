@@ -1,0 +1,141 @@
+"""Verifying a client certificate ourselves, whatever the TLS terminator already decided.
+
+The chain is checked with cryptography's X.509 verifier against each community's roots; our own
+checks before it only name the precise reason a certificate fails, and revocation is checked by
+CRL for every certificate below the root.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import pairwise
+
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.verification import PolicyBuilder, VerificationError
+
+from . import truststore
+from .models import TrustCommunity
+from .refusal import Refusal
+from .truststore import CommunityTrust, fingerprint
+
+log = logging.getLogger(__name__)
+
+MAX_CHAIN_DEPTH = 8
+
+
+@dataclass(frozen=True)
+class VerifiedCertificate:
+    community: TrustCommunity
+    chain: list[x509.Certificate]  # leaf first, root last
+    fingerprint: str  # of the leaf, SHA-256 lowercase hex
+
+    @property
+    def leaf(self) -> x509.Certificate:
+        return self.chain[0]
+
+
+def verify(
+    leaf: x509.Certificate, chain: list[x509.Certificate], now: datetime
+) -> VerifiedCertificate:
+    """Verify `leaf` (with proxy-sent `chain`) at `now`, or raise a Refusal naming why not."""
+    try:
+        snapshot = truststore.current()
+    except Exception as error:
+        log.exception("trust store could not be loaded")
+        raise Refusal("crl-unavailable") from error
+    candidates = [t for t in snapshot.communities if _signed_into(t, leaf, chain)]
+    if not candidates:
+        raise Refusal("cert-untrusted")
+    _check_validity(leaf, now)
+    _check_client_usage(leaf)
+    for trust in candidates:
+        path = _library_verified_path(trust, leaf, chain, now)
+        if path is not None:
+            _check_revocation(trust, path, now)
+            return VerifiedCertificate(trust.community, path, fingerprint(leaf))
+    raise Refusal("cert-untrusted")
+
+
+def _signed_into(trust: CommunityTrust, leaf, chain) -> bool:
+    """Whether signatures alone link `leaf` to one of `trust`'s roots (dates and usage aside).
+
+    Only decides which reason a failure gets; acceptance is the library verifier's call.
+    """
+    roots = trust.roots
+    pool = [*chain, *trust.intermediates]
+
+    def reaches_root(cert, depth: int) -> bool:
+        if any(_issued_by(cert, root) for root in roots):
+            return True
+        if depth >= MAX_CHAIN_DEPTH:
+            return False
+        return any(c != cert and _issued_by(cert, c) and reaches_root(c, depth + 1) for c in pool)
+
+    return reaches_root(leaf, 0)
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    if cert.issuer != issuer.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except Exception:  # wrong signature, unsupported key: either way not issued by it
+        return False
+    return True
+
+
+def _check_validity(leaf: x509.Certificate, now: datetime) -> None:
+    if now < leaf.not_valid_before_utc:
+        raise Refusal("cert-not-yet-valid")
+    if now > leaf.not_valid_after_utc:
+        raise Refusal("cert-expired")
+
+
+def _check_client_usage(leaf: x509.Certificate) -> None:
+    """A client certificate must say it is for client authentication, explicitly."""
+    try:
+        usages = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound as error:
+        raise Refusal("cert-wrong-usage") from error
+    if ExtendedKeyUsageOID.CLIENT_AUTH not in usages:
+        raise Refusal("cert-wrong-usage")
+    try:
+        key_usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return
+    if not key_usage.digital_signature:
+        raise Refusal("cert-wrong-usage")
+
+
+def _library_verified_path(
+    trust: CommunityTrust, leaf, chain, now: datetime
+) -> list[x509.Certificate] | None:
+    store = trust.store()
+    if store is None:
+        return None
+    intermediates = list({fingerprint(c): c for c in [*chain, *trust.intermediates]}.values())
+    verifier = PolicyBuilder().store(store).time(now).build_client_verifier()
+    try:
+        return verifier.verify(leaf, intermediates).chain
+    except VerificationError as error:
+        log.info("certificate not accepted for community %s: %s", trust.community.slug, error)
+        return None
+
+
+def _check_revocation(trust: CommunityTrust, path: list[x509.Certificate], now: datetime) -> None:
+    """Each certificate below the root must be absent from its issuer's current CRL."""
+    for cert, issuer in pairwise(path):
+        anchor = trust.anchor_for(issuer)
+        if anchor is None or not anchor.revocation.is_current(now):
+            # Not knowing is not "not revoked": refuse until a current CRL is stored.
+            log.warning(
+                "no current CRL from %s (community %s)",
+                issuer.subject.rfc4514_string(),
+                trust.community.slug,
+            )
+            raise Refusal("crl-unavailable")
+        if anchor.revocation.crl.get_revoked_certificate_by_serial_number(cert.serial_number):
+            raise Refusal("cert-revoked")
