@@ -1,0 +1,41 @@
+"""Check 'bearer token': an `Authorization: Bearer <JWT>` signed by a configured issuer."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from ..context import SecurityContext
+from ..refusal import Refusal
+from ..tokens import verify_token
+from .base import CheckMiddleware
+
+# Cut to the audit columns (RequestAudit.token_subject / token_issuer) so a long claim can't
+# make the audit write fail.
+SUBJECT_MAX, ISSUER_MAX = 200, 300
+
+
+def bearer_token_of(request) -> str | None:
+    """The token of an `Authorization: Bearer ...` header; None when there is none."""
+    scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class BearerTokenMiddleware(CheckMiddleware):
+    """Verifies the bearer token and records its claims; the token itself is never logged."""
+
+    # Clients must be able to read the CapabilityStatement to learn how to get a token.
+    applies_to_metadata = False
+
+    def check(self, request, context: SecurityContext) -> None:
+        raw = bearer_token_of(request)
+        if raw is None:
+            if settings.SECURITY_REQUIRE_BEARER:
+                raise Refusal("token-missing")
+            return
+        # A token sent even where none is required must be valid: its scopes will be applied.
+        claims = verify_token(raw)
+        context.token_claims = claims
+        context.token_subject = str(claims.get("sub", ""))[:SUBJECT_MAX]
+        context.token_issuer = str(claims["iss"])[:ISSUER_MAX]

@@ -1,0 +1,65 @@
+"""Check 'Spine headers' (NHS Spine profile, off by default): the Ssp-* headers of the proxy.
+
+Behind the Spine Secure Proxy every call carries Ssp-TraceID (a UUID), Ssp-From (the caller's
+ASID), Ssp-To (our ASID) and Ssp-InteractionID, which must name the interaction actually
+requested. Interaction ids of this directory:
+
+    urn:nhs:names:services:directory:<ResourceType>.<interaction>   type and instance level
+    urn:nhs:names:services:directory:<interaction>                  system level
+
+with <interaction> the FHIR code of fhirapi.routes, e.g.
+`urn:nhs:names:services:directory:Organization.read`,
+`urn:nhs:names:services:directory:Practitioner.search-type` (GET or POST _search),
+`urn:nhs:names:services:directory:history-system`, `urn:nhs:names:services:directory:capabilities`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+
+from ..context import SecurityContext
+from ..refusal import Refusal
+from .base import CheckMiddleware
+from .scope import Endpoint, endpoint_of
+
+INTERACTION_PREFIX = "urn:nhs:names:services:directory:"
+TRACE_ID = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+ASID = re.compile(r"[0-9]{1,20}")
+
+
+def expected_interaction_id(endpoint: Endpoint) -> str:
+    if endpoint.resource_type:
+        return f"{INTERACTION_PREFIX}{endpoint.resource_type}.{endpoint.interaction}"
+    return f"{INTERACTION_PREFIX}{endpoint.interaction}"
+
+
+class SpineHeadersMiddleware(CheckMiddleware):
+    """Refuses "spine-headers" when the Spine profile is on and an Ssp-* header is wrong."""
+
+    # The Spine proxy adds the headers to every call, the CapabilityStatement's included.
+
+    def applies(self, request) -> bool:
+        return settings.SECURITY_SPINE_PROFILE and super().applies(request)
+
+    def check(self, request, context: SecurityContext) -> None:
+        headers = request.headers
+        our_asid = settings.SECURITY_SPINE_ASID
+        if not (
+            TRACE_ID.fullmatch(headers.get("Ssp-TraceID", ""))
+            and ASID.fullmatch(headers.get("Ssp-From", ""))
+            # Without a configured ASID of our own nothing can be addressed to us: fail closed.
+            and our_asid
+            and headers.get("Ssp-To", "") == our_asid
+            and self._interaction_matches(request, headers.get("Ssp-InteractionID", ""))
+        ):
+            raise Refusal("spine-headers")
+
+    @staticmethod
+    def _interaction_matches(request, interaction_id: str) -> bool:
+        endpoint = endpoint_of(request)
+        if endpoint is None:
+            # Unrouted: the view answers 404/405; any interaction id will do for that.
+            return bool(interaction_id)
+        return interaction_id == expected_interaction_id(endpoint)

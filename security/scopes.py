@@ -1,0 +1,156 @@
+"""Scopes: what a token (and its client) may do, and what each FHIR interaction requires.
+
+A grant is a (resource type, permission) pair; permissions are the SMART v2 letters
+c=create, r=read (read, vread, history), u=update, d=delete, s=search.
+
+Grammar understood (case-sensitive, space-separated; anything else is ignored, never widened):
+
+* SMART, in the `scope` claim: `system/<T>.<p>` where <T> is a directory resource type or `*`
+  and <p> is v1 `read` (= rs), `write` (= cud), `*` (= cruds), or a v2 letter string in cruds
+  order (`rs`, `cud`, `cruds`, ...). v2 scopes with a `?query` filter are ignored: this server
+  cannot enforce the filter, so granting the unfiltered scope would widen access.
+* NHS, in the `requested_scope` claim: `organization/<T>.read` (= rs) and
+  `organization/<T>.write` (= cud), <T> as above (`organization/*.read` is the usual form).
+
+`user/` and `patient/` scopes are ignored: they delegate a person's access in a patient or user
+context, which a system-to-system directory call does not have; reading them as system scopes
+would let a token issued for a person's app act on the whole directory.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+
+from directory.registry import RESOURCE_TYPES
+
+Grant = tuple[str, str]  # (resource type, permission letter)
+
+PERMISSIONS = "cruds"
+SMART_V1_PERMISSIONS = {"read": "rs", "write": "cud", "*": "cruds"}
+NHS_PERMISSIONS = {"read": "rs", "write": "cud"}
+
+_TYPE = r"(?P<type>\*|[A-Z][A-Za-z]*)"
+SMART_SCOPE = re.compile(rf"system/{_TYPE}\.(?P<perm>read|write|\*|[cruds]{{1,5}})")
+NHS_SCOPE = re.compile(rf"organization/{_TYPE}\.(?P<perm>read|write)")
+
+# Permission letters each interaction needs, all of them on the request's resource type.
+# `history-system` lists every type's changes, so it needs its letters on *every* type (what
+# `system/*.read` or `organization/*.read` give): returning only some types would need the
+# history handler to filter by grant, and refusing is the fail-closed choice.
+# An interaction missing here is refused. Override or extend with settings.SECURITY_SCOPE_RULES,
+# whose keys are interaction codes or "<ResourceType>.<interaction>" for one type.
+DEFAULT_SCOPE_RULES: dict[str, str] = {
+    "capabilities": "",
+    "read": "r",
+    "vread": "r",
+    "history-instance": "r",
+    "history-type": "r",
+    "history-system": "r",
+    "search-type": "s",
+    "create": "c",
+    "update": "u",
+    "delete": "d",
+}
+ALL_TYPES_INTERACTIONS = frozenset({"history-system"})
+
+
+def token_grants(claims: dict[str, Any]) -> set[Grant]:
+    """Grants the token's scope claims carry, per settings.SECURITY_SCOPE_CONVENTION."""
+    grants: set[Grant] = set()
+    if _uses("smart"):
+        grants |= smart_grants(_scope_list(claims.get("scope")))
+    if _uses("nhs"):
+        grants |= nhs_grants(_scope_list(claims.get("requested_scope")))
+    return grants
+
+
+def client_grants(allowed_scopes: Iterable[str]) -> set[Grant]:
+    """Grants a client's allowed scopes permit, in whichever conventions are enabled."""
+    scopes = list(allowed_scopes)
+    grants: set[Grant] = set()
+    if _uses("smart"):
+        grants |= smart_grants(scopes)
+    if _uses("nhs"):
+        grants |= nhs_grants(scopes)
+    return grants
+
+
+def effective_grants(claims: dict[str, Any], client=None) -> set[Grant]:
+    """The token's grants, cut down to what its client may ever have (when a client is known)."""
+    grants = token_grants(claims)
+    if client is not None:
+        grants &= client_grants(client.scope_set)
+    return grants
+
+
+def describe(grants: set[Grant]) -> set[str]:
+    """Grants as strings for the context and audit, e.g. {"Organization.r"}."""
+    return {f"{resource_type}.{permission}" for resource_type, permission in grants}
+
+
+def smart_grants(scopes: Iterable[str]) -> set[Grant]:
+    grants: set[Grant] = set()
+    for scope in scopes:
+        match = SMART_SCOPE.fullmatch(scope)
+        if match:
+            letters = SMART_V1_PERMISSIONS.get(match["perm"]) or _v2_letters(match["perm"])
+            grants |= _expand(match["type"], letters)
+    return grants
+
+
+def nhs_grants(scopes: Iterable[str]) -> set[Grant]:
+    grants: set[Grant] = set()
+    for scope in scopes:
+        match = NHS_SCOPE.fullmatch(scope)
+        if match:
+            grants |= _expand(match["type"], NHS_PERMISSIONS[match["perm"]])
+    return grants
+
+
+def required_grants(interaction: str, resource_type: str) -> set[Grant] | None:
+    """Grants an interaction needs; None when no rule covers it (the caller must refuse)."""
+    rules = {**DEFAULT_SCOPE_RULES, **(getattr(settings, "SECURITY_SCOPE_RULES", None) or {})}
+    letters = rules.get(f"{resource_type}.{interaction}", rules.get(interaction))
+    if letters is None:
+        return None
+    types = RESOURCE_TYPES if interaction in ALL_TYPES_INTERACTIONS else (resource_type,)
+    # An unknown letter stays in the requirement, so nothing can ever satisfy it.
+    return {(t, letter) for t in types for letter in letters}
+
+
+def permits(grants: set[Grant], interaction: str, resource_type: str) -> bool:
+    required = required_grants(interaction, resource_type)
+    return required is not None and required <= grants
+
+
+def _uses(convention: str) -> bool:
+    return settings.SECURITY_SCOPE_CONVENTION in (convention, "both")
+
+
+def _scope_list(value: Any) -> list[str]:
+    """A scope claim as a list: a space-separated string, or (as some servers send) a list."""
+    if isinstance(value, str):
+        return value.split()
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return [scope for item in value for scope in item.split()]
+    return []
+
+
+def _v2_letters(perm: str) -> str:
+    """The letters of a v2 permission string; "" unless they are distinct and in cruds order."""
+    ordered = "".join(letter for letter in PERMISSIONS if letter in perm)
+    return perm if perm == ordered else ""
+
+
+def _expand(resource_type: str, letters: str) -> set[Grant]:
+    if resource_type == "*":
+        types = RESOURCE_TYPES
+    elif resource_type in RESOURCE_TYPES:
+        types = (resource_type,)
+    else:
+        return set()
+    return {(t, letter) for t in types for letter in letters}
