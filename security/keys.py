@@ -6,15 +6,18 @@ A key looks like `fdk_<prefix>_<secret>`: the prefix is public and finds the row
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import hmac
 import ipaddress
+import os
 import re
 import secrets
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -48,6 +51,15 @@ GRACE_CHOICES = [("0", "Immediately"), ("1h", "1 hour"), ("24h", "24 hours"), ("
 
 SYSTEM_ACTOR = "system"
 _STATE_FIELDS = ["state", "grace_until", "retired_at", "retired_reason"]
+
+
+def command_actor() -> str:
+    """How a management command run is named in the event log."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid-{os.getuid()}"
+    return f"command:{user}"
 
 
 class KeyActionError(ValueError):
@@ -136,11 +148,11 @@ def rotate_key(key: ApiKey, grace: timedelta, actor: str, reason: str = ""):
             old.state = ApiKey.ROTATING
             old.grace_until = now + grace
         old.save(update_fields=[*_STATE_FIELDS, "replaced_by"])
+        forget_on_commit(old.prefix)
         record_event(actor, "key-issued", old.client, new.prefix, reason, f"replaces {old.prefix}")
         record_event(
             actor, "key-rotated", old.client, old.prefix, reason, _rotation_detail(old, new)
         )
-    forget(old.prefix)
     _copy_state(old, key)
     return new, plaintext
 
@@ -163,8 +175,8 @@ def retire_key(key: ApiKey, actor: str, reason: str) -> ApiKey:
             raise KeyActionError(f"key {current.prefix} is already {current.state}")
         _mark_retired(current, now, reason)
         current.save(update_fields=["state", "retired_at", "retired_reason"])
+        forget_on_commit(current.prefix)
         record_event(actor, "key-retired", current.client, current.prefix, reason)
-    forget(current.prefix)
     _copy_state(current, key)
     return key
 
@@ -189,15 +201,20 @@ def expire_keys(now: datetime | None = None, actor: str = SYSTEM_ACTOR) -> dict[
     return {"retired": retired, "expired": expired}
 
 
+def _locked_with_client():
+    # Lock only the key rows: the joined client rows are read, not changed.
+    return ApiKey.objects.select_related("client").select_for_update(of=("self",))
+
+
 def _end_grace_periods(now, actor):
     count = 0
     with transaction.atomic():
-        due = ApiKey.objects.select_for_update().filter(state=ApiKey.ROTATING, grace_until__lte=now)
-        for key in due.select_related("client"):
+        due = _locked_with_client().filter(state=ApiKey.ROTATING, grace_until__lte=now)
+        for key in due:
             _mark_retired(key, now, "rotation grace period ended")
             key.save(update_fields=["state", "retired_at", "retired_reason"])
             record_event(actor, "key-grace-ended", key.client, key.prefix)
-            forget(key.prefix)
+            forget_on_commit(key.prefix)
             count += 1
     return count
 
@@ -205,12 +222,12 @@ def _end_grace_periods(now, actor):
 def _expire_active_keys(now, actor):
     count = 0
     with transaction.atomic():
-        due = ApiKey.objects.select_for_update().filter(state=ApiKey.ACTIVE, expires_at__lte=now)
-        for key in due.select_related("client"):
+        due = _locked_with_client().filter(state=ApiKey.ACTIVE, expires_at__lte=now)
+        for key in due:
             key.state = ApiKey.EXPIRED
             key.save(update_fields=["state"])
             record_event(actor, "key-expired", key.client, key.prefix)
-            forget(key.prefix)
+            forget_on_commit(key.prefix)
             count += 1
     return count
 
@@ -322,6 +339,12 @@ def forget(prefix: str) -> None:
     """Drop one key from this process's cache (other processes catch up within the bound)."""
     with _cache_lock:
         _cache.pop(prefix, None)
+
+
+def forget_on_commit(prefix: str) -> None:
+    """Forget now and again at commit, so no request re-caches the row we are still changing."""
+    forget(prefix)
+    transaction.on_commit(partial(forget, prefix))
 
 
 def forget_client(client_id: int) -> None:

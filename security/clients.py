@@ -1,0 +1,140 @@
+"""API clients and the certificate identities that recognise them; every change is a KeyEvent."""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from django.db import IntegrityError, transaction
+
+from .keys import forget_client, record_event
+from .models import ApiClient, CertificateIdentity, TrustCommunity
+
+_DNS_NAME = re.compile(
+    r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+)
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+
+
+class ClientError(ValueError):
+    """The client or identity cannot be created or changed as asked."""
+
+
+def create_client(
+    name: str,
+    organization: str = "",
+    community: TrustCommunity | None = None,
+    allowed_scopes: str = "",
+    *,
+    actor: str,
+) -> ApiClient:
+    """Register a client; it can do nothing until it has an identity and a key."""
+    name = name.strip()
+    if not name:
+        raise ClientError("a client needs a name")
+    scopes = " ".join(allowed_scopes.split())
+    try:
+        with transaction.atomic():
+            client = ApiClient.objects.create(
+                name=name, organization=organization, community=community, allowed_scopes=scopes
+            )
+            record_event(actor, "client-created", client, detail=f"scopes: {scopes}"[:500])
+    except IntegrityError as exc:
+        raise ClientError(f"a client named {name!r} already exists") from exc
+    return client
+
+
+def add_identity(
+    client: ApiClient, kind: str, value: str = "", certificate_pem: str = "", *, actor: str
+) -> list[CertificateIdentity]:
+    """Recognise `client` by a DNS name, subject DN or fingerprint, typed or read from a PEM."""
+    if kind not in dict(CertificateIdentity.KINDS):
+        raise ClientError(f"unknown identity kind {kind!r}")
+    if certificate_pem:
+        certificate = load_certificate(certificate_pem)
+        values = identity_values(certificate, kind)
+        not_after = certificate.not_valid_after_utc
+    else:
+        values, not_after = [normalise(kind, value)], None
+    return _store_identities(client, kind, values, certificate_pem, not_after, actor)
+
+
+def _store_identities(client, kind, values, certificate_pem, not_after, actor):
+    identities = []
+    try:
+        with transaction.atomic():
+            for value in values:
+                identity = CertificateIdentity.objects.create(
+                    client=client,
+                    kind=kind,
+                    value=value,
+                    certificate_pem=certificate_pem,
+                    not_after=not_after,
+                )
+                record_event(actor, "identity-added", client, detail=f"{kind}: {value}"[:500])
+                identities.append(identity)
+    except IntegrityError as exc:
+        raise ClientError(f"a {kind} identity in {values} is already registered") from exc
+    return identities
+
+
+def load_certificate(pem: str | bytes) -> x509.Certificate:
+    data = pem.encode() if isinstance(pem, str) else pem
+    try:
+        return x509.load_pem_x509_certificate(data)
+    except ValueError as exc:
+        raise ClientError("the file is not a PEM certificate") from exc
+
+
+def identity_values(certificate: x509.Certificate, kind: str) -> list[str]:
+    """What the certificate check will compare: SAN DNS names, the RFC 4514 subject, or SHA-256."""
+    if kind == CertificateIdentity.FINGERPRINT:
+        return [certificate.fingerprint(hashes.SHA256()).hex()]
+    if kind == CertificateIdentity.SUBJECT:
+        return [certificate.subject.rfc4514_string()]
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound as exc:
+        raise ClientError("the certificate has no subjectAltName extension") from exc
+    names = sorted({normalise(kind, name) for name in san.value.get_values_for_type(x509.DNSName)})
+    if not names:
+        raise ClientError("the certificate has no SAN DNS names")
+    return names
+
+
+def normalise(kind: str, value: str) -> str:
+    """The canonical spelling of a typed identity, so lookups match what certificates carry."""
+    value = (value or "").strip()
+    if kind == CertificateIdentity.FINGERPRINT:
+        value = value.replace(":", "").replace(" ", "").lower()
+        if not _FINGERPRINT.fullmatch(value):
+            raise ClientError("a fingerprint is 64 hex digits (SHA-256)")
+    elif kind == CertificateIdentity.DNS:
+        value = value.lower().rstrip(".")
+        if len(value) > 253 or not _DNS_NAME.fullmatch(value):
+            raise ClientError(f"{value!r} is not a DNS name")
+    elif not value:
+        raise ClientError("a subject DN cannot be empty")
+    return value
+
+
+def suspend_client(client: ApiClient, actor: str, reason: str = "") -> ApiClient:
+    """Refuse every request of the client, whatever key or certificate it presents."""
+    return _set_status(client, ApiClient.SUSPENDED, "client-suspended", actor, reason)
+
+
+def reactivate_client(client: ApiClient, actor: str, reason: str = "") -> ApiClient:
+    return _set_status(client, ApiClient.ACTIVE, "client-reactivated", actor, reason)
+
+
+def _set_status(client, status, action, actor, reason):
+    with transaction.atomic():
+        ApiClient.objects.filter(pk=client.pk).update(status=status)
+        record_event(actor, action, client, reason=reason)
+        # This process sees the change at commit; others within SECURITY_CACHE_SECONDS.
+        forget_client(client.pk)
+        transaction.on_commit(partial(forget_client, client.pk))
+    client.status = status
+    return client
