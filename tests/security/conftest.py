@@ -12,12 +12,25 @@ from django.test import override_settings
 
 from .pki import CLIENT_A_DNS, CLIENT_B_DNS, PKI, Community, build_pki, crl_der
 
+# The proxy-header prefixes, spelled out here so this test module does not depend on the code.
+CERT_HEADER_PREFIXES = (
+    "HTTP_X_SSL_CLIENT_",
+    "HTTP_SSL_CLIENT_",
+    "HTTP_X_FORWARDED_CLIENT_CERT",
+    "HTTP_X_FORWARDED_TLS_CLIENT_CERT",
+    "HTTP_X_AMZN_MTLS_",
+)
 HEADERS_MIDDLEWARE = "security.middleware.headers.SecurityHeadersMiddleware"
 ECHO_MIDDLEWARE = "tests.security.conftest.ContextEchoMiddleware"
 CERT_MIDDLEWARE = [
     "security.middleware.proxy.TrustedProxyMiddleware",
     "security.middleware.client_certificate.ClientCertificateMiddleware",
 ]
+
+
+# For live-server tests: flushing only the security tables after each test is several times
+# faster than flushing the whole database.
+LIVE_DB = pytest.mark.django_db(transaction=True, available_apps=["security"])
 
 
 class ContextEchoMiddleware:
@@ -40,6 +53,9 @@ class ContextEchoMiddleware:
             response["X-Test-Community"] = context.community.slug if context.community else ""
             response["X-Test-Fingerprint"] = context.certificate_fingerprint
             response["X-Test-Subject"] = context.certificate_subject
+        # Whether any certificate header was still readable by the checks and the view.
+        left = [k for k in request.META if k.startswith(CERT_HEADER_PREFIXES)]
+        response["X-Test-Cert-Headers-Left"] = str(len(left))
         return response
 
 
