@@ -12,9 +12,9 @@ from django.db import IntegrityError, transaction
 from .keys import forget_client, record_event
 from .models import ApiClient, CertificateIdentity, TrustCommunity
 
-_DNS_NAME = re.compile(
-    r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-)
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+# Plain FQDNs only: the certificate check never matches a wildcard, so one would never work.
+_DNS_NAME = re.compile(rf"({_LABEL}\.)*{_LABEL}")
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 
 
@@ -98,9 +98,10 @@ def identity_values(certificate: x509.Certificate, kind: str) -> list[str]:
         san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound as exc:
         raise ClientError("the certificate has no subjectAltName extension") from exc
-    names = sorted({normalise(kind, name) for name in san.value.get_values_for_type(x509.DNSName)})
+    found = san.value.get_values_for_type(x509.DNSName)
+    names = sorted({normalise(kind, name) for name in found if not name.startswith("*")})
     if not names:
-        raise ClientError("the certificate has no SAN DNS names")
+        raise ClientError("the certificate has no SAN DNS names other than wildcards")
     return names
 
 
