@@ -14,3 +14,9 @@ limit_request_line = 8190
 limit_request_fields = 100
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 errorlog = os.environ.get("GUNICORN_ERROR_LOG", "-")
+# Credentials travel in headers and the query string: our logger class redacts every access atom
+# and error record, and the format leaves out headers (referer, user agent, basic-auth user).
+logger_class = "security.gunicorn_logging.RedactingGunicornLogger"
+access_log_format = os.environ.get(
+    "GUNICORN_ACCESS_LOG_FORMAT", '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms'
+)

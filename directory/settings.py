@@ -142,11 +142,31 @@ SECURITY_PUBLIC_PATHS = env.list("SECURITY_PUBLIC_PATHS", default=["/healthz", "
 # Private key files the service reads; production start-up refuses group/other-readable ones.
 SECURITY_PRIVATE_KEY_FILES = env.list("SECURITY_PRIVATE_KEY_FILES", default=[])
 
+# Every handler redacts API keys, bearer tokens and the key query parameter (security/redaction).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "redact": {"()": "security.redaction.RedactingFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+        "mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["require_debug_false", "redact"],
+            "reporter_class": "security.reporting.RedactingExceptionReporter",
+        },
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Django's own defaults give these loggers unfiltered handlers; replacing them sends their
+        # records up to the redacting root handler instead.
+        "django": {"handlers": ["mail_admins"], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+    },
 }
+DEFAULT_EXCEPTION_REPORTER_FILTER = "security.reporting.RedactingExceptionReporterFilter"

@@ -4,8 +4,11 @@ from django.contrib import admin
 from django.urls import include, path
 
 from fhirapi.views import UnknownEndpointView
+from security import health
 
 urlpatterns = [
+    path("healthz", health.liveness),
+    path("readyz", health.readiness),
     path("admin/", admin.site.urls),
     # The bare base has no FHIR meaning; answer in FHIR even with DEBUG on.
     path("fhir", UnknownEndpointView.as_view()),

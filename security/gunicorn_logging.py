@@ -1,0 +1,53 @@
+"""gunicorn's access and error logs with credentials removed (`logger_class` in gunicorn.conf.py).
+
+The request line carries the key query parameter and header atoms carry keys and tokens; every
+atom is redacted before formatting, so even a custom access_log_format cannot write them.
+"""
+
+from __future__ import annotations
+
+from gunicorn.glogging import Logger
+
+from .redaction import MARKER, RedactingFilter, redact, secret_header_names
+
+# Whole values that are credentials in any form, beyond the API key and Authorization headers.
+ALWAYS_SECRET_ATOM_HEADERS = ("cookie", "set-cookie")
+
+
+class RedactingGunicornLogger(Logger):
+    """A gunicorn Logger whose access atoms and error records never carry a credential."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        # After super(): handlers from a log config dict or file are attached by then too.
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                _add_redaction(handler)
+
+    def atoms(self, resp, req, environ, request_time):
+        secret_atoms = _secret_atom_names()
+        return {
+            name: _redacted_atom(name, value, secret_atoms)
+            for name, value in super().atoms(resp, req, environ, request_time).items()
+        }
+
+
+def _add_redaction(handler) -> None:
+    # setup() runs again on every configuration reload; one filter per handler is enough.
+    if not any(isinstance(existing, RedactingFilter) for existing in handler.filters):
+        handler.addFilter(RedactingFilter())
+
+
+def _secret_atom_names() -> frozenset[str]:
+    """Atom names of credential headers: as request ({x}i), response ({x}o) and environ ({x}e)."""
+    names = set()
+    for header in (*secret_header_names(), *ALWAYS_SECRET_ATOM_HEADERS):
+        environ_name = "http_" + header.replace("-", "_")
+        names.update({f"{{{header}}}i", f"{{{header}}}o", f"{{{environ_name}}}e"})
+    return frozenset(names)
+
+
+def _redacted_atom(name: str, value, secret_atoms: frozenset[str]):
+    if name in secret_atoms:
+        return MARKER
+    return redact(value) if isinstance(value, str) else value
