@@ -87,12 +87,17 @@ class StringIndex(models.Model):
                 name="string_value_idx",
                 opclasses=["varchar_ops", "varchar_ops", "varchar_pattern_ops"],
             ),
-            models.Index(fields=["resource_type", "param", "exact"], name="string_exact_idx"),
+            models.Index(
+                fields=["resource_type", "param", "exact", "resource"], name="string_exact_idx"
+            ),
         ]
 
 
 class TokenIndex(models.Model):
     """Token search values: a code with its (possibly empty) system."""
+
+    # Equality indexes end in the resource id: a search then reads matches in id order straight
+    # from the index and merge-joins them with the live resources, stopping after one page.
 
     id = models.BigAutoField(primary_key=True)
     resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="+")
@@ -104,9 +109,12 @@ class TokenIndex(models.Model):
     class Meta:
         indexes = [
             models.Index(
-                fields=["resource_type", "param", "code", "system"], name="token_code_idx"
+                fields=["resource_type", "param", "code", "system", "resource"],
+                name="token_code_idx",
             ),
-            models.Index(fields=["resource_type", "param", "system"], name="token_system_idx"),
+            models.Index(
+                fields=["resource_type", "param", "system", "resource"], name="token_system_idx"
+            ),
         ]
 
 
@@ -125,7 +133,7 @@ class ReferenceIndex(models.Model):
     class Meta:
         indexes = [
             models.Index(
-                fields=["resource_type", "param", "target_id", "target_type"],
+                fields=["resource_type", "param", "target_id", "target_type", "resource"],
                 name="reference_param_idx",
             ),
             models.Index(fields=["target_type", "target_id"], name="reference_target_idx"),
