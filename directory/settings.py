@@ -31,8 +31,21 @@ INSTALLED_APPS = [
     "security",
 ]
 
+# The transport-security checks, in the order they run on /fhir requests (README, "Security
+# checks"). Each refuses with its own reason code; the audit wraps them all so refusals are kept.
+SECURITY_MIDDLEWARE = [
+    "security.middleware.audit.AuditMiddleware",
+    "security.middleware.proxy.TrustedProxyMiddleware",
+    "security.middleware.client_certificate.ClientCertificateMiddleware",
+    "security.middleware.api_key.ApiKeyMiddleware",
+    "security.middleware.spine.SpineHeadersMiddleware",
+    "security.middleware.bearer.BearerTokenMiddleware",
+    "security.middleware.scope.ScopeMiddleware",
+]
+
 MIDDLEWARE = [
     "security.middleware.headers.SecurityHeadersMiddleware",
+    *SECURITY_MIDDLEWARE,
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -129,6 +142,8 @@ SECURITY_JWT_LEEWAY_SECONDS = env.int("SECURITY_JWT_LEEWAY_SECONDS", default=60)
 SECURITY_JWT_MAX_LIFETIME_SECONDS = env.int("SECURITY_JWT_MAX_LIFETIME_SECONDS", default=3600)
 # smart | nhs | both: which scope claim conventions are read.
 SECURITY_SCOPE_CONVENTION = env.str("SECURITY_SCOPE_CONVENTION", default="both")
+# Interaction -> permission table overriding security.scopes.DEFAULT_SCOPE_RULES; None = defaults.
+SECURITY_SCOPE_RULES = None
 SECURITY_SPINE_PROFILE = env.bool("SECURITY_SPINE_PROFILE", default=False)
 SECURITY_SPINE_ASID = env.str("SECURITY_SPINE_ASID", default="")
 # How long a process may serve from its cached view of trust anchors, CRLs and key states; a
@@ -170,3 +185,4 @@ LOGGING = {
     },
 }
 DEFAULT_EXCEPTION_REPORTER_FILTER = "security.reporting.RedactingExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "security.reporting.RedactingExceptionReporter"

@@ -1,14 +1,78 @@
-"""Shared fixtures. Tests run against the PostgreSQL named by DATABASE_URL (see README)."""
+"""Shared fixtures. Tests run against the database named by DATABASE_URL (see README).
+
+Every API test goes through the full security chain with real credentials: a certificate from
+the test PKI as the TLS terminator would pass it, the client's API key and a signed bearer token.
+"""
+
+import logging
 
 import pytest
 from rest_framework.test import APIClient
 
+from tests import logcapture
+from tests.credentials import make_token_issuer, register_directory_client
+from tests.security.pki import PKI, build_pki
+from tests.security.trust import register_community
+
 FHIR_JSON = "application/fhir+json"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_secret_in_the_run_log():
+    """Fails the run if any key or token issued during it appears in any log record."""
+    from security import keys
+
+    logcapture.remember_issued_keys(keys)
+    handler = logcapture.RunLog()
+    logging.getLogger().addHandler(handler)
+    yield
+    logging.getLogger().removeHandler(handler)
+    assert handler.lines, "the run logged nothing at all: the capture is not working"
+    assert not logcapture.leaked(handler.lines), "secrets in the logs of this test run"
+
+
+@pytest.fixture(scope="session")
+def pki() -> PKI:
+    """The test PKI (communities A and B, leaves, CRLs), generated once per session."""
+    return build_pki()
+
+
+@pytest.fixture(scope="session")
+def token_issuer(tmp_path_factory):
+    return make_token_issuer(tmp_path_factory.mktemp("token-issuer"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_security_caches():
+    """Per-process caches of trust, keys and issuers must not carry rows across tests."""
+    from security import keys, tokens, truststore
+
+    for clear in (truststore.invalidate, keys.clear_cache, tokens.clear_issuer_cache):
+        clear()
+    yield
+    for clear in (truststore.invalidate, keys.clear_cache, tokens.clear_issuer_cache):
+        clear()
+
+
 @pytest.fixture
-def api(db):
-    """A FHIR API client speaking application/fhir+json to the app in-process."""
+def credentials(db, settings, pki, token_issuer):
+    """A registered client of community A with its certificate, API key and token."""
+    settings.SECURITY_JWT_ISSUERS_FILE = token_issuer.issuers_file
+    community = register_community(pki.a)
+    return register_directory_client(pki, token_issuer, community)
+
+
+@pytest.fixture
+def api(credentials):
+    """A FHIR API client speaking application/fhir+json with a registered client's credentials."""
+    client = APIClient()
+    client.credentials(HTTP_ACCEPT=FHIR_JSON, **credentials.meta)
+    return client
+
+
+@pytest.fixture
+def anonymous_api(db):
+    """A client with no credentials at all, as an attacker or a misconfigured system would be."""
     client = APIClient()
     client.credentials(HTTP_ACCEPT=FHIR_JSON)
     return client

@@ -12,10 +12,10 @@ NPI = "http://hl7.org/fhir/sid/us-npi"
 
 
 @pytest.fixture
-def client(live_server):
-    return SyncFHIRClient(
-        f"{live_server.url}/fhir", extra_headers={"Accept": "application/fhir+json"}
-    )
+def client(live_server, credentials):
+    """fhirpy with the client's certificate (as the TLS terminator passes it), key and token."""
+    headers = {**credentials.http, "Accept": "application/fhir+json"}
+    return SyncFHIRClient(f"{live_server.url}/fhir", extra_headers=headers)
 
 
 def _directory(client):

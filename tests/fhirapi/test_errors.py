@@ -123,9 +123,9 @@ def test_unsupported_accept_is_406(db, accept):
 @pytest.mark.parametrize(
     "fmt", ["json", "application/json", "application/fhir+json", "application/json+fhir"]
 )
-def test_json_format_param_is_honoured_over_accept(db, fmt):
+def test_json_format_param_is_honoured_over_accept(api, fmt):
     stored = OrganizationFactory.create()
-    response = APIClient().get(
+    response = api.get(
         f"/fhir/Organization/{stored['id']}", {"_format": fmt}, HTTP_ACCEPT="application/xml"
     )
     assert response.status_code == 200
@@ -218,8 +218,9 @@ def test_read_limited_refuses_streams_longer_than_declared(settings):
 # ---------------------------------------------------------------- CSRF
 
 
-def test_writes_need_no_csrf_token(db):
+def test_writes_need_no_csrf_token(credentials):
     client = APIClient(enforce_csrf_checks=True)
+    client.credentials(**credentials.meta)
     response = send(client, "POST", "/fhir/Organization", body_for("Organization"))
     assert response.status_code == 201
     path = f"/fhir/Organization/{response.json()['id']}"

@@ -12,12 +12,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 JSON = "application/fhir+json"
 
 
-def test_create_read_round_trip_over_http(live_server):
+def test_create_read_round_trip_over_http(live_server, credentials):
     base = f"{live_server.url}/fhir"
     created = requests.post(
         f"{base}/Organization",
         json=body_for("Organization", name="Wire Clinic"),
-        headers={"Accept": JSON, "Content-Type": JSON},
+        headers={**credentials.http, "Accept": JSON, "Content-Type": JSON},
         timeout=10,
     )
     assert created.status_code == 201
@@ -25,7 +25,11 @@ def test_create_read_round_trip_over_http(live_server):
     location = created.headers["Location"]
     assert location.startswith(f"{base}/Organization/") and location.endswith("/_history/1")
 
-    read = requests.get(location.rsplit("/_history", 1)[0], headers={"Accept": JSON}, timeout=10)
+    read = requests.get(
+        location.rsplit("/_history", 1)[0],
+        headers={**credentials.http, "Accept": JSON},
+        timeout=10,
+    )
     assert read.status_code == 200
     assert read.json() == created.json()
     assert read.json()["name"] == "Wire Clinic"
@@ -33,14 +37,17 @@ def test_create_read_round_trip_over_http(live_server):
     assert read.headers["Cache-Control"] == "no-store"
 
 
-def test_errors_over_http_are_outcomes(live_server):
+def test_errors_over_http_are_outcomes(live_server, credentials):
     base = f"{live_server.url}/fhir"
     response = requests.post(
-        f"{base}/Organization", data=b"{not json", headers={"Content-Type": JSON}, timeout=10
+        f"{base}/Organization",
+        data=b"{not json",
+        headers={**credentials.http, "Content-Type": JSON},
+        timeout=10,
     )
     assert response.status_code == 400
     assert response.json()["resourceType"] == "OperationOutcome"
     assert response.headers["Cache-Control"] == "no-store"
-    missing = requests.get(f"{base}/Organization/nope", timeout=10)
+    missing = requests.get(f"{base}/Organization/nope", headers=credentials.http, timeout=10)
     assert missing.status_code == 404
     assert missing.json()["issue"][0]["code"] == "not-found"

@@ -10,7 +10,8 @@ import pytest
 from django.core.handlers.wsgi import WSGIHandler
 from django.test import override_settings
 
-from .pki import CLIENT_A_DNS, CLIENT_B_DNS, PKI, Community, build_pki, crl_der
+from .pki import CLIENT_A_DNS, CLIENT_B_DNS
+from .trust import register_client, register_community
 
 # The proxy-header prefixes, spelled out here so this test module does not depend on the code.
 CERT_HEADER_PREFIXES = (
@@ -59,12 +60,6 @@ class ContextEchoMiddleware:
         return response
 
 
-@pytest.fixture(scope="session")
-def pki() -> PKI:
-    """The whole test PKI (communities A and B, leaves, CRLs), generated once per session."""
-    return build_pki()
-
-
 @pytest.fixture(autouse=True)
 def _fresh_trust_cache():
     """Every test starts from the database, not another test's cached trust store."""
@@ -73,61 +68,6 @@ def _fresh_trust_cache():
     truststore.invalidate()
     yield
     truststore.invalidate()
-
-
-def register_community(community: Community, crls: bool = True):
-    """Database rows for a PKI community: TrustCommunity, its root and intermediate anchors, and
-    (with `crls`) their fresh CRLs. Returns the TrustCommunity."""
-    from security.models import TrustAnchor, TrustCommunity
-
-    row = TrustCommunity.objects.create(
-        name=f"Community {community.slug.upper()}", slug=f"community-{community.slug}"
-    )
-    for kind, issued, crl in [
-        (TrustAnchor.ROOT, community.root, community.root_crl),
-        (TrustAnchor.INTERMEDIATE, community.intermediate, community.intermediate_crl),
-    ]:
-        anchor = TrustAnchor.objects.create(
-            community=row,
-            kind=kind,
-            certificate_pem=issued.pem,
-            subject=issued.subject,
-            fingerprint_sha256=issued.fingerprint,
-            not_before=issued.cert.not_valid_before_utc,
-            not_after=issued.cert.not_valid_after_utc,
-        )
-        if crls:
-            store_crl(anchor, crl)
-    return row
-
-
-def store_crl(anchor, crl):
-    """Store `crl` as `anchor`'s current CRL, as a successful refresh would."""
-    from django.utils import timezone
-
-    from security.models import RevocationList
-
-    RevocationList.objects.update_or_create(
-        issuer=anchor,
-        defaults={
-            "crl_der": crl_der(crl),
-            "this_update": crl.last_update_utc,
-            "next_update": crl.next_update_utc,
-            "fetched_at": timezone.now(),
-            "last_attempt_at": timezone.now(),
-            "last_error": "",
-        },
-    )
-
-
-def register_client(name, community=None, status="active", **identities):
-    """An ApiClient with certificate identities, e.g. dns="a.example.org", fingerprint="ab…"."""
-    from security.models import ApiClient, CertificateIdentity
-
-    client = ApiClient.objects.create(name=name, community=community, status=status)
-    for kind, value in identities.items():
-        CertificateIdentity.objects.create(client=client, kind=kind, value=value)
-    return client
 
 
 @pytest.fixture
@@ -203,3 +143,12 @@ def cert_server(live_server, settings):
     restore = use_middleware(live_server, settings, secured_middleware())
     yield live_server.url
     restore()
+
+
+@pytest.fixture(autouse=True)
+def _checks_enabled_by_each_test(settings):
+    """Security unit tests assemble the chain they exercise themselves, from a base without checks.
+
+    The full production chain is exercised by the API and end-to-end tests outside this folder.
+    """
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m not in settings.SECURITY_MIDDLEWARE]

@@ -10,8 +10,9 @@ import requests
 from security.models import ApiClient, CertificateIdentity, RevocationList, TrustCommunity
 from security.refusal import REASONS
 
-from .conftest import LIVE_DB, register_client, store_crl
+from .conftest import LIVE_DB
 from .pki import CLIENT_A_DNS, CLIENT_B_DNS, encode_cert_header, http_headers
+from .trust import register_client, store_crl
 
 METADATA = "/fhir/metadata"
 pytestmark = LIVE_DB

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from security.crl import stale_anchors
 from security.models import RevocationList, TrustAnchor, TrustCommunity
 
-from .conftest import LIVE_DB, register_community, store_crl
+from .conftest import LIVE_DB
 from .pki import (
     DAY,
     NOW,
@@ -21,6 +21,7 @@ from .pki import (
     make_intermediate,
     make_root,
 )
+from .trust import register_community, store_crl
 
 
 def anchor(community, kind):

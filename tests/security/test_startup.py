@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
-import time
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,13 +11,12 @@ import pytest
 import requests
 from django.conf import settings as django_settings
 from django.core import checks as django_checks
-from django.db import connection
 from django.utils import timezone
 
 from security import checks
 from security.models import TrustAnchor, TrustCommunity
+from tests.servers import ROOT, all_logs, gunicorn, process_env, wait_until_serving
 
-ROOT = Path(__file__).resolve().parents[2]
 GOOD_SECRET = "s" * 64
 GOOD_PEPPER = "p" * 64
 
@@ -142,81 +137,12 @@ def test_other_environments_are_not_refused(settings, environment, db):
 # ---------------------------------------------------------------------------- real processes
 
 
-def database_url() -> str:
-    """The URL of the database the tests use (the test database once set up)."""
-    db = connection.settings_dict
-    if connection.vendor != "postgresql":
-        pytest.skip("the subprocess shares the test database only on PostgreSQL")
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def process_env(**overrides: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SECURITY_")}
-    env.update(DJANGO_SETTINGS_MODULE="directory.settings", DATABASE_URL=database_url())
-    env.update(overrides)
-    return env
-
-
 BAD_PROD = {
     "ENVIRONMENT": "prod",
     "DEBUG": "true",
     "SECRET_KEY": checks.DEV_SECRET_KEY,
     "SECURITY_TRUSTED_PROXIES": "",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def gunicorn(env: dict[str, str], logs: Path):
-    """A real gunicorn with deploy/gunicorn.conf.py on a loopback port; yields (url, process)."""
-    port = free_port()
-    env = {
-        **env,
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "GUNICORN_WORKERS": "1",
-        "GUNICORN_ACCESS_LOG": str(logs / "access.log"),
-        "GUNICORN_ERROR_LOG": str(logs / "error.log"),
-    }
-    command = [
-        str(Path(sys.executable).with_name("gunicorn")),
-        "directory.wsgi",
-        "--config",
-        "deploy/gunicorn.conf.py",
-        "--log-level",
-        "debug",
-    ]
-    with (logs / "stderr.log").open("wb") as stderr:
-        process = subprocess.Popen(  # noqa: S603 - fixed command, test only
-            command, cwd=ROOT, env=env, stdout=stderr, stderr=stderr
-        )
-        try:
-            yield f"http://127.0.0.1:{port}", process
-        finally:
-            if process.poll() is None:
-                process.terminate()
-            process.wait(timeout=30)
-
-
-def wait_until_serving(url: str, process, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "gunicorn exited"
-        try:
-            requests.get(f"{url}/healthz", timeout=5)
-            return
-        except (requests.ConnectionError, requests.Timeout):
-            time.sleep(0.2)
-    raise AssertionError("gunicorn did not start serving")
-
-
-def all_logs(logs: Path) -> str:
-    return "\n".join(path.read_text(errors="replace") for path in sorted(logs.glob("*.log")))
 
 
 @pytest.mark.django_db(transaction=True)
