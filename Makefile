@@ -20,10 +20,10 @@ demo: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py loaddirectory --skip-existing
 	@echo
-	@echo "FHIR directory on http://$(DEMO_BIND)/fhir  -- try:"
-	@echo "  curl -s 'http://$(DEMO_BIND)/fhir/PractitionerRole?specialty=207RC0000X&_include=PractitionerRole:practitioner' -H 'Accept: application/fhir+json'"
+	$(BIN)/python manage.py demosetup --dir var/jwt --base-url http://$(DEMO_BIND)/fhir
 	@echo
-	$(BIN)/gunicorn directory.wsgi --config deploy/gunicorn.conf.py --bind $(DEMO_BIND)
+	SECURITY_JWT_ISSUERS_FILE=var/jwt/issuers.json \
+	    $(BIN)/gunicorn directory.wsgi --config deploy/gunicorn.conf.py --bind $(DEMO_BIND)
 
 test: install
 	$(BIN)/ruff check .

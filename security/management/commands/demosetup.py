@@ -1,0 +1,98 @@
+"""Development and demo only: a token issuer, a demo client with a fresh key and token, and curl."""
+
+from io import StringIO
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from security import clients, keys
+from security.models import ApiClient, ApiKey
+
+DEMO_CLIENT = "Demo client"
+DEMO_ISSUER = "https://demo-issuer.localhost/"
+DEMO_AUDIENCE = "https://localhost/fhir"
+DEMO_SCOPES = "system/*.cruds"
+
+
+class Command(BaseCommand):
+    help = "Create the demo token issuer and client, issue a new demo key and token, print curl."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dir", default="var/jwt", help="where the demo issuer's keys live")
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000/fhir")
+
+    def handle(self, *args, dir, base_url, **options):
+        if settings.ENVIRONMENT == "prod":
+            raise CommandError("demosetup is for development and demonstrations, not production")
+        directory = Path(dir)
+        key_file = self._issuer(directory)
+        client = self._client()
+        api_key = self._fresh_key(client)
+        token = self._token(key_file)
+        self._print_usage(base_url, directory, api_key, token)
+
+    def _issuer(self, directory: Path) -> Path:
+        key_file = directory / "issuer.key.pem"
+        if not key_file.exists():
+            directory.mkdir(parents=True, exist_ok=True)
+            call_command(
+                "makejwtissuer",
+                dir=str(directory),
+                issuer=DEMO_ISSUER,
+                audience=DEMO_AUDIENCE,
+                stdout=StringIO(),
+            )
+        return key_file
+
+    @staticmethod
+    def _client() -> ApiClient:
+        existing = ApiClient.objects.filter(name=DEMO_CLIENT).first()
+        if existing:
+            return existing
+        return clients.create_client(
+            DEMO_CLIENT, organization="Demo", allowed_scopes=DEMO_SCOPES, actor=keys.command_actor()
+        )
+
+    @staticmethod
+    def _fresh_key(client: ApiClient) -> str:
+        # Keys are shown once, so each run retires the old demo keys and shows a new one.
+        for old in client.keys.filter(state__in=[ApiKey.ACTIVE, ApiKey.ROTATING]):
+            keys.retire_key(old, actor=keys.command_actor(), reason="replaced by demosetup")
+        _, plaintext = keys.issue_key(client, actor=keys.command_actor())
+        return plaintext
+
+    @staticmethod
+    def _token(key_file: Path) -> str:
+        out = StringIO()
+        call_command(
+            "minttoken",
+            key=str(key_file),
+            issuer=DEMO_ISSUER,
+            audience=DEMO_AUDIENCE,
+            sub="demo-client",
+            scope=DEMO_SCOPES,
+            lifetime=settings.SECURITY_JWT_MAX_LIFETIME_SECONDS,
+            stdout=out,
+        )
+        return out.getvalue().strip()
+
+    def _print_usage(self, base_url, directory, api_key, token):
+        write = self.stdout.write
+        write(f"Demo client: {DEMO_CLIENT} (scopes {DEMO_SCOPES})")
+        write("API key (shown once):")
+        write(f"  {api_key}")
+        write(
+            f"Bearer token (valid {settings.SECURITY_JWT_MAX_LIFETIME_SECONDS // 60} minutes; "
+            f"a new one: make demo, or manage.py minttoken --key {directory}/issuer.key.pem ...):"
+        )
+        write(f"  {token}")
+        write("Try:")
+        write(
+            f"  curl -s '{base_url}/PractitionerRole?specialty=207RC0000X"
+            f"&_include=PractitionerRole:practitioner' \\"
+        )
+        write("       -H 'Accept: application/fhir+json' \\")
+        write(f"       -H 'X-API-Key: {api_key}' \\")
+        write(f"       -H 'Authorization: Bearer {token}'")
