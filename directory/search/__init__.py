@@ -90,9 +90,10 @@ def matching_rows(resource_type: str, pairs: list[tuple[str, str]], limit: int) 
 
 def _count_only_result(plan: Plan, matches: QuerySet, applied) -> SearchResult:
     """`_summary=count` or `_count=0`: a total (always counted for count) and no entries."""
-    counted = total(plan, matches)
-    if plan.summary == "count" and counted is None:
-        counted = matches.count()
+    if plan.summary == "count" and plan.total_mode in ("bounded", "none"):
+        counted = matches.count()  # a count is all `_summary=count` is for, however large
+    else:
+        counted = total(plan, matches)
     return SearchResult(
         entries=[],
         total=counted,

@@ -78,6 +78,14 @@ def _read_cursor(plan: Plan) -> dict | None:
     return state
 
 
+def first_rows(matches: QuerySet, order: list, limit: int) -> list[Resource]:
+    """The first `limit` matches in `order`: ids chosen first, then only those rows read."""
+    # Choosing ids alone lets PostgreSQL answer from indexes (merge-joining index tables with
+    # resource_live_idx on id) and fetch the wide rows of one page only, not of every candidate.
+    page_ids = matches.order_by(*order).values("pk")[:limit]
+    return list(Resource.objects.filter(pk__in=page_ids).order_by(*order))
+
+
 # ---------------------------------------------------------------- keyset
 
 
@@ -97,7 +105,7 @@ def _keyset_page(plan: Plan, matches: QuerySet, state: dict | None) -> Page:
             **{f"{key}__{_keyset_lookup(descending, backward, state['i'])}": state["v"]}
         )
     ascending = descending == backward
-    fetched = list(rows.order_by(key if ascending else f"-{key}")[: plan.page_size + 1])
+    fetched = first_rows(rows, [key if ascending else f"-{key}"], plan.page_size + 1)
     more = len(fetched) > plan.page_size
     rows_on_page = fetched[: plan.page_size]
     if backward:
@@ -139,7 +147,7 @@ def _keyset_links(key: str, state, rows: list[Resource], more: bool, backward: b
 def _snapshot_page(plan: Plan, matches: QuerySet, state: dict | None) -> Page:
     """A first page that holds every match needs no snapshot; otherwise page through one."""
     if state is None:
-        first = list(matches.order_by(*sort_order(plan))[: plan.page_size + 1])
+        first = first_rows(matches, sort_order(plan), plan.page_size + 1)
         if len(first) <= plan.page_size:
             return Page(first, known_total(plan, len(first)))
         snapshot, offset = create_snapshot(plan, matches), 0

@@ -36,7 +36,7 @@ class Plan:
     result_params: dict[str, list[str]] = field(default_factory=dict)
     count: int | None = None
     sort: list[tuple[str, bool]] = field(default_factory=list)  # (key, descending)
-    total_mode: str = "accurate"
+    total_mode: str = "bounded"  # no `_total`: exact up to a limit, else left out
     summary: str | None = None
     elements: set[str] | None = None
     includes: list[Include] = field(default_factory=list)

@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F, QuerySet, Window
-from django.db.models.functions import RowNumber
+from django.db import transaction
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from ..errors import InvalidRequest
-from ..models import Resource, SearchSnapshot, SearchSnapshotEntry
+from ..models import Resource, SearchSnapshot
 from .plan import SORT_FIELDS, Plan
+from .snapshot_storage import delete_stored_pks, read_ordered_pks, store_ordered_pks
+
+# Expired snapshots dropped per new one: bounded work per request; `purgesearches` does the rest.
+PURGE_BATCH = 5
 
 
 def sort_order(plan: Plan) -> list:
@@ -25,50 +28,33 @@ def sort_order(plan: Plan) -> list:
 
 
 def create_snapshot(plan: Plan, rows: QuerySet) -> SearchSnapshot:
-    """Freeze the ordered match list with one INSERT ... SELECT run inside the database."""
+    """Freeze the ordered match list, written inside the database in one statement."""
     now = timezone.now()
+    purge_expired_snapshots(now, PURGE_BATCH)
     with transaction.atomic():
-        _purge_expired_snapshots(now)
         snapshot = SearchSnapshot.objects.create(
             expires=now + timedelta(seconds=settings.FHIR_SEARCH_SNAPSHOT_TTL),
             resource_type=plan.resource_type,
             total=0,
         )
-        ranked = (
-            rows.order_by()
-            .annotate(pos=Window(RowNumber(), order_by=sort_order(plan)), row_pk=F("pk"))
-            .values_list("pos", "row_pk")
-        )
-        select_sql, params = ranked.query.sql_with_params()
-        snapshot_key = SearchSnapshotEntry._meta.get_field("snapshot").get_db_prep_value(
-            snapshot.pk, connection
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(_snapshot_insert_sql(select_sql), [snapshot_key, *params])
-            snapshot.total = cursor.rowcount
+        snapshot.total = store_ordered_pks(snapshot, rows, sort_order(plan))
         snapshot.save(update_fields=["total"])
     return snapshot
 
 
-def _snapshot_insert_sql(select_sql: str) -> str:
-    quote = connection.ops.quote_name
-    table = quote(SearchSnapshotEntry._meta.db_table)
-    columns = ", ".join(quote(c) for c in ("snapshot_id", "position", "resource_pk"))
-    # select_sql comes from the ORM compiler with every value as a bound parameter.
-    return (
-        f"INSERT INTO {table} ({columns}) "  # noqa: S608
-        f"SELECT %s, ranked.{quote('pos')} - 1, ranked.{quote('row_pk')} FROM ({select_sql}) ranked"
+def purge_expired_snapshots(now: datetime, batch: int | None = None) -> int:
+    """Drop expired snapshots (at most `batch` of them); returns how many were dropped."""
+    expired = SearchSnapshot.objects.filter(expires__lt=now).order_by("expires")
+    pks = list(
+        expired.values_list("pk", flat=True)[:batch]
+        if batch
+        else expired.values_list("pk", flat=True)
     )
-
-
-def _purge_expired_snapshots(now: datetime, batch: int = 20):
-    """Drop a few expired snapshots per new one, so cleanup never costs a request much."""
-    expired = list(
-        SearchSnapshot.objects.filter(expires__lt=now).values_list("pk", flat=True)[:batch]
-    )
-    if expired:
-        SearchSnapshotEntry.objects.filter(snapshot_id__in=expired).delete()
-        SearchSnapshot.objects.filter(pk__in=expired).delete()
+    if pks:
+        with transaction.atomic():
+            delete_stored_pks(pks)
+            SearchSnapshot.objects.filter(pk__in=pks).delete()
+    return len(pks)
 
 
 def load_snapshot(plan: Plan, state: dict) -> SearchSnapshot:
@@ -85,11 +71,7 @@ def load_snapshot(plan: Plan, state: dict) -> SearchSnapshot:
 
 def snapshot_rows(plan: Plan, snapshot: SearchSnapshot, start: int, end: int) -> list[Resource]:
     """Current versions of the resources at positions [start, end); deleted ones drop out."""
-    pks = list(
-        SearchSnapshotEntry.objects.filter(snapshot=snapshot, position__gte=start, position__lt=end)
-        .order_by("position")
-        .values_list("resource_pk", flat=True)
-    )
+    pks = read_ordered_pks(snapshot, start, end)
     live = Resource.objects.filter(pk__in=pks, resource_type=plan.resource_type, deleted=False)
     by_pk = {row.pk: row for row in live}
     return [by_pk[pk] for pk in pks if pk in by_pk]

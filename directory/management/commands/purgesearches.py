@@ -1,0 +1,24 @@
+"""Drop every expired search snapshot (requests only drop a few each, to stay quick)."""
+
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+
+from directory.search.snapshots import purge_expired_snapshots
+
+
+class Command(BaseCommand):
+    help = "Delete expired search snapshots and their stored result lists."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--batch", type=int, default=50, help="snapshots deleted per transaction"
+        )
+
+    def handle(self, *args, batch, **options):
+        dropped, now = 0, timezone.now()
+        while True:
+            done = purge_expired_snapshots(now, batch)
+            dropped += done
+            if done < batch:
+                break
+        self.stdout.write(f"purged {dropped} expired search snapshot(s)")
