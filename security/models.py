@@ -135,6 +135,15 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(null=True, blank=True)
 
+    class Meta:
+        # Key actions are permissions of their own: support staff may take them without being
+        # allowed to change a client's scopes, identities or anything in the directory.
+        permissions = [
+            ("issue_apikey", "Can issue a new API key"),
+            ("rotate_apikey", "Can rotate an API key"),
+            ("retire_apikey", "Can retire an API key"),
+        ]
+
     def __str__(self):
         return f"{self.prefix}… ({self.state})"
 
