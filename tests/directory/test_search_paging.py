@@ -4,9 +4,11 @@ import json
 import threading
 import time
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.core import signing
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -200,6 +202,27 @@ def test_expired_snapshot_is_400_and_purged_later():
     fetch([("_sort", "-name"), ("_count", "2")])
     assert SearchSnapshot.objects.count() == 1
     assert stored_positions() == 5
+
+
+def test_pages_cross_chunk_boundaries(monkeypatch):
+    monkeypatch.setattr(SearchSnapshotChunk, "SIZE", 3)
+    existing = create_named(11)
+    pages, last = walk_forward([("_sort", "_lastUpdated"), ("_count", "2")])
+    assert flat(pages) == existing and last.total == 11
+    assert ids(fetch(last.previous_params)) == existing[8:10]
+
+
+def test_purgesearches_drops_every_expired_snapshot_only():
+    create_named(5)
+    for order in ("name", "-name", "_lastUpdated", "-_lastUpdated"):
+        kept = fetch([("_sort", order), ("_count", "2")])
+    newest = SearchSnapshot.objects.latest("created")
+    SearchSnapshot.objects.exclude(pk=newest.pk).update(expires=timezone.now())
+    out = StringIO()
+    call_command("purgesearches", batch=2, stdout=out)
+    assert "purged 3 " in out.getvalue()
+    assert SearchSnapshot.objects.count() == 1 and stored_positions() == 5
+    assert len(ids(fetch(kept.next_params))) == 2
 
 
 # ---------------------------------------------------------------- cursor tokens

@@ -79,6 +79,36 @@ def test_total_modes():
         run("Organization", ("_total", "exact"))
 
 
+def test_default_total_is_exact_up_to_the_limit_then_left_out(settings):
+    settings.FHIR_TOTAL_EXACT_LIMIT = 3
+    for _ in range(3):
+        OrganizationFactory.create()
+    assert run("Organization", ("_count", "1")).total == 3
+    OrganizationFactory.create()
+    assert run("Organization", ("_count", "1")).total is None  # never a guess
+    assert run("Organization", ("_count", "0")).total is None
+    assert run("Organization", ("_count", "1"), ("_total", "accurate")).total == 4
+    assert run("Organization", ("_summary", "count")).total == 4
+    assert run("Organization", ("_count", "10")).total == 4  # the whole result was on the page
+
+
+def test_default_total_reads_at_most_limit_plus_one_matches(settings):
+    settings.FHIR_TOTAL_EXACT_LIMIT = 2
+    for _ in range(4):
+        OrganizationFactory.create()
+    with CaptureQueriesContext(connection) as queries:
+        run("Organization", ("_count", "1"))
+    counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
+    assert len(counts) == 1 and "LIMIT 3" in counts[0]
+
+
+def test_sorted_total_comes_from_the_snapshot_above_the_limit(settings):
+    settings.FHIR_TOTAL_EXACT_LIMIT = 2
+    for _ in range(4):
+        OrganizationFactory.create()
+    assert run("Organization", ("_sort", "name"), ("_count", "1")).total == 4
+
+
 def test_summary_count():
     OrganizationFactory.create(name="Alpha")
     OrganizationFactory.create(name="Beta")
