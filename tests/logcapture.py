@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 ISSUED: set[str] = set()
+SECRET_CHARS = 43  # the base64url length of a key's 256 random bits
 
 
 class RunLog(logging.Handler):
@@ -32,8 +33,8 @@ def remember_issued_keys(monkeypatch_target) -> None:
 
     def recording():
         prefix, plaintext = original()
-        # The random part alone is as secret as the whole key.
-        ISSUED.update({plaintext, plaintext.rsplit("_", 1)[1]})
+        # The random part alone is as secret as the whole key; it may itself contain "_".
+        ISSUED.update({plaintext, plaintext[-SECRET_CHARS:]})
         return prefix, plaintext
 
     monkeypatch_target.new_key_material = recording

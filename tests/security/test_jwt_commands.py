@@ -51,7 +51,7 @@ def test_issuer_files_are_written_with_a_private_key_only_the_owner_reads(demo_i
 
 def test_minted_token_is_accepted_with_its_scopes(demo_issuer):
     kid = json.loads((demo_issuer / "issuer.jwks.json").read_text())["keys"][0]["kid"]
-    token = mint(demo_issuer, "--kid", kid, "--scope", "system/Organization.read")
+    token = mint(demo_issuer, f"--kid={kid}", "--scope", "system/Organization.read")
     claims = verify_token(token)
     assert claims["sub"] == "demo"
     assert claims["exp"] - claims["iat"] == 3600
