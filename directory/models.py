@@ -31,8 +31,10 @@ class Resource(models.Model):
             ),
         ]
         indexes = [
+            # last_updated rides along so `_lastUpdated` filters are checked in the index while
+            # pages are read in id order, never visiting the rows of skipped resources.
             models.Index(
-                fields=["resource_type", "id"],
+                fields=["resource_type", "id", "last_updated"],
                 name="resource_live_idx",
                 condition=models.Q(deleted=False),
             ),
