@@ -203,3 +203,6 @@ class SearchSnapshotChunk(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["snapshot", "chunk"], name="snapshot_chunk_uniq"),
         ]
+
+
+from .admin_models import *  # noqa: E402,F403

@@ -1,0 +1,356 @@
+"""Django admin for the directory: one admin per resource type, every write through storage."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.templatetags.static import static
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from . import admin_search, admin_summary, storage
+from .admin_certificates import EXPIRY_WARNING_DAYS, stored_certificates
+from .admin_forms import EndpointForm, ResourceForm, pretty
+from .admin_models import (
+    EndpointRecord,
+    LocationRecord,
+    OrganizationRecord,
+    PractitionerRecord,
+    PractitionerRoleRecord,
+)
+from .certificates import CertificateInfo
+from .errors import Conflict
+
+# Versions shown on one history page; a resource edited more often than this is paged.
+HISTORY_PAGE_SIZE = 100
+
+NEW_RESOURCE_TEMPLATES = {
+    "Organization": {"resourceType": "Organization", "active": True, "name": "New organization"},
+    "Practitioner": {
+        "resourceType": "Practitioner",
+        "active": True,
+        "name": [{"family": "Family", "given": ["Given"]}],
+    },
+    "PractitionerRole": {
+        "resourceType": "PractitionerRole",
+        "active": True,
+        "practitioner": {"reference": "Practitioner/<id>"},
+        "organization": {"reference": "Organization/<id>"},
+    },
+    "Location": {"resourceType": "Location", "status": "active", "name": "New location"},
+    "Endpoint": {
+        "resourceType": "Endpoint",
+        "status": "active",
+        "name": "New endpoint",
+        "connectionType": {
+            "system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type",
+            "code": "hl7-fhir-rest",
+        },
+        "payloadType": [{"text": "any"}],
+        "address": "https://example.org/fhir",
+    },
+}
+
+
+def certificate_badge(info: CertificateInfo):
+    """A short expiry verdict; an alert icon when expired or within the warning window."""
+    days = info.days_left()
+    if info.is_expired():
+        text = f"Expired {info.not_after:%Y-%m-%d}"
+    elif info.expires_within(EXPIRY_WARNING_DAYS):
+        text = f"Expires in {days} days ({info.not_after:%Y-%m-%d})"
+    else:
+        return format_html(
+            '<span class="cert-ok">Valid until {}</span>', f"{info.not_after:%Y-%m-%d}"
+        )
+    return format_html(
+        '<strong class="cert-expiring"><img src="{}" alt="Warning"> {}</strong>',
+        static("admin/img/icon-alert.svg"),
+        text,
+    )
+
+
+class ResourceAdmin(admin.ModelAdmin):
+    """List, search, filter, view, create, edit, delete and history of one resource type."""
+
+    form = ResourceForm
+    list_display = (
+        "name_column",
+        "npi_column",
+        "city_state_column",
+        "type_column",
+        "status_column",
+        "logical_id",
+        "version_id",
+        "last_updated",
+    )
+    list_display_links = ("name_column",)
+    ordering = ("sort_name", "id")
+    search_fields = ("logical_id",)  # the search itself is get_search_results, on the index tables
+    search_help_text = "Start of a name or city, an identifier value such as an NPI, or an id."
+    readonly_fields = ("summary", "resource_json")
+    summary_fields = ("summary",)
+    edit_fields = ("content_json", "version")
+    list_per_page = 50
+    # Counting every row of a large directory on each page view is slow; the filtered count stays.
+    show_full_result_count = False
+    save_as = False
+
+    def __init__(self, model, admin_site):
+        super().__init__(model, admin_site)
+        self.list_filter = admin_search.list_filters(model.RESOURCE_TYPE)
+
+    @property
+    def resource_type(self) -> str:
+        return self.model.RESOURCE_TYPE
+
+    # ------------------------------------------------------------ list
+
+    def get_search_results(self, request, queryset, search_term):
+        return admin_search.search(queryset, self.resource_type, search_term), False
+
+    def get_actions(self, request):
+        # The bulk delete action bypasses storage; deletion is one resource at a time.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.display(description="name", ordering="sort_name")
+    def name_column(self, obj):
+        return admin_summary.display_name(self.resource_type, obj.data)
+
+    @admin.display(description="NPI")
+    def npi_column(self, obj):
+        return admin_summary.npi(obj.data)
+
+    @admin.display(description="city, state")
+    def city_state_column(self, obj):
+        return admin_summary.city_state(obj.data)
+
+    @admin.display(description="type")
+    def type_column(self, obj):
+        return admin_summary.type_codes(obj.data)
+
+    @admin.display(description="status")
+    def status_column(self, obj):
+        return admin_summary.status(obj.data)
+
+    # ------------------------------------------------------------ change form
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [(None, {"fields": self.edit_fields})]
+        if not self.has_change_permission(request, obj):
+            return [
+                ("Summary", {"fields": self.summary_fields}),
+                ("Resource JSON", {"fields": ("resource_json",)}),
+            ]
+        return [
+            ("Summary", {"fields": self.summary_fields}),
+            ("Resource JSON", {"fields": self.edit_fields}),
+        ]
+
+    def get_changeform_initial_data(self, request):
+        return {"content_json": pretty(NEW_RESOURCE_TEMPLATES[self.resource_type])}
+
+    @admin.display(description="Resource JSON")
+    def resource_json(self, obj):
+        return format_html("<pre>{}</pre>", pretty(obj.data)) if obj else "—"
+
+    @admin.display(description="Summary")
+    def summary(self, obj):
+        if obj is None or not obj.pk:
+            return "—"
+        data = obj.data
+        facts = [
+            ("Name", admin_summary.display_name(self.resource_type, data)),
+            ("Id", obj.logical_id),
+            ("Version", f"{obj.version_id}, last updated {storage.instant(obj.last_updated)}"),
+            ("Identifiers", ", ".join(admin_summary.identifiers(data))),
+            ("City, state", admin_summary.city_state(data)),
+            ("Status", admin_summary.status(data)),
+            ("Type", admin_summary.type_codes(data)),
+            ("References", ", ".join(admin_summary.references(data))),
+        ]
+        rows = format_html_join(
+            "", "<tr><th>{}</th><td>{}</td></tr>", ((k, v) for k, v in facts if v)
+        )
+        history = reverse(self._url_name("history"), args=[obj.pk])
+        return format_html(
+            '<table class="resource-summary">{}</table><p><a href="{}">Version history</a> · '
+            '<a href="/fhir/{}/{}">FHIR API URL</a></p>',
+            rows,
+            history,
+            self.resource_type,
+            obj.logical_id,
+        )
+
+    def save_model(self, request, obj, form, change):
+        # Already stored by the form's clean(), through storage.create/update.
+        pass
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        version = form.instance.version_id
+        return f"{'Created' if add else 'Saved'} as version {version} through the admin."
+
+    # ------------------------------------------------------------ delete
+
+    def get_deleted_objects(self, objs, request):
+        # Versions and index rows are storage's business: the page lists the resource only.
+        return [str(obj) for obj in objs], {self.opts.verbose_name: len(objs)}, set(), []
+
+    def delete_model(self, request, obj):
+        storage.delete(self.resource_type, obj.logical_id)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except Conflict as exc:
+            self.message_user(request, f"Not deleted: {exc.diagnostics}", messages.ERROR)
+            return redirect(self._url_name("change"), object_id)
+
+    # ------------------------------------------------------------ history
+
+    def history_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
+        before = request.GET.get("before")
+        versions, more = storage.history_page(
+            resource_type=self.resource_type,
+            logical_id=obj.logical_id,
+            before=int(before) if before and before.isdigit() else None,
+            count=HISTORY_PAGE_SIZE,
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Version history: {obj}",
+            "subtitle": None,
+            "object": obj,
+            "opts": self.opts,
+            "versions": [_version_row(v) for v in versions],
+            "older": versions[-1].id if more else None,
+            "change_url": reverse(self._url_name("change"), args=[obj.pk]),
+            **(extra_context or {}),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/directory/resource_history.html", context)
+
+    def _url_name(self, view: str) -> str:
+        return f"admin:{self.opts.app_label}_{self.opts.model_name}_{view}"
+
+
+def _version_row(version) -> dict:
+    return {
+        "version_id": version.version_id,
+        "last_updated": storage.instant(version.last_updated),
+        "method": dict(version.METHODS).get(version.method, version.method),
+        "json": pretty(storage.json.loads(version.content)) if version.content else "",
+    }
+
+
+@admin.register(OrganizationRecord)
+class OrganizationAdmin(ResourceAdmin):
+    pass
+
+
+@admin.register(PractitionerRecord)
+class PractitionerAdmin(ResourceAdmin):
+    list_display = tuple(c for c in ResourceAdmin.list_display if c != "city_state_column")
+
+
+@admin.register(PractitionerRoleRecord)
+class PractitionerRoleAdmin(ResourceAdmin):
+    list_display = tuple(c for c in ResourceAdmin.list_display if c != "city_state_column")
+
+
+@admin.register(LocationRecord)
+class LocationAdmin(ResourceAdmin):
+    pass
+
+
+@admin.register(EndpointRecord)
+class EndpointAdmin(ResourceAdmin):
+    form = EndpointForm
+    list_display = (
+        "name_column",
+        "type_column",
+        "status_column",
+        "certificate_column",
+        "logical_id",
+        "version_id",
+        "last_updated",
+    )
+    readonly_fields = ("summary", "certificates", "resource_json")
+    summary_fields = ("summary", "certificates")
+    edit_fields = (
+        "content_json",
+        "version",
+        "certificate_file",
+        "certificate_pem",
+        "certificate_use",
+    )
+
+    @admin.display(description="certificate")
+    def certificate_column(self, obj):
+        found = [info for _, info in stored_certificates(obj.data) if info]
+        return certificate_badge(min(found, key=lambda i: i.not_after)) if found else "—"
+
+    @admin.display(description="Certificates")
+    def certificates(self, obj):
+        if obj is None or not obj.pk:
+            return "—"
+        found = stored_certificates(obj.data)
+        if not found:
+            return "No certificate stored. Upload or paste one below."
+        return format_html_join("", "{}", ((_certificate_table(u, i),) for u, i in found))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        obj = self.get_object(request, object_id) if request.method == "GET" else None
+        if obj is not None:
+            self._warn_about_expiry(request, obj)
+        return response
+
+    def response_change(self, request, obj):
+        self._warn_about_expiry(request, obj)
+        return super().response_change(request, obj)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        self._warn_about_expiry(request, obj)
+        return super().response_add(request, obj, post_url_continue)
+
+    def _warn_about_expiry(self, request, obj):
+        for use, info in stored_certificates(obj.data):
+            if info and info.expires_within(EXPIRY_WARNING_DAYS):
+                verdict = (
+                    "has expired" if info.is_expired() else f"expires in {info.days_left()} days"
+                )
+                self.message_user(
+                    request,
+                    f"The {use} certificate of this endpoint {verdict} "
+                    f"({info.not_after:%Y-%m-%d}). Upload its replacement.",
+                    messages.WARNING,
+                )
+
+
+def _certificate_table(use: str, info: CertificateInfo | None):
+    if info is None:
+        return format_html("<p>A stored {} certificate could not be read.</p>", use)
+    facts = [
+        ("Use", use),
+        ("Subject", info.subject),
+        ("Issuer", info.issuer),
+        ("Subject alternative names", ", ".join(info.sans) or "none"),
+        ("Not before", f"{info.not_before:%Y-%m-%d %H:%M} UTC"),
+        ("Not after", f"{info.not_after:%Y-%m-%d %H:%M} UTC"),
+        ("SHA-256 fingerprint", info.fingerprint_sha256),
+    ]
+    rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", facts)
+    return format_html(
+        '<table class="certificate"><caption>{}</caption>{}</table>', certificate_badge(info), rows
+    )

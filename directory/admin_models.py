@@ -1,0 +1,88 @@
+"""Proxy models of Resource, one per resource type: each gets its own admin and permissions."""
+
+from __future__ import annotations
+
+import json
+
+from django.db import models
+
+from .models import Resource
+
+__all__ = [
+    "EndpointRecord",
+    "LocationRecord",
+    "OrganizationRecord",
+    "PractitionerRecord",
+    "PractitionerRoleRecord",
+]
+
+
+class LiveResourceManager(models.Manager):
+    """Current, not deleted resources of the proxy's resource type."""
+
+    def get_queryset(self):
+        rtype = self.model.RESOURCE_TYPE
+        return super().get_queryset().filter(resource_type=rtype, deleted=False)
+
+
+class RecordMixin:
+    """Shared behaviour of the per-type proxies (a plain mixin: no model, no permissions)."""
+
+    RESOURCE_TYPE = ""
+
+    @property
+    def data(self) -> dict:
+        """The resource JSON, parsed once per row."""
+        if not hasattr(self, "_data"):
+            self._data = json.loads(self.content) if self.content else {}
+        return self._data
+
+    def __str__(self):
+        from .admin_summary import display_name
+
+        return f"{display_name(self.RESOURCE_TYPE, self.data)} ({self.logical_id})"
+
+
+class OrganizationRecord(RecordMixin, Resource):
+    RESOURCE_TYPE = "Organization"
+    objects = LiveResourceManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "organization"
+
+
+class PractitionerRecord(RecordMixin, Resource):
+    RESOURCE_TYPE = "Practitioner"
+    objects = LiveResourceManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "practitioner"
+
+
+class PractitionerRoleRecord(RecordMixin, Resource):
+    RESOURCE_TYPE = "PractitionerRole"
+    objects = LiveResourceManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "practitioner role"
+
+
+class LocationRecord(RecordMixin, Resource):
+    RESOURCE_TYPE = "Location"
+    objects = LiveResourceManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "location"
+
+
+class EndpointRecord(RecordMixin, Resource):
+    RESOURCE_TYPE = "Endpoint"
+    objects = LiveResourceManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "endpoint"

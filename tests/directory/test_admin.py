@@ -1,0 +1,270 @@
+"""Directory admin: list, search, filters, create, edit, history and delete through storage."""
+
+import json
+
+import pytest
+from django.urls import reverse
+
+from directory import storage
+from directory.models import Resource, ResourceVersion
+from tests.factories import (
+    NPI_SYSTEM,
+    EndpointFactory,
+    LocationFactory,
+    OrganizationFactory,
+    PractitionerFactory,
+    PractitionerRoleFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def url(model: str, view: str, *args) -> str:
+    return reverse(f"admin:directory_{model}record_{view}", args=args)
+
+
+def row_of(resource_type: str, logical_id: str) -> Resource:
+    return Resource.objects.get(resource_type=resource_type, logical_id=logical_id)
+
+
+def text(response) -> str:
+    return response.content.decode()
+
+
+@pytest.fixture
+def directory():
+    """Two organizations, practitioners, a role, locations and endpoints to find and filter."""
+    harbor = OrganizationFactory(
+        name="Harbor Clinic",
+        address=[{"city": "Portland", "state": "ME"}],
+        type=[{"coding": [{"code": "dept"}]}],
+    )
+    OrganizationFactory(name="Summit Hospital", active=False)
+    muller = PractitionerFactory(
+        name=[{"family": "Müller", "given": ["Anna"]}],
+        identifier=[{"system": NPI_SYSTEM, "value": "1234567893"}],
+    )
+    PractitionerFactory(name=[{"family": "Okafor", "given": ["Chidi"]}])
+    PractitionerRoleFactory(
+        practitioner={"reference": f"Practitioner/{muller['id']}"},
+        organization={"reference": f"Organization/{harbor['id']}"},
+    )
+    LocationFactory(name="North Wing", status="suspended")
+    LocationFactory(name="South Wing")
+    EndpointFactory(name="Harbor FHIR", status="off")
+    EndpointFactory(name="Summit FHIR")
+    return {"harbor": harbor, "muller": muller}
+
+
+def test_changelists_list_every_type_with_json_columns_and_no_store(admin_client, directory):
+    for model, expected in [
+        ("organization", ["Harbor Clinic", "Portland, ME", "Summit Hospital", "inactive"]),
+        ("practitioner", ["Anna Müller", "1234567893", "Chidi Okafor"]),
+        ("practitionerrole", ["Internal Medicine", f"Practitioner/{directory['muller']['id']}"]),
+        ("location", ["North Wing", "suspended", "Cambridge, MA"]),
+        ("endpoint", ["Harbor FHIR", "off", "hl7-fhir-rest"]),
+    ]:
+        response = admin_client.get(url(model, "changelist"))
+        assert response.status_code == 200
+        assert response["Cache-Control"] == "no-store"
+        for value in expected:
+            assert value in text(response), (model, value)
+
+
+def test_deleted_resources_are_not_listed(admin_client, directory):
+    OrganizationFactory(id="gone-org", name="Closed Practice")
+    storage.delete("Organization", "gone-org")
+    response = admin_client.get(url("organization", "changelist"))
+    assert "Closed Practice" not in text(response)
+    assert "Harbor Clinic" in text(response)
+
+
+@pytest.mark.parametrize(
+    ("model", "term", "found", "not_found"),
+    [
+        ("organization", "harb", "Harbor Clinic", "Summit Hospital"),
+        ("organization", "portland", "Harbor Clinic", "Summit Hospital"),
+        ("practitioner", "muller", "Anna Müller", "Chidi Okafor"),
+        ("practitioner", "anna müller", "Anna Müller", "Chidi Okafor"),
+        ("practitioner", "1234567893", "Anna Müller", "Chidi Okafor"),
+        ("practitionerrole", "harbor", "Internal Medicine", "nothing-else"),
+        ("location", "north", "North Wing", "South Wing"),
+        ("endpoint", "summit", "Summit FHIR", "Harbor FHIR"),
+    ],
+)
+def test_search_by_name_city_and_npi(admin_client, directory, model, term, found, not_found):
+    response = admin_client.get(url(model, "changelist"), {"q": term})
+    assert response.status_code == 200
+    assert found in text(response)
+    assert not_found not in text(response)
+
+
+def test_search_without_match_lists_nothing(admin_client, directory):
+    response = admin_client.get(url("practitioner", "changelist"), {"q": "9999999999"})
+    assert "0 results" in text(response)
+
+
+@pytest.mark.parametrize(
+    ("model", "params", "found", "not_found"),
+    [
+        ("organization", {"active": "false"}, "Summit Hospital", "Harbor Clinic"),
+        ("organization", {"address_state": "ME"}, "Harbor Clinic", "Summit Hospital"),
+        ("organization", {"type": "dept"}, "Harbor Clinic", "Summit Hospital"),
+        ("location", {"status": "suspended"}, "North Wing", "South Wing"),
+        ("endpoint", {"status": "off"}, "Harbor FHIR", "Summit FHIR"),
+        ("practitioner", {"active": "true"}, "Chidi Okafor", "nobody"),
+    ],
+)
+def test_list_filters_from_index_tables(admin_client, directory, model, params, found, not_found):
+    response = admin_client.get(url(model, "changelist"), params)
+    assert response.status_code == 200
+    assert found in text(response)
+    assert not_found not in text(response)
+
+
+def test_filter_sidebar_offers_codes_present(admin_client, directory):
+    response = admin_client.get(url("organization", "changelist"))
+    assert "?type=dept" in text(response)
+    assert "?address_state=ME" in text(response)
+
+
+def test_add_form_is_prefilled_with_a_template(admin_client):
+    response = admin_client.get(url("organization", "add"))
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"
+    assert "&quot;resourceType&quot;: &quot;Organization&quot;" in text(response)
+
+
+def test_create_valid_resource_goes_through_storage(admin_client):
+    content = {"resourceType": "Organization", "name": "Bay Medical", "active": True}
+    response = admin_client.post(url("organization", "add"), {"content_json": json.dumps(content)})
+    assert response.status_code == 302
+    row = Resource.objects.get(resource_type="Organization", sort_name="bay medical")
+    assert row.version_id == 1
+    assert ResourceVersion.objects.filter(resource=row, method="POST").count() == 1
+    assert storage.read("Organization", row.logical_id).content == row.content
+
+
+def test_create_invalid_resource_shows_issue_and_stores_nothing(admin_client):
+    content = {"resourceType": "Location", "name": "Annex", "status": "closed"}
+    response = admin_client.post(url("location", "add"), {"content_json": json.dumps(content)})
+    assert response.status_code == 200
+    assert "Location.status" in text(response)
+    assert "&#x27;closed&#x27; is not one of" in text(response)
+    assert not Resource.objects.filter(resource_type="Location").exists()
+
+
+def test_create_with_unknown_element_and_bad_json(admin_client):
+    unknown = {"resourceType": "Organization", "name": "X", "colour": "red"}
+    response = admin_client.post(url("organization", "add"), {"content_json": json.dumps(unknown)})
+    assert "Organization.colour: Unknown element" in text(response)
+    response = admin_client.post(url("organization", "add"), {"content_json": "{not json"})
+    assert "not valid JSON" in text(response)
+    assert not Resource.objects.exists()
+
+
+def test_create_with_dangling_reference_is_refused(admin_client):
+    content = {"resourceType": "PractitionerRole", "practitioner": {"reference": "Practitioner/no"}}
+    response = admin_client.post(
+        url("practitionerrole", "add"), {"content_json": json.dumps(content)}
+    )
+    assert response.status_code == 200
+    assert "Referenced resource does not exist: Practitioner/no" in text(response)
+    assert not Resource.objects.exists()
+
+
+def test_change_form_shows_pretty_json_and_summary(admin_client, directory):
+    row = row_of("Practitioner", directory["muller"]["id"])
+    response = admin_client.get(url("practitioner", "change", row.pk))
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"
+    body = text(response)
+    assert "Anna Müller" in body
+    assert f"{NPI_SYSTEM}|1234567893" in body
+    assert "\n  &quot;resourceType&quot;: &quot;Practitioner&quot;" in body
+    assert url("practitioner", "history", row.pk) in body
+
+
+def _edit(client, model, row, content, version=None):
+    return client.post(
+        url(model, "change", row.pk),
+        {"content_json": json.dumps(content), "version": version or row.version_id},
+    )
+
+
+def test_edit_with_validation_error_names_element_and_changes_nothing(admin_client, directory):
+    row = row_of("Organization", directory["harbor"]["id"])
+    before = row.content
+    content = {**directory["harbor"], "telecom": [{"system": "pigeon", "value": "x"}]}
+    response = _edit(admin_client, "organization", row, content)
+    assert response.status_code == 200
+    assert "Organization.telecom[0].system" in text(response)
+    row.refresh_from_db()
+    assert row.content == before
+    assert row.version_id == 1
+
+
+def test_edit_success_writes_a_new_version(admin_client, directory):
+    row = row_of("Organization", directory["harbor"]["id"])
+    content = {**directory["harbor"], "name": "Harbor Clinic East"}
+    response = _edit(admin_client, "organization", row, content)
+    assert response.status_code == 302
+    row.refresh_from_db()
+    assert row.version_id == 2
+    assert json.loads(row.content)["name"] == "Harbor Clinic East"
+    assert ResourceVersion.objects.filter(resource=row).count() == 2
+    found = admin_client.get(url("organization", "changelist"), {"q": "harbor clinic east"})
+    assert "Harbor Clinic East" in text(found)
+
+
+def test_edit_over_a_newer_version_is_refused(admin_client, directory):
+    row = row_of("Organization", directory["harbor"]["id"])
+    storage.update("Organization", row.logical_id, {**directory["harbor"], "name": "Elsewhere"})
+    content = {**directory["harbor"], "name": "Mine"}
+    response = _edit(admin_client, "organization", row, content, version=1)
+    assert response.status_code == 200
+    assert "is at version 2, not 1" in text(response)
+    row.refresh_from_db()
+    assert json.loads(row.content)["name"] == "Elsewhere"
+
+
+def test_history_lists_every_version_with_json(admin_client, directory):
+    logical_id = directory["harbor"]["id"]
+    storage.update("Organization", logical_id, {**directory["harbor"], "name": "Second Name"})
+    storage.update("Organization", logical_id, {**directory["harbor"], "name": "Third Name"})
+    row = row_of("Organization", logical_id)
+    response = admin_client.get(url("organization", "history", row.pk))
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"
+    body = text(response)
+    assert body.count('<tr class="version">') == 3
+    assert "Second Name" in body
+    assert "Third Name" in body
+    assert "create" in body
+    assert "update" in body
+    assert storage.instant(row.last_updated) in body
+
+
+def test_delete_goes_through_storage(admin_client, directory):
+    row = row_of("Location", Resource.objects.get(sort_name="south wing").logical_id)
+    confirm = admin_client.get(url("location", "delete", row.pk))
+    assert confirm.status_code == 200
+    assert confirm["Cache-Control"] == "no-store"
+    response = admin_client.post(url("location", "delete", row.pk), {"post": "yes"})
+    assert response.status_code == 302
+    row.refresh_from_db()
+    assert row.deleted
+    assert ResourceVersion.objects.filter(resource=row, method="DELETE").count() == 1
+
+
+def test_delete_refused_while_referenced(admin_client, directory):
+    row = row_of("Practitioner", directory["muller"]["id"])
+    response = admin_client.post(
+        url("practitioner", "delete", row.pk), {"post": "yes"}, follow=True
+    )
+    assert response.status_code == 200
+    assert "Not deleted" in text(response)
+    assert "still referenced by PractitionerRole/" in text(response)
+    row.refresh_from_db()
+    assert not row.deleted
+    assert row.version_id == 1
