@@ -214,11 +214,12 @@ class ResourceAdmin(admin.ModelAdmin):
     # ------------------------------------------------------------ history
 
     def history_view(self, request, object_id, extra_context=None):
+        # Permission before existence, as Django's own views do: no probing for ids.
         obj = self.get_object(request, object_id)
-        if obj is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         if not self.has_view_or_change_permission(request, obj):
             raise PermissionDenied
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         before = request.GET.get("before")
         versions, more = storage.history_page(
             resource_type=self.resource_type,

@@ -268,3 +268,17 @@ def test_delete_refused_while_referenced(admin_client, directory):
     row.refresh_from_db()
     assert not row.deleted
     assert row.version_id == 1
+
+
+def test_admin_index_lists_the_directory_types(admin_client):
+    response = admin_client.get(reverse("admin:index"))
+    body = text(response)
+    for plural in (
+        "Organizations",
+        "Practitioners",
+        "Practitioner roles",
+        "Locations",
+        "Endpoints",
+    ):
+        assert plural in body
+    assert response["Cache-Control"] == "no-store"
