@@ -1,5 +1,6 @@
 """All settings for the directory service, read from the environment with safe defaults."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -25,6 +26,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
     "rest_framework",
     "directory",
     "fhirapi",
@@ -51,8 +55,18 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Marks request.user verified when the session holds a confirmed one-time-password device.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a lockout flagged during login into its response.
+    "axes.middleware.AxesMiddleware",
+]
+
+# Axes first: it refuses a locked-out username and address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "directory.urls"
@@ -87,7 +101,9 @@ TIME_ZONE = "UTC"
 LANGUAGE_CODE = "en-us"
 USE_I18N = False
 
-STATIC_URL = "static/"
+# App static files (admin, django-otp, security/static) are found by the app-directories finder;
+# `collectstatic` gathers them into STATIC_ROOT for the front server in production.
+STATIC_URL = env.str("STATIC_URL", default="/static/")
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "static")
 
 # The API is not a browser application: no trailing-slash redirects that would turn POST into GET.
@@ -99,6 +115,30 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=ENVIRONMENT == "prod")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# The admin is only ever used first-party: no cross-site request needs the session or CSRF cookie.
+SESSION_COOKIE_SAMESITE = "Strict"
+CSRF_COOKIE_SAMESITE = "Strict"
+CSRF_COOKIE_HTTPONLY = True
+# A short idle timeout: every request pushes the expiry forward, an idle session simply lapses.
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=15 * 60)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
+# ---------------------------------------------------------------- web admin sign-in
+# django-axes: lock a username at one address after repeated failures (README, "Web admin").
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+# Username and address together: one attacker cannot lock every admin out from elsewhere.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = env.bool("AXES_RESET_ON_SUCCESS", default=True)
+AXES_LOCKOUT_CALLABLE = "security.lockout.locked_out_response"
+# Masked in attempt records and logs (axes always masks the password); a one-time code is
+# short-lived but still a credential.
+AXES_SENSITIVE_PARAMETERS = ["otp_token", "csrfmiddlewaretoken"]
+# Two-factor sign-in to the admin: a TOTP device is required in production (security/twofactor).
+ADMIN_REQUIRE_OTP = env.bool("ADMIN_REQUIRE_OTP", default=ENVIRONMENT == "prod")
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="FHIR directory")
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["fhirapi.renderers.FHIRJSONRenderer"],

@@ -4,7 +4,10 @@ from django.contrib import admin
 from django.urls import include, path
 
 from fhirapi.views import UnknownEndpointView
-from security import health
+from security import health, twofactor
+
+# The admin asks for a TOTP code when ADMIN_REQUIRE_OTP is on (always in production).
+twofactor.apply_to(admin.site)
 
 urlpatterns = [
     path("healthz", health.liveness),

@@ -8,3 +8,13 @@ class SecurityConfig(AppConfig):
     def ready(self):
         # Importing registers the production-readiness system checks.
         from . import checks  # noqa: F401
+
+        self._connect_role_sync()
+
+    def _connect_role_sync(self):
+        """Keeps the staff role groups complete when later migrations add models."""
+        from django.db.models.signals import post_migrate
+
+        from .roles import sync_groups_after_migrate
+
+        post_migrate.connect(sync_groups_after_migrate, sender=self)

@@ -1,0 +1,36 @@
+"""Two-factor sign-in for the admin: django-otp's OTPAdminSite, applied when it is required.
+
+The requirement is read on every request (ADMIN_REQUIRE_OTP; on by default in production), so
+one admin site serves both a production deployment and a development run without OTP.
+"""
+
+from django.conf import settings
+from django.contrib.admin import AdminSite
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
+
+
+def otp_required() -> bool:
+    return bool(getattr(settings, "ADMIN_REQUIRE_OTP", False))
+
+
+class OTPWhenRequiredAdminSite(OTPAdminSite):
+    """OTPAdminSite whose device check, login form and template apply only when OTP is required."""
+
+    @property
+    def login_form(self):
+        return OTPAdminAuthenticationForm if otp_required() else AdminAuthenticationForm
+
+    @property
+    def login_template(self):
+        return OTPAdminSite.login_template if otp_required() else None
+
+    def has_permission(self, request):
+        if otp_required():
+            return super().has_permission(request)
+        return AdminSite.has_permission(self, request)
+
+
+def apply_to(site: AdminSite) -> None:
+    """Switch an existing site (keeping every registered model admin) to the OTP-aware class."""
+    site.__class__ = OTPWhenRequiredAdminSite
