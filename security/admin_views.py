@@ -130,7 +130,8 @@ def retire_key_view(model_admin, request, key_id):
 
 def propagation_note() -> str:
     seconds = settings.SECURITY_CACHE_SECONDS
-    return f"It stops working in every server process within {seconds} seconds."
+    unit = "second" if seconds == 1 else "seconds"
+    return f"It stops working in every server process within {seconds} {unit}."
 
 
 def show_new_key(model_admin, request, client, key, plaintext, replaced):
