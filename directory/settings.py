@@ -125,6 +125,16 @@ SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
 # ---------------------------------------------------------------- web admin sign-in
+# Staff passwords guard the whole directory: long, not common, not like the username.
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env.int("ADMIN_PASSWORD_MIN_LENGTH", default=12)},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
 # django-axes: lock a username at one address after repeated failures (README, "Web admin").
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
@@ -136,8 +146,9 @@ AXES_LOCKOUT_CALLABLE = "security.lockout.locked_out_response"
 # Masked in attempt records and logs (axes always masks the password); a one-time code is
 # short-lived but still a credential.
 AXES_SENSITIVE_PARAMETERS = ["otp_token", "csrfmiddlewaretoken"]
-# Two-factor sign-in to the admin: a TOTP device is required in production (security/twofactor).
-ADMIN_REQUIRE_OTP = env.bool("ADMIN_REQUIRE_OTP", default=ENVIRONMENT == "prod")
+# Two-factor sign-in to the admin (security/twofactor): unset means required exactly in prod;
+# true or false overrides, and production refuses to start with false (security.E009).
+ADMIN_REQUIRE_OTP = env.bool("ADMIN_REQUIRE_OTP", default=None)
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="FHIR directory")
 
 REST_FRAMEWORK = {

@@ -135,6 +135,22 @@ def _private_key_file_problem(path: str) -> checks.Error | None:
     return None
 
 
+@checks.register(TAG)
+def check_admin_two_factor(app_configs=None, **kwargs):
+    """A stolen admin password alone must not open the admin of a production directory."""
+    from .twofactor import otp_required
+
+    if _in_production() and not otp_required():
+        return [
+            _error(
+                "Two-factor sign-in to the admin is turned off",
+                "Remove ADMIN_REQUIRE_OTP=false; enrol devices with `manage.py addtotpdevice`.",
+                9,
+            )
+        ]
+    return []
+
+
 def production_problems() -> list[checks.CheckMessage]:
     """The errors that stop a production start, with the database consulted."""
     messages = checks.run_checks(tags=[TAG], databases=["default"])

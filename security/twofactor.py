@@ -1,7 +1,7 @@
 """Two-factor sign-in for the admin: django-otp's OTPAdminSite, applied when it is required.
 
-The requirement is read on every request (ADMIN_REQUIRE_OTP; on by default in production), so
-one admin site serves both a production deployment and a development run without OTP.
+The requirement is read on every request (ADMIN_REQUIRE_OTP, or the environment when it is
+unset), so one admin site serves both a production deployment and a development run.
 """
 
 from django.conf import settings
@@ -11,7 +11,11 @@ from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 
 
 def otp_required() -> bool:
-    return bool(getattr(settings, "ADMIN_REQUIRE_OTP", False))
+    """ADMIN_REQUIRE_OTP when set; otherwise required in production only."""
+    explicit = getattr(settings, "ADMIN_REQUIRE_OTP", None)
+    if explicit is None:
+        return settings.ENVIRONMENT == "prod"
+    return bool(explicit)
 
 
 class OTPWhenRequiredAdminSite(OTPAdminSite):

@@ -1,0 +1,165 @@
+"""What is about to expire, what has gone unused and what is due for renewal: pure computations.
+
+Every function takes plain values and `now`; the dashboard view reads the rows and renders.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from cryptography import x509
+
+EXPIRY_WINDOW = timedelta(days=90)
+UNUSED_AFTER = timedelta(days=90)
+# Trust community policy: certificates live 18 months and are renewed after 12.
+LIFETIME_MONTHS = 18
+RENEW_AFTER_MONTHS = 12
+
+DIGITAL_CERTIFICATE_URL = "http://hl7.org/fhir/uv/vhdir/StructureDefinition/digitalcertificate"
+EXPIRATION_DATE = "expirationDate"
+
+FRESH, STALE, NEVER_FETCHED = "fresh", "stale", "never fetched"
+
+
+@dataclass(frozen=True)
+class Expiring:
+    """One item that expires (or has expired) inside the window."""
+
+    kind: str
+    label: str
+    expires: datetime
+    days_left: int
+
+
+@dataclass(frozen=True)
+class RenewalDue:
+    """A certificate older than the renewal age; `estimated` when its start was not on file."""
+
+    kind: str
+    label: str
+    not_before: datetime
+    age_days: int
+    estimated: bool
+
+
+def days_left(expires: datetime, now: datetime) -> int:
+    """Whole days until `expires`; negative once past."""
+    return (expires - now).days
+
+
+def expiring(
+    kind: str, label: str, expires: datetime | None, now: datetime, window=EXPIRY_WINDOW
+) -> Expiring | None:
+    """An Expiring entry when `expires` is already past or falls within `window` of now."""
+    if expires is None or expires > now + window:
+        return None
+    return Expiring(kind, label, expires, days_left(expires, now))
+
+
+def soonest_first(items: Iterable[Expiring | None]) -> list[Expiring]:
+    return sorted((item for item in items if item is not None), key=lambda item: item.expires)
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same day and time `months` later, clamped to the month's last day (Feb 29 → 28)."""
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def renewal_due(
+    kind: str,
+    label: str,
+    now: datetime,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+) -> RenewalDue | None:
+    """Flag a certificate past RENEW_AFTER_MONTHS of age.
+
+    Without its start date, the start is estimated from the policy lifetime before `not_after`.
+    """
+    estimated = not_before is None
+    if estimated:
+        if not_after is None:
+            return None
+        not_before = add_months(not_after, -LIFETIME_MONTHS)
+    if now < add_months(not_before, RENEW_AFTER_MONTHS):
+        return None
+    return RenewalDue(kind, label, not_before, (now - not_before).days, estimated)
+
+
+def certificate_not_before(pem: str) -> datetime | None:
+    """The start of validity of a PEM certificate; None when absent or unreadable."""
+    if not pem or "BEGIN CERTIFICATE" not in pem:
+        return None
+    try:
+        return x509.load_pem_x509_certificate(pem.encode("ascii", "replace")).not_valid_before_utc
+    except ValueError:
+        return None
+
+
+def key_unused(
+    last_used_at: datetime | None, created: datetime, now: datetime, after=UNUSED_AFTER
+) -> bool:
+    """Unused for `after`: last used before then, or never used and created before then."""
+    return (last_used_at or created) < now - after
+
+
+def crl_state(has_crl: bool, next_update: datetime | None, now: datetime) -> str:
+    """fresh, stale (past nextUpdate, as the certificate check sees it) or never fetched."""
+    if not has_crl:
+        return NEVER_FETCHED
+    if next_update is None or now >= next_update:
+        return STALE
+    return FRESH
+
+
+def endpoint_certificate_expiries(content: str | None) -> list[datetime]:
+    """The expirationDate of every VhDir digital certificate on an Endpoint's JSON; bad data
+    (not JSON, wrong shapes, unreadable dates) is skipped rather than failing the page."""
+    try:
+        resource = json.loads(content or "")
+    except (TypeError, ValueError):
+        return []
+    found = []
+    for extension in _list(resource, "extension"):
+        if isinstance(extension, dict) and extension.get("url") == DIGITAL_CERTIFICATE_URL:
+            found.extend(_expiration_dates(extension))
+    return found
+
+
+def _expiration_dates(extension: dict) -> list[datetime]:
+    dates = []
+    for sub in _list(extension, "extension"):
+        if isinstance(sub, dict) and sub.get("url") == EXPIRATION_DATE:
+            parsed = parse_fhir_date(sub.get("valueDate"))
+            if parsed is not None:
+                dates.append(parsed)
+    return dates
+
+
+def _list(value, key: str) -> list:
+    items = value.get(key) if isinstance(value, dict) else None
+    return items if isinstance(items, list) else []
+
+
+def parse_fhir_date(value) -> datetime | None:
+    """A FHIR date (YYYY, YYYY-MM or YYYY-MM-DD) as the start of that period, in UTC.
+
+    A partial date is read as its earliest day so a warning comes early rather than late.
+    """
+    if not isinstance(value, str):
+        return None
+    parts = value.strip().split("-")
+    if not 1 <= len(parts) <= 3 or not all(part.isdigit() for part in parts):
+        return None
+    year, month, day = (int(part) for part in [*parts, "1", "1"][:3])
+    try:
+        return datetime.combine(date(year, month, day), time.min, tzinfo=UTC)
+    except ValueError:
+        return None
