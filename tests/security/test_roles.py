@@ -1,5 +1,8 @@
 """Staff roles: the groups hold exactly their permissions, and the admin enforces them."""
 
+import importlib
+from types import SimpleNamespace
+
 import pytest
 from django.apps import apps as global_apps
 from django.contrib import admin
@@ -7,7 +10,7 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.loader import MigrationLoader
 from django.db.models.signals import post_migrate
 
 from security import roles
@@ -73,14 +76,14 @@ def test_administrators_hold_every_directory_security_and_user_permission():
     assert "auth.change_group" not in held and "auth.change_permission" not in held
 
 
-def test_the_migration_alone_creates_the_groups():
+def test_the_migration_creates_the_permissions_and_groups_it_needs():
+    """Runs 0003's function on the state before it, as on a fresh database before post_migrate."""
     Group.objects.filter(name__in=[role.group for role in roles.ROLES]).delete()
-    executor = MigrationExecutor(connection)
-    executor.migrate([("security", "0002_key_action_permissions")])
-    assert not Group.objects.filter(name=roles.SUPPORT).exists()
+    Permission.objects.filter(content_type__app_label="security").delete()
+    state = MigrationLoader(connection).project_state(("security", "0003_roles"), at_end=False)
+    migration = importlib.import_module("security.migrations.0003_roles")
 
-    executor.loader.build_graph()
-    executor.migrate([("security", "0003_roles")])
+    migration.create_roles(state.apps, SimpleNamespace(connection=connection))
 
     assert group_permissions(roles.SUPPORT) == SUPPORT_PERMISSIONS
     assert group_permissions(roles.AUDITORS) == AUDITOR_PERMISSIONS
