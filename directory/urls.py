@@ -1,6 +1,9 @@
 """Top-level URL map: the FHIR API at /fhir/, Django admin at /admin/."""
 
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.staticfiles.views import serve as serve_static
+from django.http import Http404
 from django.urls import include, path
 
 from fhirapi.views import UnknownEndpointView
@@ -10,6 +13,17 @@ from security import dashboard, health, twofactor
 twofactor.apply_to(admin.site)
 # The index links the trust and expiry dashboard (for those allowed to see it).
 admin.site.index_template = "admin/security/index.html"
+
+
+def development_static(request, path):
+    """Admin CSS and scripts under `make demo`, which runs gunicorn with no front server.
+
+    Only in the dev environment; elsewhere the front server serves STATIC_ROOT (collectstatic).
+    """
+    if settings.ENVIRONMENT != "dev":
+        raise Http404
+    return serve_static(request, path, insecure=True)
+
 
 urlpatterns = [
     path("healthz", health.liveness),
@@ -24,6 +38,7 @@ urlpatterns = [
     # The bare base has no FHIR meaning; answer in FHIR even with DEBUG on.
     path("fhir", UnknownEndpointView.as_view()),
     path("fhir/", include("fhirapi.urls")),
+    path(f"{settings.STATIC_URL.strip('/')}/<path:path>", development_static),
 ]
 
 # Errors that escape DRF (unmatched /fhir paths, middleware failures) still answer in FHIR.

@@ -314,3 +314,19 @@ def test_createstaffuser_refuses_mismatched_weak_or_duplicate(monkeypatch):
     monkeypatch.setenv("DJANGO_STAFF_PASSWORD", PASSWORD)
     with pytest.raises(CommandError, match="already exists"):
         call_command("createstaffuser", "zed", "--role", "admin", stdout=StringIO())
+
+
+# ---------------------------------------------------------------------------- static files
+
+
+def test_the_demo_serves_admin_static_files(client, settings):
+    settings.ENVIRONMENT = "dev"
+    response = client.get("/static/security/copy_key.js")
+    assert response.status_code == 200
+    assert client.get("/static/admin/css/base.css").status_code == 200
+    assert client.get("/static/../directory/settings.py").status_code in (400, 404)
+
+
+def test_outside_dev_static_files_are_left_to_the_front_server(client, settings):
+    settings.ENVIRONMENT = "prod"
+    assert client.get("/static/admin/css/base.css").status_code == 404
