@@ -1,0 +1,97 @@
+"""Issue a client certificate from a community CA: organisation-level or for a Direct address."""
+
+from functools import partial
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from security.clients import ClientError, normalise
+from security.keys import command_actor
+from security.models import CertificateIdentity
+from security.pki import PkiError, issue, policy
+from security.pki.authority import issue_leaf
+from security.pki.keys import KEY_TYPES
+from security.pki.layout import CaDirectory, serial_hex
+from security.pki.registration import register_client
+
+
+class Command(BaseCommand):
+    help = (
+        "Issue a client certificate (clientAuth) for a system's FQDN and organisation, or for a "
+        "Direct address (clientAuth + emailProtection); optionally register the API client."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--ca", required=True, type=Path, help="the issuing CA's directory")
+        parser.add_argument("--out", required=True, type=Path, help="directory for key and cert")
+        who = parser.add_mutually_exclusive_group(required=True)
+        who.add_argument("--fqdn", metavar="NAME", help="the system's host name (SAN DNS)")
+        who.add_argument(
+            "--direct-address", metavar="ADDR", help="e.g. dr.smith@direct.example.org"
+        )
+        parser.add_argument("--organization", default="", metavar="ORG")
+        parser.add_argument("--days", type=int, default=policy.LEAF_DAYS)
+        parser.add_argument("--key-type", choices=KEY_TYPES, help="default: the CA's")
+        parser.add_argument("--register-client", metavar="NAME", help="create/update this client")
+        parser.add_argument("--scopes", help="allowed scopes of the registered client")
+
+    def handle(self, *args, **options):
+        if options["fqdn"] and not options["organization"]:
+            raise CommandError("--fqdn needs --organization (the subject's O)")
+        if options["scopes"] is not None and not options["register_client"]:
+            raise CommandError("--scopes only applies with --register-client")
+        ca = CaDirectory(options["ca"])
+        try:
+            ca.require_exists()
+            build, basename, identity = _what_to_issue(options)
+            files = issue_leaf(ca, build, options["out"], basename, options["key_type"] or "")
+            self._report(files)
+            if options["register_client"]:
+                self._register(options, files, identity, ca)
+        except (PkiError, ClientError) as error:
+            raise CommandError(str(error)) from error
+
+    def _report(self, files):
+        self.stdout.write(
+            f"issued client certificate {serial_hex(files.certificate.serial_number)}"
+        )
+        self.stdout.write(f"  certificate {files.cert_file}\n  chain {files.chain_file}")
+        self.stdout.write(f"  private key {files.key_file} (mode 0600)")
+
+    def _register(self, options, files, identity, ca):
+        registration = register_client(
+            options["register_client"],
+            files.certificate,
+            files.cert_file.read_text(),
+            identity,
+            organization=options["organization"],
+            scopes=options["scopes"],
+            ca=ca,
+            actor=command_actor(),
+        )
+        verb = "created" if registration.created else "updated"
+        self.stdout.write(f"{verb} client {registration.client.name}")
+        for added in registration.identities:
+            self.stdout.write(f"  identity {added}")
+
+
+def _what_to_issue(options):
+    """The certificate builder, the output file name and the identity the app will match."""
+    days, organization = options["days"], options["organization"]
+    if options["fqdn"]:
+        fqdn = normalise(CertificateIdentity.DNS, options["fqdn"])
+        build = partial(_organization, fqdn=fqdn, organization=organization, days=days)
+        return build, fqdn, CertificateIdentity.DNS
+    address = options["direct_address"].strip()
+    issue.require_direct_address(address)
+    build = partial(_direct, address=address, organization=organization, days=days)
+    # The app matches SAN DNS, subject or fingerprint, never an rfc822Name: pin this certificate.
+    return build, address, CertificateIdentity.FINGERPRINT
+
+
+def _organization(signer, public_key, serial, *, fqdn, organization, days):
+    return issue.organization_client(signer, fqdn, organization, public_key, days, serial)
+
+
+def _direct(signer, public_key, serial, *, address, organization, days):
+    return issue.direct_address_client(signer, address, organization, public_key, days, serial)

@@ -1,0 +1,45 @@
+"""Revoke a certificate a community CA issued (then publish the CRL with pki_publish_crl)."""
+
+from pathlib import Path
+
+from cryptography import x509
+from django.core.management.base import BaseCommand, CommandError
+
+from security.pki import PkiError
+from security.pki.layout import CaDirectory, parse_serial, serial_hex
+from security.pki.revocation import REASONS, revoke, serial_of_issued
+
+
+class Command(BaseCommand):
+    help = "Record a certificate as revoked by its CA; it is refused once the new CRL is loaded."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--ca", required=True, type=Path)
+        which = parser.add_mutually_exclusive_group(required=True)
+        which.add_argument("--serial", metavar="HEX")
+        which.add_argument("--cert", type=Path, metavar="PEMFILE")
+        parser.add_argument("--reason", choices=list(REASONS), default="unspecified")
+
+    def handle(self, *args, **options):
+        ca = CaDirectory(options["ca"])
+        try:
+            ca.require_exists()
+            serial = _serial(ca, options)
+            entry, new = revoke(ca, serial, options["reason"])
+        except PkiError as error:
+            raise CommandError(str(error)) from error
+        if new:
+            self.stdout.write(f"revoked {serial_hex(serial)} ({entry.reason})")
+        else:
+            self.stdout.write(f"already revoked {serial_hex(serial)} on {entry.date:%Y-%m-%d}")
+        self.stdout.write(f"now publish: manage.py pki_publish_crl --ca {ca.path}")
+
+
+def _serial(ca, options) -> int:
+    if options["serial"]:
+        return parse_serial(options["serial"])
+    try:
+        cert = x509.load_pem_x509_certificate(options["cert"].read_bytes())
+    except (OSError, ValueError) as error:
+        raise PkiError(f"cannot read a PEM certificate from {options['cert']}") from error
+    return serial_of_issued(ca, cert)

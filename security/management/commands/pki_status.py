@@ -1,0 +1,67 @@
+"""What a community CA has issued: age, expiry, revocation, and what needs attention."""
+
+import datetime as dt
+from pathlib import Path
+
+from cryptography import x509
+from django.core.management.base import BaseCommand, CommandError
+
+from security.pki import PkiError
+from security.pki.layout import CaDirectory, serial_hex
+from security.pki.policy import EXPIRY_WARNING, certificate_status
+from security.pki.revocation import crl_number, load_state
+
+
+class Command(BaseCommand):
+    help = (
+        "List a CA's issued certificates with warnings (over 12 months old, expiring in 90 days)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--ca", required=True, type=Path)
+
+    def handle(self, *args, **options):
+        ca = CaDirectory(options["ca"])
+        now = dt.datetime.now(dt.UTC)
+        try:
+            ca.require_exists()
+            revoked = {r.serial for r in load_state(ca).revoked}
+            statuses = [
+                certificate_status(cert, cert.serial_number in revoked, now) for cert in ca.issued()
+            ]
+        except PkiError as error:
+            raise CommandError(str(error)) from error
+        self._ca_line(ca, now)
+        for status in statuses:
+            self._cert_line(status)
+        warned = sum(1 for status in statuses if status.warnings)
+        self.stdout.write(
+            f"{len(statuses)} issued, {len(revoked)} revoked, {warned} need attention"
+        )
+
+    def _ca_line(self, ca, now):
+        cert = ca.certificate()
+        self.stdout.write(
+            f"CA {cert.subject.rfc4514_string()}, expires {cert.not_valid_after_utc:%Y-%m-%d}"
+        )
+        if cert.not_valid_after_utc - now <= EXPIRY_WARNING:
+            self.stdout.write("  WARNING: the CA itself expires within 90 days")
+        if not ca.crl_der_file.exists():
+            self.stdout.write("  WARNING: no CRL published")
+            return
+        crl = x509.load_der_x509_crl(ca.crl_der_file.read_bytes())
+        self.stdout.write(
+            f"  CRL {crl_number(crl)}, next update {crl.next_update_utc:%Y-%m-%d %H:%M} UTC"
+        )
+        if crl.next_update_utc <= now + dt.timedelta(days=1):
+            self.stdout.write("  WARNING: the CRL expires within a day: run pki_publish_crl")
+
+    def _cert_line(self, status):
+        cert = status.certificate
+        state = "REVOKED" if status.revoked else "valid"
+        self.stdout.write(
+            f"{serial_hex(cert.serial_number)}  {cert.subject.rfc4514_string()}  "
+            f"age {status.age.days}d  expires {cert.not_valid_after_utc:%Y-%m-%d}  {state}"
+        )
+        for warning in status.warnings:
+            self.stdout.write(f"  WARNING: {warning}")
