@@ -87,23 +87,8 @@ def sign_in(page):
     page.goto("/admin/login/?next=/admin/security/apiclient/")
     page.fill("#id_username", USERNAME)
     page.fill("#id_password", PASSWORD)
-    with page.expect_response(lambda r: r.request.method == "POST") as posted:
-        page.click("input[type=submit]")
-    refused_as_null_origin(posted.value)
+    page.click("input[type=submit]")
     page.wait_for_url(lambda url: urlsplit(url).path == "/admin/security/apiclient/")
-
-
-def refused_as_null_origin(response) -> None:
-    """Known defect, outside the admin's own code: SecurityHeadersMiddleware sends
-    `Referrer-Policy: no-referrer` on admin pages too, so (per the Fetch standard) Chromium posts
-    their forms with `Origin: null`, which Django's CSRF check refuses. Only exactly that refusal
-    is an expected failure; the rest of the test runs as soon as admin pages use `same-origin`."""
-    sent_null_origin = response.request.headers.get("origin") == "null"
-    if response.status == 403 and sent_null_origin and "CSRF" in response.text():
-        pytest.xfail(
-            "admin sign-in refused by CSRF: Referrer-Policy no-referrer makes Chromium send "
-            "Origin: null (security/middleware/headers.py should send same-origin on non-API pages)"
-        )
 
 
 def search(page, term):

@@ -99,3 +99,12 @@ def test_health_endpoints(client, url):
     response = client.get(url)
     assert response.status_code == 200
     assert_protective_headers(response)
+
+
+def test_admin_pages_keep_same_origin_referrers_so_browser_forms_pass_csrf(client):
+    # With no-referrer, browsers post forms with `Origin: null`, which Django's CSRF check refuses.
+    assert client.get("/admin/login/")["Referrer-Policy"] == "same-origin"
+
+
+def test_api_responses_send_no_referrer(client):
+    assert client.get("/fhir/metadata")["Referrer-Policy"] == "no-referrer"
