@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import ipaddress
 from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import quote
@@ -389,3 +390,19 @@ def cert_headers(cert=None, fmt: str = "nginx", chain=(), verify: str | None = N
         "HTTP_" + name.upper().replace("-", "_"): value
         for name, value in http_headers(cert, fmt, chain, verify).items()
     }
+
+
+def make_localhost_server(issuer: Issued) -> Issued:
+    """A TLS server certificate for a test server on loopback: SAN DNS localhost, IP 127.0.0.1."""
+    key = _key()
+    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    builder = (
+        _issued_builder(
+            issuer, _name("localhost", org="Directory Test Server"), key, NOW - DAY, NOW + 30 * DAY
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_leaf_usage(), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+    )
+    return Issued(builder.sign(issuer.key, hashes.SHA256()), key)
