@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.urls import path
 from django.utils import timezone
 
-from . import admin_views, clients, keys
+from . import admin_records, admin_views, clients, keys  # noqa: F401 - admin_records registers pages
 from .models import ApiClient, ApiKey, KeyEvent, RequestAudit
 
 AUDIT_ROWS = 50
