@@ -1,19 +1,25 @@
 """Development and demo only: a token issuer, a demo client with a fresh key and token, and curl."""
 
+import secrets
 from io import StringIO
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from security import clients, keys
 from security.models import ApiClient, ApiKey
+from security.roles import ADMINISTRATORS, SUPPORT
 
 DEMO_CLIENT = "Demo client"
 DEMO_ISSUER = "https://demo-issuer.localhost/"
 DEMO_AUDIENCE = "https://localhost/fhir"
 DEMO_SCOPES = "system/*.cruds"
+# One staff user per role the web admin is built for; passwords are new on every run.
+DEMO_STAFF = {"admin": ADMINISTRATORS, "support": SUPPORT}
 
 
 class Command(BaseCommand):
@@ -31,7 +37,9 @@ class Command(BaseCommand):
         client = self._client()
         api_key = self._fresh_key(client)
         token = self._token(key_file)
+        staff = {name: self._staff_user(name, group) for name, group in DEMO_STAFF.items()}
         self._print_usage(base_url, directory, api_key, token)
+        self._print_admin(base_url, staff)
 
     def _issuer(self, directory: Path) -> Path:
         key_file = directory / "issuer.key.pem"
@@ -62,6 +70,22 @@ class Command(BaseCommand):
             keys.retire_key(old, actor=keys.command_actor(), reason="replaced by demosetup")
         _, plaintext = keys.issue_key(client, actor=keys.command_actor())
         return plaintext
+
+    @staticmethod
+    def _staff_user(username: str, group_name: str) -> str:
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        password = secrets.token_urlsafe(12)
+        user.is_staff = True
+        user.set_password(password)
+        user.save()
+        user.groups.set([Group.objects.get(name=group_name)])
+        return password
+
+    def _print_admin(self, base_url: str, staff: dict[str, str]):
+        admin_url = base_url.rsplit("/fhir", 1)[0] + "/admin/"
+        self.stdout.write(f"Web admin: {admin_url}")
+        for username, password in staff.items():
+            self.stdout.write(f"  {username} / {password}  ({DEMO_STAFF[username]})")
 
     @staticmethod
     def _token(key_file: Path) -> str:
