@@ -1,0 +1,18 @@
+"""Per-request database routing state (directory.dbrouter): each request starts unwritten."""
+
+from .dbrouter import request_scope
+
+
+class ReadYourWritesMiddleware:
+    """Scopes the router's "this request wrote" flag and chosen replica to one request.
+
+    Without it a worker thread that wrote once would read from the primary for ever after.
+    Place it first in MIDDLEWARE so the whole request, audit included, is in one scope.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with request_scope():
+            return self.get_response(request)
