@@ -3,9 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
-DEMO_BIND ?= 127.0.0.1:8000
 
-.PHONY: install demo serve test lint format
+.PHONY: install demo test format
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,14 +15,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
-	mkdir -p var
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py loaddirectory --skip-existing
-	@echo
-	$(BIN)/python manage.py demosetup --dir var/jwt --base-url http://$(DEMO_BIND)/fhir
-	@echo
-	SECURITY_JWT_ISSUERS_FILE=var/jwt/issuers.json \
-	    $(BIN)/gunicorn directory.wsgi --config deploy/gunicorn.conf.py --bind $(DEMO_BIND)
+	bash deploy/demo.sh
 
 test: install
 	$(BIN)/ruff check .

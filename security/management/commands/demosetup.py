@@ -28,8 +28,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--dir", default="var/jwt", help="where the demo issuer's keys live")
         parser.add_argument("--base-url", default="http://127.0.0.1:8000/fhir")
+        parser.add_argument("--admin-url", default="", help="default: beside --base-url")
+        parser.add_argument("--curl-tls", default="", help="curl options for the client's TLS")
 
-    def handle(self, *args, dir, base_url, **options):
+    def handle(self, *args, dir, base_url, admin_url, curl_tls, **options):
         if settings.ENVIRONMENT == "prod":
             raise CommandError("demosetup is for development and demonstrations, not production")
         directory = Path(dir)
@@ -38,8 +40,8 @@ class Command(BaseCommand):
         api_key = self._fresh_key(client)
         token = self._token(key_file)
         staff = {name: self._staff_user(name, group) for name, group in DEMO_STAFF.items()}
-        self._print_usage(base_url, directory, api_key, token)
-        self._print_admin(base_url, staff)
+        self._print_usage(base_url, directory, api_key, token, curl_tls)
+        self._print_admin(admin_url or base_url.rsplit("/fhir", 1)[0] + "/admin/", staff)
 
     def _issuer(self, directory: Path) -> Path:
         key_file = directory / "issuer.key.pem"
@@ -81,8 +83,7 @@ class Command(BaseCommand):
         user.groups.set([Group.objects.get(name=group_name)])
         return password
 
-    def _print_admin(self, base_url: str, staff: dict[str, str]):
-        admin_url = base_url.rsplit("/fhir", 1)[0] + "/admin/"
+    def _print_admin(self, admin_url: str, staff: dict[str, str]):
         self.stdout.write(f"Web admin: {admin_url}")
         for username, password in staff.items():
             self.stdout.write(f"  {username} / {password}  ({DEMO_STAFF[username]})")
@@ -102,7 +103,7 @@ class Command(BaseCommand):
         )
         return out.getvalue().strip()
 
-    def _print_usage(self, base_url, directory, api_key, token):
+    def _print_usage(self, base_url, directory, api_key, token, curl_tls=""):
         write = self.stdout.write
         write(f"Demo client: {DEMO_CLIENT} (scopes {DEMO_SCOPES})")
         write("API key (shown once):")
@@ -113,10 +114,13 @@ class Command(BaseCommand):
         )
         write(f"  {token}")
         write("Try:")
-        write(
-            f"  curl -s '{base_url}/PractitionerRole?specialty=207RC0000X"
-            f"&_include=PractitionerRole:practitioner' \\"
-        )
+        query = "PractitionerRole?specialty=207RC0000X&_include=PractitionerRole:practitioner"
+        url = f"'{base_url}/{query}'"
+        if curl_tls:
+            write(f"  curl -s {curl_tls} \\")
+            write(f"       {url} \\")
+        else:
+            write(f"  curl -s {url} \\")
         write("       -H 'Accept: application/fhir+json' \\")
         write(f"       -H 'X-API-Key: {api_key}' \\")
         write(f"       -H 'Authorization: Bearer {token}'")

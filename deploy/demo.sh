@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# `make demo`: the sample directory behind nginx with mutual TLS on https://localhost:$DEMO_PORT,
+# with a dev PKI, a demo client (certificate, API key, token) and staff logins for the web admin.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=.venv/bin/python
+PORT=${DEMO_PORT:-8443}
+APP=${DEMO_APP_BIND:-127.0.0.1:8000}
+PKI=var/pki
+export SECURITY_JWT_ISSUERS_FILE=var/jwt/issuers.json
+# The dev environment, but with client certificates required as in production: nginx passes them.
+export SECURITY_REQUIRE_CLIENT_CERT=true
+
+if ! command -v nginx >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx
+    else
+        echo "nginx is needed: install it (e.g. sudo apt-get install nginx) and run make demo again" >&2
+        exit 1
+    fi
+fi
+
+mkdir -p var
+$PY manage.py migrate --noinput
+$PY manage.py loaddirectory --skip-existing
+$PY manage.py collectstatic --noinput -v0
+
+if [ ! -f "$PKI/demo/root/ca.pem" ]; then
+    $PY manage.py pki_init_community --dir "$PKI/demo" --community demo \
+        --name "Demo community" --intermediate --register
+    $PY manage.py pki_issue_server --ca "$PKI/demo/intermediate" --out "$PKI/server" \
+        --dns localhost --ip 127.0.0.1
+    $PY manage.py pki_issue_client --ca "$PKI/demo/intermediate" --out "$PKI/client" \
+        --fqdn demo-client.localhost --organization Demo \
+        --register-client "Demo client" --scopes "system/*.cruds"
+fi
+# CRLs last a week: publish fresh ones on every start so the demo keeps working.
+for ca in root intermediate; do
+    $PY manage.py pki_publish_crl --ca "$PKI/demo/$ca" >/dev/null
+done
+
+$PY manage.py rendernginx --out var/nginx --port "$PORT" --upstream "$APP" \
+    --tls-cert "$PKI/server/localhost.chain.pem" --tls-key "$PKI/server/localhost.key.pem" >/dev/null
+nginx -t -q -p var/nginx -c "$PWD/var/nginx/nginx.conf"
+
+echo
+$PY manage.py demosetup --dir var/jwt --base-url "https://localhost:$PORT/fhir" \
+    --admin-url "http://$APP/admin/" \
+    --curl-tls "--cacert $PKI/demo/root/ca.pem --cert $PKI/client/demo-client.localhost.pem --key $PKI/client/demo-client.localhost.key.pem"
+echo
+
+.venv/bin/gunicorn directory.wsgi --config deploy/gunicorn.conf.py --bind "$APP" &
+GUNICORN=$!
+trap 'kill $GUNICORN 2>/dev/null; wait $GUNICORN 2>/dev/null' EXIT INT TERM
+echo "Serving https://localhost:$PORT/fhir (mutual TLS) — Ctrl-C stops nginx and gunicorn."
+nginx -p var/nginx -c "$PWD/var/nginx/nginx.conf" -g "daemon off; master_process off;"

@@ -1,0 +1,88 @@
+"""Render deploy/nginx templates for this host, with the trust bundles taken from the database.
+
+The CA and CRL bundles nginx checks client certificates against are written from the same trust
+anchors and CRLs the app verifies with, so the two gates never disagree. Rerun it (and
+`nginx -s reload`) after `refreshcrls`.
+"""
+
+import re
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from security.models import RevocationList, TrustAnchor
+
+TEMPLATES = Path(settings.BASE_DIR) / "deploy" / "nginx"
+PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)\}\}")
+
+
+class Command(BaseCommand):
+    help = "Write nginx.conf, fhir-directory.conf and the client CA and CRL bundles into --out."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--out", required=True, help="directory for the rendered files")
+        parser.add_argument("--port", default="443")
+        parser.add_argument("--server-name", default="localhost")
+        parser.add_argument("--upstream", default="127.0.0.1:8000", help="gunicorn host:port")
+        parser.add_argument("--tls-cert", required=True, help="server certificate chain, PEM")
+        parser.add_argument("--tls-key", required=True, help="server private key, PEM")
+
+    def handle(self, *args, out, port, server_name, upstream, tls_cert, tls_key, **options):
+        out = Path(out).resolve()
+        for sub in ("logs", "temp"):
+            (out / sub).mkdir(parents=True, exist_ok=True)
+        values = {
+            "LISTEN_PORT": port,
+            "SERVER_NAME": server_name,
+            "UPSTREAM": upstream,
+            "TLS_CERT": str(Path(tls_cert).resolve()),
+            "TLS_KEY": str(Path(tls_key).resolve()),
+            "CLIENT_CA_BUNDLE": str(_write(out / "client-ca.pem", _anchor_bundle())),
+            "CRL_BUNDLE": str(_write(out / "crls.pem", _crl_bundle())),
+            "LOG_DIR": str(out / "logs"),
+            "STATIC_ROOT": str(Path(settings.STATIC_ROOT).resolve()),
+            "PID_FILE": str(out / "nginx.pid"),
+            "TEMP_DIR": str(out / "temp"),
+            "SITE_CONF": str(out / "fhir-directory.conf"),
+        }
+        for name in ("fhir-directory.conf", "nginx.conf"):
+            _write(out / name, _render(TEMPLATES / name, values))
+        self.stdout.write(f"nginx configuration in {out}; start with: nginx -c {out}/nginx.conf")
+
+
+def _render(template: Path, values: dict[str, str]) -> str:
+    text = template.read_text()
+    missing = sorted(set(PLACEHOLDER.findall(text)) - values.keys())
+    if missing:
+        raise CommandError(f"{template.name}: no value for {', '.join(missing)}")
+    return PLACEHOLDER.sub(lambda match: values[match.group(1)], text)
+
+
+def _anchor_bundle() -> str:
+    anchors = TrustAnchor.objects.filter(community__active=True).order_by("community", "kind")
+    if not anchors:
+        raise CommandError("No trust anchor is registered: nginx would accept no client at all")
+    return "".join(anchor.certificate_pem.strip() + "\n" for anchor in anchors)
+
+
+def _crl_bundle() -> str:
+    crls = RevocationList.objects.filter(
+        issuer__community__active=True, crl_der__isnull=False
+    ).select_related("issuer")
+    missing = TrustAnchor.objects.filter(community__active=True).exclude(crl__in=crls)
+    if missing.exists():
+        # ssl_crl with a CA missing from it makes nginx refuse every certificate of that CA.
+        names = ", ".join(anchor.subject for anchor in missing[:3])
+        raise CommandError(f"No CRL stored for {names}; run refreshcrls first")
+    return "".join(
+        x509.load_der_x509_crl(bytes(crl.crl_der)).public_bytes(Encoding.PEM).decode()
+        for crl in crls
+    )
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
