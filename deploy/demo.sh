@@ -11,6 +11,7 @@ PKI=var/pki
 export SECURITY_JWT_ISSUERS_FILE=var/jwt/issuers.json
 # The dev environment, but with client certificates required as in production: nginx passes them.
 export SECURITY_REQUIRE_CLIENT_CERT=true
+export TRUST_X_FORWARDED_PROTO=true
 
 if ! command -v nginx >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then

@@ -48,6 +48,8 @@ SECURITY_MIDDLEWARE = [
 ]
 
 MIDDLEWARE = [
+    # First: each request starts on a replica and stays on the primary once it has written.
+    "directory.middleware.ReadYourWritesMiddleware",
     "security.middleware.headers.SecurityHeadersMiddleware",
     *SECURITY_MIDDLEWARE,
     "django.middleware.security.SecurityMiddleware",
@@ -120,6 +122,10 @@ STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "static")
 APPEND_SLASH = False
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Behind a TLS terminator that always sets X-Forwarded-Proto (deploy/nginx does), links in Bundles
+# and Location headers must say https; off by default so a direct client cannot choose the scheme.
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
@@ -177,6 +183,8 @@ FHIR_BASE_URL = env.str("FHIR_BASE_URL", default="")  # empty: derived from each
 FHIR_DEFAULT_COUNT = env.int("FHIR_DEFAULT_COUNT", default=20)
 FHIR_MAX_COUNT = env.int("FHIR_MAX_COUNT", default=200)
 FHIR_MAX_INCLUDES = env.int("FHIR_MAX_INCLUDES", default=1000)
+# Without _total, matches are counted exactly up to this many; above it Bundle.total is left out.
+FHIR_TOTAL_EXACT_LIMIT = env.int("FHIR_TOTAL_EXACT_LIMIT", default=10_000)
 FHIR_SEARCH_SNAPSHOT_TTL = env.int("FHIR_SEARCH_SNAPSHOT_TTL", default=3600)
 FHIR_MAX_BODY_BYTES = env.int("FHIR_MAX_BODY_BYTES", default=1_048_576)
 DATA_UPLOAD_MAX_MEMORY_SIZE = FHIR_MAX_BODY_BYTES
