@@ -34,6 +34,11 @@ class CertificateInfo:
     der: bytes
 
     @property
+    def fingerprint_hex(self) -> str:
+        """Lower-case hex without separators: the form client identities are pinned by."""
+        return self.fingerprint_sha256.replace(":", "").lower()
+
+    @property
     def der_base64(self) -> str:
         return base64.b64encode(self.der).decode("ascii")
 

@@ -7,19 +7,16 @@ it: it is not stored, not put in the session or messages, and the response is ne
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from functools import wraps
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
+
+from directory.certificates import CertificateError, CertificateInfo, parse_certificate
 
 from . import clients, keys
 from .forms import IdentityForm, IssueKeyForm, RetireKeyForm, RotateKeyForm
@@ -174,41 +171,9 @@ def add_identity_view(model_admin, request, client_id):
     return TemplateResponse(request, TEMPLATES + "identity_add.html", {**context, "form": form})
 
 
-@dataclass(frozen=True)
-class CertificateSummary:
-    """What an operator checks before trusting an uploaded certificate."""
-
-    subject: str
-    issuer: str
-    dns_names: list[str]
-    not_before: datetime
-    not_after: datetime
-    fingerprint: str
-
-    @property
-    def expired(self) -> bool:
-        return self.not_after <= timezone.now()
-
-
-def describe_certificate(pem: str) -> CertificateSummary | None:
+def describe_certificate(pem: str) -> CertificateInfo | None:
     """The parsed certificate, or None when the stored PEM no longer parses."""
     try:
-        certificate = clients.load_certificate(pem)
-    except clients.ClientError:
+        return parse_certificate(pem)
+    except CertificateError:
         return None
-    return CertificateSummary(
-        subject=certificate.subject.rfc4514_string(),
-        issuer=certificate.issuer.rfc4514_string(),
-        dns_names=san_dns_names(certificate),
-        not_before=certificate.not_valid_before_utc,
-        not_after=certificate.not_valid_after_utc,
-        fingerprint=certificate.fingerprint(hashes.SHA256()).hex(),
-    )
-
-
-def san_dns_names(certificate: x509.Certificate) -> list[str]:
-    try:
-        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    except x509.ExtensionNotFound:
-        return []
-    return san.value.get_values_for_type(x509.DNSName)
