@@ -2,11 +2,10 @@
 by the app's own verifier and certificate check, and refused once revoked and the CRL is loaded."""
 
 import datetime as dt
-from io import StringIO
 
 import pytest
 from cryptography import x509
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.test import Client
 
 from security.models import ApiClient, CertificateIdentity, KeyEvent, RevocationList, TrustAnchor
@@ -17,20 +16,8 @@ from security.verification import verify
 
 from .conftest import secured_middleware
 from .pki import cert_headers
+from .test_pki_commands import DIRECT, FQDN, load, run
 from .trust import store_crl
-
-FQDN = "hie.riverbend.example.org"
-DIRECT = "dr.smith@direct.example.org"
-
-
-def run(*args) -> str:
-    out = StringIO()
-    call_command(*args, stdout=out)
-    return out.getvalue()
-
-
-def load(path) -> x509.Certificate:
-    return x509.load_pem_x509_certificate(path.read_bytes())
 
 
 @pytest.fixture
