@@ -159,6 +159,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = env.bool("AXES_RESET_ON_SUCCESS", default=True)
 AXES_LOCKOUT_CALLABLE = "security.lockout.locked_out_response"
+# Behind nginx REMOTE_ADDR is nginx: count failures against the client it forwarded for.
+AXES_CLIENT_IP_CALLABLE = "security.client_ip.client_ip_address"
 # Masked in attempt records and logs (axes always masks the password); a one-time code is
 # short-lived but still a credential.
 AXES_SENSITIVE_PARAMETERS = ["otp_token", "csrfmiddlewaretoken"]

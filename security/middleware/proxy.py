@@ -40,7 +40,8 @@ def _trusted(entries: tuple[str, ...]) -> tuple[bool, tuple[Network, ...]]:
     return unix, tuple(networks)
 
 
-def _address(remote_addr: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def parse_ip(remote_addr: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address in `remote_addr`, IPv4-mapped IPv6 as IPv4; None if it is not an address."""
     try:
         address = ipaddress.ip_address(remote_addr.split("%", 1)[0])
     except ValueError:
@@ -54,7 +55,7 @@ def _address(remote_addr: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address 
 def is_trusted_proxy(remote_addr: str) -> bool:
     """Whether the peer that connected to us is a configured TLS terminator."""
     unix, networks = _trusted(tuple(settings.SECURITY_TRUSTED_PROXIES))
-    address = _address(remote_addr or "")
+    address = parse_ip(remote_addr or "")
     if address is None:
         return unix
     return any(address in network for network in networks)
