@@ -318,11 +318,13 @@ class EndpointAdmin(ResourceAdmin):
         return response
 
     def response_change(self, request, obj):
-        self._warn_about_expiry(request, obj)
+        if not _continues_editing(request):
+            self._warn_about_expiry(request, obj)
         return super().response_change(request, obj)
 
     def response_add(self, request, obj, post_url_continue=None):
-        self._warn_about_expiry(request, obj)
+        if not _continues_editing(request):
+            self._warn_about_expiry(request, obj)
         return super().response_add(request, obj, post_url_continue)
 
     def _warn_about_expiry(self, request, obj):
@@ -337,6 +339,12 @@ class EndpointAdmin(ResourceAdmin):
                     f"({info.not_after:%Y-%m-%d}). Upload its replacement.",
                     messages.WARNING,
                 )
+
+
+def _continues_editing(request) -> bool:
+    """Whether the save redirects to the change page ("Save and continue editing"), whose GET
+    warns by itself: warning here as well would show the same expiry warning twice."""
+    return "_continue" in request.POST
 
 
 def _certificate_table(use: str, info: CertificateInfo | None):

@@ -154,3 +154,15 @@ def test_unreadable_certificate_is_an_error_and_nothing_changes(admin_client, en
     assert "Not a readable X.509 certificate" in response.content.decode()
     endpoint.refresh_from_db()
     assert endpoint.content == before
+
+
+@pytest.mark.parametrize("button", ["_save", "_continue"])
+def test_expiry_warning_is_shown_once_whichever_save_button(
+    admin_client, endpoint, expiring, button
+):
+    # "Save and continue editing" lands on the change page, which warns on its own GET.
+    response = post_certificate(
+        admin_client, endpoint, certificate_pem=pem(expiring), **{button: "1"}
+    )
+    warnings = [str(m) for m in response.context["messages"] if "Upload its replacement" in str(m)]
+    assert len(warnings) == 1, warnings
