@@ -30,10 +30,8 @@ from tests.factories import OrganizationFactory
 from tests.logcapture import SECRET_CHARS
 from tests.security.pki import CLIENT_B_DNS, http_headers
 from tests.security.trust import register_community
-from tests.servers import free_port, gunicorn, process_env, wait_until_serving
+from tests.servers import free_port, gunicorn, wait_until_serving
 
-PRODUCTION_SECRET = "e2e-nginx-" + "s" * 60
-PRODUCTION_PEPPER = "e2e-nginx-" + "p" * 60
 JSON = "application/fhir+json"
 REFUSED_LEAVES = ("unknown_leaf", "expired", "not_yet_valid", "revoked", "wrong_eku")
 
@@ -211,22 +209,6 @@ def test_the_log_check_would_see_a_leak_at_error_level(tls, client_files, tmp_pa
 
 
 # ---- nginx in front of a PROD gunicorn -----------------------------------------------------------
-
-
-@pytest.fixture
-def production(settings, token_issuer):
-    """Settings shared by this test process and the PROD server, so keys hash the same way."""
-    settings.SECURITY_API_KEY_PEPPER = PRODUCTION_PEPPER
-    return process_env(
-        ENVIRONMENT="prod",
-        DEBUG="false",
-        SECRET_KEY=PRODUCTION_SECRET,
-        SECURITY_API_KEY_PEPPER=PRODUCTION_PEPPER,
-        SECURITY_TRUSTED_PROXIES="127.0.0.1/32",
-        SECURITY_JWT_ISSUERS_FILE=token_issuer.issuers_file,
-        SECURITY_CACHE_SECONDS="0",
-        ALLOWED_HOSTS="localhost,127.0.0.1",
-    )
 
 
 @pytest.fixture

@@ -16,29 +16,11 @@ from tests.credentials import ALL_SCOPES
 from tests.factories import OrganizationFactory, PractitionerFactory
 from tests.security.pki import http_headers
 from tests.security.trust import store_crl
-from tests.servers import all_logs, gunicorn, process_env, wait_until_serving
+from tests.servers import all_logs, gunicorn, wait_until_serving
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PRODUCTION_SECRET = "e2e-" + "k" * 60
-PRODUCTION_PEPPER = "e2e-" + "p" * 60
 JSON = "application/fhir+json"
-
-
-@pytest.fixture
-def production(settings, tmp_path, token_issuer):
-    """Settings shared by this test process and the PROD server, so keys hash the same way."""
-    settings.SECURITY_API_KEY_PEPPER = PRODUCTION_PEPPER
-    return process_env(
-        ENVIRONMENT="prod",
-        DEBUG="false",
-        SECRET_KEY=PRODUCTION_SECRET,
-        SECURITY_API_KEY_PEPPER=PRODUCTION_PEPPER,
-        SECURITY_TRUSTED_PROXIES="127.0.0.1/32",
-        SECURITY_JWT_ISSUERS_FILE=token_issuer.issuers_file,
-        SECURITY_CACHE_SECONDS="0",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-    )
 
 
 def _get(url, path, **headers):
