@@ -379,8 +379,8 @@ def test_revoke_refuses_what_the_ca_did_not_issue(community, tmp_path):
         run("pki_revoke", "--ca", ca, "--serial", "xyz")
 
 
-def test_root_revokes_the_intermediate(community):
-    intermediate = load(community / "intermediate/ca.pem")
+def revoke_intermediate(community) -> None:
+    """The community root revokes its issuing CA and publishes the CRL that says so."""
     run(
         "pki_revoke",
         "--ca",
@@ -391,6 +391,11 @@ def test_root_revokes_the_intermediate(community):
         "cACompromise",
     )
     run("pki_publish_crl", "--ca", str(community / "root"))
+
+
+def test_root_revokes_the_intermediate(community):
+    intermediate = load(community / "intermediate/ca.pem")
+    revoke_intermediate(community)
     assert published_crl(community / "root").get_revoked_certificate_by_serial_number(
         intermediate.serial_number
     )

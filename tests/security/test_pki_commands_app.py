@@ -16,7 +16,7 @@ from security.verification import verify
 
 from .conftest import secured_middleware
 from .pki import cert_headers
-from .test_pki_commands import DIRECT, FQDN, load, run
+from .test_pki_commands import DIRECT, FQDN, load, revoke_intermediate, run
 from .trust import store_crl
 
 
@@ -216,16 +216,7 @@ def test_revoked_intermediate_refuses_its_clients(community, tmp_path, http):
     cert = issue_registered_client(
         community, tmp_path / "out", "--fqdn", FQDN, "--organization", "R"
     )
-    run(
-        "pki_revoke",
-        "--ca",
-        str(community / "root"),
-        "--cert",
-        str(community / "intermediate/ca.pem"),
-        "--reason",
-        "cACompromise",
-    )
-    run("pki_publish_crl", "--ca", str(community / "root"))
+    revoke_intermediate(community)
     response = metadata(http, cert, load(community / "intermediate/ca.pem"))
     assert response["X-Test-Outcome"] == "cert-revoked"
 
