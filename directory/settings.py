@@ -44,7 +44,7 @@ SECURITY_MIDDLEWARE = [
     "security.middleware.api_key.ApiKeyMiddleware",
     "security.middleware.spine.SpineHeadersMiddleware",
     "security.middleware.bearer.BearerTokenMiddleware",
-    "security.middleware.scope.ScopeMiddleware",
+    # What the client may do is decided by the API's view (fhirapi.authorization), not here.
 ]
 
 MIDDLEWARE = [

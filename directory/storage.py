@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -170,9 +170,19 @@ def create(resource_type: str, content: dict, *, if_none_exist: str | None = Non
 
 
 def update(
-    resource_type: str, logical_id: str, content: dict, *, if_match: str | None = None
+    resource_type: str,
+    logical_id: str,
+    content: dict,
+    *,
+    if_match: str | None = None,
+    before_create: Callable[[], None] | None = None,
 ) -> WriteResult:
-    """Update, or create with the client's id when it does not exist yet."""
+    """Update, or create with the client's id when it does not exist yet.
+
+    `before_create` runs inside the transaction, with the row locked, when the write would create
+    (a new or a deleted id); whatever it raises aborts the write. Deciding there, not before the
+    transaction, means no concurrent delete or create can change which of the two this write is.
+    """
     check_id(logical_id)
     body_id = content.get("id") if isinstance(content, dict) else None
     if body_id is None:
@@ -190,6 +200,8 @@ def update(
                 current = _lock_current(resource_type, logical_id)
                 _check_version(resource_type, logical_id, current, expected)
                 revived = current is None or current.deleted
+                if revived and before_create is not None:
+                    before_create()
                 row = _store(resource_type, logical_id, canonical, method="PUT", current=current)
                 return WriteResult(row, created=revived)
         except IntegrityError:

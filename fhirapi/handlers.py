@@ -11,7 +11,7 @@ from directory.errors import InvalidRequest, NotFound
 from directory.registry import RESOURCE_TYPES
 from directory.search import SearchRequest, search
 
-from . import bundles, paging
+from . import authorization, bundles, paging
 from .exceptions import UnsupportedMediaType
 from .links import base_url, with_query
 from .parsers import FORM_MEDIA_TYPE, base_media_type, read_limited
@@ -53,7 +53,10 @@ def update(request, resource_type: str, logical_id: str) -> Response:
     check_type(resource_type)
     content = resource_body(request)
     if_match = request.META.get("HTTP_IF_MATCH")
-    result = storage.update(resource_type, logical_id, content, if_match=if_match)
+    guard = authorization.creation_guard(request, resource_type)
+    result = storage.update(
+        resource_type, logical_id, content, if_match=if_match, before_create=guard
+    )
     row = result.row
     verb = "Created" if result.created else "Updated"
     return write_response(
@@ -95,6 +98,9 @@ def create(request, resource_type: str) -> Response:
     check_type(resource_type)
     content = resource_body(request)
     criteria = _if_none_exist(request)
+    if criteria is not None:
+        pairs = parse_qsl(criteria.lstrip("?"), keep_blank_values=True)
+        authorization.authorize_conditional_create(request, resource_type, pairs)
     result = storage.create(resource_type, content, if_none_exist=criteria)
     row = result.row
     message = f"Created {row}" if result.created else f"Matched existing {row}; nothing created"
@@ -130,6 +136,7 @@ def _form_pairs(request) -> list[tuple[str, str]]:
 def _search(request, resource_type: str, pairs: list[tuple[str, str]]) -> Response:
     check_type(resource_type)
     params = [(k, v) for k, v in pairs if k not in TRANSPORT_PARAMS]
+    authorization.authorize_search(request, resource_type, params)
     strict = preferences(request).strict
     result = search(SearchRequest(resource_type=resource_type, params=params, strict=strict))
     return Response(bundles.searchset_bundle(base_url(request), resource_type, result))

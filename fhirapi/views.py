@@ -6,6 +6,7 @@ from django.conf import settings
 from rest_framework.views import APIView
 
 from . import handlers
+from .authorization import ScopePermission, check_response
 from .parsers import too_large
 from .routes import Route
 
@@ -18,9 +19,19 @@ def _declared_length(request) -> int:
 
 
 class FHIRView(APIView):
-    """Dispatches each allowed HTTP method to the handler its route names."""
+    """Dispatches each allowed HTTP method to the handler its route names.
+
+    What the client may do is decided by ScopePermission (in DRF's `initial`, before the handler)
+    and by the handlers' calls into fhirapi.authorization for the types a request reads.
+    """
 
     routes: dict[str, Route] = {}
+    permission_classes = [ScopePermission]
+
+    def route_for(self, request) -> Route | None:
+        """The route of the request's method; None for a method this URL does not route (405)."""
+        # HEAD is GET without the body (RFC 9110 9.3.2); the WSGI server drops the body.
+        return self.routes.get("GET" if request.method == "HEAD" else request.method)
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -29,13 +40,17 @@ class FHIRView(APIView):
             raise too_large()
 
     def dispatch_route(self, request, *args, **kwargs):
-        return self.routes[request.method].handler(request, *args, **kwargs)
+        response = self.route_for(request).handler(request, *args, **kwargs)
+        check_response(request, response.data)
+        return response
 
-    get = post = put = delete = dispatch_route
+    get = head = post = put = delete = dispatch_route
 
     @classmethod
     def for_routes(cls, routes: dict[str, Route]):
         methods = [m.lower() for m in routes]
+        if "GET" in routes:
+            methods.append("head")
         return cls.as_view(routes=routes, http_method_names=methods)
 
 

@@ -32,10 +32,15 @@ class SecurityContext:
     resource_type: str = ""
     resource_id: str = ""
     outcome: str = "ok"  # "ok" or the reason code of the refusal
+    # The API's authorization decisions, e.g. "search-type needs Organization.s: allow".
+    decisions: list[str] = field(default_factory=list)
 
 
 def context_of(request) -> SecurityContext:
     """The request's context, created on first use."""
+    # DRF wraps the Django request; the context lives on the Django one, where middleware and the
+    # audit see it too.
+    request = getattr(request, "_request", request)
     context = getattr(request, "security", None)
     if context is None:
         context = SecurityContext(remote_addr=request.META.get("REMOTE_ADDR", ""))

@@ -184,6 +184,9 @@ class RequestAudit(models.Model):
     resource_id = models.CharField(max_length=64, blank=True)
     status = models.PositiveSmallIntegerField()
     outcome = models.CharField(max_length=40, help_text="'ok' or the refusal reason code")
+    decision = models.CharField(
+        max_length=500, blank=True, help_text="The API's authorization decisions, what each needed"
+    )
     duration_ms = models.PositiveIntegerField()
 
     class Meta:

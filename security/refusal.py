@@ -56,12 +56,9 @@ REASONS = {
         Reason("client-suspended", 403, "forbidden", "This client is suspended"),
         Reason("key-missing", 401, "login", "An API key is required"),
         Reason("key-invalid", 401, "login", "The API key is not valid"),
-        Reason(
-            "key-wrong-client",
-            403,
-            "forbidden",
-            "The API key does not belong to the client certificate presented",
-        ),
+        # Answered exactly like an unknown key: a different answer would let whoever holds a
+        # stolen key confirm it is live. The audit keeps the precise reason.
+        Reason("key-wrong-client", 401, "login", "The API key is not valid"),
         Reason("token-missing", 401, "login", "A bearer token is required"),
         Reason("token-invalid", 401, "login", "The bearer token is not valid"),
         Reason(

@@ -12,7 +12,6 @@ could not undo a write either.
 from __future__ import annotations
 
 import logging
-import re
 import time
 
 from django.utils import timezone
@@ -24,8 +23,6 @@ from ..redaction import redact
 
 logger = logging.getLogger("security.audit")
 
-# /fhir/<Type>[/<id>...]: enough to name the resource when the scope check never ran.
-RESOURCE_PATH = re.compile(r"^/fhir/(?P<type>[A-Z][A-Za-z]*)(?:/(?P<id>[^/_][^/]*))?")
 TEXT_FIELDS = [
     field.name
     for field in RequestAudit._meta.concrete_fields
@@ -52,7 +49,6 @@ class AuditMiddleware:
 
 def audit_row(request, context: SecurityContext, status: int, at, elapsed_ms: int):
     """The unsaved record; every text is redacted and cut to its column."""
-    resource_type, resource_id = _resource_of(request, context)
     row = RequestAudit(
         time=at,
         client_id=context.client.pk if context.client else None,
@@ -66,24 +62,17 @@ def audit_row(request, context: SecurityContext, status: int, at, elapsed_ms: in
         method=request.method,
         # path, not the full path: the query string may carry the key parameter.
         path=request.path,
+        # Named by the API's view from its route; empty when a check refused before routing.
         interaction=context.interaction,
-        resource_type=resource_type,
-        resource_id=resource_id,
+        resource_type=context.resource_type,
+        resource_id=context.resource_id,
         status=status,
         outcome=context.outcome or "ok",
+        decision="; ".join(context.decisions),
         duration_ms=elapsed_ms,
     )
     _make_safe(row)
     return row
-
-
-def _resource_of(request, context: SecurityContext) -> tuple[str, str]:
-    if context.resource_type:
-        return context.resource_type, context.resource_id
-    match = RESOURCE_PATH.match(request.path_info)
-    if match is None:
-        return "", ""
-    return match["type"], match["id"] or ""
 
 
 def _make_safe(row: RequestAudit) -> None:

@@ -22,17 +22,17 @@ from django.conf import settings
 from ..context import SecurityContext
 from ..refusal import Refusal
 from .base import CheckMiddleware
-from .scope import Endpoint, endpoint_of
 
 INTERACTION_PREFIX = "urn:nhs:names:services:directory:"
 TRACE_ID = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
 ASID = re.compile(r"[0-9]{1,20}")
 
 
-def expected_interaction_id(endpoint: Endpoint) -> str:
-    if endpoint.resource_type:
-        return f"{INTERACTION_PREFIX}{endpoint.resource_type}.{endpoint.interaction}"
-    return f"{INTERACTION_PREFIX}{endpoint.interaction}"
+def expected_interaction_id(interaction: str, resource_type: str) -> str:
+    """The Ssp-InteractionID naming this interaction; the API's decision point compares them."""
+    if resource_type:
+        return f"{INTERACTION_PREFIX}{resource_type}.{interaction}"
+    return f"{INTERACTION_PREFIX}{interaction}"
 
 
 class SpineHeadersMiddleware(CheckMiddleware):
@@ -52,14 +52,8 @@ class SpineHeadersMiddleware(CheckMiddleware):
             # Without a configured ASID of our own nothing can be addressed to us: fail closed.
             and our_asid
             and headers.get("Ssp-To", "") == our_asid
-            and self._interaction_matches(request, headers.get("Ssp-InteractionID", ""))
+            # Present here; that it names the routed interaction is checked where the route is
+            # known, at the API's authorization decision (fhirapi.authorization).
+            and headers.get("Ssp-InteractionID", "")
         ):
             raise Refusal("spine-headers")
-
-    @staticmethod
-    def _interaction_matches(request, interaction_id: str) -> bool:
-        endpoint = endpoint_of(request)
-        if endpoint is None:
-            # Unrouted: the view answers 404/405; any interaction id will do for that.
-            return bool(interaction_id)
-        return interaction_id == expected_interaction_id(endpoint)

@@ -57,7 +57,8 @@ def test_only_full_valid_credentials_get_data(production, tmp_path, credentials,
         _refused(_get(url, "Organization", **without), 401, "login")
         for leaf in (pki.unknown_leaf, pki.expired, pki.not_yet_valid, pki.revoked, pki.wrong_eku):
             _refused(_get(url, "Organization", **(good | http_headers(leaf))), 403, "security")
-        _refused(_get(url, "Organization", **(good | {"X-API-Key": other_key})), 403, "forbidden")
+        # Another client's live key is answered like an unknown one (no confirming stolen keys).
+        _refused(_get(url, "Organization", **(good | {"X-API-Key": other_key})), 401, "login")
         _refused(_get(url, "Organization", **(good | {"X-API-Key": "fdk_nope"})), 401, "login")
         no_token = {k: v for k, v in good.items() if k != "Authorization"}
         _refused(_get(url, "Organization", **no_token), 401, "login")

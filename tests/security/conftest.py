@@ -150,5 +150,9 @@ def _checks_enabled_by_each_test(settings):
     """Security unit tests assemble the chain they exercise themselves, from a base without checks.
 
     The full production chain is exercised by the API and end-to-end tests outside this folder.
+    Without the bearer check in the chain no token is ever verified, so the view's scope decision
+    would refuse everything; such chains run as a token-less deployment unless a test (through
+    `jwt_settings`) requires tokens again.
     """
     settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m not in settings.SECURITY_MIDDLEWARE]
+    settings.SECURITY_REQUIRE_BEARER = False

@@ -34,7 +34,6 @@ AUDIENCE_B = "urn:directory:b"
 CHAIN = [
     "security.middleware.spine.SpineHeadersMiddleware",
     "security.middleware.bearer.BearerTokenMiddleware",
-    "security.middleware.scope.ScopeMiddleware",
 ]
 # Test-only stand-in for the client check that runs earlier in the real chain.
 TEST_CLIENT_HEADER = "X-Test-Client"

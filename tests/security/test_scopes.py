@@ -17,6 +17,7 @@ from security.scopes import (
     smart_grants,
     token_grants,
 )
+from tests.factories import FACTORIES
 
 from .jwt_fixtures import *  # noqa: F403  (fixtures)
 from .jwt_fixtures import TEST_CLIENT_HEADER, bearer, sign
@@ -224,6 +225,8 @@ def call(client, method, path, token=None, **extra):
 def test_each_interaction_needs_exactly_its_letter(
     chain, jwt_keys, client, method, path, interaction, needed, letter
 ):
+    # An existing resource, so that PUT is an update (creating with PUT also needs "c").
+    FACTORIES["Organization"].create(id="org-1")
     token = sign(jwt_keys.ec_a, scope=f"system/Organization.{letter}")
     response = call(client, method, path, token)
     context = response.wsgi_request.security

@@ -4,7 +4,6 @@ import uuid
 
 import pytest
 
-from security.middleware.scope import Endpoint
 from security.middleware.spine import expected_interaction_id
 
 from .jwt_fixtures import *  # noqa: F403  (fixtures)
@@ -108,9 +107,9 @@ def test_profile_off_ignores_the_headers(chain, client, token):
 
 
 def test_interaction_ids():
-    assert expected_interaction_id(Endpoint("read", "Organization", "o1")) == (
+    assert expected_interaction_id("read", "Organization") == (
         "urn:nhs:names:services:directory:Organization.read"
     )
-    assert expected_interaction_id(Endpoint("history-system", "", "")) == (
+    assert expected_interaction_id("history-system", "") == (
         "urn:nhs:names:services:directory:history-system"
     )

@@ -1,0 +1,160 @@
+"""The one authorization decision of the FHIR API: may this client do this, on these types?
+
+Middleware has established who the client is (certificate, API key, token). What it may do is
+decided here, and only here, from the route the view dispatches to and from every other type the
+request reads or writes:
+
+- the interaction on the request's type (`search-type` needs `s`, `read` needs `r`, ...);
+- a search's `_include`, `_revinclude` (also `:iterate`), chains and `_has`: a returned type
+  needs `r`, a type searched only to match needs `s`; a request naming a type it may not read is
+  refused whole (403), never answered with the forbidden entries silently left out, because a
+  client that asked for related resources and got none would take "none" for the truth;
+- a conditional create (`If-None-Exist`) searches before it writes, so it needs `s` as well as `c`;
+- an update that would create (a new or deleted id) needs `c` as well as `u`, decided inside the
+  write's transaction so no race turns an update into an unauthorised create.
+
+Every response is checked once more before it leaves (`check_response`): an entry of a type the
+grants do not cover fails the request closed. Each decision is written to the security context
+and from there to the request audit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from rest_framework.permissions import BasePermission
+
+from directory.errors import FHIRError
+from directory.registry import RESOURCE_TYPES
+from directory.search.reach import reach
+from security.context import SecurityContext, context_of
+from security.middleware.spine import expected_interaction_id
+from security.refusal import REASONS
+from security.scopes import Grant, describe, effective_grants, required_grants
+
+if TYPE_CHECKING:
+    from .routes import Route
+
+# Letters a resource needs to appear in a response, by how it appears there.
+ENTRY_LETTERS = {"match": "s", "include": "r", "history": "r"}
+
+
+class Denied(FHIRError):
+    """A refusal of the decision point, rendered like the middleware's refusals."""
+
+    def __init__(self, reason_code: str):
+        reason = REASONS[reason_code]
+        super().__init__(reason.message, status=reason.status, code=reason.issue_code)
+        self.reason_code = reason_code
+
+
+class ScopePermission(BasePermission):
+    """DRF permission: the route's interaction on the request's type (and Spine's naming)."""
+
+    def has_permission(self, request, view) -> bool:
+        route: Route | None = view.route_for(request)
+        if route is None:
+            return True  # DRF answers 405 next; no handler runs
+        context = context_of(request)
+        resource_type = view.kwargs.get("resource_type", "")
+        context.interaction = route.interaction
+        context.resource_type = resource_type
+        context.resource_id = view.kwargs.get("logical_id", "")
+        _check_spine_interaction(request, context, route.interaction, resource_type)
+        if resource_type and resource_type not in RESOURCE_TYPES:
+            return True  # the handler answers 404; no data of any type is touched
+        authorize(context, route.interaction, required_grants(route.interaction, resource_type))
+        return True
+
+
+def authorize_search(request, resource_type: str, pairs: list[tuple[str, str]]) -> None:
+    """Every type a search returns or matches on must be covered, beyond `s` on its own type."""
+    authorize(context_of(request), "search-type", _reach_grants(resource_type, pairs))
+
+
+def authorize_conditional_create(request, resource_type: str, pairs) -> None:
+    """If-None-Exist is a search: matching it may return an existing resource."""
+    needed = {(resource_type, "s")} | _reach_grants(resource_type, pairs)
+    authorize(context_of(request), "conditional-create", needed)
+
+
+def creation_guard(request, resource_type: str) -> Callable[[], None]:
+    """Called by storage inside the write's transaction when an update would create."""
+
+    def guard() -> None:
+        authorize(context_of(request), "update-as-create", {(resource_type, "c")})
+
+    return guard
+
+
+def authorize(context: SecurityContext, what: str, needed: set[Grant] | None) -> None:
+    """Refuse with "scope-missing" unless the grants cover `needed`; record the decision."""
+    grants = _grants(context)
+    context.granted_scopes = describe(grants or set())
+    if grants is None:
+        missing: set[Grant] = set()  # token-less deployment: certificate and key alone decide
+    elif needed is None:
+        missing = {("*", "?")}  # no rule covers the interaction: refuse
+    else:
+        missing = needed - grants
+    context.decisions.append(_describe(what, needed or set(), missing))
+    if missing:
+        context.outcome = "scope-missing"
+        raise Denied("scope-missing")
+
+
+def check_response(request, data) -> None:
+    """Fail closed if a Bundle carries an entry of a type the grants do not cover."""
+    if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
+        return
+    context = context_of(request)
+    needed = set(_entry_grants(data.get("type"), data.get("entry") or []))
+    grants = _grants(context)
+    if grants is not None and not needed <= grants:
+        authorize(context, "response", needed)
+
+
+def _grants(context: SecurityContext) -> set[Grant] | None:
+    """The request's grants; None when the deployment runs without tokens (no scope limits)."""
+    if context.token_claims is None:
+        # No verified token although one is required means the bearer check is missing from the
+        # chain: nothing is granted rather than everything.
+        return set() if settings.SECURITY_REQUIRE_BEARER else None
+    return effective_grants(context.token_claims, context.client)
+
+
+def _reach_grants(resource_type: str, pairs: list[tuple[str, str]]) -> set[Grant]:
+    reached = reach(resource_type, pairs)
+    needed = {(t, "r") for t in reached.returned - {resource_type}}
+    needed |= {(t, "s") for t in reached.matched - {resource_type}}
+    return needed
+
+
+def _entry_grants(bundle_type, entries: Iterable[dict]):
+    for entry in entries:
+        resource = entry.get("resource") or {}
+        resource_type = resource.get("resourceType")
+        if resource_type in (None, "OperationOutcome"):
+            continue
+        how = "history" if bundle_type == "history" else entry.get("search", {}).get("mode")
+        yield resource_type, ENTRY_LETTERS.get(how, "r")
+
+
+def _describe(what: str, needed: set[Grant], missing: set[Grant]) -> str:
+    def names(grants):
+        return ",".join(sorted(f"{t}.{letter}" for t, letter in grants)) or "-"
+
+    verdict = f"deny missing {names(missing)}" if missing else "allow"
+    return f"{what} needs {names(needed)}: {verdict}"
+
+
+def _check_spine_interaction(request, context, interaction: str, resource_type: str) -> None:
+    """Under the Spine profile, Ssp-InteractionID must name the interaction actually routed."""
+    if not settings.SECURITY_SPINE_PROFILE:
+        return
+    presented = request.headers.get("Ssp-InteractionID", "")
+    if presented != expected_interaction_id(interaction, resource_type):
+        context.outcome = "spine-headers"
+        raise Denied("spine-headers")
