@@ -190,3 +190,16 @@ def test_a_superuser_still_manages_otp_devices_and_lockouts():
     browser = signed_in_as(User.objects.create_superuser("root", password=PASSWORD))
     for model in credential_models():
         assert browser.get(model_url(model, "changelist")).status_code == 200, model
+
+
+def test_not_even_a_superuser_reads_an_existing_devices_secret():
+    browser = signed_in_as(User.objects.create_superuser("root", password=PASSWORD))
+    device = TOTPDevice.objects.create(user=make_staff("ann", "admin"), name="phone")
+
+    page = browser.get(model_url(TOTPDevice, "change", device.pk))
+
+    assert page.status_code == 200
+    assert device.key not in page.content.decode()
+    for view in ("config", "qrcode"):
+        url = reverse(f"admin:otp_totp_totpdevice_{view}", args=[device.pk])
+        assert browser.get(url).status_code == 403, view
