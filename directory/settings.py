@@ -168,6 +168,9 @@ AXES_SENSITIVE_PARAMETERS = ["otp_token", "csrfmiddlewaretoken"]
 # true or false overrides, and production refuses to start with false (security.E009).
 ADMIN_REQUIRE_OTP = env.bool("ADMIN_REQUIRE_OTP", default=None)
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="FHIR directory")
+# An existing device's secret (key, QR code) is never shown again, even to superusers: whoever
+# reads it can pass that user's second factor. Enrolment prints it once (addtotpdevice).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["fhirapi.renderers.FHIRJSONRenderer"],

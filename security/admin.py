@@ -13,7 +13,8 @@ from django.db.models import Q
 from django.urls import path
 from django.utils import timezone
 
-from . import admin_records, admin_views, clients, keys  # noqa: F401 - admin_records registers pages
+# admin_records and admin_staff register pages (admin_staff: the user and group pages).
+from . import admin_records, admin_staff, admin_views, clients, keys  # noqa: F401
 from .models import ApiClient, ApiKey, KeyEvent, RequestAudit
 
 AUDIT_ROWS = 50

@@ -10,6 +10,7 @@ class SecurityConfig(AppConfig):
         from . import checks  # noqa: F401
 
         self._connect_role_sync()
+        self._restrict_credential_admins()
 
     def _connect_role_sync(self):
         """Keeps the staff role groups complete when later migrations add models."""
@@ -18,3 +19,11 @@ class SecurityConfig(AppConfig):
         from .roles import sync_groups_after_migrate
 
         post_migrate.connect(sync_groups_after_migrate, sender=self)
+
+    def _restrict_credential_admins(self):
+        """OTP device and lockout pages are for superusers only (security/superuser_only.py)."""
+        from django.contrib import admin
+
+        from .superuser_only import restrict
+
+        restrict(admin.site)

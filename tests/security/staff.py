@@ -30,3 +30,23 @@ def login_form(username: str, password: str = PASSWORD, **extra) -> dict:
 def signed_in(response) -> bool:
     """Whether a login POST was accepted: the admin redirects to `next` only on success."""
     return response.status_code == 302 and response["Location"] == "/admin/"
+
+
+def permissions(*labels: str) -> list:
+    """Permission rows by "app_label.codename"; every label must exist."""
+    from django.contrib.auth.models import Permission
+
+    rows = []
+    for label in labels:
+        app_label, codename = label.split(".")
+        rows.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return rows
+
+
+def signed_in_as(user):
+    """A test client with `user` signed in (no OTP: the tests run with it not required)."""
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(user)
+    return browser
