@@ -272,9 +272,9 @@ def test_forged_certificate_headers_never_authenticate(
     )
     assert as_a.status_code == 200, as_a.text
     # B's own key with B's forged certificate: the app still sees A's certificate, so B's key
-    # belongs to another client.
+    # belongs to another client (answered like an unknown key; the audit tells them apart).
     with_b_key = _as_client_a(credentials, key_b) | forged_b
-    _outcome(_get(edge, tls, "/fhir/Organization", cert_a, **with_b_key), 403, "forbidden")
+    _outcome(_get(edge, tls, "/fhir/Organization", cert_a, **with_b_key), 401, "login")
     _outcome(_get(edge, tls, "/fhir/Organization", None, **with_b_key), 401, "login")
 
     audits = list(RequestAudit.objects.order_by("id").values_list("outcome", "client_name"))
