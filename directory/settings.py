@@ -52,6 +52,8 @@ MIDDLEWARE = [
     "directory.middleware.ReadYourWritesMiddleware",
     "security.middleware.headers.SecurityHeadersMiddleware",
     *SECURITY_MIDDLEWARE,
+    # Outside the session, CSRF and messages middleware, so it sees the cookies they set.
+    "security.middleware.cookies.SecureCookiesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
