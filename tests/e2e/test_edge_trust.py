@@ -6,6 +6,10 @@ audit records the client's address; the admin is reached through nginx with Secu
 
 from __future__ import annotations
 
+import json
+import socket
+import ssl
+
 import pytest
 import requests
 from django.contrib.auth import get_user_model
@@ -216,3 +220,19 @@ def test_the_admin_port_serves_no_api(demo, tls, client_files, credentials):
     assert response.status_code == 404
     assert response.json()["resourceType"] == "OperationOutcome"
     assert not RequestAudit.objects.exists(), "nothing reached the app"
+
+
+def test_a_request_without_host_still_gets_links_to_this_server(stack, tls, client_files):
+    """HTTP/1.0 needs no Host header: nginx then names its own server, never an empty host."""
+    edge, _, _ = stack
+    context = ssl.create_default_context(cafile=str(tls.server_ca))
+    context.load_cert_chain(*client_files["valid"])
+    with (
+        socket.create_connection(("127.0.0.1", edge.port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as conn,
+    ):
+        conn.sendall(b"GET /fhir/metadata HTTP/1.0\r\nAccept: application/fhir+json\r\n\r\n")
+        reply = b"".join(iter(lambda: conn.recv(65536), b""))
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert json.loads(body)["implementation"]["url"].startswith("https://localhost/fhir")
