@@ -13,6 +13,8 @@ import ssl
 import pytest
 import requests
 from django.contrib.auth import get_user_model
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from requests.adapters import HTTPAdapter
 
 from security.models import RequestAudit
@@ -54,7 +56,9 @@ def demo_env(token_issuer) -> dict[str, str]:
     )
 
 
-def sign_in(session, base: str, password: str, verify=True, **headers) -> requests.Response:
+def sign_in(
+    session, base: str, password: str, verify=True, extra=None, **headers
+) -> requests.Response:
     """The admin login form as a browser submits it: CSRF cookie and token from the page."""
     page = session.get(f"{base}{LOGIN}", headers=headers, verify=verify, timeout=10)
     assert page.status_code == 200, page.text
@@ -63,6 +67,7 @@ def sign_in(session, base: str, password: str, verify=True, **headers) -> reques
         "password": password,
         "next": "/admin/",
         "csrfmiddlewaretoken": session.cookies["csrftoken"],
+        **(extra or {}),
     }
     return session.post(
         f"{base}{LOGIN}",
@@ -171,6 +176,21 @@ def test_the_audit_records_the_client_address_not_nginx(
     )
     assert response.status_code == 200, response.text
     assert RequestAudit.objects.get().remote_addr == CLIENT_ADDRESS
+
+
+def test_staff_sign_in_through_nginx_in_production_with_totp(stack, tls, staff):
+    edge, _, _ = stack
+    device = TOTPDevice.objects.create(user=staff, name="phone")
+    code = f"{totp(device.bin_key, step=device.step, digits=device.digits):0{device.digits}d}"
+    session, server_ca = requests.Session(), str(tls.server_ca)
+    browser = {"Origin": edge.admin_url, "Referer": f"{edge.admin_url}{LOGIN}"}
+    otp = {"otp_device": device.persistent_id, "otp_token": code}
+    signed_in = sign_in(session, edge.admin_url, STAFF_PASSWORD, server_ca, otp, **browser)
+
+    assert signed_in.status_code == 302, signed_in.text
+    index = session.get(f"{edge.admin_url}/admin/", verify=server_ca, timeout=10)
+    assert index.status_code == 200 and "ann" in index.text
+    assert all(cookie.secure for cookie in session.cookies)
 
 
 def test_the_api_port_does_not_serve_the_admin(stack, tls, client_files):
