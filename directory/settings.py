@@ -52,6 +52,8 @@ MIDDLEWARE = [
     "directory.middleware.ReadYourWritesMiddleware",
     "security.middleware.headers.SecurityHeadersMiddleware",
     *SECURITY_MIDDLEWARE,
+    # Outside the session, CSRF and messages middleware, so it sees the cookies they set.
+    "security.middleware.cookies.SecureCookiesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -197,8 +199,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = FHIR_MAX_BODY_BYTES
 # ---------------------------------------------------------------- transport security (security/)
 # Checks run in this order on /fhir requests; see README "Security checks".
 # dev: client certificates optional (API keys still required); test and prod: everything enforced.
-# Who may pass a client certificate header: CIDRs, and "unix" for a unix-socket upstream.
-SECURITY_TRUSTED_PROXIES = env.list("SECURITY_TRUSTED_PROXIES", default=["127.0.0.1/32", "::1/128"])
+# Who may pass a client certificate header: CIDRs, and "unix" for a unix-socket upstream. Not
+# loopback by default: every user and process on the host can open a TCP connection to it, while
+# a unix socket can be restricted to the TLS terminator (production refuses loopback, E010).
+SECURITY_TRUSTED_PROXIES = env.list("SECURITY_TRUSTED_PROXIES", default=["unix"])
 # How the TLS terminator passes the certificate: nginx | ingress-nginx | envoy | traefik | aws-alb
 SECURITY_CLIENT_CERT_FORMAT = env.str("SECURITY_CLIENT_CERT_FORMAT", default="nginx")
 SECURITY_REQUIRE_CLIENT_CERT = env.bool(

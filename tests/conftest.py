@@ -30,6 +30,16 @@ def _no_secret_in_the_run_log():
     assert not logcapture.leaked(handler.lines), "secrets in the logs of this test run"
 
 
+@pytest.fixture(autouse=True)
+def _loopback_stands_in_for_the_proxy(settings):
+    """Django's test client and the live test servers see 127.0.0.1 where nginx would connect.
+
+    Deployments trust only their terminator (a unix socket by default; production refuses
+    loopback); tests of that policy set SECURITY_TRUSTED_PROXIES themselves.
+    """
+    settings.SECURITY_TRUSTED_PROXIES = ["127.0.0.1/32", "::1/128"]
+
+
 @pytest.fixture(scope="session")
 def pki() -> PKI:
     """The test PKI (communities A and B, leaves, CRLs), generated once per session."""
