@@ -188,6 +188,10 @@ FHIR_MAX_INCLUDES = env.int("FHIR_MAX_INCLUDES", default=1000)
 # Without _total, matches are counted exactly up to this many; above it Bundle.total is left out.
 FHIR_TOTAL_EXACT_LIMIT = env.int("FHIR_TOTAL_EXACT_LIMIT", default=10_000)
 FHIR_SEARCH_SNAPSHOT_TTL = env.int("FHIR_SEARCH_SNAPSHOT_TTL", default=3600)
+# A client repeating a sorted search this soon, with nothing written since, reuses its snapshot.
+FHIR_SEARCH_SNAPSHOT_REUSE_SECONDS = env.int("FHIR_SEARCH_SNAPSHOT_REUSE_SECONDS", default=30)
+# Live snapshots per client; past it the client's oldest is evicted (its cursors must re-search).
+FHIR_SEARCH_SNAPSHOTS_PER_CLIENT = env.int("FHIR_SEARCH_SNAPSHOTS_PER_CLIENT", default=20)
 FHIR_MAX_BODY_BYTES = env.int("FHIR_MAX_BODY_BYTES", default=1_048_576)
 DATA_UPLOAD_MAX_MEMORY_SIZE = FHIR_MAX_BODY_BYTES
 
