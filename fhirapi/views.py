@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework.views import APIView
 
-from . import handlers
+from . import handlers, throttling
 from .parsers import too_large
 from .routes import Route
 
@@ -21,6 +21,14 @@ class FHIRView(APIView):
     """Dispatches each allowed HTTP method to the handler its route names."""
 
     routes: dict[str, Route] = {}
+    # Per-client rate and in-flight limits (fhirapi/throttling.py), checked in `initial`.
+    throttle_classes = throttling.THROTTLES
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            throttling.release_slot(request)
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

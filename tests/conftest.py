@@ -53,6 +53,16 @@ def _fresh_security_caches():
         clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_request_limits():
+    """In-process rate and in-flight state must not carry one test's requests into the next."""
+    from fhirapi import limitstore
+
+    limitstore.reset()
+    yield
+    limitstore.reset()
+
+
 @pytest.fixture
 def credentials(db, settings, pki, token_issuer):
     """A registered client of community A with its certificate, API key and token."""
