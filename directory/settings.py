@@ -200,14 +200,16 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = FHIR_MAX_BODY_BYTES
 RATE_LIMIT_PER_MINUTE = env.int("RATE_LIMIT_PER_MINUTE", default=600)  # sustained; 0 = off
 RATE_LIMIT_BURST = env.int("RATE_LIMIT_BURST", default=100)  # requests at once above that
 RATE_LIMIT_CONCURRENT = env.int("RATE_LIMIT_CONCURRENT", default=4)  # in flight; 0 = off
-# An in-flight slot frees itself after this long, should its worker die mid-request.
-RATE_LIMIT_SLOT_SECONDS = env.int("RATE_LIMIT_SLOT_SECONDS", default=120)
+# An in-flight slot frees itself after this long, should its worker die mid-request (gunicorn
+# kills a worker stuck past GUNICORN_TIMEOUT, 30 s by default).
+RATE_LIMIT_SLOT_SECONDS = env.int("RATE_LIMIT_SLOT_SECONDS", default=60)
 # Shared by every worker and host when set (redis://127.0.0.1:6379/0); else per process.
 RATE_LIMIT_REDIS_URL = env.str("RATE_LIMIT_REDIS_URL", default="")
 RATE_LIMIT_KEY_PREFIX = env.str("RATE_LIMIT_KEY_PREFIX", default="fhir-directory:limits:")
 # PostgreSQL cancels any statement of the web application running longer (0 = no limit), so one
 # costly search cannot hold a worker; bulk-loading commands lift it for their own connection.
-FHIR_STATEMENT_TIMEOUT_MS = env.int("FHIR_STATEMENT_TIMEOUT_MS", default=30_000)
+# Below GUNICORN_TIMEOUT, so the client gets an OperationOutcome before the worker is killed.
+FHIR_STATEMENT_TIMEOUT_MS = env.int("FHIR_STATEMENT_TIMEOUT_MS", default=15_000)
 if FHIR_STATEMENT_TIMEOUT_MS > 0:
     for _database in DATABASES.values():
         if _database["ENGINE"] == "django.db.backends.postgresql":
