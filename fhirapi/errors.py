@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpResponse
@@ -100,5 +101,11 @@ def page_not_found(request, exception=None):
 def server_error(request):
     """Django's handler500 for errors that escape DRF (middleware, rendering)."""
     if _is_fhir_path(request):
+        # Called while Django handles the exception, so it is still the one in flight.
+        timed_out = as_timeout(sys.exc_info()[1] or Exception())
+        if isinstance(timed_out, FHIRError):
+            response = _plain_outcome_response(timed_out.operation_outcome(), timed_out.status)
+            response["Retry-After"] = str(_retry_after(timed_out))
+            return response
         return _plain_outcome_response(outcome("error", "exception", GENERIC_500), 500)
     return defaults.server_error(request)

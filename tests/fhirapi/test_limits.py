@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from rest_framework.test import APIClient
 
 from fhirapi import limitstore
@@ -128,3 +128,25 @@ def test_bulk_load_lifts_the_statement_timeout(tmp_path):
     finally:
         options["options"] = saved or ""
         connection.close()
+
+
+def test_statement_cancelled_outside_the_view_is_a_clean_503(api, monkeypatch):
+    """A security check's query cancelled for time: the same 503 as in the view, not a 500."""
+    if connection.vendor != "postgresql":
+        pytest.skip("statement_timeout is PostgreSQL's")
+
+    def slow_check(self, request, context):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL statement_timeout = 50")
+            cursor.execute("SELECT pg_sleep(1)")
+
+    monkeypatch.setattr("security.middleware.spine.SpineHeadersMiddleware.check", slow_check)
+    monkeypatch.setattr(
+        "security.middleware.spine.SpineHeadersMiddleware.applies", lambda self, request: True
+    )
+    api.raise_request_exception = False
+    response = api.get("/fhir/Organization")
+    assert response.status_code == 503
+    assert outcome_issue(response)["code"] == "timeout"
+    assert response["Retry-After"] == "10"
+    assert response["Cache-Control"] == "no-store"
