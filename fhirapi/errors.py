@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import sys
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpResponse
@@ -15,6 +17,7 @@ from rest_framework.views import set_rollback
 from directory.errors import FHIRError
 
 from .exceptions import outcome
+from .timeouts import as_timeout
 
 logger = logging.getLogger("fhirapi")
 
@@ -60,15 +63,23 @@ def outcome_for(exc: Exception) -> tuple[dict, int]:
 
 def exception_handler(exc: Exception, context: dict) -> Response:
     """DRF exception handler: every error becomes an OperationOutcome, never a DRF error shape."""
+    exc = as_timeout(exc)
     body, status = outcome_for(exc)
-    if status >= 500:
+    if status == 500:
         view = context.get("view")
         logger.error("Unhandled error in %s", type(view).__name__, exc_info=exc)
     set_rollback()
     headers = {}
-    if isinstance(exc, drf.Throttled) and exc.wait:
-        headers["Retry-After"] = str(int(exc.wait))
+    retry_after = _retry_after(exc)
+    if retry_after:
+        headers["Retry-After"] = str(retry_after)
     return Response(body, status=status, headers=headers)
+
+
+def _retry_after(exc: Exception) -> int | None:
+    """Whole seconds to wait (rounded up, never 0) for refusals that say when to come back."""
+    wait = exc.wait if isinstance(exc, drf.Throttled) else getattr(exc, "retry_after", None)
+    return max(1, math.ceil(wait)) if wait is not None else None
 
 
 def _plain_outcome_response(body: dict, status: int) -> HttpResponse:
@@ -90,5 +101,11 @@ def page_not_found(request, exception=None):
 def server_error(request):
     """Django's handler500 for errors that escape DRF (middleware, rendering)."""
     if _is_fhir_path(request):
+        # Called while Django handles the exception, so it is still the one in flight.
+        timed_out = as_timeout(sys.exc_info()[1] or Exception())
+        if isinstance(timed_out, FHIRError):
+            response = _plain_outcome_response(timed_out.operation_outcome(), timed_out.status)
+            response["Retry-After"] = str(_retry_after(timed_out))
+            return response
         return _plain_outcome_response(outcome("error", "exception", GENERIC_500), 500)
     return defaults.server_error(request)

@@ -10,8 +10,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests import logcapture
-from tests.credentials import make_token_issuer, register_directory_client
-from tests.security.pki import PKI, build_pki
+from tests.credentials import make_token_issuer, register_client, register_directory_client
+from tests.security.pki import CLIENT_B_DNS, PKI, build_pki
 from tests.security.trust import register_community
 
 FHIR_JSON = "application/fhir+json"
@@ -63,12 +63,29 @@ def _fresh_security_caches():
         clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_request_limits():
+    """In-process rate and in-flight state must not carry one test's requests into the next."""
+    from fhirapi import limitstore
+
+    limitstore.reset()
+    yield
+    limitstore.reset()
+
+
 @pytest.fixture
 def credentials(db, settings, pki, token_issuer):
     """A registered client of community A with its certificate, API key and token."""
     settings.SECURITY_JWT_ISSUERS_FILE = token_issuer.issuers_file
     community = register_community(pki.a)
     return register_directory_client(pki, token_issuer, community)
+
+
+@pytest.fixture
+def other_credentials(credentials, pki, token_issuer):
+    """A second registered client, of community B, with its own certificate, key and token."""
+    community = register_community(pki.b)
+    return register_client(token_issuer, community, pki.valid_b, CLIENT_B_DNS, "Other client")
 
 
 @pytest.fixture

@@ -61,7 +61,7 @@ def unix_socket():
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], logs: Path, bind: str = ""):
+def gunicorn(env: dict[str, str], logs: Path, bind: str = "", workers: int = 1):
     """A real gunicorn with deploy/gunicorn.conf.py on a loopback port, or on `bind`
     (unix:<path>); yields (url, process), the url for `http()` when on a unix socket."""
     if bind.startswith("unix:"):
@@ -72,7 +72,7 @@ def gunicorn(env: dict[str, str], logs: Path, bind: str = ""):
     env = {
         **env,
         "GUNICORN_BIND": bind,
-        "GUNICORN_WORKERS": "1",
+        "GUNICORN_WORKERS": str(workers),
         "GUNICORN_ACCESS_LOG": str(logs / "access.log"),
         "GUNICORN_ERROR_LOG": str(logs / "error.log"),
     }
