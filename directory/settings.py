@@ -190,6 +190,8 @@ FHIR_TOTAL_EXACT_LIMIT = env.int("FHIR_TOTAL_EXACT_LIMIT", default=10_000)
 FHIR_SEARCH_SNAPSHOT_TTL = env.int("FHIR_SEARCH_SNAPSHOT_TTL", default=3600)
 FHIR_MAX_BODY_BYTES = env.int("FHIR_MAX_BODY_BYTES", default=1_048_576)
 DATA_UPLOAD_MAX_MEMORY_SIZE = FHIR_MAX_BODY_BYTES
+# Deeper JSON bodies are refused before parsing (parsers recurse per level); FHIR needs ~a dozen.
+FHIR_MAX_JSON_DEPTH = env.int("FHIR_MAX_JSON_DEPTH", default=64)
 
 # ---------------------------------------------------------------- transport security (security/)
 # Checks run in this order on /fhir requests; see README "Security checks".
