@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 
@@ -10,10 +11,17 @@ from django.core import signing
 from django.utils.dateparse import parse_date, parse_datetime
 
 from directory import storage
+from directory.cursors import MAX_BIGINT, has_fields, integer, matching, read_signed
 from directory.errors import InvalidRequest
+from directory.registry import ID_REGEX
 
 CURSOR_PARAM = "_cursor"
 _SALT = "fhirapi.history.cursor"
+# A history cursor: which history (HistoryScope.key) and the version id its page starts below.
+CURSOR_FIELDS = {
+    "s": matching(re.compile(rf"(?:[A-Za-z]{{1,64}})?/(?:{ID_REGEX})?")),
+    "b": integer(0, MAX_BIGINT),
+}
 
 
 @dataclass(frozen=True)
@@ -68,11 +76,10 @@ def read_cursor(scope: HistoryScope, token: str | None) -> int | None:
     """The keyset position in a cursor made by `make_cursor` for this same scope."""
     if not token:
         return None
-    try:
-        data = signing.loads(token, salt=_SALT)
-    except signing.BadSignature:
-        raise InvalidRequest("The paging cursor is invalid", expression=[CURSOR_PARAM]) from None
-    if data.get("s") != scope.key or not isinstance(data.get("b"), int):
+    data = read_signed(token, _SALT)
+    if data is None or not has_fields(data, CURSOR_FIELDS):
+        raise InvalidRequest("The paging cursor is invalid", expression=[CURSOR_PARAM])
+    if data["s"] != scope.key:
         raise InvalidRequest(
             "The paging cursor belongs to another history", expression=[CURSOR_PARAM]
         )
