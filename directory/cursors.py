@@ -17,7 +17,6 @@ from django.core import signing
 
 Check = Callable[[Any], bool]
 
-MAX_BIGINT = 2**63 - 1  # BigAutoField keys
 MAX_POSITION = 2**31 - 1  # PositiveIntegerField positions and totals
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 

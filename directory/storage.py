@@ -26,6 +26,7 @@ from .errors import (
     UnprocessableReference,
 )
 from .models import ReferenceIndex, Resource, ResourceVersion, StringIndex, TokenIndex
+from .numbers import bounded_integer
 from .registry import ID_PATTERN
 from .validation import validate_resource
 
@@ -50,9 +51,10 @@ def etag(version_id: int) -> str:
 
 def parse_etag(value: str) -> int:
     match = _ETAG.match(value or "")
-    if not match:
+    version = bounded_integer(match.group("version")) if match else None
+    if version is None:
         raise InvalidRequest('If-Match must be an ETag such as W/"3"')
-    return int(match.group("version"))
+    return version
 
 
 def instant(moment: datetime) -> str:
@@ -88,10 +90,11 @@ def read(resource_type: str, logical_id: str) -> Resource:
 
 
 def vread(resource_type: str, logical_id: str, version_id: str) -> ResourceVersion:
-    if not str(version_id).isdigit():
-        raise NotFound(f"{resource_type}/{logical_id} has no version '{version_id}'")
+    number = bounded_integer(str(version_id))
+    if number is None:
+        raise NotFound(f"{resource_type}/{logical_id} has no version '{str(version_id)[:40]}'")
     version = ResourceVersion.objects.filter(
-        resource_type=resource_type, logical_id=logical_id, version_id=int(version_id)
+        resource_type=resource_type, logical_id=logical_id, version_id=number
     ).first()
     if version is None:
         if not Resource.objects.filter(resource_type=resource_type, logical_id=logical_id).exists():

@@ -11,8 +11,9 @@ from django.core import signing
 from django.utils.dateparse import parse_date, parse_datetime
 
 from directory import storage
-from directory.cursors import MAX_BIGINT, has_fields, integer, matching, read_signed
+from directory.cursors import has_fields, integer, matching, read_signed
 from directory.errors import InvalidRequest
+from directory.numbers import MAX_BIGINT, capped_integer
 from directory.registry import ID_REGEX
 
 CURSOR_PARAM = "_cursor"
@@ -40,11 +41,12 @@ def parse_count(raw: str | None) -> int:
     """`_count` as an int, defaulted and capped at FHIR_MAX_COUNT."""
     if raw is None or raw == "":
         return settings.FHIR_DEFAULT_COUNT
-    if not raw.isdigit():
+    count = capped_integer(raw, settings.FHIR_MAX_COUNT)
+    if count is None:
         raise InvalidRequest(
             f"_count must be a non-negative integer, not '{raw[:40]}'", expression=["_count"]
         )
-    return min(int(raw), settings.FHIR_MAX_COUNT)
+    return count
 
 
 def parse_since(raw: str | None) -> datetime | None:
@@ -60,12 +62,23 @@ def parse_since(raw: str | None) -> datetime | None:
         moment = day = None
     if day is not None:
         return datetime.combine(day, time.min, tzinfo=UTC)
+    if moment is not None and moment.tzinfo is not None and not _representable_in_utc(moment):
+        moment = None
     if moment is None or moment.tzinfo is None:
         raise InvalidRequest(
             f"_since must be a FHIR instant such as 2024-01-31T12:00:00Z, not '{raw[:40]}'",
             expression=["_since"],
         )
     return moment
+
+
+def _representable_in_utc(moment: datetime) -> bool:
+    """9999-12-31T23:59:59-05:00 is a valid instant whose UTC form has no year 10000."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
 
 
 def make_cursor(scope: HistoryScope, before: int) -> str:

@@ -14,7 +14,6 @@ from django.core import signing
 from django.db.models import QuerySet
 
 from ..cursors import (
-    MAX_BIGINT,
     MAX_POSITION,
     UUID,
     boolean,
@@ -25,6 +24,7 @@ from ..cursors import (
 )
 from ..errors import InvalidRequest
 from ..models import Resource
+from ..numbers import MAX_BIGINT
 from ..registry import ID_REGEX
 from .plan import Plan
 from .snapshots import create_snapshot, load_snapshot, snapshot_rows, sort_order
