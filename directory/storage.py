@@ -79,8 +79,15 @@ class WriteResult:
 # ---------------------------------------------------------------- reads
 
 
+def _check_known(resource_type: str, logical_id: str) -> None:
+    """404 for an id no resource can have (a NUL, say, which the database cannot even compare)."""
+    if not ID_PATTERN.match(logical_id or ""):
+        raise NotFound(f"{resource_type}/{logical_id[:64]} is not known")
+
+
 def read(resource_type: str, logical_id: str) -> Resource:
     """The current version, or 404 / 410 (deleted)."""
+    _check_known(resource_type, logical_id)
     row = Resource.objects.filter(resource_type=resource_type, logical_id=logical_id).first()
     if row is None:
         raise NotFound(f"{resource_type}/{logical_id} is not known")
@@ -90,6 +97,7 @@ def read(resource_type: str, logical_id: str) -> Resource:
 
 
 def vread(resource_type: str, logical_id: str, version_id: str) -> ResourceVersion:
+    _check_known(resource_type, logical_id)
     number = bounded_integer(str(version_id))
     if number is None:
         raise NotFound(f"{resource_type}/{logical_id} has no version '{str(version_id)[:40]}'")
@@ -110,6 +118,7 @@ def _history_versions(resource_type=None, logical_id=None, since=None):
     if resource_type:
         versions = versions.filter(resource_type=resource_type)
     if logical_id:
+        _check_known(resource_type, logical_id)
         versions = versions.filter(logical_id=logical_id)
     if since is not None:
         versions = versions.filter(last_updated__gte=since)
@@ -125,6 +134,8 @@ def history_page(
     count: int = 20,
 ) -> tuple[list[ResourceVersion], bool]:
     """Versions newest first, keyset-paged on the version sequence; returns (page, more)."""
+    if logical_id:
+        _check_known(resource_type, logical_id)
     if (
         logical_id
         and not Resource.objects.filter(resource_type=resource_type, logical_id=logical_id).exists()

@@ -107,7 +107,21 @@ def parse_json(body: bytes | str) -> dict:
         raise InvalidRequest(f"Request body is not valid JSON: {exc}") from None
     if not isinstance(content, dict):
         raise InvalidRequest("Request body must be a JSON object (a FHIR resource)")
+    if _holds_nul(content):
+        # FHIR strings exclude control characters; the database cannot store this one at all.
+        raise InvalidRequest("Request body holds a NUL character (\\u0000), which FHIR forbids")
     return content
+
+
+def _holds_nul(value) -> bool:
+    """Whether any key or string in parsed JSON holds U+0000 (depth is already bounded)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def _as_text(body: bytes | str) -> str:

@@ -1,5 +1,6 @@
-"""Numbers and instants a client writes are read without a 500: other scripts' digits,
-superscripts, thousands of digits, values beyond a column's range, instants beyond year 9999."""
+"""Hostile values a client writes are refused without a 500: numbers in other scripts' digits,
+superscripts, thousands of digits or beyond a column's range, instants beyond year 9999, and a
+NUL in an id or a resource, which PostgreSQL cannot even compare."""
 
 from __future__ import annotations
 
@@ -71,3 +72,38 @@ def test_hostile_if_match_is_a_400(api, version):
     )
     assert response.status_code == 400
     assert "If-Match" in outcome_issue(response)["diagnostics"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/fhir/Organization/org%00",
+        "/fhir/Organization/org%00/_history",
+        "/fhir/Organization/org%00/_history/1",
+    ],
+)
+def test_nul_in_an_id_is_not_found(api, path):
+    response = api.get(path)
+    assert response.status_code == 404
+    outcome_issue(response)
+
+
+def test_nul_in_an_id_deletes_nothing(api):
+    assert api.delete("/fhir/Organization/org%00").status_code == 400
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"name": "Harbor\u0000Clinic"},
+        {"alias": ["a\u0000"]},
+        {"extension": [{"url": "http://example.org/x", "valueString": "\u0000"}]},
+    ],
+)
+def test_nul_in_a_resource_is_a_400(api, change):
+    content = {**OrganizationFactory.build(id=None), **change}
+    body = json.dumps(content)  # the NUL as the escape \u0000, as a JSON client sends it
+    assert "\\u0000" in body
+    response = api.generic("POST", "/fhir/Organization", body, content_type=FHIR_JSON)
+    assert response.status_code == 400, response.content[:300]
+    assert "NUL" in outcome_issue(response)["diagnostics"]
