@@ -26,6 +26,7 @@ from .errors import (
     UnprocessableReference,
 )
 from .models import ReferenceIndex, Resource, ResourceVersion, StringIndex, TokenIndex
+from .numbers import bounded_integer
 from .registry import ID_PATTERN
 from .validation import validate_resource
 
@@ -50,9 +51,10 @@ def etag(version_id: int) -> str:
 
 def parse_etag(value: str) -> int:
     match = _ETAG.match(value or "")
-    if not match:
+    version = bounded_integer(match.group("version")) if match else None
+    if version is None:
         raise InvalidRequest('If-Match must be an ETag such as W/"3"')
-    return int(match.group("version"))
+    return version
 
 
 def instant(moment: datetime) -> str:
@@ -77,8 +79,15 @@ class WriteResult:
 # ---------------------------------------------------------------- reads
 
 
+def _check_known(resource_type: str, logical_id: str) -> None:
+    """404 for an id no resource can have (a NUL, say, which the database cannot even compare)."""
+    if not ID_PATTERN.match(logical_id or ""):
+        raise NotFound(f"{resource_type}/{logical_id[:64]} is not known")
+
+
 def read(resource_type: str, logical_id: str) -> Resource:
     """The current version, or 404 / 410 (deleted)."""
+    _check_known(resource_type, logical_id)
     row = Resource.objects.filter(resource_type=resource_type, logical_id=logical_id).first()
     if row is None:
         raise NotFound(f"{resource_type}/{logical_id} is not known")
@@ -88,10 +97,12 @@ def read(resource_type: str, logical_id: str) -> Resource:
 
 
 def vread(resource_type: str, logical_id: str, version_id: str) -> ResourceVersion:
-    if not str(version_id).isdigit():
-        raise NotFound(f"{resource_type}/{logical_id} has no version '{version_id}'")
+    _check_known(resource_type, logical_id)
+    number = bounded_integer(str(version_id))
+    if number is None:
+        raise NotFound(f"{resource_type}/{logical_id} has no version '{str(version_id)[:40]}'")
     version = ResourceVersion.objects.filter(
-        resource_type=resource_type, logical_id=logical_id, version_id=int(version_id)
+        resource_type=resource_type, logical_id=logical_id, version_id=number
     ).first()
     if version is None:
         if not Resource.objects.filter(resource_type=resource_type, logical_id=logical_id).exists():
@@ -107,6 +118,7 @@ def _history_versions(resource_type=None, logical_id=None, since=None):
     if resource_type:
         versions = versions.filter(resource_type=resource_type)
     if logical_id:
+        _check_known(resource_type, logical_id)
         versions = versions.filter(logical_id=logical_id)
     if since is not None:
         versions = versions.filter(last_updated__gte=since)
@@ -122,6 +134,8 @@ def history_page(
     count: int = 20,
 ) -> tuple[list[ResourceVersion], bool]:
     """Versions newest first, keyset-paged on the version sequence; returns (page, more)."""
+    if logical_id:
+        _check_known(resource_type, logical_id)
     if (
         logical_id
         and not Resource.objects.filter(resource_type=resource_type, logical_id=logical_id).exists()

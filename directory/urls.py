@@ -42,5 +42,7 @@ urlpatterns = [
 ]
 
 # Errors that escape DRF (unmatched /fhir paths, middleware failures) still answer in FHIR.
+handler400 = "fhirapi.errors.bad_request"
+handler403 = "fhirapi.errors.permission_denied"
 handler404 = "fhirapi.errors.page_not_found"
 handler500 = "fhirapi.errors.server_error"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+from itertools import accumulate
 
+from django.conf import settings
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
@@ -88,15 +91,61 @@ def _binding_issues(resource_type: str, content: dict) -> list[dict]:
     return issues
 
 
+# A JSON string with its escapes; written unrolled so an unterminated one costs a single scan.
+JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
+NESTING_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
 def parse_json(body: bytes | str) -> dict:
     """Decode a request body as a JSON object, or raise a 400 naming the problem."""
     try:
-        content = json.loads(body)
+        text = _as_text(body)
+        _check_depth(text)
+        content = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"Request body is not valid JSON: {exc}") from None
     if not isinstance(content, dict):
         raise InvalidRequest("Request body must be a JSON object (a FHIR resource)")
+    if _holds_nul(content):
+        # FHIR strings exclude control characters; the database cannot store this one at all.
+        raise InvalidRequest("Request body holds a NUL character (\\u0000), which FHIR forbids")
     return content
+
+
+def _holds_nul(value) -> bool:
+    """Whether any key or string in parsed JSON holds U+0000 (depth is already bounded)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+def _as_text(body: bytes | str) -> str:
+    """The body decoded as json.loads would decode it (UTF-8, -16 or -32)."""
+    if isinstance(body, str):
+        return body
+    return body.decode(json.detect_encoding(body), "surrogatepass")
+
+
+def json_depth(text: str) -> int:
+    """How deeply arrays and objects nest in JSON `text`, counted outside strings, unparsed."""
+    brackets = NOT_A_BRACKET.sub("", JSON_STRING.sub("", text))
+    return max(accumulate(map(NESTING_STEP.__getitem__, brackets)), default=0)
+
+
+def _check_depth(text: str) -> None:
+    """Refuse nesting beyond FHIR_MAX_JSON_DEPTH before parsing.
+
+    The parser and the model validation recurse once per level: a body a few thousand levels
+    deep would exhaust the stack (a RecursionError, a 500). FHIR resources nest a dozen or so.
+    """
+    limit = settings.FHIR_MAX_JSON_DEPTH
+    if json_depth(text) > limit:
+        raise InvalidRequest(f"Request body nests arrays and objects deeper than {limit} levels")
 
 
 def validate_resource(resource_type: str, content: dict, *, canonical: bool = True) -> dict:

@@ -98,6 +98,23 @@ def page_not_found(request, exception=None):
     return defaults.page_not_found(request, exception)
 
 
+def bad_request(request, exception=None):
+    """Django's handler400: a SuspiciousOperation (an unknown Host, a malformed cookie or
+    multipart body) outside any view. Under /fhir an OperationOutcome naming no detail."""
+    if _is_fhir_path(request):
+        body = outcome("error", "security", "The request was rejected as malformed")
+        return _plain_outcome_response(body, 400)
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request, exception=None):
+    """Django's handler403 for refusals raised outside DRF views."""
+    if _is_fhir_path(request):
+        body = outcome("error", "forbidden", "Access to this resource is not allowed")
+        return _plain_outcome_response(body, 403)
+    return defaults.permission_denied(request, exception)
+
+
 def server_error(request):
     """Django's handler500 for errors that escape DRF (middleware, rendering)."""
     if _is_fhir_path(request):

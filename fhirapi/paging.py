@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 
@@ -10,10 +11,18 @@ from django.core import signing
 from django.utils.dateparse import parse_date, parse_datetime
 
 from directory import storage
+from directory.cursors import has_fields, integer, matching, read_signed
 from directory.errors import InvalidRequest
+from directory.numbers import MAX_BIGINT, capped_integer
+from directory.registry import ID_REGEX
 
 CURSOR_PARAM = "_cursor"
 _SALT = "fhirapi.history.cursor"
+# A history cursor: which history (HistoryScope.key) and the version id its page starts below.
+CURSOR_FIELDS = {
+    "s": matching(re.compile(rf"(?:[A-Za-z]{{1,64}})?/(?:{ID_REGEX})?")),
+    "b": integer(0, MAX_BIGINT),
+}
 
 
 @dataclass(frozen=True)
@@ -32,11 +41,12 @@ def parse_count(raw: str | None) -> int:
     """`_count` as an int, defaulted and capped at FHIR_MAX_COUNT."""
     if raw is None or raw == "":
         return settings.FHIR_DEFAULT_COUNT
-    if not raw.isdigit():
+    count = capped_integer(raw, settings.FHIR_MAX_COUNT)
+    if count is None:
         raise InvalidRequest(
             f"_count must be a non-negative integer, not '{raw[:40]}'", expression=["_count"]
         )
-    return min(int(raw), settings.FHIR_MAX_COUNT)
+    return count
 
 
 def parse_since(raw: str | None) -> datetime | None:
@@ -52,12 +62,23 @@ def parse_since(raw: str | None) -> datetime | None:
         moment = day = None
     if day is not None:
         return datetime.combine(day, time.min, tzinfo=UTC)
+    if moment is not None and moment.tzinfo is not None and not _representable_in_utc(moment):
+        moment = None
     if moment is None or moment.tzinfo is None:
         raise InvalidRequest(
             f"_since must be a FHIR instant such as 2024-01-31T12:00:00Z, not '{raw[:40]}'",
             expression=["_since"],
         )
     return moment
+
+
+def _representable_in_utc(moment: datetime) -> bool:
+    """9999-12-31T23:59:59-05:00 is a valid instant whose UTC form has no year 10000."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
 
 
 def make_cursor(scope: HistoryScope, before: int) -> str:
@@ -68,11 +89,10 @@ def read_cursor(scope: HistoryScope, token: str | None) -> int | None:
     """The keyset position in a cursor made by `make_cursor` for this same scope."""
     if not token:
         return None
-    try:
-        data = signing.loads(token, salt=_SALT)
-    except signing.BadSignature:
-        raise InvalidRequest("The paging cursor is invalid", expression=[CURSOR_PARAM]) from None
-    if data.get("s") != scope.key or not isinstance(data.get("b"), int):
+    data = read_signed(token, _SALT)
+    if data is None or not has_fields(data, CURSOR_FIELDS):
+        raise InvalidRequest("The paging cursor is invalid", expression=[CURSOR_PARAM])
+    if data["s"] != scope.key:
         raise InvalidRequest(
             "The paging cursor belongs to another history", expression=[CURSOR_PARAM]
         )

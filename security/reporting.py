@@ -6,11 +6,10 @@ credentials in headers, the query string and local variables, so those are clean
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.http import QueryDict
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
-from .redaction import redact, secret_header_names
+from .redaction import is_secret_param, redact, secret_header_names
 
 # META entries that hold the raw query string, the one place a key parameter survives parsing.
 QUERY_META_KEYS = ("QUERY_STRING", "RAW_URI", "REQUEST_URI")
@@ -39,10 +38,10 @@ class RedactingExceptionReporterFilter(SafeExceptionReporterFilter):
     def get_safe_query(self, request) -> QueryDict:
         """request.GET with the key parameter starred and any other secret-shaped value redacted."""
         query = request.GET.copy()
-        param = settings.SECURITY_API_KEY_QUERY_PARAM.lower()
         for name in list(query):
             values = query.getlist(name)
-            if name.lower() == param:
+            # The same test as every log line, so a name the app decodes to the key's counts.
+            if is_secret_param(name):
                 query.setlist(name, [self.cleansed_substitute] * len(values))
             else:
                 query.setlist(name, [redact(value) for value in values])

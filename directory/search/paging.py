@@ -7,18 +7,40 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 
 from django.core import signing
 from django.db.models import QuerySet
 
+from ..cursors import (
+    MAX_POSITION,
+    UUID,
+    boolean,
+    has_fields,
+    integer,
+    matching,
+    read_signed,
+)
 from ..errors import InvalidRequest
 from ..models import Resource
+from ..numbers import MAX_BIGINT
+from ..registry import ID_REGEX
 from .plan import Plan
 from .snapshots import first_page_snapshot, load_snapshot, snapshot_rows, sort_order
 from .totals import known_total, total
 
 CURSOR_SALT = "fhir-search-cursor"
+DIGEST_CHARS = 24
+
+# What a search cursor holds: the search it belongs to, then where its page starts, which
+# depends on how the search pages (see _position_fields).
+SEARCH_FIELDS = {
+    "t": matching(re.compile(r"[A-Za-z]{1,64}")),
+    "q": matching(re.compile(rf"[0-9a-f]{{{DIGEST_CHARS}}}")),
+}
+KEYSET_VALUE = {"pk": integer(0, MAX_BIGINT), "logical_id": matching(re.compile(ID_REGEX))}
+SNAPSHOT_FIELDS = {"s": matching(UUID), "o": integer(0, MAX_POSITION)}
 
 
 @dataclass
@@ -57,25 +79,34 @@ def _uses_snapshot(plan: Plan) -> bool:
 def _query_digest(plan: Plan) -> str:
     """Ties a cursor to the filters and sort it was made for; other result params may change."""
     basis = [plan.resource_type, sorted(plan.filter_params), plan.result_params.get("_sort")]
-    return hashlib.sha256(json.dumps(basis).encode()).hexdigest()[:24]
+    return hashlib.sha256(json.dumps(basis).encode()).hexdigest()[:DIGEST_CHARS]
 
 
 def _read_cursor(plan: Plan) -> dict | None:
     if plan.cursor is None:
         return None
-    try:
-        state = signing.loads(plan.cursor, salt=CURSOR_SALT)
-    except signing.BadSignature:
-        raise InvalidRequest("_cursor is not a valid page token", expression=["_cursor"]) from None
-    if (
-        not isinstance(state, dict)
-        or state.get("t") != plan.resource_type
-        or state.get("q") != _query_digest(plan)
-    ):
+    state = read_signed(plan.cursor, CURSOR_SALT)
+    if state is None or not all(check(state.get(key)) for key, check in SEARCH_FIELDS.items()):
+        raise _invalid_cursor()
+    if state["t"] != plan.resource_type or state["q"] != _query_digest(plan):
         raise InvalidRequest(
             "_cursor belongs to a different search; repeat the search", expression=["_cursor"]
         )
+    if not has_fields(state, {**SEARCH_FIELDS, **_position_fields(plan)}):
+        raise _invalid_cursor()
     return state
+
+
+def _invalid_cursor() -> InvalidRequest:
+    return InvalidRequest("_cursor is not a valid page token", expression=["_cursor"])
+
+
+def _position_fields(plan: Plan) -> dict:
+    """The fields of a page position, as this plan's pages are cut (keyset or snapshot)."""
+    if _uses_snapshot(plan):
+        return SNAPSHOT_FIELDS
+    key, _ = _keyset_field(plan)
+    return {"b": boolean, "v": KEYSET_VALUE[key], "i": boolean}
 
 
 def first_rows(matches: QuerySet, order: list, limit: int) -> list[Resource]:

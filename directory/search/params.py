@@ -7,6 +7,7 @@ import re
 from django.conf import settings
 
 from ..errors import InvalidRequest
+from ..numbers import capped_integer
 from ..registry import RESOURCES
 from .filters import filter_condition
 from .includes import parse_include
@@ -18,7 +19,6 @@ _RESULT_PARAMS = ("_sort", "_count", "_total", "_summary", "_elements", "_includ
 _TOTAL_MODES = {"none", "estimate", "accurate"}
 _SUMMARY_MODES = {"true", "false", "text", "data", "count"}
 _ELEMENT = re.compile(r"^(?:[A-Z][A-Za-z]+\.)?(?P<name>[A-Za-z][A-Za-z0-9_]*)$")
-_DIGITS = re.compile(r"^[0-9]+$")
 
 
 def parse(resource_type: str, pairs, *, strict: bool, filters_only: bool = False) -> Plan:
@@ -84,11 +84,12 @@ def _parse_control(plan: Plan, name: str, modifier: str, value: str):
 
 
 def _parse_count(plan: Plan, value: str):
-    if not _DIGITS.match(value):
+    count = capped_integer(value, settings.FHIR_MAX_COUNT)
+    if count is None:
         raise InvalidRequest(
-            f"_count must be a non-negative integer, not '{value}'", expression=["_count"]
+            f"_count must be a non-negative integer, not '{value[:40]}'", expression=["_count"]
         )
-    plan.count = min(int(value), settings.FHIR_MAX_COUNT)
+    plan.count = count
     plan.result_params["_count"] = [str(plan.count)]
 
 

@@ -287,3 +287,20 @@ def test_trailing_slash_is_404_not_redirect(api, path):
 def test_options_is_405(api):
     response = api.generic("OPTIONS", "/fhir/Organization")
     assert response.status_code == 405
+
+
+def test_bad_request_and_forbidden_outside_views_are_outcomes_under_fhir():
+    fhir, admin = RequestFactory().get("/fhir/Organization"), RequestFactory().get("/admin/x")
+    for handler, status in ((errors.bad_request, 400), (errors.permission_denied, 403)):
+        response = handler(fhir, Exception("detail never shown"))
+        assert response.status_code == status
+        assert response["Content-Type"] == "application/fhir+json; charset=utf-8"
+        assert b'"OperationOutcome"' in response.content and b"detail" not in response.content
+        assert b"OperationOutcome" not in handler(admin, Exception()).content
+
+
+def test_unknown_host_under_fhir_is_an_outcome(db):
+    response = APIClient().get("/fhir/metadata", HTTP_HOST="unknown.example")
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/fhir+json; charset=utf-8"
+    assert response["Cache-Control"] == "no-store"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import random
 import sys
 
 import pytest
@@ -14,7 +15,7 @@ from django.views.debug import ExceptionReporter
 
 from security.keys import KEY_PATTERN, issue_key
 from security.models import ApiClient
-from security.redaction import MARKER, RedactingFilter, redact
+from security.redaction import MARKER, RedactingFilter, canonical, is_secret_param, redact
 from security.reporting import RedactingExceptionReporter, RedactingExceptionReporterFilter
 
 JWT = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImEifQ.eyJzdWIiOiJjbGllbnQtMSJ9.c2lnbmF0dXJlLWJ5dGVz"
@@ -251,3 +252,109 @@ def test_whole_report_has_no_secret(key, render):
     report = getattr(reporter, render)()
     assert "ValueError" in report and "Okafor" in report
     assert_clean(report, key)
+
+
+# ---------------------------------------------------------------------------- any encoding
+
+
+def _encoded(text: str, rng: random.Random) -> str:
+    """`text` with a random choice of characters percent-encoded in random hex case."""
+    return "".join(_maybe_escaped(char, rng) for char in text)
+
+
+def _nested(url: str, rng: random.Random, depth: int) -> str:
+    """`url` as a parameter value of another URL, `depth` times: its delimiters and escapes are
+    escaped each time, other characters at random."""
+    for _ in range(depth):
+        url = "".join(_maybe_escaped(char, rng, must="&=?#%+ ") for char in url)
+    return url
+
+
+def _maybe_escaped(char: str, rng: random.Random, must: str = "") -> str:
+    if char not in must and rng.random() < 0.5:
+        return char
+    escape = f"%{ord(char):02X}"
+    return "".join(c.lower() if rng.random() < 0.5 else c for c in escape)
+
+
+def _random_case(text: str, rng: random.Random) -> str:
+    return "".join(c.upper() if rng.random() < 0.5 else c for c in text)
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_key_parameter_is_redacted_in_any_encoding_of_name_and_value(key, seed):
+    rng = random.Random(seed)
+    name = _encoded(_random_case("apikey", rng), rng)
+    value = _encoded(key, rng)
+    inner = f"/fhir/Organization?_count=1&{name}={value}&name=Okafor"
+    depth = rng.choice([0, 1, 2])
+    # Depth 0: the request line itself; deeper: that URL as a parameter of another (a Referer
+    # or `next=`), encoded once per level, mixed-case escapes included.
+    text = inner if depth == 0 else "/login?next=" + _nested(inner, rng, depth)
+    redacted = redact(f'"GET {text} HTTP/1.1" 200')
+    readable = canonical(redacted)
+    assert secret_part(key)[:12] not in readable, (text, redacted)
+    assert MARKER in redacted
+    assert "_count=1" in readable
+    if depth == 0:
+        assert "name=Okafor" in readable, "only the key's value goes"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "%61pikey={key}",
+        "%41%50%49%4b%45%59={key}",
+        "apikey=fdk%5F{prefix}%5F{secret}",
+        "api%6Bey=%66%64%6B_{prefix}_{secret}",
+        "apikey+={key}",
+        "apikey={secret_head}%26{secret_tail}",
+        "x=1&apikey={key_plus_spaces}",
+    ],
+)
+def test_spellings_the_app_decodes_are_redacted(key, query):
+    _, prefix, secret = key.split("_", 2)
+    rendered = query.format(
+        key=key,
+        prefix=prefix,
+        secret=secret,
+        secret_head=secret[:20],
+        secret_tail=secret[20:],
+        key_plus_spaces=f"+{key}+",
+    )
+    redacted = canonical(redact(f"GET /fhir/Organization?{rendered} HTTP/1.1"))
+    assert secret[:12] not in redacted and secret[20:] not in redacted
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "GET /fhir/Organization/fdk%5F{prefix}%5F{secret} HTTP/1.1",
+        "Referer: https://x.example/fhir/Organization/%66dk_{prefix}_{secret}",
+        "Bearer%20{jwt}",
+        "GET /fhir/x?next=%252Ffhir%252FOrganization%252Ffdk%255F{prefix}%255F{secret}",
+    ],
+)
+def test_keys_and_tokens_encoded_outside_a_key_parameter_are_redacted(key, text):
+    _, prefix, secret = key.split("_", 2)
+    redacted = redact(text.format(prefix=prefix, secret=secret, jwt=JWT))
+    readable = canonical(redacted)
+    assert secret[:12] not in readable and JWT not in readable
+    assert MARKER in redacted
+
+
+def test_decoded_control_characters_stay_encoded(key):
+    redacted = redact(f"GET /fhir/Organization/%0A{key.replace('_', '%5F')}%0D%0Aforged: line")
+    assert "\n" not in redacted and "\r" not in redacted
+    assert MARKER in redacted
+
+
+def test_overlong_utf8_is_not_the_key_name():
+    # The app decodes %C1%A1 to U+FFFD, not "a", so this is not the key parameter.
+    assert not is_secret_param("%C1%A1pikey")
+    assert is_secret_param("%61pikey") and is_secret_param("%2561PIKEY")
+
+
+def test_other_encoded_text_is_left_alone():
+    text = "GET /fhir/Practitioner?name=O%27Brien&address-city=St%20Ives&_count=10 HTTP/1.1"
+    assert redact(text) == text

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
+from urllib.parse import urlsplit
+
 import pytest
 import requests
 
-from security.redaction import MARKER
+from security.redaction import MARKER, canonical
 from tests.servers import all_logs, gunicorn, process_env, wait_until_serving
 
 from .test_redaction import JWT, OPAQUE_TOKEN, SHORT_BAD_KEY, secret_part
@@ -80,3 +83,50 @@ def test_access_log_leaves_out_headers(tmp_path):
     access = (tmp_path / "access.log").read_text()
     assert '"GET /healthz HTTP/1.1" 200' in access
     assert "agent-007-marker" not in access
+
+
+def _escape_all(text: str) -> str:
+    """Every character percent-encoded, hex digits in mixed case."""
+    escapes = (f"%{ord(char):02X}" for char in text)
+    return "".join(e.lower() if i % 2 else e for i, e in enumerate(escapes))
+
+
+def _raw_get(url: str, target: str, headers: dict) -> int:
+    """A GET with the request target sent byte for byte: `requests` would normalise escapes."""
+    connection = http.client.HTTPConnection(urlsplit(url).netloc, timeout=10)
+    try:
+        connection.request("GET", target, headers=headers)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_key_in_any_encoding_the_app_accepts_reaches_no_log(tmp_path, credentials, token_issuer):
+    key = credentials.api_key
+    _, prefix, secret = key.split("_", 2)
+    no_key = {k: v for k, v in credentials.http.items() if k != "X-API-Key"}
+    no_key["Accept"] = "application/fhir+json"
+    accepted = [
+        f"/fhir/Organization?%61pikey=fdk%5F{prefix}%5F{secret}",
+        f"/fhir/Organization?_count=1&{_escape_all('apikey')}={_escape_all(key)}",
+        f"/fhir/Organization?api%6bey=%66dk_{prefix}_{secret}&_count=2",
+        f"/fhir/Organization?apikey=+{key}+",
+    ]
+    refused_but_secret = [
+        f"/fhir/Organization/fdk%5F{prefix}%5F{secret}",
+        f"/fhir/Organization?x=%252Ffhir%253F%2561pikey%253D{secret}%2526y%253D1",
+    ]
+    env = process_env(ENVIRONMENT="test", SECURITY_JWT_ISSUERS_FILE=token_issuer.issuers_file)
+    with gunicorn(env, tmp_path) as (url, process):
+        wait_until_serving(url, process)
+        statuses = [_raw_get(url, target, no_key) for target in accepted]
+        for target in refused_but_secret:
+            _raw_get(url, target, {**no_key, "Referer": f"{url}{accepted[0]}"})
+    assert statuses == [200] * len(accepted), "the app decoded each spelling to its key"
+
+    access = (tmp_path / "access.log").read_text()
+    assert access.count("GET /fhir/Organization") == len(accepted) + len(refused_but_secret)
+    logs = all_logs(tmp_path)
+    for text in (logs, canonical(logs)):
+        assert secret not in text and secret[:16] not in text and secret[-16:] not in text
+    assert MARKER in access
