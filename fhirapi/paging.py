@@ -11,6 +11,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from directory import storage
 from directory.errors import InvalidRequest
+from directory.search.dates import MAX_UTC_OFFSET
 
 CURSOR_PARAM = "_cursor"
 _SALT = "fhirapi.history.cursor"
@@ -52,7 +53,7 @@ def parse_since(raw: str | None) -> datetime | None:
         moment = day = None
     if day is not None:
         return datetime.combine(day, time.min, tzinfo=UTC)
-    if moment is None or moment.tzinfo is None:
+    if moment is None or moment.tzinfo is None or abs(moment.utcoffset()) > MAX_UTC_OFFSET:
         raise InvalidRequest(
             f"_since must be a FHIR instant such as 2024-01-31T12:00:00Z, not '{raw[:40]}'",
             expression=["_since"],
