@@ -169,14 +169,18 @@ def _shared_parameters() -> dict:
             "in": "path",
             "required": True,
             "description": "Logical id of the resource",
-            "schema": {"type": "string", "pattern": f"^{registry.ID_REGEX}$"},
+            "schema": {
+                "type": "string",
+                "pattern": f"^{registry.ID_REGEX}$",
+                "examples": ["example"],
+            },
         },
         "version_id": {
             "name": "version_id",
             "in": "path",
             "required": True,
             "description": "Version id, as in meta.versionId and the ETag",
-            "schema": {"type": "string", "pattern": "^[0-9]+$"},
+            "schema": {"type": "string", "pattern": "^[0-9]+$", "examples": ["1"]},
         },
         "_format": _query(
             "_format",
