@@ -312,9 +312,12 @@ def _operation_parameters(route: Route, resource_type: str, path: str) -> list[d
     return parameters
 
 
-def _resource_body(resource_type: str) -> dict:
+def _resource_body(route: Route, resource_type: str) -> dict:
     content = {media: {"schema": _resource_schema(resource_type)} for media in JSON_MEDIA_TYPES}
-    return {"required": True, "content": content}
+    description = f"A FHIR R4 {resource_type}, validated against R4 and its required bindings"
+    if route.interaction == "update":
+        description += "; its id must be the id in the URL"
+    return {"description": description, "required": True, "content": content}
 
 
 def operation(route: Route, resource_type: str, path: str) -> dict:
@@ -329,7 +332,7 @@ def operation(route: Route, resource_type: str, path: str) -> dict:
         "security": _security(route),
     }
     if route.interaction in ("create", "update"):
-        result["requestBody"] = _resource_body(resource_type)
+        result["requestBody"] = _resource_body(route, resource_type)
     if route.interaction == "search-type" and route.method == "POST":
         result["requestBody"] = _form_body(resource_type)
     return result
