@@ -537,6 +537,9 @@ def openapi_document(base: str) -> dict:
 class OpenAPIView(APIView):
     """GET /fhir/openapi.json. Errors (405, 406) are OperationOutcomes like the rest of /fhir."""
 
+    # Not DRF's default list: its OPTIONS answers with the view's own metadata, not FHIR.
+    http_method_names = ["get", "head"]
+
     def get(self, request, *args, **kwargs):
         document = openapi_document(base_url(request))
         # Returned as is, not rendered: the document is plain JSON, not a FHIR resource.

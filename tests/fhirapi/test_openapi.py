@@ -142,8 +142,15 @@ def test_served_like_metadata_certificate_but_no_key_or_token(credentials, setti
     assert refused.json()["resourceType"] == "OperationOutcome"
 
 
-def test_other_methods_get_an_operation_outcome(api):
-    response = api.post(URL, {}, format="json")
+@pytest.mark.parametrize("method", ["post", "put", "delete", "patch", "options"])
+def test_other_methods_get_an_operation_outcome(api, method):
+    response = getattr(api, method)(URL)
     assert response.status_code == 405
     assert response["Content-Type"].startswith("application/fhir+json")
     assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_head_answers_like_get(api):
+    response = api.head(URL)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
