@@ -72,7 +72,9 @@ def parse_certificate(data: bytes | str) -> CertificateInfo:
 def _as_bytes(data: bytes | str) -> bytes:
     if isinstance(data, str):
         data = data.encode("utf-8", errors="replace")
-    data = data.strip()
+    # Only text is trimmed: DER is binary, and its last signature byte may look like whitespace.
+    if data[:1] != b"\x30":
+        data = data.strip()
     if not data:
         raise CertificateError("No certificate was given")
     return data

@@ -15,6 +15,7 @@ from directory.cursors import has_fields, integer, matching, read_signed
 from directory.errors import InvalidRequest
 from directory.numbers import MAX_BIGINT, capped_integer
 from directory.registry import ID_REGEX
+from directory.search.dates import MAX_UTC_OFFSET
 
 CURSOR_PARAM = "_cursor"
 _SALT = "fhirapi.history.cursor"
@@ -64,7 +65,7 @@ def parse_since(raw: str | None) -> datetime | None:
         return datetime.combine(day, time.min, tzinfo=UTC)
     if moment is not None and moment.tzinfo is not None and not _representable_in_utc(moment):
         moment = None
-    if moment is None or moment.tzinfo is None:
+    if moment is None or moment.tzinfo is None or abs(moment.utcoffset()) > MAX_UTC_OFFSET:
         raise InvalidRequest(
             f"_since must be a FHIR instant such as 2024-01-31T12:00:00Z, not '{raw[:40]}'",
             expression=["_since"],

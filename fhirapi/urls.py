@@ -2,6 +2,7 @@
 
 from django.urls import re_path
 
+from .openapi import OpenAPIView
 from .routes import PATTERNS, routes_by_pattern
 from .views import FHIRView, UnknownEndpointView
 
@@ -12,4 +13,6 @@ urlpatterns = [
     for key, routes in routes_by_pattern().items()
     if routes
 ]
+# Not a FHIR interaction (so not in ROUTES): the OpenAPI description of the interactions.
+urlpatterns.append(re_path(r"^openapi\.json$", OpenAPIView.as_view(), name="openapi"))
 urlpatterns.append(re_path(r"", UnknownEndpointView.as_view(), name="unknown"))

@@ -6,6 +6,9 @@ API_PREFIX = "/fhir"
 # The CapabilityStatement describes the server, not directory data: it needs a trusted transport
 # and certificate, but no key or token, so clients can discover how to authenticate.
 METADATA_PATH = "/fhir/metadata"
+# The OpenAPI document describes the same interactions for generic HTTP tooling: same treatment.
+OPENAPI_PATH = "/fhir/openapi.json"
+DISCOVERY_PATHS = (METADATA_PATH, OPENAPI_PATH)
 
 
 def is_public(request) -> bool:
@@ -18,4 +21,5 @@ def is_api(request) -> bool:
 
 
 def is_metadata(request) -> bool:
-    return request.path_info.rstrip("/") == METADATA_PATH
+    """The server's self-descriptions (CapabilityStatement, OpenAPI): transport checks only."""
+    return request.path_info.rstrip("/") in DISCOVERY_PATHS

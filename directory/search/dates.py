@@ -15,6 +15,9 @@ _DATE = re.compile(
     r"(?:T(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.(?P<fraction>\d+))?)?"
     r"(?P<tz>Z|[+\- ]\d{2}:\d{2})?)?)?)?$"
 )
+# FHIR offsets run from -14:00 to +14:00. PostgreSQL refuses an offset beyond ±15:59 with a
+# database error, so a larger one must be refused here as bad input.
+MAX_UTC_OFFSET = timedelta(hours=14)
 # Each supported prefix, as a condition on the [start, end) interval the value denotes.
 _PREFIX_CONDITIONS = {
     "eq": lambda start, end: Q(last_updated__gte=start, last_updated__lt=end),
@@ -93,4 +96,7 @@ def _zone(text: str | None):
         return UTC
     sign = -1 if text[0] == "-" else 1
     hours, minutes = int(text[1:3]), int(text[4:6])
-    return dt_timezone(sign * timedelta(hours=hours, minutes=minutes))
+    offset = sign * timedelta(hours=hours, minutes=minutes)
+    if minutes > 59 or abs(offset) > MAX_UTC_OFFSET:
+        raise ValueError(f"UTC offset {text} is out of range")
+    return dt_timezone(offset)

@@ -86,6 +86,17 @@ def stored_extension(row) -> dict:
     return {sub["url"]: sub for sub in ext["extension"]}
 
 
+def test_der_ending_in_a_whitespace_byte_is_read_whole():
+    """DER is binary: a signature whose last byte is 0x20 or 0x09-0x0d must not be trimmed."""
+    for _ in range(2000):
+        cert = make_certificate(30)
+        if der(cert)[-1:].isspace():
+            break
+    else:
+        pytest.fail("no certificate ending in a whitespace byte was generated")
+    assert parse_certificate(der(cert)).fingerprint_sha256 == fingerprint(cert)
+
+
 def test_parse_certificate_reads_pem_der_and_bare_base64(long_lived):
     for data in (pem(long_lived), pem(long_lived).encode(), der(long_lived)):
         info = parse_certificate(data)

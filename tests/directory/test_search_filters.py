@@ -336,6 +336,10 @@ def test_last_updated_repeated_is_a_range(dated):
         "2024-01-01T10",
         "today",
         "9999",
+        # Beyond FHIR's ±14:00 offsets (PostgreSQL refuses beyond ±15:59: a 500 before).
+        "2024-01-01T00:00:00+17:00",
+        "2024-01-01T00:00:00-23:59",
+        "ge2024-01-01T00:00-14:01",
     ],
 )
 def test_bad_dates_are_400(value):

@@ -172,6 +172,19 @@ def test_bad_since_is_400(api, since):
     assert outcome_issue(response)["expression"] == ["_since"]
 
 
+@pytest.mark.parametrize(
+    "since", ["2024-01-01T00:00:00+17:51", "0219-09-28T10:58:49.81-23:54", "2024-01-01T00:00-14:01"]
+)
+def test_since_offset_beyond_fhir_range_is_400_not_500(api, since):
+    """FHIR offsets stop at ±14:00; PostgreSQL refuses beyond ±15:59 (found by the fuzzing run)."""
+    OrganizationFactory.create()
+    for path in ("/fhir/_history", "/fhir/Organization/_history"):
+        response = api.get(path, {"_since": since})
+        assert response.status_code == 400
+        assert outcome_issue(response)["expression"] == ["_since"]
+    assert api.get("/fhir/_history", {"_since": "2000-01-01T00:00:00+14:00"}).status_code == 200
+
+
 @pytest.mark.parametrize("count", ["-1", "ten", "1.5"])
 def test_bad_count_is_400(api, count):
     response = api.get("/fhir/_history", {"_count": count})
