@@ -13,6 +13,7 @@ FUZZ_SEED for another repeatable run) to fuzz longer or differently on a worksta
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -112,8 +113,18 @@ def schemathesis_command(url: str, headers: dict[str, str], report: Path) -> lis
 
 def test_fuzzing_finds_no_server_error(production, tmp_path, credentials):
     load_sample_data()
-    env = production | {"SCHEMATHESIS_HOOKS": "tests.e2e.fuzz_checks", "PYTHONPATH": str(ROOT)}
-    with gunicorn(production, tmp_path) as (url, process):
+    # schemathesis speaks TCP, not gunicorn's unix socket, so the server runs in the `test`
+    # environment (certificates still required and re-verified), trusting only loopback, which
+    # stands in for nginx here; `prod` refuses a loopback proxy (security.E010). Rate limits off:
+    # the fuzzer would otherwise spend most of its requests on 429s.
+    server_env = production | {
+        "ENVIRONMENT": "test",
+        "SECURITY_TRUSTED_PROXIES": "127.0.0.1/32",
+        "RATE_LIMIT_PER_MINUTE": "0",
+        "RATE_LIMIT_CONCURRENT": "0",
+    }
+    env = server_env | {"SCHEMATHESIS_HOOKS": "tests.e2e.fuzz_checks", "PYTHONPATH": str(ROOT)}
+    with gunicorn(server_env, tmp_path) as (url, process):
         wait_until_serving(url, process)
         command = schemathesis_command(url, credentials.http, tmp_path / "junit.xml")
         # In tmp_path: schemathesis keeps failures for `st replay` under ./.schemathesis.
@@ -131,6 +142,10 @@ def test_fuzzing_finds_no_server_error(production, tmp_path, credentials):
     (tmp_path / "schemathesis.out").write_text(output)
     assert run.returncode == 0, output[-20_000:]
     assert "operations" in output.lower() or "passed" in output.lower(), output[-5000:]
+    # The run must have reached the handlers, not stopped at a check: a run refused wholesale
+    # (a proxy or credential mistake) would pass every check above while testing nothing.
+    served = re.findall(r'" 2\d\d ', (tmp_path / "access.log").read_text())
+    assert len(served) >= 200, f"only {len(served)} requests were served"
     logs = all_logs(tmp_path)
     for secret in (credentials.api_key, credentials.token):
         assert secret not in output
