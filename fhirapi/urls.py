@@ -13,3 +13,6 @@ urlpatterns = [
     if routes
 ]
 urlpatterns.append(re_path(r"", UnknownEndpointView.as_view(), name="unknown"))
+
+# The base without its trailing slash (`POST /fhir`), mounted by the project's URL map.
+base_view = FHIRView.for_routes(routes_by_pattern()["system"])
