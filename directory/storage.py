@@ -392,8 +392,14 @@ def _check_references(resource_type: str, logical_id: str, rows: indexing.IndexR
 
 def _refuse_missing(local: set[tuple[str, str]]):
     """422 unless every (type, id) is a live resource."""
-    if not local:
-        return
+    missing = _missing(local)
+    if missing:
+        names = ", ".join(f"{t}/{i}" for t, i in sorted(missing))
+        raise UnprocessableReference(f"Referenced resource does not exist: {names}")
+
+
+def _missing(local: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The (type, id) pairs that name no live resource."""
     missing = set(local)
     by_type: dict[str, set[str]] = {}
     for rtype, rid in local:
@@ -403,9 +409,7 @@ def _refuse_missing(local: set[tuple[str, str]]):
             resource_type=rtype, logical_id__in=ids, deleted=False
         ).values_list("logical_id", flat=True):
             missing.discard((rtype, found))
-    if missing:
-        names = ", ".join(f"{t}/{i}" for t, i in sorted(missing))
-        raise UnprocessableReference(f"Referenced resource does not exist: {names}")
+    return missing
 
 
 def _stamp(content: dict, logical_id: str, version_id: int, moment: datetime) -> dict:
@@ -497,13 +501,20 @@ def deferred_integrity() -> Iterator[None]:
 
 def _check_pending(pending: _Pending):
     targets = ReferenceIndex.objects.filter(resource_id__in=pending.written, external=False)
-    local = set()
+    referrers: dict[tuple[str, str], set[str]] = {}
     for rtype, lid, ttype, tid in targets.values_list(
         "resource_type", "resource__logical_id", "target_type", "target_id"
     ):
         if (rtype, lid) != (ttype, tid):
-            local.add((ttype, tid))
-    _refuse_missing(local)
+            referrers.setdefault((ttype, tid), set()).add(f"{rtype}/{lid}")
+    missing = _missing(set(referrers))
+    if missing:
+        # Name the writers too: several resources were written, the client must know which.
+        named = "; ".join(
+            f"{t}/{i} (referenced by {', '.join(sorted(referrers[(t, i)]))})"
+            for t, i in sorted(missing)
+        )
+        raise UnprocessableReference(f"Referenced resource does not exist: {named}")
     for resource_type, logical_id in sorted(pending.deleted):
         _refuse_if_referenced(resource_type, logical_id)
 
