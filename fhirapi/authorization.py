@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 
 # Letters a resource needs to appear in a response, by how it appears there.
 ENTRY_LETTERS = {"match": "s", "include": "r", "history": "r"}
+# Routed interactions whose FHIR code only the body tells: a Bundle posted to the base is a
+# batch or a transaction.
+DECIDED_BY_BODY = frozenset({"transaction"})
 # Answers to a posted batch or transaction: each entry is what one interaction returned.
 RESPONSE_BUNDLES = frozenset({"batch-response", "transaction-response"})
 
@@ -69,6 +72,8 @@ class ScopePermission(BasePermission):
         context.interaction = route.interaction
         context.resource_type = resource_type
         context.resource_id = view.kwargs.get("logical_id", "")
+        if route.interaction in DECIDED_BY_BODY:
+            return True  # the handler calls authorize_bundle once it has read the body
         _check_spine_interaction(request, context, route.interaction, resource_type)
         if resource_type and resource_type not in RESOURCE_TYPES:
             return True  # the handler answers 404; no data of any type is touched
@@ -90,6 +95,15 @@ def authorize_criteria(request, what: str, resource_type: str, pairs) -> None:
     """Criteria a conditional interaction matches on: `s` on its type and on every type reached."""
     needed = {(resource_type, "s")} | _reach_grants(resource_type, pairs)
     authorize(context_of(request), what, needed)
+
+
+def authorize_bundle(request, bundle_type: str) -> None:
+    """A posted Bundle, once its type is known: named in the audit and, under Spine, checked
+    against Ssp-InteractionID (`...:batch` or `...:transaction`). Its entries are decided alone."""
+    context = context_of(request)
+    context.interaction = bundle_type
+    _check_spine_interaction(request, context, bundle_type, "")
+    authorize(context, bundle_type, required_grants(bundle_type, ""))
 
 
 def authorize_entry(

@@ -30,7 +30,6 @@ from directory import storage
 from directory.errors import FHIRError, InvalidRequest, NotFound
 from directory.registry import RESOURCE_TYPES
 from directory.search import SearchRequest, search
-from security.context import context_of
 
 from . import authorization, bundles
 from .criteria import TRANSPORT_PARAMS, criteria_pairs
@@ -114,7 +113,7 @@ def process(request, body: dict) -> dict:
     limit = settings.FHIR_MAX_BUNDLE_ENTRIES
     if len(raws) > limit:
         raise TooManyEntries(f"A Bundle may carry at most {limit} entries")
-    context_of(request).interaction = kind
+    authorization.authorize_bundle(request, kind)
     run = Run(request, base_url(request), preferences(request))
     entries = _transaction(run, raws) if kind == "transaction" else _batch(run, raws)
     return bundles.bundle(RESPONSE_TYPES[kind], total=None, links=[], entries=entries)
@@ -172,7 +171,9 @@ def _split_url(url: str, base: str) -> tuple[list[str], str]:
 
 def _interaction(method: str, segments: list[str]) -> str:
     interaction = SHAPES.get((method, len(segments)))
-    if interaction is None or (interaction == "vread" and segments[2] != "_history"):
+    # `Type/_history`, `Type/_search` and the like are not instances.
+    reserved = len(segments) > 1 and segments[1].startswith("_")
+    if interaction is None or reserved or (interaction == "vread" and segments[2] != "_history"):
         raise InvalidRequest(
             f"{method[:10]} on this URL is not an interaction a Bundle entry can ask for here",
             code="not-supported",
@@ -417,6 +418,15 @@ def _parse_all(run: Run, raws: list) -> list[Entry]:
     full_urls = [e.full_url for e in entries if e.full_url]
     if len(full_urls) != len(set(full_urls)):
         raise InvalidRequest("Two entries of the transaction have the same fullUrl")
+    # Identities are settled before anything is written, so two conditional writes on the same
+    # criteria would both find nothing and both create.
+    creating = [
+        (e.resource_type, tuple(sorted(e.params)))
+        for e in entries
+        if e.params is not None and e.interaction in ("create", "conditional-update")
+    ]
+    if len(creating) != len(set(creating)):
+        raise InvalidRequest("Two entries of the transaction write on the same criteria")
     return entries
 
 

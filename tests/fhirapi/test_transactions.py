@@ -218,6 +218,13 @@ def test_deletes_and_writes_are_checked_together(fhir):
         ([post(org("A"), ORG_URN), post(org("B"), ORG_URN)], "same fullUrl"),
         ([post({**org("A"), "partOf": {"reference": ORG_URN}})], "names no entry"),
         ([call("PATCH", "Organization/a")], "not an interaction"),
+        (
+            [
+                post(org("A"), ifNoneExist="name=A&active=true"),
+                put("Organization?active=true&name=A", org("A")),
+            ],
+            "same criteria",
+        ),
         ([put("Organization/a", org("A", id="b"))], "does not match"),
     ],
 )  # fmt: skip
