@@ -24,10 +24,10 @@ from http import HTTPStatus
 from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, transaction
 
 from directory import storage
-from directory.errors import FHIRError, InvalidRequest, NotFound
+from directory.errors import Conflict, FHIRError, InvalidRequest, NotFound
 from directory.registry import RESOURCE_TYPES
 from directory.search import SearchRequest, search
 
@@ -44,6 +44,8 @@ RESPONSE_TYPES = {"batch": "batch-response", "transaction": "transaction-respons
 TRANSACTION_ORDER = ("DELETE", "POST", "PUT", "GET")
 # Identities a client gives the resources it creates, to refer to them from other entries.
 TEMPORARY_PREFIXES = ("urn:uuid:", "urn:oid:")
+# PostgreSQL's deadlock_detected and serialization_failure: the database aborted the transaction.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
 GENERIC_500 = "The server could not process this entry because of an internal error"
 
 # (method, number of path segments) -> interaction; `Type/id/_history/vid` is the only 4.
@@ -364,7 +366,8 @@ def _target(reference: str, references: dict[str, str]) -> str:
     if reference.startswith(TEMPORARY_PREFIXES):
         # Stored as given it would be a reference nobody can ever resolve.
         raise InvalidRequest(
-            f"Reference '{reference[:80]}' names no entry of this transaction",
+            f"Reference '{reference[:80]}' names no resource this Bundle writes (references "
+            "between entries are resolved in transactions only)",
             expression=["reference"],
         )
     return reference
@@ -431,6 +434,19 @@ def _parse_all(run: Run, raws: list) -> list[Entry]:
 
 
 def _transaction(run: Run, raws: list) -> list[dict]:
+    try:
+        return _transaction_entries(run, raws)
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) not in TRANSIENT_SQLSTATES:
+            raise
+        # Another transaction locked the same rows or criteria in the other order; the database
+        # chose this one to abort. Nothing was written, so the client can safely send it again.
+        raise Conflict(
+            "The transaction collided with a concurrent one and was not applied; send it again"
+        ) from None
+
+
+def _transaction_entries(run: Run, raws: list) -> list[dict]:
     entries = _parse_all(run, raws)
     # Every entry is authorised before anything is written.
     for entry in entries:

@@ -216,7 +216,7 @@ def test_deletes_and_writes_are_checked_together(fhir):
             "more than one",
         ),
         ([post(org("A"), ORG_URN), post(org("B"), ORG_URN)], "same fullUrl"),
-        ([post({**org("A"), "partOf": {"reference": ORG_URN}})], "names no entry"),
+        ([post({**org("A"), "partOf": {"reference": ORG_URN}})], "names no resource"),
         ([call("PATCH", "Organization/a")], "not an interaction"),
         (
             [
@@ -459,24 +459,34 @@ def test_conditional_update_and_delete_entries(fhir):
 # ---------------------------------------------------------------- concurrency
 
 
-def test_concurrent_conditional_creates_create_once(fhir):
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite serializes all writes; the criteria lock is PostgreSQL's")
+def transaction_racer(fhir):
     criteria = f"identifier={NPI_SYSTEM}|{NPI_A}"
     payload = bundle("transaction", post(org("Race Clinic", NPI_A), ifNoneExist=criteria))
+    return statuses(fhir("POST", json=payload))[0]
+
+
+def conditional_update_racer(fhir):
+    response = fhir("PUT", by_npi(NPI_A), json=org("Race Clinic", NPI_A))
+    return f"{response.status_code} {'Created' if response.status_code == 201 else 'OK'}"
+
+
+@pytest.mark.parametrize("send", [transaction_racer, conditional_update_racer])
+def test_concurrent_conditional_writes_create_once(fhir, send):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serializes all writes; the criteria lock is PostgreSQL's")
     start = threading.Barrier(6)
-    answers: list[list[str]] = []
+    answers: list[str] = []
 
     def racer():
         start.wait()
-        answers.append(statuses(fhir("POST", json=payload)))
+        answers.append(send(fhir))
 
     threads = [threading.Thread(target=racer) for _ in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(a[0] for a in answers) == ["200 OK"] * 5 + ["201 Created"]
+    assert sorted(answers) == ["200 OK"] * 5 + ["201 Created"]
     assert Resource.objects.filter(resource_type="Organization").count() == 1
 
 
