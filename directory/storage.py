@@ -226,8 +226,8 @@ def update(
 
 def conditional_target(
     resource_type: str, pairs: list[tuple[str, str]], body_id: str | None
-) -> tuple[str, bool]:
-    """The id a conditional update writes, and whether it matched (FHIR R4 3.1.0.4.3).
+) -> str:
+    """The id a conditional update writes (FHIR R4 3.1.0.4.3).
 
     No match: the body's id (update as create) or a new one. One match: that resource, which a
     body id must name. Several: 412. Call inside the write's transaction: the criteria stay
@@ -237,14 +237,14 @@ def conditional_target(
     if len(matches) > 1:
         raise PreconditionFailed(f"The criteria match more than one {resource_type}")
     if not matches:
-        return body_id or new_id(), False
+        return body_id or new_id()
     found = matches[0].logical_id
     if body_id is not None and body_id != found:
         raise InvalidRequest(
             f"Resource id '{body_id}' is not the id of the resource the criteria match",
             expression=["id"],
         )
-    return found, True
+    return found
 
 
 def conditional_update(
@@ -260,7 +260,7 @@ def conditional_update(
         raise InvalidRequest("A resource must be a JSON object")
     body_id = content.get("id")
     with transaction.atomic():
-        logical_id, _ = conditional_target(resource_type, pairs, body_id)
+        logical_id = conditional_target(resource_type, pairs, body_id)
         return update(
             resource_type,
             logical_id,

@@ -503,7 +503,7 @@ def _settle(run: Run, entry: Entry, results: dict) -> Entry:
                 )
         entry = replace(entry, logical_id=logical_id, if_none_exist=None)
     elif entry.interaction == "conditional-update":
-        logical_id, _ = storage.conditional_target(
+        logical_id = storage.conditional_target(
             resource_type, entry.params, entry.resource.get("id")
         )
         entry = replace(entry, interaction="update", logical_id=logical_id)
