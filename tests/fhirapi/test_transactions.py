@@ -516,3 +516,25 @@ def test_fhirpy_drives_transactions_and_conditional_writes(live_server, credenti
         client.resources("Organization").search(active="true").delete()
     assert organizations.delete()[1] == 204
     assert organizations.count() == 0
+
+
+@pytest.mark.parametrize("sqlstate, refused", [("40P01", True), ("40001", True), ("08006", False)])
+def test_a_transaction_the_database_aborts_is_a_conflict_to_retry(monkeypatch, sqlstate, refused):
+    from django.db import OperationalError
+
+    from directory.errors import Conflict
+    from fhirapi import transactions
+
+    class Cause(Exception):
+        pass
+
+    def collide(run, raws):
+        cause = Cause()
+        cause.sqlstate = sqlstate
+        raise OperationalError("aborted") from cause
+
+    monkeypatch.setattr(transactions, "_transaction_entries", collide)
+    # A lost connection is no conflict: it stays a server error.
+    expected = Conflict if refused else OperationalError
+    with pytest.raises(expected):
+        transactions._transaction(None, [])
