@@ -199,6 +199,8 @@ FHIR_SEARCH_SNAPSHOT_REUSE_SECONDS = env.int("FHIR_SEARCH_SNAPSHOT_REUSE_SECONDS
 FHIR_SEARCH_SNAPSHOTS_PER_CLIENT = env.int("FHIR_SEARCH_SNAPSHOTS_PER_CLIENT", default=20)
 FHIR_MAX_BODY_BYTES = env.int("FHIR_MAX_BODY_BYTES", default=1_048_576)
 DATA_UPLOAD_MAX_MEMORY_SIZE = FHIR_MAX_BODY_BYTES
+# Entries of one batch or transaction Bundle posted to the base; more are refused with 413.
+FHIR_MAX_BUNDLE_ENTRIES = env.int("FHIR_MAX_BUNDLE_ENTRIES", default=1000)
 # Deeper JSON bodies are refused before parsing (parsers recurse per level); FHIR needs ~a dozen.
 FHIR_MAX_JSON_DEPTH = env.int("FHIR_MAX_JSON_DEPTH", default=64)
 

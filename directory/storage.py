@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl, urlencode
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -171,15 +174,25 @@ def history_count(*, resource_type=None, logical_id=None, since=None) -> int:
 # ---------------------------------------------------------------- writes
 
 
-def create(resource_type: str, content: dict, *, if_none_exist: str | None = None) -> WriteResult:
-    """Create with a server-assigned id; with `if_none_exist`, return the one existing match."""
+def create(
+    resource_type: str,
+    content: dict,
+    *,
+    if_none_exist: str | None = None,
+    logical_id: str | None = None,
+) -> WriteResult:
+    """Create with a server-assigned id; with `if_none_exist`, return the one existing match.
+
+    `logical_id` is an id the server assigned beforehand (a transaction resolving its references
+    before it writes); a client's id in the content is ignored, as for every create.
+    """
     canonical = validate_resource(resource_type, content)
     with transaction.atomic():
         if if_none_exist is not None:
-            existing = _conditional_match(resource_type, if_none_exist)
+            existing = conditional_create_match(resource_type, if_none_exist)
             if existing is not None:
                 return WriteResult(existing, created=False)
-        row = _store(resource_type, new_id(), canonical, method="POST", current=None)
+        row = _store(resource_type, logical_id or new_id(), canonical, method="POST", current=None)
     return WriteResult(row, created=True)
 
 
@@ -225,6 +238,67 @@ def update(
     raise AssertionError("unreachable")
 
 
+def conditional_target(
+    resource_type: str, pairs: list[tuple[str, str]], body_id: str | None
+) -> str:
+    """The id a conditional update writes (FHIR R4 3.1.0.4.3).
+
+    No match: the body's id (update as create) or a new one. One match: that resource, which a
+    body id must name. Several: 412. Call inside the write's transaction: the criteria stay
+    locked until it ends, so identical conditional writes serialize.
+    """
+    matches = _locked_matches(resource_type, pairs)
+    if len(matches) > 1:
+        raise PreconditionFailed(f"The criteria match more than one {resource_type}")
+    if not matches:
+        return body_id or new_id()
+    found = matches[0].logical_id
+    if body_id is not None and body_id != found:
+        raise InvalidRequest(
+            f"Resource id '{body_id}' is not the id of the resource the criteria match",
+            expression=["id"],
+        )
+    return found
+
+
+def conditional_update(
+    resource_type: str,
+    pairs: list[tuple[str, str]],
+    content: dict,
+    *,
+    if_match: str | None = None,
+    before_create: Callable[[], None] | None = None,
+) -> WriteResult:
+    """`PUT Type?criteria`: update the one match, or create when nothing matches."""
+    if not isinstance(content, dict):
+        raise InvalidRequest("A resource must be a JSON object")
+    body_id = content.get("id")
+    with transaction.atomic():
+        logical_id = conditional_target(resource_type, pairs, body_id)
+        return update(
+            resource_type,
+            logical_id,
+            {**content, "id": logical_id},
+            if_match=if_match,
+            before_create=before_create,
+        )
+
+
+def conditional_delete(resource_type: str, pairs: list[tuple[str, str]]) -> Resource | None:
+    """`DELETE Type?criteria` in single-delete mode: the one match, none, or 412 for several."""
+    with transaction.atomic():
+        matches = _locked_matches(resource_type, pairs)
+        if len(matches) > 1:
+            raise PreconditionFailed(
+                f"The criteria match more than one {resource_type}; this server deletes one at "
+                "a time"
+            )
+        if not matches:
+            return None
+        delete(resource_type, matches[0].logical_id)
+        return matches[0]
+
+
 def delete(resource_type: str, logical_id: str) -> bool:
     """Delete the current version; True when something was deleted."""
     check_id(logical_id)
@@ -232,7 +306,11 @@ def delete(resource_type: str, logical_id: str) -> bool:
         current = _lock_current(resource_type, logical_id)
         if current is None or current.deleted:
             return False
-        _refuse_if_referenced(resource_type, logical_id)
+        pending = _deferred.get()
+        if pending is None:
+            _refuse_if_referenced(resource_type, logical_id)
+        else:
+            pending.deleted.add((resource_type, logical_id))
         now = timezone.now()
         current.version_id += 1
         current.last_updated = now
@@ -274,28 +352,37 @@ def _check_version(resource_type, logical_id, current: Resource | None, expected
         )
 
 
-def _conditional_match(resource_type: str, criteria: str) -> Resource | None:
-    from urllib.parse import parse_qsl
-
-    from .search import matching_rows
-
+def conditional_create_match(resource_type: str, criteria: str) -> Resource | None:
+    """The one live resource If-None-Exist names, None, or 412; locks the criteria (see below)."""
     pairs = parse_qsl(criteria.lstrip("?"), keep_blank_values=True)
     if not pairs:
         raise InvalidRequest("If-None-Exist must carry search criteria, e.g. identifier=sys|value")
-    _serialize_conditional(resource_type, criteria)
-    matches = matching_rows(resource_type, pairs, limit=2)
+    matches = _locked_matches(resource_type, pairs)
     if len(matches) > 1:
         raise PreconditionFailed(f"If-None-Exist criteria match more than one {resource_type}")
     return matches[0] if matches else None
 
 
-def _serialize_conditional(resource_type: str, criteria: str):
-    """Hold a transaction lock on these criteria so two identical conditional creates serialize."""
+def _locked_matches(resource_type: str, pairs: list[tuple[str, str]]) -> list[Resource]:
+    """Up to two live matches of the criteria, with the criteria locked for the transaction."""
+    from .search import matching_rows
+
+    if not pairs:
+        raise InvalidRequest("A conditional interaction needs search criteria")
+    _serialize_conditional(resource_type, pairs)
+    return matching_rows(resource_type, pairs, limit=2)
+
+
+def _serialize_conditional(resource_type: str, pairs: list[tuple[str, str]]):
+    """Hold a transaction lock on these criteria so identical conditional writes serialize.
+
+    The key is the sorted criteria, so `a=1&b=2` and `b=2&a=1` wait for each other; conditional
+    creates, updates and deletes on the same criteria share it.
+    """
     if connection.vendor == "postgresql":
+        key = f"{resource_type}?{urlencode(sorted(pairs))}"
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{resource_type}?{criteria}"]
-            )
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [key])
 
 
 def _refuse_if_referenced(resource_type: str, logical_id: str):
@@ -314,8 +401,19 @@ def _refuse_if_referenced(resource_type: str, logical_id: str):
 def _check_references(resource_type: str, logical_id: str, rows: indexing.IndexRows):
     local = {(ref.type, ref.id) for _, ref in rows.references if not ref.external}
     local.discard((resource_type, logical_id))
-    if not local:
-        return
+    _refuse_missing(local)
+
+
+def _refuse_missing(local: set[tuple[str, str]]):
+    """422 unless every (type, id) is a live resource."""
+    missing = _missing(local)
+    if missing:
+        names = ", ".join(f"{t}/{i}" for t, i in sorted(missing))
+        raise UnprocessableReference(f"Referenced resource does not exist: {names}")
+
+
+def _missing(local: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The (type, id) pairs that name no live resource."""
     missing = set(local)
     by_type: dict[str, set[str]] = {}
     for rtype, rid in local:
@@ -325,9 +423,7 @@ def _check_references(resource_type: str, logical_id: str, rows: indexing.IndexR
             resource_type=rtype, logical_id__in=ids, deleted=False
         ).values_list("logical_id", flat=True):
             missing.discard((rtype, found))
-    if missing:
-        names = ", ".join(f"{t}/{i}" for t, i in sorted(missing))
-        raise UnprocessableReference(f"Referenced resource does not exist: {names}")
+    return missing
 
 
 def _stamp(content: dict, logical_id: str, version_id: int, moment: datetime) -> dict:
@@ -347,7 +443,9 @@ def _store(
     resource_type: str, logical_id: str, canonical: dict, *, method: str, current: Resource | None
 ) -> Resource:
     rows = indexing.extract(resource_type, canonical)
-    _check_references(resource_type, logical_id, rows)
+    pending = _deferred.get()
+    if pending is None:
+        _check_references(resource_type, logical_id, rows)
     now = timezone.now()
     version_id = current.version_id + 1 if current is not None else 1
     content = dumps(_stamp(canonical, logical_id, version_id, now))
@@ -380,7 +478,59 @@ def _store(
         content=content,
     )
     _insert_index_rows([(current, rows)])
+    if pending is not None:
+        pending.written.add(current.pk)
     return current
+
+
+# ---------------------------------------------------------------- deferred integrity checks
+
+
+@dataclass
+class _Pending:
+    written: set[int] = field(default_factory=set)  # Resource pks
+    deleted: set[tuple[str, str]] = field(default_factory=set)
+
+
+_deferred: ContextVar[_Pending | None] = ContextVar("directory_deferred_checks", default=None)
+
+
+@contextmanager
+def deferred_integrity() -> Iterator[None]:
+    """Check references when several writes are done, not after each (use inside one transaction).
+
+    Resources written together may point at each other in any order, even in cycles, and a
+    delete may be allowed because a later write in the same transaction drops the last
+    reference to it. At the end every written resource's local references must resolve and no
+    live resource may still point at a deleted one; otherwise the error aborts the transaction.
+    """
+    pending = _Pending()
+    token = _deferred.set(pending)
+    try:
+        yield
+    finally:
+        _deferred.reset(token)
+    _check_pending(pending)
+
+
+def _check_pending(pending: _Pending):
+    targets = ReferenceIndex.objects.filter(resource_id__in=pending.written, external=False)
+    referrers: dict[tuple[str, str], set[str]] = {}
+    for rtype, lid, ttype, tid in targets.values_list(
+        "resource_type", "resource__logical_id", "target_type", "target_id"
+    ):
+        if (rtype, lid) != (ttype, tid):
+            referrers.setdefault((ttype, tid), set()).add(f"{rtype}/{lid}")
+    missing = _missing(set(referrers))
+    if missing:
+        # Name the writers too: several resources were written, the client must know which.
+        named = "; ".join(
+            f"{t}/{i} (referenced by {', '.join(sorted(referrers[(t, i)]))})"
+            for t, i in sorted(missing)
+        )
+        raise UnprocessableReference(f"Referenced resource does not exist: {named}")
+    for resource_type, logical_id in sorted(pending.deleted):
+        _refuse_if_referenced(resource_type, logical_id)
 
 
 def _delete_index_rows(pks: list[int]):

@@ -6,7 +6,7 @@ from django.contrib.staticfiles.views import serve as serve_static
 from django.http import Http404
 from django.urls import include, path
 
-from fhirapi.views import UnknownEndpointView
+from fhirapi.urls import base_view as fhir_base_view
 from security import dashboard, health, twofactor
 
 # The admin asks for a TOTP code when ADMIN_REQUIRE_OTP is on (always in production).
@@ -35,8 +35,8 @@ urlpatterns = [
         name="security-dashboard",
     ),
     path("admin/", admin.site.urls),
-    # The bare base has no FHIR meaning; answer in FHIR even with DEBUG on.
-    path("fhir", UnknownEndpointView.as_view()),
+    # The bare base takes batch and transaction Bundles; other methods answer in FHIR (405).
+    path("fhir", fhir_base_view),
     path("fhir/", include("fhirapi.urls")),
     path(f"{settings.STATIC_URL.strip('/')}/<path:path>", development_static),
 ]

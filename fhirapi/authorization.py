@@ -11,7 +11,11 @@ request reads or writes:
   client that asked for related resources and got none would take "none" for the truth;
 - a conditional create (`If-None-Exist`) searches before it writes, so it needs `s` as well as `c`;
 - an update that would create (a new or deleted id) needs `c` as well as `u`, decided inside the
-  write's transaction so no race turns an update into an unauthorised create.
+  write's transaction so no race turns an update into an unauthorised create;
+- a conditional update or delete (`PUT`/`DELETE Type?criteria`) needs `s` besides `u`/`d`, and
+  whatever its criteria search on other types;
+- each entry of a batch or transaction Bundle is decided exactly as the same request sent alone
+  (`authorize_entry`), its decisions recorded under its entry number.
 
 Every response is checked once more before it leaves (`check_response`): an entry of a type the
 grants do not cover fails the request closed. Each decision is written to the security context
@@ -20,7 +24,8 @@ and from there to the request audit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -39,6 +44,11 @@ if TYPE_CHECKING:
 
 # Letters a resource needs to appear in a response, by how it appears there.
 ENTRY_LETTERS = {"match": "s", "include": "r", "history": "r"}
+# Routed interactions whose FHIR code only the body tells: a Bundle posted to the base is a
+# batch or a transaction.
+DECIDED_BY_BODY = frozenset({"transaction"})
+# Answers to a posted batch or transaction: each entry is what one interaction returned.
+RESPONSE_BUNDLES = frozenset({"batch-response", "transaction-response"})
 
 
 class Denied(FHIRError):
@@ -62,6 +72,8 @@ class ScopePermission(BasePermission):
         context.interaction = route.interaction
         context.resource_type = resource_type
         context.resource_id = view.kwargs.get("logical_id", "")
+        if route.interaction in DECIDED_BY_BODY:
+            return True  # the handler calls authorize_bundle once it has read the body
         _check_spine_interaction(request, context, route.interaction, resource_type)
         if resource_type and resource_type not in RESOURCE_TYPES:
             return True  # the handler answers 404; no data of any type is touched
@@ -76,8 +88,51 @@ def authorize_search(request, resource_type: str, pairs: list[tuple[str, str]]) 
 
 def authorize_conditional_create(request, resource_type: str, pairs) -> None:
     """If-None-Exist is a search: matching it may return an existing resource."""
+    authorize_criteria(request, "conditional-create", resource_type, pairs)
+
+
+def authorize_criteria(request, what: str, resource_type: str, pairs) -> None:
+    """Criteria a conditional interaction matches on: `s` on its type and on every type reached."""
     needed = {(resource_type, "s")} | _reach_grants(resource_type, pairs)
-    authorize(context_of(request), "conditional-create", needed)
+    authorize(context_of(request), what, needed)
+
+
+def authorize_bundle(request, bundle_type: str) -> None:
+    """A posted Bundle, once its type is known: named in the audit and, under Spine, checked
+    against Ssp-InteractionID (`...:batch` or `...:transaction`). Its entries are decided alone."""
+    context = context_of(request)
+    context.interaction = bundle_type
+    _check_spine_interaction(request, context, bundle_type, "")
+    authorize(context, bundle_type, required_grants(bundle_type, ""))
+
+
+def authorize_entry(
+    request, interaction: str, resource_type: str, criteria: list[tuple[str, str]] | None = None
+) -> None:
+    """An entry of a batch or transaction: what the same interaction would need sent alone.
+
+    `criteria` are an entry's search parameters, If-None-Exist or conditional criteria. An update
+    that creates still needs `c`, decided by `creation_guard` inside the write.
+    """
+    context = context_of(request)
+    authorize(context, interaction, required_grants(interaction, resource_type))
+    if criteria is None:
+        return
+    if interaction == "search-type":
+        authorize(context, "search-type", _reach_grants(resource_type, criteria))
+    else:
+        authorize_criteria(request, f"{interaction} criteria", resource_type, criteria)
+
+
+@contextmanager
+def entry_decisions(request, index: int) -> Iterator[None]:
+    """Decisions made while handling entry `index` are recorded as `entry <index>: ...`."""
+    context = context_of(request)
+    start = len(context.decisions)
+    try:
+        yield
+    finally:
+        context.decisions[start:] = [f"entry {index}: {d}" for d in context.decisions[start:]]
 
 
 def creation_guard(request, resource_type: str) -> Callable[[], None]:
@@ -110,9 +165,11 @@ def check_response(request, data) -> None:
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
         return
     context = context_of(request)
-    needed = set(_entry_grants(data.get("type"), data.get("entry") or []))
     grants = _grants(context)
-    if grants is not None and not needed <= grants:
+    if grants is None:
+        return
+    needed = set(_entry_grants(data.get("type"), data.get("entry") or [], grants))
+    if not needed <= grants:
         authorize(context, "response", needed)
 
 
@@ -132,14 +189,30 @@ def _reach_grants(resource_type: str, pairs: list[tuple[str, str]]) -> set[Grant
     return needed
 
 
-def _entry_grants(bundle_type, entries: Iterable[dict]):
+def _entry_grants(bundle_type, entries: Iterable[dict], grants: set[Grant]):
     for entry in entries:
         resource = entry.get("resource") or {}
         resource_type = resource.get("resourceType")
         if resource_type in (None, "OperationOutcome"):
             continue
+        if bundle_type in RESPONSE_BUNDLES:
+            yield from _response_entry_grants(entry, resource, grants)
+            continue
         how = "history" if bundle_type == "history" else entry.get("search", {}).get("mode")
         yield resource_type, ENTRY_LETTERS.get(how, "r")
+
+
+def _response_entry_grants(entry: dict, resource: dict, grants: set[Grant]):
+    """A batch entry's answer: a search's Bundle is judged like a search's; a resource it wrote
+    (it has a Location) needs `c` or `u` on its type, one it read needs `r`."""
+    resource_type = resource["resourceType"]
+    if resource_type == "Bundle":
+        yield from _entry_grants(resource.get("type"), resource.get("entry") or [], grants)
+    elif (entry.get("response") or {}).get("location"):
+        written = [(resource_type, letter) for letter in "cu"]
+        yield next((g for g in written if g in grants), written[0])
+    else:
+        yield resource_type, "r"
 
 
 def _describe(what: str, needed: set[Grant], missing: set[Grant]) -> str:

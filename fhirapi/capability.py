@@ -19,6 +19,17 @@ COMMON_PARAM_DOCS = {
 }
 
 
+# Routed interactions that CapabilityStatement shows as resource flags, not interaction codes.
+CONDITIONAL_WRITES = ("conditional-update", "conditional-delete")
+# The base's POST route serves both Bundle types.
+SYSTEM_CODES = {"transaction": ("batch", "transaction")}
+
+
+def _type_interactions() -> list[str]:
+    codes = interactions("type") + interactions("instance")
+    return [code for code in dict.fromkeys(codes) if code not in CONDITIONAL_WRITES]
+
+
 def _search_params(rdef: registry.ResourceDef) -> list[dict]:
     common = [
         {"name": name, "type": ptype, "documentation": COMMON_PARAM_DOCS.get(name, name)}
@@ -32,16 +43,18 @@ def _search_params(rdef: registry.ResourceDef) -> list[dict]:
 
 
 def _resource(rdef: registry.ResourceDef) -> dict:
+    routed = set(interactions("type"))
     entry = {
         "type": rdef.type,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{rdef.type}",
-        "interaction": [{"code": code} for code in interactions("type") + interactions("instance")],
+        "interaction": [{"code": code} for code in _type_interactions()],
         "versioning": "versioned",
         "readHistory": True,
         "updateCreate": True,
         "conditionalCreate": True,
-        "conditionalUpdate": False,
-        "conditionalDelete": "not-supported",
+        "conditionalUpdate": "conditional-update" in routed,
+        # One match at a time: several matches are refused with 412.
+        "conditionalDelete": "single" if "conditional-delete" in routed else "not-supported",
         "searchParam": _search_params(rdef),
     }
     includes = registry.search_includes(rdef.type)
@@ -56,7 +69,13 @@ def _resource(rdef: registry.ResourceDef) -> dict:
 
 def _system_interactions() -> list[dict]:
     # `capabilities` is how a client finds this statement, not a restful-interaction code.
-    return [{"code": c} for c in interactions("system") if c != "capabilities"]
+    codes = [
+        code
+        for routed in interactions("system")
+        if routed != "capabilities"
+        for code in SYSTEM_CODES.get(routed, (routed,))
+    ]
+    return [{"code": c} for c in codes]
 
 
 def capability_statement(base: str) -> dict:

@@ -11,7 +11,8 @@ from directory.errors import InvalidRequest, NotFound
 from directory.registry import RESOURCE_TYPES
 from directory.search import SearchRequest, search
 
-from . import authorization, bundles, paging
+from . import authorization, bundles, paging, transactions
+from .criteria import criteria_pairs
 from .exceptions import UnsupportedMediaType
 from .identity import client_key
 from .links import base_url, with_query
@@ -79,19 +80,11 @@ def delete(request, resource_type: str, logical_id: str) -> Response:
 
 
 def _if_none_exist(request) -> str | None:
-    """The conditional-create criteria, refused when a parameter is blank.
-
-    Search ignores blank parameters, so a blank one here would silently widen the match to every
-    resource of the type and return (or 412 on) records the client never asked about.
-    """
+    """The conditional-create criteria, refused when a parameter is blank (see criteria.py)."""
     criteria = request.META.get("HTTP_IF_NONE_EXIST")
     if criteria is None:
         return None
-    pairs = parse_qsl(criteria.lstrip("?"), keep_blank_values=True)
-    if not pairs or any(not name or not value for name, value in pairs):
-        raise InvalidRequest(
-            "If-None-Exist must be search criteria with values, e.g. identifier=system|value"
-        )
+    criteria_pairs(criteria, "If-None-Exist")
     return criteria
 
 
@@ -112,6 +105,43 @@ def create(request, resource_type: str) -> Response:
         prefer=preferences(request),
         message=message,
     )
+
+
+def _url_criteria(request, what: str) -> list[tuple[str, str]]:
+    return criteria_pairs(request.META.get("QUERY_STRING", ""), what)
+
+
+def conditional_update(request, resource_type: str) -> Response:
+    """`PUT Type?criteria`: update the one match, create when none, 412 when several."""
+    check_type(resource_type)
+    pairs = _url_criteria(request, "A conditional update")
+    authorization.authorize_criteria(request, "conditional-update criteria", resource_type, pairs)
+    content = resource_body(request)
+    result = storage.conditional_update(
+        resource_type,
+        pairs,
+        content,
+        if_match=request.META.get("HTTP_IF_MATCH"),
+        before_create=authorization.creation_guard(request, resource_type),
+    )
+    row = result.row
+    verb = "Created" if result.created else "Updated"
+    return write_response(
+        base_url(request),
+        row,
+        status=201 if result.created else 200,
+        prefer=preferences(request),
+        message=f"{verb} {row}",
+    )
+
+
+def conditional_delete(request, resource_type: str) -> Response:
+    """`DELETE Type?criteria`: delete the one match; none is a success, several a 412."""
+    check_type(resource_type)
+    pairs = _url_criteria(request, "A conditional delete")
+    authorization.authorize_criteria(request, "conditional-delete criteria", resource_type, pairs)
+    storage.conditional_delete(resource_type, pairs)
+    return Response(status=204)
 
 
 def _query_pairs(request) -> list[tuple[str, str]]:
@@ -211,6 +241,10 @@ def capabilities(request) -> Response:
     from .capability import capability_statement
 
     return Response(capability_statement(base_url(request)))
+
+
+def batch_or_transaction(request) -> Response:
+    return Response(transactions.process(request, resource_body(request)))
 
 
 def unknown_endpoint(request, **kwargs) -> Response:

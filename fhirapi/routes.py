@@ -26,6 +26,7 @@ PATTERNS = {
     "instance": rf"^{TYPE}/{ID}$",
     "instance-history": rf"^{TYPE}/{ID}/_history$",
     "version": rf"^{TYPE}/{ID}/_history/{VID}$",
+    "system": r"^$",  # the base itself, where batch and transaction Bundles are posted
 }
 
 
@@ -50,6 +51,10 @@ ROUTES: tuple[Route, ...] = (
     Route("delete", "instance", "instance", "DELETE", handlers.delete),
     Route("history-instance", "instance", "instance-history", "GET", handlers.history_instance),
     Route("vread", "instance", "version", "GET", handlers.vread),
+    # One route for both Bundle types; the handler tells them apart (capability lists both).
+    Route("transaction", "system", "system", "POST", handlers.batch_or_transaction),
+    Route("conditional-update", "type", "type", "PUT", handlers.conditional_update),
+    Route("conditional-delete", "type", "type", "DELETE", handlers.conditional_delete),
 )
 
 

@@ -16,3 +16,6 @@ urlpatterns = [
 # Not a FHIR interaction (so not in ROUTES): the OpenAPI description of the interactions.
 urlpatterns.append(re_path(r"^openapi\.json$", OpenAPIView.as_view(), name="openapi"))
 urlpatterns.append(re_path(r"", UnknownEndpointView.as_view(), name="unknown"))
+
+# The base without its trailing slash (`POST /fhir`), mounted by the project's URL map.
+base_view = FHIRView.for_routes(routes_by_pattern()["system"])

@@ -54,6 +54,12 @@ DEFAULT_SCOPE_RULES: dict[str, str] = {
     "create": "c",
     "update": "u",
     "delete": "d",
+    # A conditional write searches before it writes; one that creates needs `c` besides.
+    "conditional-update": "su",
+    "conditional-delete": "sd",
+    # A Bundle posted to the base needs nothing itself: each of its entries is decided alone.
+    "batch": "",
+    "transaction": "",
 }
 ALL_TYPES_INTERACTIONS = frozenset({"history-system"})
 

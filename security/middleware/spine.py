@@ -10,7 +10,9 @@ requested. Interaction ids of this directory:
 with <interaction> the FHIR code of fhirapi.routes, e.g.
 `urn:nhs:names:services:directory:Organization.read`,
 `urn:nhs:names:services:directory:Practitioner.search-type` (GET or POST _search),
-`urn:nhs:names:services:directory:history-system`, `urn:nhs:names:services:directory:capabilities`.
+`urn:nhs:names:services:directory:history-system`, `urn:nhs:names:services:directory:capabilities`;
+a Bundle posted to the base is named by its type, `urn:nhs:names:services:directory:batch` or
+`urn:nhs:names:services:directory:transaction`.
 """
 
 from __future__ import annotations

@@ -276,3 +276,42 @@ def test_a_response_carrying_an_ungranted_type_fails_closed(rf, settings, token_
     assert context_of(request).outcome == "scope-missing"
     bundle["entry"].pop()
     check_response(request, bundle)  # only granted types: passes
+
+
+def test_a_batch_response_is_checked_entry_by_entry(rf, settings):
+    from fhirapi.authorization import Denied, check_response
+    from security.context import context_of
+
+    request = rf.post("/fhir")
+    context_of(request).token_claims = {"scope": "system/Organization.c system/Location.rs"}
+    settings.SECURITY_SCOPE_CONVENTION = "smart"
+    written = {
+        "resource": {"resourceType": "Organization"},
+        "response": {"status": "201 Created", "location": "Organization/o/_history/1"},
+    }
+    read = {"resource": {"resourceType": "Location"}, "response": {"status": "200 OK"}}
+    search = {
+        "resource": {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [{"resource": {"resourceType": "Location"}, "search": {"mode": "match"}}],
+        },
+        "response": {"status": "200 OK"},
+    }
+    bundle = {"resourceType": "Bundle", "type": "batch-response", "entry": [written, read, search]}
+    check_response(request, bundle)  # each entry is covered
+    for uncovered in (
+        {**read, "resource": {"resourceType": "Organization"}},  # a read needs r
+        {**written, "resource": {"resourceType": "Endpoint"}},  # a write needs c or u
+        {
+            **search,
+            "resource": {
+                **search["resource"],
+                "entry": [
+                    {"resource": {"resourceType": "Endpoint"}, "search": {"mode": "include"}}
+                ],
+            },
+        },
+    ):
+        with pytest.raises(Denied):
+            check_response(request, {**bundle, "entry": [written, uncovered]})

@@ -61,18 +61,22 @@ def test_resource_flags(statement, resource_type):
     entry = resource_entry(statement, resource_type)
     assert entry["versioning"] == "versioned"
     assert entry["readHistory"] is True and entry["updateCreate"] is True
-    assert entry["conditionalCreate"] is True and entry["conditionalUpdate"] is False
-    assert entry["conditionalDelete"] == "not-supported"
+    assert entry["conditionalCreate"] is True and entry["conditionalUpdate"] is True
+    assert entry["conditionalDelete"] == "single"
 
 
 @pytest.mark.parametrize("resource_type", TYPES)
 def test_interactions_equal_routing_table(statement, resource_type):
     routed = {r.interaction for r in routes.ROUTES if r.level in ("type", "instance")}
+    # Conditional writes are advertised by the conditionalUpdate / conditionalDelete flags.
+    routed -= {"conditional-update", "conditional-delete"}
     assert listed_codes(statement, resource_type) == routed
 
 
 def test_system_interactions_equal_routing_table(statement):
     routed = {r.interaction for r in routes.ROUTES if r.level == "system"} - {"capabilities"}
+    # The base's POST route takes both Bundle types.
+    routed |= {"batch"}
     assert {i["code"] for i in statement["rest"][0]["interaction"]} == routed
 
 
@@ -97,6 +101,7 @@ def test_every_route_resolves_to_its_pattern():
         "instance": "/fhir/Organization/abc",
         "instance-history": "/fhir/Organization/abc/_history",
         "version": "/fhir/Organization/abc/_history/2",
+        "system": "/fhir/",
     }
     assert set(samples) == set(routes.PATTERNS)
     for key, path in samples.items():
@@ -170,8 +175,32 @@ def test_listed_interaction_works(api, code, resource_type):
         assert response.json()["resourceType"] in (resource_type, "Bundle")
 
 
+@pytest.mark.parametrize("resource_type", TYPES)
+def test_listed_conditional_writes_work(api, resource_type):
+    stored = _stored(resource_type)
+    path = f"/fhir/{resource_type}?_id={stored['id']}"
+    assert send(api, "PUT", path, {**stored, "meta": {}}).status_code == 200
+    assert api.delete(path).status_code == 204
+    assert api.get(f"/fhir/{resource_type}/{stored['id']}").status_code == 410
+
+
+@pytest.mark.parametrize("bundle_type", ["batch", "transaction"])
+def test_listed_bundle_interactions_work(api, statement, bundle_type):
+    listed = {i["code"] for i in statement["rest"][0]["interaction"]}
+    assert listed == {"history-system", "batch", "transaction"}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": bundle_type,
+        "entry": [
+            {"resource": body_for("Endpoint"), "request": {"method": "POST", "url": "Endpoint"}}
+        ],
+    }
+    response = send(api, "POST", "/fhir", bundle)
+    assert response.status_code == 200, response.content
+    assert response.json()["type"] == f"{bundle_type}-response"
+
+
 def test_listed_system_history_works(api, statement):
-    assert {i["code"] for i in statement["rest"][0]["interaction"]} == {"history-system"}
     _stored("Endpoint")
     response = api.get("/fhir/_history")
     assert response.status_code == 200 and response.json()["total"] == 1

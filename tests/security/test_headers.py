@@ -57,7 +57,7 @@ def test_api_search_and_metadata(client):
     [
         ("get", "/fhir/Organization/missing", 404),
         ("get", "/fhir/NoSuchType", 404),
-        ("get", "/fhir", 404),
+        ("get", "/fhir", 405),  # the base takes only POSTed Bundles
         ("post", "/fhir/Organization", 415),
         ("delete", "/fhir/metadata", 405),
     ],

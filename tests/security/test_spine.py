@@ -113,3 +113,24 @@ def test_interaction_ids():
     assert expected_interaction_id("history-system", "") == (
         "urn:nhs:names:services:directory:history-system"
     )
+
+
+@pytest.mark.parametrize("bundle_type", ["batch", "transaction"])
+def test_a_posted_bundle_is_named_by_its_type(spine, client, token, bundle_type):
+    body = {"resourceType": "Bundle", "type": bundle_type, "entry": []}
+
+    def post(interaction_id):
+        return client.post(
+            "/fhir",
+            body,
+            content_type=FHIR_JSON,
+            HTTP_ACCEPT=FHIR_JSON,
+            headers=spine_headers(PREFIX + interaction_id),
+            **bearer(token),
+        )
+
+    assert post(bundle_type).status_code == 200
+    other = "batch" if bundle_type == "transaction" else "transaction"
+    refused = post(other)
+    assert refused.status_code == 400
+    assert refused.wsgi_request.security.outcome == "spine-headers"
