@@ -6,6 +6,10 @@ API_PREFIX = "/fhir"
 # The CapabilityStatement describes the server, not directory data: it needs a trusted transport
 # and certificate, but no key or token, so clients can discover how to authenticate.
 METADATA_PATH = "/fhir/metadata"
+# The SMART and UDAP discovery documents under the FHIR base describe the server too.
+DISCOVERY_PATHS = ("/fhir/.well-known/smart-configuration", "/fhir/.well-known/udap")
+# The built-in authorization server's endpoints that clients authenticate to; audited like /fhir.
+OAUTH_AUDITED_PATHS = ("/oauth/token", "/oauth/register")
 
 
 def is_public(request) -> bool:
@@ -18,4 +22,9 @@ def is_api(request) -> bool:
 
 
 def is_metadata(request) -> bool:
-    return request.path_info.rstrip("/") == METADATA_PATH
+    path = request.path_info.rstrip("/")
+    return path == METADATA_PATH or path in DISCOVERY_PATHS
+
+
+def is_oauth(request) -> bool:
+    return request.path_info in OAUTH_AUDITED_PATHS
