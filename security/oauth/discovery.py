@@ -20,6 +20,7 @@ from . import config
 
 SCOPES_SUPPORTED = ["system/*.rs", "system/*.cruds", "system/*.read", "system/*.write"]
 SIGNED_METADATA_SECONDS = 3600
+EC_ALGORITHMS = {"secp256r1": "ES256", "secp384r1": "ES384"}
 
 
 def smart_configuration() -> dict:
@@ -84,7 +85,9 @@ def _server_credentials(cert_file: str, key_file: str):
     chain = x509.load_pem_x509_certificates(Path(cert_file).read_bytes())
     private = serialization.load_pem_private_key(Path(key_file).read_bytes(), password=None)
     if isinstance(private, ec.EllipticCurvePrivateKey):
-        return chain, ECKey.import_key(private), "ES256"
+        algorithm = EC_ALGORITHMS.get(private.curve.name)
+        if algorithm:
+            return chain, ECKey.import_key(private), algorithm
     if isinstance(private, rsa.RSAPrivateKey):
         return chain, RSAKey.import_key(private), "RS256"
-    raise ValueError("OAUTH_UDAP_KEY_FILE must hold an EC P-256 or RSA key")
+    raise ValueError("OAUTH_UDAP_KEY_FILE must hold an RSA, EC P-256 or EC P-384 key")

@@ -26,6 +26,7 @@ from django.utils import timezone
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
+from joserfc.jws import JWSRegistry
 
 from .. import clients
 from ..middleware.client_certificate import identity_query
@@ -41,6 +42,13 @@ ACTOR = "udap-registration"
 MAX_STATEMENT_LENGTH = 64 * 1024
 MAX_CHAIN = 8
 KEY_TYPES = {"ES": ec.EllipticCurvePublicKey, "RS": rsa.RSAPublicKey}
+
+
+class X5cRegistry(JWSRegistry):
+    """joserfc's registry with room for a certificate chain in the header (x5c); its default
+    512-byte header limit is meant for headers that name a key, not carry certificates."""
+
+    max_header_length = 24 * 1024
 
 
 @dataclass(frozen=True)
@@ -101,7 +109,8 @@ def _verified_claims(statement: str, leaf: x509.Certificate, algorithm: str) -> 
         raise OAuthError("invalid_software_statement", "algorithm does not fit the key")
     key = ECKey.import_key(public) if algorithm.startswith("ES") else RSAKey.import_key(public)
     try:
-        claims = jwt.decode(statement, key, algorithms=[algorithm]).claims
+        registry = X5cRegistry(algorithms=[algorithm])
+        claims = jwt.decode(statement, key, registry=registry).claims
         essential = {"essential": True}
         jwt.JWTClaimsRegistry(
             leeway=settings.SECURITY_JWT_LEEWAY_SECONDS,
