@@ -67,7 +67,10 @@ def register(body: Any) -> Registration:
     claims = _verified_claims(statement, leaf, header["alg"])
     _check_identity(claims, leaf)
     _check_metadata(claims)
-    replay.remember("register", claims["iss"], claims["jti"], _expiry(claims))
+    try:
+        replay.remember("register", claims["iss"], claims["jti"], _expiry(claims))
+    except replay.Replayed:
+        raise OAuthError("invalid_software_statement", "jti replayed") from None
     return _save(claims, verified)
 
 
@@ -82,7 +85,7 @@ def _statement_of(body: Any) -> str:
 
 def _header_and_chain(statement: str):
     try:
-        header = jws.extract_compact(statement.encode("ascii")).headers()
+        header = jws.extract_compact(statement.encode("ascii"), registry=X5cRegistry()).headers()
         encoded = header["x5c"]
         if not isinstance(encoded, list) or not 0 < len(encoded) <= MAX_CHAIN:
             raise ValueError("x5c must be a list of certificates")

@@ -96,8 +96,8 @@ def get_token(server: str, issued: Issued, client_id: str, scope: str = "system/
     return response.json()["access_token"]
 
 
-def fhir_get(server: str, path: str, token: str, cert=None) -> requests.Response:
-    headers = {"Accept": JSON_FHIR, "Authorization": f"Bearer {token}"}
+def fhir_get(server: str, path: str, token: str, cert=None, extra=None) -> requests.Response:
+    headers = {"Accept": JSON_FHIR, "Authorization": f"Bearer {token}", **(extra or {})}
     if cert is not None:
         headers.update(http_headers(cert))
     return requests.get(f"{server}/fhir/{path}", headers=headers, timeout=10)
