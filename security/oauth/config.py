@@ -8,6 +8,7 @@ from django.conf import settings
 CLIENT_ALGORITHMS = ("RS256", "ES256", "RS384", "ES384")
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 CLIENT_CREDENTIALS = "client_credentials"
+AUTH_METHOD = "private_key_jwt"
 # An assertion (and a software statement) may be valid for at most this long.
 MAX_ASSERTION_SECONDS = 300
 MAX_ACCESS_TOKEN_SECONDS = 300

@@ -205,7 +205,11 @@ def _create(claims, verified: VerifiedCertificate) -> Registration:
     except clients.ClientError:
         raise OAuthError("invalid_client_metadata", "client_name already registered") from None
     clients.set_oauth_credentials(
-        client, secrets.token_urlsafe(24), _jwks_of(verified.leaf), claims["iss"], actor=ACTOR
+        client,
+        secrets.token_urlsafe(24),
+        certificate_jwks(verified.leaf),
+        claims["iss"],
+        actor=ACTOR,
     )
     _add_fingerprint(client, verified)
     _, api_key = issue_key(client, actor=ACTOR)
@@ -215,7 +219,7 @@ def _create(claims, verified: VerifiedCertificate) -> Registration:
 def _update(client: ApiClient, claims, verified: VerifiedCertificate) -> Registration:
     client_id = client.oauth_client_id or secrets.token_urlsafe(24)
     clients.set_oauth_credentials(
-        client, client_id, _jwks_of(verified.leaf), claims["iss"], actor=ACTOR
+        client, client_id, certificate_jwks(verified.leaf), claims["iss"], actor=ACTOR
     )
     _add_fingerprint(client, verified)
     scopes = grantable_scopes(claims.get("scope", "").split(), client.scope_set)
@@ -237,7 +241,7 @@ def _organization(leaf: x509.Certificate) -> str:
     return str(names[0].value)[:200] if names else ""
 
 
-def _jwks_of(leaf: x509.Certificate) -> str:
+def certificate_jwks(leaf: x509.Certificate) -> str:
     """The certificate's public key as the client's one JWK; its kid is the x5t#S256."""
     public = leaf.public_key()
     kid = certificate_thumbprint(leaf)
