@@ -40,9 +40,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], logs: Path):
+def gunicorn(env: dict[str, str], logs: Path, port: int | None = None):
     """A real gunicorn with deploy/gunicorn.conf.py on a loopback port; yields (url, process)."""
-    port = free_port()
+    port = port or free_port()
     env = {
         **env,
         "GUNICORN_BIND": f"127.0.0.1:{port}",
