@@ -211,3 +211,16 @@ def test_register_then_token_then_directory(
     assert found.status_code == 200, found.text
     assert found.json()["resourceType"] == "Bundle"
     assert found.headers["X-Test-Client"] == "Directory Sync"
+
+
+@pytest.mark.django_db(transaction=True)  # every app: the admin needs auth and sessions
+def test_registered_client_is_visible_in_the_admin(oauth_server, trust_community, leaf):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    registered = register(oauth_server, statement(oauth_server, leaf)).json()
+    client = ApiClient.objects.get(oauth_client_id=registered["client_id"])
+    browser = Client()
+    browser.force_login(get_user_model().objects.create_superuser("root", password="x" * 20))
+    page = browser.get(f"/admin/security/apiclient/{client.pk}/change/").content.decode()
+    assert "Directory Sync" in page and registered["client_id"] in page and URI in page
