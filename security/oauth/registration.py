@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +38,8 @@ from ..verification import VerifiedCertificate, verify
 from . import config, replay
 from .errors import OAuthError
 from .issuance import certificate_thumbprint
+
+log = logging.getLogger(__name__)
 
 ACTOR = "udap-registration"
 MAX_STATEMENT_LENGTH = 64 * 1024
@@ -104,6 +107,9 @@ def _verified_certificate(leaf, chain) -> VerifiedCertificate:
         if refusal.reason.code == "crl-unavailable":
             raise OAuthError("temporarily_unavailable", refusal.reason.code) from None
         raise OAuthError("unapproved_software_statement", refusal.reason.code) from None
+    except Exception:  # fail closed, as the mutual-TLS check does
+        log.exception("software statement certificate check failed unexpectedly")
+        raise OAuthError("unapproved_software_statement", "certificate check failed") from None
 
 
 def _verified_claims(statement: str, leaf: x509.Certificate, algorithm: str) -> dict[str, Any]:
@@ -126,6 +132,8 @@ def _verified_claims(statement: str, leaf: x509.Certificate, algorithm: str) -> 
         ).validate(claims)
     except (JoseError, ValueError):
         raise OAuthError("invalid_software_statement", "signature or claims refused") from None
+    if claims["aud"] not in (config.registration_endpoint(), [config.registration_endpoint()]):
+        raise OAuthError("invalid_software_statement", "aud is not exactly the endpoint")
     if claims["exp"] - claims["iat"] > config.MAX_ASSERTION_SECONDS:
         raise OAuthError("invalid_software_statement", "valid for more than five minutes")
     return claims

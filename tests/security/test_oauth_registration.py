@@ -145,12 +145,15 @@ def test_signature_by_another_key_is_refused(oauth_server, trust_community, leaf
     "claims",
     [
         {"aud": "https://elsewhere.example/oauth/register"},
+        {"aud": ["{server}/oauth/register", "https://elsewhere.example/"]},
         {"exp": int(time.time()) - 600, "iat": int(time.time()) - 800},
         {"exp": int(time.time()) + 3600},
         {"sub": "https://apps.example.org/other"},
     ],
 )
 def test_bad_claims_are_refused(oauth_server, trust_community, leaf, claims):
+    if isinstance(claims.get("aud"), list):
+        claims = {"aud": [aud.format(server=oauth_server) for aud in claims["aud"]]}
     refused(
         register(oauth_server, statement(oauth_server, leaf, **claims)),
         "invalid_software_statement",
