@@ -58,7 +58,7 @@ def _verify(raw: str) -> dict[str, Any]:
     unverified = jws.extract_compact(raw.encode("ascii"))
     header = unverified.headers()
     issuer = _issuer_named(_claims_of(unverified.payload).get("iss"))
-    algorithm = _allowed_algorithm(header.get("alg"))
+    algorithm = _allowed_algorithm(header.get("alg"), issuer)
     key = _key_for(issuer, header.get("kid"))
     token = jwt.decode(raw, key, algorithms=[algorithm])
     claims = token.claims
@@ -82,8 +82,13 @@ def _issuer_named(name: Any) -> Issuer:
     return issuer
 
 
-def _allowed_algorithm(alg: Any) -> str:
+def _allowed_algorithm(alg: Any, issuer: Issuer) -> str:
     allowed = set(settings.SECURITY_JWT_ALGORITHMS) & ASYMMETRIC_ALGORITHMS
+    if issuer.issuer == _builtin_name():
+        # The built-in server signs with exactly one algorithm, whatever external issuers use.
+        from .oauth import config
+
+        allowed = {config.TOKEN_ALGORITHM}
     if not isinstance(alg, str) or alg not in allowed:
         raise Refusal("token-invalid")
     return alg

@@ -79,3 +79,11 @@ def test_token_scopes_still_apply(oauth_server, client_a, pki):
     token = get_token(oauth_server, pki.valid, "client-a", scope="system/Organization.rs")
     assert fhir_get(oauth_server, "Organization", token, pki.valid).status_code == 200
     assert fhir_get(oauth_server, "Practitioner", token, pki.valid).status_code == 403
+
+
+def test_builtin_tokens_verify_whatever_external_algorithms_are_configured(
+    oauth_server, client_a, pki, settings
+):
+    settings.SECURITY_JWT_ALGORITHMS = ["RS256"]
+    token = get_token(oauth_server, pki.valid, "client-a")
+    assert fhir_get(oauth_server, "Organization", token, pki.valid).status_code == 200
