@@ -20,6 +20,8 @@ export SECURITY_JWT_ISSUERS_FILE=var/jwt/issuers.json
 # The dev environment, but with client certificates required as in production: nginx passes them.
 export SECURITY_REQUIRE_CLIENT_CERT=true
 export TRUST_X_FORWARDED_PROTO=true
+# The built-in authorization server: the printed commands get their token from it.
+export OAUTH_SERVER_URL="https://localhost:$PORT"
 
 if ! command -v nginx >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then
@@ -69,7 +71,8 @@ nginx -t -q -p var/nginx -c "$PWD/var/nginx/nginx.conf"
 echo
 $PY manage.py demosetup --dir var/jwt --base-url "https://localhost:$PORT/fhir" \
     --admin-url "https://localhost:$ADMIN_PORT/admin/" \
-    --curl-tls "--cacert $PKI/demo/root/ca.pem --cert $PKI/client/demo-client.localhost.pem --key $PKI/client/demo-client.localhost.key.pem"
+    --curl-tls "--cacert $PKI/demo/root/ca.pem --cert $PKI/client/demo-client.localhost.pem --key $PKI/client/demo-client.localhost.key.pem" \
+    --client-cert "$PKI/client/demo-client.localhost.pem" --client-key "$PKI/client/demo-client.localhost.key.pem"
 echo
 
 .venv/bin/gunicorn directory.wsgi --config deploy/gunicorn.conf.py --bind "$APP" --umask 0o077 &

@@ -265,6 +265,21 @@ SECURITY_PUBLIC_PATHS = env.list("SECURITY_PUBLIC_PATHS", default=["/healthz", "
 # Private key files the service reads; production start-up refuses group/other-readable ones.
 SECURITY_PRIVATE_KEY_FILES = env.list("SECURITY_PRIVATE_KEY_FILES", default=[])
 
+# ---------------------------------------------------------------- built-in authorization server
+# security/oauth: SMART Backend Services tokens and UDAP registration. The server's public origin
+# (e.g. https://directory.example.org); empty turns the authorization server off. Token endpoint,
+# issuer and the tokens' audience are derived from it, never from a request's Host header.
+OAUTH_SERVER_URL = env.str("OAUTH_SERVER_URL", default="").rstrip("/")
+# Access-token lifetime; at most 300 seconds (longer values are cut to 300).
+OAUTH_ACCESS_TOKEN_LIFETIME = env.int("OAUTH_ACCESS_TOKEN_LIFETIME", default=300)
+# Encrypts the signing keys stored in the database; separate from SECRET_KEY so it can differ.
+OAUTH_SIGNING_KEY_SECRET = env.str("OAUTH_SIGNING_KEY_SECRET", default=SECRET_KEY)
+# The most a UDAP-registered client is allowed; an administrator can widen it afterwards.
+OAUTH_REGISTRATION_SCOPES = env.str("OAUTH_REGISTRATION_SCOPES", default="system/*.rs")
+# UDAP signed metadata: the server's certificate (PEM, leaf first, then its chain) and key.
+OAUTH_UDAP_CERTIFICATE_FILE = env.str("OAUTH_UDAP_CERTIFICATE_FILE", default="")
+OAUTH_UDAP_KEY_FILE = env.str("OAUTH_UDAP_KEY_FILE", default="")
+
 # Every handler redacts API keys, bearer tokens and the key query parameter (security/redaction).
 LOGGING = {
     "version": 1,

@@ -8,6 +8,8 @@ from django.urls import include, path
 
 from fhirapi.urls import base_view as fhir_base_view
 from security import dashboard, health, twofactor
+from security.oauth import admin_views as oauth_admin
+from security.oauth.urls import oauth_patterns, well_known_patterns
 
 # The admin asks for a TOTP code when ADMIN_REQUIRE_OTP is on (always in production).
 twofactor.apply_to(admin.site)
@@ -34,7 +36,16 @@ urlpatterns = [
         admin.site.admin_view(dashboard.trust_dashboard),
         name="security-dashboard",
     ),
+    path(
+        "admin/signing-keys/",
+        admin.site.admin_view(oauth_admin.signing_keys),
+        name="security-signing-keys",
+    ),
     path("admin/", admin.site.urls),
+    # The built-in authorization server (security/oauth).
+    path("oauth/", include(oauth_patterns)),
+    path(".well-known/", include(well_known_patterns)),
+    path("fhir/.well-known/", include(well_known_patterns)),
     # The bare base takes batch and transaction Bundles; other methods answer in FHIR (405).
     path("fhir", fhir_base_view),
     path("fhir/", include("fhirapi.urls")),

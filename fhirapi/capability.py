@@ -5,12 +5,46 @@ from __future__ import annotations
 from django.utils import timezone
 
 from directory import registry, storage
+from security.oauth import config as oauth
 
 from .routes import interactions
 
 FHIR_VERSION = "4.0.1"
 SOFTWARE_NAME = "fhir-directory"
 SOFTWARE_VERSION = "0.1.0"
+
+
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
+
+
+def _security() -> dict:
+    """rest.security when the built-in authorization server is on (SMART App Launch 2.x,
+    "Conformance"; UDAP discovery is at [base]/.well-known/udap)."""
+    return {
+        "cors": False,
+        "extension": [
+            {
+                "url": OAUTH_URIS,
+                "extension": [
+                    {"url": "token", "valueUri": oauth.token_endpoint()},
+                    {"url": "register", "valueUri": oauth.registration_endpoint()},
+                ],
+            }
+        ],
+        "service": [
+            {
+                "coding": [{"system": SECURITY_SERVICE, "code": "SMART-on-FHIR"}],
+                "text": "SMART Backend Services and UDAP",
+            }
+        ],
+        "description": (
+            "Mutual TLS with a trust-community certificate, an API key, and a bearer token. "
+            "Tokens: client_credentials with private_key_jwt at the token endpoint, bound to the "
+            "client certificate (RFC 8705); clients register by UDAP trusted dynamic client "
+            "registration. See [base]/.well-known/smart-configuration and [base]/.well-known/udap."
+        ),
+    }
 
 
 COMMON_PARAM_DOCS = {
@@ -99,4 +133,6 @@ def capability_statement(base: str) -> dict:
             }
         ],
     }
+    if oauth.enabled():
+        statement["rest"][0]["security"] = _security()
     return statement

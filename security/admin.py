@@ -37,6 +37,9 @@ class ApiClientAdmin(admin.ModelAdmin):
     search_fields = ["name", "organization"]
     search_help_text = "Name, organisation, certificate DNS name/subject/fingerprint, key prefix"
     fields = ["name", "organization", "community", "allowed_scopes", "status", "contact"]
+    # Set by UDAP registration or security.clients.set_oauth_credentials, both audited.
+    readonly_fields = ["oauth_client_id", "udap_uri", "jwks"]
+    fields += readonly_fields
     change_form_template = "admin/security/client_change_form.html"
 
     def has_delete_permission(self, request, obj=None):

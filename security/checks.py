@@ -145,8 +145,11 @@ def check_private_key_files(app_configs=None, **kwargs):
         return []
     return [
         problem
-        for path in settings.SECURITY_PRIVATE_KEY_FILES
-        if (problem := _private_key_file_problem(path))
+        # The UDAP metadata signing key is one too, listed or not.
+        for path in dict.fromkeys(
+            [*settings.SECURITY_PRIVATE_KEY_FILES, settings.OAUTH_UDAP_KEY_FILE]
+        )
+        if path and (problem := _private_key_file_problem(path))
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from functools import partial
 
@@ -139,3 +140,38 @@ def _set_status(client, status, action, actor, reason):
         transaction.on_commit(partial(forget_client, client.pk))
     client.status = status
     return client
+
+
+def set_oauth_credentials(
+    client: ApiClient, client_id: str, jwks: str, udap_uri: str = "", *, actor: str
+) -> ApiClient:
+    """Let `client` get tokens from the built-in server: its client_id and public keys (JWKS)."""
+    client_id = client_id.strip()
+    if not client_id or len(client_id) > 64:
+        raise ClientError("a client_id is 1 to 64 characters")
+    kids = public_jwks_kids(jwks)
+    try:
+        with transaction.atomic():
+            ApiClient.objects.filter(pk=client.pk).update(
+                oauth_client_id=client_id, jwks=jwks, udap_uri=udap_uri[:500]
+            )
+            detail = f"client_id {client_id}; key ids {', '.join(kids)}"
+            record_event(actor, "oauth-keys-set", client, detail=detail[:500])
+    except IntegrityError as exc:
+        raise ClientError(f"client_id {client_id!r} is taken") from exc
+    client.oauth_client_id, client.jwks, client.udap_uri = client_id, jwks, udap_uri[:500]
+    return client
+
+
+def public_jwks_kids(jwks: str) -> list[str]:
+    """The key ids of a JWKS of public EC/RSA keys; ClientError for anything else."""
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
+
+    try:
+        keys = KeySet.import_key_set(json.loads(jwks))
+    except (ValueError, TypeError, KeyError, JoseError) as exc:
+        raise ClientError("not a JWKS") from exc
+    if not keys.keys or any(key.is_private or key.key_type not in ("EC", "RSA") for key in keys):
+        raise ClientError("a JWKS of public EC or RSA keys is needed")
+    return [str(key.kid or "") for key in keys]

@@ -77,6 +77,17 @@ class ApiClient(models.Model):
     status = models.CharField(max_length=12, choices=STATUSES, default=ACTIVE)
     contact = models.CharField(max_length=200, blank=True)
     created = models.DateTimeField(auto_now_add=True)
+    # Built-in authorization server (security/oauth): the client_id its assertions name, the
+    # public keys (a JWKS) they are signed with, and the UDAP software URI it registered with.
+    oauth_client_id = models.CharField(
+        max_length=64, unique=True, null=True, blank=True, verbose_name="OAuth client_id"
+    )
+    jwks = models.TextField(
+        blank=True, help_text="public keys (JWKS JSON) for private_key_jwt client authentication"
+    )
+    udap_uri = models.CharField(
+        max_length=500, blank=True, help_text="the UDAP software statement's iss, when registered"
+    )
 
     def __str__(self):
         return self.name
@@ -197,3 +208,35 @@ class RequestAudit(models.Model):
 
     def __str__(self):
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.method} {self.path} {self.status}"
+
+
+class SigningKey(models.Model):
+    """A signing key of the built-in authorization server (security/oauth/signing.py).
+
+    The private key is stored encrypted (Fernet, key derived from OAUTH_SIGNING_KEY_SECRET) and
+    erased when the key retires; the public half stays published until `publish_until`.
+    """
+
+    ACTIVE, RETIRING = "active", "retiring"
+    STATES = [(ACTIVE, "Active (signs new tokens)"), (RETIRING, "Retiring (verifies only)")]
+
+    kid = models.CharField(max_length=64, unique=True)
+    algorithm = models.CharField(max_length=8, default="ES256")
+    private_key_encrypted = models.TextField(blank=True)
+    public_jwk = models.TextField()
+    state = models.CharField(max_length=10, choices=STATES, default=ACTIVE)
+    created = models.DateTimeField(auto_now_add=True)
+    publish_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        permissions = [("rotate_signingkey", "Can rotate the token signing key")]
+
+    def __str__(self):
+        return f"{self.kid} ({self.state})"
+
+
+class UsedAssertion(models.Model):
+    """A JWT id already accepted, kept until the JWT expires so a replay is refused everywhere."""
+
+    digest = models.CharField(max_length=64, unique=True)  # SHA-256 of purpose, issuer and jti
+    expires_at = models.DateTimeField(db_index=True)

@@ -6,9 +6,17 @@ API_PREFIX = "/fhir"
 # The CapabilityStatement describes the server, not directory data: it needs a trusted transport
 # and certificate, but no key or token, so clients can discover how to authenticate.
 METADATA_PATH = "/fhir/metadata"
-# The OpenAPI document describes the same interactions for generic HTTP tooling: same treatment.
+# The OpenAPI document describes the same interactions for generic HTTP tooling, and the SMART and
+# UDAP discovery documents under the FHIR base describe the server too: same treatment.
 OPENAPI_PATH = "/fhir/openapi.json"
-DISCOVERY_PATHS = (METADATA_PATH, OPENAPI_PATH)
+DISCOVERY_PATHS = (
+    METADATA_PATH,
+    OPENAPI_PATH,
+    "/fhir/.well-known/smart-configuration",
+    "/fhir/.well-known/udap",
+)
+# The built-in authorization server's endpoints that clients authenticate to; audited like /fhir.
+OAUTH_AUDITED_PATHS = ("/oauth/token", "/oauth/register")
 
 
 def is_public(request) -> bool:
@@ -21,5 +29,9 @@ def is_api(request) -> bool:
 
 
 def is_metadata(request) -> bool:
-    """The server's self-descriptions (CapabilityStatement, OpenAPI): transport checks only."""
+    """The server's self-descriptions (CapabilityStatement, OpenAPI, discovery): transport only."""
     return request.path_info.rstrip("/") in DISCOVERY_PATHS
+
+
+def is_oauth(request) -> bool:
+    return request.path_info in OAUTH_AUDITED_PATHS

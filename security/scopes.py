@@ -152,11 +152,41 @@ def _v2_letters(perm: str) -> str:
     return perm if perm == ordered else ""
 
 
-def _expand(resource_type: str, letters: str) -> set[Grant]:
+def _types(resource_type: str) -> tuple[str, ...]:
+    """The directory types a scope's type names: all for `*`, none for an unknown type."""
     if resource_type == "*":
-        types = RESOURCE_TYPES
-    elif resource_type in RESOURCE_TYPES:
-        types = (resource_type,)
-    else:
-        return set()
-    return {(t, letter) for t in types for letter in letters}
+        return tuple(RESOURCE_TYPES)
+    return (resource_type,) if resource_type in RESOURCE_TYPES else ()
+
+
+def _expand(resource_type: str, letters: str) -> set[Grant]:
+    return {(t, letter) for t in _types(resource_type) for letter in letters}
+
+
+def _all_allowed(types: tuple[str, ...], letter: str, allowed: set[Grant]) -> bool:
+    return all((t, letter) in allowed for t in types)
+
+
+def grantable_scopes(requested: Iterable[str], allowed_scopes: Iterable[str]) -> list[str]:
+    """The SMART system scopes of `requested`, each cut down to what `allowed_scopes` permit.
+
+    The intersection is taken on grants, not strings: `system/Organization.rs` is within an
+    allowed `system/*.cruds`, and `system/*.cruds` asked by a client allowed `system/*.rs` is
+    granted as `system/*.rs`. Scopes this server does not understand are never granted.
+    """
+    allowed = client_grants(allowed_scopes)
+    granted: list[str] = []
+    for scope in requested:
+        match = SMART_SCOPE.fullmatch(scope)
+        if not match:
+            continue
+        letters = SMART_V1_PERMISSIONS.get(match["perm"]) or _v2_letters(match["perm"])
+        types = _types(match["type"])
+        kept = "".join(
+            letter for letter in letters if types and _all_allowed(types, letter, allowed)
+        )
+        if kept == letters:
+            granted.append(scope)
+        elif kept:
+            granted.append(f"system/{match['type']}.{kept}")
+    return list(dict.fromkeys(granted))

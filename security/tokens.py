@@ -58,7 +58,7 @@ def _verify(raw: str) -> dict[str, Any]:
     unverified = jws.extract_compact(raw.encode("ascii"))
     header = unverified.headers()
     issuer = _issuer_named(_claims_of(unverified.payload).get("iss"))
-    algorithm = _allowed_algorithm(header.get("alg"))
+    algorithm = _allowed_algorithm(header.get("alg"), issuer)
     key = _key_for(issuer, header.get("kid"))
     token = jwt.decode(raw, key, algorithms=[algorithm])
     claims = token.claims
@@ -74,14 +74,21 @@ def _claims_of(payload: bytes | None) -> dict[str, Any]:
 
 
 def _issuer_named(name: Any) -> Issuer:
-    issuer = configured_issuers().get(name) if isinstance(name, str) else None
+    issuer = None
+    if isinstance(name, str):
+        issuer = builtin_issuer() if name == _builtin_name() else configured_issuers().get(name)
     if issuer is None:
         raise Refusal("token-invalid")
     return issuer
 
 
-def _allowed_algorithm(alg: Any) -> str:
+def _allowed_algorithm(alg: Any, issuer: Issuer) -> str:
     allowed = set(settings.SECURITY_JWT_ALGORITHMS) & ASYMMETRIC_ALGORITHMS
+    if issuer.issuer == _builtin_name():
+        # The built-in server signs with exactly one algorithm, whatever external issuers use.
+        from .oauth import config
+
+        allowed = {config.TOKEN_ALGORITHM}
     if not isinstance(alg, str) or alg not in allowed:
         raise Refusal("token-invalid")
     return alg
@@ -108,6 +115,24 @@ def _check_claims(claims: dict[str, Any], issuer: Issuer) -> None:
     # A long-lived token is a stolen-token risk however validly it was signed.
     if claims["exp"] - claims["iat"] > settings.SECURITY_JWT_MAX_LIFETIME_SECONDS:
         raise Refusal("token-invalid")
+
+
+def _builtin_name() -> str | None:
+    from .oauth import config
+
+    return config.issuer() if config.enabled() else None
+
+
+def builtin_issuer() -> Issuer:
+    """The built-in authorization server (security/oauth) as an issuer: its published keys are
+    read from the database on each use, so a rotation reaches every worker at once."""
+    from .oauth import config, signing
+
+    return Issuer(config.issuer(), config.audience(), signing.public_key_set())
+
+
+def is_builtin(claims: dict[str, Any]) -> bool:
+    return _builtin_name() is not None and claims.get("iss") == _builtin_name()
 
 
 # --- issuer configuration, cached per process -------------------------------------------------

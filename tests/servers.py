@@ -61,13 +61,15 @@ def unix_socket():
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], logs: Path, bind: str = "", workers: int = 1):
+def gunicorn(
+    env: dict[str, str], logs: Path, bind: str = "", workers: int = 1, port: int | None = None
+):
     """A real gunicorn with deploy/gunicorn.conf.py on a loopback port, or on `bind`
     (unix:<path>); yields (url, process), the url for `http()` when on a unix socket."""
     if bind.startswith("unix:"):
         url = f"http+unix://{quote(bind.removeprefix('unix:'), safe='')}"
     else:
-        port = free_port()
+        port = port or free_port()
         bind, url = f"127.0.0.1:{port}", f"http://127.0.0.1:{port}"
     env = {
         **env,

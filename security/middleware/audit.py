@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from ..context import SecurityContext, context_of
 from ..models import RequestAudit
-from ..paths import is_api, is_public
+from ..paths import is_api, is_oauth, is_public
 from ..redaction import redact
 
 logger = logging.getLogger("security.audit")
@@ -37,7 +37,7 @@ class AuditMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if is_public(request) or not is_api(request):
+        if is_public(request) or not (is_api(request) or is_oauth(request)):
             return self.get_response(request)
         context = context_of(request)
         started_at, started = timezone.now(), time.monotonic()

@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 
 from ..context import SecurityContext
+from ..oauth.issuance import certificate_thumbprint
 from ..refusal import Refusal
-from ..tokens import verify_token
+from ..tokens import is_builtin, verify_token
 from .base import CheckMiddleware
 
 # Cut to the audit columns (RequestAudit.token_subject / token_issuer) so a long claim can't
@@ -36,6 +37,27 @@ class BearerTokenMiddleware(CheckMiddleware):
             return
         # A token sent even where none is required must be valid: its scopes will be applied.
         claims = verify_token(raw)
+        check_binding(claims, context)
         context.token_claims = claims
         context.token_subject = str(claims.get("sub", ""))[:SUBJECT_MAX]
         context.token_issuer = str(claims["iss"])[:ISSUER_MAX]
+
+
+def check_binding(claims: dict, context: SecurityContext) -> None:
+    """RFC 8705: a certificate-bound token is accepted only with the certificate it is bound to.
+
+    A token of the built-in server without `cnf` is refused whenever a certificate is presented:
+    the server binds every token requested over mutual TLS, so an unbound one was issued to a
+    request without a certificate and must not be usable from behind someone's certificate.
+    External issuers' tokens without `cnf` keep working (their servers may not bind tokens).
+    """
+    cnf = claims.get("cnf")
+    if cnf is None:
+        if context.certificate is not None and is_builtin(claims):
+            raise Refusal("token-invalid")
+        return
+    bound = cnf.get("x5t#S256") if isinstance(cnf, dict) else None
+    if not isinstance(bound, str) or context.certificate is None:
+        raise Refusal("token-invalid")
+    if bound != certificate_thumbprint(context.certificate):
+        raise Refusal("token-invalid")

@@ -30,26 +30,34 @@ class ClientCertificateMiddleware(CheckMiddleware):
     """Requires (outside dev) a client certificate that verifies and belongs to an active client."""
 
     def check(self, request, context: SecurityContext) -> None:
-        presented = presented_certificate(request, context)
-        if presented is None:
-            # In dev the API-key check identifies the client instead.
-            if settings.SECURITY_REQUIRE_CLIENT_CERT:
-                raise Refusal("cert-missing")
-            return
-        # Recorded before verification so the audit names the certificate that was refused.
-        context.certificate_fingerprint = fingerprint(presented.leaf)
-        context.certificate_subject = presented.leaf.subject.rfc4514_string()
-        try:
-            verified = verify(presented.leaf, presented.chain, timezone.now())
-            client = identify_client(verified)
-        except Refusal:
-            raise
-        except Exception as error:  # fail closed: an error here never authenticates anyone
-            log.exception("client certificate check failed unexpectedly")
-            raise Refusal("cert-untrusted") from error
-        context.certificate = verified.leaf
-        context.community = verified.community
-        context.client = client
+        establish_client(request, context)
+
+
+def establish_client(request, context: SecurityContext) -> None:
+    """Verify the presented certificate and record it and its client in `context`, or refuse.
+
+    Shared by the /fhir check and the token endpoint, so both trust exactly the same certificates.
+    """
+    presented = presented_certificate(request, context)
+    if presented is None:
+        # In dev the API-key check identifies the client instead.
+        if settings.SECURITY_REQUIRE_CLIENT_CERT:
+            raise Refusal("cert-missing")
+        return
+    # Recorded before verification so the audit names the certificate that was refused.
+    context.certificate_fingerprint = fingerprint(presented.leaf)
+    context.certificate_subject = presented.leaf.subject.rfc4514_string()
+    try:
+        verified = verify(presented.leaf, presented.chain, timezone.now())
+        client = identify_client(verified)
+    except Refusal:
+        raise
+    except Exception as error:  # fail closed: an error here never authenticates anyone
+        log.exception("client certificate check failed unexpectedly")
+        raise Refusal("cert-untrusted") from error
+    context.certificate = verified.leaf
+    context.community = verified.community
+    context.client = client
 
 
 def presented_certificate(request, context: SecurityContext) -> PresentedCertificate | None:

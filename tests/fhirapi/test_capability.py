@@ -204,3 +204,24 @@ def test_listed_system_history_works(api, statement):
     _stored("Endpoint")
     response = api.get("/fhir/_history")
     assert response.status_code == 200 and response.json()["total"] == 1
+
+
+def test_security_advertises_the_builtin_token_endpoint(api, settings):
+    settings.OAUTH_SERVER_URL = "https://directory.example.org"
+    statement = api.get("/fhir/metadata").json()
+    get_fhir_model_class("CapabilityStatement").model_validate(statement)
+    security = statement["rest"][0]["security"]
+    (oauth_uris,) = security["extension"]
+    assert oauth_uris["url"].endswith("/StructureDefinition/oauth-uris")
+    uris = {item["url"]: item["valueUri"] for item in oauth_uris["extension"]}
+    assert uris == {
+        "token": "https://directory.example.org/oauth/token",
+        "register": "https://directory.example.org/oauth/register",
+    }
+    (coding,) = security["service"][0]["coding"]
+    assert coding["code"] == "SMART-on-FHIR"
+
+
+def test_no_security_section_without_the_builtin_server(api, settings):
+    settings.OAUTH_SERVER_URL = ""
+    assert "security" not in api.get("/fhir/metadata").json()["rest"][0]

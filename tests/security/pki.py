@@ -212,8 +212,11 @@ def make_leaf(
     usages: tuple[x509.ObjectIdentifier, ...] = (ExtendedKeyUsageOID.CLIENT_AUTH,),
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
+    uris: tuple[str, ...] = (),
 ) -> Issued:
-    """An end-entity certificate; by default a valid client certificate for a year."""
+    """An end-entity certificate; by default a valid client certificate for a year.
+
+    `uris` become SAN uniformResourceIdentifier names (a UDAP client's software URI)."""
     key = _key()
     builder = _issued_builder(
         issuer,
@@ -227,9 +230,10 @@ def make_leaf(
         .add_extension(_leaf_usage(), critical=True)
         .add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
     )
-    if dns_names:
-        san = x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names])
-        builder = builder.add_extension(san, critical=False)
+    if dns_names or uris:
+        names = [x509.DNSName(n) for n in dns_names]
+        names += [x509.UniformResourceIdentifier(u) for u in uris]
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     return Issued(builder.sign(issuer.key, hashes.SHA256()), key)
 
 

@@ -36,3 +36,33 @@ def test_refuses_production(settings, tmp_path):
     settings.ENVIRONMENT = "prod"
     with pytest.raises(CommandError):
         call_command("demosetup", dir=str(tmp_path))
+
+
+def test_with_the_builtin_server_the_printed_commands_get_a_token_first(
+    tmp_path, capsys, settings, pki
+):
+    from cryptography.hazmat.primitives import serialization
+
+    from security.models import ApiClient
+    from security.oauth.assertions import verify_assertion
+
+    settings.OAUTH_SERVER_URL = "https://localhost:8443"
+    cert, key = tmp_path / "client.pem", tmp_path / "client.key.pem"
+    cert.write_text(pki.valid.pem)
+    key.write_bytes(
+        pki.valid.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    call_command("demosetup", dir=str(tmp_path / "jwt"), client_cert=str(cert), client_key=str(key))
+    out = capsys.readouterr().out
+    assert "manage.py clientassertion --client-id demo-client" in out
+    assert "https://localhost:8443/oauth/token" in out
+    assert 'Authorization: Bearer $TOKEN"' in out
+    assert not any(line.strip().startswith("eyJ") for line in out.splitlines())
+    # What the printed clientassertion command signs is what the token endpoint accepts.
+    call_command("clientassertion", client_id="demo-client", key=str(key))
+    client, _ = verify_assertion(capsys.readouterr().out.strip())
+    assert client == ApiClient.objects.get(name="Demo client")

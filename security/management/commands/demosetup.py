@@ -12,12 +12,20 @@ from django.core.management.base import BaseCommand, CommandError
 
 from security import clients, keys
 from security.models import ApiClient, ApiKey
+from security.oauth import config as oauth
+from security.oauth.registration import certificate_jwks
 from security.roles import ADMINISTRATORS, SUPPORT
 
 DEMO_CLIENT = "Demo client"
 DEMO_ISSUER = "https://demo-issuer.localhost/"
 DEMO_AUDIENCE = "https://localhost/fhir"
 DEMO_SCOPES = "system/*.cruds"
+DEMO_CLIENT_ID = "demo-client"
+# The pipe the printed commands use to pick access_token out of the token response.
+JSON_FIELD_READER = (
+    ".venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])'"
+)
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # One staff user per role the web admin is built for; passwords are new on every run.
 DEMO_STAFF = {"admin": ADMINISTRATORS, "support": SUPPORT}
 
@@ -30,8 +38,15 @@ class Command(BaseCommand):
         parser.add_argument("--base-url", default="http://127.0.0.1:8000/fhir")
         parser.add_argument("--admin-url", default="", help="default: beside --base-url")
         parser.add_argument("--curl-tls", default="", help="curl options for the client's TLS")
+        parser.add_argument(
+            "--client-cert",
+            default="",
+            help="the demo client's certificate: with OAUTH_SERVER_URL set, the printed commands "
+            "get a certificate-bound token from the built-in authorization server",
+        )
+        parser.add_argument("--client-key", default="", help="the demo client's private key")
 
-    def handle(self, *args, dir, base_url, admin_url, curl_tls, **options):
+    def handle(self, *args, dir, base_url, admin_url, curl_tls, client_cert, client_key, **options):
         if settings.ENVIRONMENT == "prod":
             raise CommandError("demosetup is for development and demonstrations, not production")
         directory = Path(dir)
@@ -40,7 +55,11 @@ class Command(BaseCommand):
         api_key = self._fresh_key(client)
         token = self._token(key_file)
         staff = {name: self._staff_user(name, group) for name, group in DEMO_STAFF.items()}
-        self._print_usage(base_url, directory, api_key, token, curl_tls)
+        if client_cert and client_key and oauth.enabled():
+            self._enable_builtin_tokens(client, client_cert)
+            self._print_builtin_usage(base_url, api_key, curl_tls, client_key)
+        else:
+            self._print_usage(base_url, directory, api_key, token, curl_tls)
         self._print_admin(admin_url or base_url.rsplit("/fhir", 1)[0] + "/admin/", staff)
 
     def _issuer(self, directory: Path) -> Path:
@@ -124,3 +143,37 @@ class Command(BaseCommand):
         write("       -H 'Accept: application/fhir+json' \\")
         write(f"       -H 'X-API-Key: {api_key}' \\")
         write(f"       -H 'Authorization: Bearer {token}'")
+
+    @staticmethod
+    def _enable_builtin_tokens(client: ApiClient, client_cert: str) -> None:
+        """The demo client's certificate key becomes its private_key_jwt key."""
+        certificate = clients.load_certificate(Path(client_cert).read_bytes())
+        clients.set_oauth_credentials(
+            client, DEMO_CLIENT_ID, certificate_jwks(certificate), actor=keys.command_actor()
+        )
+
+    def _print_builtin_usage(self, base_url, api_key, curl_tls, client_key):
+        """Commands that get a token from the built-in server first, then query with it."""
+        write = self.stdout.write
+        tls = f"{curl_tls} " if curl_tls else ""
+        write(f"Demo client: {DEMO_CLIENT} (scopes {DEMO_SCOPES}, client_id {DEMO_CLIENT_ID})")
+        write("API key (shown once):")
+        write(f"  {api_key}")
+        write(
+            f"Get a token (valid {oauth.access_token_lifetime() // 60} minutes, bound to the "
+            "client certificate) from the built-in authorization server, then query:"
+        )
+        write(
+            f"  ASSERTION=$(.venv/bin/python manage.py clientassertion --client-id {DEMO_CLIENT_ID}"
+            f" \\\n       --key {client_key} --token-url {oauth.token_endpoint()})"
+        )
+        write(f"  TOKEN=$(curl -s {tls}{oauth.token_endpoint()} \\")
+        write("       -d grant_type=client_credentials -d scope=system/*.cruds \\")
+        write(f"       -d client_assertion_type={ASSERTION_TYPE} \\")
+        write('       -d client_assertion="$ASSERTION" \\')
+        write(f"       | {JSON_FIELD_READER})")
+        query = "PractitionerRole?specialty=207RC0000X&_include=PractitionerRole:practitioner"
+        write(f"  curl -s {tls}'{base_url}/{query}' \\")
+        write("       -H 'Accept: application/fhir+json' \\")
+        write(f"       -H 'X-API-Key: {api_key}' \\")
+        write('       -H "Authorization: Bearer $TOKEN"')
