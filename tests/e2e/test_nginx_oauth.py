@@ -16,7 +16,7 @@ from security.models import ApiClient, RequestAudit
 from tests.e2e.nginx_support import nginx, require_nginx, write_client, write_tls_files
 from tests.factories import OrganizationFactory
 from tests.security.pki import make_leaf
-from tests.servers import free_port, gunicorn, wait_until_serving
+from tests.servers import gunicorn, unix_socket, wait_until_serving
 
 URI = "https://apps.example.org/directory-sync"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -32,12 +32,11 @@ def _nginx_installed():
 def stack(production, credentials, pki, tmp_path, settings):
     """nginx first, on a known port, so the app can be told its public URL before it starts."""
     tls = write_tls_files(pki, tmp_path)
-    app_port = free_port()
     (tmp_path / "gunicorn").mkdir()
-    with nginx(tls, f"127.0.0.1:{app_port}", tmp_path / "nginx") as edge:
+    with unix_socket() as sock, nginx(tls, f"unix:{sock}", tmp_path / "nginx") as edge:
         settings.OAUTH_SERVER_URL = edge.url  # what the client-side commands below sign for
         env = {**production, "OAUTH_SERVER_URL": edge.url}
-        with gunicorn(env, tmp_path / "gunicorn", port=app_port) as (url, process):
+        with gunicorn(env, tmp_path / "gunicorn", f"unix:{sock}") as (url, process):
             wait_until_serving(url, process)
             yield edge, tls
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.e2e.nginx_support import nginx, require_nginx, write_client, write_tls_files
-from tests.servers import free_port, gunicorn, process_env, wait_until_serving
+from tests.servers import free_port, gunicorn, process_env, unix_socket, wait_until_serving
 
 JSON = "application/fhir+json"
 LONG = "x" * 9 * 1024
@@ -122,16 +122,23 @@ TOO_MANY_HEADERS = [f"X-Field-{number}: {number}" for number in range(120)]
 
 @pytest.fixture
 def app(production, credentials, tmp_path):
-    """A PROD gunicorn with deploy/gunicorn.conf.py; yields its port."""
+    """A PROD gunicorn with deploy/gunicorn.conf.py on a unix socket, the only peer PROD trusts
+    to pass certificates; yields the socket's path."""
     logs = tmp_path / "gunicorn"
     logs.mkdir()
-    with gunicorn(production, logs) as (url, process):
+    with unix_socket() as sock, gunicorn(production, logs, f"unix:{sock}") as (url, process):
         wait_until_serving(url, process)
-        yield int(url.rsplit(":", 1)[1])
+        yield str(sock)
 
 
-def plain_exchange(port: int, request: bytes) -> Answer:
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+def plain_exchange(address: int | str, request: bytes) -> Answer:
+    """One raw exchange with a loopback port or a unix socket path."""
+    if isinstance(address, str):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(10)
+            sock.connect(address)
+            return exchange(sock, request)
+    with socket.create_connection(("127.0.0.1", address), timeout=10) as sock:
         return exchange(sock, request)
 
 
@@ -169,7 +176,7 @@ def test_unknown_host_is_an_outcome_from_django(tmp_path):
 
 @pytest.mark.django_db(transaction=True)
 def test_refusals_past_nginx_are_outcomes(app, tls, client_cert, tmp_path):
-    with nginx(tls, f"127.0.0.1:{app}", tmp_path / "nginx") as edge:
+    with nginx(tls, f"unix:{app}", tmp_path / "nginx") as edge:
         many = request_bytes("GET /fhir/metadata HTTP/1.1", *TOO_MANY_HEADERS)
         assert_outcome(tls_exchange(edge.port, tls, client_cert, many), 431)
         unknown = request_bytes("GET /fhir/metadata HTTP/1.1", host="evil.example")

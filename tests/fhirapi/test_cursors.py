@@ -126,7 +126,12 @@ def test_forged_cursors_over_http_are_400_outcomes(tmp_path, api, credentials, t
         for token in forged_tokens(next_cursor(api, search), CURSOR_SALT)[::3]
         if len(token) < 4000  # within the request line limit
     ]
-    env = process_env(ENVIRONMENT="test", SECURITY_JWT_ISSUERS_FILE=token_issuer.issuers_file)
+    env = process_env(
+        ENVIRONMENT="test",
+        # The test sends the certificate header as nginx would, from loopback.
+        SECURITY_TRUSTED_PROXIES="127.0.0.1/32",
+        SECURITY_JWT_ISSUERS_FILE=token_issuer.issuers_file,
+    )
     headers = {**credentials.http, "Accept": FHIR_JSON}
     with gunicorn(env, tmp_path) as (url, process):
         wait_until_serving(url, process)

@@ -99,7 +99,12 @@ def test_admin_editor_refuses_deep_json_as_a_form_error(admin_client, db):
 
 @pytest.mark.django_db(transaction=True)
 def test_deep_body_over_http_is_a_400_outcome(tmp_path, credentials, token_issuer):
-    env = process_env(ENVIRONMENT="test", SECURITY_JWT_ISSUERS_FILE=token_issuer.issuers_file)
+    env = process_env(
+        ENVIRONMENT="test",
+        # The test sends the certificate header as nginx would, from loopback.
+        SECURITY_TRUSTED_PROXIES="127.0.0.1/32",
+        SECURITY_JWT_ISSUERS_FILE=token_issuer.issuers_file,
+    )
     headers = {**credentials.http, "Accept": FHIR_JSON, "Content-Type": FHIR_JSON}
     with gunicorn(env, tmp_path) as (url, process):
         wait_until_serving(url, process)

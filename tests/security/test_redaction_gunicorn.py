@@ -77,7 +77,9 @@ def test_no_secret_in_gunicorn_access_error_or_django_logs(tmp_path, credentials
 
 
 def test_access_log_leaves_out_headers(tmp_path):
-    with gunicorn(process_env(ENVIRONMENT="test"), tmp_path) as (url, process):
+    with gunicorn(
+        process_env(ENVIRONMENT="test", SECURITY_TRUSTED_PROXIES="127.0.0.1/32"), tmp_path
+    ) as (url, process):
         wait_until_serving(url, process)
         requests.get(f"{url}/healthz", headers={"User-Agent": "agent-007-marker"}, timeout=10)
     access = (tmp_path / "access.log").read_text()
@@ -116,7 +118,12 @@ def test_key_in_any_encoding_the_app_accepts_reaches_no_log(tmp_path, credential
         f"/fhir/Organization/fdk%5F{prefix}%5F{secret}",
         f"/fhir/Organization?x=%252Ffhir%253F%2561pikey%253D{secret}%2526y%253D1",
     ]
-    env = process_env(ENVIRONMENT="test", SECURITY_JWT_ISSUERS_FILE=token_issuer.issuers_file)
+    env = process_env(
+        ENVIRONMENT="test",
+        # The test sends the certificate header as nginx would, from loopback.
+        SECURITY_TRUSTED_PROXIES="127.0.0.1/32",
+        SECURITY_JWT_ISSUERS_FILE=token_issuer.issuers_file,
+    )
     with gunicorn(env, tmp_path) as (url, process):
         wait_until_serving(url, process)
         statuses = [_raw_get(url, target, no_key) for target in accepted]
