@@ -59,14 +59,18 @@ def update(request, resource_type: str, logical_id: str) -> Response:
     result = storage.update(
         resource_type, logical_id, content, if_match=if_match, before_create=guard
     )
-    row = result.row
+    return _update_response(request, result)
+
+
+def _update_response(request, result: storage.WriteResult) -> Response:
+    """201 when the update created, else 200; the body as the client's Prefer asks."""
     verb = "Created" if result.created else "Updated"
     return write_response(
         base_url(request),
-        row,
+        result.row,
         status=201 if result.created else 200,
         prefer=preferences(request),
-        message=f"{verb} {row}",
+        message=f"{verb} {result.row}",
     )
 
 
@@ -124,15 +128,7 @@ def conditional_update(request, resource_type: str) -> Response:
         if_match=request.META.get("HTTP_IF_MATCH"),
         before_create=authorization.creation_guard(request, resource_type),
     )
-    row = result.row
-    verb = "Created" if result.created else "Updated"
-    return write_response(
-        base_url(request),
-        row,
-        status=201 if result.created else 200,
-        prefer=preferences(request),
-        message=f"{verb} {row}",
-    )
+    return _update_response(request, result)
 
 
 def conditional_delete(request, resource_type: str) -> Response:
