@@ -7,6 +7,7 @@ import datetime as dt
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -32,13 +33,14 @@ class Issuer:
 
 @dataclass(frozen=True)
 class Subject:
-    """Who a certificate is for; `dns`, `ips` and `emails` become its subjectAltName."""
+    """Who a certificate is for; `dns`, `ips`, `emails` and `uris` become its subjectAltName."""
 
     common_name: str
     organization: str = ""
     dns: tuple[str, ...] = ()
     ips: tuple[str, ...] = ()
     emails: tuple[str, ...] = field(default=())
+    uris: tuple[str, ...] = ()
 
     def name(self) -> x509.Name:
         attributes = []
@@ -52,6 +54,7 @@ class Subject:
             *(x509.DNSName(name) for name in self.dns),
             *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in self.ips),
             *(x509.RFC822Name(email) for email in self.emails),
+            *(x509.UniformResourceIdentifier(uri) for uri in self.uris),
         ]
 
 
@@ -93,9 +96,14 @@ def server_certificate(issuer: Issuer, subject: Subject, public_key, days: int, 
     return _leaf(issuer, subject, public_key, days, serial, usages)
 
 
-def organization_client(issuer: Issuer, fqdn: str, organization: str, public_key, days, serial):
-    """A system's client certificate: clientAuth, SAN DNS = the system's FQDN, O = organisation."""
-    subject = Subject(common_name=fqdn, organization=organization, dns=(fqdn,))
+def organization_client(
+    issuer: Issuer, fqdn: str, organization: str, public_key, days, serial, uris=()
+):
+    """A system's client certificate: clientAuth, SAN DNS = the system's FQDN, O = organisation;
+    `uris` add SAN URIs (UDAP names the client software by one)."""
+    for uri in uris:
+        require_software_uri(uri)
+    subject = Subject(common_name=fqdn, organization=organization, dns=(fqdn,), uris=tuple(uris))
     usages = [ExtendedKeyUsageOID.CLIENT_AUTH]
     return _leaf(issuer, subject, public_key, days, serial, usages)
 
@@ -109,6 +117,13 @@ def direct_address_client(
     subject = Subject(common_name=address, organization=organization, emails=(address,))
     usages = [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION]
     return _leaf(issuer, subject, public_key, days, serial, usages, encrypts_mail=True)
+
+
+def require_software_uri(uri: str) -> None:
+    # UDAP software statements are issued by this URI; an https URL with a host, ASCII only.
+    parts = urlsplit(uri)
+    if parts.scheme != "https" or not parts.hostname or not uri.isascii() or " " in uri:
+        raise PkiError(f"{uri!r} is not an https URI for the client software")
 
 
 def require_direct_address(address: str) -> None:

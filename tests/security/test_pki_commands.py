@@ -247,6 +247,32 @@ def test_bad_direct_address_refused(community, tmp_path, address):
     assert not (tmp_path / "out").exists()
 
 
+def test_client_certificate_names_its_software_for_udap(community, tmp_path):
+    uri = "https://apps.riverbend.example.org/sync"
+    cert = issue_client(
+        community, tmp_path / "out", "--fqdn", FQDN, "--organization", "R", "--software-uri", uri
+    )
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.UniformResourceIdentifier) == [uri]
+    assert san.get_values_for_type(x509.DNSName) == [FQDN]
+
+
+@pytest.mark.parametrize("uri", ["http://apps.example.org/sync", "https:///nohost", "urn:x:y"])
+def test_software_uri_must_be_https_with_a_host(community, tmp_path, uri):
+    with pytest.raises(CommandError, match="not an https URI"):
+        issue_client(
+            community,
+            tmp_path / "out",
+            "--fqdn",
+            FQDN,
+            "--organization",
+            "R",
+            "--software-uri",
+            uri,
+        )
+    assert not (tmp_path / "out" / f"{FQDN}.key.pem").exists()
+
+
 def test_client_key_never_overwritten(community, tmp_path):
     issue_client(community, tmp_path / "out", "--fqdn", FQDN, "--organization", "R")
     key_before = (tmp_path / "out" / f"{FQDN}.key.pem").read_bytes()

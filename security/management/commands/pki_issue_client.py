@@ -30,6 +30,11 @@ class Command(BaseCommand):
             "--direct-address", metavar="ADDR", help="e.g. dr.smith@direct.example.org"
         )
         parser.add_argument("--organization", default="", metavar="ORG")
+        parser.add_argument(
+            "--software-uri",
+            metavar="URI",
+            help="with --fqdn: the client software's https URI as a SAN URI, for UDAP registration",
+        )
         parser.add_argument("--days", type=int, default=policy.LEAF_DAYS)
         parser.add_argument("--key-type", choices=KEY_TYPES, help="default: the CA's")
         parser.add_argument("--register-client", metavar="NAME", help="create/update this client")
@@ -38,6 +43,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["fqdn"] and not options["organization"]:
             raise CommandError("--fqdn needs --organization (the subject's O)")
+        if options["software_uri"] and not options["fqdn"]:
+            raise CommandError("--software-uri goes with --fqdn")
         if options["scopes"] is not None and not options["register_client"]:
             raise CommandError("--scopes only applies with --register-client")
         ca = CaDirectory(options["ca"])
@@ -80,7 +87,8 @@ def _what_to_issue(options):
     days, organization = options["days"], options["organization"]
     if options["fqdn"]:
         fqdn = normalise(CertificateIdentity.DNS, options["fqdn"])
-        build = partial(_organization, fqdn=fqdn, organization=organization, days=days)
+        uris = (options["software_uri"],) if options["software_uri"] else ()
+        build = partial(_organization, fqdn=fqdn, organization=organization, days=days, uris=uris)
         return build, fqdn, CertificateIdentity.DNS
     address = options["direct_address"].strip()
     issue.require_direct_address(address)
@@ -89,8 +97,8 @@ def _what_to_issue(options):
     return build, address, CertificateIdentity.FINGERPRINT
 
 
-def _organization(signer, public_key, serial, *, fqdn, organization, days):
-    return issue.organization_client(signer, fqdn, organization, public_key, days, serial)
+def _organization(signer, public_key, serial, *, fqdn, organization, days, uris):
+    return issue.organization_client(signer, fqdn, organization, public_key, days, serial, uris)
 
 
 def _direct(signer, public_key, serial, *, address, organization, days):
