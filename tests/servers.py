@@ -40,13 +40,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], logs: Path):
+def gunicorn(env: dict[str, str], logs: Path, workers: int = 1):
     """A real gunicorn with deploy/gunicorn.conf.py on a loopback port; yields (url, process)."""
     port = free_port()
     env = {
         **env,
         "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "GUNICORN_WORKERS": "1",
+        "GUNICORN_WORKERS": str(workers),
         "GUNICORN_ACCESS_LOG": str(logs / "access.log"),
         "GUNICORN_ERROR_LOG": str(logs / "error.log"),
     }

@@ -1,0 +1,29 @@
+"""A real multi-worker gunicorn on the test database, and a FHIR client for it."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.servers import gunicorn, process_env, wait_until_serving
+
+from .fhir import FhirClient
+
+WORKERS = 4
+
+
+@pytest.fixture
+def server_env(credentials, token_issuer) -> dict[str, str]:
+    """The environment of a test-mode server that re-reads keys and trust on every request."""
+    return process_env(
+        ENVIRONMENT="test",
+        SECURITY_JWT_ISSUERS_FILE=token_issuer.issuers_file,
+        SECURITY_CACHE_SECONDS="0",
+    )
+
+
+@pytest.fixture
+def fhir(server_env, credentials, tmp_path) -> FhirClient:
+    """A client of a running gunicorn with WORKERS workers, as the registered test client."""
+    with gunicorn(server_env, tmp_path, workers=WORKERS) as (url, process):
+        wait_until_serving(url, process)
+        yield FhirClient(f"{url}/fhir", credentials.http)
