@@ -11,6 +11,7 @@ import os
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import pytest
 
@@ -52,7 +53,7 @@ def test_same_if_match_one_winner_per_trial_and_no_lost_update(fhir):
         for trial in range(TRIALS):
             expected = 1 + trial
             bodies = [organization(marker(), logical_id=logical_id) for _ in range(RACERS)]
-            responses = race(pool, [lambda b=b: fhir.update(b, if_match=expected) for b in bodies])
+            responses = race(pool, [partial(fhir.update, b, if_match=expected) for b in bodies])
             statuses = Counter(r.status_code for r in responses)
             assert statuses == {200: 1, 412: RACERS - 1}, f"trial {trial}: {statuses}"
             (won,) = [(b, r) for b, r in zip(bodies, responses, strict=True) if r.ok]
@@ -69,7 +70,7 @@ def test_updates_without_if_match_serialise(fhir):
     logical_id = id_of(created)
     bodies = [organization(marker(), logical_id=logical_id) for _ in range(RACERS)]
     with ThreadPoolExecutor(RACERS) as pool:
-        responses = race(pool, [lambda b=b: fhir.update(b) for b in bodies])
+        responses = race(pool, [partial(fhir.update, b) for b in bodies])
     assert {r.status_code for r in responses} == {200}
     acknowledged = {version_of(r): b["name"] for b, r in zip(bodies, responses, strict=True)}
     assert sorted(acknowledged) == list(range(2, RACERS + 2)), "each update got its own version"
@@ -83,10 +84,8 @@ def test_concurrent_conditional_creates_create_exactly_one(fhir):
         for trial in range(max(1, TRIALS // 4)):
             value = marker()
             criteria = f"identifier={IDENTIFIER_SYSTEM}|{value}"
-            responses = race(
-                pool,
-                [lambda: fhir.create(organization(marker(), value), criteria)] * RACERS,
-            )
+            bodies = [organization(marker(), value) for _ in range(RACERS)]
+            responses = race(pool, [partial(fhir.create, b, criteria) for b in bodies])
             statuses = Counter(r.status_code for r in responses)
             assert statuses == {201: 1, 200: RACERS - 1}, f"trial {trial}: {statuses}"
             assert len({id_of(r) for r in responses}) == 1
