@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpResponse
@@ -13,6 +14,9 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from directory.errors import FHIRError
+from directory.outage import is_database_unavailable, retry_after
+from security.context import context_of
+from security.refusal import REASONS
 
 from .exceptions import outcome
 
@@ -55,20 +59,40 @@ def outcome_for(exc: Exception) -> tuple[dict, int]:
         return outcome("error", "too-long", "The request body is too large"), 413
     if isinstance(exc, SuspiciousOperation):
         return outcome("error", "security", "The request was rejected as malformed"), 400
+    if is_database_unavailable(exc):
+        return _unavailable()
     return outcome("error", "exception", GENERIC_500), 500
+
+
+def _unavailable() -> tuple[dict, int]:
+    """The security checks' own answer when the database is down: one mapping for both."""
+    reason = REASONS["database-unavailable"]
+    return outcome("error", reason.issue_code, reason.message), reason.status
 
 
 def exception_handler(exc: Exception, context: dict) -> Response:
     """DRF exception handler: every error becomes an OperationOutcome, never a DRF error shape."""
     body, status = outcome_for(exc)
-    if status >= 500:
-        view = context.get("view")
-        logger.error("Unhandled error in %s", type(view).__name__, exc_info=exc)
+    view = type(context.get("view")).__name__
+    if status == 503:
+        # Expected while the database is down or restarting; the kind is enough to tell.
+        logger.warning("Database unavailable in %s: %s", view, type(exc).__name__)
+        _audit_outcome(context, "database-unavailable")
+    elif status >= 500:
+        logger.error("Unhandled error in %s", view, exc_info=exc)
     set_rollback()
     headers = {}
     if isinstance(exc, drf.Throttled) and exc.wait:
         headers["Retry-After"] = str(int(exc.wait))
+    if status == 503:
+        headers["Retry-After"] = retry_after()
     return Response(body, status=status, headers=headers)
+
+
+def _audit_outcome(context: dict, code: str) -> None:
+    request = context.get("request")
+    if request is not None:
+        context_of(request).outcome = code
 
 
 def _plain_outcome_response(body: dict, status: int) -> HttpResponse:
@@ -88,7 +112,23 @@ def page_not_found(request, exception=None):
 
 
 def server_error(request):
-    """Django's handler500 for errors that escape DRF (middleware, rendering)."""
-    if _is_fhir_path(request):
+    """Django's handler500 for errors that escape DRF (middleware, rendering).
+
+    Django calls it while handling the error, so the error is still at hand: a database outage
+    answers 503 with Retry-After on every path, as the API and the security checks do.
+    """
+    if is_database_unavailable(sys.exc_info()[1]):
+        response = _unavailable_response(request)
+    elif _is_fhir_path(request):
         return _plain_outcome_response(outcome("error", "exception", GENERIC_500), 500)
-    return defaults.server_error(request)
+    else:
+        return defaults.server_error(request)
+    response["Retry-After"] = retry_after()
+    return response
+
+
+def _unavailable_response(request) -> HttpResponse:
+    if _is_fhir_path(request):
+        return _plain_outcome_response(*_unavailable())
+    reason = REASONS["database-unavailable"]
+    return HttpResponse(reason.message, status=reason.status, content_type="text/plain")

@@ -18,7 +18,7 @@ from cryptography.x509.verification import PolicyBuilder, VerificationError
 
 from . import truststore
 from .models import TrustCommunity
-from .refusal import Refusal
+from .refusal import Refusal, refusal_for
 from .truststore import CommunityTrust, fingerprint
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def verify(
         snapshot = truststore.current()
     except Exception as error:
         log.exception("trust store could not be loaded")
-        raise Refusal("crl-unavailable") from error
+        raise refusal_for(error, "crl-unavailable") from error
     candidates = [t for t in snapshot.communities if _signed_into(t, leaf, chain)]
     if not candidates:
         raise Refusal("cert-untrusted")

@@ -12,7 +12,7 @@ from ..context import SecurityContext
 from ..keys import prefix_of, record_use, verify_key
 from ..models import ApiClient
 from ..paths import is_api
-from ..refusal import Refusal
+from ..refusal import Refusal, refusal_for
 from .base import CheckMiddleware
 
 logger = logging.getLogger(__name__)
@@ -80,9 +80,10 @@ def _verified(presented):
     try:
         key = verify_key(presented)
     except Exception as exc:
-        # Fail closed; log the kind of failure only, never the presented value.
+        # Fail closed, or 503 when the database is down; log the kind of failure only, never
+        # the presented value.
         logger.error("API key verification failed: %s", type(exc).__name__)
-        raise Refusal("key-invalid") from None
+        raise refusal_for(exc, "key-invalid") from None
     if key is None:
         raise Refusal("key-invalid")
     return key

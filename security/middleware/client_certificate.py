@@ -13,7 +13,7 @@ from django.utils import timezone
 from ..context import SecurityContext
 from ..models import ApiClient, CertificateIdentity
 from ..proxyheaders import FORMATS, MalformedCertHeader, PresentedCertificate, parse
-from ..refusal import Refusal
+from ..refusal import Refusal, refusal_for
 from ..truststore import fingerprint
 from ..verification import VerifiedCertificate, verify
 from .base import CheckMiddleware
@@ -46,7 +46,7 @@ class ClientCertificateMiddleware(CheckMiddleware):
             raise
         except Exception as error:  # fail closed: an error here never authenticates anyone
             log.exception("client certificate check failed unexpectedly")
-            raise Refusal("cert-untrusted") from error
+            raise refusal_for(error, "cert-untrusted") from error
         context.certificate = verified.leaf
         context.community = verified.community
         context.client = client

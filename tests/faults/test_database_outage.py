@@ -1,0 +1,196 @@
+"""PostgreSQL restarted, or its postmaster killed, under a write load against gunicorn workers.
+
+The server runs on a throw-away cluster of its own (initdb + pg_ctl on a free loopback port,
+holding a copy of the test database), so the fault never touches the shared server. Acknowledged
+writes must all survive; during the outage clients get 503 OperationOutcomes with Retry-After
+(no 500, no 401/403 from a check that could not be made, no hang); within 2 s of the database
+returning every request succeeds again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from django.db import connection, connections
+
+from directory.models import ResourceVersion
+from tests.directory.test_router_replica import (
+    Clusters,
+    database_settings,
+    server_binaries,
+    skip_or_fail_in_ci,
+    unavailable_reason,
+)
+from tests.servers import all_logs, free_port, gunicorn, wait_until_serving
+
+from .conftest import WORKERS
+from .fhir import FhirClient
+from .load import Attempt, WriteLoad
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+ALIAS = "outage_cluster"
+CLIENTS = 4
+WARM_UP, OUTAGE, AFTER = 1.5, 2.5, 3.0  # seconds
+RECOVERY_LIMIT = 2.0  # seconds from the database accepting connections to every request passing
+SLOWEST_ANSWER = 5.0  # seconds: more than the connect timeout would mean a hang
+
+
+@pytest.fixture
+def cluster(credentials):
+    """A throw-away PostgreSQL holding a copy of the test database (schema, client, key, trust)."""
+    reason = unavailable_reason()
+    if reason:
+        skip_or_fail_in_ci(reason)
+    root = Path(tempfile.mkdtemp(prefix="fhir-outage-"))
+    shutil.chown(root, "postgres", "postgres")
+    root.chmod(0o700)
+    found = Clusters(server_binaries(), root, free_port(), free_port())
+    try:
+        found.start_primary()
+        copy_test_database(found)
+        yield found
+    finally:
+        found.stop_all()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def copy_test_database(clusters: Clusters) -> None:
+    source = connection.settings_dict
+    dump = clusters.root / "test-database.sql"
+    clusters.run("pg_dump", "-h", source["HOST"], "-p", str(source["PORT"] or 5432),
+                 "-U", source["USER"], "--no-owner", "-f", str(dump), source["NAME"])  # fmt: skip
+    clusters.run("psql", "-h", "127.0.0.1", "-p", str(clusters.primary_port), "-U", "postgres",
+                 "-v", "ON_ERROR_STOP=1", "-q", "-f", str(dump), "postgres")  # fmt: skip
+
+
+@pytest.fixture
+def stored(cluster, django_db_blocker):
+    """The resource versions in the throw-away cluster, read through a Django alias."""
+
+    def versions() -> dict[str, str]:
+        with django_db_blocker.unblock():
+            rows = ResourceVersion.objects.using(ALIAS).filter(version_id=1)
+            return dict(rows.values_list("logical_id", "content"))
+
+    connections.settings[ALIAS] = database_settings(cluster.primary_port)
+    try:
+        yield versions
+    finally:
+        connections[ALIAS].close()
+        del connections[ALIAS]
+        del connections.settings[ALIAS]
+
+
+@contextmanager
+def serving(cluster: Clusters, env: dict[str, str], credentials, logs: Path, cache_seconds: str):
+    """gunicorn on the throw-away cluster, caching trust and keys for `cache_seconds`."""
+    env = env | {
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{cluster.primary_port}/postgres",
+        "SECURITY_CACHE_SECONDS": cache_seconds,
+    }
+    with gunicorn(env, logs, workers=WORKERS) as (base, process):
+        wait_until_serving(base, process)
+        yield FhirClient(f"{base}/fhir", credentials.http, timeout=10)
+        assert process.poll() is None, "gunicorn died during the outage"
+
+
+def restart(cluster: Clusters) -> None:
+    cluster.pg_ctl("primary", "stop")
+    time.sleep(OUTAGE)
+
+
+def kill_postmaster(cluster: Clusters) -> None:
+    """SIGKILL to the postmaster alone, as a crash would; its backends notice and exit."""
+    pid_file = cluster.root / "primary" / "postmaster.pid"
+    postmaster = int(pid_file.read_text().split()[0])
+    backends = children_of(postmaster)
+    os.kill(postmaster, signal.SIGKILL)
+    time.sleep(OUTAGE)
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in [postmaster, *backends]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def children_of(pid: int) -> list[int]:
+    listed = subprocess.run(  # noqa: S603 - fixed command, test only
+        [shutil.which("ps") or "ps", "-o", "pid=", "--ppid", str(pid)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return [int(line) for line in listed.stdout.split()]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def run_outage(cluster: Clusters, fhir: FhirClient, interrupt) -> tuple[list[Attempt], float]:
+    """The load's attempts, and when the database accepted connections again."""
+    with WriteLoad(fhir, threads=CLIENTS) as load:
+        time.sleep(WARM_UP)
+        interrupt(cluster)
+        cluster.pg_ctl("primary", "start", cluster.primary_port)
+        back = time.monotonic()
+        time.sleep(AFTER)
+    return load.snapshot(), back
+
+
+def check_history(attempts: list[Attempt], back: float, stored: dict[str, str]) -> str:
+    """Asserts the guarantees; returns the figures for the record."""
+    statuses = Counter(a.status for a in attempts)
+    assert {a.error for a in attempts if a.status is None} == set(), "requests went unanswered"
+    assert set(statuses) <= {201, 503}, statuses
+    assert statuses[503] > 0, "the outage was not seen: the fault was not injected"
+    for refused in (a for a in attempts if a.status == 503):
+        assert refused.issue_code == "transient"
+        assert refused.retry_after and refused.retry_after.isdigit()
+    slowest = max(a.done - a.sent for a in attempts)
+    assert slowest < SLOWEST_ANSWER, f"a request took {slowest:.1f} s"
+    late_failures = [a for a in attempts if a.sent > back + RECOVERY_LIMIT and not a.acknowledged]
+    assert late_failures == [], f"still failing {RECOVERY_LIMIT} s after the database returned"
+    first_after = min(a.done for a in attempts if a.acknowledged and a.sent >= back)
+    acknowledged = [a for a in attempts if a.acknowledged]
+    lost = [a for a in acknowledged if a.name not in stored.get(a.logical_id, "")]
+    assert lost == [], f"{len(lost)} acknowledged writes lost"
+    return (
+        f"{len(attempts)} attempts: {statuses[201]} acknowledged, {statuses[503]} x 503, "
+        f"lost 0, slowest answer {slowest:.2f} s, first success {first_after - back:.2f} s "
+        "after the database returned"
+    )
+
+
+def test_database_restart_under_write_load(cluster, stored, server_env, credentials, tmp_path):
+    # Trust and keys cached as in production: the client and key lookups meet the outage.
+    with serving(cluster, server_env, credentials, tmp_path, cache_seconds="5") as fhir:
+        attempts, back = run_outage(cluster, fhir, restart)
+    print("restart:", check_history(attempts, back, stored()))
+    assert_no_secret_in_logs(tmp_path, credentials)
+
+
+def test_postmaster_killed_under_write_load(cluster, stored, server_env, credentials, tmp_path):
+    # Nothing cached: loading the trust store itself meets the outage.
+    with serving(cluster, server_env, credentials, tmp_path, cache_seconds="0") as fhir:
+        attempts, back = run_outage(cluster, fhir, kill_postmaster)
+    print("kill -9:", check_history(attempts, back, stored()))
+    assert_no_secret_in_logs(tmp_path, credentials)
+
+
+def assert_no_secret_in_logs(logs: Path, credentials) -> None:
+    text = all_logs(logs)
+    for secret in (credentials.api_key, credentials.token):
+        assert secret not in text
