@@ -22,8 +22,13 @@ def server_env(credentials, token_issuer) -> dict[str, str]:
 
 
 @pytest.fixture
-def fhir(server_env, credentials, tmp_path) -> FhirClient:
-    """A client of a running gunicorn with WORKERS workers, as the registered test client."""
+def served(server_env, credentials, tmp_path):
+    """(client, gunicorn master process) of a server with WORKERS workers, as the test client."""
     with gunicorn(server_env, tmp_path, workers=WORKERS) as (url, process):
         wait_until_serving(url, process)
-        yield FhirClient(f"{url}/fhir", credentials.http)
+        yield FhirClient(f"{url}/fhir", credentials.http), process
+
+
+@pytest.fixture
+def fhir(served) -> FhirClient:
+    return served[0]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 from collections import Counter
@@ -35,6 +34,7 @@ from tests.servers import all_logs, free_port, gunicorn, wait_until_serving
 from .conftest import WORKERS
 from .fhir import FhirClient
 from .load import Attempt, WriteLoad
+from .processes import alive, children_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -119,24 +119,6 @@ def kill_postmaster(cluster: Clusters) -> None:
     deadline = time.monotonic() + 30
     while any(alive(pid) for pid in [postmaster, *backends]) and time.monotonic() < deadline:
         time.sleep(0.1)
-
-
-def children_of(pid: int) -> list[int]:
-    listed = subprocess.run(  # noqa: S603 - fixed command, test only
-        [shutil.which("ps") or "ps", "-o", "pid=", "--ppid", str(pid)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return [int(line) for line in listed.stdout.split()]
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def run_outage(cluster: Clusters, fhir: FhirClient, interrupt) -> tuple[list[Attempt], float]:
