@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tests.servers import gunicorn, process_env, wait_until_serving
+from tests.logcapture import leaked
+from tests.servers import all_logs, gunicorn, process_env, wait_until_serving
 
 from .fhir import FhirClient
 
@@ -27,6 +30,12 @@ def served(server_env, credentials, tmp_path):
     with gunicorn(server_env, tmp_path, workers=WORKERS) as (url, process):
         wait_until_serving(url, process)
         yield FhirClient(f"{url}/fhir", credentials.http), process
+    assert_no_secret_in_logs(tmp_path)
+
+
+def assert_no_secret_in_logs(logs: Path) -> None:
+    """No key or token issued in this run appears in the server's logs, errors and outages too."""
+    assert leaked([all_logs(logs)]) == []
 
 
 @pytest.fixture

@@ -29,9 +29,9 @@ from tests.directory.test_router_replica import (
     skip_or_fail_in_ci,
     unavailable_reason,
 )
-from tests.servers import all_logs, free_port, gunicorn, wait_until_serving
+from tests.servers import free_port, gunicorn, wait_until_serving
 
-from .conftest import WORKERS
+from .conftest import WORKERS, assert_no_secret_in_logs
 from .fhir import FhirClient
 from .load import Attempt, WriteLoad
 from .processes import alive, children_of
@@ -102,6 +102,7 @@ def serving(cluster: Clusters, env: dict[str, str], credentials, logs: Path, cac
         wait_until_serving(base, process)
         yield FhirClient(f"{base}/fhir", credentials.http, timeout=10)
         assert process.poll() is None, "gunicorn died during the outage"
+    assert_no_secret_in_logs(logs)
 
 
 def restart(cluster: Clusters) -> None:
@@ -161,7 +162,6 @@ def test_database_restart_under_write_load(cluster, stored, server_env, credenti
     with serving(cluster, server_env, credentials, tmp_path, cache_seconds="5") as fhir:
         attempts, back = run_outage(cluster, fhir, restart)
     print("restart:", check_history(attempts, back, stored()))
-    assert_no_secret_in_logs(tmp_path, credentials)
 
 
 def test_postmaster_killed_under_write_load(cluster, stored, server_env, credentials, tmp_path):
@@ -169,10 +169,3 @@ def test_postmaster_killed_under_write_load(cluster, stored, server_env, credent
     with serving(cluster, server_env, credentials, tmp_path, cache_seconds="0") as fhir:
         attempts, back = run_outage(cluster, fhir, kill_postmaster)
     print("kill -9:", check_history(attempts, back, stored()))
-    assert_no_secret_in_logs(tmp_path, credentials)
-
-
-def assert_no_secret_in_logs(logs: Path, credentials) -> None:
-    text = all_logs(logs)
-    for secret in (credentials.api_key, credentials.token):
-        assert secret not in text
