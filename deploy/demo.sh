@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # `make demo`: the sample directory behind nginx with mutual TLS on https://localhost:$DEMO_PORT,
-# with a dev PKI, a demo client (certificate, API key, token) and staff logins for the web admin.
+# the web admin through nginx on https://localhost:$DEMO_ADMIN_PORT, with a dev PKI, a demo
+# client (certificate, API key, token) and staff logins for the web admin.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Everything the demo creates in var/ (database, secrets, keys, socket) is its owner's alone.
+umask 077
 
 PY=.venv/bin/python
 PORT=${DEMO_PORT:-8443}
-APP=${DEMO_APP_BIND:-127.0.0.1:8000}
+ADMIN_PORT=${DEMO_ADMIN_PORT:-8444}
 PKI=var/pki
+# gunicorn listens only on a unix socket in a directory only this user (and so nginx, started
+# by this script) can enter: no other local user or process can reach the app and pose as nginx.
+SOCKET_DIR=$PWD/var/run
+APP=unix:$SOCKET_DIR/gunicorn.sock
+export SECURITY_TRUSTED_PROXIES=unix
 export SECURITY_JWT_ISSUERS_FILE=var/jwt/issuers.json
 # The dev environment, but with client certificates required as in production: nginx passes them.
 export SECURITY_REQUIRE_CLIENT_CERT=true
@@ -22,7 +30,19 @@ if ! command -v nginx >/dev/null 2>&1; then
     fi
 fi
 
-mkdir -p var
+mkdir -p var "$SOCKET_DIR"
+chmod 700 var "$SOCKET_DIR"
+# Secrets of this demo, generated on the first start and reused afterwards (never the public
+# development default, which would let anyone forge sessions and page cursors).
+$PY manage.py makesecrets --file var/secrets.env
+set -a
+# shellcheck source=/dev/null
+. var/secrets.env
+set +a
+# A database left by an earlier version may have been created readable by others.
+for file in var/directory.sqlite3*; do
+    if [ -e "$file" ]; then chmod 600 "$file"; fi
+done
 $PY manage.py migrate --noinput
 $PY manage.py loaddirectory --skip-existing
 $PY manage.py collectstatic --noinput -v0
@@ -42,17 +62,19 @@ for ca in root intermediate; do
 done
 
 $PY manage.py rendernginx --out var/nginx --port "$PORT" --upstream "$APP" \
+    --admin-listen "127.0.0.1:$ADMIN_PORT" \
     --tls-cert "$PKI/server/localhost.chain.pem" --tls-key "$PKI/server/localhost.key.pem" >/dev/null
 nginx -t -q -p var/nginx -c "$PWD/var/nginx/nginx.conf"
 
 echo
 $PY manage.py demosetup --dir var/jwt --base-url "https://localhost:$PORT/fhir" \
-    --admin-url "http://$APP/admin/" \
+    --admin-url "https://localhost:$ADMIN_PORT/admin/" \
     --curl-tls "--cacert $PKI/demo/root/ca.pem --cert $PKI/client/demo-client.localhost.pem --key $PKI/client/demo-client.localhost.key.pem"
 echo
 
-.venv/bin/gunicorn directory.wsgi --config deploy/gunicorn.conf.py --bind "$APP" &
+.venv/bin/gunicorn directory.wsgi --config deploy/gunicorn.conf.py --bind "$APP" --umask 0o077 &
 GUNICORN=$!
 trap 'kill $GUNICORN 2>/dev/null; wait $GUNICORN 2>/dev/null' EXIT INT TERM
-echo "Serving https://localhost:$PORT/fhir (mutual TLS) — Ctrl-C stops nginx and gunicorn."
+echo "Serving https://localhost:$PORT/fhir (mutual TLS) and the admin on" \
+    "https://localhost:$ADMIN_PORT/admin/ — Ctrl-C stops nginx and gunicorn."
 nginx -p var/nginx -c "$PWD/var/nginx/nginx.conf" -g "daemon off; master_process off;"

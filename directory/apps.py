@@ -1,6 +1,13 @@
 from django.apps import AppConfig
+from django.db.models.signals import pre_migrate
 
 
 class DirectoryConfig(AppConfig):
     name = "directory"
     verbose_name = "Healthcare directory"
+
+    def ready(self):
+        from .statement_timeout import lift_statement_timeout
+
+        # Index builds over a large directory take longer than any request may.
+        pre_migrate.connect(lift_statement_timeout, dispatch_uid="directory.lift_timeout")

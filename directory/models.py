@@ -159,6 +159,14 @@ class SearchSnapshot(models.Model):
     expires = models.DateTimeField(db_index=True)
     resource_type = models.CharField(max_length=40)
     total = models.PositiveIntegerField()
+    # Who asked (an opaque key from the API layer; empty for internal callers) and for which
+    # normalised search: a client's repeated search reuses its snapshot, and each client holds
+    # a bounded number of them (directory/search/snapshots.py).
+    owner = models.CharField(max_length=100, blank=True, default="")
+    query_digest = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "created"], name="snapshot_owner_idx")]
 
 
 class SearchSnapshotEntry(models.Model):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import psycopg
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
+from psycopg.errors import QueryCanceled
 
 # The DB-API's errors about the database's operation rather than the statement: connection lost or
 # refused, server shutting down or starting up, deadlock and serialization failures. Django wraps
@@ -23,14 +24,23 @@ UNAVAILABLE_ERRORS = (
 
 
 def is_database_unavailable(error: BaseException | None) -> bool:
-    """Whether `error`, or an error it was raised from or while handling, is such an error."""
+    """Whether `error`, or an error it was raised from or while handling, is such an error.
+
+    A statement cancelled by statement_timeout is not: the database answered, the request was
+    too costly, and fhirapi.timeouts answers it as a timeout.
+    """
+    chain = list(_chain(error))
+    if any(isinstance(cause, QueryCanceled) for cause in chain):
+        return False
+    return any(isinstance(cause, UNAVAILABLE_ERRORS) for cause in chain)
+
+
+def _chain(error: BaseException | None):
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
-        if isinstance(error, UNAVAILABLE_ERRORS):
-            return True
+        yield error
         seen.add(id(error))
         error = error.__cause__ or error.__context__
-    return False
 
 
 def retry_after() -> str:

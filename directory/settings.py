@@ -52,6 +52,8 @@ MIDDLEWARE = [
     "directory.middleware.ReadYourWritesMiddleware",
     "security.middleware.headers.SecurityHeadersMiddleware",
     *SECURITY_MIDDLEWARE,
+    # Outside the session, CSRF and messages middleware, so it sees the cookies they set.
+    "security.middleware.cookies.SecureCookiesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -201,14 +203,42 @@ FHIR_MAX_INCLUDES = env.int("FHIR_MAX_INCLUDES", default=1000)
 # Without _total, matches are counted exactly up to this many; above it Bundle.total is left out.
 FHIR_TOTAL_EXACT_LIMIT = env.int("FHIR_TOTAL_EXACT_LIMIT", default=10_000)
 FHIR_SEARCH_SNAPSHOT_TTL = env.int("FHIR_SEARCH_SNAPSHOT_TTL", default=3600)
+# A client repeating a sorted search this soon, with nothing written since, reuses its snapshot.
+FHIR_SEARCH_SNAPSHOT_REUSE_SECONDS = env.int("FHIR_SEARCH_SNAPSHOT_REUSE_SECONDS", default=30)
+# Live snapshots per client; past it the client's oldest is evicted (its cursors must re-search).
+FHIR_SEARCH_SNAPSHOTS_PER_CLIENT = env.int("FHIR_SEARCH_SNAPSHOTS_PER_CLIENT", default=20)
 FHIR_MAX_BODY_BYTES = env.int("FHIR_MAX_BODY_BYTES", default=1_048_576)
 DATA_UPLOAD_MAX_MEMORY_SIZE = FHIR_MAX_BODY_BYTES
+
+# ---------------------------------------------------------------- per-client limits (fhirapi)
+# Keyed by API client (else certificate, else address); over a limit: 429 with Retry-After.
+RATE_LIMIT_PER_MINUTE = env.int("RATE_LIMIT_PER_MINUTE", default=600)  # sustained; 0 = off
+RATE_LIMIT_BURST = env.int("RATE_LIMIT_BURST", default=100)  # requests at once above that
+RATE_LIMIT_CONCURRENT = env.int("RATE_LIMIT_CONCURRENT", default=4)  # in flight; 0 = off
+# An in-flight slot frees itself after this long, should its worker die mid-request (gunicorn
+# kills a worker stuck past GUNICORN_TIMEOUT, 30 s by default).
+RATE_LIMIT_SLOT_SECONDS = env.int("RATE_LIMIT_SLOT_SECONDS", default=60)
+# Shared by every worker and host when set (redis://127.0.0.1:6379/0); else per process.
+RATE_LIMIT_REDIS_URL = env.str("RATE_LIMIT_REDIS_URL", default="")
+RATE_LIMIT_KEY_PREFIX = env.str("RATE_LIMIT_KEY_PREFIX", default="fhir-directory:limits:")
+# PostgreSQL cancels any statement of the web application running longer (0 = no limit), so one
+# costly search cannot hold a worker; bulk-loading commands lift it for their own connection.
+# Below GUNICORN_TIMEOUT, so the client gets an OperationOutcome before the worker is killed.
+FHIR_STATEMENT_TIMEOUT_MS = env.int("FHIR_STATEMENT_TIMEOUT_MS", default=15_000)
+if FHIR_STATEMENT_TIMEOUT_MS > 0:
+    for _database in DATABASES.values():
+        if _database["ENGINE"] == "django.db.backends.postgresql":
+            _options = _database.setdefault("OPTIONS", {})
+            _timeout = f"-c statement_timeout={FHIR_STATEMENT_TIMEOUT_MS}"
+            _options["options"] = f"{_options.get('options', '')} {_timeout}".strip()
 
 # ---------------------------------------------------------------- transport security (security/)
 # Checks run in this order on /fhir requests; see README "Security checks".
 # dev: client certificates optional (API keys still required); test and prod: everything enforced.
-# Who may pass a client certificate header: CIDRs, and "unix" for a unix-socket upstream.
-SECURITY_TRUSTED_PROXIES = env.list("SECURITY_TRUSTED_PROXIES", default=["127.0.0.1/32", "::1/128"])
+# Who may pass a client certificate header: CIDRs, and "unix" for a unix-socket upstream. Not
+# loopback by default: every user and process on the host can open a TCP connection to it, while
+# a unix socket can be restricted to the TLS terminator (production refuses loopback, E010).
+SECURITY_TRUSTED_PROXIES = env.list("SECURITY_TRUSTED_PROXIES", default=["unix"])
 # How the TLS terminator passes the certificate: nginx | ingress-nginx | envoy | traefik | aws-alb
 SECURITY_CLIENT_CERT_FORMAT = env.str("SECURITY_CLIENT_CERT_FORMAT", default="nginx")
 SECURITY_REQUIRE_CLIENT_CERT = env.bool(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
@@ -19,6 +20,7 @@ from security.context import context_of
 from security.refusal import REASONS
 
 from .exceptions import outcome
+from .timeouts import as_timeout
 
 logger = logging.getLogger("fhirapi")
 
@@ -72,21 +74,28 @@ def _unavailable() -> tuple[dict, int]:
 
 def exception_handler(exc: Exception, context: dict) -> Response:
     """DRF exception handler: every error becomes an OperationOutcome, never a DRF error shape."""
+    exc = as_timeout(exc)
     body, status = outcome_for(exc)
+    unavailable = is_database_unavailable(exc)
     view = type(context.get("view")).__name__
-    if status == 503:
+    if unavailable:
         # Expected while the database is down or restarting; the kind is enough to tell.
         logger.warning("Database unavailable in %s: %s", view, type(exc).__name__)
         _audit_outcome(context, "database-unavailable")
-    elif status >= 500:
+    elif status == 500:
         logger.error("Unhandled error in %s", view, exc_info=exc)
     set_rollback()
     headers = {}
-    if isinstance(exc, drf.Throttled) and exc.wait:
-        headers["Retry-After"] = str(int(exc.wait))
-    if status == 503:
-        headers["Retry-After"] = retry_after()
+    wait = retry_after() if unavailable else _retry_after(exc)
+    if wait:
+        headers["Retry-After"] = str(wait)
     return Response(body, status=status, headers=headers)
+
+
+def _retry_after(exc: Exception) -> int | None:
+    """Whole seconds to wait (rounded up, never 0) for refusals that say when to come back."""
+    wait = exc.wait if isinstance(exc, drf.Throttled) else getattr(exc, "retry_after", None)
+    return max(1, math.ceil(wait)) if wait is not None else None
 
 
 def _audit_outcome(context: dict, code: str) -> None:
@@ -114,17 +123,22 @@ def page_not_found(request, exception=None):
 def server_error(request):
     """Django's handler500 for errors that escape DRF (middleware, rendering).
 
-    Django calls it while handling the error, so the error is still at hand: a database outage
-    answers 503 with Retry-After on every path, as the API and the security checks do.
+    Django calls it while handling the error, so the error is still the one in flight: a cancelled
+    statement or a database outage answers 503 with Retry-After, as in the view.
     """
-    if is_database_unavailable(sys.exc_info()[1]):
+    error = sys.exc_info()[1] or Exception()
+    timed_out = as_timeout(error)
+    if isinstance(timed_out, FHIRError) and _is_fhir_path(request):
+        response = _plain_outcome_response(timed_out.operation_outcome(), timed_out.status)
+        response["Retry-After"] = str(_retry_after(timed_out))
+        return response
+    if is_database_unavailable(error):
         response = _unavailable_response(request)
-    elif _is_fhir_path(request):
+        response["Retry-After"] = retry_after()
+        return response
+    if _is_fhir_path(request):
         return _plain_outcome_response(outcome("error", "exception", GENERIC_500), 500)
-    else:
-        return defaults.server_error(request)
-    response["Retry-After"] = retry_after()
-    return response
+    return defaults.server_error(request)
 
 
 def _unavailable_response(request) -> HttpResponse:

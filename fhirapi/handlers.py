@@ -13,6 +13,7 @@ from directory.search import SearchRequest, search
 
 from . import authorization, bundles, paging
 from .exceptions import UnsupportedMediaType
+from .identity import client_key
 from .links import base_url, with_query
 from .parsers import FORM_MEDIA_TYPE, base_media_type, read_limited
 from .prefer import preferences
@@ -138,7 +139,11 @@ def _search(request, resource_type: str, pairs: list[tuple[str, str]]) -> Respon
     params = [(k, v) for k, v in pairs if k not in TRANSPORT_PARAMS]
     authorization.authorize_search(request, resource_type, params)
     strict = preferences(request).strict
-    result = search(SearchRequest(resource_type=resource_type, params=params, strict=strict))
+    result = search(
+        SearchRequest(
+            resource_type=resource_type, params=params, strict=strict, owner=client_key(request)
+        )
+    )
     return Response(bundles.searchset_bundle(base_url(request), resource_type, result))
 
 

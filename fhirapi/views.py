@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework.views import APIView
 
-from . import handlers
+from . import handlers, throttling
 from .authorization import ScopePermission, check_response
 from .parsers import too_large
 from .routes import Route
@@ -27,11 +27,19 @@ class FHIRView(APIView):
 
     routes: dict[str, Route] = {}
     permission_classes = [ScopePermission]
+    # Per-client rate and in-flight limits (fhirapi/throttling.py), checked in `initial`.
+    throttle_classes = throttling.THROTTLES
 
     def route_for(self, request) -> Route | None:
         """The route of the request's method; None for a method this URL does not route (405)."""
         # HEAD is GET without the body (RFC 9110 9.3.2); the WSGI server drops the body.
         return self.routes.get("GET" if request.method == "HEAD" else request.method)
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            throttling.release_slot(request)
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)

@@ -8,6 +8,7 @@ file at fault, never a secret value.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import stat
 
@@ -15,6 +16,8 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections
+
+from .client_ip import trusted_proxies
 
 # The development default of SECRET_KEY in directory/settings.py; the pepper defaults to it too.
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - the known value to refuse
@@ -76,6 +79,32 @@ def check_trusted_proxies(app_configs=None, **kwargs):
                 "No trusted proxy is configured",
                 "Set SECURITY_TRUSTED_PROXIES to the TLS terminator's addresses.",
                 4,
+            )
+        ]
+    return []
+
+
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+@checks.register(TAG)
+def check_no_loopback_proxy(app_configs=None, **kwargs):
+    """Every local user and process can connect to a loopback port and claim to be the proxy."""
+    if not _in_production():
+        return []
+    _, networks = trusted_proxies()
+    loopback = [
+        str(network)
+        for network in networks
+        if any(network.version == lo.version and network.overlaps(lo) for lo in LOOPBACK)
+    ]
+    if loopback:
+        return [
+            _error(
+                f"SECURITY_TRUSTED_PROXIES trusts loopback ({', '.join(loopback)})",
+                "Bind gunicorn to a unix socket only nginx can reach and set "
+                "SECURITY_TRUSTED_PROXIES=unix, or name the terminator's own non-loopback address.",
+                10,
             )
         ]
     return []

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .client_ip import client_ip_address
+
 if TYPE_CHECKING:
     from cryptography import x509
 
@@ -15,7 +17,7 @@ if TYPE_CHECKING:
 class SecurityContext:
     """Filled in by the checks in order; read by later checks, the audit and the views."""
 
-    remote_addr: str = ""
+    remote_addr: str = ""  # the client's, as our trusted proxy forwarded it (client_ip.py)
     from_trusted_proxy: bool = False
     certificate: x509.Certificate | None = None
     certificate_fingerprint: str = ""  # SHA-256, lowercase hex
@@ -43,6 +45,6 @@ def context_of(request) -> SecurityContext:
     request = getattr(request, "_request", request)
     context = getattr(request, "security", None)
     if context is None:
-        context = SecurityContext(remote_addr=request.META.get("REMOTE_ADDR", ""))
+        context = SecurityContext(remote_addr=client_ip_address(request) or "")
         request.security = context
     return context

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.http import HttpResponse
 
-from directory.outage import is_database_unavailable, retry_after
+from directory.outage import retry_after
 
 FHIR_JSON = "application/fhir+json; charset=utf-8"
 
@@ -85,11 +85,6 @@ class Refusal(Exception):
     def __init__(self, code: str):
         super().__init__(code)
         self.reason = REASONS[code]
-
-
-def refusal_for(error: BaseException, code: str) -> Refusal:
-    """The refusal for an unexpected error in a check: `code`, unless the database is down."""
-    return Refusal("database-unavailable" if is_database_unavailable(error) else code)
 
 
 def refusal_response(refusal: Refusal) -> HttpResponse:

@@ -16,9 +16,11 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, VerificationError
 
+from directory.outage import UNAVAILABLE_ERRORS
+
 from . import truststore
 from .models import TrustCommunity
-from .refusal import Refusal, refusal_for
+from .refusal import Refusal
 from .truststore import CommunityTrust, fingerprint
 
 log = logging.getLogger(__name__)
@@ -43,9 +45,11 @@ def verify(
     """Verify `leaf` (with proxy-sent `chain`) at `now`, or raise a Refusal naming why not."""
     try:
         snapshot = truststore.current()
+    except UNAVAILABLE_ERRORS:
+        raise  # the database, not the trust material: CheckMiddleware answers 503
     except Exception as error:
         log.exception("trust store could not be loaded")
-        raise refusal_for(error, "crl-unavailable") from error
+        raise Refusal("crl-unavailable") from error
     candidates = [t for t in snapshot.communities if _signed_into(t, leaf, chain)]
     if not candidates:
         raise Refusal("cert-untrusted")

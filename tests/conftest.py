@@ -10,8 +10,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from tests import logcapture
-from tests.credentials import make_token_issuer, register_directory_client
-from tests.security.pki import PKI, build_pki
+from tests.credentials import make_token_issuer, register_client, register_directory_client
+from tests.security.pki import CLIENT_B_DNS, PKI, build_pki
 from tests.security.trust import register_community
 
 FHIR_JSON = "application/fhir+json"
@@ -28,6 +28,16 @@ def _no_secret_in_the_run_log():
     yield
     logging.getLogger().removeHandler(handler)
     assert not logcapture.leaked(handler.lines), "secrets in the logs of this test run"
+
+
+@pytest.fixture(autouse=True)
+def _loopback_stands_in_for_the_proxy(settings):
+    """Django's test client and the live test servers see 127.0.0.1 where nginx would connect.
+
+    Deployments trust only their terminator (a unix socket by default; production refuses
+    loopback); tests of that policy set SECURITY_TRUSTED_PROXIES themselves.
+    """
+    settings.SECURITY_TRUSTED_PROXIES = ["127.0.0.1/32", "::1/128"]
 
 
 @pytest.fixture(scope="session")
@@ -53,12 +63,29 @@ def _fresh_security_caches():
         clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_request_limits():
+    """In-process rate and in-flight state must not carry one test's requests into the next."""
+    from fhirapi import limitstore
+
+    limitstore.reset()
+    yield
+    limitstore.reset()
+
+
 @pytest.fixture
 def credentials(db, settings, pki, token_issuer):
     """A registered client of community A with its certificate, API key and token."""
     settings.SECURITY_JWT_ISSUERS_FILE = token_issuer.issuers_file
     community = register_community(pki.a)
     return register_directory_client(pki, token_issuer, community)
+
+
+@pytest.fixture
+def other_credentials(credentials, pki, token_issuer):
+    """A second registered client, of community B, with its own certificate, key and token."""
+    community = register_community(pki.b)
+    return register_client(token_issuer, community, pki.valid_b, CLIENT_B_DNS, "Other client")
 
 
 @pytest.fixture

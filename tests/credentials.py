@@ -63,19 +63,24 @@ class Credentials:
 
 def register_directory_client(pki: PKI, issuer: TokenIssuer, community) -> Credentials:
     """Client A of the test PKI, allowed every directory scope, with a fresh key and token."""
+    return register_client(issuer, community, pki.valid, CLIENT_A_DNS, "Directory test client")
+
+
+def register_client(issuer: TokenIssuer, community, leaf, dns: str, name: str) -> Credentials:
+    """A client identified by `leaf` (SAN `dns`), allowed every directory scope."""
     client = clients.create_client(
-        "Directory test client",
+        name,
         organization="Test Health",
         community=community,
         allowed_scopes=ALL_SCOPES,
         actor="tests",
     )
-    clients.add_identity(client, "dns", value=CLIENT_A_DNS, actor="tests")
+    clients.add_identity(client, "dns", value=dns, actor="tests")
     _, api_key = keys.issue_key(client, actor="tests")
     token = issuer.mint()
-    http = {**http_headers(pki.valid), "X-API-Key": api_key, "Authorization": f"Bearer {token}"}
+    http = {**http_headers(leaf), "X-API-Key": api_key, "Authorization": f"Bearer {token}"}
     meta = {
-        **cert_headers(pki.valid),
+        **cert_headers(leaf),
         "HTTP_X_API_KEY": api_key,
         "HTTP_AUTHORIZATION": f"Bearer {token}",
     }

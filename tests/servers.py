@@ -1,17 +1,22 @@
-"""Real server processes for tests: gunicorn with our config on a free loopback port."""
+"""Real server processes for tests: gunicorn with our config on a free loopback port, or on a
+unix socket as deployed behind nginx (SECURITY_TRUSTED_PROXIES=unix)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
+import requests_unixsocket
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,13 +44,34 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def http() -> requests.Session:
+    """A requests session that also speaks to unix-socket URLs (http+unix://<quoted path>)."""
+    return requests_unixsocket.Session()
+
+
 @contextmanager
-def gunicorn(env: dict[str, str], logs: Path, workers: int = 1):
-    """A real gunicorn with deploy/gunicorn.conf.py on a loopback port; yields (url, process)."""
-    port = free_port()
+def unix_socket():
+    """A socket path in a private directory: 0700 as a deployment's, and short enough for the
+    108-byte limit on socket paths that pytest's own temporary paths can exceed."""
+    directory = tempfile.mkdtemp(prefix="fd-sock-")
+    try:
+        yield Path(directory) / "gunicorn.sock"
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextmanager
+def gunicorn(env: dict[str, str], logs: Path, bind: str = "", workers: int = 1):
+    """A real gunicorn with deploy/gunicorn.conf.py on a loopback port, or on `bind`
+    (unix:<path>); yields (url, process), the url for `http()` when on a unix socket."""
+    if bind.startswith("unix:"):
+        url = f"http+unix://{quote(bind.removeprefix('unix:'), safe='')}"
+    else:
+        port = free_port()
+        bind, url = f"127.0.0.1:{port}", f"http://127.0.0.1:{port}"
     env = {
         **env,
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_BIND": bind,
         "GUNICORN_WORKERS": str(workers),
         "GUNICORN_ACCESS_LOG": str(logs / "access.log"),
         "GUNICORN_ERROR_LOG": str(logs / "error.log"),
@@ -63,7 +89,7 @@ def gunicorn(env: dict[str, str], logs: Path, workers: int = 1):
             command, cwd=ROOT, env=env, stdout=stderr, stderr=stderr
         )
         try:
-            yield f"http://127.0.0.1:{port}", process
+            yield url, process
         finally:
             if process.poll() is None:
                 process.terminate()
@@ -75,7 +101,7 @@ def wait_until_serving(url: str, process, seconds: float = 30) -> None:
     while time.monotonic() < deadline:
         assert process.poll() is None, "gunicorn exited"
         try:
-            requests.get(f"{url}/healthz", timeout=5)
+            http().get(f"{url}/healthz", timeout=5)
             return
         except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.2)

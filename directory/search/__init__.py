@@ -36,6 +36,9 @@ class SearchRequest:
     resource_type: str
     params: list[tuple[str, str]]
     strict: bool = False
+    # Who is asking, as an opaque key (the API layer's client identity); scopes snapshot reuse,
+    # the per-client snapshot cap and which cursors it may follow. Empty for internal callers.
+    owner: str = ""
 
 
 @dataclass
@@ -60,6 +63,7 @@ class SearchResult:
 def search(request: SearchRequest) -> SearchResult:
     """Run one search request: the matches of one page, their includes, totals and page links."""
     plan = parse(request.resource_type, request.params, strict=request.strict)
+    plan.owner = request.owner
     matches = filtered(plan)
     applied = self_params(plan)
     if plan.summary == "count" or plan.page_size == 0:

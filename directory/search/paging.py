@@ -15,7 +15,7 @@ from django.db.models import QuerySet
 from ..errors import InvalidRequest
 from ..models import Resource
 from .plan import Plan
-from .snapshots import create_snapshot, load_snapshot, snapshot_rows, sort_order
+from .snapshots import first_page_snapshot, load_snapshot, snapshot_rows, sort_order
 from .totals import known_total, total
 
 CURSOR_SALT = "fhir-search-cursor"
@@ -150,7 +150,7 @@ def _snapshot_page(plan: Plan, matches: QuerySet, state: dict | None) -> Page:
         first = first_rows(matches, sort_order(plan), plan.page_size + 1)
         if len(first) <= plan.page_size:
             return Page(first, known_total(plan, len(first)))
-        snapshot, offset = create_snapshot(plan, matches), 0
+        snapshot, offset = first_page_snapshot(plan, matches, _query_digest(plan)), 0
     else:
         snapshot, offset = load_snapshot(plan, state), int(state["o"])
     end = offset + plan.page_size

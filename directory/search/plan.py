@@ -42,6 +42,7 @@ class Plan:
     includes: list[Include] = field(default_factory=list)
     revincludes: list[Include] = field(default_factory=list)
     cursor: str | None = None
+    owner: str = ""  # the client's key from the API layer: whose snapshots may be reused
     ignored: list[str] = field(default_factory=list)
 
     @property

@@ -8,11 +8,13 @@ from urllib.parse import unquote_plus
 from django.conf import settings
 from django.http import QueryDict
 
+from directory.outage import UNAVAILABLE_ERRORS
+
 from ..context import SecurityContext
 from ..keys import prefix_of, record_use, verify_key
 from ..models import ApiClient
 from ..paths import is_api
-from ..refusal import Refusal, refusal_for
+from ..refusal import Refusal
 from .base import CheckMiddleware
 
 logger = logging.getLogger(__name__)
@@ -79,11 +81,12 @@ def take_query_keys(request) -> list[str]:
 def _verified(presented):
     try:
         key = verify_key(presented)
+    except UNAVAILABLE_ERRORS:
+        raise  # the key could not be checked, not found invalid: CheckMiddleware answers 503
     except Exception as exc:
-        # Fail closed, or 503 when the database is down; log the kind of failure only, never
-        # the presented value.
+        # Fail closed; log the kind of failure only, never the presented value.
         logger.error("API key verification failed: %s", type(exc).__name__)
-        raise refusal_for(exc, "key-invalid") from None
+        raise Refusal("key-invalid") from None
     if key is None:
         raise Refusal("key-invalid")
     return key

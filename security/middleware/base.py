@@ -37,6 +37,7 @@ class CheckMiddleware:
                 return refused(context, refusal)
             except Exception as error:
                 # A check that could not reach the database has refused nobody: come back later.
+                # Anything else (a cancelled statement too) goes on to the error handlers.
                 if not is_database_unavailable(error):
                     raise
                 log.warning(

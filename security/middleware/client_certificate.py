@@ -10,10 +10,12 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from directory.outage import UNAVAILABLE_ERRORS
+
 from ..context import SecurityContext
 from ..models import ApiClient, CertificateIdentity
 from ..proxyheaders import FORMATS, MalformedCertHeader, PresentedCertificate, parse
-from ..refusal import Refusal, refusal_for
+from ..refusal import Refusal
 from ..truststore import fingerprint
 from ..verification import VerifiedCertificate, verify
 from .base import CheckMiddleware
@@ -42,11 +44,11 @@ class ClientCertificateMiddleware(CheckMiddleware):
         try:
             verified = verify(presented.leaf, presented.chain, timezone.now())
             client = identify_client(verified)
-        except Refusal:
-            raise
+        except (Refusal, *UNAVAILABLE_ERRORS):
+            raise  # a database that cannot answer is CheckMiddleware's 503, not a verdict
         except Exception as error:  # fail closed: an error here never authenticates anyone
             log.exception("client certificate check failed unexpectedly")
-            raise refusal_for(error, "cert-untrusted") from error
+            raise Refusal("cert-untrusted") from error
         context.certificate = verified.leaf
         context.community = verified.community
         context.client = client

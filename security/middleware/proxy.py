@@ -1,17 +1,16 @@
-"""Only the TLS terminator may tell us about the client certificate.
+"""Only the TLS terminator may tell us about the client certificate and the client.
 
-Certificate headers from any other peer are deleted before anything can read them; outside
-development such requests are refused, since they bypassed the terminator.
+Certificate and forwarding headers from any other peer are deleted before anything can read them;
+outside development such requests are refused, since they bypassed the terminator.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-from functools import lru_cache
 
 from django.conf import settings
 
+from ..client_ip import is_trusted_proxy
 from ..context import SecurityContext, context_of
 from ..proxyheaders import cert_header_keys
 from ..refusal import Refusal
@@ -19,50 +18,21 @@ from .base import CheckMiddleware
 
 log = logging.getLogger(__name__)
 
-# Under gunicorn on a unix socket REMOTE_ADDR is empty or a path, never an IP address.
-UNIX_SOCKET = "unix"
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-@lru_cache(maxsize=8)
-def _trusted(entries: tuple[str, ...]) -> tuple[bool, tuple[Network, ...]]:
-    """(unix socket trusted?, trusted networks); an entry that is not a CIDR is ignored, loudly."""
-    networks = []
-    for entry in entries:
-        if entry.strip().lower() == UNIX_SOCKET:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
-        except ValueError:
-            log.error("SECURITY_TRUSTED_PROXIES entry %r is not a CIDR; ignored", entry)
-    unix = any(e.strip().lower() == UNIX_SOCKET for e in entries)
-    return unix, tuple(networks)
-
-
-def parse_ip(remote_addr: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The address in `remote_addr`, IPv4-mapped IPv6 as IPv4; None if it is not an address."""
-    try:
-        address = ipaddress.ip_address(remote_addr.split("%", 1)[0])
-    except ValueError:
-        return None
-    # A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d.
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        return address.ipv4_mapped
-    return address
-
-
-def is_trusted_proxy(remote_addr: str) -> bool:
-    """Whether the peer that connected to us is a configured TLS terminator."""
-    unix, networks = _trusted(tuple(settings.SECURITY_TRUSTED_PROXIES))
-    address = parse_ip(remote_addr or "")
-    if address is None:
-        return unix
-    return any(address in network for network in networks)
+# What only our proxy may say about the client: its address, and the scheme, host and port it
+# reached the proxy on (Django's SECURE_PROXY_SSL_HEADER reads the scheme without asking who sent
+# it). Exact keys: HTTP_X_FORWARDED_CLIENT_CERT is a certificate header (proxyheaders.py).
+FORWARDED_HEADERS = (
+    "HTTP_FORWARDED",
+    "HTTP_X_FORWARDED_FOR",
+    "HTTP_X_FORWARDED_HOST",
+    "HTTP_X_FORWARDED_PORT",
+    "HTTP_X_FORWARDED_PROTO",
+    "HTTP_X_REAL_IP",
+)
 
 
 class TrustedProxyMiddleware(CheckMiddleware):
-    """Marks requests from trusted proxies; strips certificate headers from everyone else."""
+    """Marks requests from trusted proxies; strips proxy-only headers from everyone else."""
 
     def __call__(self, request):
         # Stripped on every path, API or not, so no later code can read a forged header.
@@ -70,8 +40,8 @@ class TrustedProxyMiddleware(CheckMiddleware):
         context.from_trusted_proxy = is_trusted_proxy(request.META.get("REMOTE_ADDR", ""))
         if not context.from_trusted_proxy:
             forged = cert_header_keys(request.META)
-            for key in forged:
-                del request.META[key]
+            for key in [*forged, *FORWARDED_HEADERS]:
+                request.META.pop(key, None)
             if forged:
                 log.warning(
                     "client certificate headers from untrusted peer %s ignored",

@@ -138,7 +138,7 @@ def test_the_server_takes_requests_only_from_ingress_nginx_on_the_app_port():
     }
     assert [port["port"] for port in rule["ports"]] == [APP_PORT]
     egress_ports = {port["port"] for rule in server["egress"] for port in rule["ports"]}
-    assert egress_ports == {5432, 53}
+    assert egress_ports == {5432, 6379, 53}  # PostgreSQL, Redis (request limits), DNS
 
 
 def test_the_service_and_policies_select_the_server_pods():

@@ -17,7 +17,9 @@ def production(settings, token_issuer):
         DEBUG="false",
         SECRET_KEY=PRODUCTION_SECRET,
         SECURITY_API_KEY_PEPPER=PRODUCTION_PEPPER,
-        SECURITY_TRUSTED_PROXIES="127.0.0.1/32",
+        # gunicorn on a unix socket that only the test (as nginx) opens; production refuses a
+        # trusted loopback address (security.E010).
+        SECURITY_TRUSTED_PROXIES="unix",
         SECURITY_JWT_ISSUERS_FILE=token_issuer.issuers_file,
         SECURITY_CACHE_SECONDS="0",
         ALLOWED_HOSTS="localhost,127.0.0.1",

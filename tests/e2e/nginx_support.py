@@ -111,38 +111,45 @@ class Edge:
     port: int
     logs: Path
     static: Path
+    admin_url: str = ""  # https://localhost:<admin port>, the admin server without client certs
 
 
-def _render_site(tls: TlsFiles, upstream: str, port: int, directory: Path) -> str:
-    return render(
-        TEMPLATES / "fhir-directory.conf",
-        {
-            "LISTEN_PORT": str(port),
-            "SERVER_NAME": "localhost",
-            "UPSTREAM": upstream,
-            "TLS_CERT": str(tls.server_chain),
-            "TLS_KEY": str(tls.server_key),
-            "CLIENT_CA_BUNDLE": str(tls.client_cas),
-            "CRL_BUNDLE": str(tls.crls),
-            "LOG_DIR": str(directory / "logs"),
-            "STATIC_ROOT": str(directory / "static"),
-        },
-    )
+def _site_values(tls: TlsFiles, upstream: str, ports: tuple[int, int], directory: Path) -> dict:
+    return {
+        "LISTEN_PORT": str(ports[0]),
+        "ADMIN_LISTEN": f"127.0.0.1:{ports[1]}",
+        "SERVER_NAME": "localhost",
+        "UPSTREAM": upstream,
+        "TLS_CERT": str(tls.server_chain),
+        "TLS_KEY": str(tls.server_key),
+        "CLIENT_CA_BUNDLE": str(tls.client_cas),
+        "CRL_BUNDLE": str(tls.crls),
+        "LOG_DIR": str(directory / "logs"),
+        "STATIC_ROOT": str(directory / "static"),
+    }
 
 
 def _write_config(
-    tls: TlsFiles, upstream: str, port: int, directory: Path, edit: Callable[[str], str]
+    tls: TlsFiles,
+    upstream: str,
+    ports: tuple[int, int],
+    directory: Path,
+    edit: Callable[[str], str],
 ) -> Path:
     for sub in ("logs", "temp", "static"):
         (directory / sub).mkdir(parents=True, exist_ok=True)
+    values = _site_values(tls, upstream, ports, directory)
     site = directory / "fhir-directory.conf"
-    site.write_text(edit(_render_site(tls, upstream, port, directory)))
+    site.write_text(edit(render(TEMPLATES / "fhir-directory.conf", values)))
+    admin = directory / "fhir-directory-admin.conf"
+    admin.write_text(render(TEMPLATES / "fhir-directory-admin.conf", values))
     main = directory / "nginx.conf"
     values = {
         "PID_FILE": str(directory / "nginx.pid"),
         "LOG_DIR": str(directory / "logs"),
         "TEMP_DIR": str(directory / "temp"),
         "SITE_CONF": str(site),
+        "ADMIN_SITE_CONF": str(admin),
     }
     main.write_text(render(TEMPLATES / "nginx.conf", values))
     return main
@@ -150,10 +157,13 @@ def _write_config(
 
 @contextmanager
 def nginx(tls: TlsFiles, upstream: str, directory: Path, edit: Callable[[str], str] = str):
-    """nginx on a free loopback port proxying to `upstream`; `edit` may change the rendered site."""
+    """nginx on free loopback ports (API, admin) proxying to `upstream` (host:port or unix:path);
+    `edit` may change the rendered API site."""
     binary = require_nginx()
-    port = free_port()
-    config = _write_config(tls, upstream, port, directory, edit)
+    port, admin_port = free_port(), free_port()
+    while admin_port == port:
+        admin_port = free_port()
+    config = _write_config(tls, upstream, (port, admin_port), directory, edit)
     command = [
         binary,
         "-p",
@@ -167,7 +177,14 @@ def nginx(tls: TlsFiles, upstream: str, directory: Path, edit: Callable[[str], s
         process = subprocess.Popen(command, stdout=output, stderr=output)  # noqa: S603 - test only
         try:
             _wait_until_listening(port, process, directory)
-            yield Edge(f"https://localhost:{port}", port, directory / "logs", directory / "static")
+            _wait_until_listening(admin_port, process, directory)
+            yield Edge(
+                f"https://localhost:{port}",
+                port,
+                directory / "logs",
+                directory / "static",
+                admin_url=f"https://localhost:{admin_port}",
+            )
         finally:
             if process.poll() is None:
                 process.terminate()

@@ -30,7 +30,7 @@ from tests.factories import OrganizationFactory
 from tests.logcapture import SECRET_CHARS
 from tests.security.pki import CLIENT_B_DNS, http_headers
 from tests.security.trust import register_community
-from tests.servers import free_port, gunicorn, wait_until_serving
+from tests.servers import free_port, gunicorn, unix_socket, wait_until_serving
 
 JSON = "application/fhir+json"
 REFUSED_LEAVES = ("unknown_leaf", "expired", "not_yet_valid", "revoked", "wrong_eku")
@@ -199,8 +199,8 @@ def test_the_log_check_would_see_a_leak_at_error_level(tls, client_files, tmp_pa
     its query string is logged on an upstream failure."""
 
     def error_level(site: str) -> str:
-        assert site.count(" crit;") == 1
-        return site.replace(" crit;", " error;")
+        assert site.count(" alert;") == 1
+        return site.replace(" alert;", " error;")
 
     secret = "fdk_errorlevel_" + "q" * 43
     with nginx(tls, f"127.0.0.1:{free_port()}", tmp_path, edit=error_level) as edge:
@@ -217,9 +217,9 @@ def stack(production, credentials, tls, tmp_path):
     the trust anchors the credentials fixture registers."""
     app_logs = tmp_path / "gunicorn"
     app_logs.mkdir()
-    with gunicorn(production, app_logs) as (url, process):
+    with unix_socket() as sock, gunicorn(production, app_logs, f"unix:{sock}") as (url, process):
         wait_until_serving(url, process)
-        with nginx(tls, url.removeprefix("http://"), tmp_path / "nginx") as edge:
+        with nginx(tls, f"unix:{sock}", tmp_path / "nginx") as edge:
             yield edge, process, tmp_path
 
 

@@ -1,4 +1,5 @@
-"""The whole security chain in a real gunicorn started in PROD mode behind a trusted proxy address.
+"""The whole security chain in a real gunicorn started in PROD mode on its unix socket, the only
+peer it trusts (nginx in a deployment, this test here).
 
 Only a registered client's valid certificate, with its own key and a token carrying the right
 scope, gets data; every other combination is refused with its own status and audit reason, and
@@ -8,7 +9,6 @@ no key or token reaches any log.
 from __future__ import annotations
 
 import pytest
-import requests
 
 from security import clients, keys
 from security.models import RequestAudit, TrustAnchor
@@ -16,7 +16,7 @@ from tests.credentials import ALL_SCOPES
 from tests.factories import OrganizationFactory, PractitionerFactory
 from tests.security.pki import http_headers
 from tests.security.trust import store_crl
-from tests.servers import all_logs, gunicorn, wait_until_serving
+from tests.servers import all_logs, gunicorn, http, unix_socket, wait_until_serving
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,7 +24,7 @@ JSON = "application/fhir+json"
 
 
 def _get(url, path, **headers):
-    return requests.get(f"{url}/fhir/{path}", headers={"Accept": JSON, **headers}, timeout=10)
+    return http().get(f"{url}/fhir/{path}", headers={"Accept": JSON, **headers}, timeout=10)
 
 
 def _refused(response, status, reason_issue_code):
@@ -46,7 +46,7 @@ def test_only_full_valid_credentials_get_data(production, tmp_path, credentials,
     good = credentials.http | {"X-API-Key": own_key}
     read_orgs_only = token_issuer.mint(scope="system/Organization.rs")
 
-    with gunicorn(production, tmp_path) as (url, process):
+    with unix_socket() as sock, gunicorn(production, tmp_path, f"unix:{sock}") as (url, process):
         wait_until_serving(url, process)
         ok = _get(url, "Organization?name=harbor", **good)
         assert ok.status_code == 200, ok.text
@@ -66,7 +66,7 @@ def test_only_full_valid_credentials_get_data(production, tmp_path, credentials,
         narrow = good | {"Authorization": f"Bearer {read_orgs_only}"}
         assert _get(url, "Organization", **narrow).status_code == 200
         _refused(_get(url, "Practitioner", **narrow), 403, "forbidden")
-        created = requests.post(
+        created = http().post(
             f"{url}/fhir/Organization",
             json={"resourceType": "Organization", "name": "Not allowed"},
             headers={**narrow, "Content-Type": JSON},

@@ -19,6 +19,8 @@ def server_env(credentials, token_issuer) -> dict[str, str]:
     """The environment of a test-mode server that re-reads keys and trust on every request."""
     return process_env(
         ENVIRONMENT="test",
+        # The test speaks for the TLS terminator over loopback (test mode allows that address).
+        SECURITY_TRUSTED_PROXIES="127.0.0.1/32",
         SECURITY_JWT_ISSUERS_FILE=token_issuer.issuers_file,
         SECURITY_CACHE_SECONDS="0",
     )

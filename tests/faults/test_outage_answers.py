@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from django.db import InterfaceError, OperationalError
 from django.test import RequestFactory
+from psycopg.errors import QueryCanceled
 
 from directory.outage import is_database_unavailable
 from fhirapi.errors import server_error
@@ -60,6 +61,21 @@ def test_other_errors_in_a_check_still_fail_closed(api, monkeypatch):
     response = api.get("/fhir/Organization")
     assert response.status_code == 401
     assert "Retry-After" not in response
+
+
+def test_a_cancelled_statement_in_a_check_is_a_timeout_not_a_refusal(api, monkeypatch):
+    def cancelled(presented):
+        try:
+            raise QueryCanceled("canceling statement due to statement timeout")
+        except QueryCanceled as error:
+            raise OperationalError(str(error)) from error
+
+    monkeypatch.setattr("security.middleware.api_key.verify_key", cancelled)
+    api.raise_request_exception = False
+    response = api.get("/fhir/Organization")
+    assert response.status_code == 503
+    assert response.json()["issue"][0]["code"] == "timeout"
+    assert response["Retry-After"] == "10"
 
 
 @pytest.mark.parametrize("path", ["/fhir/Organization", "/admin/"])

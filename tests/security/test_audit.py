@@ -106,6 +106,19 @@ def test_one_row_per_request_with_who_and_what(server, api_client):
     assert 0 <= row.duration_ms < 10_000
 
 
+@pytest.mark.parametrize(
+    ("trusted", "recorded"), [(["127.0.0.1/32"], "198.51.100.23"), (["unix"], "127.0.0.1")]
+)
+def test_the_client_address_is_the_one_the_trusted_proxy_forwarded(
+    settings, server, trusted, recorded
+):
+    settings.SECURITY_TRUSTED_PROXIES = trusted
+    # A proxy in front appends its peer; what the client wrote on the left is only its claim.
+    forwarded = {"X-Forwarded-For": "192.0.2.66, 198.51.100.23", "Accept": "application/fhir+json"}
+    requests.get(f"{server}/fhir/Organization", headers=forwarded, timeout=10)
+    assert RequestAudit.objects.get().remote_addr == recorded
+
+
 def test_each_request_is_audited_once(server):
     for url in ("/fhir/metadata", "/fhir/Practitioner", "/fhir/Practitioner/_history", "/fhir/x"):
         requests.get(f"{server}{url}", timeout=10)

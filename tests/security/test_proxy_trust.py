@@ -123,3 +123,38 @@ def test_trusted_peer_headers_reach_the_checks(cert_server, cert_client, pki):
     assert response.headers["X-Test-Trusted-Proxy"] == "True"
     assert response.headers["X-Test-Cert-Headers-Left"] == "2"
     assert response.headers["X-Test-Client"] == "Client A"
+
+
+FORWARDED = {
+    "HTTP_X_FORWARDED_FOR": "192.0.2.66",
+    "HTTP_X_FORWARDED_PROTO": "https",
+    "HTTP_X_FORWARDED_HOST": "evil.example",
+    "HTTP_X_FORWARDED_PORT": "443",
+    "HTTP_X_REAL_IP": "192.0.2.66",
+    "HTTP_FORWARDED": "for=192.0.2.66;proto=https",
+}
+
+
+@pytest.mark.parametrize("path", [METADATA, "/admin/login/"])
+def test_forwarding_headers_from_untrusted_peers_are_stripped(settings, path):
+    settings.ENVIRONMENT = "dev"
+    request, _ = run_proxy_check("203.0.113.9", FORWARDED, path)
+    assert not set(FORWARDED) & set(request.META)
+    assert request.security.remote_addr == "203.0.113.9"
+
+
+def test_forwarding_headers_from_the_trusted_proxy_are_kept():
+    request, _ = run_proxy_check("127.0.0.1", FORWARDED)
+    assert set(FORWARDED) <= set(request.META)
+    assert request.security.remote_addr == "192.0.2.66", "the client nginx forwarded for"
+
+
+@pytest.mark.parametrize("peer", ["127.0.0.1", "::1", "127.0.0.2"])
+def test_by_default_no_loopback_peer_is_a_proxy(settings, pki, peer):
+    """Anyone on the host reaches loopback: by default only the unix socket is nginx."""
+    settings.SECURITY_TRUSTED_PROXIES = ["unix"]  # the default (test_startup reads it)
+    settings.ENVIRONMENT = "dev"
+    request, _ = run_proxy_check(peer, {**cert_headers(pki.valid), **FORWARDED})
+    assert request.security.from_trusted_proxy is False
+    assert "HTTP_X_SSL_CLIENT_CERT" not in request.META
+    assert request.security.remote_addr == peer

@@ -53,6 +53,7 @@ def _send_requests_with_secrets(url: str, credentials) -> list[int]:
 def test_no_secret_in_gunicorn_access_error_or_django_logs(tmp_path, credentials, token_issuer):
     env = process_env(
         ENVIRONMENT="test",
+        SECURITY_TRUSTED_PROXIES="127.0.0.1/32",  # the test sends as nginx would
         LOG_LEVEL="DEBUG",
         SECURITY_JWT_ISSUERS_FILE=token_issuer.issuers_file,
     )

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import requests
 from django.conf import settings as django_settings
 from django.core import checks as django_checks
 from django.utils import timezone
 
 from security import checks
 from security.models import TrustAnchor, TrustCommunity
-from tests.servers import ROOT, all_logs, gunicorn, process_env, wait_until_serving
+from tests.servers import (
+    ROOT,
+    all_logs,
+    gunicorn,
+    http,
+    process_env,
+    unix_socket,
+    wait_until_serving,
+)
 
 GOOD_SECRET = "s" * 64
 GOOD_PEPPER = "p" * 64
@@ -86,6 +94,47 @@ def test_missing_root_anchor_is_refused(prod, root_anchor):
 def test_missing_trusted_proxy_is_refused(prod):
     prod.SECURITY_TRUSTED_PROXIES = []
     assert problem_ids() == {"security.E004"}
+
+
+@pytest.mark.parametrize(
+    "proxies",
+    [
+        ["127.0.0.1/32"],
+        ["127.0.0.2"],
+        ["::1/128"],
+        ["unix", "10.0.0.5/32", "127.0.0.0/8"],
+        ["0.0.0.0/0"],  # covers loopback too
+        ["::/0"],
+    ],
+)
+def test_a_trusted_loopback_proxy_is_refused(prod, proxies):
+    # Anyone on the host can connect to loopback and send a certificate header as "nginx".
+    prod.SECURITY_TRUSTED_PROXIES = proxies
+    assert problem_ids() == {"security.E010"}
+
+
+@pytest.mark.parametrize("proxies", [["unix"], ["10.0.0.5/32"], ["fd00::/8", "unix"]])
+def test_a_unix_socket_or_a_non_loopback_proxy_is_accepted(prod, proxies):
+    prod.SECURITY_TRUSTED_PROXIES = proxies
+    assert problem_ids() == set()
+
+
+def test_the_default_trusts_only_a_unix_socket():
+    # Read in a fresh process: the test settings stand the test client in for the proxy.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SECURITY_")}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from directory import settings; print(settings.SECURITY_TRUSTED_PROXIES)",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == "['unix']", result.stderr
 
 
 @pytest.mark.parametrize("secret", [checks.DEV_SECRET_KEY, "x" * 49])
@@ -179,12 +228,12 @@ def test_gunicorn_serves_with_a_correct_production_config(tmp_path, root_anchor,
         DEBUG="false",
         SECRET_KEY=GOOD_SECRET,
         SECURITY_API_KEY_PEPPER=GOOD_PEPPER,
-        SECURITY_TRUSTED_PROXIES="127.0.0.1/32",
+        SECURITY_TRUSTED_PROXIES="unix",
         SECURITY_PRIVATE_KEY_FILES=str(private_key),
     )
-    with gunicorn(env, tmp_path) as (url, process):
+    with unix_socket() as sock, gunicorn(env, tmp_path, f"unix:{sock}") as (url, process):
         wait_until_serving(url, process)
-        response = requests.get(f"{url}/healthz", timeout=5)
+        response = http().get(f"{url}/healthz", timeout=5)
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
     assert not any(char.isdigit() for char in response.headers.get("Server", "")), "no version"

@@ -12,6 +12,7 @@ from django.db import IntegrityError, connections
 from directory import storage
 from directory.errors import FHIRError
 from directory.models import Resource
+from directory.statement_timeout import lift_statement_timeout
 from directory.synthetic import BLOCK, DirectoryGenerator
 
 PROGRESS_SECONDS = 5.0
@@ -37,6 +38,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, practitioners, organizations, seed, batch_size, **options):
+        lift_statement_timeout()  # bulk work outlasts the per-request statement timeout
         if practitioners < 0 or batch_size < 1:
             raise CommandError("--practitioners must be >= 0 and --batch-size >= 1")
         organizations = organizations or max(1, practitioners // 40)

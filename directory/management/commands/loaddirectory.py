@@ -15,6 +15,7 @@ from directory.errors import FHIRError
 from directory.indexing import parse_reference
 from directory.models import Resource
 from directory.registry import RESOURCE_TYPES
+from directory.statement_timeout import lift_statement_timeout
 from directory.validation import validate_resource
 
 DEFAULT_PATH = Path(settings.BASE_DIR) / "fixtures" / "sample-directory.json"
@@ -43,6 +44,7 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=1000)
 
     def handle(self, *args, paths, skip_existing, batch_size, **options):
+        lift_statement_timeout()  # bulk work outlasts the per-request statement timeout
         resources = {}
         for path in paths or [DEFAULT_PATH]:
             for key, content in read_bundle(Path(path)):

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from directory.search.snapshots import purge_expired_snapshots
+from directory.statement_timeout import lift_statement_timeout
 
 
 class Command(BaseCommand):
@@ -15,6 +16,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, batch, **options):
+        lift_statement_timeout()  # bulk work outlasts the per-request statement timeout
         dropped, now = 0, timezone.now()
         while True:
             done = purge_expired_snapshots(now, batch)

@@ -20,17 +20,28 @@ PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)\}\}")
 
 
 class Command(BaseCommand):
-    help = "Write nginx.conf, fhir-directory.conf and the client CA and CRL bundles into --out."
+    help = (
+        "Write nginx.conf, fhir-directory.conf, fhir-directory-admin.conf and the client CA and"
+        " CRL bundles into --out."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--out", required=True, help="directory for the rendered files")
         parser.add_argument("--port", default="443")
         parser.add_argument("--server-name", default="localhost")
-        parser.add_argument("--upstream", default="127.0.0.1:8000", help="gunicorn host:port")
+        parser.add_argument(
+            "--upstream",
+            default="unix:/run/fhir-directory/gunicorn.sock",
+            help="gunicorn's socket (unix:/path), or host:port",
+        )
+        parser.add_argument(
+            "--admin-listen", default="127.0.0.1:8444", help="address:port of the admin server"
+        )
         parser.add_argument("--tls-cert", required=True, help="server certificate chain, PEM")
         parser.add_argument("--tls-key", required=True, help="server private key, PEM")
 
     def handle(self, *args, out, port, server_name, upstream, tls_cert, tls_key, **options):
+        admin_listen = options["admin_listen"]
         out = Path(out).resolve()
         for sub in ("logs", "temp"):
             (out / sub).mkdir(parents=True, exist_ok=True)
@@ -47,8 +58,10 @@ class Command(BaseCommand):
             "PID_FILE": str(out / "nginx.pid"),
             "TEMP_DIR": str(out / "temp"),
             "SITE_CONF": str(out / "fhir-directory.conf"),
+            "ADMIN_LISTEN": admin_listen,
+            "ADMIN_SITE_CONF": str(out / "fhir-directory-admin.conf"),
         }
-        for name in ("fhir-directory.conf", "nginx.conf"):
+        for name in ("fhir-directory.conf", "fhir-directory-admin.conf", "nginx.conf"):
             _write(out / name, _render(TEMPLATES / name, values))
         self.stdout.write(f"nginx configuration in {out}; start with: nginx -c {out}/nginx.conf")
 
