@@ -23,6 +23,9 @@ def server_env(credentials, token_issuer) -> dict[str, str]:
         SECURITY_TRUSTED_PROXIES="127.0.0.1/32",
         SECURITY_JWT_ISSUERS_FILE=token_issuer.issuers_file,
         SECURITY_CACHE_SECONDS="0",
+        # One test client stands for many clients here; the limits are tested on their own.
+        RATE_LIMIT_PER_MINUTE="0",
+        RATE_LIMIT_CONCURRENT="0",
     )
 
 

@@ -27,7 +27,7 @@ from tests.servers import free_port
 from .conftest import LIVE_DB
 from .pki import crl_der, http_headers, make_crl
 
-LIFETIME = dt.timedelta(seconds=4)  # of the CRL the source publishes: long enough to use it
+LIFETIME = dt.timedelta(seconds=6)  # of the CRL the source publishes: long enough to use it
 
 
 class CrlSource:
