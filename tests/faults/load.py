@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 import requests
 
 from .fhir import FhirClient, id_of, marker, organization
+
+RECOVERY_LIMIT = 2.0  # seconds from the fault ending to every request passing
+SLOWEST_ANSWER = 5.0  # seconds: more than the connect timeouts would mean a hang
 
 
 @dataclass(frozen=True)
@@ -84,3 +88,32 @@ class WriteLoad:
     def snapshot(self) -> list[Attempt]:
         with self._lock:
             return list(self.attempts)
+
+
+def check_outage(attempts: list[Attempt], back: float, stored: dict[str, str]) -> str:
+    """Asserts what an outage may do to a write load; returns the figures for the record.
+
+    Every request answered (201, or 503 transient with Retry-After; never another status, never
+    slower than SLOWEST_ANSWER), every request sent RECOVERY_LIMIT after `back` acknowledged, and
+    every acknowledged create in `stored` (logical id -> content of version 1).
+    """
+    statuses = Counter(a.status for a in attempts)
+    assert {a.error for a in attempts if a.status is None} == set(), "requests went unanswered"
+    assert set(statuses) <= {201, 503}, statuses
+    assert statuses[503] > 0, "the outage was not seen: the fault was not injected"
+    for refused in (a for a in attempts if a.status == 503):
+        assert refused.issue_code == "transient"
+        assert refused.retry_after and refused.retry_after.isdigit()
+    slowest = max(a.done - a.sent for a in attempts)
+    assert slowest < SLOWEST_ANSWER, f"a request took {slowest:.1f} s"
+    late_failures = [a for a in attempts if a.sent > back + RECOVERY_LIMIT and not a.acknowledged]
+    assert late_failures == [], f"still failing {RECOVERY_LIMIT} s after the service returned"
+    first_after = min(a.done for a in attempts if a.acknowledged and a.sent >= back)
+    acknowledged = [a for a in attempts if a.acknowledged]
+    lost = [a for a in acknowledged if a.name not in stored.get(a.logical_id, "")]
+    assert lost == [], f"{len(lost)} acknowledged writes lost"
+    return (
+        f"{len(attempts)} attempts: {statuses[201]} acknowledged, {statuses[503]} x 503, "
+        f"lost 0, slowest answer {slowest:.2f} s, first success {first_after - back:.2f} s "
+        "after the service returned"
+    )
