@@ -98,6 +98,16 @@ DATABASES = {
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # An unreachable database must fail fast (503, directory/outage.py), never hang a worker.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=3)
+    )
+# A kept-alive connection is tested before each request reuses it, so after the database
+# restarts the first request of every worker does not fail on a dead connection.
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# Seconds a client is told to wait (Retry-After) when the service answers 503.
+RETRY_AFTER_SECONDS = env.int("RETRY_AFTER_SECONDS", default=5)
 # Read scale-out (directory/dbrouter.py): streaming replicas for FHIR reads, comma-separated URLs.
 DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URLS", default=[])
 for _number, _url in enumerate(DATABASE_REPLICA_URLS, start=1):

@@ -15,6 +15,9 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from directory.errors import FHIRError
+from directory.outage import is_database_unavailable, retry_after
+from security.context import context_of
+from security.refusal import REASONS
 
 from .exceptions import outcome
 from .timeouts import as_timeout
@@ -58,21 +61,34 @@ def outcome_for(exc: Exception) -> tuple[dict, int]:
         return outcome("error", "too-long", "The request body is too large"), 413
     if isinstance(exc, SuspiciousOperation):
         return outcome("error", "security", "The request was rejected as malformed"), 400
+    if is_database_unavailable(exc):
+        return _unavailable()
     return outcome("error", "exception", GENERIC_500), 500
+
+
+def _unavailable() -> tuple[dict, int]:
+    """The security checks' own answer when the database is down: one mapping for both."""
+    reason = REASONS["database-unavailable"]
+    return outcome("error", reason.issue_code, reason.message), reason.status
 
 
 def exception_handler(exc: Exception, context: dict) -> Response:
     """DRF exception handler: every error becomes an OperationOutcome, never a DRF error shape."""
     exc = as_timeout(exc)
     body, status = outcome_for(exc)
-    if status == 500:
-        view = context.get("view")
-        logger.error("Unhandled error in %s", type(view).__name__, exc_info=exc)
+    unavailable = is_database_unavailable(exc)
+    view = type(context.get("view")).__name__
+    if unavailable:
+        # Expected while the database is down or restarting; the kind is enough to tell.
+        logger.warning("Database unavailable in %s: %s", view, type(exc).__name__)
+        _audit_outcome(context, "database-unavailable")
+    elif status == 500:
+        logger.error("Unhandled error in %s", view, exc_info=exc)
     set_rollback()
     headers = {}
-    retry_after = _retry_after(exc)
-    if retry_after:
-        headers["Retry-After"] = str(retry_after)
+    wait = retry_after() if unavailable else _retry_after(exc)
+    if wait:
+        headers["Retry-After"] = str(wait)
     return Response(body, status=status, headers=headers)
 
 
@@ -80,6 +96,12 @@ def _retry_after(exc: Exception) -> int | None:
     """Whole seconds to wait (rounded up, never 0) for refusals that say when to come back."""
     wait = exc.wait if isinstance(exc, drf.Throttled) else getattr(exc, "retry_after", None)
     return max(1, math.ceil(wait)) if wait is not None else None
+
+
+def _audit_outcome(context: dict, code: str) -> None:
+    request = context.get("request")
+    if request is not None:
+        context_of(request).outcome = code
 
 
 def _plain_outcome_response(body: dict, status: int) -> HttpResponse:
@@ -116,13 +138,28 @@ def permission_denied(request, exception=None):
 
 
 def server_error(request):
-    """Django's handler500 for errors that escape DRF (middleware, rendering)."""
+    """Django's handler500 for errors that escape DRF (middleware, rendering).
+
+    Django calls it while handling the error, so the error is still the one in flight: a cancelled
+    statement or a database outage answers 503 with Retry-After, as in the view.
+    """
+    error = sys.exc_info()[1] or Exception()
+    timed_out = as_timeout(error)
+    if isinstance(timed_out, FHIRError) and _is_fhir_path(request):
+        response = _plain_outcome_response(timed_out.operation_outcome(), timed_out.status)
+        response["Retry-After"] = str(_retry_after(timed_out))
+        return response
+    if is_database_unavailable(error):
+        response = _unavailable_response(request)
+        response["Retry-After"] = retry_after()
+        return response
     if _is_fhir_path(request):
-        # Called while Django handles the exception, so it is still the one in flight.
-        timed_out = as_timeout(sys.exc_info()[1] or Exception())
-        if isinstance(timed_out, FHIRError):
-            response = _plain_outcome_response(timed_out.operation_outcome(), timed_out.status)
-            response["Retry-After"] = str(_retry_after(timed_out))
-            return response
         return _plain_outcome_response(outcome("error", "exception", GENERIC_500), 500)
     return defaults.server_error(request)
+
+
+def _unavailable_response(request) -> HttpResponse:
+    if _is_fhir_path(request):
+        return _plain_outcome_response(*_unavailable())
+    reason = REASONS["database-unavailable"]
+    return HttpResponse(reason.message, status=reason.status, content_type="text/plain")

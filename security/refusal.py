@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from django.http import HttpResponse
 
+from directory.outage import retry_after
+
 FHIR_JSON = "application/fhir+json; charset=utf-8"
 
 
@@ -65,6 +67,14 @@ REASONS = {
             "scope-missing", 403, "forbidden", "The token does not grant access to this interaction"
         ),
         Reason("spine-headers", 400, "invalid", "Required Spine headers are missing or wrong"),
+        # Any check, and the API itself, when the database cannot answer (directory/outage.py):
+        # a check that could not be made refuses nobody's credentials.
+        Reason(
+            "database-unavailable",
+            503,
+            "transient",
+            "The service is temporarily unavailable; try again later",
+        ),
     ]
 }
 
@@ -86,4 +96,6 @@ def refusal_response(refusal: Refusal) -> HttpResponse:
     response = HttpResponse(json.dumps(body), status=reason.status, content_type=FHIR_JSON)
     if reason.status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="fhir-directory"'
+    if reason.status == 503:
+        response["Retry-After"] = retry_after()
     return response

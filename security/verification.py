@@ -16,6 +16,8 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, VerificationError
 
+from directory.outage import UNAVAILABLE_ERRORS
+
 from . import truststore
 from .models import TrustCommunity
 from .refusal import Refusal
@@ -43,6 +45,8 @@ def verify(
     """Verify `leaf` (with proxy-sent `chain`) at `now`, or raise a Refusal naming why not."""
     try:
         snapshot = truststore.current()
+    except UNAVAILABLE_ERRORS:
+        raise  # the database, not the trust material: CheckMiddleware answers 503
     except Exception as error:
         log.exception("trust store could not be loaded")
         raise Refusal("crl-unavailable") from error

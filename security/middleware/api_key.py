@@ -8,6 +8,8 @@ from urllib.parse import unquote_plus
 from django.conf import settings
 from django.http import QueryDict
 
+from directory.outage import UNAVAILABLE_ERRORS
+
 from ..context import SecurityContext
 from ..keys import prefix_of, record_use, verify_key
 from ..models import ApiClient
@@ -79,6 +81,8 @@ def take_query_keys(request) -> list[str]:
 def _verified(presented):
     try:
         key = verify_key(presented)
+    except UNAVAILABLE_ERRORS:
+        raise  # the key could not be checked, not found invalid: CheckMiddleware answers 503
     except Exception as exc:
         # Fail closed; log the kind of failure only, never the presented value.
         logger.error("API key verification failed: %s", type(exc).__name__)

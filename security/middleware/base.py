@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+
+from directory.outage import is_database_unavailable
+
 from ..context import SecurityContext, context_of
 from ..paths import is_api, is_metadata, is_public
 from ..refusal import Refusal, refusal_response
+
+log = logging.getLogger(__name__)
+
+
+def refused(context: SecurityContext, refusal: Refusal):
+    """The refusal's response; its reason code goes to the audit record."""
+    context.outcome = refusal.reason.code
+    return refusal_response(refusal)
 
 
 class CheckMiddleware:
@@ -22,8 +34,16 @@ class CheckMiddleware:
             try:
                 self.check(request, context)
             except Refusal as refusal:
-                context.outcome = refusal.reason.code
-                return refusal_response(refusal)
+                return refused(context, refusal)
+            except Exception as error:
+                # A check that could not reach the database has refused nobody: come back later.
+                # Anything else (a cancelled statement too) goes on to the error handlers.
+                if not is_database_unavailable(error):
+                    raise
+                log.warning(
+                    "%s: database unavailable (%s)", type(self).__name__, type(error).__name__
+                )
+                return refused(context, Refusal("database-unavailable"))
         return self.get_response(request)
 
     def applies(self, request) -> bool:

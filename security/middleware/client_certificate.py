@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from directory.outage import UNAVAILABLE_ERRORS
+
 from ..context import SecurityContext
 from ..models import ApiClient, CertificateIdentity
 from ..proxyheaders import FORMATS, MalformedCertHeader, PresentedCertificate, parse
@@ -50,8 +52,8 @@ def establish_client(request, context: SecurityContext) -> None:
     try:
         verified = verify(presented.leaf, presented.chain, timezone.now())
         client = identify_client(verified)
-    except Refusal:
-        raise
+    except (Refusal, *UNAVAILABLE_ERRORS):
+        raise  # a database that cannot answer is a 503 (CheckMiddleware, oauth views), no verdict
     except Exception as error:  # fail closed: an error here never authenticates anyone
         log.exception("client certificate check failed unexpectedly")
         raise Refusal("cert-untrusted") from error

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from django.http import JsonResponse
 
+from directory.outage import retry_after
+
 # error code -> HTTP status. invalid_client is 401: the client failed to authenticate.
 STATUS = {
     "invalid_request": 400,
@@ -46,4 +48,6 @@ def error_response(error: OAuthError):
     response = json_response({"error": error.error}, STATUS[error.error])
     if error.error == "invalid_client":
         response["WWW-Authenticate"] = 'Bearer realm="fhir-directory"'
+    if response.status_code == 503:
+        response["Retry-After"] = retry_after()
     return response

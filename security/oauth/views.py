@@ -9,6 +9,8 @@ from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from directory.outage import UNAVAILABLE_ERRORS
+
 from ..context import context_of
 from . import config, discovery, registration, signing
 from .errors import OAuthError, error_response, json_response
@@ -17,6 +19,8 @@ from .token_endpoint import token_response
 log = logging.getLogger(__name__)
 
 MAX_REGISTRATION_BODY = 64 * 1024
+# A database that cannot answer has judged no one: try again later, as the API's checks say.
+DATABASE_DOWN = OAuthError("temporarily_unavailable", "database-unavailable")
 
 
 def _enabled(view):
@@ -49,6 +53,8 @@ def token(request):
         body = token_response(request, context)
     except OAuthError as error:
         return _refused(request, error)
+    except UNAVAILABLE_ERRORS:
+        return _refused(request, DATABASE_DOWN)
     context.decisions.append(f"token issued: {body['scope']}")
     return json_response(body)
 
@@ -62,6 +68,8 @@ def register(request):
         done = registration.register(_json_body(request))
     except OAuthError as error:
         return _refused(request, error)
+    except UNAVAILABLE_ERRORS:
+        return _refused(request, DATABASE_DOWN)
     context.client = done.client
     context.decisions.append(f"{'registered' if done.created else 're-registered'}: {done.scope}")
     return json_response(_registration_body(request, done), 201 if done.created else 200)

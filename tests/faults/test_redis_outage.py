@@ -1,0 +1,109 @@
+"""The request-limit Redis stopped and restarted under a write load against gunicorn workers.
+
+A configured Redis that does not answer fails closed (README, "Limits per client"): 503 with
+Retry-After, and nothing written for a refused request. When Redis is back the same workers
+answer again within 2 s, without a restart. The Redis is a throw-away one on a free port.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import redis
+
+from directory.models import ResourceVersion
+from tests.servers import free_port, gunicorn, wait_until_serving
+
+from .conftest import WORKERS, assert_no_secret_in_logs
+from .fhir import FhirClient
+from .load import WriteLoad, check_outage
+from .processes import children_of
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+CLIENTS = 4
+WARM_UP, OUTAGE, AFTER = 1.5, 2.5, 3.0  # seconds
+
+
+class RedisServer:
+    """redis-server on a loopback port, no persistence, stopped and started by the test."""
+
+    def __init__(self, directory: Path):
+        self.directory, self.port, self.process = directory, free_port(), None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        command = [shutil.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
+                   "--save", "", "--appendonly", "no", "--dir", str(self.directory)]  # fmt: skip
+        log = (self.directory / "redis.log").open("ab")
+        self.process = subprocess.Popen(command, stdout=log, stderr=log)  # noqa: S603 - test only
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        pytest.fail("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory):
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the Redis outage test: redis-server not found")
+        pytest.skip("redis-server not found")
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@contextmanager
+def limited(env: dict[str, str], redis_url: str, logs: Path):
+    """gunicorn counting limits in `redis_url`, limits high enough never to refuse this load."""
+    env = env | {
+        "RATE_LIMIT_REDIS_URL": redis_url,
+        "RATE_LIMIT_PER_MINUTE": "1000000",
+        "RATE_LIMIT_BURST": "10000",
+        "RATE_LIMIT_CONCURRENT": "100",
+    }
+    with gunicorn(env, logs, workers=WORKERS) as (url, process):
+        wait_until_serving(url, process)
+        yield url, process
+    assert_no_secret_in_logs(logs)
+
+
+def test_redis_restart_under_write_load(redis_server, server_env, credentials, tmp_path):
+    with limited(server_env, redis_server.url, tmp_path) as (url, process):
+        fhir = FhirClient(f"{url}/fhir", credentials.http, timeout=10)
+        workers = sorted(children_of(process.pid))
+        with WriteLoad(fhir, threads=CLIENTS) as load:
+            time.sleep(WARM_UP)
+            redis_server.stop()
+            time.sleep(OUTAGE)
+            redis_server.start()
+            back = time.monotonic()
+            time.sleep(AFTER)
+        assert sorted(children_of(process.pid)) == workers, "recovered without a restart"
+    attempts = load.snapshot()
+    stored = dict(ResourceVersion.objects.values_list("logical_id", "content"))
+    print("redis restart:", check_outage(attempts, back, stored))
+    # Fail closed means before the write: nothing refused was stored.
+    refused = {a.name for a in attempts if a.status == 503}
+    assert not any(name in content for content in stored.values() for name in refused)
