@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from . import indexing
+from . import identifiers, indexing
 from .errors import (
     Conflict,
     Gone,
@@ -446,6 +446,7 @@ def _store(
     pending = _deferred.get()
     if pending is None:
         _check_references(resource_type, logical_id, rows)
+    identifiers.check_unique(resource_type, logical_id, canonical)
     now = timezone.now()
     version_id = current.version_id + 1 if current is not None else 1
     content = dumps(_stamp(canonical, logical_id, version_id, now))
