@@ -135,5 +135,6 @@ def _lock_identifier(system: str, value: str) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"unique-identifier:{system}|{value}"]
+                "SELECT pg_advisory_xact_lock(hashtext(%s))",
+                [f"unique-identifier:{system}|{value}"],
             )
