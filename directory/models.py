@@ -254,4 +254,22 @@ class UniqueIdentifierSystem(models.Model):
         self.resource_types = ",".join(dict.fromkeys(self.types()))
 
 
+class MergeRecord(models.Model):
+    """Audit of one merge of duplicate records: who kept which, and what was re-pointed."""
+
+    time = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.CharField(max_length=150)
+    resource_type = models.CharField(max_length=40)
+    kept_id = models.CharField(max_length=64)
+    merged_id = models.CharField(max_length=64)
+    rewritten = models.JSONField(default=list, help_text="Resources whose references changed.")
+
+    class Meta:
+        ordering = ["-time"]
+        verbose_name = "merge record"
+
+    def __str__(self):
+        return f"{self.resource_type}/{self.merged_id} merged into {self.kept_id}"
+
+
 from .admin_models import *  # noqa: E402,F403
