@@ -115,14 +115,54 @@ def check_unique(resource_type: str, logical_id: str, content: dict) -> None:
             )
 
 
-def _unique_claims(resource_type: str, content: dict) -> dict:
+def check_unique_batch(items: list[tuple[str, str, dict]]) -> None:
+    """The same rule for a bulk load of new resources: (type, id, content) items, in one query
+    per system and batch rather than one per resource."""
+    from .models import TokenIndex
+
+    memo: dict[str, tuple[str, ...]] = {}
+    holders: dict[tuple[str, str], str] = {}
+    wanted: dict[tuple[str, tuple[str, ...]], set[str]] = {}
+    for resource_type, logical_id, content in items:
+        claims = _unique_claims(resource_type, content, lambda s: _memo_types(memo, s))
+        for (system, value), (expression, types) in claims.items():
+            name = f"{resource_type}/{logical_id}"
+            if holders.setdefault((system, value), name) != name:
+                raise Conflict(
+                    f"{name}: identifier {system}|{value} also identifies "
+                    f"{holders[(system, value)]}",
+                    expression=[expression],
+                    code="duplicate",
+                )
+            wanted.setdefault((system, types), set()).add(value)
+    for (system, types), values in wanted.items():
+        taken = TokenIndex.objects.filter(
+            param="identifier", system=system, code__in=values, resource_type__in=types
+        ).filter(resource__deleted=False)
+        value = taken.values_list("code", flat=True).first()
+        if value is not None:
+            raise Conflict(
+                f"{holders[(system, value)]}: identifier {system}|{value} already identifies "
+                f"another {' or '.join(types)}",
+                code="duplicate",
+            )
+
+
+def _memo_types(memo: dict, system: str) -> tuple[str, ...]:
+    if system not in memo:
+        memo[system] = unique_types(system)
+    return memo[system]
+
+
+def _unique_claims(resource_type: str, content: dict, types_of=None) -> dict:
     """{(system, value): (expression, types)} for the resource's own unique identifiers."""
+    types_of = types_of or unique_types
     claimed: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
     for i, identifier in enumerate(content.get("identifier") or []):
         system, value = identifier.get("system"), identifier.get("value")
         if not system or not value:
             continue
-        types = unique_types(system)
+        types = types_of(system)
         if resource_type in types:
             expression = f"{resource_type}.identifier[{i}]"
             # Compared as the token index stores them.

@@ -588,6 +588,9 @@ def _load_batch(batch, known: set, check_references: bool) -> int:
     with transaction.atomic():
         if check_references:
             _check_batch_references(prepared, known)
+        identifiers.check_unique_batch(
+            [(rtype, lid, content) for rtype, lid, content, _ in prepared]
+        )
         new_rows = [
             (rtype, lid, dumps(_stamp(content, lid, 1, now)), rows)
             for rtype, lid, content, rows in prepared

@@ -1,4 +1,4 @@
-"""Data quality in the admin: NPI checks, unique identifier systems, duplicates and merges."""
+"""Data quality: NPI checks and unique identifiers in the admin and loaders, duplicates, merges."""
 
 import json
 
@@ -152,3 +152,21 @@ def test_a_refused_merge_changes_nothing(administrator, pair):
     assert "Not merged" in text(response)
     assert not Resource.objects.get(logical_id="p-dup").deleted
     assert not MergeRecord.objects.exists()
+
+
+def npi_practitioner(logical_id: str, npi: str) -> tuple[str, dict]:
+    content = {"resourceType": "Practitioner", "id": logical_id}
+    return "Practitioner", {**content, "identifier": [{"system": NPI_SYSTEM, "value": npi}]}
+
+
+def test_loaders_check_npis_and_their_uniqueness():
+    from directory.errors import Conflict, InvalidResource
+
+    with pytest.raises(InvalidResource):
+        storage.bulk_load([npi_practitioner("a", "1234567890")])
+    with pytest.raises(Conflict):
+        storage.bulk_load([npi_practitioner("a", make_npi(1)), npi_practitioner("b", make_npi(1))])
+    assert storage.bulk_load([npi_practitioner("a", make_npi(1))]) == 1
+    with pytest.raises(Conflict):
+        storage.bulk_load([npi_practitioner("b", make_npi(1))])
+    assert list(Resource.objects.values_list("logical_id", flat=True)) == ["a"]
