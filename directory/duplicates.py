@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from itertools import combinations
 
+from django.conf import settings
 from django.db import transaction
 
 from . import storage
@@ -22,9 +23,6 @@ from .models import MergeRecord, ReferenceIndex, Resource
 from .normalize import fold
 
 DUPLICATE_TYPES = ("Practitioner", "Organization")
-# A contact point shared by more resources than this (a hospital switchboard, a PO box) says
-# nothing about any two of them; such groups are skipped.
-MAX_GROUP = 25
 # Names at least this alike (difflib ratio of the folded names), or, for people, the same family
 # name and given initial.
 NAME_THRESHOLD = 0.8
@@ -56,8 +54,12 @@ class Pair:
         return [(self.first, self.second), (self.second, self.first)]
 
 
-def find_pairs(resource_type: str, limit: int = 200) -> list[Pair]:
-    """Likely duplicates among live resources of `resource_type`, highest score first."""
+def find_pairs(resource_type: str) -> list[Pair]:
+    """Likely duplicates among live resources of `resource_type`, highest score first.
+
+    A contact point shared by more than DUPLICATES_MAX_GROUP records (a hospital switchboard, a
+    PO box) says nothing about any two of them and pairs none.
+    """
     groups: dict[tuple[str, str], list[Candidate]] = {}
     live = Resource.objects.filter(resource_type=resource_type, deleted=False)
     for logical_id, content in live.values_list("logical_id", "content").iterator(chunk_size=2000):
@@ -67,7 +69,7 @@ def find_pairs(resource_type: str, limit: int = 200) -> list[Pair]:
     seen: set[tuple[str, str]] = set()
     pairs = []
     for members in groups.values():
-        if len(members) > MAX_GROUP:
+        if len(members) > settings.DUPLICATES_MAX_GROUP:
             continue
         for a, b in combinations(members, 2):
             key = tuple(sorted((a.logical_id, b.logical_id)))
@@ -78,7 +80,7 @@ def find_pairs(resource_type: str, limit: int = 200) -> list[Pair]:
             if pair is not None:
                 pairs.append(pair)
     pairs.sort(key=lambda p: (-p.score, p.first.logical_id, p.second.logical_id))
-    return pairs[:limit]
+    return pairs[: settings.DUPLICATES_MAX_PAIRS]
 
 
 def _scored(resource_type: str, a: Candidate, b: Candidate) -> Pair | None:

@@ -170,3 +170,22 @@ def test_loaders_check_npis_and_their_uniqueness():
     with pytest.raises(Conflict):
         storage.bulk_load([npi_practitioner("b", make_npi(1))])
     assert list(Resource.objects.values_list("logical_id", flat=True)) == ["a"]
+
+
+def test_a_contact_point_shared_by_many_pairs_none(administrator, pair, settings):
+    settings.DUPLICATES_MAX_GROUP = 2  # the fixture's phone is shared by three practitioners
+    response = administrator.get(reverse(DUPLICATES), {"type": "Practitioner"})
+    assert 'class="duplicate-pair"' not in text(response)
+
+
+def test_organizations_with_alike_names_and_one_address_are_paired(administrator):
+    address = {"line": ["12 Harbor St"], "city": "Portland", "postalCode": "04101"}
+    OrganizationFactory(id="o-a", name="Bay Clinic, Inc.", address=[address])
+    OrganizationFactory(
+        id="o-b", name="Bay Clinic", address=[{**address, "line": ["12 HARBOR ST"]}]
+    )
+    OrganizationFactory(id="o-c", name="Summit Hospital", address=[address])
+    body = text(administrator.get(reverse(DUPLICATES), {"type": "Organization"}))
+    assert body.count('class="duplicate-pair"') == 1
+    assert "(o-a)" in body and "(o-b)" in body and "(o-c)" not in body
+    assert ">address<" in body
