@@ -84,8 +84,8 @@ def find_pairs(resource_type: str) -> list[Pair]:
 
 
 def _scored(resource_type: str, a: Candidate, b: Candidate) -> Pair | None:
-    similarity = SequenceMatcher(None, a.name_key, b.name_key).ratio()
     same_person = a.family_initial is not None and a.family_initial == b.family_initial
+    similarity = _similarity(a.name_key, b.name_key, same_person)
     if similarity < NAME_THRESHOLD and not same_person:
         return None
     kinds = sorted({kind for kind, _ in a.contacts & b.contacts})
@@ -93,6 +93,17 @@ def _scored(resource_type: str, a: Candidate, b: Candidate) -> Pair | None:
     score = min(100, round(60 * name_points) + 20 * len(kinds))
     first, second = sorted((a, b), key=lambda c: c.logical_id)
     return Pair(resource_type, first, second, score, [SHARED_LABELS[k] for k in kinds])
+
+
+def _similarity(first: str, second: str, needed: bool) -> float:
+    """difflib's ratio; unless `needed`, 0 when its cheap upper bounds already rule the pair out
+    (most pairs sharing a contact point are colleagues, not duplicates)."""
+    matcher = SequenceMatcher(None, first, second)
+    if not needed and matcher.real_quick_ratio() < NAME_THRESHOLD:
+        return 0.0
+    if not needed and matcher.quick_ratio() < NAME_THRESHOLD:
+        return 0.0
+    return matcher.ratio()
 
 
 def _candidate(resource_type: str, logical_id: str, content: dict) -> Candidate:
