@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
@@ -91,7 +93,10 @@ class MergeRecordAdmin(admin.ModelAdmin):
                 f"{rtype}/{merged} merged into {rtype}/{keep}; {count} referring resource(s) "
                 "now point at the record kept.",
             )
-        return redirect(f"{reverse('admin:directory_duplicates')}?type={rtype}")
+        query = urlencode(
+            {"type": rtype if rtype in duplicates.DUPLICATE_TYPES else "Practitioner"}
+        )
+        return redirect(f"{reverse('admin:directory_duplicates')}?{query}")
 
 
 def _require_merge_permission(request) -> None:
