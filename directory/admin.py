@@ -363,3 +363,7 @@ def _certificate_table(use: str, info: CertificateInfo | None):
     return format_html(
         '<table class="certificate"><caption>{}</caption>{}</table>', certificate_badge(info), rows
     )
+
+
+# The data-quality admins (unique identifier systems, duplicates, merges) register themselves.
+from . import admin_quality  # noqa: E402,F401

@@ -213,4 +213,63 @@ class SearchSnapshotChunk(models.Model):
         ]
 
 
+class UniqueIdentifierSystem(models.Model):
+    """An identifier system whose values identify at most one resource among `resource_types`.
+
+    Storage refuses (409) a write that would give a second resource such an identifier. The NPI
+    is built in (directory/identifiers.py) and needs no row.
+    """
+
+    system = models.CharField(max_length=255, unique=True, help_text="The system URI.")
+    resource_types = models.CharField(
+        max_length=255,
+        help_text="Comma-separated resource types among which one value identifies one resource, "
+        "e.g. Practitioner,Organization.",
+    )
+    note = models.CharField(max_length=255, blank=True, help_text="Why the values are unique.")
+
+    class Meta:
+        ordering = ["system"]
+        verbose_name = "unique identifier system"
+
+    def __str__(self):
+        return self.system
+
+    def types(self) -> tuple[str, ...]:
+        return tuple(t.strip() for t in self.resource_types.split(",") if t.strip())
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from .identifiers import NPI_SYSTEM
+        from .registry import RESOURCE_TYPES
+
+        if self.system == NPI_SYSTEM:
+            raise ValidationError({"system": "The NPI is always unique; it needs no entry."})
+        unknown = [t for t in self.types() if t not in RESOURCE_TYPES]
+        if unknown or not self.types():
+            raise ValidationError(
+                {"resource_types": f"Name one or more of: {', '.join(sorted(RESOURCE_TYPES))}"}
+            )
+        self.resource_types = ",".join(dict.fromkeys(self.types()))
+
+
+class MergeRecord(models.Model):
+    """Audit of one merge of duplicate records: who kept which, and what was re-pointed."""
+
+    time = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.CharField(max_length=150)
+    resource_type = models.CharField(max_length=40)
+    kept_id = models.CharField(max_length=64)
+    merged_id = models.CharField(max_length=64)
+    rewritten = models.JSONField(default=list, help_text="Resources whose references changed.")
+
+    class Meta:
+        ordering = ["-time"]
+        verbose_name = "merge record"
+
+    def __str__(self):
+        return f"{self.resource_type}/{self.merged_id} merged into {self.kept_id}"
+
+
 from .admin_models import *  # noqa: E402,F403

@@ -200,6 +200,10 @@ FHIR_BASE_URL = env.str("FHIR_BASE_URL", default="")  # empty: derived from each
 FHIR_DEFAULT_COUNT = env.int("FHIR_DEFAULT_COUNT", default=20)
 FHIR_MAX_COUNT = env.int("FHIR_MAX_COUNT", default=200)
 FHIR_MAX_INCLUDES = env.int("FHIR_MAX_INCLUDES", default=1000)
+# Possible duplicates (directory/duplicates.py): a contact point shared by more records than this
+# (a switchboard) does not pair them; the admin page shows at most this many pairs.
+DUPLICATES_MAX_GROUP = env.int("DUPLICATES_MAX_GROUP", default=25)
+DUPLICATES_MAX_PAIRS = env.int("DUPLICATES_MAX_PAIRS", default=200)
 # Without _total, matches are counted exactly up to this many; above it Bundle.total is left out.
 FHIR_TOTAL_EXACT_LIMIT = env.int("FHIR_TOTAL_EXACT_LIMIT", default=10_000)
 FHIR_SEARCH_SNAPSHOT_TTL = env.int("FHIR_SEARCH_SNAPSHOT_TTL", default=3600)

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from . import indexing
+from . import identifiers, indexing
 from .errors import (
     Conflict,
     Gone,
@@ -446,6 +446,7 @@ def _store(
     pending = _deferred.get()
     if pending is None:
         _check_references(resource_type, logical_id, rows)
+    identifiers.check_unique(resource_type, logical_id, canonical)
     now = timezone.now()
     version_id = current.version_id + 1 if current is not None else 1
     content = dumps(_stamp(canonical, logical_id, version_id, now))
@@ -587,6 +588,9 @@ def _load_batch(batch, known: set, check_references: bool) -> int:
     with transaction.atomic():
         if check_references:
             _check_batch_references(prepared, known)
+        identifiers.check_unique_batch(
+            [(rtype, lid, content) for rtype, lid, content, _ in prepared]
+        )
         new_rows = [
             (rtype, lid, dumps(_stamp(content, lid, 1, now)), rows)
             for rtype, lid, content, rows in prepared

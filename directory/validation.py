@@ -11,6 +11,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from .errors import InvalidRequest, InvalidResource
+from .identifiers import npi_issues
 from .registry import RESOURCE_TYPES
 
 # Required bindings for the directory resources that the models do not enforce themselves.
@@ -174,7 +175,7 @@ def validate_resource(resource_type: str, content: dict, *, canonical: bool = Tr
     except (TypeError, ValueError) as exc:
         raise InvalidResource(f"{resource_type}: {exc}") from None
     result = json.loads(model.model_dump_json(exclude_none=True)) if canonical else content
-    issues = _binding_issues(resource_type, result)
+    issues = _binding_issues(resource_type, result) + npi_issues(resource_type, result)
     if issues:
         raise InvalidResource(issues[0]["diagnostics"], issues=issues)
     return result

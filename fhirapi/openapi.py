@@ -236,7 +236,7 @@ _COMMON_ERRORS = ("400", "401", "403", "404", "406", "429", "503")
 _ERRORS_BY_INTERACTION = {
     "read": ("410",),
     "vread": ("410",),
-    "create": ("412", "413", "415", "422"),
+    "create": ("409", "412", "413", "415", "422"),
     "update": ("409", "412", "413", "415", "422"),
     "delete": ("409",),
     "search-type": ("413", "415"),
@@ -247,12 +247,12 @@ _ERROR_TEXT = {
     "403": "Certificate, key or token not accepted, or the token's scopes fall short",
     "404": "Unknown resource type, id or version",
     "406": "Only FHIR JSON can be returned",
-    "409": "Conflict: version mismatch, or still referenced",
+    "409": "Conflict: version mismatch, still referenced, or an identifier another resource holds",
     "410": "The resource (version) was deleted",
     "412": "Precondition failed: If-Match or If-None-Exist",
     "413": "Request body too large",
     "415": "Unsupported request media type",
-    "422": "The resource is not valid FHIR R4",
+    "422": "The resource is not valid FHIR R4, or an NPI fails its check digit",
     "429": "Too many requests",
     "503": "Temporarily unable to verify trust; try again later",
 }

@@ -105,7 +105,8 @@ def test_conditional_create_creates_when_nothing_matches(api):
 
 
 def test_conditional_create_with_several_matches_is_412(api):
-    shared = [{"system": NPI_SYSTEM, "value": "1999999999"}]
+    # A licence number, not an NPI: one NPI identifies one Organization only.
+    shared = [{"system": "https://example.org/state-license", "value": "L-1999"}]
     OrganizationFactory.create(identifier=shared)
     OrganizationFactory.create(identifier=shared)
     response = send(
@@ -113,7 +114,7 @@ def test_conditional_create_with_several_matches_is_412(api):
         "POST",
         "/fhir/Organization",
         body_for("Organization"),
-        HTTP_IF_NONE_EXIST=f"identifier={NPI_SYSTEM}|1999999999",
+        HTTP_IF_NONE_EXIST="identifier=https://example.org/state-license|L-1999",
     )
     assert response.status_code == 412
     assert outcome_issue(response)["severity"] == "error"

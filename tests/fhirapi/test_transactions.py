@@ -390,6 +390,14 @@ def by_npi(npi: str) -> str:
     return f"Organization?identifier={NPI_SYSTEM}|{npi}"
 
 
+# A state licence number: not a unique system, so several Organizations may share one.
+LICENSE = {"system": "https://example.org/state-license", "value": "L-1999"}
+
+
+def by_license() -> str:
+    return f"Organization?identifier={LICENSE['system']}|{LICENSE['value']}"
+
+
 def test_conditional_update_creates_then_updates(fhir):
     created = fhir("PUT", by_npi(NPI_A), json=org("Bay Clinic", NPI_A))
     assert created.status_code == 201, created.text
@@ -403,8 +411,10 @@ def test_conditional_update_creates_then_updates(fhir):
 def test_conditional_update_with_several_matches_or_a_wrong_id_is_refused(fhir):
     FACTORIES["Organization"].create(id="o1", identifier=[{"system": NPI_SYSTEM, "value": NPI_A}])
     assert_outcome(fhir("PUT", by_npi(NPI_A), json=org("X", NPI_A, id="o2")), 400)
-    FACTORIES["Organization"].create(id="o2", identifier=[{"system": NPI_SYSTEM, "value": NPI_A}])
-    assert_outcome(fhir("PUT", by_npi(NPI_A), json=org("X", NPI_A)), 412)
+    # One NPI identifies one Organization: several matches need a system that is not unique.
+    FACTORIES["Organization"].create(id="o2", identifier=[LICENSE])
+    FACTORIES["Organization"].create(id="o3", identifier=[LICENSE])
+    assert_outcome(fhir("PUT", by_license(), json=org("X")), 412)
     assert_outcome(fhir("PUT", "Organization?identifier=", json=org("X")), 400)
     assert_outcome(fhir("PUT", "Organization", json=org("X")), 400)
 
@@ -432,10 +442,8 @@ def test_conditional_delete(fhir):
     assert fhir("DELETE", by_npi(NPI_A), scope="system/Organization.ds").status_code == 204
     assert fhir("GET", "Organization/o1").status_code == 410
     for logical_id in ("o2", "o3"):
-        FACTORIES["Organization"].create(
-            id=logical_id, identifier=[{"system": NPI_SYSTEM, "value": NPI_B}]
-        )
-    assert_outcome(fhir("DELETE", by_npi(NPI_B)), 412)
+        FACTORIES["Organization"].create(id=logical_id, identifier=[LICENSE])
+    assert_outcome(fhir("DELETE", by_license()), 412)
     assert fhir("GET", "Organization/o2").status_code == 200
 
 
