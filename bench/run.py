@@ -74,6 +74,11 @@ def _arguments(argv):
     parser.add_argument("--concurrency", default="1,8")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="per server")
     parser.add_argument("--queries", default="", help="comma-separated indexes; default all")
+    parser.add_argument(
+        "--baseline",
+        default="",
+        help="a checkout of another version (e.g. from git archive): served too, interleaved",
+    )
     parser.add_argument("--work", default=str(ROOT / "var" / "bench"))
     parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "results.md"))
     return parser.parse_args(argv)
@@ -182,9 +187,10 @@ def _server_env(work: Path, port: int, workers: int, log: str) -> dict[str, str]
     }
 
 
-def _start(app: str, env: dict[str, str]) -> subprocess.Popen:
+def _start(app: str, env: dict[str, str], cwd: Path = ROOT) -> subprocess.Popen:
+    # gunicorn puts its working directory first on sys.path: a baseline checkout runs its code.
     command = [str(BIN / "gunicorn"), app, "--config", "deploy/gunicorn.conf.py"]
-    return subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 - fixed command
+    return subprocess.Popen(command, cwd=cwd, env=env)  # noqa: S603 - fixed command
 
 
 def _free_port() -> int:
@@ -197,9 +203,14 @@ def _free_port() -> int:
 
 def _measure(options, work: Path, queries, headers) -> dict:
     targets = {"server": "directory.wsgi", "floor": "bench.floor:application"}
+    directories = {name: ROOT for name in targets}
+    if options.baseline:
+        targets["baseline"], directories["baseline"] = "directory.wsgi", Path(options.baseline)
     ports = {name: _free_port() for name in targets}
+    for log in work.glob("*.log"):  # gunicorn appends: each run starts with its own logs
+        log.unlink()
     processes = [
-        _start(app, _server_env(work, ports[name], options.workers, name))
+        _start(app, _server_env(work, ports[name], options.workers, name), directories[name])
         for name, app in targets.items()
     ]
     try:
@@ -323,6 +334,9 @@ def _table(options, queries, results: dict) -> str:
         "| query | c | server req/s | p50 | p99 | floor req/s | p50 | p99 | share | failed |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    if options.baseline:
+        lines[3] += " baseline req/s | server/baseline |"
+        lines[4] += "---:|---:|"
     for query in queries:
         for concurrency in [int(c) for c in options.concurrency.split(",")]:
             server = results[(query.name, concurrency, "server")]
@@ -336,6 +350,10 @@ def _table(options, queries, results: dict) -> str:
                 f" | {f_rps:,.0f} | {f50:.1f} | {f99:.1f} | {share:.2f}"
                 f" | {server.errors + floor.errors} |"
             )
+            baseline = results.get((query.name, concurrency, "baseline"))
+            if baseline:
+                b_rps = statistics.median(baseline.rps)
+                lines[-1] += f" {b_rps:,.0f} | {s_rps / b_rps if b_rps else float('nan'):.2f} |"
     return "\n".join(lines) + "\n"
 
 
