@@ -53,6 +53,8 @@ def compiled_search(path: str) -> dict:
         "count": (f"SELECT count(*) FROM ({ids_sql}) t", list(ids_params)),  # noqa: S608
         "include_params": params,
         "page_size": plan.page_size,
+        # As the server: a total beyond the first page only when `_total` asks for one.
+        "counts": plan.total_mode != "bounded",
         "base": settings.FHIR_BASE_URL,
     }
 
@@ -93,18 +95,16 @@ def _search(route: dict) -> str:
     rows = cursor.fetchall()
     more = len(rows) > route["page_size"]
     rows = rows[: route["page_size"]]
-    total = len(rows)
-    if more:
+    total = None if more else len(rows)
+    if more and route["counts"]:
         total = _connection.execute(*route["count"], prepare=True).fetchone()[0]
     entries = [_entry(t, i, c, "match") for _, t, i, c in rows]
     if route["include_params"] and rows:
         ids = [row[0] for row in rows]
         included = _connection.execute(INCLUDED, [ids, route["include_params"], ids], prepare=True)
         entries += [_entry(t, i, c, "include") for t, i, c in included]
-    return (
-        f'{{"resourceType":"Bundle","type":"searchset","total":{total},'
-        f'"entry":[{",".join(entries)}]}}'
-    )
+    counted = "" if total is None else f'"total":{total},'
+    return f'{{"resourceType":"Bundle","type":"searchset",{counted}"entry":[{",".join(entries)}]}}'
 
 
 def _read(path: str) -> str | None:
