@@ -6,6 +6,7 @@ the full server accepts the benchmark's credentials and that the table is writte
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import psycopg
@@ -22,6 +23,8 @@ def bench_database():
     if connection.vendor != "postgresql":
         pytest.skip("the benchmark runs on PostgreSQL")
     if shutil.which("wrk") is None:
+        if os.environ.get("CI"):
+            pytest.fail("wrk is not installed (.ci/run installs it)")
         pytest.skip("wrk is not installed")
     db = connection.settings_dict
     server = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}"
