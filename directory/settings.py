@@ -66,6 +66,21 @@ MIDDLEWARE = [
     # Last, as django-axes requires: it turns a lockout flagged during login into its response.
     "axes.middleware.AxesMiddleware",
 ]
+# /fhir skips the middleware only the web admin needs (security/middleware/admin_only.py).
+ADMIN_ONLY_MIDDLEWARE = {
+    "django.contrib.sessions.middleware.SessionMiddleware": "AdminSession",
+    "django.middleware.csrf.CsrfViewMiddleware": "AdminCsrf",
+    "django.contrib.auth.middleware.AuthenticationMiddleware": "AdminAuthentication",
+    "django_otp.middleware.OTPMiddleware": "AdminOTP",
+    "django.contrib.messages.middleware.MessageMiddleware": "AdminMessages",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware": "AdminXFrameOptions",
+}
+MIDDLEWARE = [
+    f"security.middleware.admin_only.{ADMIN_ONLY_MIDDLEWARE[name]}"
+    if name in ADMIN_ONLY_MIDDLEWARE
+    else name
+    for name in MIDDLEWARE
+]
 
 # Axes first: it refuses a locked-out username and address before any password is checked.
 AUTHENTICATION_BACKENDS = [

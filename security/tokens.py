@@ -7,10 +7,13 @@ of the issuer it names, so one issuer's key can never vouch for another issuer's
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,13 +45,77 @@ class Issuer:
 
 
 def verify_token(raw: str) -> dict[str, Any]:
-    """The verified claims of a compact JWS token; Refusal("token-invalid") on any failure."""
+    """The verified claims of a compact JWS token; Refusal("token-invalid") on any failure.
+
+    A token verified before is answered from a per-process cache (see `_VerifiedCache`)."""
     try:
-        return _verify(raw)
+        state = _verification_state()
+        cached = _verified.get(raw, state)
+        if cached is not None:
+            return cached
+        claims = _verify(raw)
+        _verified.put(raw, claims, state)
+        return dict(claims)
     except Refusal:
         raise
     except Exception:  # fail closed: whatever goes wrong, the token is not accepted
         raise Refusal("token-invalid") from None
+
+
+class _VerifiedCache:
+    """Claims of verified tokens by the token's SHA-256 (never the token itself), each kept
+    until the token expires, at most SECURITY_CACHE_SECONDS (so a signing key withdrawn from
+    the database stops its tokens as soon as other cached trust state), and only while the
+    verification state it was checked under (issuers, their key files, algorithms, lifetime
+    limit) is unchanged. Bounded: the oldest entries go first. Refusals are never cached."""
+
+    LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[bytes, tuple[dict, float, tuple]] = OrderedDict()
+
+    @staticmethod
+    def _key(raw: str) -> bytes:
+        return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).digest()
+
+    def get(self, raw: str, state: tuple) -> dict[str, Any] | None:
+        key = self._key(raw)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            claims, until, checked_under = entry
+            if checked_under != state or time.time() >= min(until, claims["exp"]):
+                del self._entries[key]
+                return None
+            return dict(claims)
+
+    def put(self, raw: str, claims: dict[str, Any], state: tuple) -> None:
+        until = time.time() + settings.SECURITY_CACHE_SECONDS
+        with self._lock:
+            self._entries[self._key(raw)] = (dict(claims), until, state)
+            while len(self._entries) > self.LIMIT:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_verified = _VerifiedCache()
+
+
+def _verification_state() -> tuple:
+    """What a verification depended on besides the token: a change refuses every cached one."""
+    configured_issuers()  # reloads (and so bumps the generation) when a file changed
+    return (
+        _cache["generation"],
+        tuple(settings.SECURITY_JWT_ALGORITHMS),
+        settings.SECURITY_JWT_MAX_LIFETIME_SECONDS,
+        settings.SECURITY_JWT_ISSUERS_FILE,
+        _builtin_name(),
+    )
 
 
 def _verify(raw: str) -> dict[str, Any]:
@@ -138,7 +205,7 @@ def is_builtin(claims: dict[str, Any]) -> bool:
 # --- issuer configuration, cached per process -------------------------------------------------
 
 _lock = threading.Lock()
-_cache: dict[str, Any] = {"stamp": None, "issuers": {}, "files": ()}
+_cache: dict[str, Any] = {"stamp": None, "issuers": {}, "files": (), "generation": 0}
 
 
 def configured_issuers() -> dict[str, Issuer]:
@@ -150,12 +217,16 @@ def configured_issuers() -> dict[str, Issuer]:
         if _cache["stamp"] != _stamp(path, _cache["files"]):
             issuers, jwks_files = _load_issuers(path)
             _cache.update(issuers=issuers, files=jwks_files, stamp=_stamp(path, jwks_files))
+            _cache["generation"] += 1
         return _cache["issuers"]
 
 
 def clear_issuer_cache() -> None:
+    """Forget the issuers and every token verified with them."""
     with _lock:
         _cache.update(stamp=None, issuers={}, files=())
+        _cache["generation"] += 1
+    _verified.clear()
 
 
 def _stamp(path: str, jwks_files: tuple[str, ...]) -> tuple:

@@ -147,8 +147,8 @@ def _keyset_page(plan: Plan, matches: QuerySet, state: dict | None) -> Page:
     )
     if state is None and not more:
         result.total = known_total(plan, len(rows_on_page))  # the whole result fitted
-    else:
-        result.total = total(plan, matches)
+    elif plan.total_mode != "bounded":
+        result.total = total(plan, matches)  # counted only when `_total` asks for it
     return result
 
 

@@ -1,8 +1,9 @@
 """`Bundle.total` under `_total`: none, the planner's estimate, an accurate or a bounded count.
 
-Without `_total` the matches are counted only up to a limit: counting a million rows on every
-page costs half a second, and `Bundle.total` is optional, so above the limit it is left out
-rather than guessed. `_total=accurate` always counts; `_total=estimate` asks the planner.
+Without `_total` a page's total is given only when known without a count (paging.py): counting
+even up to a limit was half the time of a large search, and `Bundle.total` is optional. `_count=0`
+counts up to a limit, above which the total is left out rather than guessed.
+`_total=accurate` always counts; `_total=estimate` asks the planner.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ def test_default_count_and_total(settings):
     for _ in range(5):
         OrganizationFactory.create()
     result = run("Organization")
-    assert len(result.entries) == 3 and result.total == 5 and result.next_params
+    assert len(result.entries) == 3 and result.total is None and result.next_params
     assert result.previous_params is None and result.first_params == result.self_params == []
 
 
@@ -79,25 +79,43 @@ def test_total_modes():
         run("Organization", ("_total", "exact"))
 
 
-def test_default_total_is_exact_up_to_the_limit_then_left_out(settings):
+def test_default_total_only_when_the_page_holds_every_match(settings):
+    for _ in range(3):
+        OrganizationFactory.create()
+    assert run("Organization", ("_count", "3")).total == 3  # known without counting
+    OrganizationFactory.create()
+    assert run("Organization", ("_count", "3")).total is None  # never a guess, never counted
+    assert run("Organization", ("_count", "1"), ("_total", "accurate")).total == 4
+    assert run("Organization", ("_count", "1"), ("_total", "estimate")).total is not None
+
+
+def test_count_zero_counts_exactly_up_to_the_limit_then_leaves_it_out(settings):
     settings.FHIR_TOTAL_EXACT_LIMIT = 3
     for _ in range(3):
         OrganizationFactory.create()
-    assert run("Organization", ("_count", "1")).total == 3
+    assert run("Organization", ("_count", "0")).total == 3
     OrganizationFactory.create()
-    assert run("Organization", ("_count", "1")).total is None  # never a guess
     assert run("Organization", ("_count", "0")).total is None
     assert run("Organization", ("_count", "1"), ("_total", "accurate")).total == 4
     assert run("Organization", ("_summary", "count")).total == 4
     assert run("Organization", ("_count", "10")).total == 4  # the whole result was on the page
 
 
-def test_default_total_reads_at_most_limit_plus_one_matches(settings):
+def test_a_page_without_total_asked_runs_no_count(settings):
+    for _ in range(4):
+        OrganizationFactory.create()
+    with CaptureQueriesContext(connection) as queries:
+        result = run("Organization", ("_count", "1"))
+    assert result.next_params  # paging works without a total
+    assert not [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
+
+
+def test_count_zero_reads_at_most_limit_plus_one_matches(settings):
     settings.FHIR_TOTAL_EXACT_LIMIT = 2
     for _ in range(4):
         OrganizationFactory.create()
     with CaptureQueriesContext(connection) as queries:
-        run("Organization", ("_count", "1"))
+        run("Organization", ("_count", "0"))
     counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
     assert len(counts) == 1 and "LIMIT 3" in counts[0]
 

@@ -89,7 +89,11 @@ def test_search_with_include_and_paging(client):
 
     bundle = (
         client.resources("PractitionerRole")
-        .search(specialty="http://nucc.org/provider-taxonomy|207Q00000X", organization=org.id)
+        .search(
+            specialty="http://nucc.org/provider-taxonomy|207Q00000X",
+            organization=org.id,
+            _total="accurate",  # beyond the first page, the total only when asked
+        )
         .include("PractitionerRole", "practitioner")
         .limit(3)
         .fetch_raw()

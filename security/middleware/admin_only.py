@@ -1,0 +1,56 @@
+"""Middleware that only the web admin needs, skipped on /fhir.
+
+Sessions, CSRF, the user, one-time-password state, messages and the frame header serve staff in a
+browser. /fhir has none of them: its clients are systems authenticated by certificate, key and
+token (security.middleware.*), its views never read a session or a user, and SecurityHeaders sets
+X-Frame-Options on every response. Each class here is the Django middleware it subclasses (so
+Django's own system checks still find it) with /fhir passed straight through.
+
+django-axes stays as it is: it only acts on a lockout flagged by a login, and its deployment
+check looks for its own dotted path.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.csrf import CsrfViewMiddleware
+from django_otp.middleware import OTPMiddleware
+
+from ..paths import is_api
+
+
+class _SkippedOnApi:
+    def __call__(self, request):
+        if is_api(request):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+class AdminSession(_SkippedOnApi, SessionMiddleware):
+    pass
+
+
+class AdminCsrf(_SkippedOnApi, CsrfViewMiddleware):
+    def process_view(self, request, callback, callback_args, callback_kwargs):
+        if is_api(request):
+            return None
+        return super().process_view(request, callback, callback_args, callback_kwargs)
+
+
+class AdminAuthentication(_SkippedOnApi, AuthenticationMiddleware):
+    pass
+
+
+class AdminOTP(_SkippedOnApi, OTPMiddleware):
+    pass
+
+
+class AdminMessages(_SkippedOnApi, MessageMiddleware):
+    pass
+
+
+class AdminXFrameOptions(_SkippedOnApi, XFrameOptionsMiddleware):
+    pass

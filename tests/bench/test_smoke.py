@@ -1,0 +1,62 @@
+"""The benchmark harness works end to end: a tiny directory, two queries, one short round.
+
+It measures nothing (a benchmark does that: `make bench`); it proves that both servers start,
+the full server accepts the benchmark's credentials and that the table is written.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import psycopg
+import pytest
+from django.db import connection
+
+from bench import run
+
+pytestmark = pytest.mark.bench
+
+
+@pytest.fixture
+def bench_database():
+    if connection.vendor != "postgresql":
+        pytest.skip("the benchmark runs on PostgreSQL")
+    if shutil.which("wrk") is None:
+        if os.environ.get("CI"):
+            pytest.fail("wrk is not installed (.ci/run installs it)")
+        pytest.skip("wrk is not installed")
+    db = connection.settings_dict
+    server = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}"
+    name = f"{db['NAME']}_bench"
+    yield f"{server}/{name}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_smoke_run_writes_a_table_without_failures(bench_database, tmp_path):
+    out = run.main(
+        [
+            "--database", bench_database, "--practitioners", "100", "--duration", "1",
+            "--rounds", "1", "--concurrency", "2", "--queries", "0,1", "--workers", "1",
+            "--work", str(tmp_path), "--out", str(tmp_path / "results.md"),
+        ]
+    )  # fmt: skip
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| read")]
+    rows += [line for line in out.read_text().splitlines() if line.startswith("| Practitioner?")]
+    assert len(rows) == 2
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        server_rps, floor_rps, failed = cells[2], cells[5], cells[9]
+        assert float(server_rps.replace(",", "")) > 0
+        assert float(floor_rps.replace(",", "")) > 0
+        assert failed == "0"
+
+
+def test_wrk_output_is_parsed():
+    output = (
+        "  Latency Distribution\n     50%  812.00us\n     75%    1.20ms\n     99%    1.50s\n"
+        "  Non-2xx or 3xx responses: 3\nRequests/sec:    123.45\n"
+    )
+    parsed = run.parse_wrk(output)
+    assert parsed == {"rps": 123.45, "p50": 0.812, "p99": 1500.0, "errors": 3}
