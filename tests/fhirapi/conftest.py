@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 
 from tests.factories import FACTORIES
 
@@ -40,3 +41,23 @@ def outcome_issue(response) -> dict:
     body = response.json()
     assert body["resourceType"] == "OperationOutcome", body
     return body["issue"][0]
+
+
+@pytest.fixture
+def fhir(live_server, credentials, token_issuer):
+    """Send a request whose token carries the given scopes (all of them by default)."""
+
+    def send(
+        method: str, path: str = "", *, scope: str = "system/*.cruds", **kwargs
+    ) -> requests.Response:
+        headers = {
+            **credentials.http,
+            "Authorization": f"Bearer {token_issuer.mint(scope=scope)}",
+            "Accept": FHIR_JSON,
+            "Content-Type": FHIR_JSON,
+            **kwargs.pop("headers", {}),
+        }
+        url = f"{live_server.url}/fhir{'/' if path else ''}{path}"
+        return requests.request(method, url, headers=headers, timeout=30, **kwargs)
+
+    return send

@@ -18,21 +18,6 @@ NPI_A, NPI_B = make_npi(81), make_npi(82)
 LICENSE = "https://example.org/state-license"
 
 
-@pytest.fixture
-def fhir(live_server, credentials, token_issuer):
-    def send(method: str, path: str = "", **kwargs) -> requests.Response:
-        headers = {
-            **credentials.http,
-            "Authorization": f"Bearer {token_issuer.mint(scope='system/*.cruds')}",
-            "Accept": JSON,
-            "Content-Type": JSON,
-        }
-        url = f"{live_server.url}/fhir{'/' if path else ''}{path}"
-        return requests.request(method, url, headers=headers, timeout=30, **kwargs)
-
-    return send
-
-
 def practitioner(npi: str, family: str = "Osei", **extra) -> dict:
     return {
         "resourceType": "Practitioner",

@@ -28,24 +28,6 @@ ROLE_URN = "urn:uuid:7f1c3f0e-5d0a-4a52-9d59-2f1d1d6a0003"
 NPI_A, NPI_B, NPI_C = make_npi(71), make_npi(72), make_npi(73)
 
 
-@pytest.fixture
-def fhir(live_server, credentials, token_issuer):
-    """Send a request whose token carries the given scopes (all of them by default)."""
-
-    def send(method: str, path: str = "", *, scope: str = ALL, **kwargs) -> requests.Response:
-        headers = {
-            **credentials.http,
-            "Authorization": f"Bearer {token_issuer.mint(scope=scope)}",
-            "Accept": JSON,
-            "Content-Type": JSON,
-            **kwargs.pop("headers", {}),
-        }
-        url = f"{live_server.url}/fhir{'/' if path else ''}{path}"
-        return requests.request(method, url, headers=headers, timeout=30, **kwargs)
-
-    return send
-
-
 def bundle(kind: str, *entries: dict) -> dict:
     return {"resourceType": "Bundle", "type": kind, "entry": list(entries)}
 
