@@ -21,7 +21,6 @@ from tests.factories import FACTORIES, NPI_SYSTEM, make_npi
 pytestmark = pytest.mark.django_db(transaction=True)
 
 JSON = "application/fhir+json"
-ALL = "system/*.cruds"
 ORG_URN = "urn:uuid:7f1c3f0e-5d0a-4a52-9d59-2f1d1d6a0001"
 LOC_URN = "urn:uuid:7f1c3f0e-5d0a-4a52-9d59-2f1d1d6a0002"
 ROLE_URN = "urn:uuid:7f1c3f0e-5d0a-4a52-9d59-2f1d1d6a0003"
