@@ -179,7 +179,11 @@ def _grants(context: SecurityContext) -> set[Grant] | None:
         # No verified token although one is required means the bearer check is missing from the
         # chain: nothing is granted rather than everything.
         return set() if settings.SECURITY_REQUIRE_BEARER else None
-    return effective_grants(context.token_claims, context.client)
+    # Asked by the permission, each search or entry check and the final response check: parse the
+    # scopes once per request, not at every question.
+    if context.grants is None:
+        context.grants = effective_grants(context.token_claims, context.client)
+    return context.grants
 
 
 def _reach_grants(resource_type: str, pairs: list[tuple[str, str]]) -> set[Grant]:

@@ -30,6 +30,8 @@ class SecurityContext:
     token_subject: str = ""
     token_issuer: str = ""
     granted_scopes: set[str] = field(default_factory=set)
+    # The token's grants cut to the client's, worked out once per request by the API's decision.
+    grants: set[tuple[str, str]] | None = None
     interaction: str = ""
     resource_type: str = ""
     resource_id: str = ""
