@@ -47,3 +47,10 @@ def search_parameters() -> list[dict]:
     return [
         c for name, c in sorted(_members().items()) if name.startswith("package/SearchParameter-")
     ]
+
+
+def package_resources() -> list[dict]:
+    """Every definition resource of the package (profiles, value sets, code systems, ...)."""
+    return [
+        c for name, c in sorted(_members().items()) if name.count("/") == 1 and "resourceType" in c
+    ]
