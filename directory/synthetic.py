@@ -21,6 +21,32 @@ PAYLOAD_SYSTEM = "http://terminology.hl7.org/CodeSystem/endpoint-payload-type"
 ROLE_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
 PHYSICAL_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/location-physical-type"
 DEGREE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0360"
+NAIC_SYSTEM = "urn:oid:2.16.840.1.113883.6.300"  # US insurers' NAIC company codes
+SERVICE_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/service-type"
+
+# Plan-Net (HL7 Da Vinci PDex Plan-Net STU 1.2) profiles, extensions and code systems.
+PLAN_NET = "http://hl7.org/fhir/us/davinci-pdex-plan-net"
+PLAN_NET_PROFILE = {
+    kind: f"{PLAN_NET}/StructureDefinition/plannet-{kind}"
+    for kind in (
+        "Organization",
+        "Network",
+        "Location",
+        "HealthcareService",
+        "OrganizationAffiliation",
+        "InsurancePlan",
+    )
+}
+NETWORK_REFERENCE_URL = f"{PLAN_NET}/StructureDefinition/network-reference"
+LOCATION_REFERENCE_URL = f"{PLAN_NET}/StructureDefinition/location-reference"
+DELIVERY_METHOD_URL = f"{PLAN_NET}/StructureDefinition/delivery-method"
+PLAN_NET_ORG_TYPE = f"{PLAN_NET}/CodeSystem/OrgTypeCS"
+SERVICE_CATEGORY_SYSTEM = f"{PLAN_NET}/CodeSystem/HealthcareServiceCategoryCS"
+DELIVERY_METHOD_SYSTEM = f"{PLAN_NET}/CodeSystem/DeliveryMethodCS"
+VIRTUAL_MODALITY_SYSTEM = f"{PLAN_NET}/CodeSystem/VirtualModalitiesCS"
+PLAN_NET_AFFILIATION_ROLE = f"{PLAN_NET}/CodeSystem/OrganizationAffiliationRoleCS"
+PRODUCT_TYPE_SYSTEM = f"{PLAN_NET}/CodeSystem/InsuranceProductTypeCS"
+PLAN_TYPE_SYSTEM = f"{PLAN_NET}/CodeSystem/InsurancePlanTypeCS"
 
 
 # ---------------------------------------------------------------- weighted choice
@@ -186,6 +212,51 @@ SPECIALTIES = [
     for code, display, weight, role, degree, clinic in _parse_table(_SPECIALTIES, 6)
 ]
 SPECIALTY_BY_CODE = {s.code: s for s in SPECIALTIES}
+
+# How a practice of each specialty is described as a Plan-Net HealthcareService and affiliation:
+# HealthcareServiceCategoryCS code, a HealthcareServiceTypeVS code where one fits (the value set
+# is mostly social services), and OrganizationAffiliationRoleCS code. Unlisted: outpatient care.
+_SERVICE_KINDS = """
+207P00000X | emerg | - | urgent
+2084P0800X | behav | 316 | behavioral
+363A00000X | urg | - | urgent
+183500000X | pharm | 537 | pharmacy
+207W00000X | vis | - | outpatient
+207V00000X | prov | 559 | outpatient
+207RH0003X | prov | 501 | outpatient
+207RE0101X | prov | 532 | outpatient
+207RP1001X | prov | 535 | outpatient
+207R00000X | prov | 554 | outpatient
+207Q00000X | prov | 554 | outpatient
+363L00000X | prov | 554 | outpatient
+208000000X | prov | 495 | outpatient
+"""
+SERVICE_KIND = {
+    code: (category, None if service_type == "-" else service_type, role)
+    for code, category, service_type, role in _parse_table(_SERVICE_KINDS, 4)
+}
+DEFAULT_SERVICE_KIND = ("outpat", None, "outpatient")
+SERVICE_CATEGORY_DISPLAY = {
+    "behav": "Behavioral Health",
+    "emerg": "Emergency care",
+    "hosp": "Hospital",
+    "outpat": "Clinic or Outpatient Facility",
+    "prov": "Medical Provider",
+    "pharm": "Pharmacy",
+    "urg": "Urgent Care",
+    "vis": "Vision",
+    "group": "Medical Group",
+}
+SERVICE_TYPE_DISPLAY = {
+    "316": "Depression",
+    "537": "Medication Reviews",
+    "559": "Women's Health",
+    "501": "Cancer Services",
+    "532": "Diabetes Education s",
+    "535": "Pulmonary Rehabilita",
+    "554": "Chronic Disease Management",
+    "495": "Youth Health",
+}
 
 ROLE_DISPLAY = {"doctor": "Doctor", "nurse": "Nurse", "pharmacist": "Pharmacist"}
 DEGREE_DISPLAY = {
@@ -569,7 +640,13 @@ def location(
     return _without_empty(content)
 
 
-PHYSICAL_TYPE_DISPLAY = {"si": "Site", "bu": "Building", "wi": "Wing", "lvl": "Level"}
+PHYSICAL_TYPE_DISPLAY = {
+    "si": "Site",
+    "bu": "Building",
+    "wi": "Wing",
+    "lvl": "Level",
+    "jdn": "Jurisdiction",
+}
 
 LOCATION_TYPES = {
     "HOSP": "Hospital",
@@ -631,18 +708,197 @@ def practitioner_role(
     telecom: list,
     endpoints=(),
     active: bool = True,
+    network_ids=(),
+    service_ids=(),
 ) -> dict:
     content = {
         "resourceType": "PractitionerRole",
         "id": rid,
+        # Plan-Net network-reference: the networks in which this role is offered.
+        "extension": [
+            extension_reference(NETWORK_REFERENCE_URL, "Organization", n) for n in network_ids
+        ],
         "active": active,
         "practitioner": ref("Practitioner", practitioner_id, practitioner_name),
         "organization": ref("Organization", org_id),
         "code": [concept(ROLE_SYSTEM, specialty.role, ROLE_DISPLAY[specialty.role])],
         "specialty": [concept(NUCC_SYSTEM, specialty.code, specialty.display)],
         "location": [ref("Location", lid) for lid in location_ids] or None,
+        "healthcareService": [ref("HealthcareService", s) for s in service_ids],
         "telecom": telecom,
         "endpoint": [ref("Endpoint", e) for e in endpoints] or None,
+    }
+    return _without_empty(content)
+
+
+def profiled(kind: str) -> dict:
+    """`meta` claiming a Plan-Net profile; the builders below fill what that profile requires."""
+    return {"profile": [PLAN_NET_PROFILE[kind]]}
+
+
+def extension_reference(url: str, resource_type: str, logical_id: str) -> dict:
+    return {"url": url, "valueReference": ref(resource_type, logical_id)}
+
+
+def payer_organization(oid: str, name: str, *, naic: str, addr: dict, telecom: list) -> dict:
+    """A health plan company (Plan-Net Organization, type `payer`)."""
+    content = {
+        "resourceType": "Organization",
+        "id": oid,
+        "meta": profiled("Organization"),
+        "identifier": [{"use": "official", "system": NAIC_SYSTEM, "value": naic}],
+        "active": True,
+        "type": [concept(PLAN_NET_ORG_TYPE, "payer", "Payer")],
+        "name": name,
+        "telecom": telecom,
+        "address": [addr],
+    }
+    return content
+
+
+def network(nid: str, name: str, *, payer_id: str, area_ids: list[str]) -> dict:
+    """A provider network (Plan-Net Network: active, type `ntwk`, partOf its payer, no telecom)."""
+    return _without_empty(
+        {
+            "resourceType": "Organization",
+            "id": nid,
+            "meta": profiled("Network"),
+            "extension": [
+                extension_reference(LOCATION_REFERENCE_URL, "Location", a) for a in area_ids
+            ],
+            "active": True,
+            "type": [concept(PLAN_NET_ORG_TYPE, "ntwk", "Network")],
+            "name": name,
+            "partOf": ref("Organization", payer_id),
+        }
+    )
+
+
+def area_location(lid: str, state: str) -> dict:
+    """A state as a coverage area (Plan-Net Location; it forbids `mode`)."""
+    return {
+        "resourceType": "Location",
+        "id": lid,
+        "meta": profiled("Location"),
+        "status": "active",
+        "name": f"State of {state} service area",
+        "physicalType": concept(PHYSICAL_TYPE_SYSTEM, "jdn", PHYSICAL_TYPE_DISPLAY["jdn"]),
+        "address": {"state": state, "country": "US"},
+    }
+
+
+def insurance_plan(
+    iid: str,
+    name: str,
+    *,
+    product: tuple[str, str],
+    payer_id: str,
+    network_ids: list[str],
+    area_ids: list[str],
+    plan_types: list[tuple[str, str]],
+) -> dict:
+    """A Plan-Net InsurancePlan (an insurance product and its plans)."""
+    return {
+        "resourceType": "InsurancePlan",
+        "id": iid,
+        "meta": profiled("InsurancePlan"),
+        "status": "active",
+        "type": [concept(PRODUCT_TYPE_SYSTEM, *product)],
+        "name": name,
+        "ownedBy": ref("Organization", payer_id),
+        "administeredBy": ref("Organization", payer_id),
+        "coverageArea": [ref("Location", a) for a in area_ids],
+        "network": [ref("Organization", n) for n in network_ids],
+        # Plan-Net: plan types are distinct within a product.
+        "plan": [{"type": concept(PLAN_TYPE_SYSTEM, *t)} for t in plan_types],
+    }
+
+
+def delivery_method(modalities: list[str] | None) -> dict:
+    """Plan-Net delivery-method extension: physical, or virtual with its modalities."""
+    if modalities is None:
+        parts = [
+            {
+                "url": "type",
+                "valueCodeableConcept": concept(DELIVERY_METHOD_SYSTEM, "physical", "Physical"),
+            }
+        ]
+    else:
+        parts = [
+            {
+                "url": "type",
+                "valueCodeableConcept": concept(DELIVERY_METHOD_SYSTEM, "virtual", "Virtual"),
+            }
+        ]
+        parts += [
+            {
+                "url": "virtualModalities",
+                "valueCodeableConcept": concept(VIRTUAL_MODALITY_SYSTEM, m),
+            }
+            for m in modalities
+        ]
+    return {"url": DELIVERY_METHOD_URL, "extension": parts}
+
+
+def healthcare_service(
+    sid: str,
+    name: str,
+    *,
+    org_id: str,
+    location_id: str,
+    category: str,
+    service_type: str | None,
+    specialties: list[Specialty],
+    virtual: list[str] | None,
+    telecom: list,
+) -> dict:
+    """A Plan-Net HealthcareService offered by an organization at one of its locations."""
+    methods = [delivery_method(None)] + ([delivery_method(virtual)] if virtual else [])
+    content = {
+        "resourceType": "HealthcareService",
+        "id": sid,
+        "meta": profiled("HealthcareService"),
+        "extension": methods,
+        "active": True,
+        "providedBy": ref("Organization", org_id),
+        "category": [
+            concept(SERVICE_CATEGORY_SYSTEM, category, SERVICE_CATEGORY_DISPLAY[category])
+        ],
+        "type": [concept(SERVICE_TYPE_SYSTEM, service_type, SERVICE_TYPE_DISPLAY[service_type])]
+        if service_type
+        else None,
+        "specialty": [concept(NUCC_SYSTEM, s.code, s.display) for s in specialties],
+        "location": [ref("Location", location_id)],
+        "name": name,
+        "telecom": telecom,
+    }
+    return _without_empty(content)
+
+
+def organization_affiliation(
+    aid: str,
+    *,
+    participating_id: str,
+    primary_id: str | None,
+    network_ids: list[str],
+    role: str,
+    specialties: list[Specialty],
+    location_ids: list[str],
+    service_ids: list[str],
+) -> dict:
+    """A Plan-Net OrganizationAffiliation: a provider organization's part in networks."""
+    content = {
+        "resourceType": "OrganizationAffiliation",
+        "id": aid,
+        "meta": profiled("OrganizationAffiliation"),
+        "active": True,
+        "organization": ref("Organization", primary_id) if primary_id else None,
+        "participatingOrganization": ref("Organization", participating_id),
+        "network": [ref("Organization", n) for n in network_ids],
+        "code": [concept(PLAN_NET_AFFILIATION_ROLE, role)],
+        "specialty": [concept(NUCC_SYSTEM, s.code, s.display) for s in specialties],
+        "location": [ref("Location", lid) for lid in location_ids],
+        "healthcareService": [ref("HealthcareService", sid) for sid in service_ids],
     }
     return _without_empty(content)
 
@@ -679,6 +935,40 @@ GIVEN_CHOICE = {
 }
 PRACTITIONERS_PER_LOCATION = 25
 MULTI_SPECIALTY_SIZE = 40  # expected practitioners above which an org takes every specialty
+STATES = sorted({c.state for c in CITIES})
+
+# Invented health plan names (no real insurer is meant).
+PAYER_NAMES = [
+    "Keystone Valley",
+    "Bright Harbor",
+    "Prairie Shield",
+    "Coastline",
+    "Trillium Ridge",
+    "Harvest Plains",
+    "Silver Birch",
+    "Open Range",
+    "Lantern Bay",
+    "Copper Canyon",
+    "Tall Pines",
+    "Morning Star",
+]
+ORGANIZATIONS_PER_PAYER = 2000
+MAX_PAYERS = len(PAYER_NAMES)
+# Each payer runs a broad and a narrow network; a practice in a payer's area joins each with
+# this probability.
+NETWORK_TIERS = (("std", "Standard Network", 0.5), ("prem", "Preferred Network", 0.2))
+# Products per payer: id suffix, Plan-Net product type, networks (tiers), plan types.
+PRODUCTS = (
+    (
+        "ppo",
+        ("commppo", "Commercial PPO"),
+        ("std", "prem"),
+        (("gold", "Gold-QHP"), ("silver", "Silver-QHP")),
+    ),
+    ("hmo", ("commhmo", "Commercial HMO"), ("prem",), (("bronze", "Bronze-QHP"),)),
+)
+VIRTUAL_MODALITIES = ["phone", "video", "web", "app"]
+MAX_AFFILIATION_LINKS = 10  # locations / services listed on one affiliation
 
 
 @dataclass(frozen=True)
@@ -688,6 +978,7 @@ class Site:
     org_id: str
     location_id: str
     city: City
+    service_id: str
 
 
 @dataclass(frozen=True)
@@ -696,6 +987,11 @@ class OrgSlot:
     sites: tuple[Site, ...]
     endpoint_ids: tuple[str, ...]
     domain: str
+    network_ids: tuple[str, ...] = ()
+
+
+def payer_count(organizations: int) -> int:
+    return max(2, min(MAX_PAYERS, organizations // ORGANIZATIONS_PER_PAYER))
 
 
 class DirectoryGenerator:
@@ -705,22 +1001,93 @@ class DirectoryGenerator:
     block, so memory does not grow with the number of practitioners.
     """
 
-    def __init__(self, practitioners: int, organizations: int, seed: int = 1):
+    def __init__(
+        self, practitioners: int, organizations: int, seed: int = 1, *, link_services=True
+    ):
         self.practitioners = practitioners
         self.organizations = max(1, organizations)
         self.seed = seed
         self.tag = f"g{seed}"
+        self.payers = payer_count(self.organizations)
+        # Roles name their site's HealthcareService only where that type can be stored.
+        self.link_services = link_services
         self.slots: list[OrgSlot] = []
         self.by_specialty: dict[str, Weighted] = {}
+        self.networks_by_state: dict[str, list[tuple[str, float]]] = {}
+        self._systems_by_city: dict[tuple[str, str], str] = {}
         self._org_npis = 0
 
     @property
     def first_id(self) -> tuple[str, str]:
         return "Organization", f"{self.tag}-org-0"
 
+    # ---------------------------------------------------------- payers and networks
+
+    def payer_groups(self):
+        """Coverage areas (one Location per state), then each payer with networks and plans."""
+        rng = random.Random(f"{self.seed}:payers")  # noqa: S311 - reproducible fake data
+        areas = {state: f"{self.tag}-area-{state}" for state in STATES}
+        yield [("Location", area_location(lid, state)) for state, lid in areas.items()]
+        national = max(1, self.payers // 3)
+        for index in range(self.payers):
+            yield self._payer(rng, index, areas, index < national)
+
+    def _payer(self, rng, index: int, areas: dict[str, str], national: bool):
+        home = CITY_CHOICE.pick(rng)
+        states = (
+            STATES if national else sorted({home.state, *rng.sample(STATES, rng.randint(0, 3))})
+        )
+        area_ids = [areas[s] for s in states]
+        payer_id = f"{self.tag}-payer-{index}"
+        name = f"{PAYER_NAMES[index]} Health Plan"
+        naic = f"{(self.seed * 101 + index) % 90000 + 10000:05d}"
+        group = [
+            (
+                "Organization",
+                payer_organization(
+                    payer_id,
+                    name,
+                    naic=naic,
+                    addr=self._street_address(rng, home),
+                    telecom=[phone(home.area_code, index)],
+                ),
+            )
+        ]
+        tiers = {}
+        for tier, label, joins in NETWORK_TIERS:
+            tiers[tier] = f"{self.tag}-net-{index}-{tier}"
+            group.append(
+                (
+                    "Organization",
+                    network(tiers[tier], f"{name} {label}", payer_id=payer_id, area_ids=area_ids),
+                )
+            )
+            for state in states:
+                self.networks_by_state.setdefault(state, []).append((tiers[tier], joins))
+        for suffix, product, product_tiers, plan_types in PRODUCTS:
+            plan = insurance_plan(
+                f"{self.tag}-plan-{index}-{suffix}",
+                f"{name} {suffix.upper()}",
+                product=product,
+                payer_id=payer_id,
+                network_ids=[tiers[t] for t in product_tiers],
+                area_ids=area_ids,
+                plan_types=list(plan_types),
+            )
+            group.append(("InsurancePlan", plan))
+        return group
+
+    def _join_networks(self, rng, city: City) -> tuple[str, ...]:
+        return tuple(
+            nid for nid, joins in self.networks_by_state.get(city.state, ()) if rng.random() < joins
+        )
+
     # ---------------------------------------------------------- organizations
 
     def organization_groups(self):
+        """Payers and networks first (practices join them), then provider organizations."""
+        if not self.networks_by_state:
+            yield from self.payer_groups()
         rng = random.Random(f"{self.seed}:organizations")  # noqa: S311 - reproducible fake data
         # Pareto sizes: a few large systems, a long tail of small practices.
         sizes = [rng.paretovariate(1.2) for _ in range(self.organizations)]
@@ -795,8 +1162,63 @@ class DirectoryGenerator:
                 rng, f"{self.tag}-loc-{index}-{k}", name, site_org, site_city, big and k == 0
             )
             group.append(("Location", loc))
-            sites.append(Site(site_org, loc["id"], site_city))
-        return group, OrgSlot(org_id, tuple(sites), endpoint_ids, domain)
+            sites.append(Site(site_org, loc["id"], site_city, f"{self.tag}-hs-{index}-{k}"))
+        # Plan-Net content draws on its own stream, so the resources above stay as they were.
+        extra = random.Random(f"{self.seed}:plan-net:{index}")  # noqa: S311 - reproducible
+        networks = self._join_networks(extra, city)
+        specialties = self._offered(extra, focus, big)
+        group += self._services(extra, name, sites, specialties, big)
+        primary = None if big else self._systems_by_city.get((city.name, city.state))
+        if big:
+            self._systems_by_city.setdefault((city.name, city.state), org_id)
+        if networks or primary:
+            role = "hospital" if big else SERVICE_KIND.get(focus.code, DEFAULT_SERVICE_KIND)[2]
+            affiliation = organization_affiliation(
+                f"{self.tag}-affil-{index}",
+                participating_id=org_id,
+                primary_id=primary,
+                network_ids=list(networks),
+                role=role,
+                specialties=specialties,
+                location_ids=[s.location_id for s in sites[:MAX_AFFILIATION_LINKS]],
+                service_ids=[s.service_id for s in sites[:MAX_AFFILIATION_LINKS]],
+            )
+            group.append(("OrganizationAffiliation", affiliation))
+        return group, OrgSlot(org_id, tuple(sites), endpoint_ids, domain, networks)
+
+    @staticmethod
+    def _offered(rng, focus: Specialty, big: bool) -> list[Specialty]:
+        """The focus specialty; a large system lists a few more on its services."""
+        found = [focus]
+        for _ in range(4 if big else 0):
+            other = SPECIALTY_CHOICE.pick(rng)
+            if other not in found:
+                found.append(other)
+        return found
+
+    def _services(self, rng, name, sites, specialties, big) -> list[tuple[str, dict]]:
+        """One HealthcareService per site: what is offered there, how, and by whom."""
+        category, service_type, _ = SERVICE_KIND.get(specialties[0].code, DEFAULT_SERVICE_KIND)
+        found = []
+        for k, site in enumerate(sites):
+            if big:
+                category, service_type = ("hosp" if k == 0 else "outpat"), None
+            virtual = None
+            if rng.random() < 0.25:
+                virtual = sorted(rng.sample(VIRTUAL_MODALITIES, rng.randint(1, 2)))
+            service = healthcare_service(
+                site.service_id,
+                f"{name} - {site.city.name} services",
+                org_id=site.org_id,
+                location_id=site.location_id,
+                category=category,
+                service_type=service_type,
+                specialties=specialties,
+                virtual=virtual,
+                telecom=[phone(site.city.area_code, rng.randrange(100))],
+            )
+            found.append(("HealthcareService", service))
+        return found
 
     def _org_endpoints(self, rng, index, name, org_id, domain, big) -> list[dict]:
         status = "active" if rng.random() > 0.03 else rng.choice(["off", "suspended"])
@@ -920,6 +1342,8 @@ class DirectoryGenerator:
                         telecom=[phone(site.city.area_code, rng.randrange(100))],
                         endpoints=[*personal, *slot.endpoint_ids],
                         active=active,
+                        network_ids=slot.network_ids,
+                        service_ids=[site.service_id] if self.link_services else (),
                     ),
                 )
             )

@@ -12,6 +12,7 @@ from django.db import IntegrityError, connections
 from directory import storage
 from directory.errors import FHIRError
 from directory.models import Resource
+from directory.registry import RESOURCE_TYPES
 from directory.statement_timeout import lift_statement_timeout
 from directory.synthetic import BLOCK, DirectoryGenerator
 
@@ -42,11 +43,18 @@ class Command(BaseCommand):
         if practitioners < 0 or batch_size < 1:
             raise CommandError("--practitioners must be >= 0 and --batch-size >= 1")
         organizations = organizations or max(1, practitioners // 40)
-        generator = DirectoryGenerator(practitioners, organizations, seed)
+        generator = DirectoryGenerator(
+            practitioners,
+            organizations,
+            seed,
+            link_services="HealthcareService" in RESOURCE_TYPES,
+        )
         refuse_if_generated(generator)
         loader = BatchLoader(self.stdout, batch_size, not options["no_reference_check"])
         try:
-            loader.load("organizations", generator.organization_groups(), organizations)
+            # Payer groups (coverage areas, then each payer) come first, then the organizations.
+            expected = generator.payers + 1 + organizations
+            loader.load("organizations", generator.organization_groups(), expected)
             if options["workers"] > 1:
                 load_in_parallel(loader, generator, options["workers"])
             else:
@@ -69,18 +77,19 @@ def load_in_parallel(loader: BatchLoader, generator: DirectoryGenerator, workers
     context = multiprocessing.get_context("fork")
     done = 0
     with context.Pool(workers) as pool:
-        for counts in pool.imap_unordered(_load_block, blocks):
+        for counts, unsupported in pool.imap_unordered(_load_block, blocks):
             loader.counts.update(counts)
+            loader.unsupported.update(unsupported)
             done += sum(n for t, n in counts.items() if t == "Practitioner")
             loader.progress("practitioners", done, generator.practitioners)
     loader.progress("practitioners", done, generator.practitioners, force=True)
 
 
-def _load_block(block: int) -> Counter:
+def _load_block(block: int) -> tuple[Counter, Counter]:
     generator, parent = _worker_state["generator"], _worker_state["loader"]
     loader = BatchLoader(None, parent.batch_size, parent.check_references)
     loader.load("", generator.block_groups(block), 0, report=False)
-    return loader.counts
+    return loader.counts, loader.unsupported
 
 
 def refuse_if_generated(generator: DirectoryGenerator):
@@ -100,6 +109,7 @@ class BatchLoader:
         self.batch_size = batch_size
         self.check_references = check_references
         self.counts: Counter = Counter()
+        self.unsupported: Counter = Counter()
         self.started = time.monotonic()
         self.last_report = self.started
 
@@ -113,12 +123,23 @@ class BatchLoader:
                 if report:
                     self.progress(label, done, expected)
                 batch = []
-            batch.extend(group)
+            batch.extend(self.storable(group))
             done += 1
         if batch:
             self.flush(batch)
         if report:
             self.progress(label, done, expected, force=True)
+
+    def storable(self, group: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+        """The group without resources of types this server does not store; those are counted.
+
+        The generator writes every national-directory type; a server without one of them still
+        gets the rest (nothing it stores references the missing ones).
+        """
+        kept = [(rtype, content) for rtype, content in group if rtype in RESOURCE_TYPES]
+        if len(kept) < len(group):
+            self.unsupported.update(t for t, _ in group if t not in RESOURCE_TYPES)
+        return kept
 
     def flush(self, batch):
         storage.bulk_load(batch, batch_size=len(batch), check_references=self.check_references)
@@ -143,3 +164,6 @@ class BatchLoader:
             f"Loaded {total:,} resources in {elapsed:,.1f} s "
             f"({total / max(elapsed, 1e-9):,.0f} resources/s): {parts}"
         )
+        if self.unsupported:
+            parts = ", ".join(f"{t} {n:,}" for t, n in sorted(self.unsupported.items()))
+            self.stdout.write(f"Not stored, type not supported by this server: {parts}")
