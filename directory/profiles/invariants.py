@@ -9,6 +9,9 @@ import fhirpathpy
 from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models
 
+from ..identifiers import is_valid_npi
+from .definitions import definitions
+
 logger = logging.getLogger(__name__)
 
 # Constraints a server cannot evaluate, by key, with why. Listed in data/README.md too.
@@ -61,8 +64,28 @@ def _local_reference_only(node):
     return True if not (isinstance(reference, str) and reference.startswith("#")) else None
 
 
+def _npi_check_digit(node):
+    """us-core-17 (the NPI Luhn check, spelt out digit by digit in FHIRPath) on ten digits."""
+    value = node.get("value")
+    if isinstance(value, str) and len(value) == 10 and value.isascii() and value.isdigit():
+        return is_valid_npi(value)
+    return None
+
+
+def _expression_of(key: str) -> str:
+    """A constraint's expression as the vendored definitions spell it."""
+    return next(
+        c["expression"]
+        for d in definitions().values()
+        for e in d.by_id.values()
+        for c in e.constraints
+        if c["key"] == key
+    )
+
+
 # Direct evaluations of the constraints every write meets many times (ele-1 on each element,
-# ext-1 on each extension, dom-* and ref-1 on every resource and reference), keyed by the exact
+# ext-1 on each extension, dom-* and ref-1 on every resource and reference) or that cost
+# milliseconds in the engine (us-core-17, the NPI check digit), keyed by the exact
 # expression text so a changed definition falls back to the engine. Each returns the verdict,
 # or None to let fhirpathpy decide; tests/directory/test_profiles.py holds every one to the
 # engine's answer over the Plan-Net examples and crafted failures.
@@ -80,6 +103,7 @@ DIRECT = {
     "contained.meta.security.empty()": _true_without("contained"),
     "reference.startsWith('#').not() or (reference.substring(1).trace('url') in "
     "%rootResource.contained.id.trace('ids'))": _local_reference_only,
+    _expression_of("us-core-17"): _npi_check_digit,
 }
 
 

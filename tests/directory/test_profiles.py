@@ -354,6 +354,14 @@ def _recorded_constraint_calls(resources: list[dict]) -> list[tuple]:
 
 CRAFTED = [
     {
+        "resourceType": "Practitioner",
+        "meta": {"profile": [f"{PLAN_NET}plannet-Practitioner"]},
+        "identifier": [
+            {"system": "http://hl7.org/fhir/sid/us-npi", "value": value}
+            for value in ("1234567890", "1234567893", "12345", "abcdefghij")
+        ],
+    },
+    {
         "resourceType": "Organization",
         "name": "A",
         "contact": [{}],
@@ -393,7 +401,8 @@ def test_direct_checks_agree_with_fhirpathpy():
     # ele-1 and ext-1 both judged both ways, failures included
     assert checked > 500
     verdicts = {(e, invariants.holds(e, n, t, r)) for e, n, t, r in calls if e in invariants.DIRECT}
-    assert (next(iter(invariants.DIRECT)), False) in verdicts
+    ele_1, npi = next(iter(invariants.DIRECT)), invariants._expression_of("us-core-17")
+    assert {(ele_1, False), (npi, False), (npi, True)} <= verdicts
 
 
 # ---------------------------------------------------------------- cost
