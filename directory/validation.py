@@ -132,7 +132,9 @@ def validate_resource(resource_type: str, content: dict, *, canonical: bool = Tr
     except ValidationError as exc:
         issues = _pydantic_issues(resource_type, exc)
         raise InvalidResource(issues[0]["diagnostics"], issues=issues) from None
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, AttributeError) as exc:
+        # fhir.resources' own validators can trip over a wrong JSON type (a number where a url
+        # is due raises AttributeError): still the client's content, so a 422, never a 500.
         raise InvalidResource(f"{resource_type}: {exc}") from None
     result = json.loads(model.model_dump_json(exclude_none=True)) if canonical else content
     # Storage stamps meta (versionId, lastUpdated) on every write, so a client's empty meta is

@@ -14,11 +14,17 @@ def validate(resource: dict) -> list[dict]:
     issues = validate_base(resource)
     if issues:
         return issues  # the profile passes would repeat the same failures
-    for claimed in resource.get("meta", {}).get("profile", []):
-        url = claimed.split("|")[0] if isinstance(claimed, str) else ""
+    for claimed in _claimed_profiles(resource):
+        url = claimed.split("|")[0]
         if known(url):
             issues += validate_profile(resource, url)
     return issues
+
+
+def _claimed_profiles(resource: dict) -> list[str]:
+    meta = resource.get("meta")
+    claimed = meta.get("profile") if isinstance(meta, dict) else None
+    return [p for p in claimed if isinstance(p, str)] if isinstance(claimed, list) else []
 
 
 def required_codes(path: str) -> frozenset | None:

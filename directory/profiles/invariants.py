@@ -49,7 +49,8 @@ def _has_children(node) -> bool:
 
 def _extension_or_value(node) -> bool:
     """ext-1: an extension has either nested extensions or a value[x], not both."""
-    has_value = any(key.startswith("value") for key in node)
+    # "_valueString" alone is a value that has only extensions: it exists too.
+    has_value = any(key.startswith(("value", "_value")) for key in node)
     return bool(node.get("extension")) != has_value
 
 

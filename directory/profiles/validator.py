@@ -57,7 +57,8 @@ def core_constraint_keys() -> frozenset:
 
 def validate_base(resource: dict) -> list[dict]:
     """Issues of `resource` against the R4 definition of its type (empty if none is vendored)."""
-    definition = definitions().get(resource.get("resourceType", ""))
+    resource_type = resource.get("resourceType")
+    definition = definitions().get(resource_type) if isinstance(resource_type, str) else None
     if definition is None:
         return []
     run = _Run(resource, base=True, rule_prefix="", skip_keys=frozenset())
@@ -132,10 +133,11 @@ def _extension_definition(element: Element) -> Definition | None:
 def _values(node: dict, element: Element) -> list[tuple[object, str, str]]:
     """(value, type code, FHIRPath step) for each value of `element` in the JSON object `node`."""
     if element.choices:
+        # A primitive choice may be present as its extension only ("_valueString").
         return [
-            (node[key], t, f"{element.label}.ofType({t})")
+            (node.get(key), t, f"{element.label}.ofType({t})")
             for key, t in element.choices
-            if key in node
+            if key in node or f"_{key}" in node
         ]
     name = element.name
     type_code = element.types[0] if element.types else ""
@@ -190,10 +192,19 @@ def _codes(value, type_code: str) -> list[tuple[str | None, str]] | None:
     if type_code in CODED_PRIMITIVES:
         return [(None, value)] if isinstance(value, str) else []
     if type_code == "Coding":
-        return [(value.get("system"), value.get("code"))] if isinstance(value, dict) else []
-    if type_code == "CodeableConcept" and isinstance(value, dict):
-        return [(c.get("system"), c.get("code")) for c in value.get("coding", [])]
+        return _coding(value)
+    if type_code == "CodeableConcept":
+        codings = value.get("coding") if isinstance(value, dict) else None
+        return [c for item in codings for c in _coding(item)] if isinstance(codings, list) else []
     return None
+
+
+def _coding(value) -> list[tuple[str | None, str]]:
+    """A Coding's (system, code), if it has the shape of one (the structural pass said why not)."""
+    if not isinstance(value, dict) or not isinstance(value.get("code"), str):
+        return []
+    system = value.get("system")
+    return [(system if isinstance(system, str) else None, value["code"])]
 
 
 def _in_value_set(codes: list, allowed: ValueSetCodes) -> bool:

@@ -420,3 +420,33 @@ def test_validation_cost_per_resource_is_reported(capsys):
     with capsys.disabled():
         print(f"\nprofile validation: {per_resource * 1e6:.0f} µs per Plan-Net example")
     assert per_resource < 0.1  # a generous ceiling that a regression to uncompiled FHIRPath breaks
+
+
+# ---------------------------------------------------------------- hostile shapes
+
+
+def test_a_number_where_a_url_is_due_is_422_not_500():
+    endpoint = {
+        "resourceType": "Endpoint",
+        "status": "active",
+        "address": 5,
+        "connectionType": {"code": "hl7-fhir-rest"},
+        "payloadType": [{"text": "any"}],
+    }
+    with pytest.raises(InvalidResource):
+        validate_resource("Endpoint", endpoint)
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        {"resourceType": "HealthcareService", "meta": "x", "category": [{"coding": [None, 3]}]},
+        {"resourceType": "Group", "type": {"code": "x"}, "actual": True, "member": [[], "x"]},
+        {"resourceType": "InsurancePlan", "name": "P", "plan": [{"type": [{"coding": "x"}]}]},
+        {"resourceType": 7},
+    ],
+    ids=["meta-and-codings", "member-shapes", "coding-string", "type-number"],
+)
+def test_the_walker_survives_shapes_the_structural_pass_would_refuse(resource):
+    """New types reach the walker directly in these tests: wrong shapes never raise."""
+    assert isinstance(profiles.validate(resource), list)
