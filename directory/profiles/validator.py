@@ -71,7 +71,10 @@ def validate_profile(resource: dict, url: str) -> list[dict]:
     definition = definitions()[url]
     name = url.rsplit("/", 1)[-1]
     run = _Run(resource, base=False, rule_prefix=f"{name}: ", skip_keys=core_constraint_keys())
-    _walk_root(run, definition)
+    if definition.type != resource.get("resourceType"):
+        run.fail("structure", "meta.profile", "type", f"the profile is for {definition.type}")
+    else:
+        _walk_root(run, definition)
     return run.issues
 
 

@@ -450,3 +450,8 @@ def test_a_number_where_a_url_is_due_is_422_not_500():
 def test_the_walker_survives_shapes_the_structural_pass_would_refuse(resource):
     """New types reach the walker directly in these tests: wrong shapes never raise."""
     assert isinstance(profiles.validate(resource), list)
+
+
+def test_a_profile_of_another_type_is_refused():
+    org = {"resourceType": "Organization", "name": "A", "meta": {"profile": [f"{PLAN_NET}plannet-Location"]}}
+    assert rules(org) == [("plannet-Location: type", "meta.profile")]

@@ -151,3 +151,22 @@ def test_failed_update_leaves_the_stored_version(api):
     stored = send(api, "GET", "/fhir/Organization/Hospital").json()
     assert stored["meta"]["versionId"] == "1"
     assert all(t.get("use") != "home" for t in stored.get("telecom", []))
+
+
+def test_a_transaction_with_one_invariant_failure_writes_nothing(api):
+    good = copy.deepcopy(BY_ID[("Organization", "Acme")])
+    bad = {"resourceType": "Organization", "name": "Bay Clinic"}
+    bad["telecom"] = [{"system": "phone", "value": "555", "use": "home"}]
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": good, "request": {"method": "PUT", "url": "Organization/Acme"}},
+            {"resource": bad, "request": {"method": "POST", "url": "Organization"}},
+        ],
+    }
+    response = send(api, "POST", "/fhir", bundle)
+    assert response.status_code == 422, response.content[:500]
+    text = json.dumps(response.json())
+    assert "org-3" in text and "Bundle.entry[1]" in text
+    assert not Resource.objects.filter(resource_type="Organization").exists()
