@@ -453,5 +453,9 @@ def test_the_walker_survives_shapes_the_structural_pass_would_refuse(resource):
 
 
 def test_a_profile_of_another_type_is_refused():
-    org = {"resourceType": "Organization", "name": "A", "meta": {"profile": [f"{PLAN_NET}plannet-Location"]}}
+    org = {
+        "resourceType": "Organization",
+        "name": "A",
+        "meta": {"profile": [f"{PLAN_NET}plannet-Location"]},
+    }
     assert rules(org) == [("plannet-Location: type", "meta.profile")]
