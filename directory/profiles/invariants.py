@@ -65,6 +65,14 @@ def _local_reference_only(node):
     return True if not (isinstance(reference, str) and reference.startswith("#")) else None
 
 
+def _count(node: dict, name: str) -> int:
+    """How many values FHIRPath sees at `name` (a primitive with only extensions counts)."""
+    value = node.get(name)
+    if isinstance(value, list):
+        return sum(item is not None for item in value) or len(node.get(f"_{name}") or [])
+    return int(value is not None or f"_{name}" in node)
+
+
 def _npi_check_digit(node):
     """us-core-17 (the NPI Luhn check, spelt out digit by digit in FHIRPath) on ten digits."""
     value = node.get("value")
@@ -105,6 +113,15 @@ DIRECT = {
     "reference.startsWith('#').not() or (reference.substring(1).trace('url') in "
     "%rootResource.contained.id.trace('ids'))": _local_reference_only,
     _expression_of("us-core-17"): _npi_check_digit,
+    # org-1, ipn-1; org-2, org-3 (judged per address or telecom); cpt-2: on every write of an
+    # organization, each of its addresses and each contact point of every type.
+    "(identifier.count() + name.count()) > 0": lambda node: (
+        _count(node, "identifier") + _count(node, "name") > 0
+    ),
+    "where(use = 'home').empty()": lambda node: node.get("use") != "home",
+    "value.empty() or system.exists()": lambda node: (
+        not _count(node, "value") or bool(_count(node, "system"))
+    ),
 }
 
 

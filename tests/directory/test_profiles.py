@@ -354,6 +354,22 @@ def _recorded_constraint_calls(resources: list[dict]) -> list[tuple]:
 
 CRAFTED = [
     {
+        "resourceType": "Organization",
+        "_name": {"extension": [{"url": "http://example.org/x", "valueCode": "c"}]},
+        "telecom": [
+            {"system": "phone", "value": "1", "use": "home"},
+            {"value": "2"},
+            {"_value": {"extension": [{"url": "http://example.org/x", "valueCode": "c"}]}},
+            {
+                "_system": {"extension": [{"url": "http://example.org/x", "valueCode": "c"}]},
+                "value": "3",
+            },
+        ],
+        "address": [{"use": "home", "city": "X"}, {"use": "work", "city": "Y"}],
+    },
+    {"resourceType": "Organization", "active": True, "identifier": []},
+    {"resourceType": "InsurancePlan", "identifier": [{"value": "1"}, {"value": "2"}]},
+    {
         "resourceType": "Practitioner",
         "meta": {"profile": [f"{PLAN_NET}plannet-Practitioner"]},
         "identifier": [
@@ -386,6 +402,18 @@ CRAFTED = [
 ]
 
 
+def _engine_misses_extension_only_primitives(expression: str, node: dict) -> bool:
+    """fhirpathpy's children() leaves out a primitive present only as its extensions ("_value"),
+    which FHIR counts as a child: on an element whose only content is such a primitive the engine
+    fails ele-1 and the direct check (rightly) does not. The one known divergence."""
+    content = [key for key in node if key != "id"]
+    return (
+        expression.startswith("hasValue()")
+        and bool(content)
+        and all(key.startswith("_") for key in content)
+    )
+
+
 def test_direct_checks_agree_with_fhirpathpy():
     calls = _recorded_constraint_calls([*EXAMPLES, *CRAFTED])
     checked = 0
@@ -397,6 +425,9 @@ def test_direct_checks_agree_with_fhirpathpy():
         if verdict is not None:
             checked += 1
             engine = invariants.holds_by_engine(expression, node, type_path, resource)
+            if _engine_misses_extension_only_primitives(expression, node):
+                assert (verdict, engine) == (True, False)
+                continue
             assert verdict == engine, (expression, node)
     # ele-1 and ext-1 both judged both ways, failures included
     assert checked > 500
