@@ -418,7 +418,7 @@ def test_direct_checks_agree_with_fhirpathpy():
     calls = _recorded_constraint_calls([*EXAMPLES, *CRAFTED])
     checked = 0
     for expression, node, type_path, resource in calls:
-        direct = invariants.DIRECT.get(expression) or invariants._dom_3_guard(expression)
+        direct = invariants.DIRECT.get(expression)
         if direct is None or not isinstance(node, dict):
             continue
         verdict = direct(node)
@@ -490,3 +490,28 @@ def test_a_profile_of_another_type_is_refused():
         "meta": {"profile": [f"{PLAN_NET}plannet-Location"]},
     }
     assert rules(org) == [("plannet-Location: type", "meta.profile")]
+
+
+def test_contained_resources_and_local_references():
+    org = {
+        "resourceType": "Organization",
+        "name": "A",
+        "partOf": {"reference": "#parent"},
+        "contained": [{"resourceType": "Organization", "id": "parent", "name": "P"}],
+    }
+    assert rules(org) == []
+    org["partOf"]["reference"] = "#elsewhere"
+    assert rules(org) == [("ref-1", "Organization.partOf")]
+    org["contained"][0]["meta"] = {"versionId": "3"}
+    assert ("dom-4", "Organization") in rules(org)
+
+
+def test_every_evaluated_constraint_compiles():
+    keys = set()
+    for definition in profiles.definitions().values():
+        for element in definition.by_id.values():
+            for constraint in validator._evaluated(element):
+                invariants.compiled(constraint["expression"])
+                keys.add(constraint["key"])
+    assert {"org-1", "org-2", "org-3", "ipn-1", "grp-1", "per-1", "cpt-2", "pd-1"} <= keys
+    assert not keys & set(invariants.UNEVALUATED)
