@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .definitions import definitions, profile_urls, value_sets
-from .validator import known, validate_base, validate_profile
+from .invariants import compiled
+from .validator import evaluated_constraints, known, validate_base, validate_profile
 
 
 def validate(resource: dict) -> list[dict]:
@@ -37,4 +38,13 @@ def required_codes(path: str) -> frozenset | None:
     return allowed.codes if allowed else None
 
 
-__all__ = ["known", "profile_urls", "required_codes", "validate"]
+def warm() -> None:
+    """Load the definitions and compile every enforced constraint (a process's first write)."""
+    value_sets()
+    for definition in definitions().values():
+        for element in definition.by_id.values():
+            for constraint in evaluated_constraints(element):
+                compiled(constraint["expression"])
+
+
+__all__ = ["known", "profile_urls", "required_codes", "validate", "warm"]

@@ -236,7 +236,7 @@ def _constraints(run: _Run, element: Element, value, fp_type: str, vpath: str, d
 
     An element and its datatype both carry ele-1 and ext-1: each key runs once per value.
     """
-    for constraint in _evaluated(element):
+    for constraint in evaluated_constraints(element):
         key = constraint["key"]
         if key in run.skip_keys or key in done:
             continue
@@ -252,7 +252,7 @@ def _constraints(run: _Run, element: Element, value, fp_type: str, vpath: str, d
 
 
 @cache
-def _evaluated(element: Element) -> tuple[dict, ...]:
+def evaluated_constraints(element: Element) -> tuple[dict, ...]:
     """The element's constraints that writes enforce: errors with an evaluable expression."""
     return tuple(
         c

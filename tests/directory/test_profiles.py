@@ -510,7 +510,7 @@ def test_every_evaluated_constraint_compiles():
     keys = set()
     for definition in profiles.definitions().values():
         for element in definition.by_id.values():
-            for constraint in validator._evaluated(element):
+            for constraint in validator.evaluated_constraints(element):
                 invariants.compiled(constraint["expression"])
                 keys.add(constraint["key"])
     assert {"org-1", "org-2", "org-3", "ipn-1", "grp-1", "per-1", "cpt-2", "pd-1"} <= keys
