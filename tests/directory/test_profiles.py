@@ -507,6 +507,7 @@ def test_contained_resources_and_local_references():
 
 
 def test_every_evaluated_constraint_compiles():
+    profiles.warm()
     keys = set()
     for definition in profiles.definitions().values():
         for element in definition.by_id.values():
