@@ -1,7 +1,9 @@
 """Identifier rules: NPI check digits, and systems whose values identify one resource only.
 
-The NPI is always unique among Practitioners and Organizations (CMS issues one number to one
-individual or one organization). Administrators mark further systems unique in the admin
+The NPI is unique among Practitioners and Organizations by default (CMS issues one number to one
+individual or one organization); `FHIR_UNIQUE_NPI=false` lets a directory hold records that share
+one, as published example data such as the Plan-Net IG's does, and leaves duplicates to the
+admin's duplicates page. Administrators mark further systems unique in the admin
 (`UniqueIdentifierSystem`). Storage enforces both on every write, with a transaction lock on
 system|value so two concurrent writes of the same identifier cannot both succeed.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from django.conf import settings
 from django.db import connection
 
 from .errors import Conflict
@@ -81,7 +84,7 @@ def unique_types(system: str) -> tuple[str, ...]:
     from .models import UniqueIdentifierSystem
 
     if system == NPI_SYSTEM:
-        return NPI_TYPES
+        return NPI_TYPES if settings.FHIR_UNIQUE_NPI else ()
     row = UniqueIdentifierSystem.objects.filter(system=system).first()
     return row.types() if row else ()
 

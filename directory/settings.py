@@ -123,6 +123,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 # Seconds a client is told to wait (Retry-After) when the service answers 503.
 RETRY_AFTER_SECONDS = env.int("RETRY_AFTER_SECONDS", default=5)
+# One NPI identifies one Practitioner or Organization (directory/identifiers.py); off, records may
+# share one (the Plan-Net IG's own examples do) and the admin's duplicates page shows them.
+FHIR_UNIQUE_NPI = env.bool("FHIR_UNIQUE_NPI", default=True)
 # Read scale-out (directory/dbrouter.py): streaming replicas for FHIR reads, comma-separated URLs.
 DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URLS", default=[])
 for _number, _url in enumerate(DATABASE_REPLICA_URLS, start=1):

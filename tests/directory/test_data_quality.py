@@ -172,6 +172,20 @@ def test_loaders_check_npis_and_their_uniqueness():
     assert list(Resource.objects.values_list("logical_id", flat=True)) == ["a"]
 
 
+def test_shared_npis_are_stored_when_npi_uniqueness_is_off(settings):
+    """Published example data (the Plan-Net IG's) gives one NPI to several records."""
+    from directory.errors import InvalidResource
+
+    settings.FHIR_UNIQUE_NPI = False
+    npi = make_npi(1)
+    assert storage.bulk_load([npi_practitioner("a", npi), npi_practitioner("b", npi)]) == 2
+    storage.create(*npi_practitioner("c", npi), logical_id="c")
+    # The check digit still holds: only uniqueness is relaxed.
+    with pytest.raises(InvalidResource):
+        storage.bulk_load([npi_practitioner("d", "1234567890")])
+    assert Resource.objects.count() == 3
+
+
 def test_a_contact_point_shared_by_many_pairs_none(administrator, pair, settings):
     settings.DUPLICATES_MAX_GROUP = 2  # the fixture's phone is shared by three practitioners
     response = administrator.get(reverse(DUPLICATES), {"type": "Practitioner"})
