@@ -3,13 +3,15 @@
 It answers exactly the benchmark's requests (BENCH_PLAN, a JSON file the runner writes). At
 start it asks the project's own search code for each search's SQL; per request it only runs that
 SQL as prepared statements on one raw psycopg connection and splices the stored JSON text into a
-Bundle. No authentication, no audit, no ORM: what is left is the database and the web server.
+Bundle. No authentication, no audit, no ORM: what is left is the database and the web server
+(the same gunicorn settings and worker class as the server's: keep-alive or not alike).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlsplit
 
@@ -65,7 +67,7 @@ def route_key(path: str) -> tuple:
     return resource_type, tuple(parse_qsl(query))
 
 
-def _setup() -> tuple[dict, psycopg.Connection]:
+def _setup() -> dict:
     import django
 
     django.setup()
@@ -75,12 +77,19 @@ def _setup() -> tuple[dict, psycopg.Connection]:
     for path in paths:
         if "?" in path:
             routes[route_key(path)] = compiled_search(path)
-    connection = psycopg.connect(os.environ["DATABASE_URL"], autocommit=True)
-    return routes, connection
+    return routes
 
 
-_routes: dict = {}
-_connection: psycopg.Connection | None = None
+_routes: dict | None = None
+_setup_lock = threading.Lock()
+# One connection per thread, as the server's: under threaded workers they would queue on one.
+_local = threading.local()
+
+
+def _db() -> psycopg.Connection:
+    if getattr(_local, "connection", None) is None:
+        _local.connection = psycopg.connect(os.environ["DATABASE_URL"], autocommit=True)
+    return _local.connection
 
 
 def _entry(resource_type: str, logical_id: str, content: str, mode: str) -> str:
@@ -91,17 +100,17 @@ def _entry(resource_type: str, logical_id: str, content: str, mode: str) -> str:
 
 
 def _search(route: dict) -> str:
-    cursor = _connection.execute(*route["page"], prepare=True)
+    cursor = _db().execute(*route["page"], prepare=True)
     rows = cursor.fetchall()
     more = len(rows) > route["page_size"]
     rows = rows[: route["page_size"]]
     total = None if more else len(rows)
     if more and route["counts"]:
-        total = _connection.execute(*route["count"], prepare=True).fetchone()[0]
+        total = _db().execute(*route["count"], prepare=True).fetchone()[0]
     entries = [_entry(t, i, c, "match") for _, t, i, c in rows]
     if route["include_params"] and rows:
         ids = [row[0] for row in rows]
-        included = _connection.execute(INCLUDED, [ids, route["include_params"], ids], prepare=True)
+        included = _db().execute(INCLUDED, [ids, route["include_params"], ids], prepare=True)
         entries += [_entry(t, i, c, "include") for t, i, c in included]
     counted = "" if total is None else f'"total":{total},'
     return f'{{"resourceType":"Bundle","type":"searchset",{counted}"entry":[{",".join(entries)}]}}'
@@ -109,7 +118,7 @@ def _search(route: dict) -> str:
 
 def _read(path: str) -> str | None:
     resource_type, _, logical_id = path.partition("/")
-    row = _connection.execute(READ, [resource_type, logical_id], prepare=True).fetchone()
+    row = _db().execute(READ, [resource_type, logical_id], prepare=True).fetchone()
     return row[2] if row else None
 
 
@@ -118,14 +127,15 @@ def _create(body: bytes) -> str:
     logical_id = os.urandom(16).hex()
     resource.update(id=logical_id, meta={"versionId": "1"})
     content = json.dumps(resource, separators=(",", ":"))
-    _connection.execute(CREATE, [logical_id, datetime.now(UTC), content], prepare=True)
+    _db().execute(CREATE, [logical_id, datetime.now(UTC), content], prepare=True)
     return content
 
 
 def application(environ, start_response):
-    global _routes, _connection
-    if _connection is None:
-        _routes, _connection = _setup()
+    global _routes
+    if _routes is None:
+        with _setup_lock:
+            _routes = _routes if _routes is not None else _setup()
     path = environ["PATH_INFO"].removeprefix("/fhir/")
     query = environ.get("QUERY_STRING", "")
     key = route_key(f"{path}?{query}")

@@ -34,6 +34,7 @@ from rest_framework.permissions import BasePermission
 from directory.errors import FHIRError
 from directory.registry import RESOURCE_TYPES
 from directory.search.reach import reach
+from directory.stored import resource_type_of
 from security.context import SecurityContext, context_of
 from security.middleware.spine import expected_interaction_id
 from security.refusal import REASONS
@@ -196,7 +197,7 @@ def _reach_grants(resource_type: str, pairs: list[tuple[str, str]]) -> set[Grant
 def _entry_grants(bundle_type, entries: Iterable[dict], grants: set[Grant]):
     for entry in entries:
         resource = entry.get("resource") or {}
-        resource_type = resource.get("resourceType")
+        resource_type = resource_type_of(resource)
         if resource_type in (None, "OperationOutcome"):
             continue
         if bundle_type in RESPONSE_BUNDLES:
@@ -209,7 +210,7 @@ def _entry_grants(bundle_type, entries: Iterable[dict], grants: set[Grant]):
 def _response_entry_grants(entry: dict, resource: dict, grants: set[Grant]):
     """A batch entry's answer: a search's Bundle is judged like a search's; a resource it wrote
     (it has a Location) needs `c` or `u` on its type, one it read needs `r`."""
-    resource_type = resource["resourceType"]
+    resource_type = resource_type_of(resource)
     if resource_type == "Bundle":
         yield from _entry_grants(resource.get("type"), resource.get("entry") or [], grants)
     elif (entry.get("response") or {}).get("location"):

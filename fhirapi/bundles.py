@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 
 from django.utils import timezone
 
 from directory import storage
 from directory.models import ResourceVersion
+from directory.stored import StoredResource
 
 from .links import resource_url, with_query
 
@@ -53,7 +53,7 @@ def _history_status(version: ResourceVersion) -> str:
 def history_entry(base: str, version: ResourceVersion) -> dict:
     entry = {"fullUrl": resource_url(base, version.resource_type, version.logical_id)}
     if version.method != "DELETE" and version.content:
-        entry["resource"] = json.loads(version.content)
+        entry["resource"] = StoredResource(version.resource_type, version.content)
     entry["request"] = _history_request(version)
     entry["response"] = {
         "status": _history_status(version),

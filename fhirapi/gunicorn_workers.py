@@ -15,6 +15,7 @@ from ssl import SSLError
 from gunicorn import util
 from gunicorn.http import errors
 from gunicorn.http.wsgi import Response, default_environ
+from gunicorn.workers.gthread import ThreadWorker
 from gunicorn.workers.sync import SyncWorker
 
 # Checked in order, first match wins: (exceptions, status, reason, issue code, diagnostics).
@@ -129,3 +130,8 @@ class OutcomeErrors:
 
 class OutcomeSyncWorker(OutcomeErrors, SyncWorker):
     """gunicorn's sync worker (the default) with OperationOutcome refusals."""
+
+
+class OutcomeThreadWorker(OutcomeErrors, ThreadWorker):
+    """gunicorn's threaded worker with OperationOutcome refusals: it keeps HTTP/1.1 connections
+    alive (the sync worker closes each one), so nginx's upstream keep-alive can reuse them."""

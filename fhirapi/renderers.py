@@ -4,13 +4,41 @@ from __future__ import annotations
 
 import json
 
+import orjson
 from rest_framework.renderers import BaseRenderer
+
+from directory.stored import StoredResource
 
 FHIR_JSON = "application/fhir+json"
 
 
 class RawJSON(str):
     """JSON text that is already serialized (stored resources), sent without re-encoding."""
+
+
+def _spliced(value):
+    """orjson's hook for what it does not know: stored resources go in as their text."""
+    if isinstance(value, StoredResource):
+        return orjson.Fragment(value.text)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _parsed(value):
+    """The standard library's hook, for what orjson refuses (integers beyond 64 bits)."""
+    if isinstance(value, StoredResource):
+        return value.parsed()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def dumps(data) -> bytes:
+    """Compact UTF-8 JSON. orjson builds a Bundle several times faster than `json` and splices
+    stored resources' text without parsing it (issue 10); `json` is the fallback for the values
+    orjson refuses, so no resource is ever refused for its numbers."""
+    try:
+        return orjson.dumps(data, default=_spliced)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=_parsed)
+        return text.encode("utf-8")
 
 
 class FHIRJSONRenderer(BaseRenderer):
@@ -23,4 +51,4 @@ class FHIRJSONRenderer(BaseRenderer):
             return b""
         if isinstance(data, RawJSON):
             return data.encode("utf-8")
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return dumps(data)

@@ -16,7 +16,6 @@ transaction a refused entry refuses the whole Bundle (403), in a batch only that
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -30,6 +29,7 @@ from directory import storage
 from directory.errors import Conflict, FHIRError, InvalidRequest, NotFound
 from directory.registry import RESOURCE_TYPES
 from directory.search import SearchRequest, search
+from directory.stored import StoredResource
 
 from . import authorization, bundles
 from .criteria import TRANSPORT_PARAMS, criteria_pairs
@@ -324,7 +324,7 @@ def _response_entry(run: Run, result: Result) -> dict:
         response["lastModified"] = storage.instant(row.last_updated)
         # Prefer chooses what a write returns, as for a single create or update.
         if not result.written or run.prefer.return_ == "representation":
-            entry["resource"] = json.loads(row.content)
+            entry["resource"] = StoredResource(row.resource_type, row.content)
         elif run.prefer.return_ == "OperationOutcome":
             response["outcome"] = outcome("information", "informational", result.message)
     elif result.bundle is not None:

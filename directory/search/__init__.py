@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 
 from ..models import Resource
+from ..stored import StoredResource
 from .filters import filtered
 from .includes import included_rows
 from .paging import CURSOR_SALT, link_params, page
@@ -45,7 +46,8 @@ class SearchRequest:
 class SearchEntry:
     row: Resource
     mode: str
-    content: dict
+    # The stored text when neither `_summary` nor `_elements` reduces it (spliced, not parsed).
+    content: dict | StoredResource
 
 
 @dataclass

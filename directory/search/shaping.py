@@ -6,6 +6,7 @@ import json
 from functools import cache
 
 from ..models import Resource
+from ..stored import StoredResource
 from .plan import Plan
 
 SUBSETTED = {
@@ -14,17 +15,20 @@ SUBSETTED = {
 }
 
 
-def shape_include(plan: Plan, row: Resource) -> dict:
+def shape_include(plan: Plan, row: Resource) -> dict | StoredResource:
     """An included resource: `_summary` applies, `_elements` does not."""
+    if plan.summary in (None, "count"):
+        # Whole: the stored text goes into the Bundle as is, never parsed (issue 10).
+        return StoredResource(row.resource_type, row.content)
     return _summarized(plan, json.loads(row.content))
 
 
-def shape_match(plan: Plan, row: Resource) -> dict:
+def shape_match(plan: Plan, row: Resource) -> dict | StoredResource:
     """A matched resource: `_summary`, then `_elements` (which always keeps id and meta)."""
-    content = shape_include(plan, row)
-    if plan.elements is not None:
-        content = _subset(content, plan.elements | {"resourceType", "id", "meta"})
-    return content
+    if plan.elements is None:
+        return shape_include(plan, row)
+    content = _summarized(plan, json.loads(row.content))
+    return _subset(content, plan.elements | {"resourceType", "id", "meta"})
 
 
 def _summarized(plan: Plan, content: dict) -> dict:

@@ -121,12 +121,15 @@ TOO_MANY_HEADERS = [f"X-Field-{number}: {number}" for number in range(120)]
 
 
 @pytest.fixture
-def app(production, credentials, tmp_path):
+def app(production, credentials, tmp_path, request):
     """A PROD gunicorn with deploy/gunicorn.conf.py on a unix socket, the only peer PROD trusts
-    to pass certificates; yields the socket's path."""
+    to pass certificates; yields the socket's path. Its worker class is the configured default
+    (threaded) unless the test names one (indirect parameter)."""
     logs = tmp_path / "gunicorn"
     logs.mkdir()
-    with unix_socket() as sock, gunicorn(production, logs, f"unix:{sock}") as (url, process):
+    worker = getattr(request, "param", None)
+    env = {**production, "GUNICORN_WORKER_CLASS": worker} if worker else production
+    with unix_socket() as sock, gunicorn(env, logs, f"unix:{sock}") as (url, process):
         wait_until_serving(url, process)
         yield str(sock)
 
@@ -156,10 +159,28 @@ GUNICORN_REFUSALS = {
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("app", ["gthread", "sync"], indirect=True)
 @pytest.mark.parametrize("case", GUNICORN_REFUSALS)
 def test_gunicorn_refusals_are_outcomes(app, case):
     request, status = GUNICORN_REFUSALS[case]
-    assert_outcome(plain_exchange(app, request), status)
+    answer = plain_exchange(app, request)
+    assert_outcome(answer, status)
+    assert answer.headers["Connection"] == "close"  # after a refusal nothing more is read
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_threaded_worker_keeps_the_connection_alive_until_a_refusal(app):
+    keep = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(app)
+        for _ in range(3):  # one connection, several answers: nginx's upstream keep-alive
+            answer = exchange(sock, keep)
+            assert answer.status == 200 and answer.headers.get("Connection") != "close"
+        refused = exchange(sock, request_bytes("GET /fhir/metadata HTTP/1.1", "Bad Name: 1"))
+        assert_outcome(refused, 400)
+        assert refused.headers["Connection"] == "close"
+        assert sock.recv(1) == b""  # closed by the server
 
 
 @pytest.mark.django_db(transaction=True)

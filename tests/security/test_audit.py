@@ -7,11 +7,14 @@ import logging
 import pytest
 import requests
 from django.contrib.staticfiles.handlers import StaticFilesHandler
+from django.db import connection, transaction
 from django.test import Client
 from django.test.testcases import LiveServerThread
+from django.utils import timezone
 
 from security.context import context_of
 from security.keys import issue_key, prefix_of
+from security.middleware.audit import write_audit
 from security.middleware.base import CheckMiddleware
 from security.models import ApiClient, RequestAudit
 from security.refusal import Refusal
@@ -180,7 +183,8 @@ def test_a_failed_audit_write_is_logged_and_the_response_still_goes_out(
     def database_down(*args, **kwargs):
         raise RuntimeError("database unavailable")
 
-    monkeypatch.setattr(RequestAudit, "save", database_down)
+    # The one write both databases go through (PostgreSQL's is not RequestAudit.save).
+    monkeypatch.setattr("security.middleware.audit._insert", database_down)
     with caplog.at_level(logging.ERROR, logger="security.audit"):
         response = Client().get(f"/fhir/Practitioner?apikey={key}", headers={"X-API-Key": key})
     assert response.status_code == 200
@@ -188,3 +192,40 @@ def test_a_failed_audit_write_is_logged_and_the_response_still_goes_out(
     assert "Audit record not written" in record.getMessage()
     assert "path=/fhir/Practitioner" in record.getMessage()
     assert key not in caplog.text and secret_part(key) not in caplog.text
+
+
+def _unsaved_row() -> RequestAudit:
+    return RequestAudit(
+        time=timezone.now(), method="GET", path="/fhir/Practitioner", status=200, outcome="ok",
+        decision="read needs Practitioner.r: allow", duration_ms=3,
+    )  # fmt: skip
+
+
+def _commit_setting() -> str | None:
+    """The session's synchronous_commit (PostgreSQL only)."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+def test_the_written_row_holds_every_field_and_the_session_keeps_its_commit_setting(
+    transactional_db,
+):
+    before = _commit_setting()
+    write_audit(_unsaved_row())
+    (row,) = RequestAudit.objects.filter(path="/fhir/Practitioner")
+    assert (row.method, row.status, row.outcome, row.duration_ms) == ("GET", 200, "ok", 3)
+    assert row.decision == "read needs Practitioner.r: allow" and row.client_id is None
+    # Only the audit statement's own transaction commits without waiting for the flush.
+    assert _commit_setting() == before
+
+
+def test_inside_a_transaction_the_row_is_written_as_part_of_it(transactional_db):
+    before = _commit_setting()
+    with transaction.atomic():
+        write_audit(_unsaved_row())
+        # Relaxed here, the setting would relax the enclosing transaction's writes too.
+        assert _commit_setting() == before
+    assert RequestAudit.objects.filter(path="/fhir/Practitioner").count() == 1
