@@ -6,10 +6,19 @@ import re
 from dataclasses import dataclass
 
 from .normalize import clip, fold
-from .registry import ID_REGEX, RESOURCE_TYPES, RESOURCES, SearchParam
+from .registry import ID_REGEX, RESOURCE_TYPES, RESOURCES
+from .searchparams.model import choice_element
 
 HUMAN_NAME_PARTS = ("text", "family", "given", "prefix", "suffix")
 ADDRESS_PARTS = ("text", "line", "city", "district", "state", "postalCode", "country")
+_STRING_PARTS = {"HumanName": HUMAN_NAME_PARTS, "Address": ADDRESS_PARTS}
+# Where each complex type keeps a token's (system, code). ContactPoint: its system (phone,
+# email, ...) and its value, as HAPI indexes it.
+_TOKEN_KEYS = {
+    "Coding": ("system", "code"),
+    "Identifier": ("system", "value"),
+    "ContactPoint": ("system", "value"),
+}
 
 _REFERENCE = re.compile(
     rf"^(?P<base>.*?/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>{ID_REGEX})(?:/_history/[^/]+)?$"
@@ -33,32 +42,16 @@ def parse_reference(reference: str) -> ParsedReference | None:
     return ParsedReference(match.group("type"), match.group("id"), external)
 
 
-def walk(node, path: list[str]):
-    """Yield every element reached by following `path` through nested objects and arrays."""
-    if isinstance(node, list):
-        for item in node:
-            yield from walk(item, path)
-        return
-    if not path:
-        if node is not None:
-            yield node
-        return
-    if isinstance(node, dict):
-        yield from walk(node.get(path[0]), path[1:])
-
-
-def elements(content: dict, param: SearchParam):
-    for dotted in param.paths:
-        yield from walk(content, dotted.split(".")[1:])
-
-
-def _strings_of(element, kind: str) -> list[str]:
-    if kind == "string":
-        return [element] if isinstance(element, str) else []
-    parts = HUMAN_NAME_PARTS if kind == "HumanName" else ADDRESS_PARTS
+def strings_of(type_name: str | None, element) -> list[str]:
+    """The texts a string parameter finds in an element of this type."""
+    if isinstance(element, str):
+        return [element]
+    parts = _STRING_PARTS.get(type_name or "")
+    if parts is None or not isinstance(element, dict):
+        return _extension_values(type_name, element, strings_of)
     values = []
     for part in parts:
-        value = element.get(part) if isinstance(element, dict) else None
+        value = element.get(part)
         if isinstance(value, list):
             values.extend(v for v in value if isinstance(v, str))
         elif isinstance(value, str):
@@ -66,20 +59,40 @@ def _strings_of(element, kind: str) -> list[str]:
     return values
 
 
-def _tokens_of(element, kind: str) -> list[tuple[str, str]]:
-    if kind == "boolean":
-        return [("", "true" if element else "false")] if isinstance(element, bool) else []
-    if kind == "code":
-        return [("", element)] if isinstance(element, str) else []
-    if kind == "Identifier":
-        value = element.get("value")
-        return [(element.get("system") or "", value)] if value else []
-    if kind == "Coding":
-        code = element.get("code")
-        return [(element.get("system") or "", code)] if code else []
-    if kind == "CodeableConcept":
-        return [t for coding in element.get("coding") or [] for t in _tokens_of(coding, "Coding")]
-    raise ValueError(f"unknown token kind {kind}")
+def tokens_of(type_name: str | None, element) -> list[tuple[str, str]]:
+    """The (system, code) pairs a token parameter finds in an element of this type."""
+    if isinstance(element, bool):
+        return [("", "true" if element else "false")]
+    if isinstance(element, str):
+        return [("", element)]
+    if not isinstance(element, dict):
+        return []
+    if type_name == "CodeableConcept":
+        return [t for coding in element.get("coding") or [] for t in tokens_of("Coding", coding)]
+    key = _TOKEN_KEYS.get(type_name or "")
+    if key is None:
+        return _extension_values(type_name, element, tokens_of)
+    system, code = key
+    value = element.get(code)
+    return [(element.get(system) or "", value)] if isinstance(value, str) and value else []
+
+
+def reference_of(type_name: str | None, element) -> list[ParsedReference]:
+    """The local or absolute reference a Reference element (or Extension value) holds."""
+    if type_name == "Extension":
+        return _extension_values(type_name, element, reference_of)
+    if not isinstance(element, dict):
+        return []
+    parsed = parse_reference(element.get("reference", ""))
+    return [parsed] if parsed and parsed.type in RESOURCE_TYPES else []
+
+
+def _extension_values(type_name, element, reader) -> list:
+    """An Extension is searched by its value[x], whose type its JSON key names."""
+    if type_name != "Extension" or not isinstance(element, dict):
+        return []
+    found = choice_element("Extension.value", element)
+    return reader(*found) if found else []
 
 
 @dataclass
@@ -90,22 +103,26 @@ class IndexRows:
     sort_name: str
 
 
-def extract(resource_type: str, content: dict) -> IndexRows:
-    """Every index row a resource contributes, deduplicated."""
+def extract(resource_type: str, content: dict, *, engine: bool = False) -> IndexRows:
+    """Every index row a resource contributes, deduplicated.
+
+    With engine=True every expression is evaluated by fhirpathpy, never by a direct accessor:
+    the oracle the tests compare the fast path with.
+    """
     rdef = RESOURCES[resource_type]
     strings, tokens, references = set(), set(), {}
     for param in rdef.params.values():
-        for element in elements(content, param):
+        found = param.engine_elements(content) if engine else param.elements(content)
+        for type_name, element in found:
             if param.type == "string":
-                for text in _strings_of(element, param.kind):
+                for text in strings_of(type_name, element):
                     if text.strip():
                         strings.add((param.name, fold(text), clip(text)))
             elif param.type == "token":
-                for system, code in _tokens_of(element, param.kind):
+                for system, code in tokens_of(type_name, element):
                     tokens.add((param.name, clip(system), clip(code)))
-            elif param.type == "reference" and isinstance(element, dict):
-                parsed = parse_reference(element.get("reference", ""))
-                if parsed and parsed.type in RESOURCE_TYPES:
+            elif param.type == "reference":
+                for parsed in reference_of(type_name, element):
                     references[(param.name, parsed.type, parsed.id)] = parsed
     return IndexRows(
         strings=sorted(strings),
@@ -121,8 +138,8 @@ def sort_name(resource_type: str, content: dict) -> str:
     if not rdef.sort_name_param:
         return ""
     param = rdef.params[rdef.sort_name_param]
-    for element in elements(content, param):
-        if param.kind == "HumanName" and isinstance(element, dict):
+    for type_name, element in param.elements(content):
+        if type_name == "HumanName" and isinstance(element, dict):
             family = element.get("family") or ""
             given = " ".join(element.get("given") or [])
             text = f"{family} {given}".strip() or element.get("text") or ""

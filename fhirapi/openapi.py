@@ -18,6 +18,7 @@ from django.http import HttpResponse
 from rest_framework.views import APIView
 
 from directory import registry
+from directory.search import filters
 from directory.search.params import _SUMMARY_MODES, _TOTAL_MODES
 
 from . import capability
@@ -83,18 +84,16 @@ _EXAMPLES = {
     "boolean": ["true"],
     "code": ["active"],
 }
-_MODIFIERS = {
-    "string": ":exact, :contains, :missing",
-    "token": ":not, :missing",
-    "reference": ":missing and :<target type>",
-}
 
 
 def _filter_parameter(param: registry.SearchParam) -> dict:
     examples = _EXAMPLES.get(param.kind, ["smith"] if param.type == "string" else ["system|code"])
     if param.type == "reference":
         examples = [f"{target}/example" for target in param.targets]
-    description = f"{param.description} ({param.type}; modifiers {_MODIFIERS[param.type]})"
+    modifiers = [f":{m}" for m in sorted(filters.MODIFIERS_BY_TYPE.get(param.type, ()))]
+    if param.type == "reference":
+        modifiers.append(":<target type>")
+    description = f"{param.description} ({param.type}; modifiers {', '.join(modifiers) or 'none'})"
     return _query(param.name, {"type": "string", "examples": examples}, description)
 
 

@@ -29,7 +29,7 @@ _FHIR_MODIFIERS = {
     "iterate",
     "type",
 }
-_MODIFIERS_BY_TYPE = {
+MODIFIERS_BY_TYPE = {
     "string": {"exact", "contains", "missing"},
     "token": {"not", "missing"},
     "reference": {"missing"},
@@ -58,7 +58,13 @@ def filter_condition(plan: Plan, raw_name: str, name: str, modifier: str, value:
             f"Unknown search parameter '{name}' for {plan.resource_type}",
         )
         return None
-    allowed = set(_MODIFIERS_BY_TYPE[param.type])
+    if param.type not in MODIFIERS_BY_TYPE:
+        raise InvalidRequest(
+            f"Search parameter '{name}' ({param.type}) is not supported yet",
+            code="not-supported",
+            expression=[raw_name],
+        )
+    allowed = set(MODIFIERS_BY_TYPE[param.type])
     if param.type == "reference":
         allowed |= set(param.targets)
     if not _modifier_allowed(plan, raw_name, name, modifier, allowed):
