@@ -411,7 +411,7 @@ def test_unknown_modifier_lenient_and_strict():
     "name",
     [
         "name:text",
-        "identifier:of-type",
+        "type:of-type",  # only identifier parameters have a type
         "type:in",
         "name:not",
         "identifier:exact",
