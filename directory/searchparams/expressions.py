@@ -73,9 +73,12 @@ def term_for_base(term: str, base: str) -> str | None:
     return term if head.group(1) == base else None
 
 
-# One step of a path the direct accessor follows: `.name` or `.where(name='literal')`.
+# One step of a path the direct accessor follows: `.name`, `.where(name='literal')`,
+# `.extension('url')` (the same as `.extension.where(url='url')`) or `.ofType(Type)`.
 _STEP = re.compile(
     r"\.(?:where\(\s*(?P<field>[a-z][A-Za-z0-9]*)\s*=\s*'(?P<literal>[^'\\]*)'\s*\)"
+    r"|extension\(\s*'(?P<url>[^'\\]*)'\s*\)"
+    r"|ofType\(\s*(?P<type>[A-Za-z]+)\s*\)"
     r"|(?P<name>[a-z][A-Za-z0-9]*))"
 )
 
@@ -98,7 +101,6 @@ class Term:
         self.base = base
         self.text = text
         self.static_type: str | None = None
-        self._choice: str | None = None  # a final choice element's model path (`Extension.value`)
         self._ops = self._plan()
         self.fast = self._ops is not None
         if not self.fast:
@@ -112,32 +114,44 @@ class Term:
             raise ValueError(f"FHIRPath expression '{self.text}' cannot be evaluated") from exc
 
     def _plan(self) -> list[tuple[str, str, str]] | None:
-        """The accessor's steps when the term is a typed path with `where(x='..')` filters."""
+        """The accessor's steps when the term is a typed path with filters it can follow.
+
+        A choice element (`Extension.value`) types its values from their JSON key, so after one
+        only `ofType` filters may follow; anything else is left to fhirpathpy.
+        """
         steps = _steps(self.text, self.base)
         if steps is None:
             return None
-        current, ops = self.base, []
-        for index, (kind, name, literal) in enumerate(steps):
+        current, ops, choice = self.base, [], False
+        for kind, name, literal in steps:
             if kind == "where":
-                ops.append((kind, name, literal))
-                continue
-            child = child_path(current, name)
-            if choice_types(child):
-                if index != len(steps) - 1:
+                if choice:
                     return None
-                self._choice = child
-                ops.append(("choice", child, ""))
-                return ops
-            current = child_type(child)
-            if current is None:
+                ops.append((kind, name, literal))
+            elif kind == "oftype":
+                if choice:
+                    ops.append((kind, name, ""))
+                elif name != current:
+                    return None  # a statically known type that differs: not worth a fast path
+            elif choice:
                 return None
-            ops.append((kind, name, ""))
-        self.static_type = current
+            else:
+                child = child_path(current, name)
+                if choice_types(child):
+                    choice = True
+                    ops.append(("choice", child, ""))
+                    continue
+                current = child_type(child)
+                if current is None:
+                    return None
+                ops.append((kind, name, ""))
+        self.static_type = None if choice else current
         return ops
 
     @cached_property
     def _compiled(self) -> Callable:
-        return fhirpathpy.compile(self.text, R4, options={"returnRawData": True})
+        options = {"returnRawData": True, "userInvocationTable": _USER_FUNCTIONS}
+        return fhirpathpy.compile(self.text, R4, options=options)
 
     def elements(self, content: dict) -> Iterator[Element]:
         """The typed elements this term selects in a resource."""
@@ -145,14 +159,19 @@ class Term:
             yield from self.engine_elements(content)
             return
         nodes = [content]
+        typed: list[Element] | None = None  # after a choice element: (type, value) pairs
         for kind, name, literal in self._ops:
             if kind == "child":
                 nodes = _children(nodes, name)
             elif kind == "where":
                 nodes = [n for n in nodes if isinstance(n, dict) and n.get(name) == literal]
+            elif kind == "choice":
+                typed = list(_choices(nodes, name))
             else:
-                yield from _choices(nodes, name)
-                return
+                typed = [(t, v) for t, v in typed if t == name]
+        if typed is not None:
+            yield from typed
+            return
         for node in nodes:
             yield self.static_type, node
 
@@ -177,6 +196,30 @@ class Term:
                 yield type_name, value
 
 
+_REFERENCE = re.compile(
+    r"(?:^|/)(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/.*)?$"
+)
+
+
+def _resolve(inputs: list) -> list[ResourceNode]:
+    """FHIRPath `resolve()` for indexing: a Reference becomes a stub of the type it names.
+
+    fhirpathpy has no resolver; search expressions use `resolve()` only to test the target's
+    type (`where(resolve() is Organization)`), which the reference text already tells.
+    """
+    stubs = []
+    for item in inputs:
+        reference = item.get("reference") if isinstance(item, dict) else None
+        match = _REFERENCE.search(reference) if isinstance(reference, str) else None
+        if match:
+            stub = {"resourceType": match["type"], "id": match["id"]}
+            stubs.append(ResourceNode.create_node(stub))  # typed, so `is Organization` works
+    return stubs
+
+
+_USER_FUNCTIONS = {"resolve": {"fn": _resolve, "arity": {0: []}}}
+
+
 def _steps(text: str, base: str) -> list[tuple[str, str, str]] | None:
     """(`child`, name, '') and (`where`, field, literal) steps; None for any other syntax."""
     if text.startswith(base + "."):
@@ -192,6 +235,10 @@ def _steps(text: str, base: str) -> list[tuple[str, str, str]] | None:
             return None
         if match.group("field"):
             steps.append(("where", match.group("field"), match.group("literal")))
+        elif match.group("url") is not None:
+            steps += [("child", "extension", ""), ("where", "url", match.group("url"))]
+        elif match.group("type"):
+            steps.append(("oftype", match.group("type"), ""))
         else:
             steps.append(("child", match.group("name"), ""))
         position = match.end()

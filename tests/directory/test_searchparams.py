@@ -117,14 +117,70 @@ def test_extraction_does_not_change_the_resource():
         assert json.dumps(resource, sort_keys=True) == before
 
 
-def test_paths_and_where_filters_take_the_fast_path_the_rest_fhirpath():
+def test_every_loaded_term_takes_the_fast_path():
     terms = [t for rdef in RESOURCES.values() for p in rdef.params.values() for t in p.terms]
-    assert {t.text for t in terms if not t.fast} == {
-        "Group.characteristic.value.ofType(CodeableConcept)",
-        "Group.characteristic.value.ofType(boolean)",
-    }
+    assert [t.text for t in terms if not t.fast] == []
     network = RESOURCES["PractitionerRole"].params["network"]
-    assert network.fast and "where(url=" in network.expression
+    assert "where(url=" in network.expression
+
+
+NDH = "http://hl7.org/fhir/us/ndh/StructureDefinition"
+# Expression forms the NDH guide uses (HL7/fhir-us-ndh input/fsh), and forms only fhirpathpy reads.
+EXPRESSION_FORMS = [
+    f"HealthcareService.extension.where(url='{NDH}/base-ext-newpatients')"
+    ".extension.where(url ='acceptingPatients').value.ofType(CodeableConcept)",
+    f"HealthcareService.extension.where(url='{NDH}/base-ext-newpatients')"
+    ".extension.where(url='fromNetwork').value.ofType(Reference)",
+    f"extension('{NDH}/base-ext-verification-status').value",
+    f"HealthcareService.extension('{NDH}/base-ext-newpatients').extension('acceptingPatients')",
+    "HealthcareService.extension.where(url='http://example.org/rule').extension.value.ofType(code)",
+    "HealthcareService.extension.where(url='http://example.org/rule').value.ofType(boolean)",
+    "HealthcareService.name.ofType(string)",
+    "HealthcareService.eligibility.code",
+    "HealthcareService.telecom.where(system='phone').value",
+    "HealthcareService.location.where(resolve() is Location)",
+    "HealthcareService.location.where(resolve() is Organization)",
+    "HealthcareService.extension.value.exists()",
+    "HealthcareService.name.substring(1)",
+]
+SERVICE = {
+    "resourceType": "HealthcareService",
+    "id": "forms",
+    "name": "Clinic",
+    "telecom": [{"system": "phone", "value": "555"}, {"system": "email", "value": "a@b"}],
+    "eligibility": [{"code": {"coding": [{"system": "urn:e", "code": "adult"}]}}],
+    "location": [{"reference": "Location/x"}, {"reference": "https://x.org/fhir/Location/y"}],
+    "extension": [
+        {
+            "url": f"{NDH}/base-ext-newpatients",
+            "extension": [
+                {"url": "acceptingPatients", "valueCodeableConcept": {"coding": [{"code": "yes"}]}},
+                {"url": "fromNetwork", "valueReference": {"reference": "Organization/n"}},
+            ],
+        },
+        {"url": f"{NDH}/base-ext-verification-status", "valueCodeableConcept": {"text": "ok"}},
+        {"url": "http://example.org/rule", "valueBoolean": True},
+        {"url": "http://example.org/rule", "extension": [{"url": "a", "valueCode": "c"}]},
+    ],
+}
+
+
+@pytest.mark.parametrize("expression", EXPRESSION_FORMS)
+def test_expression_forms_agree_with_fhirpath(expression):
+    definition = {
+        "resourceType": "SearchParameter",
+        "url": "http://example.org/SearchParameter/form",
+        "code": "form",
+        "base": ["HealthcareService"],
+        "type": "token",
+        "expression": expression,
+    }
+    param = build_resources([definition], ["HealthcareService"])["HealthcareService"].params["form"]
+    assert as_multiset(param.elements(SERVICE)) == as_multiset(param.engine_elements(SERVICE))
+    uses_engine_only = ("resolve()", "exists()", "substring(")
+    if "resolve() is Location" in expression:
+        assert len(list(param.elements(SERVICE))) == 2
+    assert param.fast == (not any(f in expression for f in uses_engine_only))
 
 
 def test_every_plan_net_parameter_is_loaded_for_its_base():
