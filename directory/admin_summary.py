@@ -55,8 +55,13 @@ def type_codes(data: dict) -> str:
     """Codes of `type` (Organization, Location), `specialty` (roles) or `connectionType`."""
     codes = []
     for key in ("type", "specialty"):
-        for concept in data.get(key) or []:
-            codes += [c.get("display") or c.get("code", "") for c in concept.get("coding") or []]
+        value = data.get(key) or []
+        for concept in value if isinstance(value, list) else [value]:
+            if isinstance(concept, str):  # Group.type is a code
+                codes.append(concept)
+            elif isinstance(concept, dict):
+                codings = concept.get("coding") or []
+                codes += [c.get("display") or c.get("code", "") for c in codings]
     connection = data.get("connectionType")
     if isinstance(connection, dict):
         codes.append(connection.get("code", ""))

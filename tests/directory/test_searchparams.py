@@ -16,8 +16,10 @@ from django.db import transaction
 from directory import storage, synthetic
 from directory.identifiers import NPI_SYSTEM
 from directory.indexing import extract
+from directory.models import DateIndex, UriIndex
 from directory.registry import RESOURCES
 from directory.search import SearchRequest, search
+from directory.search.index import TABLES
 from directory.searchparams import build_resources
 from directory.searchparams.expressions import Term, split_union, term_for_base
 
@@ -314,3 +316,23 @@ def test_extension_and_new_type_parameters_search(plan_net):
     networks = ids("PractitionerRole", "network=Organization/AcmeofCTStdNet")
     assert networks and networks <= {r["id"] for r in plan_net}
     assert ids("InsurancePlan", "name=acme") == {"AcmeQHPBronze", "AcmeQHPGold"}
+
+
+def test_bulk_load_writes_the_rows_extraction_gives(db):
+    examples = without_reused_npis(CORPUS["plan-net"])
+    storage.bulk_load([(r["resourceType"], r) for r in examples], check_references=False)
+    for model, columns in TABLES.items():
+        stored = model.objects.values_list("resource__logical_id", "param", *columns)
+        expected = [
+            (r["id"], *row) for r in examples for row in extract(r["resourceType"], r).rows[model]
+        ]
+        assert sorted(stored) == sorted(expected), model.__name__
+    assert DateIndex.objects.exists() and UriIndex.objects.exists()
+
+
+def test_sort_by_name_on_the_new_types(plan_net):
+    result = search(SearchRequest("HealthcareService", [("_sort", "name"), ("_count", "50")]))
+    names = [e.content.get("name", "") for e in result.entries]
+    assert len(names) == 10 and names == sorted(names, key=str.casefold)
+    assert RESOURCES["InsurancePlan"].sort_name_param == "name"
+    assert RESOURCES["Group"].sort_name_param is None  # core defines no Group name parameter
