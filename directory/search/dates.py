@@ -42,7 +42,7 @@ def interval_of(text: str) -> tuple[datetime, datetime] | None:
     if match is None or match.group("prefix"):
         return None
     try:
-        return _interval(match.groupdict())
+        return _utc_interval(match.groupdict())
     except (ValueError, OverflowError):
         return None
 
@@ -69,10 +69,16 @@ def date_range(
             expression=[raw_name],
         )
     try:
-        start, end = _interval(parts)
+        start, end = _utc_interval(parts)
     except (ValueError, OverflowError):
         raise InvalidRequest(f"'{raw_name}' value '{text}' is not a valid date") from None
     return prefix, start, end
+
+
+def _utc_interval(parts: dict) -> tuple[datetime, datetime]:
+    """The interval in UTC: an instant outside years 1-9999 fails here, not in the database."""
+    start, end = _interval(parts)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def _interval(parts: dict) -> tuple[datetime, datetime]:

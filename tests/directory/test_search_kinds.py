@@ -252,3 +252,22 @@ def test_missing_on_every_kind(rtype, param, content):
 def test_special_parameter_without_a_kind_is_not_supported():
     with pytest.raises(InvalidRequest, match="not supported"):
         find("Location", "near=42|-71|10|km")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "ap0001",
+        "ap9998",
+        "ap0001-01-01T00:00:00+14:00",
+        "0001-01-01T00:00:00+14:00",
+        "lt0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:59:59-14:00",
+        "sa9999",
+    ],
+)
+def test_date_values_at_the_ends_of_time_answer_or_refuse(roles, value):
+    try:
+        find("PractitionerRole", f"date={value.replace('+', '%2B')}")
+    except InvalidRequest as refused:
+        assert "date" in refused.diagnostics

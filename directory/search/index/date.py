@@ -75,4 +75,13 @@ def _match(raw_name: str, text: str) -> Q:
 def _approximately(start: datetime, end: datetime) -> Q:
     """Ranges that overlap the search range widened by a share of its distance from now."""
     slack = max(abs(timezone.now() - start) * APPROXIMATE_SHARE, timedelta(days=1))
-    return Q(low__lt=end + slack, high__gt=start - slack)
+    return Q(low__lt=_shifted(end, slack), high__gt=_shifted(start, -slack))
+
+
+def _shifted(moment: datetime, by: timedelta) -> datetime:
+    """`moment + by`, held within the representable range (`ap0001` must not overflow)."""
+    try:
+        shifted = moment + by
+    except OverflowError:
+        shifted = LATEST if by > timedelta(0) else EARLIEST
+    return min(max(shifted, EARLIEST), LATEST)
