@@ -38,8 +38,13 @@ def _components(base: str, name: str) -> tuple[Term, ...] | None:
     terms = []
     for url, expression in param.components:
         component = by_url.get(url)
-        term = Term(element_type, expression)
-        if component is None or component.type != "token" or not term.fast:
+        if component is None or component.type != "token":
+            return None
+        try:
+            term = Term(element_type, expression)
+        except ValueError:  # not readable relative to the element: the composite is refused
+            return None
+        if not term.fast:
             return None
         terms.append(term)
     return tuple(terms)
