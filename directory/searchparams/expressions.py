@@ -148,6 +148,11 @@ class Term:
         self.static_type = None if choice else current
         return ops
 
+    @property
+    def steps(self) -> tuple[tuple[str, str, str], ...]:
+        """The direct accessor's steps (child, where, choice, oftype); empty if not fast."""
+        return tuple(self._ops or ())
+
     @cached_property
     def _compiled(self) -> Callable:
         options = {"returnRawData": True, "userInvocationTable": _USER_FUNCTIONS}

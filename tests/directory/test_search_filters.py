@@ -2,7 +2,6 @@
 
 import functools
 import itertools
-import re
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
@@ -215,16 +214,16 @@ REFERENCE_PARAMS = [
 
 
 def place_reference(rtype: str, param: str, ref: dict) -> dict:
-    """Where a reference parameter reads: hand-written above, else derived from its expression."""
+    """Where a reference parameter reads: hand-written above, else built from its accessor's
+    steps (children, `where` filters, extension values), each child tried as a list or not
+    until R4 validation accepts the resource."""
     if (rtype, param) in REFERENCE_PLACES:
         return REFERENCE_PLACES[(rtype, param)](ref)
-    text = RESOURCES[rtype].params[param].terms[0].text
-    url = re.search(r"extension\.where\(url='([^']+)'\)", text)
-    if url:
-        return {"extension": [{"url": url.group(1), "valueReference": ref}]}
-    segments = text.split(".")[1:]
-    for shape in itertools.product((True, False), repeat=len(segments)):
-        content = _nest(segments, shape, ref)
+    term = RESOURCES[rtype].params[param].terms[0]
+    assert term.fast, term.text
+    children = sum(kind == "child" for kind, _, _ in term.steps)
+    for shape in itertools.product((True, False), repeat=children):
+        content = _build(list(term.steps), list(shape), ref, term.static_type)
         try:
             validate_resource(rtype, {"resourceType": rtype, **REQUIRED.get(rtype, {}), **content})
         except InvalidResource:
@@ -233,15 +232,29 @@ def place_reference(rtype: str, param: str, ref: dict) -> dict:
     raise AssertionError(f"cannot place {rtype}.{param}")
 
 
-def _nest(segments: list[str], as_list: tuple[bool, ...], leaf: dict) -> dict:
-    value = leaf
-    for segment, listed in reversed(list(zip(segments, as_list, strict=True))):
-        value = {segment: [value] if listed else value}
-    return value
+def _build(steps: list, listed: list, leaf: dict, static_type: str | None) -> dict:
+    """The JSON that the steps select `leaf` from (the node the first step starts at)."""
+    if not steps:
+        return {"valueReference": leaf} if static_type == "Extension" else leaf
+    kind, name, _ = steps[0]
+    if kind == "choice":
+        return {"valueReference": leaf}
+    rest = steps[1:]
+    filters = {}
+    while rest and rest[0][0] == "where":
+        filters[rest[0][1]] = rest[0][2]
+        rest = rest[1:]
+    node = _build(rest, listed[1:], leaf, static_type)
+    node = {**REQUIRED_ELEMENTS.get(name, {}), **node, **filters}
+    return {name: [node] if listed[0] else node}
 
 
-# Elements R4 requires, for the types that have any.
+# Elements R4 requires, for the types and backbone elements that have any.
 REQUIRED = {"Group": {"type": "practitioner", "actual": True}}
+REQUIRED_ELEMENTS = {
+    "qualification": {"code": {"text": "MD"}},
+    "coverage": {"type": {"text": "medical"}, "benefit": [{"type": {"text": "visit"}}]},
+}
 
 
 def test_every_reference_param_can_be_placed():
