@@ -15,7 +15,11 @@ from .admin_certificates import EXPIRY_WARNING_DAYS, stored_certificates
 from .admin_forms import EndpointForm, ResourceForm, pretty
 from .admin_models import (
     EndpointRecord,
+    GroupRecord,
+    HealthcareServiceRecord,
+    InsurancePlanRecord,
     LocationRecord,
+    OrganizationAffiliationRecord,
     OrganizationRecord,
     PractitionerRecord,
     PractitionerRoleRecord,
@@ -51,6 +55,20 @@ NEW_RESOURCE_TEMPLATES = {
         "payloadType": [{"text": "any"}],
         "address": "https://example.org/fhir",
     },
+    "HealthcareService": {
+        "resourceType": "HealthcareService",
+        "active": True,
+        "name": "New service",
+        "providedBy": {"reference": "Organization/<id>"},
+    },
+    "OrganizationAffiliation": {
+        "resourceType": "OrganizationAffiliation",
+        "active": True,
+        "organization": {"reference": "Organization/<id>"},
+        "participatingOrganization": {"reference": "Organization/<id>"},
+    },
+    "InsurancePlan": {"resourceType": "InsurancePlan", "status": "active", "name": "New plan"},
+    "Group": {"resourceType": "Group", "type": "practitioner", "actual": True, "name": "New group"},
 }
 
 
@@ -272,6 +290,26 @@ class PractitionerRoleAdmin(ResourceAdmin):
 @admin.register(LocationRecord)
 class LocationAdmin(ResourceAdmin):
     pass
+
+
+@admin.register(HealthcareServiceRecord)
+class HealthcareServiceAdmin(ResourceAdmin):
+    list_display = tuple(c for c in ResourceAdmin.list_display if c != "city_state_column")
+
+
+@admin.register(OrganizationAffiliationRecord)
+class OrganizationAffiliationAdmin(ResourceAdmin):
+    list_display = tuple(c for c in ResourceAdmin.list_display if c != "city_state_column")
+
+
+@admin.register(InsurancePlanRecord)
+class InsurancePlanAdmin(ResourceAdmin):
+    list_display = tuple(c for c in ResourceAdmin.list_display if c != "city_state_column")
+
+
+@admin.register(GroupRecord)
+class GroupAdmin(ResourceAdmin):
+    list_display = tuple(c for c in ResourceAdmin.list_display if c != "city_state_column")
 
 
 @admin.register(EndpointRecord)

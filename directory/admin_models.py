@@ -10,7 +10,11 @@ from .models import Resource
 
 __all__ = [
     "EndpointRecord",
+    "GroupRecord",
+    "HealthcareServiceRecord",
+    "InsurancePlanRecord",
     "LocationRecord",
+    "OrganizationAffiliationRecord",
     "OrganizationRecord",
     "PractitionerRecord",
     "PractitionerRoleRecord",
@@ -86,3 +90,39 @@ class EndpointRecord(RecordMixin, Resource):
     class Meta:
         proxy = True
         verbose_name = "endpoint"
+
+
+class HealthcareServiceRecord(RecordMixin, Resource):
+    RESOURCE_TYPE = "HealthcareService"
+    objects = LiveResourceManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "healthcare service"
+
+
+class OrganizationAffiliationRecord(RecordMixin, Resource):
+    RESOURCE_TYPE = "OrganizationAffiliation"
+    objects = LiveResourceManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "organization affiliation"
+
+
+class InsurancePlanRecord(RecordMixin, Resource):
+    RESOURCE_TYPE = "InsurancePlan"
+    objects = LiveResourceManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "insurance plan"
+
+
+class GroupRecord(RecordMixin, Resource):
+    RESOURCE_TYPE = "Group"
+    objects = LiveResourceManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "group"

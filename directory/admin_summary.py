@@ -11,6 +11,8 @@ def display_name(resource_type: str, data: dict) -> str:
         return _human_name(data.get("name") or [])
     if resource_type == "PractitionerRole":
         return _role_name(data)
+    if resource_type == "OrganizationAffiliation":
+        return _joined(data, "participatingOrganization", "organization", " in ")
     name = data.get("name")
     return name if isinstance(name, str) and name else "—"
 
@@ -53,8 +55,13 @@ def type_codes(data: dict) -> str:
     """Codes of `type` (Organization, Location), `specialty` (roles) or `connectionType`."""
     codes = []
     for key in ("type", "specialty"):
-        for concept in data.get(key) or []:
-            codes += [c.get("display") or c.get("code", "") for c in concept.get("coding") or []]
+        value = data.get(key) or []
+        for concept in value if isinstance(value, list) else [value]:
+            if isinstance(concept, str):  # Group.type is a code
+                codes.append(concept)
+            elif isinstance(concept, dict):
+                codings = concept.get("coding") or []
+                codes += [c.get("display") or c.get("code", "") for c in codings]
     connection = data.get("connectionType")
     if isinstance(connection, dict):
         codes.append(connection.get("code", ""))
@@ -83,11 +90,14 @@ def _human_name(names: list) -> str:
 
 
 def _role_name(data: dict) -> str:
-    practitioner = (data.get("practitioner") or {}).get("display") or (
-        data.get("practitioner") or {}
-    ).get("reference")
-    organization = (data.get("organization") or {}).get("display") or (
-        data.get("organization") or {}
-    ).get("reference")
-    parts = [p for p in (practitioner, organization) if p]
-    return " at ".join(parts) if parts else "—"
+    return _joined(data, "practitioner", "organization", " at ")
+
+
+def _joined(data: dict, first: str, second: str, joiner: str) -> str:
+    """Two references by display (else reference), e.g. `Dr Smith at Acme`."""
+    parts = []
+    for key in (first, second):
+        ref = data.get(key) if isinstance(data.get(key), dict) else {}
+        parts.append(ref.get("display") or ref.get("reference"))
+    parts = [p for p in parts if p]
+    return joiner.join(parts) if parts else "—"

@@ -151,6 +151,48 @@ class ReferenceIndex(models.Model):
         ]
 
 
+class DateIndex(models.Model):
+    """Date search values as the instant range [low, high) each date, dateTime or Period covers.
+
+    An open end is stored as the earliest or latest representable instant, so every prefix is a
+    plain comparison on an indexed column.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="+")
+    resource_type = models.CharField(max_length=40)
+    param = models.CharField(max_length=64)
+    low = models.DateTimeField()
+    high = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["resource_type", "param", "low", "resource"], name="date_low_idx"),
+            models.Index(
+                fields=["resource_type", "param", "high", "resource"], name="date_high_idx"
+            ),
+        ]
+
+
+class UriIndex(models.Model):
+    """URI search values (canonical, uri, url), matched exactly or by path prefix."""
+
+    id = models.BigAutoField(primary_key=True)
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="+")
+    resource_type = models.CharField(max_length=40)
+    param = models.CharField(max_length=64)
+    value = models.CharField(max_length=255)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["resource_type", "param", "value", "resource"],
+                name="uri_value_idx",
+                opclasses=["varchar_ops", "varchar_ops", "varchar_pattern_ops", "int8_ops"],
+            ),
+        ]
+
+
 class SearchSnapshot(models.Model):
     """A frozen, ordered result list so pages of a sorted search stay consistent under writes."""
 

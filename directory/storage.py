@@ -28,9 +28,10 @@ from .errors import (
     PreconditionFailed,
     UnprocessableReference,
 )
-from .models import ReferenceIndex, Resource, ResourceVersion, StringIndex, TokenIndex
+from .models import ReferenceIndex, Resource, ResourceVersion
 from .numbers import bounded_integer
 from .registry import ID_PATTERN
+from .search.index import TABLES
 from .validation import validate_resource
 
 _ETAG = re.compile(r'^\s*(?:W/)?"?(?P<version>\d+)"?\s*$')
@@ -534,24 +535,30 @@ def _check_pending(pending: _Pending):
         _refuse_if_referenced(resource_type, logical_id)
 
 
+def replace_index_rows(items: list[tuple[Resource, indexing.IndexRows]]):
+    """Swap the index rows of stored resources for freshly extracted ones (reindexing)."""
+    _delete_index_rows([row.pk for row, _ in items])
+    _insert_index_rows(items)
+
+
 def _delete_index_rows(pks: list[int]):
-    for model in (StringIndex, TokenIndex, ReferenceIndex):
+    for model in TABLES:
         model.objects.filter(resource_id__in=pks).delete()
 
 
-def _insert_index_rows(items: Iterable[tuple[Resource, indexing.IndexRows]], batch_size=2000):
-    strings, tokens, references = [], [], []
-    for row, rows in items:
-        base = {"resource_id": row.pk, "resource_type": row.resource_type}
-        strings += [StringIndex(param=p, value=v, exact=e, **base) for p, v, e in rows.strings]
-        tokens += [TokenIndex(param=p, system=s, code=c, **base) for p, s, c in rows.tokens]
-        references += [
-            ReferenceIndex(param=p, target_type=r.type, target_id=r.id, external=r.external, **base)
-            for p, r in rows.references
+def _insert_index_rows(items: list[tuple[Resource, indexing.IndexRows]], batch_size=2000):
+    for model, columns in TABLES.items():
+        objects = [
+            model(
+                resource_id=row.pk,
+                resource_type=row.resource_type,
+                param=values[0],
+                **dict(zip(columns, values[1:], strict=True)),
+            )
+            for row, rows in items
+            for values in rows.rows[model]
         ]
-    StringIndex.objects.bulk_create(strings, batch_size=batch_size)
-    TokenIndex.objects.bulk_create(tokens, batch_size=batch_size)
-    ReferenceIndex.objects.bulk_create(references, batch_size=batch_size)
+        model.objects.bulk_create(objects, batch_size=batch_size)
 
 
 # ---------------------------------------------------------------- bulk loading
@@ -631,7 +638,7 @@ def _bulk_create_new_resources(new_rows, now):
         ],
         batch_size=500,
     )
-    _insert_index_rows(zip(resources, (rows for *_, rows in new_rows), strict=True))
+    _insert_index_rows(list(zip(resources, (rows for *_, rows in new_rows), strict=True)))
 
 
 def _copy_new_resources(new_rows, now):
@@ -648,9 +655,10 @@ def _copy_new_resources(new_rows, now):
             "content, sort_name",
             ResourceVersion: "resource_id, resource_type, logical_id, version_id, last_updated, "
             "method, content",
-            StringIndex: "resource_id, resource_type, param, value, exact",
-            TokenIndex: "resource_id, resource_type, param, system, code",
-            ReferenceIndex: "resource_id, resource_type, param, target_type, target_id, external",
+            **{
+                model: ", ".join(("resource_id", "resource_type", "param", *columns))
+                for model, columns in TABLES.items()
+            },
         }
         for model, columns in tables.items():
             sql = f"COPY {model._meta.db_table} ({columns}) FROM STDIN"
@@ -665,12 +673,8 @@ def _copy_rows(model, items, now):
             yield (pk, rtype, lid, 1, now, False, text, rows.sort_name)
         elif model is ResourceVersion:
             yield (pk, rtype, lid, 1, now, "POST", text)
-        elif model is StringIndex:
-            yield from ((pk, rtype, p, v, e) for p, v, e in rows.strings)
-        elif model is TokenIndex:
-            yield from ((pk, rtype, p, sys, c) for p, sys, c in rows.tokens)
         else:
-            yield from ((pk, rtype, p, r.type, r.id, r.external) for p, r in rows.references)
+            yield from ((pk, rtype, *values) for values in rows.rows[model])
 
 
 def _check_batch_references(prepared, known: set):

@@ -70,7 +70,7 @@ def _search_params(rdef: registry.ResourceDef) -> list[dict]:
         for name, ptype in registry.COMMON_PARAMS.items()
     ]
     declared = [
-        {"name": p.name, "type": p.type, "documentation": p.description}
+        {"name": p.name, "definition": p.url, "type": p.type, "documentation": p.description}
         for p in rdef.params.values()
     ]
     return common + declared

@@ -18,6 +18,7 @@ from django.http import HttpResponse
 from rest_framework.views import APIView
 
 from directory import registry
+from directory.search import filters
 from directory.search.params import _SUMMARY_MODES, _TOTAL_MODES
 
 from . import capability
@@ -77,24 +78,30 @@ def _path_parameters(path: str) -> list[dict]:
     return [_ref("parameters", name) for name in names]
 
 
-# Example values by element kind; a reference's come from its targets.
+# Example values by element kind, else by parameter type; a reference's come from its targets.
 _EXAMPLES = {
     "Identifier": ["http://hl7.org/fhir/sid/us-npi|1234567893"],
     "boolean": ["true"],
     "code": ["active"],
 }
-_MODIFIERS = {
-    "string": ":exact, :contains, :missing",
-    "token": ":not, :missing",
-    "reference": ":missing and :<target type>",
+_TYPE_EXAMPLES = {
+    "string": ["smith"],
+    "date": ["ge2024-01-01"],
+    "uri": [
+        "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/plannet-Organization"
+    ],
+    "composite": ["system|code$system|code"],
 }
 
 
 def _filter_parameter(param: registry.SearchParam) -> dict:
-    examples = _EXAMPLES.get(param.kind, ["smith"] if param.type == "string" else ["system|code"])
+    examples = _EXAMPLES.get(param.kind) or _TYPE_EXAMPLES.get(param.type, ["system|code"])
     if param.type == "reference":
         examples = [f"{target}/example" for target in param.targets]
-    description = f"{param.description} ({param.type}; modifiers {_MODIFIERS[param.type]})"
+    modifiers = [f":{m}" for m in sorted(filters.supported_modifiers(param)) if m[0].islower()]
+    if param.type == "reference":
+        modifiers.append(":<target type>")
+    description = f"{param.description} ({param.type}; modifiers {', '.join(modifiers) or 'none'})"
     return _query(param.name, {"type": "string", "examples": examples}, description)
 
 

@@ -153,10 +153,55 @@ class PractitionerRoleFactory(FHIRFactory):
     )
 
 
+def _concept(system: str, code: str) -> list[dict]:
+    return [{"coding": [{"system": system, "code": code}]}]
+
+
+PLAN_NET_CS = "http://hl7.org/fhir/us/davinci-pdex-plan-net/CodeSystem"
+
+
+class HealthcareServiceFactory(FHIRFactory):
+    resourceType = "HealthcareService"
+    id = factory.Sequence(lambda n: f"hcs-{n}")
+    active = True
+    name = factory.Sequence(lambda n: f"Service {n}")
+    category = factory.LazyFunction(
+        lambda: _concept(f"{PLAN_NET_CS}/HealthcareServiceCategoryCS", "outpat")
+    )
+
+
+class OrganizationAffiliationFactory(FHIRFactory):
+    resourceType = "OrganizationAffiliation"
+    id = factory.Sequence(lambda n: f"affil-{n}")
+    active = True
+    code = factory.LazyFunction(
+        lambda: _concept(f"{PLAN_NET_CS}/OrganizationAffiliationRoleCS", "outpatient")
+    )
+
+
+class InsurancePlanFactory(FHIRFactory):
+    resourceType = "InsurancePlan"
+    id = factory.Sequence(lambda n: f"plan-{n}")
+    status = "active"
+    name = factory.Sequence(lambda n: f"Plan {n}")
+    type = factory.LazyFunction(lambda: _concept(f"{PLAN_NET_CS}/InsuranceProductTypeCS", "hmo"))
+
+
+class GroupFactory(FHIRFactory):
+    resourceType = "Group"
+    id = factory.Sequence(lambda n: f"group-{n}")
+    type = "practitioner"  # Group.type and Group.actual are required (1..1) in R4
+    actual = True
+
+
 FACTORIES = {
     "Organization": OrganizationFactory,
     "Practitioner": PractitionerFactory,
     "PractitionerRole": PractitionerRoleFactory,
     "Location": LocationFactory,
     "Endpoint": EndpointFactory,
+    "HealthcareService": HealthcareServiceFactory,
+    "OrganizationAffiliation": OrganizationAffiliationFactory,
+    "InsurancePlan": InsurancePlanFactory,
+    "Group": GroupFactory,
 }

@@ -1,4 +1,4 @@
-"""FHIR date search values (`_lastUpdated`): a prefix and the interval a partial date denotes."""
+"""FHIR date values: a search value's prefix and interval, and the interval a stored date covers."""
 
 from __future__ import annotations
 
@@ -32,12 +32,28 @@ _PREFIX_CONDITIONS = {
 
 
 def last_updated_condition(raw_name: str, text: str) -> Q:
-    prefix, start, end = _date_range(raw_name, text)
+    prefix, start, end = date_range(raw_name, text)
     return _PREFIX_CONDITIONS[prefix](start, end)
 
 
-def _date_range(raw_name: str, text: str) -> tuple[str, datetime, datetime]:
-    """The prefix and the [start, end) interval a partial date or dateTime denotes."""
+def interval_of(text: str) -> tuple[datetime, datetime] | None:
+    """The [start, end) a stored date, dateTime or instant covers; None when it is not one."""
+    match = _DATE.match(text) if isinstance(text, str) else None
+    if match is None or match.group("prefix"):
+        return None
+    try:
+        return _utc_interval(match.groupdict())
+    except (ValueError, OverflowError):
+        return None
+
+
+def date_range(
+    raw_name: str, text: str, approximate: bool = False
+) -> tuple[str, datetime, datetime]:
+    """The prefix and the [start, end) interval a partial date or dateTime denotes.
+
+    `ap` is accepted only where the caller can evaluate it (`approximate`).
+    """
     match = _DATE.match(text)
     if not match:
         raise InvalidRequest(
@@ -46,16 +62,23 @@ def _date_range(raw_name: str, text: str) -> tuple[str, datetime, datetime]:
         )
     parts = match.groupdict()
     prefix = parts["prefix"] or "eq"
-    if prefix not in _PREFIX_CONDITIONS:
+    if prefix not in _PREFIX_CONDITIONS and not (approximate and prefix == "ap"):
         raise InvalidRequest(
-            f"'{raw_name}' has unsupported prefix '{prefix}'; use eq, ne, lt, le, gt, ge, sa or eb",
+            f"'{raw_name}' has unsupported prefix '{prefix}'; use eq, ne, lt, le, gt, ge, sa or eb"
+            + (" or ap" if approximate else ""),
             expression=[raw_name],
         )
     try:
-        start, end = _interval(parts)
+        start, end = _utc_interval(parts)
     except (ValueError, OverflowError):
         raise InvalidRequest(f"'{raw_name}' value '{text}' is not a valid date") from None
     return prefix, start, end
+
+
+def _utc_interval(parts: dict) -> tuple[datetime, datetime]:
+    """The interval in UTC: an instant outside years 1-9999 fails here, not in the database."""
+    start, end = _interval(parts)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 def _interval(parts: dict) -> tuple[datetime, datetime]:

@@ -10,7 +10,11 @@ from directory.models import Resource, ResourceVersion
 from tests.factories import (
     NPI_SYSTEM,
     EndpointFactory,
+    GroupFactory,
+    HealthcareServiceFactory,
+    InsurancePlanFactory,
     LocationFactory,
+    OrganizationAffiliationFactory,
     OrganizationFactory,
     PractitionerFactory,
     PractitionerRoleFactory,
@@ -279,6 +283,34 @@ def test_admin_index_lists_the_directory_types(admin_client):
         "Practitioner roles",
         "Locations",
         "Endpoints",
+        "Healthcare services",
+        "Organization affiliations",
+        "Insurance plans",
+        "Groups",
     ):
         assert plural in body
     assert response["Cache-Control"] == "no-store"
+
+
+def test_plan_net_types_have_changelists_and_add_templates(admin_client):
+    org = OrganizationFactory(name="Acme Network")
+    HealthcareServiceFactory(name="Walk-in Clinic")
+    InsurancePlanFactory(name="Acme Gold")
+    GroupFactory(name="Panel A")
+    ref = {"reference": f"Organization/{org['id']}", "display": "Acme Network"}
+    OrganizationAffiliationFactory(organization=ref, participatingOrganization=ref)
+    for model, expected in [
+        ("healthcareservice", "Walk-in Clinic"),
+        ("insuranceplan", "Acme Gold"),
+        ("group", "Panel A"),
+        ("organizationaffiliation", "Acme Network in Acme Network"),
+    ]:
+        response = admin_client.get(url(model, "changelist"))
+        assert response.status_code == 200
+        assert expected in text(response), model
+        assert admin_client.get(url(model, "add")).status_code == 200
+    for row in Resource.objects.exclude(resource_type="Organization"):
+        change = admin_client.get(url(row.resource_type.lower(), "change", row.pk))
+        assert change.status_code == 200, row.resource_type
+    found = admin_client.get(url("healthcareservice", "changelist"), {"q": "walk"})
+    assert "Walk-in Clinic" in text(found)

@@ -78,14 +78,15 @@ def test_references_are_parsed_in_all_forms():
 
 
 def test_reference_to_unsupported_type_is_not_indexed():
+    # HealthcareService became a stored type with issue 9; a Group may still list Patients.
     rows = extract(
-        "PractitionerRole",
+        "Group",
         {
-            "resourceType": "PractitionerRole",
-            "practitioner": {"reference": "Practitioner/p1"},
-            "healthcareService": [{"reference": "HealthcareService/h1"}],
+            "resourceType": "Group",
+            "member": [
+                {"entity": {"reference": "Practitioner/p1"}},
+                {"entity": {"reference": "Patient/x1"}},
+            ],
         },
     )
-    assert [(p, r.type, r.id) for p, r in rows.references] == [
-        ("practitioner", "Practitioner", "p1")
-    ]
+    assert [(p, r.type, r.id) for p, r in rows.references] == [("member", "Practitioner", "p1")]

@@ -24,7 +24,17 @@ DEFAULT_PATH = Path(settings.BASE_DIR) / "fixtures" / "sample-directory.json"
 TYPE_PRIORITY = {
     t: i
     for i, t in enumerate(
-        ["Endpoint", "Organization", "Location", "Practitioner", "PractitionerRole"]
+        [
+            "Endpoint",
+            "Organization",
+            "Location",
+            "HealthcareService",
+            "InsurancePlan",
+            "OrganizationAffiliation",
+            "Practitioner",
+            "PractitionerRole",
+            "Group",
+        ]
     )
 }
 

@@ -1,0 +1,36 @@
+"""Index kinds: one class per search parameter type, writing its rows and reading them back.
+
+`KINDS` maps a SearchParameter type to its kind; a type without one (`special`, `number`,
+`quantity`: no stored type's parameter uses the last two) is refused by the search. A kind for
+another type is added here, with its table in `tables.TABLES`.
+"""
+
+from __future__ import annotations
+
+from .base import IndexKind, Row, semi_join
+from .composite import CompositeKind
+from .date import DateKind
+from .reference import ParsedReference, ReferenceKind, parse_reference
+from .string import StringKind
+from .tables import TABLES
+from .token import TokenKind
+from .uri import UriKind
+
+KINDS: dict[str, IndexKind] = {
+    "string": StringKind(),
+    "token": TokenKind(),
+    "reference": ReferenceKind(),
+    "date": DateKind(),
+    "uri": UriKind(),
+    "composite": CompositeKind(),
+}
+
+__all__ = [
+    "KINDS",
+    "TABLES",
+    "IndexKind",
+    "ParsedReference",
+    "Row",
+    "parse_reference",
+    "semi_join",
+]

@@ -1,0 +1,86 @@
+"""Reference parameters: resolved (type, id) targets on ReferenceIndex, `:Type` modifiers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from ...errors import InvalidRequest
+from ...models import ReferenceIndex
+from ...registry import ID_PATTERN, ID_REGEX, RESOURCE_TYPES
+from ..values import any_of, nothing, or_values, unescape
+from .base import IndexKind, Row, extension_value, semi_join
+
+_REFERENCE = re.compile(
+    rf"^(?P<base>.*?/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>{ID_REGEX})(?:/_history/[^/]+)?$"
+)
+
+
+@dataclass(frozen=True)
+class ParsedReference:
+    type: str
+    id: str
+    external: bool  # an absolute URL: points at another server, not resolved locally
+
+
+def parse_reference(reference: str) -> ParsedReference | None:
+    """`Type/id`, `Type/id/_history/n` or an absolute URL ending in those; None otherwise."""
+    match = _REFERENCE.match(reference or "")
+    if not match:
+        return None
+    base = match.group("base") or ""
+    external = "://" in base
+    return ParsedReference(match.group("type"), match.group("id"), external)
+
+
+def references_of(type_name: str | None, element) -> list[ParsedReference]:
+    """The reference a Reference element (or an Extension's valueReference) holds, if stored."""
+    value = extension_value(type_name, element)
+    if value is not None:
+        return references_of(*value)
+    if not isinstance(element, dict):
+        return []
+    parsed = parse_reference(element.get("reference", ""))
+    return [parsed] if parsed and parsed.type in RESOURCE_TYPES else []
+
+
+class ReferenceKind(IndexKind):
+    model = ReferenceIndex
+
+    def modifiers_for(self, param):
+        return self.modifiers | set(param.targets)
+
+    def rows(self, param, type_name, element) -> Iterator[Row]:
+        for ref in references_of(type_name, element):
+            yield ReferenceIndex, param.name, (ref.type, ref.id, ref.external)
+
+    def condition(self, plan, param, raw_name, modifier, value) -> Q:
+        values = [unescape(v) for v in or_values(value)]
+        matches = any_of(reference_match(param, raw_name, modifier, v) for v in values)
+        return semi_join(self.index_rows(plan, param.name).filter(matches))
+
+
+def reference_match(param, raw_name: str, type_modifier: str, text: str) -> Q:
+    """A `Type/id` names its type; a bare id takes the `:Type` modifier or the only target."""
+    parsed = parse_reference(text)
+    if parsed is not None:
+        if type_modifier and parsed.type != type_modifier:
+            return nothing()
+        return Q(target_type=parsed.type, target_id=parsed.id)
+    target_id = _checked_id(raw_name, text)
+    if type_modifier:
+        return Q(target_type=type_modifier, target_id=target_id)
+    if len(param.targets) == 1:
+        return Q(target_type=param.targets[0], target_id=target_id)
+    return Q(target_id=target_id)
+
+
+def _checked_id(raw_name: str, text: str) -> str:
+    if not ID_PATTERN.match(text):
+        raise InvalidRequest(
+            f"'{raw_name}' value '{text}' is not a reference (Type/id, id or an absolute URL)"
+        )
+    return text
