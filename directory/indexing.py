@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .normalize import clip, fold
+from .positions import extract_positions
 from .registry import ID_REGEX, RESOURCE_TYPES, RESOURCES, SearchParam
 
 HUMAN_NAME_PARTS = ("text", "family", "given", "prefix", "suffix")
@@ -88,6 +89,8 @@ class IndexRows:
     tokens: list[tuple[str, str, str]]  # (param, system, code)
     references: list[tuple[str, ParsedReference]]  # (param, reference)
     sort_name: str
+    # HOOK(near): (param, latitude, longitude) rows for the position index (directory/positions.py).
+    positions: list[tuple[str, float, float]] = field(default_factory=list)
 
 
 def extract(resource_type: str, content: dict) -> IndexRows:
@@ -112,6 +115,7 @@ def extract(resource_type: str, content: dict) -> IndexRows:
         tokens=sorted(tokens),
         references=[(key[0], ref) for key, ref in sorted(references.items())],
         sort_name=sort_name(resource_type, content),
+        positions=extract_positions(resource_type, content),  # HOOK(near)
     )
 
 

@@ -151,6 +151,27 @@ class ReferenceIndex(models.Model):
         ]
 
 
+class PositionIndex(models.Model):
+    """A resource's geographic position (WGS84 degrees), for the `near` search (search/near.py)."""
+
+    id = models.BigAutoField(primary_key=True)
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="+")
+    resource_type = models.CharField(max_length=40)
+    param = models.CharField(max_length=64)
+    latitude = models.FloatField()
+    longitude = models.FloatField()
+
+    class Meta:
+        indexes = [
+            # A bounding box is a latitude range scan; longitude and the resource id ride along
+            # so the box is checked and the semi-join answered from the index alone.
+            models.Index(
+                fields=["resource_type", "param", "latitude", "longitude", "resource"],
+                name="position_box_idx",
+            ),
+        ]
+
+
 class SearchSnapshot(models.Model):
     """A frozen, ordered result list so pages of a sorted search stay consistent under writes."""
 

@@ -194,6 +194,14 @@ RESOURCES: dict[str, ResourceDef] = {
                     ["Endpoint"],
                     "Technical endpoints of the location",
                 ),
+                # HOOK(near): R4 core Location-near; indexed by directory/positions.py.
+                SearchParam(
+                    "near",
+                    "special",
+                    ("Location.position",),
+                    "position",
+                    "Within a distance of latitude|longitude|distance|units (WGS84, UCUM units)",
+                ),
             ],
             sort_name_param="name",
         ),

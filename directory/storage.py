@@ -28,7 +28,14 @@ from .errors import (
     PreconditionFailed,
     UnprocessableReference,
 )
-from .models import ReferenceIndex, Resource, ResourceVersion, StringIndex, TokenIndex
+from .models import (
+    PositionIndex,
+    ReferenceIndex,
+    Resource,
+    ResourceVersion,
+    StringIndex,
+    TokenIndex,
+)
 from .numbers import bounded_integer
 from .registry import ID_PATTERN
 from .validation import validate_resource
@@ -535,12 +542,12 @@ def _check_pending(pending: _Pending):
 
 
 def _delete_index_rows(pks: list[int]):
-    for model in (StringIndex, TokenIndex, ReferenceIndex):
+    for model in (StringIndex, TokenIndex, ReferenceIndex, PositionIndex):  # HOOK(near)
         model.objects.filter(resource_id__in=pks).delete()
 
 
 def _insert_index_rows(items: Iterable[tuple[Resource, indexing.IndexRows]], batch_size=2000):
-    strings, tokens, references = [], [], []
+    strings, tokens, references, positions = [], [], [], []
     for row, rows in items:
         base = {"resource_id": row.pk, "resource_type": row.resource_type}
         strings += [StringIndex(param=p, value=v, exact=e, **base) for p, v, e in rows.strings]
@@ -549,9 +556,14 @@ def _insert_index_rows(items: Iterable[tuple[Resource, indexing.IndexRows]], bat
             ReferenceIndex(param=p, target_type=r.type, target_id=r.id, external=r.external, **base)
             for p, r in rows.references
         ]
+        positions += [  # HOOK(near)
+            PositionIndex(param=p, latitude=lat, longitude=lon, **base)
+            for p, lat, lon in rows.positions
+        ]
     StringIndex.objects.bulk_create(strings, batch_size=batch_size)
     TokenIndex.objects.bulk_create(tokens, batch_size=batch_size)
     ReferenceIndex.objects.bulk_create(references, batch_size=batch_size)
+    PositionIndex.objects.bulk_create(positions, batch_size=batch_size)  # HOOK(near)
 
 
 # ---------------------------------------------------------------- bulk loading
@@ -651,6 +663,7 @@ def _copy_new_resources(new_rows, now):
             StringIndex: "resource_id, resource_type, param, value, exact",
             TokenIndex: "resource_id, resource_type, param, system, code",
             ReferenceIndex: "resource_id, resource_type, param, target_type, target_id, external",
+            PositionIndex: "resource_id, resource_type, param, latitude, longitude",  # HOOK(near)
         }
         for model, columns in tables.items():
             sql = f"COPY {model._meta.db_table} ({columns}) FROM STDIN"
@@ -669,6 +682,8 @@ def _copy_rows(model, items, now):
             yield from ((pk, rtype, p, v, e) for p, v, e in rows.strings)
         elif model is TokenIndex:
             yield from ((pk, rtype, p, sys, c) for p, sys, c in rows.tokens)
+        elif model is PositionIndex:  # HOOK(near)
+            yield from ((pk, rtype, p, lat, lon) for p, lat, lon in rows.positions)
         else:
             yield from ((pk, rtype, p, r.type, r.id, r.external) for p, r in rows.references)
 

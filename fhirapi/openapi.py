@@ -87,6 +87,7 @@ _MODIFIERS = {
     "string": ":exact, :contains, :missing",
     "token": ":not, :missing",
     "reference": ":missing and :<target type>",
+    "special": "none",  # HOOK(near)
 }
 
 

@@ -7,13 +7,14 @@ immutable key; searches sorted on mutable keys page through a snapshot taken on 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
 
 from ..models import Resource
 from .filters import filtered
 from .includes import included_rows
+from .near import annotate_entries as annotate_near_distances
 from .paging import CURSOR_SALT, link_params, page
 from .params import parse, self_params
 from .plan import Plan
@@ -46,6 +47,8 @@ class SearchEntry:
     row: Resource
     mode: str
     content: dict
+    # HOOK(near): extensions of `Bundle.entry.search`, e.g. location-distance (search/near.py).
+    extensions: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -74,6 +77,7 @@ def search(request: SearchRequest) -> SearchResult:
         SearchEntry(row, "include", shape_include(plan, row))
         for row in included_rows(plan, current.rows)
     ]
+    annotate_near_distances(plan, entries)  # HOOK(near)
     return SearchResult(
         entries=entries,
         total=current.total,

@@ -9,6 +9,7 @@ from ..indexing import parse_reference
 from ..models import ReferenceIndex, Resource, StringIndex, TokenIndex
 from ..normalize import fold
 from ..registry import ID_PATTERN, RESOURCE_TYPES, SearchParam
+from . import near
 from .dates import last_updated_condition
 from .plan import Plan
 from .values import any_of, nothing, or_values, split, unescape
@@ -33,6 +34,7 @@ _MODIFIERS_BY_TYPE = {
     "string": {"exact", "contains", "missing"},
     "token": {"not", "missing"},
     "reference": {"missing"},
+    "special": set(),  # HOOK(near): `near` takes no modifier
 }
 _INDEX_MODELS = {"string": StringIndex, "token": TokenIndex, "reference": ReferenceIndex}
 
@@ -69,6 +71,7 @@ def filter_condition(plan: Plan, raw_name: str, name: str, modifier: str, value:
         "string": _string_condition,
         "token": _token_condition,
         "reference": _reference_condition,
+        "special": near.near_filter,  # HOOK(near)
     }[param.type]
     return builder(plan, param, raw_name, modifier, value)
 
