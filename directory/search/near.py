@@ -3,7 +3,7 @@
 Value: `[latitude]|[longitude]|[distance]|[units]` in WGS84 degrees (R4 SearchParameter
 Location-near). Choices where the specification leaves them to the server:
 
-- distance omitted: FHIR_NEAR_DEFAULT_DISTANCE_KM (50 km unless set); units omitted: km;
+- distance omitted: the setting FHIR_NEAR_DEFAULT_DISTANCE_KM (50 km); units omitted: km;
 - units: the UCUM codes `km`, `m`, `[mi_i]` (international mile), `[mi_us]` (US survey mile) and
   `[nmi_i]` (nautical mile); anything else (including the non-UCUM `mi`) is refused with 400;
 - comma-separated points are alternatives (within reach of any); repeated `near` parameters must
@@ -49,7 +49,6 @@ UNITS: dict[str, tuple[float, str]] = {
     "[nmi_i]": (1.852, "nmi"),
 }
 DEFAULT_UNIT = "km"
-DEFAULT_DISTANCE_KM = 50.0
 
 # FHIR's decimal: no exponent-free NaN/Infinity spellings, no hex, no spaces.
 _DECIMAL = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
@@ -61,10 +60,6 @@ class NearPoint:
     longitude: float
     distance_km: float
     unit: str  # UCUM code the distance was given in, used for the reported distance
-
-
-def default_distance_km() -> float:
-    return float(getattr(settings, "FHIR_NEAR_DEFAULT_DISTANCE_KM", DEFAULT_DISTANCE_KM))
 
 
 # ---------------------------------------------------------------- parsing
@@ -91,7 +86,7 @@ def _parse_point(raw_name: str, text: str) -> NearPoint:
     if parts[2]:
         distance = _number(raw_name, "distance", parts[2], 0, math.inf) * UNITS[unit][0]
     else:
-        distance = default_distance_km()
+        distance = settings.FHIR_NEAR_DEFAULT_DISTANCE_KM
     return NearPoint(latitude, longitude, min(distance, positions.MAX_DISTANCE_KM), unit)
 
 
