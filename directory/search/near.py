@@ -50,7 +50,7 @@ UNITS: dict[str, tuple[float, str]] = {
 }
 DEFAULT_UNIT = "km"
 
-# FHIR's decimal: no exponent-free NaN/Infinity spellings, no hex, no spaces.
+# FHIR's decimal syntax, so NaN, Infinity, hex and padded numbers are refused.
 _DECIMAL = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
 
 
@@ -141,10 +141,9 @@ def near_condition(
     points: list[NearPoint], resource_type: str = "Location", param: str = "near"
 ) -> Q:
     """Resources (as a Q over Resource) within reach of any of the points: a semi-join."""
-    condition = Q(pk__in=[])
-    for point in points:
-        condition |= Q(pk__in=_rows_near(resource_type, param, point).values("resource_id"))
-    return condition
+    return any_of(
+        Q(pk__in=_rows_near(resource_type, param, point).values("resource_id")) for point in points
+    )
 
 
 def distance_order(

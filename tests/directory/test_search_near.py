@@ -369,3 +369,15 @@ def test_near_condition_is_a_plain_q_over_resource(located):
     points = parse_points("location.near", "15|3|400")
     rows = Resource.objects.filter(resource_type="Location").filter(near_condition(points))
     assert set(rows.values_list("logical_id", flat=True)) == expected(located, 15, 3, 400)
+
+
+def test_migration_indexes_locations_stored_before_it(located):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    PositionIndex.objects.all().delete()
+    assert found("15|3|400") == set()
+    import_module("directory.migrations.0010_position_index").index_existing_positions(apps, None)
+    assert found("15|3|400") == expected(located, 15, 3, 400)
+    assert PositionIndex.objects.count() == len(located)

@@ -1,17 +1,20 @@
-"""Time `Location?near=` searches (median and p95) and show PostgreSQL's plan for each."""
+"""Time `Location?near=` searches (median and p95) and show PostgreSQL's plan for each.
+
+Timed is the search itself and its Bundle as JSON (directory.search and fhirapi.bundles), not
+HTTP or client authentication, which have nothing to say about how the query scales.
+"""
 
 import json
 import statistics
 import time
+from urllib.parse import parse_qsl
 
-from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connection
-from django.test import Client, override_settings
 
 from directory.models import PositionIndex, Resource
+from directory.search import SearchRequest, search
 from directory.search.filters import filtered
-from directory.search.paging import first_rows
 from directory.search.params import parse
 from directory.search.snapshots import sort_order
 
@@ -26,44 +29,42 @@ QUERIES = [
 
 
 class Command(BaseCommand):
-    help = "Time near searches through the HTTP stack; with --explain, EXPLAIN ANALYZE each."
+    help = "Time near searches and their Bundles; with --explain, EXPLAIN ANALYZE each."
 
     def add_arguments(self, parser):
         parser.add_argument("--repeat", type=int, default=20)
         parser.add_argument("--explain", action="store_true")
 
     def handle(self, *args, repeat, explain, **options):
-        # As benchsearch: the search path alone, without client authentication or rate limits.
-        search_only = [m for m in settings.MIDDLEWARE if "security.middleware." not in m]
-        unlimited = {"RATE_LIMIT_PER_MINUTE": 0, "RATE_LIMIT_CONCURRENT": 0}
-        with override_settings(MIDDLEWARE=search_only, **unlimited):
-            self._run(repeat, explain)
-
-    def _run(self, repeat: int, explain: bool):
         lat, lon = self._centre()
         locations = Resource.objects.filter(resource_type="Location", deleted=False).count()
         self.stdout.write(
             f"locations: {locations}, positions: {PositionIndex.objects.count()}, "
             f"centre {lat}|{lon}"
         )
-        client = Client(HTTP_ACCEPT="application/fhir+json", SERVER_NAME="localhost")
         for template in QUERIES:
             path = template.format(lat=lat, lon=lon)
-            timings, response = [], None
+            timings, body = [], {}
             for _ in range(repeat):
                 start = time.perf_counter()
-                response = client.get("/fhir/" + path)
+                body = json.loads(self._bundle_json(path))
                 timings.append((time.perf_counter() - start) * 1000)
             timings.sort()
             p95 = timings[max(0, int(len(timings) * 0.95) - 1)]
-            body = response.json()
             self.stdout.write(
-                f"{statistics.median(timings):8.1f} ms median {p95:8.1f} ms p95  status "
-                f"{response.status_code} entries {len(body.get('entry', []))} "
-                f"total {body.get('total')}  {path}"
+                f"{statistics.median(timings):8.1f} ms median {p95:8.1f} ms p95  "
+                f"entries {len(body.get('entry', []))} total {body.get('total')}  {path}"
             )
             if explain:
                 self._explain(path)
+
+    @staticmethod
+    def _bundle_json(path: str) -> str:
+        from fhirapi.bundles import searchset_bundle
+
+        resource_type, _, query = path.partition("?")
+        result = search(SearchRequest(resource_type, parse_qsl(query), owner="benchnear"))
+        return json.dumps(searchset_bundle("http://localhost/fhir", resource_type, result))
 
     def _centre(self) -> tuple[float, float]:
         rows = PositionIndex.objects.filter(resource_type="Location").order_by("resource_id")
@@ -72,9 +73,7 @@ class Command(BaseCommand):
 
     def _explain(self, path: str):
         """The plan of the first page's id query, as the engine runs it."""
-        query = path.partition("?")[2]
-        pairs = [tuple(p.split("=", 1)) for p in query.split("&")]
-        plan = parse("Location", pairs, strict=True)
+        plan = parse("Location", parse_qsl(path.partition("?")[2]), strict=True)
         matches = filtered(plan)
         order = sort_order(plan) if plan.sort else ["pk"]
         ids = matches.order_by(*order).values("pk")[: plan.page_size + 1]
@@ -87,4 +86,3 @@ class Command(BaseCommand):
         if isinstance(explained, str):
             explained = json.loads(explained)
         self.stdout.write(f"  execution {explained[0]['Execution Time']:.2f} ms\n{text}\n")
-        first_rows(matches, order, plan.page_size + 1)  # the page read as the engine reads it
