@@ -381,3 +381,12 @@ def test_migration_indexes_locations_stored_before_it(located):
     import_module("directory.migrations.0010_position_index").index_existing_positions(apps, None)
     assert found("15|3|400") == expected(located, 15, 3, 400)
     assert PositionIndex.objects.count() == len(located)
+
+
+def test_sort_near_over_several_points_orders_by_the_closest(located):
+    boston, fiji = (42.3736, -71.1097), (-17.0, 180.0)
+    rows = run([("near", "42.3736|-71.1097|400,-17|180|800"), ("_sort", "near")]).entries
+    ids = [e.content["id"] for e in rows]
+    assert set(ids) == expected(located, *boston, 400) | expected(located, *fiji, 800)
+    closest = [min(oracle_km(boston, located[i]), oracle_km(fiji, located[i])) for i in ids]
+    assert closest == sorted(closest)
