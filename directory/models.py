@@ -155,7 +155,10 @@ class PositionIndex(models.Model):
     """A resource's geographic position (WGS84 degrees), for the `near` search (search/near.py)."""
 
     id = models.BigAutoField(primary_key=True)
-    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="+")
+    # Served by position_resource_idx (deletes on write, the distance of each match).
+    resource = models.ForeignKey(
+        Resource, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     resource_type = models.CharField(max_length=40)
     param = models.CharField(max_length=64)
     latitude = models.FloatField()
@@ -168,6 +171,11 @@ class PositionIndex(models.Model):
             models.Index(
                 fields=["resource_type", "param", "latitude", "longitude", "resource"],
                 name="position_box_idx",
+            ),
+            # Sorting by distance reads each match's position here, index-only.
+            models.Index(
+                fields=["resource", "param", "latitude", "longitude"],
+                name="position_resource_idx",
             ),
         ]
 

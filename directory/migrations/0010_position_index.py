@@ -44,10 +44,13 @@ class Migration(migrations.Migration):
                 ('param', models.CharField(max_length=64)),
                 ('latitude', models.FloatField()),
                 ('longitude', models.FloatField()),
-                ('resource', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='directory.resource')),
+                ('resource', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='directory.resource')),
             ],
             options={
-                'indexes': [models.Index(fields=['resource_type', 'param', 'latitude', 'longitude', 'resource'], name='position_box_idx')],
+                'indexes': [
+                    models.Index(fields=['resource_type', 'param', 'latitude', 'longitude', 'resource'], name='position_box_idx'),
+                    models.Index(fields=['resource', 'param', 'latitude', 'longitude'], name='position_resource_idx'),
+                ],
             },
         ),
         migrations.RunPython(index_existing_positions, migrations.RunPython.noop),

@@ -146,15 +146,12 @@ def near_condition(
     )
 
 
-def distance_order(
-    points: list[NearPoint], resource_type: str = "Location", param: str = "near"
-) -> Subquery:
+def distance_order(points: list[NearPoint], param: str = "near") -> Subquery:
     """A sort key over Resource that orders like the distance to the closest point."""
     terms = [_haversine_sql(p) for p in points]
     closest = terms[0] if len(terms) == 1 else Least(*terms)
-    rows = PositionIndex.objects.filter(
-        resource_id=OuterRef("pk"), resource_type=resource_type, param=param
-    )
+    # The resource id implies its type: position_resource_idx answers this index-only.
+    rows = PositionIndex.objects.filter(resource_id=OuterRef("pk"), param=param)
     return Subquery(rows.annotate(term=closest).values("term")[:1], output_field=FloatField())
 
 
@@ -214,7 +211,7 @@ def check_sort(plan: Plan) -> None:
 
 
 def sort_expression(plan: Plan) -> Subquery:
-    return distance_order(plan.near_points, plan.resource_type, _param_name(plan))
+    return distance_order(plan.near_points, _param_name(plan))
 
 
 def annotate_entries(plan: Plan, entries: list) -> None:
