@@ -7,7 +7,8 @@ Location-near). Choices where the specification leaves them to the server:
 - units: the UCUM codes `km`, `m`, `[mi_i]` (international mile), `[mi_us]` (US survey mile) and
   `[nmi_i]` (nautical mile); anything else (including the non-UCUM `mi`) is refused with 400;
 - comma-separated points are alternatives (within reach of any); repeated `near` parameters must
-  all hold. The distance of a resource is its distance to the closest point named;
+  all hold; at most MAX_POINTS points in all. The distance of a resource is its distance to the
+  closest point named;
 - `_sort=near` (as HAPI FHIR spells it) orders by that distance, ties by insertion order;
 - each matched Location carries it as the `location-distance` extension on `entry.search`, in the
   units of the first point named.
@@ -49,6 +50,8 @@ UNITS: dict[str, tuple[float, str]] = {
     "[nmi_i]": (1.852, "nmi"),
 }
 DEFAULT_UNIT = "km"
+# Points per search at most: each is one more index range scan and term in every sort key.
+MAX_POINTS = 20
 
 # FHIR's decimal syntax, so NaN, Infinity, hex and padded numbers are refused.
 _DECIMAL = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
@@ -198,6 +201,8 @@ def near_filter(plan: Plan, param, raw_name: str, modifier: str, value: str) -> 
             expression=[raw_name],
         )
     points = parse_points(raw_name, value)
+    if len(plan.near_points) + len(points) > MAX_POINTS:
+        raise _invalid(raw_name, f"a search may name at most {MAX_POINTS} points")
     plan.near_points.extend(points)
     return near_condition(points, plan.resource_type, param.name)
 

@@ -390,3 +390,9 @@ def test_sort_near_over_several_points_orders_by_the_closest(located):
     assert set(ids) == expected(located, *boston, 400) | expected(located, *fiji, 800)
     closest = [min(oracle_km(boston, located[i]), oracle_km(fiji, located[i])) for i in ids]
     assert closest == sorted(closest)
+
+
+def test_points_per_search_are_capped(located):
+    assert found(",".join(["0|0|1"] * 20)) == {"null-island"}
+    with pytest.raises(InvalidRequest):
+        run([("near", ",".join(["0|0|1"] * 11)), ("near", ",".join(["0|0|1"] * 10))])
