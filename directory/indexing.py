@@ -89,8 +89,8 @@ class IndexRows:
     tokens: list[tuple[str, str, str]]  # (param, system, code)
     references: list[tuple[str, ParsedReference]]  # (param, reference)
     sort_name: str
-    # HOOK(near): (param, latitude, longitude) rows for the position index (directory/positions.py).
-    positions: list[tuple[str, float, float]] = field(default_factory=list)
+    # HOOK(near): (param, band, latitude, longitude) rows of the position index (positions.py).
+    positions: list[tuple[str, int, float, float]] = field(default_factory=list)
 
 
 def extract(resource_type: str, content: dict) -> IndexRows:

@@ -152,7 +152,12 @@ class ReferenceIndex(models.Model):
 
 
 class PositionIndex(models.Model):
-    """A resource's geographic position (WGS84 degrees), for the `near` search (search/near.py)."""
+    """A resource's geographic position (WGS84 degrees), for the `near` search (search/near.py).
+
+    A B-tree orders one column: on latitude alone, a box would scan its whole latitude band
+    around the globe. Positions are therefore grouped in 1-degree latitude bands (about 111 km),
+    and a box reads, in each band it spans, only its longitude range.
+    """
 
     id = models.BigAutoField(primary_key=True)
     # Served by position_resource_idx (deletes on write, the distance of each match).
@@ -161,15 +166,16 @@ class PositionIndex(models.Model):
     )
     resource_type = models.CharField(max_length=40)
     param = models.CharField(max_length=64)
+    band = models.SmallIntegerField()  # floor(latitude)
     latitude = models.FloatField()
     longitude = models.FloatField()
 
     class Meta:
         indexes = [
-            # A bounding box is a latitude range scan; longitude and the resource id ride along
-            # so the box is checked and the semi-join answered from the index alone.
+            # A box is a longitude range scan in each band it spans; latitude and the resource id
+            # ride along so the box is checked and the semi-join answered from the index alone.
             models.Index(
-                fields=["resource_type", "param", "latitude", "longitude", "resource"],
+                fields=["resource_type", "param", "band", "longitude", "latitude", "resource"],
                 name="position_box_idx",
             ),
             # Sorting by distance reads each match's position here, index-only.

@@ -28,8 +28,8 @@ class Box:
     lon_ranges: tuple[tuple[float, float], ...] | None  # None: every longitude
 
 
-def extract_positions(resource_type: str, content: dict) -> list[tuple[str, float, float]]:
-    """(param, latitude, longitude) rows of a resource; none for absent or out-of-range ones."""
+def extract_positions(resource_type: str, content: dict) -> list[tuple[str, int, float, float]]:
+    """(param, band, latitude, longitude) rows of a resource; none for absent or bad positions."""
     declared = POSITION_PARAMS.get(resource_type)
     if declared is None:
         return []
@@ -43,7 +43,12 @@ def extract_positions(resource_type: str, content: dict) -> list[tuple[str, floa
     latitude, longitude = float(latitude), float(longitude)
     if abs(latitude) > 90 or abs(longitude) > 180:
         return []  # not a WGS84 position: no distance to it means anything
-    return [(param, latitude, longitude)]
+    return [(param, band_of(latitude), latitude, longitude)]
+
+
+def band_of(latitude: float) -> int:
+    """The 1-degree latitude band a position is indexed under."""
+    return math.floor(latitude)
 
 
 def _finite(value) -> bool:

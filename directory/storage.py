@@ -557,8 +557,8 @@ def _insert_index_rows(items: Iterable[tuple[Resource, indexing.IndexRows]], bat
             for p, r in rows.references
         ]
         positions += [  # HOOK(near)
-            PositionIndex(param=p, latitude=lat, longitude=lon, **base)
-            for p, lat, lon in rows.positions
+            PositionIndex(param=p, band=band, latitude=lat, longitude=lon, **base)
+            for p, band, lat, lon in rows.positions
         ]
     StringIndex.objects.bulk_create(strings, batch_size=batch_size)
     TokenIndex.objects.bulk_create(tokens, batch_size=batch_size)
@@ -663,7 +663,8 @@ def _copy_new_resources(new_rows, now):
             StringIndex: "resource_id, resource_type, param, value, exact",
             TokenIndex: "resource_id, resource_type, param, system, code",
             ReferenceIndex: "resource_id, resource_type, param, target_type, target_id, external",
-            PositionIndex: "resource_id, resource_type, param, latitude, longitude",  # HOOK(near)
+            # HOOK(near)
+            PositionIndex: "resource_id, resource_type, param, band, latitude, longitude",
         }
         for model, columns in tables.items():
             sql = f"COPY {model._meta.db_table} ({columns}) FROM STDIN"
@@ -683,7 +684,7 @@ def _copy_rows(model, items, now):
         elif model is TokenIndex:
             yield from ((pk, rtype, p, sys, c) for p, sys, c in rows.tokens)
         elif model is PositionIndex:  # HOOK(near)
-            yield from ((pk, rtype, p, lat, lon) for p, lat, lon in rows.positions)
+            yield from ((pk, rtype, *position) for position in rows.positions)
         else:
             yield from ((pk, rtype, p, r.type, r.id, r.external) for p, r in rows.references)
 

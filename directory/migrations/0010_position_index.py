@@ -19,9 +19,14 @@ def index_existing_positions(apps, schema_editor):
     for pk, content in live.values_list("pk", "content").iterator(chunk_size=BATCH):
         rows += [
             position_model(
-                resource_id=pk, resource_type="Location", param=p, latitude=lat, longitude=lon
+                resource_id=pk,
+                resource_type="Location",
+                param=p,
+                band=band,
+                latitude=lat,
+                longitude=lon,
             )
-            for p, lat, lon in extract_positions("Location", json.loads(content))
+            for p, band, lat, lon in extract_positions("Location", json.loads(content))
         ]
         if len(rows) >= BATCH:
             position_model.objects.bulk_create(rows)
@@ -42,13 +47,14 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(primary_key=True, serialize=False)),
                 ('resource_type', models.CharField(max_length=40)),
                 ('param', models.CharField(max_length=64)),
+                ('band', models.SmallIntegerField()),
                 ('latitude', models.FloatField()),
                 ('longitude', models.FloatField()),
                 ('resource', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='directory.resource')),
             ],
             options={
                 'indexes': [
-                    models.Index(fields=['resource_type', 'param', 'latitude', 'longitude', 'resource'], name='position_box_idx'),
+                    models.Index(fields=['resource_type', 'param', 'band', 'longitude', 'latitude', 'resource'], name='position_box_idx'),
                     models.Index(fields=['resource', 'param', 'latitude', 'longitude'], name='position_resource_idx'),
                 ],
             },

@@ -50,6 +50,8 @@ UNITS: dict[str, tuple[float, str]] = {
     "[nmi_i]": (1.852, "nmi"),
 }
 DEFAULT_UNIT = "km"
+# Boxes spanning more latitude bands than this read them as one range instead of band by band.
+MAX_BANDS = 40
 # Points per search at most: each is one more index range scan and term in every sort key.
 MAX_POINTS = 20
 
@@ -120,8 +122,14 @@ def _haversine_sql(point: NearPoint):
 
 
 def _box_condition(point: NearPoint) -> Q:
+    """The bounding box on the index: its bands (each one longitude range scan), then latitude."""
     box = positions.bounding_box(point.latitude, point.longitude, point.distance_km)
-    condition = Q(latitude__gte=box.min_lat, latitude__lte=box.max_lat)
+    first, last = positions.band_of(box.min_lat), positions.band_of(box.max_lat)
+    if box.lon_ranges is not None and last - first < MAX_BANDS:
+        bands = Q(band__in=list(range(first, last + 1)))
+    else:
+        bands = Q(band__gte=first, band__lte=last)  # a range scan over the bands is as good
+    condition = bands & Q(latitude__gte=box.min_lat, latitude__lte=box.max_lat)
     if box.lon_ranges is not None:
         condition &= any_of(
             Q(longitude__gte=west, longitude__lte=east) for west, east in box.lon_ranges
