@@ -228,6 +228,10 @@ def test_distance_above_half_the_globe_is_everything(located):
         "0|0|1e999",
         " 1|2",
         "|0",
+        "1_0|2",  # Python's float() reads these three; FHIR's decimal does not
+        "\uff11|2",
+        "1|2|\u0661",
+        "1|2|3|km|" + "x" * 5000,
     ],
 )
 def test_bad_values_are_refused_naming_the_parameter(located, value):
