@@ -193,6 +193,41 @@ class UriIndex(models.Model):
         ]
 
 
+class PositionIndex(models.Model):
+    """A resource's geographic position (WGS84 degrees), for the `near` search (search/near.py).
+
+    A B-tree orders one column: on latitude alone, a box would scan its whole latitude band
+    around the globe. Positions are therefore grouped in 1-degree latitude bands (about 111 km),
+    and a box reads, in each band it spans, only its longitude range.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    # Served by position_resource_idx (deletes on write, the distance of each match).
+    resource = models.ForeignKey(
+        Resource, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    resource_type = models.CharField(max_length=40)
+    param = models.CharField(max_length=64)
+    band = models.SmallIntegerField()  # floor(latitude)
+    latitude = models.FloatField()
+    longitude = models.FloatField()
+
+    class Meta:
+        indexes = [
+            # A box is a longitude range scan in each band it spans; latitude and the resource id
+            # ride along so the box is checked and the semi-join answered from the index alone.
+            models.Index(
+                fields=["resource_type", "param", "band", "longitude", "latitude", "resource"],
+                name="position_box_idx",
+            ),
+            # Sorting by distance reads each match's position here, index-only.
+            models.Index(
+                fields=["resource", "param", "latitude", "longitude"],
+                name="position_resource_idx",
+            ),
+        ]
+
+
 class SearchSnapshot(models.Model):
     """A frozen, ordered result list so pages of a sorted search stay consistent under writes."""
 

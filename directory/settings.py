@@ -224,6 +224,8 @@ DUPLICATES_MAX_GROUP = env.int("DUPLICATES_MAX_GROUP", default=25)
 DUPLICATES_MAX_PAIRS = env.int("DUPLICATES_MAX_PAIRS", default=200)
 # Without _total, matches are counted exactly up to this many; above it Bundle.total is left out.
 FHIR_TOTAL_EXACT_LIMIT = env.int("FHIR_TOTAL_EXACT_LIMIT", default=10_000)
+# `near=lat|lon` without a distance: what counts as near (FHIR leaves it to the server).
+FHIR_NEAR_DEFAULT_DISTANCE_KM = env.float("FHIR_NEAR_DEFAULT_DISTANCE_KM", default=50.0)
 FHIR_SEARCH_SNAPSHOT_TTL = env.int("FHIR_SEARCH_SNAPSHOT_TTL", default=3600)
 # A client repeating a sorted search this soon, with nothing written since, reuses its snapshot.
 FHIR_SEARCH_SNAPSHOT_REUSE_SECONDS = env.int("FHIR_SEARCH_SNAPSHOT_REUSE_SECONDS", default=30)

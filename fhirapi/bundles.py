@@ -91,10 +91,13 @@ def ignored_outcome(notes: list[str]) -> dict:
 
 
 def _search_entry(base: str, entry) -> dict:
+    search = {"mode": entry.mode}
+    if entry.extensions:  # e.g. the location-distance of a `near` search
+        search = {"extension": entry.extensions, **search}
     return {
         "fullUrl": resource_url(base, entry.row.resource_type, entry.row.logical_id),
         "resource": entry.content,
-        "search": {"mode": entry.mode},
+        "search": search,
     }
 
 

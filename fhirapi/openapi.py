@@ -91,6 +91,7 @@ _TYPE_EXAMPLES = {
         "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/plannet-Organization"
     ],
     "composite": ["system|code$system|code"],
+    "special": ["42.256|-83.694|10|km"],
 }
 
 

@@ -7,7 +7,7 @@ immutable key; searches sorted on mutable keys page through a snapshot taken on 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
 
@@ -15,6 +15,7 @@ from ..models import Resource
 from ..stored import StoredResource
 from .filters import filtered
 from .includes import included_rows
+from .near import annotate_entries as annotate_near_distances
 from .paging import CURSOR_SALT, link_params, page
 from .params import parse, self_params
 from .plan import Plan
@@ -48,6 +49,8 @@ class SearchEntry:
     mode: str
     # The stored text when neither `_summary` nor `_elements` reduces it (spliced, not parsed).
     content: dict | StoredResource
+    # Extensions of `Bundle.entry.search`, e.g. location-distance (search/near.py).
+    extensions: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -76,6 +79,7 @@ def search(request: SearchRequest) -> SearchResult:
         SearchEntry(row, "include", shape_include(plan, row))
         for row in included_rows(plan, current.rows)
     ]
+    annotate_near_distances(plan, entries)
     return SearchResult(
         entries=entries,
         total=current.total,

@@ -11,6 +11,8 @@ from ..numbers import capped_integer
 from ..registry import RESOURCES
 from .filters import filter_condition
 from .includes import parse_include
+from .near import SORT_KEY as NEAR_SORT_KEY
+from .near import check_sort as check_near_sort
 from .plan import SORT_FIELDS, Plan
 
 # Accepted for the HTTP layer's sake (output format), meaningless to the search itself.
@@ -29,6 +31,7 @@ def parse(resource_type: str, pairs, *, strict: bool, filters_only: bool = False
     plan = Plan(resource_type, rdef, strict, filters_only)
     for raw_name, value in pairs:
         _parse_one(plan, str(raw_name), str(value))
+    check_near_sort(plan)  # `_sort=near` needs a `near` filter, in any order
     return plan
 
 
@@ -98,9 +101,9 @@ def _parse_sort(plan: Plan, value: str):
     for item in (v.strip() for v in value.split(",")):
         descending = item.startswith("-")
         key = item[1:] if descending else item
-        if key not in SORT_FIELDS:
+        if key not in SORT_FIELDS and key != NEAR_SORT_KEY:
             raise InvalidRequest(
-                f"_sort key '{key}' is not supported; use _id, _lastUpdated or name",
+                f"_sort key '{key}' is not supported; use _id, _lastUpdated, name or near",
                 expression=["_sort"],
             )
         if key == "name" and not plan.rdef.sort_name_param:

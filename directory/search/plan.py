@@ -44,6 +44,7 @@ class Plan:
     cursor: str | None = None
     owner: str = ""  # the client's key from the API layer: whose snapshots may be reused
     ignored: list[str] = field(default_factory=list)
+    near_points: list = field(default_factory=list)  # parsed `near` points (near.py)
 
     @property
     def page_size(self) -> int:

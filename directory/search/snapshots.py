@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from ..errors import InvalidRequest
 from ..models import Resource, ResourceVersion, SearchSnapshot
+from . import near
 from .plan import SORT_FIELDS, Plan
 from .snapshot_storage import delete_stored_pks, read_ordered_pks, store_ordered_pks
 
@@ -29,10 +30,16 @@ WRITE_MARGIN = timedelta(seconds=1)
 def sort_order(plan: Plan) -> list:
     """ORDER BY for the plan's `_sort` keys."""
     keys = [
-        F(SORT_FIELDS[key]).desc() if descending else F(SORT_FIELDS[key]).asc()
+        _sort_key(plan, key).desc() if descending else _sort_key(plan, key).asc()
         for key, descending in plan.sort
     ]
     return [*keys, F("pk").asc()]  # ties broken by insertion order, so positions are stable
+
+
+def _sort_key(plan: Plan, key: str):
+    if key == near.SORT_KEY:  # distance to the `near` points, computed per row
+        return near.sort_expression(plan)
+    return F(SORT_FIELDS[key])
 
 
 def first_page_snapshot(plan: Plan, rows: QuerySet, digest: str) -> SearchSnapshot:

@@ -1,7 +1,7 @@
 """Index kinds: one class per search parameter type, writing its rows and reading them back.
 
-`KINDS` maps a SearchParameter type to its kind; a type without one (`special`, `number`,
-`quantity`: no stored type's parameter uses the last two) is refused by the search. A kind for
+`KINDS` maps a SearchParameter type to its kind; a type without one (`number`, `quantity`: no
+stored type's parameter uses them) is refused by the search. A kind for
 another type is added here, with its table in `tables.TABLES`.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 from .base import IndexKind, Row, semi_join
 from .composite import CompositeKind
 from .date import DateKind
+from .position import SpecialKind
 from .reference import ParsedReference, ReferenceKind, parse_reference
 from .string import StringKind
 from .tables import TABLES
@@ -23,6 +24,7 @@ KINDS: dict[str, IndexKind] = {
     "date": DateKind(),
     "uri": UriKind(),
     "composite": CompositeKind(),
+    "special": SpecialKind(),
 }
 
 __all__ = [

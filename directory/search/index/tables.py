@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from django.db.models import Model
 
-from ...models import DateIndex, ReferenceIndex, StringIndex, TokenIndex, UriIndex
+from ...models import (
+    DateIndex,
+    PositionIndex,
+    ReferenceIndex,
+    StringIndex,
+    TokenIndex,
+    UriIndex,
+)
 
 # Value columns in the order an index row's values come (after resource, type and param).
 TABLES: dict[type[Model], tuple[str, ...]] = {
@@ -13,4 +20,5 @@ TABLES: dict[type[Model], tuple[str, ...]] = {
     ReferenceIndex: ("target_type", "target_id", "external"),
     DateIndex: ("low", "high"),
     UriIndex: ("value",),
+    PositionIndex: ("band", "latitude", "longitude"),
 }

@@ -29,7 +29,7 @@ def reindex_small_directories(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("directory", "0011_date_and_uri_indexes"),
+        ("directory", "0012_position_index"),
     ]
 
     operations = [
