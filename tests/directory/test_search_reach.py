@@ -42,6 +42,8 @@ def test_reach(resource_type, pairs, returned, matched):
     assert (result.returned, result.matched) == (returned, matched)
 
 
-def test_has_nested_beyond_reason_names_a_type_nobody_holds():
+def test_has_nested_beyond_the_bound_names_only_the_levels_within_it():
     name = "_has:Organization:partof:" * 20 + "name"
-    assert "_has-too-deep" in reach("Organization", [(name, "x")]).matched
+    assert reach("Organization", [(name, "x")]).matched == {"Organization"}
+    name = "_has:PractitionerRole:organization:_has:Patient:x:y"
+    assert reach("Organization", [(name, "x")]).matched == {"Organization", "PractitionerRole"}

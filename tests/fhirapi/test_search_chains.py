@@ -1,0 +1,306 @@
+"""Chained parameters, `_has`, `_include:iterate` and `_include=*` over the API: exact id sets.
+
+The directory below is small enough to work every answer out by hand:
+
+    org-acme "Acme Health" (prov, Springfield) <- partOf - org-east "Acme East" (dept, Shelbyville)
+    org-other "Other Care" (prov, Capital City); ep-acme / ep-other managed by acme / other
+    loc-spring (acme, Springfield) <- partOf - loc-wing (east); loc-cap (other, Capital City)
+    role-1 susi @ acme, loc-wing, ep-acme     role-2 bob @ other, loc-cap
+    role-3 susi @ east, loc-cap               role-4 bob, no organization, loc-spring
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from directory import storage
+from tests.factories import FACTORIES
+from tests.fhirapi.conftest import outcome_issue
+
+pytestmark = pytest.mark.django_db
+
+PROV = "http://terminology.hl7.org/CodeSystem/organization-type"
+
+
+def ref(target: str) -> dict:
+    return {"reference": target}
+
+
+def _org(oid, name, code, city, **more):
+    kind = [{"coding": [{"system": PROV, "code": code}]}]
+    address = [{"city": city, "state": "IL"}]
+    return FACTORIES["Organization"].create(id=oid, name=name, type=kind, address=address, **more)
+
+
+def _location(lid, org, city, **more):
+    address = {"city": city, "state": "IL", "postalCode": "62701"}
+    return FACTORIES["Location"].create(
+        id=lid, managingOrganization=ref(org), address=address, **more
+    )
+
+
+@pytest.fixture
+def directory(db):
+    _org("org-acme", "Acme Health", "prov", "Springfield")
+    _org("org-east", "Acme East", "dept", "Shelbyville", partOf=ref("Organization/org-acme"))
+    _org("org-other", "Other Care", "prov", "Capital City")
+    FACTORIES["Endpoint"].create(id="ep-acme", managingOrganization=ref("Organization/org-acme"))
+    FACTORIES["Endpoint"].create(id="ep-other", managingOrganization=ref("Organization/org-other"))
+    # The endpoint names its organization, so the organization gets its endpoint once both exist.
+    _org("org-acme", "Acme Health", "prov", "Springfield", endpoint=[ref("Endpoint/ep-acme")])
+    _location("loc-spring", "Organization/org-acme", "Springfield")
+    _location("loc-wing", "Organization/org-east", "Springfield", partOf=ref("Location/loc-spring"))
+    _location("loc-cap", "Organization/org-other", "Capital City")
+    FACTORIES["Practitioner"].create(id="pr-susi", name=[{"family": "Smith", "given": ["Susi"]}])
+    FACTORIES["Practitioner"].create(id="pr-bob", name=[{"family": "Jones", "given": ["Bob"]}])
+    roles = [
+        ("role-1", "pr-susi", "org-acme", "loc-wing", "ep-acme"),
+        ("role-2", "pr-bob", "org-other", "loc-cap", None),
+        ("role-3", "pr-susi", "org-east", "loc-cap", None),
+        ("role-4", "pr-bob", None, "loc-spring", None),
+    ]
+    for rid, practitioner, org, location, endpoint in roles:
+        FACTORIES["PractitionerRole"].create(
+            id=rid,
+            practitioner=ref(f"Practitioner/{practitioner}"),
+            location=[ref(f"Location/{location}")],
+            **({"organization": ref(f"Organization/{org}")} if org else {}),
+            **({"endpoint": [ref(f"Endpoint/{endpoint}")]} if endpoint else {}),
+        )
+
+
+def entries(api, query: str, mode: str = "match", **headers) -> set[str]:
+    response = api.get(f"/fhir/{query}", **headers)
+    assert response.status_code == 200, response.content
+    bundle = response.json()
+    return {
+        f"{e['resource']['resourceType']}/{e['resource'].get('id')}"
+        for e in bundle.get("entry", [])
+        if e["search"]["mode"] == mode
+    }
+
+
+def ids(api, query: str, **headers) -> set[str]:
+    return {full.partition("/")[2] for full in entries(api, query, **headers)}
+
+
+def refused(api, query: str, *words: str, **headers) -> dict:
+    response = api.get(f"/fhir/{query}", **headers)
+    assert response.status_code == 400, response.content
+    issue = outcome_issue(response)
+    for word in words:
+        assert word in issue["diagnostics"], issue
+    return issue
+
+
+# ---------------------------------------------------------------- forward chains
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("PractitionerRole?practitioner.name=susi", {"role-1", "role-3"}),
+        ("PractitionerRole?practitioner:Practitioner.name=bob", {"role-2", "role-4"}),
+        ("PractitionerRole?practitioner.name:exact=Susi", {"role-1", "role-3"}),
+        ("PractitionerRole?practitioner.name:exact=susi", set()),
+        ("PractitionerRole?practitioner.family:contains=ONE", {"role-2", "role-4"}),
+        ("PractitionerRole?practitioner.name=susi,bob", {"role-1", "role-2", "role-3", "role-4"}),
+        ("PractitionerRole?practitioner._id=pr-bob", {"role-2", "role-4"}),
+        ("PractitionerRole?organization.type=dept", {"role-3"}),
+        ("PractitionerRole?organization.type:not=dept", {"role-1", "role-2"}),
+        ("PractitionerRole?location.address-city=capital", {"role-2", "role-3"}),
+        # Multi-hop: role -> location -> managing organization.
+        ("PractitionerRole?location.organization.name=acme", {"role-1", "role-4"}),
+        ("PractitionerRole?location.organization:Organization.name=other", {"role-2", "role-3"}),
+        ("PractitionerRole?location.partof.organization.name=acme", {"role-1"}),
+        ("PractitionerRole?location.organization.partof.name=acme", {"role-1"}),
+        ("PractitionerRole?location.organization=Organization/org-other", {"role-2", "role-3"}),
+        ("PractitionerRole?location.partof:missing=false", {"role-1"}),
+        ("Organization?partof.name=acme", {"org-east"}),
+        ("Organization?endpoint.organization.name=acme", {"org-acme"}),
+        ("Location?organization.partof.address-city=springfield", {"loc-wing"}),
+        ("Location?partof.organization.name=acme%20health", {"loc-wing"}),
+        ("Endpoint?organization.name=other", {"ep-other"}),
+        # A chain is one more condition: ANDed with the rest.
+        ("PractitionerRole?practitioner.name=susi&location.address-city=spring", {"role-1"}),
+        ("PractitionerRole?practitioner.name=nobody", set()),
+    ],
+)  # fmt: skip
+def test_forward_chain(api, directory, query, expected):
+    assert ids(api, query) == expected
+
+
+def test_a_deleted_resource_no_longer_matches_a_chain(api, directory):
+    # A target cannot be deleted while referenced; the referrer can.
+    storage.delete("PractitionerRole", "role-3")
+    assert ids(api, "PractitionerRole?organization.type=dept") == set()
+
+
+def test_chain_appears_in_the_self_link(api, directory):
+    bundle = api.get("/fhir/PractitionerRole?practitioner.name=susi").json()
+    (self_link,) = [link["url"] for link in bundle["link"] if link["relation"] == "self"]
+    assert "practitioner.name=susi" in self_link
+
+
+@pytest.mark.parametrize(
+    "query, words",
+    [
+        ("PractitionerRole?practitioner:missing.name=x", ["missing", "chain link"]),
+        ("PractitionerRole?practitioner:exact.name=x", ["exact", "chain link"]),
+        ("PractitionerRole?practitioner:Organization.name=x", ["Organization", "not a target"]),
+        ("PractitionerRole?practitioner.name:exat=x", ["exat"]),
+        ("PractitionerRole?practitioner.colour=x", ["colour"]),
+        ("PractitionerRole?colour.name=x", ["colour"]),
+        ("Organization?name.family=x", ["string parameter", "cannot be chained"]),
+        ("PractitionerRole?practitioner.name:text=x", ["text", "not supported"]),
+        ("PractitionerRole?organization._has:Endpoint:organization:status=active", ["_has"]),
+        ("Organization?partof.partof.partof.partof.partof.partof.partof.partof.name=x", ["deep"]),
+    ],
+)  # fmt: skip
+def test_bad_chains_are_400(api, directory, query, words):
+    refused(api, query, *words)
+
+
+def test_an_unknown_chain_is_ignored_and_reported_when_lenient(api, directory):
+    lenient = {"HTTP_PREFER": "handling=lenient"}
+    everything = {"role-1", "role-2", "role-3", "role-4"}
+    assert ids(api, "PractitionerRole?practitioner.colour=x", **lenient) == everything
+    bundle = api.get("/fhir/PractitionerRole?practitioner.colour=x", **lenient).json()
+    (outcome,) = [e for e in bundle["entry"] if e["search"]["mode"] == "outcome"]
+    assert "colour" in outcome["resource"]["issue"][0]["diagnostics"]
+
+
+# ---------------------------------------------------------------- _has
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("Organization?_has:PractitionerRole:organization:practitioner=Practitioner/pr-susi",
+         {"org-acme", "org-east"}),
+        ("Organization?_has:PractitionerRole:organization:practitioner=pr-susi,pr-bob",
+         {"org-acme", "org-east", "org-other"}),
+        ("Organization?_has:PractitionerRole:organization:specialty=207R00000X",
+         {"org-acme", "org-east", "org-other"}),
+        ("Practitioner?_has:PractitionerRole:practitioner:organization=Organization/org-other",
+         {"pr-bob"}),
+        ("Location?_has:PractitionerRole:location:practitioner.name=susi", {"loc-wing", "loc-cap"}),
+        ("Practitioner?_has:PractitionerRole:practitioner:location.organization.name=acme",
+         {"pr-susi", "pr-bob"}),
+        ("Practitioner?_has:PractitionerRole:practitioner:organization:missing=true", {"pr-bob"}),
+        ("Organization?_has:Organization:partof:name=acme", {"org-acme"}),
+        ("Organization?_has:Endpoint:organization:_id=ep-other", {"org-other"}),
+        # Nested: organizations managing a location where bob works.
+        ("Organization?_has:Location:organization:_has:PractitionerRole:location:"
+         "practitioner=Practitioner/pr-bob", {"org-acme", "org-other"}),
+        ("Organization?_has:Location:organization:_has:Location:partof:"
+         "_has:PractitionerRole:location:practitioner.name=susi", {"org-acme"}),
+        ("Organization?_has:Organization:partof:_has:PractitionerRole:organization:"
+         "practitioner=pr-susi", {"org-acme"}),
+        ("Organization?_has:PractitionerRole:organization:practitioner.name=nobody", set()),
+    ],
+)  # fmt: skip
+def test_has(api, directory, query, expected):
+    assert ids(api, query) == expected
+
+
+def test_has_counts_only_live_referrers(api, directory):
+    storage.delete("PractitionerRole", "role-2")
+    query = "Organization?_has:PractitionerRole:organization:practitioner=pr-bob"
+    assert ids(api, query) == set()
+
+
+@pytest.mark.parametrize(
+    "query, words",
+    [
+        ("Organization?_has:Patient:organization:name=x", ["Patient"]),
+        ("Organization?_has:PractitionerRole:practitioner:active=true", ["cannot refer"]),
+        ("Organization?_has:PractitionerRole:specialty:active=true", ["no reference parameter"]),
+        ("Organization?_has:PractitionerRole:organization=x", ["_has:Type:reference:parameter"]),
+        ("Organization?_has:PractitionerRole:organization:colour=x", ["colour"]),
+        ("Organization?_has:PractitionerRole:organization:active:exat=true", ["exat"]),
+        ("Organization?" + "_has:Organization:partof:" * 8 + "name=x", ["deep"]),
+    ],
+)  # fmt: skip
+def test_bad_has_is_400(api, directory, query, words):
+    refused(api, query, *words)
+
+
+def test_has_nested_just_under_the_bound_is_answered(api, directory):
+    query = "Organization?" + "_has:Organization:partof:" * 7 + "name=x"
+    assert ids(api, query) == set()
+
+
+# ---------------------------------------------------------------- includes
+
+
+@pytest.mark.parametrize(
+    "query, included",
+    [
+        ("PractitionerRole?_id=role-1&_include=PractitionerRole:location"
+         "&_include:iterate=Location:partof&_include:iterate=Location:organization",
+         {"Location/loc-wing", "Location/loc-spring", "Organization/org-east",
+          "Organization/org-acme"}),
+        # Not iterated, Location:organization applies to the matches only: nothing to follow.
+        ("PractitionerRole?_id=role-1&_include=PractitionerRole:location"
+         "&_include:iterate=Location:partof",
+         {"Location/loc-wing", "Location/loc-spring"}),
+        ("Organization?_id=org-acme&_revinclude:iterate=Organization:partof"
+         "&_revinclude:iterate=PractitionerRole:organization",
+         {"Organization/org-east", "PractitionerRole/role-1", "PractitionerRole/role-3"}),
+        ("Practitioner?_id=pr-susi&_revinclude=PractitionerRole:practitioner"
+         "&_include:iterate=PractitionerRole:organization",
+         {"PractitionerRole/role-1", "PractitionerRole/role-3", "Organization/org-acme",
+          "Organization/org-east"}),
+        ("PractitionerRole?_id=role-1&_include=*",
+         {"Practitioner/pr-susi", "Organization/org-acme", "Location/loc-wing",
+          "Endpoint/ep-acme"}),
+        ("PractitionerRole?_id=role-1&_include=PractitionerRole:*",
+         {"Practitioner/pr-susi", "Organization/org-acme", "Location/loc-wing",
+          "Endpoint/ep-acme"}),
+        ("PractitionerRole?_id=role-1&_include:iterate=*",
+         {"Practitioner/pr-susi", "Organization/org-acme", "Location/loc-wing",
+          "Endpoint/ep-acme", "Location/loc-spring", "Organization/org-east"}),
+        ("Organization?_id=org-east&_include:iterate=Organization:partof"
+         "&_include:iterate=Organization:endpoint&_include:iterate=Endpoint:organization",
+         {"Organization/org-acme", "Endpoint/ep-acme"}),
+    ],
+)  # fmt: skip
+def test_iterated_includes(api, directory, query, included):
+    assert entries(api, query, "include") == included
+
+
+def test_iterate_stops_at_the_include_cap(api, directory, settings):
+    settings.FHIR_MAX_INCLUDES = 3
+    found = entries(api, "PractitionerRole?_id=role-1&_include:iterate=*", "include")
+    assert len(found) == 3
+
+
+def test_iterate_ends_on_a_reference_cycle(api, directory):
+    _org("org-acme", "Acme Health", "prov", "Springfield", partOf=ref("Organization/org-east"))
+    found = entries(
+        api, "Organization?_id=org-acme&_include:iterate=Organization:partof", "include"
+    )
+    assert found == {"Organization/org-east"}
+
+
+def test_iterate_is_kept_in_the_self_link(api, directory):
+    query = "PractitionerRole?_id=role-1&_include:iterate=Location:partof"
+    bundle = api.get(f"/fhir/{query}").json()
+    (self_link,) = [link["url"] for link in bundle["link"] if link["relation"] == "self"]
+    assert "_include%3Aiterate=Location%3Apartof" in self_link or "_include:iterate" in self_link
+
+
+@pytest.mark.parametrize(
+    "query, words",
+    [
+        ("PractitionerRole?_include=Location:partof", ["must start with PractitionerRole"]),
+        ("PractitionerRole?_include:iterate=Location:name", ["no reference parameter"]),
+        ("PractitionerRole?_revinclude=*", ["_revinclude"]),
+        ("PractitionerRole?_include:recurse=PractitionerRole:location", ["recurse"]),
+        ("Organization?_revinclude:iterate=PractitionerRole:practitioner:Organization",
+         ["cannot refer"]),
+    ],
+)  # fmt: skip
+def test_bad_includes_are_400(api, directory, query, words):
+    refused(api, query, *words)
