@@ -101,7 +101,7 @@ def _chain_condition(plan: Plan, raw_name: str, value: str, depth, budget) -> Q 
         if inner is None:
             return None
         hops.append(_forward_hop(plan.resource_type, param.name, target, inner))
-    return any_of(hops)
+    return hops[0] if len(hops) == 1 else any_of(hops)  # one hop stays a plain semi-join
 
 
 def _chain_param(plan: Plan, raw_name: str, param_name: str, explicit: str) -> SearchParam | None:
@@ -154,13 +154,28 @@ def _has_condition(plan: Plan, raw_name: str, value: str, depth, budget) -> Q | 
     inner = _inner(plan, source, rest, value, depth, budget)
     if inner is None:
         return None
+    # The referrers' ids already fix their type: no resource_type test, so PostgreSQL reads
+    # param, target type and id from reference_source_idx alone.
     references = ReferenceIndex.objects.filter(
-        resource_type=source,
+        resource_id__in=_referrer_ids(source, inner),
         param=param.name,
         target_type=plan.resource_type,
-        resource_id__in=_live(source, inner).values("pk"),
     )
     return Q(logical_id__in=references.values("target_id"))
+
+
+def _referrer_ids(source: str, inner: Q):
+    """Row ids of the live `source` resources meeting `inner`.
+
+    A plain semi-join into an index table already names live resources of that type only (index
+    rows go with their resource), so its ids are used as they are rather than checked against
+    every resource of the type; a negated condition needs the resources themselves.
+    """
+    if not inner.negated and len(inner.children) == 1:
+        lookup, rows = inner.children[0]
+        if lookup == "pk__in" and hasattr(rows, "query"):
+            return rows
+    return _live(source, inner).values("pk")
 
 
 def _has_param(plan: Plan, raw_name: str, source: str, ref_name: str) -> SearchParam:
