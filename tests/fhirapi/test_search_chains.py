@@ -14,12 +14,15 @@ from __future__ import annotations
 import pytest
 
 from directory import storage
+from directory.registry import RESOURCES
+from directory.search.reach import link_targets
 from tests.factories import FACTORIES
 from tests.fhirapi.conftest import outcome_issue
 
 pytestmark = pytest.mark.django_db
 
 PROV = "http://terminology.hl7.org/CodeSystem/organization-type"
+V3_ROLE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
 
 
 def ref(target: str) -> dict:
@@ -33,6 +36,7 @@ def _org(oid, name, code, city, **more):
 
 
 def _location(lid, org, city, **more):
+    more.setdefault("type", [{"coding": [{"system": V3_ROLE, "code": "HOSP"}]}])
     address = {"city": city, "state": "IL", "postalCode": "62701"}
     return FACTORIES["Location"].create(
         id=lid, managingOrganization=ref(org), address=address, **more
@@ -304,3 +308,96 @@ def test_iterate_is_kept_in_the_self_link(api, directory):
 )  # fmt: skip
 def test_bad_includes_are_400(api, directory, query, words):
     refused(api, query, *words)
+
+
+# ---------------------------------------------------------------- chains the IG declares
+
+# SearchParameter.chain of the Plan-Net 1.2.0 package (HL7, CC0): (base, parameter) -> the
+# parameters a client may chain after it. Declared on types this server does not support yet
+# (HealthcareService, ...) they are skipped until the registry has them; a registry that carries
+# `SearchParam.chain` adds its own declarations (NDH, custom) to the list.
+PLAN_NET_CHAINS = {
+    ("Endpoint", "organization"): ("name", "address", "partof", "type"),
+    ("HealthcareService", "endpoint"): ("organization",),
+    ("HealthcareService", "location"): (
+        "address", "address-postalcode", "address-city", "address-state", "organization", "type"
+    ),
+    ("HealthcareService", "organization"): ("name", "address", "partof", "type"),
+    ("InsurancePlan", "administered-by"): ("name", "partof"),
+    ("InsurancePlan", "owned-by"): ("name", "partof"),
+    ("Location", "endpoint"): ("organization",),
+    ("Location", "organization"): ("name", "address", "partof", "type"),
+    ("Location", "partof"): ("type", "address", "organization"),
+    ("Organization", "endpoint"): ("organization",),
+    ("Organization", "partof"): ("name", "address", "type"),
+    ("OrganizationAffiliation", "endpoint"): ("organization",),
+    ("OrganizationAffiliation", "location"): (
+        "address", "address-postalcode", "address-city", "address-state", "organization", "type"
+    ),
+    ("OrganizationAffiliation", "network"): ("name", "partof"),
+    ("OrganizationAffiliation", "participating-organization"): (
+        "type", "address", "name", "partof"
+    ),
+    ("OrganizationAffiliation", "primary-organization"): ("type", "address", "name", "partof"),
+    ("OrganizationAffiliation", "service"): ("service-category", "organization", "location"),
+    ("PractitionerRole", "endpoint"): ("organization",),
+    ("PractitionerRole", "location"): (
+        "address", "address-postalcode", "address-city", "address-state", "organization", "type"
+    ),
+    ("PractitionerRole", "network"): ("name", "address", "partof", "type"),
+    ("PractitionerRole", "organization"): ("name", "address", "partof", "type"),
+    ("PractitionerRole", "practitioner"): ("name",),
+    ("PractitionerRole", "service"): ("service-category", "organization", "location"),
+}  # fmt: skip
+
+
+def _declared_chains() -> list[tuple[str, str, str]]:
+    declared = {(b, p, c) for (b, p), chained in PLAN_NET_CHAINS.items() for c in chained}
+    for rdef in RESOURCES.values():
+        for param in rdef.reference_params:
+            declared |= {(rdef.type, param.name, c) for c in getattr(param, "chain", ()) or ()}
+    return sorted(declared)
+
+
+# A value that some resources of the fixture directory meet and others do not.
+_VALUES = {
+    "name": "acme",
+    "address": "springfield",
+    "address-city": "springfield",
+    "address-state": "IL",
+    "address-postalcode": "62701",
+    ("Organization", "type"): "dept",
+    ("Location", "type"): "HOSP",
+    "partof": "Organization/org-acme",
+    ("Location", "partof"): "Location/loc-spring",
+    "organization": "Organization/org-acme",
+}
+
+
+@pytest.mark.parametrize("base, param_name, chained", _declared_chains())
+def test_every_declared_chain_is_its_two_searches_composed(
+    api, directory, base, param_name, chained
+):
+    """`B?p.c=v` returns exactly `B?p=<the T/id that T?c=v returns>`: each half tested alone."""
+    param = RESOURCES.get(base) and RESOURCES[base].params.get(param_name)
+    if not param:
+        pytest.skip(f"{base}:{param_name} is not in the registry yet")
+    targets = link_targets(param, "", chained)
+    if not targets:
+        pytest.skip(f"no target of {base}:{param_name} has '{chained}' yet")
+    value = _VALUES.get((targets[0], chained), _VALUES.get(chained, "x"))
+    pointed: set[str] = set()
+    for target in targets:
+        pointed |= entries(api, f"{target}?{chained}={value}")
+    expected = ids(api, f"{base}?{param_name}={','.join(sorted(pointed))}") if pointed else set()
+    assert ids(api, f"{base}?{param_name}.{chained}={value}") == expected
+
+
+def test_declared_chains_are_mostly_not_empty_here(api, directory):
+    """Guards the test above against a fixture where every composed answer is empty."""
+    answered = [
+        ids(api, f"{b}?{p}.{c}={_VALUES.get(c, 'x')}")
+        for b, p, c in _declared_chains()
+        if b in RESOURCES and p in RESOURCES[b].params and isinstance(_VALUES.get(c), str)
+    ]
+    assert sum(1 for found in answered if found) >= len(answered) // 2
