@@ -99,9 +99,15 @@ class Command(BaseCommand):
         practitioner, organization = middle("Practitioner"), middle("Organization")
         location = middle("Location")
         family = (practitioner.get("name") or [{}])[0].get("family", "Smith")
+        # Chains through a location meet the organizations that manage locations.
+        managing = (location.get("managingOrganization") or {}).get("reference", "/")
+        manager = Resource.objects.filter(
+            resource_type="Organization", logical_id=managing.partition("/")[2], deleted=False
+        ).first()
+        manager_name = json.loads(manager.content).get("name", "Acme") if manager else "Acme"
         return {
             "practitioner": practitioner.get("id", "none"),
-            "org_name": " ".join(organization.get("name", "Acme").split()[:2]),
+            "org_name": " ".join(manager_name.split()[:2]),
             "npi": (practitioner.get("identifier") or [{}])[0].get("value", "0"),
             "family": family,
             "family_mid": family[1:4],
