@@ -23,9 +23,11 @@ from .reach import HAS_PREFIX, MAX_HAS_DEPTH, link_targets
 from .values import any_of
 
 # An untyped link into several types, repeated along a chain, multiplies the subqueries: past this
-# many hops in one parameter the client must pick types with `:Type` modifiers.
-MAX_HOPS = 32
+# many in one parameter the client must pick types with `:Type` modifiers.
+MAX_SUBQUERIES = 32
+# SQLite's parser overflows its stack on deeper or wider nesting (a first-run database only).
 SQLITE_MAX_HOPS = 3
+SQLITE_MAX_SUBQUERIES = 12
 
 
 def is_chained(raw_name: str) -> bool:
@@ -35,12 +37,12 @@ def is_chained(raw_name: str) -> bool:
 
 def condition(plan: Plan, raw_name: str, value: str) -> Q | None:
     """The condition a (possibly chained or `_has`) parameter adds to `plan`, None if skipped."""
-    return _condition(plan, raw_name, value, 0, [MAX_HOPS])
+    budget = SQLITE_MAX_SUBQUERIES if connection.vendor == "sqlite" else MAX_SUBQUERIES
+    return _condition(plan, raw_name, value, 0, [budget])
 
 
 def max_hops() -> int:
     """Chain and `_has` hops one parameter may take on this database."""
-    # SQLite's parser overflows its stack on the subqueries of a fourth hop; PostgreSQL has room.
     return SQLITE_MAX_HOPS if connection.vendor == "sqlite" else MAX_HAS_DEPTH - 1
 
 
@@ -180,7 +182,7 @@ def _referrer_ids(source: str, inner: Q):
     rows go with their resource), so its ids are used as they are rather than checked against
     every resource of the type; a negated condition needs the resources themselves.
     """
-    if not inner.negated and len(inner.children) == 1:
+    if not inner.negated and len(inner.children) == 1 and isinstance(inner.children[0], tuple):
         lookup, rows = inner.children[0]
         if lookup == "pk__in" and hasattr(rows, "query"):
             return rows

@@ -11,12 +11,15 @@ The directory below is small enough to work every answer out by hand:
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
+from django.db import connection
 
 from directory import storage
 from directory.registry import RESOURCES
 from directory.search.chains import max_hops
-from directory.search.reach import link_targets
+from directory.search.reach import link_targets, reach
 from tests.factories import FACTORIES
 from tests.fhirapi.conftest import outcome_issue
 
@@ -407,3 +410,34 @@ def test_declared_chains_are_mostly_not_empty_here(api, directory):
         if b in RESOURCES and p in RESOURCES[b].params and isinstance(_VALUES.get(c), str)
     ]
     assert sum(1 for found in answered if found) >= len(answered) // 2
+
+
+@pytest.fixture
+def untyped_partof(monkeypatch):
+    """Organization:partof declared with no target (any type), as InsurancePlan:network is."""
+    params = RESOURCES["Organization"].params
+    monkeypatch.setitem(params, "partof", dataclasses.replace(params["partof"], targets=()))
+
+
+def test_an_untyped_reference_chains_into_every_type_with_the_parameter(
+    api, directory, untyped_partof
+):
+    # Organization, Practitioner, Location and Endpoint all have `name`; only organizations are
+    # pointed at, and the union is the answer.
+    assert ids(api, "Organization?partof.name=acme") == {"org-east"}
+    assert ids(api, "Organization?partof:Location.name=acme") == set()
+    reached = reach("Organization", [("partof.name", "acme")]).matched
+    assert reached == {"Organization", "Practitioner", "Location", "Endpoint"}
+
+
+def test_an_untyped_chain_fanning_out_too_far_is_400(api, directory, untyped_partof, monkeypatch):
+    params = RESOURCES["Location"].params
+    monkeypatch.setitem(params, "partof", dataclasses.replace(params["partof"], targets=()))
+    # Each partof continues into Organization and Location, the last into the 4 types with a
+    # name: 2 + 4 + 4*4 subqueries fit the budget, 2 + 4 + 8 + 8*4 do not (SQLite: 2 + 2*4 fit,
+    # 2 + 4 + 4*4 do not).
+    fits, too_many = "partof.partof.partof.name", "partof.partof.partof.partof.name"
+    if connection.vendor == "sqlite":
+        fits, too_many = "partof.partof.name", fits
+    assert ids(api, f"Organization?{fits}=acme") == set()
+    refused(api, f"Organization?{too_many}=x", "too many types")
