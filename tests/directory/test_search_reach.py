@@ -92,7 +92,7 @@ _TYPE_LITERAL = re.compile(r"(?:resource_type|target_type)\"? = '?([A-Za-z]+)'?"
     [
         ("PractitionerRole", "practitioner.name"),
         ("PractitionerRole", "location.organization.name"),
-        ("PractitionerRole", "location.partof.organization.partof.name"),
+        ("PractitionerRole", "location.partof.organization.name"),  # 3 hops: SQLite takes no more
         ("PractitionerRole", "organization:Organization.endpoint.organization.name"),
         ("Organization", "_has:PractitionerRole:organization:practitioner.name"),
         ("Organization", "_has:Location:organization:_has:PractitionerRole:location:active"),
