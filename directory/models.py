@@ -50,6 +50,13 @@ class Resource(models.Model):
                 name="resource_sortname_idx",
                 condition=models.Q(deleted=False),
             ),
+            # `_has` and chains meet resources by logical id (ReferenceIndex.target_id): this
+            # answers "is it live, and what is its row id" from the index alone.
+            models.Index(
+                fields=["resource_type", "logical_id", "id"],
+                name="resource_live_logical_idx",
+                condition=models.Q(deleted=False),
+            ),
         ]
 
     def __str__(self):
@@ -148,6 +155,11 @@ class ReferenceIndex(models.Model):
                 name="reference_param_idx",
             ),
             models.Index(fields=["target_type", "target_id"], name="reference_target_idx"),
+            # `_has` goes from referring resources to what they point at, index-only.
+            models.Index(
+                fields=["resource", "param", "target_type", "target_id"],
+                name="reference_source_idx",
+            ),
         ]
 
 

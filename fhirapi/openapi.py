@@ -207,7 +207,7 @@ def _shared_parameters() -> dict:
         "Prefer": _header(
             "Prefer",
             "RFC 7240 preferences: return=minimal|representation|OperationOutcome, "
-            "handling=strict|lenient",
+            "handling=strict|lenient (strict by default: unknown search parameters are a 400)",
             {"type": "string", "examples": _PREFER_VALUES},
         ),
         "If-Match": _header(

@@ -12,7 +12,9 @@ HANDLING_VALUES = {"strict": "strict", "lenient": "lenient"}
 @dataclass(frozen=True)
 class Preferences:
     return_: str = "representation"
-    handling: str = "lenient"
+    # Strict unless the client asks otherwise: an unknown parameter or modifier is a 400, because
+    # ignoring it would silently widen the answer.
+    handling: str = "strict"
 
     @property
     def strict(self) -> bool:

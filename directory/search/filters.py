@@ -59,6 +59,7 @@ def filter_condition(plan: Plan, raw_name: str, name: str, modifier: str, value:
         plan.skip(
             f"Unknown search parameter '{name}' was ignored",
             f"Unknown search parameter '{name}' for {plan.resource_type}",
+            expression=raw_name,
         )
         return None
     kind = KINDS.get(param.type)
@@ -92,7 +93,10 @@ def _modifier_allowed(plan: Plan, raw_name: str, name: str, modifier: str, allow
             code="not-supported",
             expression=[raw_name],
         )
-    plan.skip(f"Unknown modifier ':{modifier}' on search parameter '{name}' was ignored")
+    plan.skip(
+        f"Unknown modifier ':{modifier}' on search parameter '{name}' was ignored",
+        expression=raw_name,
+    )
     return False
 
 

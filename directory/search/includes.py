@@ -1,30 +1,35 @@
-"""`_include` and `_revinclude`: validating them, and fetching the resources they add to a page."""
+"""`_include` and `_revinclude`: validating them; iterate.py fetches the resources they add."""
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.db.models import Q
-
 from ..errors import InvalidRequest
-from ..models import ReferenceIndex, Resource
+from ..models import Resource
 from ..registry import RESOURCES, SearchParam
+from . import iterate
 from .plan import Include, Plan
-from .values import any_of, nothing
 
 
-def parse_include(plan: Plan, name: str, value: str):
-    """Record one `_include` or `_revinclude` value (Type:param or Type:param:Target)."""
+def parse_include(plan: Plan, name: str, value: str, iterated: bool = False):
+    """Record one `_include` or `_revinclude` value (Type:param[:Target], Type:* or *)."""
+    if value == "*" and name == "_include":
+        # Every reference of the matches; iterated, of every resource already in the result.
+        source = iterate.ANY_SOURCE if iterated else plan.resource_type
+        plan.includes.append(Include(source, (iterate.EVERY_PARAM,), None, iterated))
+        return
     parts = value.split(":")
     if len(parts) not in (2, 3) or parts[0] not in RESOURCES:
         raise InvalidRequest(
-            f"{name} value '{value}' must be Type:param or Type:param:Target", expression=[name]
+            f"{name} value '{value}' must be Type:param, Type:param:Target, Type:* or *",
+            expression=[name],
         )
     source, param_name = parts[0], parts[1]
     target = parts[2] if len(parts) == 3 else None
     if name == "_include":
-        plan.includes.append(_forward_include(plan, value, source, param_name, target))
+        include = _forward_include(plan, value, source, param_name, target, iterated)
+        plan.includes.append(include)
     else:
-        plan.revincludes.append(_reverse_include(plan, value, source, param_name, target))
+        include = _reverse_include(plan, value, source, param_name, target, iterated)
+        plan.revincludes.append(include)
 
 
 def _reference_params(source: str, param_name: str, value: str, name: str) -> list[SearchParam]:
@@ -40,79 +45,46 @@ def _reference_params(source: str, param_name: str, value: str, name: str) -> li
     return [param]
 
 
-def _forward_include(plan, value, source, param_name, target) -> Include:
-    if source != plan.resource_type:
+def _can_target(param: SearchParam, resource_type: str) -> bool:
+    """No declared target means any type."""
+    return not param.targets or resource_type in param.targets
+
+
+def _forward_include(plan, value, source, param_name, target, iterated) -> Include:
+    # Iterated, the source may be any type an earlier round put in the result.
+    if source != plan.resource_type and not iterated:
         raise InvalidRequest(
-            f"_include '{value}' must start with {plan.resource_type} "
-            "(_include:iterate is not supported)",
+            f"_include '{value}' must start with {plan.resource_type} (or use _include:iterate)",
             expression=["_include"],
         )
     params = _reference_params(source, param_name, value, "_include")
-    if target is not None and not any(target in p.targets for p in params):
+    if target is not None and not any(_can_target(p, target) for p in params):
         raise InvalidRequest(
             f"_include '{value}': {target} is not a target of {param_name}", expression=["_include"]
         )
-    return Include(source, tuple(p.name for p in params), target)
+    return Include(source, tuple(p.name for p in params), target, iterated)
 
 
-def _reverse_include(plan, value, source, param_name, target) -> Include:
-    if target is not None and target != plan.resource_type:
+def _reverse_include(plan, value, source, param_name, target, iterated) -> Include:
+    name = "_revinclude"
+    if target is not None and target not in RESOURCES:
+        raise InvalidRequest(f"{name} '{value}': unknown type '{target}'", expression=[name])
+    # Not iterated, the referenced resources are the matches, so the target is the searched type.
+    wanted = target or (None if iterated else plan.resource_type)
+    if not iterated and wanted != plan.resource_type:
         raise InvalidRequest(
-            f"_revinclude '{value}' must target {plan.resource_type}", expression=["_revinclude"]
+            f"{name} '{value}' must target {plan.resource_type}", expression=[name]
         )
     params = [
         p
-        for p in _reference_params(source, param_name, value, "_revinclude")
-        if plan.resource_type in p.targets
+        for p in _reference_params(source, param_name, value, name)
+        if wanted is None or _can_target(p, wanted)
     ]
     if not params:
-        raise InvalidRequest(
-            f"_revinclude '{value}' cannot refer to {plan.resource_type}",
-            expression=["_revinclude"],
-        )
-    return Include(source, tuple(p.name for p in params), plan.resource_type)
+        raise InvalidRequest(f"{name} '{value}' cannot refer to {wanted}", expression=[name])
+    return Include(source, tuple(p.name for p in params), wanted, iterated)
 
 
 def included_rows(plan: Plan, matches: list[Resource]) -> list[Resource]:
-    """Resources named by `_include`/`_revinclude` for one page, in two queries, capped."""
-    if not matches or not (plan.includes or plan.revincludes):
-        return []
-    wanted = any_of([_forward_targets(plan, matches), _reverse_sources(plan, matches)])
-    rows = (
-        Resource.objects.filter(deleted=False)
-        .filter(wanted)
-        .exclude(pk__in=[row.pk for row in matches])
-        .order_by("resource_type", "pk")
-    )
-    return list(rows[: settings.FHIR_MAX_INCLUDES])
-
-
-def _forward_targets(plan: Plan, matches: list[Resource]) -> Q:
-    if not plan.includes:
-        return nothing()
-    which = any_of(
-        Q(param__in=inc.params, **({"target_type": inc.target_type} if inc.target_type else {}))
-        for inc in plan.includes
-    )
-    references = ReferenceIndex.objects.filter(
-        which, resource_id__in=[row.pk for row in matches], external=False
-    ).values_list("target_type", "target_id")
-    by_type: dict[str, set[str]] = {}
-    for target_type, target_id in references.distinct():
-        by_type.setdefault(target_type, set()).add(target_id)
-    return any_of(Q(resource_type=t, logical_id__in=sorted(ids)) for t, ids in by_type.items())
-
-
-def _reverse_sources(plan: Plan, matches: list[Resource]) -> Q:
-    if not plan.revincludes:
-        return nothing()
-    which = any_of(
-        Q(resource_type=inc.source_type, param__in=inc.params) for inc in plan.revincludes
-    )
-    referrers = ReferenceIndex.objects.filter(
-        which,
-        target_type=plan.resource_type,
-        target_id__in=[row.logical_id for row in matches],
-        external=False,
-    ).values("resource_id")
-    return Q(pk__in=referrers)
+    """Resources named by `_include`/`_revinclude` for one page, `:iterate` followed, capped."""
+    return iterate.included_rows(plan, matches)

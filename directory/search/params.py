@@ -9,6 +9,7 @@ from django.conf import settings
 from ..errors import InvalidRequest
 from ..numbers import capped_integer
 from ..registry import RESOURCES
+from . import chains
 from .filters import filter_condition
 from .includes import parse_include
 from .near import SORT_KEY as NEAR_SORT_KEY
@@ -18,6 +19,7 @@ from .plan import SORT_FIELDS, Plan
 # Accepted for the HTTP layer's sake (output format), meaningless to the search itself.
 _NO_OP_PARAMS = {"_format", "_pretty"}
 _RESULT_PARAMS = ("_sort", "_count", "_total", "_summary", "_elements", "_include", "_revinclude")
+_INCLUDES = ("_include", "_revinclude")
 _TOTAL_MODES = {"none", "estimate", "accurate"}
 _SUMMARY_MODES = {"true", "false", "text", "data", "count"}
 _ELEMENT = re.compile(r"^(?:[A-Z][A-Za-z]+\.)?(?P<name>[A-Za-z][A-Za-z0-9_]*)$")
@@ -38,7 +40,7 @@ def parse(resource_type: str, pairs, *, strict: bool, filters_only: bool = False
 def self_params(plan: Plan) -> list[tuple[str, str]]:
     """Applied parameters in a canonical order: filters by name, then result parameters."""
     params = sorted(plan.filter_params, key=lambda pair: pair[0])
-    for name in _RESULT_PARAMS:
+    for name in (*_RESULT_PARAMS, *(f"{n}:iterate" for n in _INCLUDES)):
         params += [(name, value) for value in plan.result_params.get(name, [])]
     return params
 
@@ -57,23 +59,30 @@ def _parse_one(plan: Plan, raw_name: str, value: str):
     if value == "":
         plan.ignored.append(f"Search parameter '{raw_name}' has no value and was ignored")
         return
-    condition = filter_condition(plan, raw_name, name, modifier, value)
+    if chains.is_chained(raw_name):
+        condition = chains.condition(plan, raw_name, value)
+    else:
+        condition = filter_condition(plan, raw_name, name, modifier, value)
     if condition is not None:
         plan.conditions.append(condition)
         plan.filter_params.append((raw_name, value))
 
 
 def _parse_control(plan: Plan, name: str, modifier: str, value: str):
-    """A result parameter or `_cursor`; these take no modifiers."""
-    if modifier:
-        plan.skip(f"Modifier ':{modifier}' on '{name}' is not supported and was ignored")
+    """A result parameter or `_cursor`; only the includes take a modifier, `:iterate`."""
+    if modifier and not (name in _INCLUDES and modifier == "iterate"):
+        plan.skip(
+            f"Modifier ':{modifier}' on '{name}' is not supported and was ignored",
+            expression=f"{name}:{modifier}",
+        )
         return
     if name == "_cursor":
         plan.cursor = value
         return
-    if name in ("_include", "_revinclude"):
-        parse_include(plan, name, value)
-        plan.result_params.setdefault(name, []).append(value)
+    if name in _INCLUDES:
+        parse_include(plan, name, value, iterated=bool(modifier))
+        key = f"{name}:{modifier}" if modifier else name
+        plan.result_params.setdefault(key, []).append(value)
         return
     if name in plan.result_params:
         plan.skip(f"Repeated '{name}': only the last value was used")

@@ -21,6 +21,7 @@ class Include:
     source_type: str
     params: tuple[str, ...]
     target_type: str | None
+    iterate: bool = False  # `:iterate`: also applied to resources earlier includes added
 
 
 @dataclass
@@ -50,8 +51,11 @@ class Plan:
     def page_size(self) -> int:
         return settings.FHIR_DEFAULT_COUNT if self.count is None else self.count
 
-    def skip(self, note: str, strict_message: str | None = None):
+    def skip(self, note: str, strict_message: str | None = None, expression: str | None = None):
         """Lenient: record why a parameter was ignored. Strict: refuse the request."""
         if self.strict:
-            raise InvalidRequest(strict_message or note.replace(" was ignored", ""))
+            raise InvalidRequest(
+                strict_message or note.replace(" was ignored", ""),
+                expression=[expression] if expression else None,
+            )
         self.ignored.append(note)

@@ -12,15 +12,18 @@ reference) nothing is added: the search itself refuses such values, so they retu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 
-from ..registry import RESOURCES, SearchParam
+from ..registry import RESOURCE_TYPES, RESOURCES, SearchParam
 
 INCLUDE_NAMES = ("_include", "_revinclude")
 HAS_PREFIX = "_has:"
 # `_has` nests (`_has:A:ref:_has:B:ref:param`); deeper than this is refused by the caller's
 # scope check because every level names a type, and parsing stops here so a hostile name cannot
-# make this loop long.
+# make this loop long. The search refuses (400) a parameter with this many chain or `_has` hops.
 MAX_HAS_DEPTH = 8
+# Parameters every type has; a chain may end in them whatever its last target is.
+COMMON_NAMES = ("_id", "_lastUpdated")
 
 
 @dataclass
@@ -37,12 +40,34 @@ def reach(resource_type: str, pairs: list[tuple[str, str]]) -> Reach:
     for raw_name, value in pairs:
         name = raw_name.partition(":")[0]
         if name in INCLUDE_NAMES:
-            result.returned |= _include_types(name, value)
+            result.returned |= _include_types(resource_type, name, value)
         elif raw_name.startswith(HAS_PREFIX):
             result.matched |= _has_types(raw_name)
         elif "." in raw_name:
             result.matched |= _chain_types(resource_type, raw_name)
+    if any(raw_name.partition(":")[2] == "iterate" for raw_name, _ in pairs):
+        result.returned |= _iterated_types(result.returned, pairs)
     return result
+
+
+def link_targets(param: SearchParam, explicit: str, next_name: str) -> list[str]:
+    """Types a chain link `param[:explicit]` continues into to evaluate `next_name` there.
+
+    The search engine (chains.py) follows exactly these, so authorization checks what is read.
+    A parameter with no declared target (any type) continues into every type having the next
+    parameter.
+    """
+    candidates = list(param.targets) or list(RESOURCE_TYPES)
+    if explicit:
+        candidates = [explicit] if explicit in candidates else []
+    return [t for t in candidates if t in RESOURCES and _defines(t, next_name)]
+
+
+def _defines(resource_type: str, raw_name: str) -> bool:
+    if raw_name.startswith(HAS_PREFIX):
+        return False  # a chain ending in `_has` is refused by the search
+    name = raw_name.partition(":")[0]
+    return name in COMMON_NAMES or name in RESOURCES[resource_type].params
 
 
 def _reference_params(source: str, param_name: str) -> list[SearchParam]:
@@ -55,8 +80,10 @@ def _reference_params(source: str, param_name: str) -> list[SearchParam]:
     return [param] if param is not None and param.type == "reference" else []
 
 
-def _include_types(name: str, value: str) -> set[str]:
+def _include_types(resource_type: str, name: str, value: str) -> set[str]:
     """`_include=Source:param[:Target]` returns targets; `_revinclude` returns sources."""
+    if value == "*":
+        value = f"{resource_type}:*"
     parts = value.split(":")
     if len(parts) not in (2, 3):
         return set()
@@ -68,8 +95,26 @@ def _include_types(name: str, value: str) -> set[str]:
         return {source}
     if len(parts) == 3:
         # A target the parameter cannot point at is refused by the search: it returns nothing.
-        return {parts[2]} if any(parts[2] in param.targets for param in params) else set()
-    return {target for param in params for target in param.targets}
+        return {parts[2]} if any(parts[2] in _targets(param) for param in params) else set()
+    return {target for param in params for target in _targets(param)}
+
+
+def _targets(param: SearchParam) -> tuple[str, ...]:
+    return param.targets or RESOURCE_TYPES
+
+
+def _iterated_types(returned: set[str], pairs: list[tuple[str, str]]) -> set[str]:
+    """`_include:iterate=*` follows every reference of every returned type, until nothing new."""
+    found = set(returned)
+    wildcards = [v for n, v in pairs if n == "_include:iterate" and v == "*"]
+    for _ in range(len(RESOURCE_TYPES)):
+        added = {
+            t for source in found for v in wildcards for t in _include_types(source, "_include", v)
+        }
+        if added <= found:
+            break
+        found |= added
+    return found
 
 
 def _chain_types(resource_type: str, raw_name: str) -> set[str]:
@@ -77,15 +122,14 @@ def _chain_types(resource_type: str, raw_name: str) -> set[str]:
     types: set[str] = set()
     current = {resource_type}
     links = raw_name.split(".")
-    for link in links[:-1]:
+    for link, next_link in pairwise(links):
         param_name, _, explicit = link.partition(":")
-        targets = {
+        current = {
             target
             for source in current
             for param in _reference_params(source, param_name)
-            for target in param.targets
+            for target in link_targets(param, explicit, next_link)
         }
-        current = {explicit} if explicit else targets
         types |= current
     return types
 
@@ -93,16 +137,18 @@ def _chain_types(resource_type: str, raw_name: str) -> set[str]:
 def _has_types(raw_name: str) -> set[str]:
     """The referring types of `_has:Type:ref:param`, at every nesting level."""
     types: set[str] = set()
-    rest = raw_name
+    rest, source = raw_name, ""
     for _ in range(MAX_HAS_DEPTH):
         if not rest.startswith(HAS_PREFIX):
+            if "." in rest and source in RESOURCES:
+                # `_has:Type:ref:chain.param` also reads the chain's types.
+                types |= _chain_types(source, rest)
             break
         parts = rest[len(HAS_PREFIX) :].split(":", 2)
-        if len(parts) < 3:
-            break
-        types.add(parts[0])
-        rest = parts[2]
-    else:
-        # Nested deeper than anyone needs: name a type nobody is granted, so it is refused.
-        types.add("_has-too-deep")
+        if len(parts) < 3 or parts[0] not in RESOURCES:
+            break  # refused by the search: it reads nothing
+        source, rest = parts[0], parts[2]
+        types.add(source)
+    # Deeper than the bound, the search refuses the parameter (400) before reading anything, so
+    # the levels past it add no type.
     return types

@@ -342,12 +342,23 @@ def test_bad_include_values_are_400(name, value):
         run("Organization", (name, value))
 
 
-def test_include_iterate_is_ignored_leniently_refused_strictly():
-    OrganizationFactory.create()
-    result = run("Organization", ("_include:iterate", "Organization:partof"))
-    assert result.ignored and len(result.entries) == 1
-    with pytest.raises(InvalidRequest):
-        run("Organization", ("_include:iterate", "Organization:partof"), strict=True)
+def test_include_iterate_follows_parents_of_included_resources():
+    top = OrganizationFactory.create()
+    middle = OrganizationFactory.create(partOf={"reference": f"Organization/{top['id']}"})
+    leaf = OrganizationFactory.create(partOf={"reference": f"Organization/{middle['id']}"})
+    result = run(
+        "Organization",
+        ("_id", leaf["id"]),
+        ("_include:iterate", "Organization:partof"),
+        strict=True,
+    )
+    assert include_ids(result) == {f"Organization/{top['id']}", f"Organization/{middle['id']}"}
+    assert result.ignored == []
+
+
+def test_other_modifiers_on_includes_are_refused_strictly():
+    with pytest.raises(InvalidRequest, match="recurse"):
+        run("Organization", ("_include:recurse", "Organization:partof"), strict=True)
 
 
 def test_revinclude_star_covers_every_param_pointing_here():

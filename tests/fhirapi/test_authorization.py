@@ -102,6 +102,22 @@ def returned_types(response: requests.Response) -> set[str]:
             "system/Organization.read system/PractitionerRole.s",
             "Organization?_has:PractitionerRole:organization:_has:Endpoint:organization:status=x",
         ),
+        # Every hop of a multi-hop chain, and a chain inside _has, is a type searched.
+        (
+            "system/PractitionerRole.read system/Location.s",
+            "PractitionerRole?location.organization.name=Harbor",
+        ),
+        (
+            "system/Practitioner.read system/PractitionerRole.s",
+            "Practitioner?_has:PractitionerRole:practitioner:organization.name=Harbor",
+        ),
+        # `_include=*` returns every target type; iterated, the targets' targets too.
+        ("system/PractitionerRole.read system/Practitioner.r", "PractitionerRole?_include=*"),
+        (
+            "system/PractitionerRole.read system/Practitioner.r system/Organization.r"
+            " system/Location.r",
+            "PractitionerRole?_include:iterate=*",
+        ),
         # Search rights alone do not let included resources be read.
         (
             "system/PractitionerRole.read system/Practitioner.s",
@@ -144,6 +160,22 @@ def test_post_search_is_judged_by_its_form_body(directory, as_scopes):
             {"PractitionerRole", "Organization"},
         ),
         ("system/PractitionerRole.read", "PractitionerRole", {"PractitionerRole"}),
+        (
+            "system/PractitionerRole.read system/Organization.r system/Endpoint.r",
+            "PractitionerRole?_include=PractitionerRole:organization"
+            "&_include:iterate=Organization:endpoint",
+            {"PractitionerRole", "Organization", "Endpoint"},
+        ),
+        (
+            "system/PractitionerRole.read system/Organization.s",
+            "PractitionerRole?organization.name=Harbor",
+            {"PractitionerRole"},
+        ),
+        (
+            "system/Organization.read system/PractitionerRole.s system/Practitioner.s",
+            "Organization?_has:PractitionerRole:organization:practitioner._id=pr-1",
+            {"Organization"},
+        ),
     ],
 )  # fmt: skip
 def test_granted_includes_are_returned(directory, as_scopes, scope, path, expected):

@@ -80,7 +80,7 @@ def test_get_search_passes_params_in_order_without_format(api, recorder):
         ("_include", "b"),
         ("given", ""),
     ]
-    assert request.strict is False
+    assert request.strict is True  # strict unless the client prefers lenient handling
 
 
 @pytest.mark.parametrize(
@@ -88,7 +88,7 @@ def test_get_search_passes_params_in_order_without_format(api, recorder):
     [
         ("handling=strict", True),
         ("handling=lenient", False),
-        ("return=minimal", False),
+        ("return=minimal", True),
         ("HANDLING=Strict", True),
         ("respond-async, handling=strict", True),
     ],
@@ -215,7 +215,9 @@ def test_include_entries_have_include_mode(api):
 
 def test_unknown_param_lenient_adds_warning_outcome_entry(api):
     OrganizationFactory.create()
-    bundle = api.get("/fhir/Organization", {"colour": "blue"}).json()
+    bundle = api.get(
+        "/fhir/Organization", {"colour": "blue"}, HTTP_PREFER="handling=lenient"
+    ).json()
     assert bundle["total"] == 1
     outcomes = [e for e in bundle["entry"] if e["search"]["mode"] == "outcome"]
     (entry,) = outcomes
@@ -225,10 +227,33 @@ def test_unknown_param_lenient_adds_warning_outcome_entry(api):
     get_fhir_model_class("Bundle").model_validate(bundle)
 
 
-def test_unknown_param_strict_is_400(api):
-    response = api.get("/fhir/Organization", {"colour": "blue"}, HTTP_PREFER="handling=strict")
+@pytest.mark.parametrize("prefer", [{}, {"HTTP_PREFER": "handling=strict"}])
+def test_unknown_param_is_400_by_default_and_when_strict(api, prefer):
+    response = api.get("/fhir/Organization", {"colour": "blue"}, **prefer)
     assert response.status_code == 400
-    assert "colour" in outcome_issue(response)["diagnostics"]
+    issue = outcome_issue(response)
+    assert "colour" in issue["diagnostics"] and issue["expression"] == ["colour"]
+
+
+@pytest.mark.parametrize("name", ["name:exat", "name:fuzzy", "_count:x", "_include:recurse"])
+def test_unknown_modifier_is_400_by_default(api, name):
+    OrganizationFactory.create(name="Alpha")
+    response = api.get(
+        "/fhir/Organization", {name: "Organization:partof" if "include" in name else "al"}
+    )
+    assert response.status_code == 400
+    issue = outcome_issue(response)
+    assert name.partition(":")[2] in issue["diagnostics"] and issue["expression"] == [name]
+
+
+def test_unknown_modifier_lenient_is_ignored_and_reported(api):
+    OrganizationFactory.create(name="Alpha")
+    OrganizationFactory.create(name="Beta")
+    response = api.get("/fhir/Organization", {"name:exat": "Alpha"}, HTTP_PREFER="handling=lenient")
+    bundle = response.json()
+    assert bundle["total"] == 2
+    outcome = next(e for e in bundle["entry"] if e["search"]["mode"] == "outcome")["resource"]
+    assert "exat" in outcome["issue"][0]["diagnostics"]
 
 
 def test_format_param_is_not_reported_as_unknown(api):

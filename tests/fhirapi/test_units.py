@@ -11,16 +11,17 @@ from fhirapi.prefer import parse_prefer
 @pytest.mark.parametrize(
     ("header", "return_", "handling"),
     [
-        (None, "representation", "lenient"),
-        ("", "representation", "lenient"),
-        ("return=minimal", "minimal", "lenient"),
-        ("return=OperationOutcome", "OperationOutcome", "lenient"),
-        ("return=operationoutcome", "OperationOutcome", "lenient"),
-        ('return="minimal"', "minimal", "lenient"),
+        (None, "representation", "strict"),
+        ("", "representation", "strict"),
+        ("return=minimal", "minimal", "strict"),
+        ("return=OperationOutcome", "OperationOutcome", "strict"),
+        ("return=operationoutcome", "OperationOutcome", "strict"),
+        ('return="minimal"', "minimal", "strict"),
         ("return=minimal, handling=strict", "minimal", "strict"),
+        ("return=minimal, handling=lenient", "minimal", "lenient"),
         ("handling=strict; return=representation", "representation", "strict"),
-        ("return=bogus, handling=maybe", "representation", "lenient"),
-        ("return=minimal, return=representation", "minimal", "lenient"),
+        ("return=bogus, handling=maybe", "representation", "strict"),
+        ("return=minimal, return=representation", "minimal", "strict"),
     ],
 )
 def test_parse_prefer(header, return_, handling):

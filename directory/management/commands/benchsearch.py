@@ -38,6 +38,12 @@ QUERIES = [
     "PractitionerRole?network=Organization/{network}",
     "PractitionerRole?organization=Organization/{role_org}&_include=PractitionerRole:organization"
     "&_include:iterate=Organization:partof",
+    "PractitionerRole?organization.partof.name={system_name}",
+    f"Organization?_has:PractitionerRole:organization:specialty={NUCC}|{{specialty}}",
+    "Practitioner?_has:PractitionerRole:practitioner:location.address-city={role_city}",
+    "Organization?_has:Location:organization:_has:PractitionerRole:location:practitioner.family="
+    "{family}",
+    "PractitionerRole?practitioner=Practitioner/{practitioner}&_include:iterate=*",
 ]
 NETWORK_REFERENCE = (
     "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/network-reference"
@@ -149,6 +155,7 @@ def sample_values() -> dict:
         "family": family,
         "family_mid": family[1:4],
         "org": organization.get("id", "none"),
+        "practitioner": practitioner.get("id", "none"),
         "city": (organization.get("address") or [{}])[0].get("city", "Boston"),
         "state": (location.get("address") or {}).get("state", "MA"),
         "role_city": (site.get("address") or {}).get("city", "Boston"),

@@ -29,7 +29,7 @@ def reindex_small_directories(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("directory", "0012_position_index"),
+        ("directory", "0013_chain_and_has_indexes"),
     ]
 
     operations = [
