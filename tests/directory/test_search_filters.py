@@ -250,7 +250,12 @@ def _build(steps: list, listed: list, leaf: dict, static_type: str | None) -> di
 
 
 # Elements R4 requires, for the types and backbone elements that have any.
-REQUIRED = {"Group": {"type": "practitioner", "actual": True}}
+# What the R4 invariants ask of a resource besides the placed reference (org-1: a name).
+REQUIRED = {
+    "Group": {"type": "practitioner", "actual": True},
+    "Organization": {"name": "Acme"},
+    "InsurancePlan": {"name": "Acme Gold"},
+}
 REQUIRED_ELEMENTS = {
     "qualification": {"code": {"text": "MD"}},
     "coverage": {"type": {"text": "medical"}, "benefit": [{"type": {"text": "visit"}}]},

@@ -67,11 +67,13 @@ def test_has_nested_beyond_the_bound_names_only_the_levels_within_it():
         ("Practitioner", [("_has:PractitionerRole:practitioner:location.organization.name", "x")],
          {"Practitioner"}, {"Practitioner", "PractitionerRole", "Location", "Organization"}),
         ("PractitionerRole", [("_include", "*")],
-         {"PractitionerRole", "Practitioner", "Organization", "Location", "Endpoint"},
+         {"PractitionerRole", "Practitioner", "Organization", "Location", "Endpoint",
+          "HealthcareService"},
          {"PractitionerRole"}),
-        # Iterated, `*` follows the references of whatever was added, to a fixed point.
+        # Iterated, `*` follows the references of whatever was added, to a fixed point
+        # (Plan-Net's Organization coverage-area points at Locations).
         ("Organization", [("_include:iterate", "*")],
-         {"Organization", "Endpoint"}, {"Organization"}),
+         {"Organization", "Endpoint", "Location"}, {"Organization"}),
         ("Location", [("_include:iterate", "*")],
          {"Location", "Organization", "Endpoint"}, {"Location"}),
         ("PractitionerRole", [("_include:iterate", "Location:organization")],

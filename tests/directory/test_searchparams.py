@@ -276,27 +276,13 @@ def test_group_values_of_each_type_are_indexed():
 # ---------------------------------------------------------------- stored and searched
 
 
-def without_reused_npis(resources: list[dict]) -> list[dict]:
-    """The examples give five organizations one NPI; this directory refuses that by design
-    (directory/identifiers.py), so every holder after the first loses that identifier."""
-    seen, kept = set(), []
-    for resource in resources:
-        identifiers = []
-        for ident in resource.get("identifier") or []:
-            key = (ident.get("system"), ident.get("value"))
-            if key[0] == NPI_SYSTEM and key in seen:
-                continue
-            seen.add(key)
-            identifiers.append(ident)
-        copy = {k: v for k, v in resource.items() if k != "identifier"}
-        kept.append({**copy, "identifier": identifiers} if identifiers else copy)
-    return kept
-
-
 @pytest.fixture
-def plan_net(db):
-    """Every Plan-Net example stored with its id (in one transaction: they refer to each other)."""
-    examples = without_reused_npis(CORPUS["plan-net"])
+def plan_net(db, settings):
+    """Every Plan-Net example stored with its id (in one transaction: they refer to each other).
+
+    The examples give one NPI to several records, so NPI uniqueness is off (FHIR_UNIQUE_NPI)."""
+    settings.FHIR_UNIQUE_NPI = False
+    examples = CORPUS["plan-net"]
     with transaction.atomic(), storage.deferred_integrity():
         for resource in examples:
             storage.update(resource["resourceType"], resource["id"], resource)
@@ -322,8 +308,9 @@ def test_extension_and_new_type_parameters_search(plan_net):
     assert ids("InsurancePlan", "name=acme") == {"AcmeQHPBronze", "AcmeQHPGold"}
 
 
-def test_bulk_load_writes_the_rows_extraction_gives(db):
-    examples = without_reused_npis(CORPUS["plan-net"])
+def test_bulk_load_writes_the_rows_extraction_gives(db, settings):
+    settings.FHIR_UNIQUE_NPI = False
+    examples = CORPUS["plan-net"]
     storage.bulk_load([(r["resourceType"], r) for r in examples], check_references=False)
     for model, columns in TABLES.items():
         stored = model.objects.values_list("resource__logical_id", "param", *columns)
