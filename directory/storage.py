@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from . import identifiers, indexing
+from . import customparams, identifiers, indexing
 from .errors import (
     Conflict,
     Gone,
@@ -442,6 +442,7 @@ def _stamp(content: dict, logical_id: str, version_id: int, moment: datetime) ->
 def _store(
     resource_type: str, logical_id: str, canonical: dict, *, method: str, current: Resource | None
 ) -> Resource:
+    customparams.before_store(resource_type, logical_id, canonical)  # custom SearchParameters
     rows = indexing.extract(resource_type, canonical)
     pending = _deferred.get()
     if pending is None:

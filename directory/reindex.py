@@ -1,0 +1,146 @@
+"""Reindex jobs: re-extract every resource's index rows after the search parameters changed.
+
+A job is a row of `ReindexJob`. `POST [base]/$reindex` (or `[base]/{type}/$reindex`) creates it
+and starts `run_job` in a daemon thread of the worker that took the request; `manage.py reindex`
+runs or resumes jobs from the command line. The scan is a keyset walk over `Resource.pk`: each
+batch is re-extracted in one transaction that also advances `last_pk`, so a job whose runner died
+(worker killed, restarted) resumes after its last committed batch with
+`manage.py reindex --resume` (jobs whose heartbeat is older than `STALE_SECONDS`), and a
+re-extraction is idempotent, so nothing is lost or doubled.
+
+Each batch locks its rows (`select_for_update`) while it re-extracts them: a concurrent update
+of the same resource waits and then writes its own, newer, rows. Resources created after the
+scan passed them were indexed by their write, with the new parameters, because the scan does not
+start before `not_before` (job creation + the registry staleness bound, see customparams.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import datetime, timedelta
+
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+
+from . import indexing, registry, storage
+from .models import Resource
+from .reindex_models import ReindexJob
+
+__all__ = ["ReindexJob", "finished_after", "reindex_rows", "run_job", "start_job"]
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+STALE_SECONDS = 120
+
+
+def start_job(resource_type: str = "", *, background: bool = True) -> ReindexJob:
+    """Queue a job (after the registry staleness bound) and, by default, run it in a thread."""
+    from .customparams import refresh_seconds
+
+    now = timezone.now()
+    job = ReindexJob.objects.create(
+        resource_type=resource_type,
+        created=now,
+        not_before=now + timedelta(seconds=refresh_seconds()),
+        total=_rows(resource_type).count(),
+    )
+    if background:
+        threading.Thread(target=_run_in_thread, args=(job.pk,), daemon=True).start()
+    return job
+
+
+def _run_in_thread(job_id: int) -> None:
+    try:
+        run_job(job_id)
+    finally:
+        close_old_connections()
+
+
+def run_job(job_id: int, *, sleep=None) -> ReindexJob:
+    """Run (or resume) a job to its end; a failure is recorded on the row, never raised."""
+    import time
+
+    sleep = sleep or time.sleep
+    job = ReindexJob.objects.get(pk=job_id)
+    wait = (job.not_before - timezone.now()).total_seconds()
+    if wait > 0:
+        sleep(wait)
+    from .customparams import ensure_fresh
+
+    ensure_fresh(force=True)  # this thread indexes with every active parameter
+    ReindexJob.objects.filter(pk=job_id).update(
+        state=ReindexJob.RUNNING, started=job.started or timezone.now(), heartbeat=timezone.now()
+    )
+    try:
+        while _next_batch(job_id):
+            pass
+    except Exception as exc:  # recorded for the status URL; the job can be resumed
+        log.exception("reindex job %s failed", job_id)
+        ReindexJob.objects.filter(pk=job_id).update(
+            state=ReindexJob.FAILED, error=f"{type(exc).__name__}: {exc}"[:500]
+        )
+    else:
+        ReindexJob.objects.filter(pk=job_id).update(
+            state=ReindexJob.DONE, finished=timezone.now(), heartbeat=timezone.now()
+        )
+        ensure_fresh(force=True)  # this worker's custom parameters become searchable now
+    return ReindexJob.objects.get(pk=job_id)
+
+
+def _rows(resource_type: str):
+    rows = Resource.objects.filter(deleted=False)
+    if resource_type:
+        return rows.filter(resource_type=resource_type)
+    return rows.filter(resource_type__in=registry.RESOURCE_TYPES)
+
+
+def _next_batch(job_id: int) -> bool:
+    """Re-extract the next batch and advance the keyset in one transaction; False when done."""
+    with transaction.atomic():
+        job = ReindexJob.objects.select_for_update().get(pk=job_id)
+        batch = list(
+            _rows(job.resource_type)
+            .filter(pk__gt=job.last_pk)
+            .order_by("pk")
+            .select_for_update()[:BATCH_SIZE]
+        )
+        if not batch:
+            return False
+        reindex_rows(batch)
+        job.last_pk = batch[-1].pk
+        job.done = min(job.done + len(batch), max(job.total, job.done + len(batch)))
+        job.heartbeat = timezone.now()
+        job.save(update_fields=["last_pk", "done", "heartbeat"])
+    return True
+
+
+def reindex_rows(rows: list[Resource]) -> None:
+    """Replace the index rows (and sort key) of these live resources with fresh extractions.
+
+    The per-resource re-extraction, written over storage's own row-writing code; call inside a
+    transaction with the rows locked.
+    """
+    extracted = []
+    for row in rows:
+        rows_of = indexing.extract(row.resource_type, json.loads(row.content))
+        if row.sort_name != rows_of.sort_name:
+            Resource.objects.filter(pk=row.pk).update(sort_name=rows_of.sort_name)
+        extracted.append((row, rows_of))
+    storage._delete_index_rows([row.pk for row in rows])
+    storage._insert_index_rows(extracted)
+
+
+def finished_after(resource_type: str, moment: datetime) -> bool:
+    """Whether a job covering `resource_type` and created at or after `moment` has finished."""
+    jobs = ReindexJob.objects.filter(state=ReindexJob.DONE, created__gte=moment)
+    return jobs.filter(resource_type__in=("", resource_type)).exists()
+
+
+def stale_jobs() -> list[ReindexJob]:
+    """Queued or running jobs whose runner shows no sign of life (to resume)."""
+    limit = timezone.now() - timedelta(seconds=STALE_SECONDS)
+    jobs = ReindexJob.objects.filter(state__in=(ReindexJob.QUEUED, ReindexJob.RUNNING))
+    return [j for j in jobs.order_by("pk") if (j.heartbeat or j.not_before) < limit]
