@@ -279,6 +279,12 @@ def check_ready(resource_type: str, pairs: list[tuple[str, str]]) -> None:
             )
 
 
+def is_pending(base: str, code: str) -> bool:
+    """True for an active custom parameter whose reindex has not finished (searches refused)."""
+    found = _active.get((base, code))
+    return found is not None and not found.ready
+
+
 def active_params() -> dict[tuple[str, str], CustomParam]:
     """This worker's view of the active custom parameters (for status pages and tests)."""
     return dict(_active)

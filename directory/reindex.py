@@ -21,7 +21,7 @@ import logging
 import threading
 from datetime import datetime, timedelta
 
-from django.db import close_old_connections, transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from . import indexing, registry, storage
@@ -56,7 +56,7 @@ def _run_in_thread(job_id: int) -> None:
     try:
         run_job(job_id)
     finally:
-        close_old_connections()
+        connections.close_all()  # this thread's own connections; the worker's are untouched
 
 
 def run_job(job_id: int, *, sleep=None) -> ReindexJob:

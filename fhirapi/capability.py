@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from directory import registry, storage
+from directory import customparams, registry, storage
 from directory.search.filters import MODIFIERS_BY_TYPE
 from security.oauth import config as oauth
 
@@ -102,8 +102,9 @@ def _type_interactions() -> list[str]:
 
 
 def searchable(param: registry.SearchParam) -> bool:
-    """True when the search engine evaluates parameters of this type."""
-    return param.type in MODIFIERS_BY_TYPE
+    """True when the search engine evaluates parameters of this type (and, for a custom one,
+    once its reindex finished: until then a search on it is refused)."""
+    return param.type in MODIFIERS_BY_TYPE and not customparams.is_pending(param.base, param.name)
 
 
 def _search_params(rdef: registry.ResourceDef) -> list[dict]:
