@@ -255,20 +255,22 @@ def reset() -> None:
 def check_ready(resource_type: str, pairs: list[tuple[str, str]]) -> None:
     """Refuse a search naming a custom parameter whose reindex has not finished.
 
-    The parameter's own type is checked exactly; a name inside a chain or `_has` on any base is
-    checked conservatively (any base with a pending parameter of that code).
+    A filter on the type itself and an `_include`/`_revinclude` value (`Type:param`) are checked
+    exactly; a name inside a chain or `_has` conservatively (any base with a pending parameter
+    of that code).
     """
-    if not _active:
-        return
     pending = {key: c for key, c in _active.items() if not c.ready}
     if not pending:
         return
-    pending_codes = {code: c for (_, code), c in pending.items()}
-    for raw_name, _ in pairs:
+    codes = {code: c for (_, code), c in pending.items()}
+    for raw_name, value in pairs:
         head, *rest = re.split(r"[.:]", raw_name)
-        hit = pending.get((resource_type, head))
-        if hit is None:
-            hit = next((pending_codes[s] for s in rest if s in pending_codes), None)
+        if head in ("_include", "_revinclude"):
+            source, _, param = value.partition(":")
+            hit = pending.get((source, param.partition(":")[0]))
+        else:
+            hit = pending.get((resource_type, head))
+            hit = hit or next((codes[s] for s in rest if s in codes), None)
         if hit is not None:
             raise CustomParamNotReady(
                 f"Search parameter '{hit.code}' on {hit.base} "

@@ -139,6 +139,35 @@ def test_extension_parameter_through_fhirpath(api):
     assert _ids(api.get("/fhir/Organization", {"accepting": "yes"})) == {accepting["id"]}
 
 
+def test_pending_reference_parameter_is_refused_in_includes_and_chains(api):
+    FACTORIES["Organization"].create(id="org-main")
+    definition = {
+        **ALIAS,
+        "url": "http://example.org/fhir/SearchParameter/location-main-org",
+        "code": "main-org",
+        "base": ["Location"],
+        "type": "reference",
+        "target": ["Organization"],
+        "expression": "Location.managingOrganization",
+    }
+    assert send(api, "POST", "/fhir/SearchParameter", definition).status_code == 201
+    for query in (
+        {"_include": "Location:main-org"},
+        {"_revinclude": "Location:main-org"},
+        {"main-org.name": "x"},
+    ):
+        path = "/fhir/Organization" if "_revinclude" in query else "/fhir/Location"
+        assert api.get(path, query).status_code == 409, query
+    _reindex_now(api, "Location")
+    location = FACTORIES["Location"].create(
+        managingOrganization={"reference": "Organization/org-main"}
+    )
+    found = api.get("/fhir/Location", {"main-org": "Organization/org-main"})
+    assert _ids(found) == {location["id"]}
+    included = api.get("/fhir/Location", {"_include": "Location:main-org"}).json()
+    assert "org-main" in {e["resource"]["id"] for e in included["entry"]}
+
+
 def test_draft_and_retired_parameters_do_not_join(api):
     draft = send(api, "POST", "/fhir/SearchParameter", {**ALIAS, "status": "draft"})
     assert draft.status_code == 201
