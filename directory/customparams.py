@@ -21,13 +21,14 @@ a search on it is refused (409, `CustomParamNotReady`) rather than answered part
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Max
 
 from . import registry
@@ -38,6 +39,8 @@ RESOURCE_TYPE = "SearchParameter"
 # The FHIR search parameter code syntax (SearchParameter.code, spd-1 on `name`).
 CODE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 DEFAULT_REFRESH_SECONDS = 5
+
+log = logging.getLogger(__name__)
 
 
 class CustomParamNotReady(FHIRError):
@@ -181,12 +184,16 @@ def ensure_fresh(*, force: bool = False) -> None:
     if not force and now - _state["checked"] < refresh_seconds():
         return
     with _lock:
-        generation = _generation()
+        try:
+            generation = _generation()
+            if generation != _state["generation"] or force:
+                _rebuild()
+                _state["generation"] = generation
+        except DatabaseError:
+            # The request's own queries will answer 503; this worker keeps the registry it has
+            # and tries again at the next interval.
+            log.warning("custom search parameters not refreshed: database unavailable")
         _state["checked"] = now
-        if generation == _state["generation"] and not force:
-            return
-        _rebuild()
-        _state["generation"] = generation
 
 
 def _rebuild() -> None:

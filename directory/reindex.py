@@ -111,9 +111,10 @@ def _next_batch(job_id: int) -> bool:
             return False
         reindex_rows(batch)
         job.last_pk = batch[-1].pk
-        job.done = min(job.done + len(batch), max(job.total, job.done + len(batch)))
+        job.done += len(batch)
+        job.total = max(job.total, job.done)  # resources created since the job was counted
         job.heartbeat = timezone.now()
-        job.save(update_fields=["last_pk", "done", "heartbeat"])
+        job.save(update_fields=["last_pk", "done", "total", "heartbeat"])
     return True
 
 

@@ -264,6 +264,32 @@ def test_another_workers_write_is_seen_within_the_refresh_bound(api, settings, m
     assert not customparams.active_params()[("Organization", "alias")].ready
 
 
+def test_bulk_load_indexes_custom_parameters_another_worker_stored():
+    """The bulk loader (fixtures, generators) extracts with the refreshed registry too."""
+    from directory import storage
+    from directory.models import StringIndex
+
+    FACTORIES["SearchParameter"].create(**{k: v for k, v in ALIAS.items() if k != "resourceType"})
+    content = {"resourceType": "Organization", "id": "bulk-1", "name": "B", "alias": ["Bulky"]}
+    storage.bulk_load([("Organization", content)])
+    rows = StringIndex.objects.filter(param="alias", resource__logical_id="bulk-1")
+    assert [r.exact for r in rows] == ["Bulky"]
+
+
+def test_refresh_failure_keeps_the_registry_and_the_api_answering(api, monkeypatch):
+    from django.db import OperationalError
+
+    def unavailable():
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(customparams, "_generation", unavailable)
+    assert api.get("/fhir/metadata").status_code == 200
+    assert (
+        registry.RESOURCES["Organization"].params.keys()
+        == customparams._builtin["Organization"].params.keys()
+    )
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_second_process_writes_and_this_one_refreshes(settings):
     """Two real processes: a `manage.py shell` stores and reindexes a parameter; this process,
