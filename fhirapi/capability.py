@@ -8,6 +8,8 @@ engine cannot evaluate yet is left out, so a listed parameter is a parameter tha
 
 from __future__ import annotations
 
+from functools import cache
+
 from django.utils import timezone
 
 from directory import customparams, registry, storage
@@ -175,8 +177,37 @@ def _system_interactions() -> list[dict]:
     return [{"code": c} for c in codes]
 
 
+@cache
+def iterate_supported() -> bool:
+    """Whether the search engine takes `_include:iterate` (asked of the parser itself)."""
+    from directory.errors import FHIRError
+    from directory.search.params import parse
+
+    probe = [
+        ("_include", "PractitionerRole:organization"),
+        ("_include:iterate", "Organization:endpoint"),
+    ]
+    try:
+        parse("PractitionerRole", probe, strict=True)
+    except FHIRError:
+        return False
+    return True
+
+
+def _documentation() -> str:
+    text = f"Result parameters on every type: {', '.join(registry.RESULT_PARAMS)}."
+    if iterate_supported():
+        text += (
+            " `_include:iterate` and `_revinclude:iterate` take every listed searchInclude and "
+            "searchRevInclude value."
+        )
+    return text + (
+        " Administrators add search parameters by storing SearchParameter resources and "
+        "running $reindex ([base]/$reindex, [base]/{type}/$reindex)."
+    )
+
+
 def capability_statement(base: str) -> dict:
-    result_params = ", ".join(registry.RESULT_PARAMS)
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -192,7 +223,7 @@ def capability_statement(base: str) -> dict:
         "rest": [
             {
                 "mode": "server",
-                "documentation": f"Result parameters on every type: {result_params}",
+                "documentation": _documentation(),
                 "security": _security(),
                 "resource": [_resource(rdef) for rdef in registry.RESOURCES.values()],
                 "interaction": _system_interactions(),

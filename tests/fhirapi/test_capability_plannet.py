@@ -144,3 +144,16 @@ def test_every_listed_include_is_accepted(api, statement, settings):
             if response.status_code != 200:
                 refused.append((resource["type"], name, value, response.status_code))
     assert refused == []
+
+
+def test_iterate_is_documented_exactly_when_the_engine_takes_it(api, statement):
+    documented = "_include:iterate" in statement["rest"][0]["documentation"]
+    response = api.get(
+        "/fhir/PractitionerRole",
+        [
+            ("_include", "PractitionerRole:organization"),
+            ("_include:iterate", "Organization:endpoint"),
+        ],
+        HTTP_PREFER="handling=strict",
+    )
+    assert documented == (response.status_code == 200)
