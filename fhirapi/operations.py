@@ -20,7 +20,7 @@ from directory.customparams import RESOURCE_TYPE as SEARCH_PARAMETER
 from directory.errors import NotFound
 from security.context import context_of
 
-from .authorization import ScopePermission, authorize
+from .authorization import ScopePermission, _check_spine_interaction, authorize
 from .handlers import check_type
 from .links import base_url
 from .routes import Route
@@ -90,6 +90,7 @@ class OperationPermission(ScopePermission):
         resource_type = view.kwargs.get("resource_type", "")
         context.interaction = route.interaction
         context.resource_type = resource_type
+        _check_spine_interaction(request, context, route.interaction, resource_type)
         if resource_type and resource_type not in registry.RESOURCE_TYPES:
             return True  # the handler answers 404
         authorize(context, route.interaction, needed_grants(route, resource_type))
