@@ -39,6 +39,8 @@ RESOURCE_TYPE = "SearchParameter"
 # The FHIR search parameter code syntax (SearchParameter.code, spd-1 on `name`).
 CODE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 DEFAULT_REFRESH_SECONDS = 5
+# Core and IG expressions stay under 1,000 characters; longer ones are refused before parsing.
+MAX_EXPRESSION_LENGTH = 2000
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,11 @@ def check_definition(content: dict, logical_id: str | None = None) -> None:
         )
     if not content.get("expression"):
         _invalid("SearchParameter.expression is required for a custom parameter", "expression")
+    if len(content["expression"]) > MAX_EXPRESSION_LENGTH:
+        _invalid(
+            f"SearchParameter.expression is longer than {MAX_EXPRESSION_LENGTH} characters",
+            "expression",
+        )
     params = _compile(content)
     if content.get("status") == "active":
         _check_clash(content, params, logical_id)

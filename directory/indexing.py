@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from . import customparams
 from .normalize import clip, fold
 from .registry import ID_REGEX, RESOURCE_TYPES, RESOURCES
 from .searchparams.model import choice_element
@@ -110,7 +109,6 @@ def extract(resource_type: str, content: dict, *, engine: bool = False) -> Index
     With engine=True every expression is evaluated by fhirpathpy, never by a direct accessor:
     the oracle the tests compare the fast path with.
     """
-    customparams.ensure_fresh()  # every writer (API, admin, bulk load) sees custom parameters
     rdef = RESOURCES[resource_type]
     strings, tokens, references = set(), set(), {}
     for param in rdef.params.values():

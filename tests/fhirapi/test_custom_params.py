@@ -205,6 +205,8 @@ def test_deleted_parameter_leaves_the_registry(api):
         ({"type": "composite"}, "type"),
         ({"expression": "Organization.alias.where("}, "expression"),
         ({"expression": "Practitioner.name"}, "expression"),  # nothing on its base
+        ({"expression": "Organization.alias" + ".first()" * 400}, "expression"),  # too long
+        ({"expression": "Organization.alias.nosuchfunction()"}, "expression"),
     ],
 )
 def test_invalid_definitions_are_refused_with_422(api, change, element):
