@@ -21,6 +21,7 @@ a search on it is refused (409, `CustomParamNotReady`) rather than answered part
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -248,8 +249,6 @@ def _stored_active(*, with_ready: bool = False) -> dict[tuple[str, str], _Loaded
 
 
 def row_content(row) -> dict:
-    import json
-
     return json.loads(row.content or "{}")
 
 
