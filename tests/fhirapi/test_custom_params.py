@@ -346,6 +346,22 @@ def test_reindex_resumes_after_a_dead_runner(api, monkeypatch):
     assert _ids(api.get("/fhir/Organization", {"alias": "alias"})) == {o["id"] for o in orgs}
 
 
+def test_resume_finishes_only_jobs_whose_runner_went_silent(api):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    FACTORIES["Organization"].create(alias=["Resumed"])
+    silent = reindex.start_job("Organization", background=False)
+    alive = reindex.start_job("Organization", background=False)
+    long_ago = timezone.now() - timedelta(seconds=reindex.STALE_SECONDS + 1)
+    reindex.ReindexJob.objects.filter(pk=silent.pk).update(heartbeat=long_ago, state="running")
+    reindex.ReindexJob.objects.filter(pk=alive.pk).update(heartbeat=timezone.now())
+    call_command("reindexjob", "--resume", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    states = dict(reindex.ReindexJob.objects.values_list("pk", "state"))
+    assert states == {silent.pk: "done", alive.pk: "queued"}
+
+
 def test_reindex_status_of_an_unknown_job_is_404(api):
     assert api.get("/fhir/$reindex/999999").status_code == 404
 
