@@ -403,5 +403,6 @@ def _certificate_table(use: str, info: CertificateInfo | None):
     )
 
 
-# The data-quality admins (unique identifier systems, duplicates, merges) register themselves.
-from . import admin_quality  # noqa: E402,F401
+# The data-quality admins (unique identifier systems, duplicates, merges) and the custom search
+# parameters' admin register themselves.
+from . import admin_quality, admin_searchparams  # noqa: E402,F401

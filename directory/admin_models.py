@@ -18,6 +18,7 @@ __all__ = [
     "OrganizationRecord",
     "PractitionerRecord",
     "PractitionerRoleRecord",
+    "SearchParameterRecord",
 ]
 
 
@@ -126,3 +127,14 @@ class GroupRecord(RecordMixin, Resource):
     class Meta:
         proxy = True
         verbose_name = "group"
+
+
+class SearchParameterRecord(RecordMixin, Resource):
+    """Custom search parameters (directory/customparams.py), written through storage too."""
+
+    RESOURCE_TYPE = "SearchParameter"
+    objects = LiveResourceManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "custom search parameter"

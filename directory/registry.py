@@ -30,7 +30,11 @@ SUPPORTED_TYPES = (
     "Group",
 )
 
-RESOURCES: dict[str, ResourceDef] = build_resources(read_bundles(), SUPPORTED_TYPES)
+# Custom search parameters (directory/customparams.py): administrators store SearchParameter
+# resources, searched by the core SearchParameter parameters; not a directory type.
+ADMIN_TYPES = ("SearchParameter",)
+
+RESOURCES: dict[str, ResourceDef] = build_resources(read_bundles(), SUPPORTED_TYPES + ADMIN_TYPES)
 
 RESOURCE_TYPES = tuple(RESOURCES)
 

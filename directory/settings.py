@@ -237,6 +237,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = FHIR_MAX_BODY_BYTES
 FHIR_MAX_BUNDLE_ENTRIES = env.int("FHIR_MAX_BUNDLE_ENTRIES", default=1000)
 # Deeper JSON bodies are refused before parsing (parsers recurse per level); FHIR needs ~a dozen.
 FHIR_MAX_JSON_DEPTH = env.int("FHIR_MAX_JSON_DEPTH", default=64)
+# Custom search parameters (directory/customparams.py): each worker checks for another worker's
+# SearchParameter writes at most this often; the staleness bound, and a reindex job's head start.
+SEARCHPARAM_REFRESH_SECONDS = env.float("SEARCHPARAM_REFRESH_SECONDS", default=5.0)
 
 # ---------------------------------------------------------------- per-client limits (fhirapi)
 # Keyed by API client (else certificate, else address); over a limit: 429 with Retry-After.

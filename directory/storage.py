@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from . import identifiers, indexing
+from . import customparams, identifiers, indexing
 from .errors import (
     Conflict,
     Gone,
@@ -443,6 +443,8 @@ def _stamp(content: dict, logical_id: str, version_id: int, moment: datetime) ->
 def _store(
     resource_type: str, logical_id: str, canonical: dict, *, method: str, current: Resource | None
 ) -> Resource:
+    customparams.ensure_fresh()  # extract with the custom parameters other workers stored
+    customparams.before_store(resource_type, logical_id, canonical)  # custom SearchParameters
     rows = indexing.extract(resource_type, canonical)
     pending = _deferred.get()
     if pending is None:
@@ -588,9 +590,11 @@ def bulk_load(
 def _load_batch(batch, known: set, check_references: bool) -> int:
     now = timezone.now()
     prepared = []
+    customparams.ensure_fresh()  # extract with the custom parameters other workers stored
     for resource_type, content in batch:
         logical_id = check_id(content.get("id") or new_id())
         valid = validate_resource(resource_type, {**content, "id": logical_id}, canonical=False)
+        customparams.before_store(resource_type, logical_id, valid)
         prepared.append((resource_type, logical_id, valid, indexing.extract(resource_type, valid)))
     with transaction.atomic():
         if check_references:

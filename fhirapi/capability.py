@@ -1,10 +1,19 @@
-"""The CapabilityStatement, generated from the routing table and the search registry."""
+"""The CapabilityStatement, generated from the routing table and the loaded SearchParameters.
+
+Everything listed comes from what the server runs: interactions from the route table, search
+parameters from the registry (with the canonical URL of the definition they were loaded from),
+`_include`/`_revinclude` values from the reference parameters. A parameter whose type the search
+engine cannot evaluate yet is left out, so a listed parameter is a parameter that works.
+"""
 
 from __future__ import annotations
 
+from functools import cache
+
 from django.utils import timezone
 
-from directory import registry, storage
+from directory import customparams, registry, storage
+from directory.search.index import evaluates
 from security.oauth import config as oauth
 
 from .routes import interactions
@@ -13,17 +22,66 @@ FHIR_VERSION = "4.0.1"
 SOFTWARE_NAME = "fhir-directory"
 SOFTWARE_VERSION = "0.1.0"
 
-
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
 
+PLAN_NET = "http://hl7.org/fhir/us/davinci-pdex-plan-net"
+PLAN_NET_STATEMENT = f"{PLAN_NET}/CapabilityStatement/plan-net"
+PLAN_NET_GUIDE = f"{PLAN_NET}/ImplementationGuide/hl7.fhir.us.davinci-pdex-plan-net"
+# The Plan-Net profiles of each type, as the Plan-Net CapabilityStatement (1.2.0) lists them.
+PLAN_NET_PROFILES = {
+    "Organization": ("plannet-Organization", "plannet-Network"),
+    "Practitioner": ("plannet-Practitioner",),
+    "PractitionerRole": ("plannet-PractitionerRole",),
+    "Location": ("plannet-Location",),
+    "Endpoint": ("plannet-Endpoint",),
+    "HealthcareService": ("plannet-HealthcareService",),
+    "OrganizationAffiliation": ("plannet-OrganizationAffiliation",),
+    "InsurancePlan": ("plannet-InsurancePlan",),
+}
+
+# `_id` and `_lastUpdated` are answered from the resource row; their definitions are the core
+# Resource ones.
+COMMON_PARAM_DEFINITIONS = {
+    "_id": "http://hl7.org/fhir/SearchParameter/Resource-id",
+    "_lastUpdated": "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated",
+}
+COMMON_PARAM_DOCS = {
+    "_id": "Logical id of the resource",
+    "_lastUpdated": "When the resource last changed (prefixes eq, ne, lt, le, gt, ge, sa, eb)",
+}
+
+# Routed interactions that CapabilityStatement shows as resource flags, not interaction codes.
+CONDITIONAL_WRITES = ("conditional-update", "conditional-delete")
+# The base's POST route serves both Bundle types.
+SYSTEM_CODES = {"transaction": ("batch", "transaction")}
+
+SECURITY_DESCRIPTION = (
+    "Every request needs three credentials: mutual TLS with a client certificate issued by a "
+    "trust community this directory recognises, the client's API key (X-API-Key header), and "
+    "a bearer token whose SMART v2 system scopes (system/<Type>.cruds letters, or the v1 read/"
+    "write forms) decide what it may do: s to search, r to read and include, c/u/d to write. "
+    "A request needing a scope the token lacks is refused whole with 403. Writing "
+    "SearchParameter resources and $reindex need write scopes on SearchParameter."
+)
+
 
 def _security() -> dict:
-    """rest.security when the built-in authorization server is on (SMART App Launch 2.x,
-    "Conformance"; UDAP discovery is at [base]/.well-known/udap)."""
-    return {
+    """rest.security: mutual TLS, API keys and scopes always; with the built-in authorization
+    server on, its SMART endpoints too (SMART App Launch 2.x "Conformance"; UDAP discovery is
+    at [base]/.well-known/udap)."""
+    security = {
         "cors": False,
-        "extension": [
+        "service": [
+            {
+                "coding": [{"system": SECURITY_SERVICE, "code": "SMART-on-FHIR"}],
+                "text": "Mutual TLS, API key and SMART Backend Services scopes",
+            }
+        ],
+        "description": SECURITY_DESCRIPTION,
+    }
+    if oauth.enabled():
+        security["extension"] = [
             {
                 "url": OAUTH_URIS,
                 "extension": [
@@ -31,32 +89,13 @@ def _security() -> dict:
                     {"url": "register", "valueUri": oauth.registration_endpoint()},
                 ],
             }
-        ],
-        "service": [
-            {
-                "coding": [{"system": SECURITY_SERVICE, "code": "SMART-on-FHIR"}],
-                "text": "SMART Backend Services and UDAP",
-            }
-        ],
-        "description": (
-            "Mutual TLS with a trust-community certificate, an API key, and a bearer token. "
-            "Tokens: client_credentials with private_key_jwt at the token endpoint, bound to the "
+        ]
+        security["description"] += (
+            " Tokens: client_credentials with private_key_jwt at the token endpoint, bound to the "
             "client certificate (RFC 8705); clients register by UDAP trusted dynamic client "
             "registration. See [base]/.well-known/smart-configuration and [base]/.well-known/udap."
-        ),
-    }
-
-
-COMMON_PARAM_DOCS = {
-    "_id": "Logical id of the resource",
-    "_lastUpdated": "When the resource last changed (prefixes eq, ne, lt, le, gt, ge, sa, eb)",
-}
-
-
-# Routed interactions that CapabilityStatement shows as resource flags, not interaction codes.
-CONDITIONAL_WRITES = ("conditional-update", "conditional-delete")
-# The base's POST route serves both Bundle types.
-SYSTEM_CODES = {"transaction": ("batch", "transaction")}
+        )
+    return security
 
 
 def _type_interactions() -> list[str]:
@@ -64,23 +103,49 @@ def _type_interactions() -> list[str]:
     return [code for code in dict.fromkeys(codes) if code not in CONDITIONAL_WRITES]
 
 
+def searchable(param: registry.SearchParam) -> bool:
+    """True when the search engine evaluates parameters of this type (and, for a custom one,
+    once its reindex finished: until then a search on it is refused)."""
+    return evaluates(param) and not customparams.is_pending(param.base, param.name)
+
+
 def _search_params(rdef: registry.ResourceDef) -> list[dict]:
     common = [
-        {"name": name, "type": ptype, "documentation": COMMON_PARAM_DOCS.get(name, name)}
+        {
+            "name": name,
+            "definition": COMMON_PARAM_DEFINITIONS[name],
+            "type": ptype,
+            "documentation": COMMON_PARAM_DOCS[name],
+        }
         for name, ptype in registry.COMMON_PARAMS.items()
     ]
-    declared = [
-        {"name": p.name, "definition": p.url, "type": p.type, "documentation": p.description}
-        for p in rdef.params.values()
-    ]
+    declared = [_search_param(p) for p in rdef.params.values() if searchable(p)]
     return common + declared
+
+
+def _search_param(param: registry.SearchParam) -> dict:
+    entry = {"name": param.name}
+    if param.url:
+        entry["definition"] = param.url
+    entry["type"] = param.type
+    if param.description:
+        entry["documentation"] = param.description
+    return entry
+
+
+def _includes(rdef: registry.ResourceDef) -> list[str]:
+    values = registry.search_includes(rdef.type)
+    # `Type:*` follows every reference parameter of the type (see directory/search/includes.py).
+    return [*values, f"{rdef.type}:*"] if values else []
 
 
 def _resource(rdef: registry.ResourceDef) -> dict:
     routed = set(interactions("type"))
-    entry = {
-        "type": rdef.type,
-        "profile": f"http://hl7.org/fhir/StructureDefinition/{rdef.type}",
+    entry = {"type": rdef.type, "profile": f"http://hl7.org/fhir/StructureDefinition/{rdef.type}"}
+    profiles = PLAN_NET_PROFILES.get(rdef.type)
+    if profiles:
+        entry["supportedProfile"] = [f"{PLAN_NET}/StructureDefinition/{p}" for p in profiles]
+    entry |= {
         "interaction": [{"code": code} for code in _type_interactions()],
         "versioning": "versioned",
         "readHistory": True,
@@ -89,15 +154,15 @@ def _resource(rdef: registry.ResourceDef) -> dict:
         "conditionalUpdate": "conditional-update" in routed,
         # One match at a time: several matches are refused with 412.
         "conditionalDelete": "single" if "conditional-delete" in routed else "not-supported",
-        "searchParam": _search_params(rdef),
     }
-    includes = registry.search_includes(rdef.type)
+    includes = _includes(rdef)
     revincludes = registry.search_revincludes(rdef.type)
     # FHIR JSON forbids empty arrays, so absent lists are left out rather than sent empty.
     if includes:
         entry["searchInclude"] = includes
     if revincludes:
         entry["searchRevInclude"] = revincludes
+    entry["searchParam"] = _search_params(rdef)
     return entry
 
 
@@ -112,27 +177,56 @@ def _system_interactions() -> list[dict]:
     return [{"code": c} for c in codes]
 
 
+@cache
+def iterate_supported() -> bool:
+    """Whether the search engine takes `_include:iterate` (asked of the parser itself)."""
+    from directory.errors import FHIRError
+    from directory.search.params import parse
+
+    probe = [
+        ("_include", "PractitionerRole:organization"),
+        ("_include:iterate", "Organization:endpoint"),
+    ]
+    try:
+        parse("PractitionerRole", probe, strict=True)
+    except FHIRError:
+        return False
+    return True
+
+
+def _documentation() -> str:
+    text = f"Result parameters on every type: {', '.join(registry.RESULT_PARAMS)}."
+    if iterate_supported():
+        text += (
+            " `_include:iterate` and `_revinclude:iterate` take every listed searchInclude and "
+            "searchRevInclude value."
+        )
+    return text + (
+        " Administrators add search parameters by storing SearchParameter resources and "
+        "running $reindex ([base]/$reindex, [base]/{type}/$reindex)."
+    )
+
+
 def capability_statement(base: str) -> dict:
-    result_params = ", ".join(registry.RESULT_PARAMS)
-    statement = {
+    return {
         "resourceType": "CapabilityStatement",
         "status": "active",
         "date": storage.instant(timezone.now()),
         "publisher": SOFTWARE_NAME,
         "kind": "instance",
+        "instantiates": [PLAN_NET_STATEMENT],
         "software": {"name": SOFTWARE_NAME, "version": SOFTWARE_VERSION},
         "implementation": {"description": "Healthcare directory FHIR server", "url": base},
         "fhirVersion": FHIR_VERSION,
         "format": ["json"],
+        "implementationGuide": [PLAN_NET_GUIDE],
         "rest": [
             {
                 "mode": "server",
-                "documentation": f"Result parameters on every type: {result_params}",
+                "documentation": _documentation(),
+                "security": _security(),
                 "resource": [_resource(rdef) for rdef in registry.RESOURCES.values()],
                 "interaction": _system_interactions(),
             }
         ],
     }
-    if oauth.enabled():
-        statement["rest"][0]["security"] = _security()
-    return statement

@@ -2,13 +2,15 @@
 
 from django.urls import re_path
 
+from . import operations
 from .openapi import OpenAPIView
 from .routes import PATTERNS, routes_by_pattern
 from .views import FHIRView, UnknownEndpointView
 
 app_name = "fhirapi"
 
-urlpatterns = [
+# Operations first: `Type/$reindex` would otherwise match the instance pattern.
+urlpatterns = operations.urlpatterns + [
     re_path(PATTERNS[key], FHIRView.for_routes(routes), name=key)
     for key, routes in routes_by_pattern().items()
     if routes

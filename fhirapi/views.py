@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework.views import APIView
 
+from directory import customparams
+
 from . import handlers, throttling
 from .authorization import ScopePermission, check_response
 from .parsers import too_large
@@ -43,6 +45,8 @@ class FHIRView(APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        # Custom search parameters another worker stored (rate-limited generation check).
+        customparams.ensure_fresh()
         # Refuse an oversized body before anyone reads it.
         if _declared_length(request) > settings.FHIR_MAX_BODY_BYTES:
             raise too_large()

@@ -194,6 +194,21 @@ class GroupFactory(FHIRFactory):
     actual = True
 
 
+class SearchParameterFactory(FHIRFactory):
+    """A custom search parameter, `draft` so it stays out of the registry unless a test says."""
+
+    resourceType = "SearchParameter"
+    id = factory.Sequence(lambda n: f"sp-{n}")
+    url = factory.Sequence(lambda n: f"http://example.org/fhir/SearchParameter/custom-{n}")
+    name = factory.Sequence(lambda n: f"Custom{n}")
+    status = "draft"
+    description = "Organizations by the text of their alias"
+    code = factory.Sequence(lambda n: f"custom-{n}")
+    base = factory.LazyFunction(lambda: ["Organization"])
+    type = "string"
+    expression = "Organization.alias"
+
+
 FACTORIES = {
     "Organization": OrganizationFactory,
     "Practitioner": PractitionerFactory,
@@ -204,4 +219,5 @@ FACTORIES = {
     "OrganizationAffiliation": OrganizationAffiliationFactory,
     "InsurancePlan": InsurancePlanFactory,
     "Group": GroupFactory,
+    "SearchParameter": SearchParameterFactory,
 }

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
 
+from ..customparams import check_ready
 from ..models import Resource
 from ..stored import StoredResource
 from .filters import filtered
@@ -67,6 +68,7 @@ class SearchResult:
 
 def search(request: SearchRequest) -> SearchResult:
     """Run one search request: the matches of one page, their includes, totals and page links."""
+    check_ready(request.resource_type, request.params)  # custom parameters not yet reindexed
     plan = parse(request.resource_type, request.params, strict=request.strict)
     plan.owner = request.owner
     matches = filtered(plan)

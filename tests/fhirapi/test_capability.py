@@ -7,7 +7,7 @@ from django.urls import resolve
 from fhir.resources.R4B import get_fhir_model_class
 
 from directory import registry
-from fhirapi import routes
+from fhirapi import capability, routes
 from tests.factories import FACTORIES
 
 from .conftest import TYPES, body_for, send
@@ -84,10 +84,12 @@ def test_system_interactions_equal_routing_table(statement):
 def test_search_params_come_from_registry(statement, resource_type):
     entry = resource_entry(statement, resource_type)
     listed = {p["name"]: p["type"] for p in entry["searchParam"]}
-    expected = {name: p.type for name, p in registry.RESOURCES[resource_type].params.items()}
+    params = registry.RESOURCES[resource_type].params.items()
+    expected = {name: p.type for name, p in params if capability.searchable(p)}
     expected.update(registry.COMMON_PARAMS)
     assert listed == expected
-    assert entry.get("searchInclude", []) == registry.search_includes(resource_type)
+    includes = registry.search_includes(resource_type)
+    assert entry.get("searchInclude", []) == ([*includes, f"{resource_type}:*"] if includes else [])
     assert entry.get("searchRevInclude", []) == registry.search_revincludes(resource_type)
 
 
@@ -222,6 +224,9 @@ def test_security_advertises_the_builtin_token_endpoint(api, settings):
     assert coding["code"] == "SMART-on-FHIR"
 
 
-def test_no_security_section_without_the_builtin_server(api, settings):
+def test_no_token_endpoints_without_the_builtin_server(api, settings):
+    """mTLS, API keys and scopes are always described; token endpoints only when they exist."""
     settings.OAUTH_SERVER_URL = ""
-    assert "security" not in api.get("/fhir/metadata").json()["rest"][0]
+    security = api.get("/fhir/metadata").json()["rest"][0]["security"]
+    assert "extension" not in security
+    assert "API key" in security["description"]

@@ -27,12 +27,20 @@ KINDS: dict[str, IndexKind] = {
     "special": SpecialKind(),
 }
 
+
+def evaluates(param) -> bool:
+    """Whether the engine answers this parameter: a kind for its type that takes it."""
+    kind = KINDS.get(param.type)
+    return kind is not None and kind.evaluates(param)
+
+
 __all__ = [
     "KINDS",
     "TABLES",
     "IndexKind",
     "ParsedReference",
     "Row",
+    "evaluates",
     "parse_reference",
     "semi_join",
 ]

@@ -27,6 +27,10 @@ class IndexKind:
         """The modifiers this parameter accepts (some depend on its element type)."""
         return self.modifiers
 
+    def evaluates(self, param: SearchParam) -> bool:
+        """Whether searches on this parameter are answered (not refused as not-supported)."""
+        return True
+
     def rows(self, param: SearchParam, type_name: str | None, element: Any) -> Iterator[Row]:
         """The index rows one selected element contributes."""
         raise NotImplementedError

@@ -26,6 +26,9 @@ class SpecialKind(IndexKind):
     model = PositionIndex
     modifiers = frozenset()  # `near` takes no modifier, not even :missing
 
+    def evaluates(self, param) -> bool:
+        return is_position_param(param)
+
     def rows(self, param, type_name, element) -> Iterator[Row]:
         if not is_position_param(param):
             return

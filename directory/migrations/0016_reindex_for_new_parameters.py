@@ -29,7 +29,7 @@ def reindex_small_directories(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("directory", "0013_chain_and_has_indexes"),
+        ("directory", "0015_admin_proxy_search_parameter"),
     ]
 
     operations = [
