@@ -3,16 +3,16 @@
 Two ways in. `reindex()` walks the directory in the calling process (`manage.py reindex`, the
 upgrade migration). A job is a row of `ReindexJob`: `POST [base]/$reindex` (or
 `[base]/{type}/$reindex`) creates it and starts `run_job` in a daemon thread of the worker that
-took the request; `manage.py reindexjob` runs or resumes jobs from the command line. The scan
-is a keyset walk over `Resource.pk`: each batch is re-extracted in one transaction that also advances `last_pk`, so a job whose runner died
-(worker killed, restarted) resumes after its last committed batch with
-`manage.py reindexjob --resume` (jobs whose heartbeat is older than `STALE_SECONDS`), and a
-re-extraction is idempotent, so nothing is lost or doubled.
+took the request; `manage.py reindexjob` runs or resumes jobs from the command line. The scan is a
+keyset walk over `Resource.pk`: each batch is re-extracted in one transaction that also advances
+`last_pk`, so a job whose runner died (worker killed, restarted) resumes after its last committed
+batch with `manage.py reindexjob --resume` (jobs whose heartbeat is older than `STALE_SECONDS`),
+and a re-extraction is idempotent, so nothing is lost or doubled.
 
-Each batch locks its rows (`select_for_update`) while it re-extracts them: a concurrent update
-of the same resource waits and then writes its own, newer, rows. Resources created after the
-scan passed them were indexed by their write, with the new parameters, because the scan does not
-start before `not_before` (job creation + the registry staleness bound, see customparams.py).
+Each batch locks its rows (`select_for_update`) while it re-extracts them: a concurrent update of
+the same resource waits and then writes its own, newer, rows. Resources created after the scan
+passed them were indexed by their write, with the new parameters, because the scan does not start
+before `not_before` (job creation + the registry staleness bound, see customparams.py).
 """
 
 from __future__ import annotations
