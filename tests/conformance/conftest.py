@@ -179,7 +179,7 @@ def _next_link(body: dict) -> str | None:
 
 
 @pytest.fixture
-def directory(db, conformance_data, settings, token_issuer) -> Directory:
+def server(db, conformance_data, settings, token_issuer) -> Directory:
     settings.SECURITY_JWT_ISSUERS_FILE = token_issuer.issuers_file
     return Directory(_client(conformance_data.credentials))
 

@@ -25,8 +25,8 @@ def test_one_transaction_of_puts_stores_everything(conformance_data):
 
 
 @pytest.mark.parametrize("key", EXAMPLE_KEYS)
-def test_example_reads_back_equal(directory, conformance_data, key):
-    response = directory.get(f"/fhir/{key}")
+def test_example_reads_back_equal(server, conformance_data, key):
+    response = server.get(f"/fhir/{key}")
     refused = conformance_data.load.refused.get(key, {}).get("issue") or [{}]
     assert response.status_code == 200, f"not stored: {refused[0].get('diagnostics')}"
     stored, original = response.json(), package.RESOURCES[key]

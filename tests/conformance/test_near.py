@@ -15,16 +15,16 @@ DISTANCE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/location-distance"
 
 
 @pytest.mark.parametrize("case", cases.near_cases(), ids=lambda c: c.name)
-def test_near(directory, case):
-    result = directory.search(case.base, case.query, **STRICT)
+def test_near(server, case):
+    result = server.search(case.base, case.query, **STRICT)
     assert result.status == 200 and result.matches == case.expected, describe(result, case)
 
 
-def test_near_reports_each_distance(directory):
+def test_near_reports_each_distance(server):
     """Each match carries the `location-distance` extension, in a unit it names, and the
     distance is the haversine one (within 0.5%, room for the Earth radius a server uses)."""
     lat, lon = cases.NEAR_CENTRES[0]
-    result = directory.search("Location", f"near={lat}|{lon}|200|km", **STRICT)
+    result = server.search("Location", f"near={lat}|{lon}|200|km", **STRICT)
     assert result.status == 200, describe(result, None)
     truth = oracle.distances_km(lat, lon)
     matched = [e for e in result.entries if e.get("search", {}).get("mode") == "match"]

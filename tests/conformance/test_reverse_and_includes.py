@@ -13,14 +13,14 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize("case", cases.has_cases(), ids=lambda c: c.name)
-def test_has(directory, case):
-    result = directory.search(case.base, case.query, **STRICT)
+def test_has(server, case):
+    result = server.search(case.base, case.query, **STRICT)
     assert result.status == 200 and result.matches == case.expected, describe(result, case)
 
 
 @pytest.mark.parametrize("case", cases.iterate_cases(), ids=lambda c: c.name)
-def test_include_iterate(directory, case):
-    result = directory.search(case.base, f"{case.query}&_count=200", **STRICT)
+def test_include_iterate(server, case):
+    result = server.search(case.base, f"{case.query}&_count=200", **STRICT)
     assert result.status == 200 and result.matches == case.expected, describe(result, case)
     # A match on one page may come as an include on another: only what is not a match counts.
     matched = {f"{case.base}/{i}" for i in case.expected}

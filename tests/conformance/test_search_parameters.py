@@ -18,12 +18,12 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize("case", cases.parameter_cases(), ids=lambda c: c.name)
-def test_search_parameter(directory, case):
-    result = directory.search(case.base, case.query, **STRICT)
+def test_search_parameter(server, case):
+    result = server.search(case.base, case.query, **STRICT)
     assert result.status == 200 and result.matches == case.expected, describe(result, case)
 
 
 @pytest.mark.parametrize("case", cases.chain_cases(), ids=lambda c: c.name)
-def test_chain(directory, case):
-    result = directory.search(case.base, case.query, **STRICT)
+def test_chain(server, case):
+    result = server.search(case.base, case.query, **STRICT)
     assert result.status == 200 and result.matches == case.expected, describe(result, case)
