@@ -120,7 +120,9 @@ def token_values(param: dict, base: str, among=None) -> list[tuple[str, str]]:
         values.append(f"|{bare[0].code}")
     if systems:
         values += [f"{systems[0].system}|", f"{systems[0].system}|{NO_CODE}"]
-    return [("", v) for v in _distinct([*values, NO_CODE])]
+    # A known code under a system nobody uses: a server that ignores the system fails it.
+    misses = [NO_CODE] + [f"{NO_SYSTEM}|{found[0].code}" for _ in found[:1]]
+    return [("", v) for v in _distinct(values + misses)]
 
 
 def reference_values(param: dict, base: str, among=None) -> list[tuple[str, str]]:
@@ -481,6 +483,20 @@ def iterate_cases() -> list[Case]:
                 backward[second["id"]] = _include_case(target, [*plain, step])
                 break
     return [*forward.values(), *backward.values()]
+
+
+def wildcard_cases() -> list[Case]:
+    """`_include=Type:*`: every reference parameter of the type at once."""
+    found = []
+    for base in package.TYPES:
+        params = [p for b, p in _reference_params() if b == base]
+        if params:
+            every = _include_case(base, [Include(base, p, False, False) for p in params])
+            query = (("_include", f"{base}:*"),)
+            found.append(
+                Case(f"{base}?_include={base}:*", base, query, every.expected, every.included)
+            )
+    return found
 
 
 # --- near ------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""`_has` (one level and nested) and `_include:iterate` / `_revinclude:iterate`, judged by the
-oracle: `_has` by following each source's fhirpath-selected references back to the target, the
-includes by the closure of those references among the stored resources."""
+"""`_has` (one level and nested), `_include:iterate` / `_revinclude:iterate` and `_include=T:*`,
+judged by the oracle: `_has` by following each source's fhirpath-selected references back to the
+target, the includes by the closure of those references among the stored resources."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ def test_has(server, case):
     assert result.status == 200 and result.matches == case.expected, describe(result, case)
 
 
-@pytest.mark.parametrize("case", cases.iterate_cases(), ids=lambda c: c.name)
-def test_include_iterate(server, case):
+@pytest.mark.parametrize(
+    "case", cases.iterate_cases() + cases.wildcard_cases(), ids=lambda c: c.name
+)
+def test_include(server, case):
     result = server.search(case.base, f"{case.query}&_count=200", **STRICT)
     assert result.status == 200 and result.matches == case.expected, describe(result, case)
     # A match on one page may come as an include on another: only what is not a match counts.
