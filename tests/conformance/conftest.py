@@ -113,15 +113,17 @@ def conformance_data(django_db_setup, django_db_blocker, pki, token_issuer) -> L
     settings = override_settings(
         SECURITY_TRUSTED_PROXIES=LOOPBACK, SECURITY_JWT_ISSUERS_FILE=token_issuer.issuers_file
     )
-    with django_db_blocker.unblock(), settings:
+    with django_db_blocker.unblock():
         if Resource.objects.exists():
             pytest.fail("the conformance tests need an empty directory; another test left data")
-        credentials = register_directory_client(pki, token_issuer, register_community(pki.a))
-        with override_settings(**LOAD_SETTINGS):
-            load = load_everything(_client(credentials))
     try:
+        with django_db_blocker.unblock(), settings:
+            credentials = register_directory_client(pki, token_issuer, register_community(pki.a))
+            with override_settings(**LOAD_SETTINGS):
+                load = load_everything(_client(credentials))
         yield Loaded(credentials, load)
     finally:
+        # Also after a failed load: what it committed must not reach the tests that follow.
         with django_db_blocker.unblock():
             call_command("flush", interactive=False, verbosity=0)
 
@@ -165,6 +167,7 @@ class Directory:
             result.entries.append(entry)
             if mode == "match":
                 assert resource["resourceType"] == base, f"a match of another type: {entry}"
+                assert resource["id"] not in result.matches, f"{resource['id']} came twice"
                 result.matches.add(resource["id"])
             elif mode == "include":
                 result.included.add(f"{resource['resourceType']}/{resource['id']}")
