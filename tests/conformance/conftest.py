@@ -195,3 +195,11 @@ def describe(result: Result, case) -> str:
     expected = set(case.expected)
     missing, extra = sorted(expected - result.matches), sorted(result.matches - expected)
     return f"missing {missing}, unexpected {extra}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_security_caches():
+    """Keeps the security caches across this package's tests (tests/conftest.py clears them
+    around every test): its one client and trust are committed once and never change here, and
+    reading them again for each of the package's searches would be a large part of its time."""
+    yield
