@@ -35,6 +35,7 @@ class Case:
     params: tuple[tuple[str, str], ...]
     expected: frozenset[str]  # ids of base-type matches
     included: frozenset[str] = frozenset()  # `Type/id` of what _include/_revinclude must add
+    may_include: frozenset[str] = frozenset()  # what it may add too (`*` is the server's to say)
 
     @property
     def query(self) -> str:
@@ -486,17 +487,46 @@ def iterate_cases() -> list[Case]:
 
 
 def wildcard_cases() -> list[Case]:
-    """`_include=Type:*`: every reference parameter of the type at once."""
+    """`_include=Type:*`: at least everything the Plan-Net and R4 core reference parameters of
+    the type reach; at most anything the matches reference at all (a server may know more
+    reference parameters, from other IGs)."""
     found = []
     for base in package.TYPES:
-        params = [p for b, p in _reference_params() if b == base]
-        if params:
-            every = _include_case(base, [Include(base, p, False, False) for p in params])
-            query = (("_include", f"{base}:*"),)
-            found.append(
-                Case(f"{base}?_include={base}:*", base, query, every.expected, every.included)
+        params = _all_reference_params(base)
+        if not params:
+            continue
+        every = _include_case(base, [Include(base, p, False, False) for p in params])
+        matched = {package.key(r) for r in package.of_type(base)}
+        anything = set().union(*(_local_references(package.RESOURCES[k]) for k in matched))
+        query = (("_include", f"{base}:*"),)
+        found.append(
+            Case(
+                f"{base}?_include={base}:*",
+                base,
+                query,
+                every.expected,
+                every.included,
+                frozenset(anything - matched),
             )
+        )
     return found
+
+
+def _all_reference_params(base: str) -> list[dict]:
+    """Plan-Net's reference parameters of `base`, and R4 core's of codes Plan-Net leaves out."""
+    codes = {p["code"] for p in package.PLAN_NET_PARAMS + package.CORE_PARAMS if base in p["base"]}
+    params = [package.definition(base, code) for code in sorted(codes)]
+    return [p for p in params if p["type"] == "reference"]
+
+
+def _local_references(node) -> set[str]:
+    """`Type/id` of every stored resource a reference anywhere in `node` names."""
+    if isinstance(node, dict):
+        own = {node["reference"]} if node.get("reference") in package.RESOURCES else set()
+        return own.union(*(_local_references(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_local_references(v) for v in node))
+    return set()
 
 
 # --- near ------------------------------------------------------------------------------------

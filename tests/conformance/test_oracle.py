@@ -173,17 +173,8 @@ def test_the_load_keeps_every_id_and_respects_references():
         resource = package.RESOURCES[key]
         assert key not in seen
         seen.add(key)
-        for ref in _local_references(resource):
+        for ref in cases._local_references(resource):
             assert ref in seen, f"{key} comes before {ref}"
-
-
-def _local_references(node) -> set[str]:
-    if isinstance(node, dict):
-        own = {node["reference"]} if node.get("reference") in package.RESOURCES else set()
-        return own.union(*(_local_references(v) for v in node.values()))
-    if isinstance(node, list):
-        return set().union(*(_local_references(v) for v in node))
-    return set()
 
 
 def test_include_closure_follows_iterate_steps_only():
