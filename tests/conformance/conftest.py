@@ -28,8 +28,8 @@ FHIR_JSON = "application/fhir+json"
 LOOPBACK = ["127.0.0.1/32", "::1/128"]
 STRICT = {"HTTP_PREFER": "handling=strict"}  # an unknown parameter fails with its reason
 MAX_PAGES = 50  # more pages than the data could fill means the server's paging loops
-# Settings the load runs under. The Plan-Net examples give one NPI to several Organizations
-# (1407071236) and to three Practitioners (9941339100), which this directory refuses as
+# Settings the load runs under. The Plan-Net examples give NPI 1407071236 to five Organizations
+# and NPI 9941339100 to three Practitioners and an Organization, which this directory refuses as
 # duplicates (directory/identifiers.py): whether a conformance load may relax that rule is the
 # server's decision, made here by naming its setting, not by patching the server.
 LOAD_SETTINGS: dict = {}
