@@ -306,18 +306,18 @@ def _contains(low, high, start, end) -> bool:
     return low <= start and end <= high
 
 
-# The prefixes of R4 search.html compare the search range [low, high) with the element's
-# [start, end). gt/lt ask for part of the element strictly above/below the search range; ge/le
-# read "above/below" as including the search value itself (part of the element at or after
-# `low`, at or before `high`), as a client asking `period=ge2021-06-01` means; sa/eb ask for all
-# of it after/before.
+# The prefixes of R4 search.html (3.1.1.4.5) compare the search range [low, high) with the
+# element's [start, end). gt/lt: the range above/below the search value overlaps the element;
+# ge/le: as gt/lt, or as eq (the search range contains the element) -- so a period that begins
+# within the searched day and runs on is `ge` that day but not `le` it; sa/eb ask for all of the
+# element after/before.
 _DATE_RULES = {
     "eq": _contains,
     "ne": lambda low, high, start, end: not _contains(low, high, start, end),
     "gt": lambda low, high, start, end: end > high,
     "lt": lambda low, high, start, end: start < low,
-    "ge": lambda low, high, start, end: end > low,
-    "le": lambda low, high, start, end: start < high,
+    "ge": lambda low, high, start, end: end > high or _contains(low, high, start, end),
+    "le": lambda low, high, start, end: start < low or _contains(low, high, start, end),
     "sa": lambda low, high, start, end: start >= high,
     "eb": lambda low, high, start, end: end <= low,
 }

@@ -122,7 +122,10 @@ def test_references_resolve_only_to_stored_resources():
         ("gt2021-12-31", False),  # nothing of it after its last day
         ("gt2021-12-30", True),
         ("lt2021-01-01", False),  # nothing before its first
-        ("le2021-01-01", True),  # its first day is on or before that day
+        # R4: le is "lt or eq"; nothing of the period lies before its first day, and that day
+        # does not contain the whole period.
+        ("le2021-01-01", False),
+        ("le2021-01-02", True),  # its first day lies below that day
         ("le2020-12-31", False),
         ("sa2020-12-31", True),
         ("sa2021-01-01", False),
