@@ -73,10 +73,11 @@ def refresh_seconds() -> float:
 
 def searchable_types() -> tuple[str, ...]:
     """Types whose search parameters the engine evaluates (what a custom one may declare); a
-    custom `special` parameter has no index to answer it."""
+    custom `special` parameter has no index to answer it, and a custom composite would need
+    component definitions this check does not follow."""
     from .search.index import KINDS
 
-    return tuple(t for t in KINDS if t != "special")
+    return tuple(t for t in KINDS if t not in ("special", "composite"))
 
 
 def directory_types() -> tuple[str, ...]:

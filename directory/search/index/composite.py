@@ -64,6 +64,9 @@ class CompositeKind(IndexKind):
         for first, second in product(*values):
             yield TokenIndex, param.name, (clip(first), clip(second))
 
+    def evaluates(self, param) -> bool:
+        return _components(param.base, param.name) is not None
+
     def condition(self, plan, param, raw_name, modifier, value) -> Q:
         if _components(param.base, param.name) is None:
             raise InvalidRequest(
