@@ -204,6 +204,11 @@ class RequestAudit(models.Model):
         indexes = [
             models.Index(fields=["client", "time"], name="audit_client_time_idx"),
             models.Index(fields=["outcome", "time"], name="audit_outcome_time_idx"),
+            # The charts' GROUP BY over a time range reads only these columns: an index-only
+            # scan on PostgreSQL instead of visiting every audit row of the range.
+            models.Index(
+                fields=["time", "outcome", "client"], name="audit_time_outcome_client_idx"
+            ),
         ]
 
     def __str__(self):

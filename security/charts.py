@@ -1,0 +1,228 @@
+"""The admin's charts page: requests and refusals over time, key use, and what expires when.
+
+Counts are aggregated in the database (one GROUP BY per chart over a bounded time range, read
+through the (time, outcome, client) index of the audit table); Python only fills empty buckets
+and draws the SVG (security/svg.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.db.models.functions import Trunc
+from django.template.response import TemplateResponse
+from django.utils import timezone
+
+from . import expiry, svg
+from .dashboard import LIVE_KEY_STATES
+from .dashboard import can_view as can_view_expiries
+from .models import (
+    ApiClient,
+    ApiKey,
+    CertificateIdentity,
+    RequestAudit,
+    RevocationList,
+    TrustAnchor,
+)
+
+TEMPLATE = "admin/security/charts.html"
+AUDIT_PERMISSION = "security.view_requestaudit"
+OK = "ok"
+# Outcomes drawn as their own layer; the rest are summed as "other" so the legend stays legible.
+MOST_SERIES = 6
+# Keys listed in the key-use chart.
+MOST_KEYS = 20
+
+
+@dataclass(frozen=True)
+class Range:
+    """A choice of the page: how far back, bucketed by hour or by day."""
+
+    label: str
+    span: timedelta
+    bucket: str  # "hour" or "day", as Trunc names them
+    fmt: str
+
+
+RANGES = {
+    "24h": Range("Last 24 hours", timedelta(hours=24), "hour", "%H:00"),
+    "7d": Range("Last 7 days", timedelta(days=7), "hour", "%m-%d %H:00"),
+    "30d": Range("Last 30 days", timedelta(days=30), "day", "%m-%d"),
+    "90d": Range("Last 90 days", timedelta(days=90), "day", "%m-%d"),
+}
+DEFAULT_RANGE = "24h"
+# The expiry timeline: a month back (what has just lapsed) to a year ahead.
+TIMELINE_BEFORE, TIMELINE_AFTER = timedelta(days=30), timedelta(days=365)
+LANES = ("Client certificate", "API key", "Trust anchor", "CRL next update", "Endpoint certificate")
+
+
+def can_view_audit(user) -> bool:
+    return user.is_active and user.is_staff and user.has_perm(AUDIT_PERMISSION)
+
+
+def can_view(user) -> bool:
+    """Whoever may see the audit or the trust dashboard sees the page, with their parts only."""
+    return can_view_audit(user) or can_view_expiries(user)
+
+
+def charts_page(request):
+    """The page; mounted behind admin.site.admin_view, so sign-in (and OTP) come first."""
+    if not can_view(request.user):
+        raise PermissionDenied
+    now = timezone.now()
+    range_key = request.GET.get("range", DEFAULT_RANGE)
+    chosen = RANGES.get(range_key) or RANGES[range_key := DEFAULT_RANGE]
+    context = {
+        **admin.site.each_context(request),
+        "title": "Charts",
+        "ranges": [(key, r.label) for key, r in RANGES.items()],
+        "range_key": range_key,
+        "range": chosen,
+    }
+    if can_view_audit(request.user):
+        context.update(_audit_charts(request, chosen, now))
+    if can_view_expiries(request.user):
+        context["expiry_chart"], context["expiries"] = expiry_timeline(now)
+    return TemplateResponse(request, TEMPLATE, context)
+
+
+def _audit_charts(request, chosen: Range, now: datetime) -> dict:
+    client = _chosen_client(request.GET.get("client", ""))
+    start, end = window(chosen, now)
+    rows = RequestAudit.objects.filter(time__gte=start, time__lt=end)
+    if client is not None:
+        rows = rows.filter(client=client)
+    buckets = bucket_starts(chosen, start, end)
+    counts = counts_by_bucket(rows, chosen.bucket)
+    refusals = {key: n for key, n in counts.items() if key[1] != OK}
+    return {
+        "clients": ApiClient.objects.order_by("name").values_list("pk", "name"),
+        "client": client,
+        "requests_chart": svg.stacked_bars(
+            "requests-chart", "Requests by outcome", buckets, layers(buckets, counts), chosen.fmt
+        ),
+        "refusals_chart": svg.stacked_bars(
+            "refusals-chart", "Refusals by reason", buckets, layers(buckets, refusals), chosen.fmt
+        ),
+        "key_chart": svg.horizontal_bars("keys-chart", "Requests per API key", key_use(rows)),
+        "client_rows": per_client(rows) if client is None else [],
+    }
+
+
+def _chosen_client(value: str) -> ApiClient | None:
+    return ApiClient.objects.filter(pk=int(value)).first() if value.isdigit() else None
+
+
+def window(chosen: Range, now: datetime) -> tuple[datetime, datetime]:
+    """Whole buckets: from the start of the oldest bucket to the end of the current one."""
+    step = timedelta(hours=1) if chosen.bucket == "hour" else timedelta(days=1)
+    current = _truncate(now, chosen.bucket)
+    return current + step - chosen.span, current + step
+
+
+def _truncate(moment: datetime, bucket: str) -> datetime:
+    moment = moment.astimezone(timezone.get_current_timezone())
+    moment = moment.replace(minute=0, second=0, microsecond=0)
+    return moment.replace(hour=0) if bucket == "day" else moment
+
+
+def bucket_starts(chosen: Range, start: datetime, end: datetime) -> list[datetime]:
+    step = timedelta(hours=1) if chosen.bucket == "hour" else timedelta(days=1)
+    count = round((end - start) / step)
+    return [start + step * i for i in range(count)]
+
+
+def counts_by_bucket(rows, bucket: str) -> dict[tuple[datetime, str], int]:
+    """{(bucket start, outcome): requests}, grouped by the database."""
+    grouped = (
+        rows.annotate(bucket=Trunc("time", bucket))
+        .values("bucket", "outcome")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {(row["bucket"], row["outcome"]): row["n"] for row in grouped}
+
+
+def layers(buckets: list[datetime], counts: dict[tuple[datetime, str], int]) -> list[svg.Series]:
+    """The most frequent outcomes as layers, the rest folded into "other"; zeros filled in."""
+    totals: dict[str, int] = {}
+    for (_, outcome), n in counts.items():
+        totals[outcome] = totals.get(outcome, 0) + n
+    ranked = sorted(totals, key=lambda outcome: (-totals[outcome], outcome))
+    shown = ranked[:MOST_SERIES]
+    labels = shown + (["other"] if len(ranked) > MOST_SERIES else [])
+    index = {bucket: i for i, bucket in enumerate(buckets)}
+    values = {label: [0] * len(buckets) for label in labels}
+    for (bucket, outcome), n in counts.items():
+        i = index.get(_normalized(bucket))
+        if i is not None:
+            values[outcome if outcome in shown else "other"][i] += n
+    palette = svg.colours(labels)
+    return [svg.Series(label, palette[label], values[label]) for label in labels]
+
+
+def _normalized(bucket: datetime) -> datetime:
+    # SQLite hands back naive datetimes in the current time zone; PostgreSQL aware ones.
+    if timezone.is_naive(bucket):
+        return timezone.make_aware(bucket)
+    return bucket.astimezone(timezone.get_current_timezone())
+
+
+def key_use(rows) -> list[tuple[str, int]]:
+    """Requests per (client, key prefix), most used first."""
+    grouped = (
+        rows.exclude(key_prefix="")
+        .values("client_name", "key_prefix")
+        .annotate(n=Count("id"))
+        .order_by("-n", "client_name", "key_prefix")[:MOST_KEYS]
+    )
+    return [(f"{row['client_name'] or '?'}: {row['key_prefix']}…", row["n"]) for row in grouped]
+
+
+def per_client(rows) -> list[dict]:
+    """Requests and refusals per client in the range, most requests first."""
+    return list(
+        rows.values("client_id", "client_name")
+        .annotate(requests=Count("id"), refusals=Count("id", filter=~Q(outcome=OK)))
+        .order_by("-requests", "client_name")[:50]
+    )
+
+
+def expiry_timeline(now: datetime):
+    """The SVG timeline and its rows, soonest first, from a month back to a year ahead."""
+    start, end = now - TIMELINE_BEFORE, now + TIMELINE_AFTER
+    marks = sorted(expiry_marks(start, end), key=lambda mark: mark.when)
+    chart = svg.timeline("expiry-chart", "Expiries", LANES, marks, start, end, now)
+    return chart, marks
+
+
+def expiry_marks(start: datetime, end: datetime):
+    """Every certificate, live key and CRL whose end falls inside [start, end]."""
+    identities = CertificateIdentity.objects.filter(not_after__range=(start, end))
+    for identity in identities.select_related("client"):
+        yield svg.Mark(LANES[0], f"{identity.client.name}: {identity}", identity.not_after)
+    keys = ApiKey.objects.filter(state__in=LIVE_KEY_STATES, expires_at__range=(start, end))
+    for key in keys.select_related("client"):
+        yield svg.Mark(LANES[1], f"{key.client.name}: {key.prefix}…", key.expires_at)
+    for anchor in TrustAnchor.objects.filter(not_after__range=(start, end)):
+        yield svg.Mark(LANES[2], str(anchor), anchor.not_after)
+    crls = RevocationList.objects.filter(next_update__range=(start, end)).select_related("issuer")
+    for crl in crls:
+        yield svg.Mark(LANES[3], str(crl.issuer), crl.next_update)
+    yield from _endpoint_certificates(start, end)
+
+
+def _endpoint_certificates(start: datetime, end: datetime):
+    from directory.models import Resource
+
+    endpoints = Resource.objects.filter(
+        resource_type="Endpoint", deleted=False, content__contains=expiry.DIGITAL_CERTIFICATE_URL
+    ).only("logical_id", "content")
+    for endpoint in endpoints.iterator():
+        for expires in expiry.endpoint_certificate_expiries(endpoint.content):
+            if start <= expires <= end:
+                yield svg.Mark(LANES[4], f"Endpoint/{endpoint.logical_id}", expires)
