@@ -187,3 +187,23 @@ def test_buckets_cover_the_range_without_gaps():
         assert end - start == chosen.span
         assert buckets[0] == start and buckets[-1] < end and buckets[-1] <= now
         assert len(buckets) == len(set(buckets))
+
+
+def test_one_grouped_query_reads_the_audit_table(traffic):
+    """Every audit chart comes from one GROUP BY, whatever the number of rows or clients."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    browser = signed_in_as(make_staff("ada", "admin"))
+    with CaptureQueriesContext(connection) as queries:
+        assert browser.get(URL, {"range": "7d"}).status_code == 200
+    audit_reads = [q["sql"] for q in queries if "security_requestaudit" in q["sql"]]
+    assert len(audit_reads) == 1
+    assert "GROUP BY" in audit_reads[0] and "COUNT(*)" in audit_reads[0]
+
+
+def test_requests_of_a_deleted_client_stay_counted(traffic):
+    traffic["zenith"].delete()
+    html = signed_in_as(make_staff("ada", "admin")).get(URL).content.decode()
+    assert series_total(svg(html, "requests-chart"), "key_revoked") == 1
+    assert "(no client): zenkey01…: 2" in hover_texts(svg(html, "keys-chart"))
