@@ -1,8 +1,8 @@
 """The admin's charts page: requests and refusals over time, key use, and what expires when.
 
-Counts are aggregated in the database (one GROUP BY per chart over a bounded time range, read
-through the (time, outcome, client) index of the audit table); Python only fills empty buckets
-and draws the SVG (security/svg.py).
+Counts are aggregated in the database over a bounded time range: settled hours from the hourly
+rollup (security/audit_rollup.py), the rest from the audit table through its covering index;
+Python only sums the two, fills empty buckets and draws the SVG (security/svg.py).
 """
 
 from __future__ import annotations
@@ -12,17 +12,18 @@ from datetime import datetime, timedelta
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
+from django.db.models import Count, Sum
 from django.db.models.functions import Trunc
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from . import expiry, svg
+from . import audit_rollup, expiry, svg
 from .dashboard import LIVE_KEY_STATES
 from .dashboard import can_view as can_view_expiries
 from .models import (
     ApiClient,
     ApiKey,
+    AuditHourlyCount,
     CertificateIdentity,
     RequestAudit,
     RevocationList,
@@ -58,6 +59,7 @@ RANGES = {
     "90d": Range("Last 90 days", timedelta(days=90), "day", "%m-%d"),
 }
 DEFAULT_RANGE = "24h"
+LONGEST = max(RANGES.values(), key=lambda r: r.span)
 # The expiry timeline: a month back (what has just lapsed) to a year ahead.
 TIMELINE_BEFORE, TIMELINE_AFTER = timedelta(days=30), timedelta(days=365)
 LANES = ("Client certificate", "API key", "Trust anchor", "CRL next update", "Endpoint certificate")
@@ -96,10 +98,11 @@ def charts_page(request):
 def _audit_charts(request, chosen: Range, now: datetime) -> dict:
     client = _chosen_client(request.GET.get("client", ""))
     start, end = window(chosen, now)
-    rows = RequestAudit.objects.filter(time__gte=start, time__lt=end)
-    if client is not None:
-        rows = rows.filter(client=client)
-    groups = grouped(rows, chosen.bucket)
+
+    def rows_of(queryset):
+        return queryset if client is None else queryset.filter(client=client)
+
+    groups = grouped(rows_of, chosen.bucket, start, end, now)
     names = client_names(groups)
     buckets = bucket_starts(chosen, start, end)
     counts = counts_by_bucket(groups)
@@ -143,18 +146,31 @@ def bucket_starts(chosen: Range, start: datetime, end: datetime) -> list[datetim
     return [start + step * i for i in range(count)]
 
 
-def grouped(rows, bucket: str) -> list[dict]:
-    """One GROUP BY for every chart: requests per (bucket, outcome, client, key prefix).
+def grouped(rows_of, bucket: str, start: datetime, end: datetime, now: datetime) -> list[dict]:
+    """Requests per (bucket, outcome, client, key prefix): settled hours from the hourly rollup,
+    the last hour or so from the audit itself. A key may appear in both parts; readers sum.
 
-    Only columns of the (time, outcome, client, key_prefix) index are read, and COUNT(*) needs
-    no other, so PostgreSQL answers from the index alone (an index-only scan of the range).
+    `rows_of(model, time_field)` narrows either table (to one client). The raw part reads only
+    columns of the (time, outcome, client, key_prefix) index with COUNT(*), so PostgreSQL answers
+    it from the index alone.
     """
-    return list(
-        rows.annotate(bucket=Trunc("time", bucket))
+    rolled = audit_rollup.roll_up(now, oldest=window(LONGEST, now)[0])
+    boundary = min(max(rolled, start), end)
+    past = (
+        rows_of(AuditHourlyCount.objects.filter(hour__gte=start, hour__lt=boundary))
+        .annotate(bucket=Trunc("hour", bucket))
+        .values("bucket", "outcome", "client_id", "key_prefix")
+        .annotate(n=Sum("requests"))
+        .order_by()
+    )
+    recent = (
+        rows_of(RequestAudit.objects.filter(time__gte=boundary, time__lt=end))
+        .annotate(bucket=Trunc("time", bucket))
         .values("bucket", "outcome", "client_id", "key_prefix")
         .annotate(n=Count("*"))
         .order_by()
     )
+    return [*past, *recent]
 
 
 def client_names(groups: list[dict]) -> dict[int | None, str]:

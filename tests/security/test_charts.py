@@ -6,16 +6,24 @@ titles; the SVG itself is parsed as XML (an outside oracle for well-formed marku
 
 from __future__ import annotations
 
+import io
 import re
 import xml.etree.ElementTree as ET
 from datetime import timedelta
 
 import pytest
+from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
-from security import charts
-from security.models import ApiClient, ApiKey, RequestAudit
+from security import audit_rollup, charts
+from security.models import (
+    ApiClient,
+    ApiKey,
+    AuditHourlyCount,
+    AuditRollupState,
+    RequestAudit,
+)
 from tests.security.staff import make_staff, signed_in_as
 
 pytestmark = pytest.mark.django_db
@@ -189,17 +197,66 @@ def test_buckets_cover_the_range_without_gaps():
         assert len(buckets) == len(set(buckets))
 
 
-def test_one_grouped_query_reads_the_audit_table(traffic):
-    """Every audit chart comes from one GROUP BY, whatever the number of rows or clients."""
+def test_settled_hours_are_read_from_the_rollup_and_counted_once(traffic):
+    """Once caught up, views read the audit only since the boundary, and count nothing twice."""
+    from django.core.management import call_command
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    call_command("rollup_audit", stdout=io.StringIO())
     browser = signed_in_as(make_staff("ada", "admin"))
+    first = svg(browser.get(URL, {"range": "90d"}).content.decode(), "requests-chart")
+    rolled = AuditRollupState.objects.get().rolled_until
+    assert rolled == audit_rollup.settled_until(timezone.now())
+    # The rows hours and days back are in the rollup, the unsettled last minutes' are not.
+    settled = RequestAudit.objects.filter(time__lt=rolled).count()
+    assert settled >= 2
+    assert AuditHourlyCount.objects.aggregate(n=Sum("requests"))["n"] == settled
     with CaptureQueriesContext(connection) as queries:
-        assert browser.get(URL, {"range": "7d"}).status_code == 200
+        again = svg(browser.get(URL, {"range": "90d"}).content.decode(), "requests-chart")
+    assert hover_texts(again) == hover_texts(first)
+    assert series_total(again, "ok") == 5 and series_total(again, "insufficient_scope") == 2
     audit_reads = [q["sql"] for q in queries if "security_requestaudit" in q["sql"]]
-    assert len(audit_reads) == 1
-    assert "GROUP BY" in audit_reads[0] and "COUNT(*)" in audit_reads[0]
+    assert len(audit_reads) == 1 and "COUNT(*)" in audit_reads[0]
+    assert AuditHourlyCount.objects.aggregate(n=Sum("requests"))["n"] == settled
+
+
+def test_the_rollup_waits_for_an_hour_to_settle_and_never_repeats_one(traffic):
+    now = timezone.now()
+    oldest, whole = now - timedelta(days=100), timedelta(days=101)
+    boundary = audit_rollup.roll_up(now, oldest, whole)
+    assert boundary <= now - audit_rollup.SETTLE and boundary.minute == 0
+    rows = AuditHourlyCount.objects.count()
+    assert audit_rollup.roll_up(now, oldest, whole) == boundary
+    assert AuditHourlyCount.objects.count() == rows
+    # A later hour settles: only its rows are added.
+    audit(traffic["acme"], ago=now - boundary - timedelta(minutes=30))
+    later = audit_rollup.roll_up(boundary + timedelta(hours=2), oldest, whole)
+    assert later == boundary + timedelta(hours=1)
+    assert rolled_up() == RequestAudit.objects.filter(time__gte=oldest, time__lt=later).count()
+
+
+def rolled_up() -> int:
+    return AuditHourlyCount.objects.aggregate(n=Sum("requests"))["n"] or 0
+
+
+def test_a_page_view_rolls_up_a_bounded_step_and_the_charts_stay_exact(traffic):
+    """After a long pause the view rolls up one day; the rest is read raw, counts unchanged."""
+    browser = signed_in_as(make_staff("ada", "admin"))
+    html = browser.get(URL, {"range": "90d"}).content.decode()
+    oldest = charts.window(charts.LONGEST, timezone.now())[0]
+    assert AuditRollupState.objects.get().rolled_until == oldest + audit_rollup.MAX_STEP
+    assert series_total(svg(html, "requests-chart"), "ok") == 5
+    assert series_total(svg(html, "requests-chart"), "insufficient_scope") == 2
+
+
+def test_the_command_catches_up_in_full(traffic):
+    from django.core.management import call_command
+
+    call_command("rollup_audit", stdout=io.StringIO())
+    rolled = AuditRollupState.objects.get().rolled_until
+    assert rolled == audit_rollup.settled_until(timezone.now())
+    assert rolled_up() == RequestAudit.objects.filter(time__lt=rolled).count() >= 2
 
 
 def test_requests_of_a_deleted_client_stay_counted(traffic):
