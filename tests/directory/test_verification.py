@@ -20,6 +20,7 @@ from directory import storage, verification
 from directory.errors import InvalidRequest
 from directory.models import Resource, VerificationRecord
 from directory.registry import RESOURCES
+from tests.directory import plannet_examples
 from tests.directory.test_ndh_search_parameters import parameters
 from tests.factories import OrganizationFactory, PractitionerFactory
 from tests.security.staff import make_staff, signed_in_as
@@ -74,6 +75,33 @@ def test_other_extensions_are_kept():
     org = OrganizationFactory(extension=[other])
     verification.verify("Organization", org["id"], status="complete", process="primary", actor="a")
     assert other in stored("Organization", org["id"])["extension"]
+
+
+def test_records_claiming_plan_net_profiles_accept_the_extension(settings):
+    """The write goes through the profile validation: the IG's own examples stay valid."""
+    settings.FHIR_UNIQUE_NPI = False  # the IG's examples share NPIs
+    claimed = [
+        example
+        for example in plannet_examples.examples()
+        if example["resourceType"] in ("Practitioner", "Location") and example.get("meta")
+    ]
+    assert claimed
+    for example in claimed:
+        # References to records not loaded here are dropped (none is required by these profiles).
+        example = {
+            k: v for k, v in example.items() if k not in ("managingOrganization", "endpoint")
+        }
+        created = storage.create(example["resourceType"], example).row
+        verification.verify(
+            created.resource_type,
+            created.logical_id,
+            status="complete",
+            process="primary",
+            actor="a",
+        )
+        content = stored(created.resource_type, created.logical_id)
+        assert content["meta"]["profile"] == example["meta"]["profile"]
+        assert ndh_status(content) == ["complete"]
 
 
 @pytest.mark.parametrize(
