@@ -3,7 +3,8 @@
 An hour is rolled up once it has settled: audit rows carry the time a request started and are
 written when it ends, and gunicorn kills a worker after 30 s, so an hour that ended SETTLE ago
 gets no more rows. Hours further back than the longest chart range are never rolled up. The
-state row is locked while rolling up, so two viewers never count an hour twice.
+state row is locked (and its boundary moved by compare-and-set) while rolling up, so two viewers
+never count an hour twice.
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ def roll_up(now: datetime, oldest: datetime, step: timedelta = MAX_STEP) -> date
         until = min(settled_until(now), since + step)
         if since >= until:
             return state.rolled_until or since
+        # Compare-and-set before counting: where SELECT FOR UPDATE locks nothing (SQLite), a
+        # concurrent roll-up that moved the boundary first makes this one stand down.
+        claimed = AuditRollupState.objects.filter(pk=1, rolled_until=state.rolled_until).update(
+            rolled_until=until
+        )
+        if not claimed:
+            return AuditRollupState.objects.get(pk=1).rolled_until
         counts = (
             RequestAudit.objects.filter(time__gte=since, time__lt=until)
             .annotate(hour=Trunc("time", "hour"))
@@ -62,8 +70,6 @@ def roll_up(now: datetime, oldest: datetime, step: timedelta = MAX_STEP) -> date
             ),
             batch_size=INSERT_BATCH,
         )
-        state.rolled_until = until
-        state.save(update_fields=["rolled_until"])
         # Nothing reads hours older than the longest range: the rollup stays bounded.
         AuditHourlyCount.objects.filter(hour__lt=oldest).delete()
     return until

@@ -264,3 +264,15 @@ def test_requests_of_a_deleted_client_stay_counted(traffic):
     html = signed_in_as(make_staff("ada", "admin")).get(URL).content.decode()
     assert series_total(svg(html, "requests-chart"), "key_revoked") == 1
     assert "(no client): zenkey01…: 2" in hover_texts(svg(html, "keys-chart"))
+
+
+def test_a_roll_up_that_lost_the_race_counts_nothing(traffic, monkeypatch):
+    """Seen as another process would: it read the old boundary, someone else moved it first."""
+    now = timezone.now()
+    oldest, whole = now - timedelta(days=100), timedelta(days=101)
+    boundary = audit_rollup.roll_up(now, oldest, whole)
+    counted = rolled_up()
+    stale = AuditRollupState(pk=1, rolled_until=oldest)
+    monkeypatch.setattr(audit_rollup, "_locked_state", lambda: stale)
+    assert audit_rollup.roll_up(now, oldest, whole) == boundary
+    assert rolled_up() == counted
