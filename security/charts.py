@@ -124,7 +124,10 @@ def _audit_charts(request, chosen: Range, now: datetime) -> dict:
 
 
 def _chosen_client(value: str) -> ApiClient | None:
-    return ApiClient.objects.filter(pk=int(value)).first() if value.isdigit() else None
+    """The client of the `client` parameter; anything but a plausible id means all clients."""
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        return None
+    return ApiClient.objects.filter(pk=int(value)).first()
 
 
 def window(chosen: Range, now: datetime) -> tuple[datetime, datetime]:

@@ -143,7 +143,10 @@ def test_the_range_bounds_what_is_counted(traffic):
     assert series_total(recent, "ok") == 4
     assert series_total(wider, "ok") == 5
     # An unknown range falls back to the default rather than failing.
-    assert browser.get(URL, {"range": "forever", "client": "x"}).status_code == 200
+    for client in ("x", "²", "9" * 40, "-1", ""):
+        response = browser.get(URL, {"range": "forever", "client": client})
+        assert response.status_code == 200, client
+        assert series_total(svg(response.content.decode(), "requests-chart"), "ok") == 4
 
 
 def test_key_use_per_client_and_names_escaped(traffic):
