@@ -24,6 +24,7 @@ from .admin_models import (
     PractitionerRecord,
     PractitionerRoleRecord,
 )
+from .admin_verification import VerificationAdminMixin
 from .certificates import CertificateInfo
 from .errors import Conflict
 
@@ -90,7 +91,7 @@ def certificate_badge(info: CertificateInfo):
     )
 
 
-class ResourceAdmin(admin.ModelAdmin):
+class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
     """List, search, filter, view, create, edit, delete and history of one resource type."""
 
     form = ResourceForm

@@ -361,6 +361,34 @@ class MergeRecord(models.Model):
         return f"{self.resource_type}/{self.merged_id} merged into {self.kept_id}"
 
 
+class VerificationRecord(models.Model):
+    """One verification of a record (directory/verification.py): when, by whom, how, result.
+
+    The resource carries the status itself (NDH extension); these rows are the audit of each
+    act and the index of the admin's "not verified in N days" filter.
+    """
+
+    time = models.DateTimeField(auto_now_add=True)
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="verifications")
+    resource_type = models.CharField(max_length=40)
+    logical_id = models.CharField(max_length=64)
+    version_id = models.PositiveIntegerField(help_text="The version that recorded the status.")
+    status = models.CharField(max_length=20)
+    process = models.CharField(max_length=20)
+    actor = models.CharField(max_length=150)
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-time"]
+        indexes = [
+            # "Verified since" per resource is one index probe: (resource, time >= cutoff).
+            models.Index(fields=["resource", "time"], name="verification_resource_time_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.resource_type}/{self.logical_id} {self.status} by {self.actor}"
+
+
 from .admin_models import *  # noqa: E402,F403
 
 # Declared in its own module (custom search parameters); imported so Django registers it.

@@ -7,7 +7,7 @@ from django.http import Http404
 from django.urls import include, path
 
 from fhirapi.urls import base_view as fhir_base_view
-from security import dashboard, health, twofactor
+from security import charts, dashboard, health, twofactor
 from security.oauth import admin_views as oauth_admin
 from security.oauth.urls import oauth_patterns, well_known_patterns
 
@@ -36,6 +36,7 @@ urlpatterns = [
         admin.site.admin_view(dashboard.trust_dashboard),
         name="security-dashboard",
     ),
+    path("admin/charts/", admin.site.admin_view(charts.charts_page), name="security-charts"),
     path(
         "admin/signing-keys/",
         admin.site.admin_view(oauth_admin.signing_keys),

@@ -158,7 +158,8 @@ def test_cpu_autoscaling():
 
 
 @pytest.mark.parametrize(
-    ("command", "schedule"), [("refreshcrls", "0 * * * *"), ("expirekeys", None)]
+    ("command", "schedule"),
+    [("refreshcrls", "0 * * * *"), ("expirekeys", None), ("rollup_audit", "7 * * * *")],
 )
 def test_cronjobs_run_the_management_commands_one_at_a_time(command, schedule):
     jobs = {

@@ -69,6 +69,8 @@ def test_there_are_units():
         "fhir-directory-crl.timer",
         "fhir-directory-expirekeys.service",
         "fhir-directory-expirekeys.timer",
+        "fhir-directory-rollupaudit.service",
+        "fhir-directory-rollupaudit.timer",
     } <= names
 
 
@@ -126,6 +128,7 @@ def test_the_server_runs_gunicorn_with_the_shipped_config():
     [
         ("fhir-directory-crl", "refreshcrls", "hourly"),
         ("fhir-directory-expirekeys", "expirekeys", "daily"),
+        ("fhir-directory-rollupaudit", "rollup_audit", "hourly"),
     ],
 )
 def test_each_timer_runs_its_management_command(timer, command, calendar):
