@@ -63,7 +63,7 @@ def test_a_claimed_plan_net_profile_narrows_cardinality_and_binds_nucc_specialti
     core = by_name("PractitionerRole")
     assert fields["active"].min == 1 and core["active"].min == 0
     specialty = {c for c in fields["specialty"].codes}
-    assert ("http://nucc.org/provider-taxonomy", "207Q00000X") in specialty  # Family Medicine
+    assert (NUCC, "207Q00000X") in specialty  # Family Medicine
     assert not core["specialty"].codes  # R4 binds it preferred only: no picker
 
 
