@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.templatetags.static import static
 from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 
 from . import admin_search, admin_summary, storage
 from .admin_certificates import EXPIRY_WARNING_DAYS, stored_certificates
@@ -26,6 +27,8 @@ from .admin_structured import layout, place_errors
 from .certificates import CertificateInfo
 from .errors import Conflict, FHIRError
 from .identifiers import npi_issues
+from .profiles import profile_urls
+from .profiles.definitions import definitions
 from .registry import RESOURCES
 from .search import SearchRequest
 from .search import search as run_search
@@ -165,6 +168,19 @@ class ResourceAdmin(admin.ModelAdmin):
             *self.extra_fieldsets,
         ]
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        profile = self._requested_profile(request) if obj is None else None
+        return type(form.__name__, (form,), {"profile": profile}) if profile else form
+
+    def _requested_profile(self, request) -> str | None:
+        """A profile of this type the server knows, asked for by `?profile=` on the add page."""
+        wanted = request.GET.get("profile", "")
+        return wanted if wanted in self._profiles() else None
+
+    def _profiles(self) -> list[str]:
+        return [u for u in profile_urls() if definitions()[u].type == self.resource_type]
+
     def get_changeform_initial_data(self, request):
         return {"content_json": pretty(NEW_RESOURCE_TEMPLATES[self.resource_type])}
 
@@ -211,11 +227,19 @@ class ResourceAdmin(admin.ModelAdmin):
         views = layout(fields, form.base, form.structured_values(), self._lookup_url)
         unplaced = place_errors(views, form.issues, self.resource_type)
         return {
+            "profiles": [] if form.instance.pk else self._profile_links(form.profile),
             "structured": views,
             "structured_unplaced": unplaced,
             "editor": form.editor,
             "check_identifier_url": reverse(self._url_name("check_identifier")),
         }
+
+    def _profile_links(self, current: str | None) -> list[tuple[str, str, bool]]:
+        """(query, label, chosen) for each definition a new record can be created under."""
+        links = [("", f"R4 {self.resource_type}", current is None)]
+        for url in self._profiles():
+            links.append((urlencode({"profile": url}), url.rsplit("/", 1)[-1], url == current))
+        return links
 
     def _lookup_url(self, resource_type: str) -> str | None:
         """The reference lookup of the admin that manages `resource_type`, if any."""

@@ -15,12 +15,13 @@ carried over from the stored resource untouched.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from dataclasses import dataclass
 from functools import cache
 
 from .profiles import known
-from .profiles.definitions import Definition, Element, definitions, value_sets
+from .profiles.definitions import DATA_DIR, Definition, Element, definitions, value_sets
 from .registry import RESOURCE_TYPES, RESOURCES
 
 # Datatypes edited as one text input (their JSON value is a string).
@@ -169,6 +170,16 @@ def _codes(binding: str | None) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(expanded.pairs, key=lambda p: (p[1], p[0]))) if expanded else ()
 
 
+@cache
+def _displays() -> dict[str, dict[str, str]]:
+    return json.loads((DATA_DIR / "code-displays.json").read_text())
+
+
+def display(system: str, code: str) -> str:
+    """The display text of a picker's code, where the vendored packages give one."""
+    return _displays().get(system, {}).get(code, "")
+
+
 def _targets(resource_type: str, path: str) -> tuple[str, ...]:
     """Reference targets from the search parameter over the same element; any directory type
     when no parameter covers it."""
@@ -299,7 +310,10 @@ def _write_coding(item: dict, text: str) -> None:
     rest = codings[1:]
     if text:
         system, bar, code = text.rpartition("|")
-        rest = [{"system": system, "code": code} if bar else {"code": code}, *rest]
+        coding = {"system": system, "code": code} if bar else {"code": code}
+        if display(system, code):
+            coding["display"] = display(system, code)  # the code system's text, not a guess
+        rest = [coding, *rest]
     if rest:
         item["coding"] = rest
     else:

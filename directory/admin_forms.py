@@ -49,6 +49,9 @@ class ResourceForm(forms.ModelForm):
     # The version the editor started from: a save over someone else's newer version is refused.
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
+    # The profile a new record is created under (the admin sets it from `?profile=`).
+    profile: str | None = None
+
     class Meta:
         fields = ()
 
@@ -59,8 +62,14 @@ class ResourceForm(forms.ModelForm):
             self.initial.setdefault("version", self.instance.version_id)
         self.written: storage.WriteResult | None = None
         # What the derived form edits: the stored resource, or a new one of this type.
-        self.base = self.instance.data if self.instance.pk else {"resourceType": self.resource_type}
+        self.base = self.instance.data if self.instance.pk else self._new_resource()
         self.issues: list[dict] = []  # the refused write's OperationOutcome issues
+
+    def _new_resource(self) -> dict:
+        resource = {"resourceType": self.resource_type}
+        if self.profile:
+            resource["meta"] = {"profile": [self.profile]}
+        return resource
 
     @property
     def editor(self) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .admin_fields import CODING_PART, PREFIX, FormField, Part, error_key, items
+from .admin_fields import CODING_PART, PREFIX, FormField, Part, display, error_key, items
 
 # Bound value sets up to this size are a select; larger ones (NUCC taxonomy) a searchable list.
 SELECT_MAX = 40
@@ -38,7 +38,7 @@ class ElementView:
     field: FormField
     rows: list[Row]
     errors: list[str] = field(default_factory=list)
-    datalists: dict[str, list[str]] = field(default_factory=dict)
+    datalists: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # (value, label)
 
 
 def layout(
@@ -56,7 +56,9 @@ def layout(
         view = ElementView(f, [])
         for index in range(stored_rows + blank):
             key = f"{f.name}.{index}"
-            view.rows.append(Row(key, _inputs(view, f, key, values, lookup_url), index < count))
+            # Removing a single value is clearing it; a list item has its own checkbox.
+            removable = f.repeats and index < count
+            view.rows.append(Row(key, _inputs(view, f, key, values, lookup_url), removable))
         out.append(view)
     return out
 
@@ -99,15 +101,20 @@ def _input(view, list_id, type_, codes, name, label, values) -> Input:
         return Input(name, label, value, "boolean", options)
     if not codes:
         return Input(name, label, value, "text")
-    choices = [_choice(type_, system, code) for system, code in codes]
+    choices = [(_choice(type_, system, code), _label(system, code)) for system, code in codes]
     if len(choices) <= SELECT_MAX:
-        options = [("", "—"), *((c, c.rpartition("|")[2]) for c in choices)]
-        if value and value not in choices:
+        options = [("", "—"), *choices]
+        if value and value not in dict(choices):
             options.append((value, value))  # a stored code outside the set stays selectable
         return Input(name, label, value, "select", options)
     list_id = f"codes-{list_id}"
     view.datalists[list_id] = choices
     return Input(name, label, value, "text", datalist=list_id)
+
+
+def _label(system: str, code: str) -> str:
+    text = display(system, code)
+    return f"{code} — {text}" if text else code
 
 
 def _choice(type_: str, system: str, code: str) -> str:

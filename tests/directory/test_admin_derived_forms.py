@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 from django.http import QueryDict
 from django.urls import reverse
+from django.utils.http import urlencode
 
 from directory import storage
 from directory.admin_fields import apply, definition_for, form_fields, initial_values
@@ -22,6 +24,7 @@ EXAMPLES = json.loads(
 )
 PLAN_NET = "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/"
 NUCC = "http://nucc.org/provider-taxonomy"
+ORG_TYPE = "http://hl7.org/fhir/us/davinci-pdex-plan-net/CodeSystem/OrgTypeCS"
 
 
 def by_name(resource_type: str, resource: dict | None = None) -> dict:
@@ -236,3 +239,67 @@ def test_lookup_searches_the_directory_and_check_identifier_applies_the_npi_rule
 def test_lookup_needs_a_staff_session(client):
     response = client.get(url("organization", "lookup"), {"q": "harb"})
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+@pytest.mark.django_db
+def test_a_new_record_can_be_created_under_a_plan_net_profile_whose_rules_apply(admin_client):
+    profile = PLAN_NET + "plannet-Organization"
+    add = url("organization", "add") + "?" + urlencode({"profile": profile})
+    page = admin_client.get(add).content.decode()
+    assert "Create under:" in page and "<strong>plannet-Organization</strong>" in page
+    # The profile makes name and active required (R4 leaves both optional).
+    assert 'id="element-name"' in page and page.count('class="required-mark"') >= 2
+
+    # R4's org-1 names the whole resource: listed above the form.
+    response = admin_client.post(add, {"editor": "form", "f.active.0": "true", "_save": "Save"})
+    page = response.content.decode()
+    top = page[page.index("structured-unplaced") : page.index('id="element-identifier"')]
+    assert "org-1" in top
+
+    form = {"editor": "form", "f.active.0": "true", "_save": "Save"}
+    form |= {"f.identifier.0.system": NPI_SYSTEM, "f.identifier.0.value": make_npi(5)}
+    page = admin_client.post(add, form).content.decode()
+    for element, after in [("type", "name"), ("name", "alias"), ("address", "partOf")]:
+        block = page[page.index(f'id="element-{element}"') : page.index(f'id="element-{after}"')]
+        assert f"Organization.{element}: minimum cardinality 1" in block, element
+    assert not Resource.objects.filter(resource_type="Organization").exists()
+
+    form |= {
+        "f.name.0": "Harbor Clinic",
+        "f.type.0.coding": ORG_TYPE + "|prvgrp",
+        "f.address.0.city": "Portland",
+    }
+    response = admin_client.post(add, form)
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    [row] = Resource.objects.filter(resource_type="Organization")
+    assert stored("Organization", row.logical_id)["meta"]["profile"] == [profile]
+
+
+@pytest.mark.django_db
+def test_specialty_picker_offers_nucc_codes_with_their_names_and_writes_the_display(
+    admin_client,
+):
+    profile = PLAN_NET + "plannet-PractitionerRole"
+    add = url("practitionerrole", "add") + "?" + urlencode({"profile": profile})
+    page = admin_client.get(add).content.decode()
+    option = f'<option value="{NUCC}|207Q00000X">207Q00000X — Family Medicine Physician</option>'
+    assert option in page
+    assert 'list="codes-specialty-coding"' in page
+
+    practitioner = PractitionerFactory()
+    form = {
+        "editor": "form",
+        "f.active.0": "true",
+        "f.practitioner.0.reference": f"Practitioner/{practitioner['id']}",
+        "f.specialty.0.coding": f"{NUCC}|207Q00000X",
+        "f.telecom.0.system": "phone",  # pd-1: contact information or an endpoint
+        "f.telecom.0.value": "207-555-0100",
+        "_save": "Save",
+    }
+    response = admin_client.post(add, form)
+    assert response.status_code == 302, re.findall(r"<li>([^<]*)</li>", response.content.decode())
+    [row] = Resource.objects.filter(resource_type="PractitionerRole")
+    role = stored("PractitionerRole", row.logical_id)
+    assert role["specialty"] == [
+        {"coding": [{"system": NUCC, "code": "207Q00000X", "display": "Family Medicine Physician"}]}
+    ]
