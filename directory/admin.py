@@ -218,7 +218,10 @@ class ResourceAdmin(admin.ModelAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         form = context["adminform"].form
-        if hasattr(form, "structured_values") and context.get("has_change_permission", True):
+        may_edit = (
+            self.has_add_permission(request) if add else self.has_change_permission(request, obj)
+        )
+        if hasattr(form, "structured_values") and may_edit:
             context.update(self._structured_context(form))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
