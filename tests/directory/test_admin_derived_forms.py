@@ -303,3 +303,15 @@ def test_specialty_picker_offers_nucc_codes_with_their_names_and_writes_the_disp
     assert role["specialty"] == [
         {"coding": [{"system": NUCC, "code": "207Q00000X", "display": "Family Medicine Physician"}]}
     ]
+
+
+@pytest.mark.django_db
+def test_a_form_save_over_a_newer_version_is_refused(admin_client):
+    harbor = OrganizationFactory(name="Harbor Clinic")
+    pk = Resource.objects.get(logical_id=harbor["id"]).pk
+    storage.update("Organization", harbor["id"], {**harbor, "name": "Harbor Clinic (renamed)"})
+    form = {"editor": "form", "version": "1", "f.name.0": "Harbor Clinic East", "_save": "Save"}
+    response = admin_client.post(url("organization", "change", pk), form)
+    assert response.status_code == 200
+    assert "structured-unplaced" in response.content.decode()
+    assert stored("Organization", harbor["id"])["name"] == "Harbor Clinic (renamed)"
