@@ -315,3 +315,17 @@ def test_a_form_save_over_a_newer_version_is_refused(admin_client):
     assert response.status_code == 200
     assert "structured-unplaced" in response.content.decode()
     assert stored("Organization", harbor["id"])["name"] == "Harbor Clinic (renamed)"
+
+
+@pytest.mark.django_db
+def test_an_npi_another_practitioner_holds_is_refused_at_that_identifier(admin_client, settings):
+    settings.FHIR_UNIQUE_NPI = True
+    npi = make_npi(21)
+    PractitionerFactory(identifier=[{"system": NPI_SYSTEM, "value": npi}])
+    form = {"editor": "form", "f.name.0.family": "Second", "_save": "Save"}
+    form |= {"f.identifier.0.system": NPI_SYSTEM, "f.identifier.0.value": npi}
+    response = admin_client.post(url("practitioner", "add"), form)
+    page = response.content.decode()
+    row = page[page.index('data-key="identifier.0"') : page.index('id="element-active"')]
+    assert "already identifies another" in row
+    assert Resource.objects.filter(resource_type="Practitioner").count() == 1

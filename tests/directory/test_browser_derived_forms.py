@@ -153,8 +153,14 @@ def test_administrator_creates_a_practitioner_and_a_bad_npi_is_refused_at_its_fi
     page.fill(field("f.name.0.given"), "Chidi\nEmeka")
     page.select_option(field("f.telecom.0.system"), "email")
     page.fill(field("f.telecom.0.value"), "chidi@example.org")
+    page.click("#element-telecom button.add-another")  # a second one, without saving first
+    page.select_option(field("f.telecom.1.system"), "phone")
+    page.fill(field("f.telecom.1.value"), "207-555-0199")
     save(page)
     edited = only("Practitioner")
     assert edited["name"] == [{"family": "Okafor", "given": ["Chidi", "Emeka"]}]
-    assert edited["telecom"] == [{"system": "email", "value": "chidi@example.org"}]
+    assert edited["telecom"] == [
+        {"system": "email", "value": "chidi@example.org"},
+        {"system": "phone", "value": "207-555-0199"},
+    ]
     assert edited["meta"]["versionId"] == "2"

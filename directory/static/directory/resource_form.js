@@ -75,10 +75,44 @@
     input.addEventListener("input", search);
   }
 
+  function enhance(container, root) {
+    root.querySelectorAll("input[data-check-identifier]").forEach((input) => identifierCheck(container, input));
+    root.querySelectorAll("input[data-lookup]").forEach(referenceLookup);
+  }
+
+  // A repeating element gets one blank row from the server; more are copies of the last row
+  // with the next index, emptied (the server reads whatever indexes arrive).
+  function addAnother(container, element) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "add-another";
+    button.textContent = "Add another";
+    button.addEventListener("click", () => {
+      const rows = element.querySelectorAll(".structured-row");
+      const last = rows[rows.length - 1];
+      const [name, index] = last.dataset.key.split(".");
+      const key = `${name}.${Number(index) + 1}`;
+      const row = last.cloneNode(true);
+      row.dataset.key = key;
+      row.querySelectorAll(".errorlist, .identifier-check, .lookup-results, .remove").forEach((n) => n.remove());
+      row.querySelectorAll("[name]").forEach((input) => {
+        input.name = input.name.replace(`f.${last.dataset.key}.`, `f.${key}.`).replace(new RegExp(`^f\\.${name}\\.\\d+$`), `f.${key}`);
+        input.id = `id_${input.name}`;
+        input.value = "";
+      });
+      row.querySelectorAll("label[for]").forEach((label) => {
+        label.htmlFor = label.htmlFor.replace(`f.${last.dataset.key}`, `f.${key}`);
+      });
+      last.insertAdjacentElement("afterend", row);
+      enhance(container, row);
+    });
+    element.appendChild(button);
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     const container = document.getElementById("structured-form");
     if (!container) return;
-    container.querySelectorAll("input[data-check-identifier]").forEach((input) => identifierCheck(container, input));
-    container.querySelectorAll("input[data-lookup]").forEach(referenceLookup);
+    enhance(container, container);
+    container.querySelectorAll("fieldset[data-repeats]").forEach((element) => addAnother(container, element));
   });
 })();
