@@ -329,3 +329,26 @@ def test_an_npi_another_practitioner_holds_is_refused_at_that_identifier(admin_c
     row = page[page.index('data-key="identifier.0"') : page.index('id="element-active"')]
     assert "already identifies another" in row
     assert Resource.objects.filter(resource_type="Practitioner").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_type_the_form_code_never_names_is_edited_the_same_way(admin_client):
+    # Location: its status picker is the R4 required binding, from the snapshot alone.
+    from tests.factories import LocationFactory
+
+    north = LocationFactory(name="North Wing", status="active")
+    pk = Resource.objects.get(logical_id=north["id"]).pk
+    page = admin_client.get(url("location", "change", pk)).content.decode()
+    assert '<option value="suspended">suspended</option>' in page
+    form = {"editor": "form", "version": "1", "f.status.0": "suspended", "_save": "Save"}
+    form |= {"f.name.0": "North Wing", "f.address.0.city": "Bangor"}
+    assert admin_client.post(url("location", "change", pk), form).status_code == 302
+    after = stored("Location", north["id"])
+    assert (after["status"], after["address"]["city"]) == ("suspended", "Bangor")
+    assert after["address"]["line"] == north["address"]["line"]  # inputs not posted: as stored
+
+    form["f.status.0"] = "closed-for-good"  # not in the value set: storage refuses it, there
+    page = admin_client.post(url("location", "change", pk), form | {"version": "2"})
+    block = page.content.decode()
+    status = block[block.index('id="element-status"') :]
+    assert status.index("errorlist") < status.index('id="element-operationalStatus"')
