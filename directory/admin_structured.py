@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .admin_fields import CODING_PART, PREFIX, FormField, Part, display, error_key, items
+from .admin_fields import CODING_PART, PREFIX, FormField, display, error_key, items
 
 # Bound value sets up to this size are a select; larger ones (NUCC taxonomy) a searchable list.
 SELECT_MAX = 40
@@ -80,10 +80,9 @@ def _inputs(view, f: FormField, key: str, values, lookup_url) -> list[Input]:
     inputs = []
     for part in f.parts:
         codes = f.codes if part.name == CODING_PART else part.codes
-        item = _input(view, f"{f.name}-{part.name}", part.type, codes, "", part.label, values)
-        item.name = f"{PREFIX}{key}.{part.name}"
-        item.value = values.get(item.name, "")
-        item.kind = "textarea" if part.repeats else item.kind
+        name = f"{PREFIX}{key}.{part.name}"
+        item = _input(view, f"{f.name}-{part.name}", part.type, codes, name, part.label, values)
+        item.kind = "textarea" if part.repeats else item.kind  # one value per line
         if f.type == "Reference" and part.name == "reference":
             item.lookup = " ".join(
                 f"{t}={url}" for t in f.targets if (url := lookup_url(t)) is not None
@@ -154,4 +153,4 @@ def _place(key: str, text: str, inputs, rows, elements) -> bool:
     return False
 
 
-__all__ = ["ElementView", "Input", "Part", "Row", "layout", "place_errors"]
+__all__ = ["ElementView", "Input", "Row", "layout", "place_errors"]
