@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.templatetags.static import static
-from django.urls import reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 
 from . import admin_search, admin_summary, storage
 from .admin_certificates import EXPIRY_WARNING_DAYS, stored_certificates
+from .admin_fields import form_fields
 from .admin_forms import EndpointForm, ResourceForm, pretty
 from .admin_models import (
     EndpointRecord,
@@ -25,11 +28,21 @@ from .admin_models import (
     PractitionerRoleRecord,
 )
 from .admin_verification import VerificationAdminMixin
+from .admin_structured import layout, place_errors
 from .certificates import CertificateInfo
-from .errors import Conflict
+from .errors import Conflict, FHIRError
+from .identifiers import npi_issues
+from .profiles import profile_urls
+from .profiles.definitions import definitions
+from .registry import RESOURCES
+from .search import SearchRequest
+from .search import search as run_search
 
 # Versions shown on one history page; a resource edited more often than this is paged.
 HISTORY_PAGE_SIZE = 100
+# Suggestions one reference lookup returns, and the longest search text it takes.
+LOOKUP_COUNT = 10
+LOOKUP_TERM_MAX = 100
 
 NEW_RESOURCE_TEMPLATES = {
     "Organization": {"resourceType": "Organization", "active": True, "name": "New organization"},
@@ -112,7 +125,9 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
     readonly_fields = ("summary", "resource_json")
     summary_fields = ("summary",)
     edit_fields = ("content_json", "version")
+    extra_fieldsets: tuple = ()  # shown beside both editors (the Endpoint certificate)
     list_per_page = 50
+    change_form_template = "admin/directory/resource_change_form.html"
     # Counting every row of a large directory on each page view is slow; the filtered count stays.
     show_full_result_count = False
     save_as = False
@@ -160,7 +175,7 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
-            return [(None, {"fields": self.edit_fields})]
+            return [("Resource JSON", {"fields": self.edit_fields}), *self.extra_fieldsets]
         if not self.has_change_permission(request, obj):
             return [
                 ("Summary", {"fields": self.summary_fields}),
@@ -169,7 +184,21 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
         return [
             ("Summary", {"fields": self.summary_fields}),
             ("Resource JSON", {"fields": self.edit_fields}),
+            *self.extra_fieldsets,
         ]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        profile = self._requested_profile(request) if obj is None else None
+        return type(form.__name__, (form,), {"profile": profile}) if profile else form
+
+    def _requested_profile(self, request) -> str | None:
+        """A profile of this type the server knows, asked for by `?profile=` on the add page."""
+        wanted = request.GET.get("profile", "")
+        return wanted if wanted in self._profiles() else None
+
+    def _profiles(self) -> list[str]:
+        return [u for u in profile_urls() if definitions()[u].type == self.resource_type]
 
     def get_changeform_initial_data(self, request):
         return {"content_json": pretty(NEW_RESOURCE_TEMPLATES[self.resource_type])}
@@ -205,6 +234,110 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
             self.resource_type,
             obj.logical_id,
         )
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        form = context["adminform"].form
+        may_edit = (
+            self.has_add_permission(request) if add else self.has_change_permission(request, obj)
+        )
+        if hasattr(form, "structured_values") and may_edit:
+            context.update(self._structured_context(form))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def _structured_context(self, form) -> dict:
+        fields = form_fields(self.resource_type, form.base)
+        views = layout(fields, form.base, form.structured_values(), self._lookup_url)
+        unplaced = place_errors(views, form.issues, self.resource_type)
+        return {
+            "profiles": [] if form.instance.pk else self._profile_links(form.profile),
+            "structured": views,
+            "structured_unplaced": unplaced,
+            "editor": form.editor,
+            "check_identifier_url": reverse(self._url_name("check_identifier")),
+        }
+
+    def _profile_links(self, current: str | None) -> list[tuple[str, str, bool]]:
+        """(query, label, chosen) for each definition a new record can be created under."""
+        links = [("", f"R4 {self.resource_type}", current is None)]
+        for url in self._profiles():
+            links.append((urlencode({"profile": url}), url.rsplit("/", 1)[-1], url == current))
+        return links
+
+    def _lookup_url(self, resource_type: str) -> str | None:
+        """The reference lookup of the admin that manages `resource_type`, if any."""
+        for model, model_admin in self.admin_site._registry.items():
+            if getattr(model, "RESOURCE_TYPE", None) == resource_type:
+                try:
+                    return reverse(model_admin._url_name("lookup"))
+                except (AttributeError, NoReverseMatch):
+                    return None
+        return None
+
+    # ------------------------------------------------------------ JSON endpoints of the form
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        own = [
+            path(
+                "lookup/",
+                self.admin_site.admin_view(self.lookup_view),
+                name="{}_{}_lookup".format(*info),
+            ),
+            path(
+                "check-identifier/",
+                self.admin_site.admin_view(self.check_identifier_view),
+                name="{}_{}_check_identifier".format(*info),
+            ),
+        ]
+        return own + super().get_urls()
+
+    def lookup_view(self, request):
+        """Records of this type whose name starts with `q` (or whose id or identifier is `q`),
+        for reference autocomplete; read-only, so a GET (no CSRF token needed)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        term = request.GET.get("q", "").strip()[:LOOKUP_TERM_MAX]
+        results = {}
+        for pairs in self._lookup_queries(term):
+            try:
+                found = run_search(SearchRequest(self.resource_type, pairs)).entries
+            except FHIRError:
+                continue  # e.g. text that cannot be an id
+            for entry in found:
+                if entry.mode == "match":
+                    reference = f"{self.resource_type}/{entry.row.logical_id}"
+                    results[reference] = self._display(entry.row)
+        rows = [{"reference": r, "display": d} for r, d in results.items()][:LOOKUP_COUNT]
+        return JsonResponse({"results": rows})
+
+    def _lookup_queries(self, term: str) -> list[list[tuple[str, str]]]:
+        if not term:
+            return []
+        count = ("_count", str(LOOKUP_COUNT))
+        definition = RESOURCES.get(self.resource_type)
+        params = definition.params if definition else {}
+        queries = [[("name", term), count]] if "name" in params else []
+        if "identifier" in params:
+            queries.append([("identifier", term), count])
+        queries.append([("_id", term), count])
+        return queries
+
+    def _display(self, row) -> str:
+        data = storage.json.loads(row.content) if row.content else {}
+        return admin_summary.display_name(self.resource_type, data) or row.logical_id
+
+    def check_identifier_view(self, request):
+        """The write rule for one identifier as the administrator types it (the NPI check digit):
+        the same function storage applies, so the page and the save agree."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        identifier = {
+            "system": request.GET.get("system", "")[:200],
+            "value": request.GET.get("value", "")[:200],
+        }
+        issues = npi_issues(self.resource_type, {"identifier": [identifier]})
+        message = issues[0]["diagnostics"].partition(": ")[2] if issues else ""
+        return JsonResponse({"valid": not issues, "message": message})
 
     def save_model(self, request, obj, form, change):
         # Already stored by the form's clean(), through storage.create/update.
@@ -327,12 +460,8 @@ class EndpointAdmin(ResourceAdmin):
     )
     readonly_fields = ("summary", "certificates", "resource_json")
     summary_fields = ("summary", "certificates")
-    edit_fields = (
-        "content_json",
-        "version",
-        "certificate_file",
-        "certificate_pem",
-        "certificate_use",
+    extra_fieldsets = (
+        ("Certificate", {"fields": ("certificate_file", "certificate_pem", "certificate_use")}),
     )
 
     @admin.display(description="certificate")

@@ -1,4 +1,5 @@
-"""Admin forms whose main field is the resource JSON; saving is a storage create or update.
+"""Admin forms: the form derived from the record's StructureDefinition (admin_fields), or the
+resource JSON ("Advanced (JSON)" tab); saving either is a storage create or update.
 
 The write happens in `clean()`: FHIR validation, reference checks and optimistic locking all run
 inside storage's transaction, so that is the only place their errors can come back to the form.
@@ -13,6 +14,7 @@ from django import forms
 
 from . import storage
 from .admin_certificates import USES, with_certificate
+from .admin_fields import PREFIX, apply, form_fields, initial_values
 from .certificates import CertificateError, CertificateInfo, parse_certificate
 from .errors import FHIRError
 from .validation import parse_json
@@ -39,12 +41,16 @@ class ResourceForm(forms.ModelForm):
     """Edits one resource as FHIR JSON; the instance is a per-type proxy of Resource."""
 
     content_json = forms.CharField(
+        required=False,  # the derived form is the other way to edit
         label="Resource JSON",
         widget=forms.Textarea(attrs={"rows": 28, "cols": 100, "class": "vLargeTextField"}),
         help_text="The resource as FHIR R4 JSON. It is checked exactly as the FHIR API checks it.",
     )
     # The version the editor started from: a save over someone else's newer version is refused.
     version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    # The profile a new record is created under (the admin sets it from `?profile=`).
+    profile: str | None = None
 
     class Meta:
         fields = ()
@@ -55,6 +61,29 @@ class ResourceForm(forms.ModelForm):
             self.initial.setdefault("content_json", pretty(self.instance.data))
             self.initial.setdefault("version", self.instance.version_id)
         self.written: storage.WriteResult | None = None
+        # What the derived form edits: the stored resource, or a new one of this type.
+        self.base = self.instance.data if self.instance.pk else self._new_resource()
+        self.issues: list[dict] = []  # the refused write's OperationOutcome issues
+
+    def _new_resource(self) -> dict:
+        resource = {"resourceType": self.resource_type}
+        if self.profile:
+            resource["meta"] = {"profile": [self.profile]}
+        return resource
+
+    @property
+    def editor(self) -> str:
+        """ "form" or "json": which tab was submitted. A post without the choice (a script, the
+        earlier admin) is JSON."""
+        if not self.is_bound:
+            return "form"
+        return "form" if self.data.get("editor") == "form" else "json"
+
+    def structured_values(self) -> dict[str, str]:
+        """The derived form's inputs: as submitted after a refused save, else as stored."""
+        if self.is_bound and self.editor == "form":
+            return {k: v for k, v in self.data.items() if k.startswith(PREFIX)}
+        return initial_values(form_fields(self.resource_type, self.base), self.base)
 
     @property
     def resource_type(self) -> str:
@@ -64,7 +93,10 @@ class ResourceForm(forms.ModelForm):
         cleaned = super().clean()
         if self.errors:
             return cleaned
-        content = self._parsed_content()
+        if self.editor == "form":
+            content = apply(self.resource_type, self.base, self.data)
+        else:
+            content = self._parsed_content()
         if content is not None:
             self._write(self.prepare(content))
         return cleaned
@@ -74,6 +106,9 @@ class ResourceForm(forms.ModelForm):
         return content
 
     def _parsed_content(self) -> dict | None:
+        if not (self.cleaned_data.get("content_json") or "").strip():
+            self.add_error("content_json", "This field is required.")
+            return None
         try:
             content = parse_json(self.cleaned_data.get("content_json") or "")
         except FHIRError as exc:
@@ -97,6 +132,11 @@ class ResourceForm(forms.ModelForm):
             else:
                 self.written = storage.create(self.resource_type, content)
         except FHIRError as exc:
+            if self.editor == "form":
+                # Placed next to their inputs by the admin (admin_structured.place_errors).
+                self.issues = exc.issues()
+                self.add_error(None, "Not saved: see the messages next to the fields.")
+                return
             for line in issue_messages(exc):
                 self.add_error("content_json", line)
             return

@@ -35,6 +35,9 @@ def urls(model: str, pk: int) -> list[str]:
         reverse(f"{name}_change", args=[pk]),
         reverse(f"{name}_delete", args=[pk]),
         reverse(f"{name}_history", args=[pk]),
+        # The derived form's JSON endpoints (reference lookup, identifier check).
+        reverse(f"{name}_lookup") + "?q=Harbor",
+        reverse(f"{name}_check_identifier") + "?value=1234567893",
     ]
 
 
@@ -55,18 +58,22 @@ def test_staff_without_directory_permissions_gets_403_everywhere(client, org):
 
 def test_view_only_staff_reads_but_cannot_write(client, org):
     staff = staff_client(client, "view_organizationrecord")
-    changelist, add, change, delete, history = urls("organization", org.pk)
+    changelist, add, change, delete, history, lookup, _ = urls("organization", org.pk)
     assert staff.get(changelist).status_code == 200
     assert staff.get(history).status_code == 200
     page = staff.get(change)
     assert page.status_code == 200
     assert "Harbor Clinic" in page.content.decode()
     assert 'name="content_json"' not in page.content.decode()
+    assert 'name="f.' not in page.content.decode()  # nor the derived form's inputs
+    assert staff.get(lookup).json()["results"][0]["display"] == "Harbor Clinic"
     assert staff.get(add).status_code == 403
     assert staff.get(delete).status_code == 403
     content = {**json.loads(org.content), "name": "Renamed"}
     edit = staff.post(change, {"content_json": json.dumps(content), "version": 1})
     assert edit.status_code == 403
+    form = staff.post(change, {"editor": "form", "f.name.0": "Renamed", "version": 1})
+    assert form.status_code == 403
     org.refresh_from_db()
     assert org.version_id == 1
     # View permission on one type opens that type only.
@@ -75,7 +82,7 @@ def test_view_only_staff_reads_but_cannot_write(client, org):
 
 def test_change_permission_allows_edit_but_not_delete(client, org):
     staff = staff_client(client, "view_organizationrecord", "change_organizationrecord")
-    _, add, change, delete, _ = urls("organization", org.pk)
+    _, add, change, delete, *_ = urls("organization", org.pk)
     content = {**json.loads(org.content), "name": "Renamed"}
     edit = staff.post(change, {"content_json": json.dumps(content), "version": 1})
     assert edit.status_code == 302

@@ -113,7 +113,8 @@ def messages(page) -> str:
 
 
 def edit_json(page, change):
-    """Rewrites the resource JSON in the form's textarea as an editor would, then saves."""
+    """Rewrites the resource JSON in the "Advanced (JSON)" tab as an editor would, then saves."""
+    page.click("#tab-json")
     field = page.locator("#id_content_json")
     content = json.loads(field.input_value())
     change(content)
@@ -136,7 +137,7 @@ def test_administrator_finds_edits_and_sees_history_of_an_organization(
         assert "Summit Hospital" not in page.locator("#result_list").inner_text()
 
     page.click("#result_list a:text('Harbor Clinic')")
-    page.wait_for_selector("#id_content_json")
+    page.wait_for_selector("#structured-form")
     look_at_the_change_page(page, tmp_path)
     edit_json(page, lambda content: content.update(name="Harbor Clinic East"))
 
@@ -157,7 +158,8 @@ def look_at_the_change_page(page, tmp_path):
     page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.stat().st_size > 10_000
     assert page.locator(".resource-summary").is_visible()
-    assert page.locator("#id_content_json").is_visible()
+    assert page.locator("#structured-form").is_visible()
+    assert not page.locator("#id_content_json").is_visible()  # behind its tab
 
 
 # ---------------------------------------------------------------- validation

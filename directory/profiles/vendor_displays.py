@@ -1,0 +1,60 @@
+"""Regenerate `data/code-displays.json`: the display text of the codes the admin's pickers offer.
+
+Run by a developer when the Plan-Net package changes, not at install or run time:
+
+    python -m directory.profiles.vendor_displays PLAN_NET_PACKAGE_TGZ
+
+Only codes of the vendored required-binding expansions (`data/value-sets.json`) are kept, with
+the display their CodeSystem (or the ValueSet that lists them, as for NUCC) gives.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tarfile
+from pathlib import Path
+
+from .definitions import DATA_DIR
+
+OUTPUT = DATA_DIR / "code-displays.json"
+
+
+def _concepts(resource: dict):
+    """(system, code, display) of every concept a CodeSystem or a ValueSet's compose lists."""
+    if resource.get("resourceType") == "CodeSystem":
+        yield from _tree(resource.get("url"), resource.get("concept", []))
+    for include in resource.get("compose", {}).get("include", []):
+        yield from _tree(include.get("system"), include.get("concept", []))
+
+
+def _tree(system, concepts):
+    for concept in concepts:
+        if concept.get("display"):
+            yield system, concept["code"], concept["display"]
+        yield from _tree(system, concept.get("concept", []))
+
+
+def build(package: Path) -> dict[str, dict[str, str]]:
+    wanted = json.loads((DATA_DIR / "value-sets.json").read_text())["expanded"]
+    offered = {tuple(pair) for pairs in wanted.values() for pair in pairs}
+    out: dict[str, dict[str, str]] = {}
+    with tarfile.open(package) as archive:
+        for member in archive.getmembers():
+            if not member.name.endswith(".json") or "/example/" in member.name:
+                continue
+            resource = json.load(archive.extractfile(member))
+            if not isinstance(resource, dict):
+                continue
+            for system, code, display in _concepts(resource):
+                if (system, code) in offered:
+                    out.setdefault(system, {}).setdefault(code, display)
+    return {system: dict(sorted(codes.items())) for system, codes in sorted(out.items())}
+
+
+def main(argv: list[str]) -> None:
+    OUTPUT.write_text(json.dumps(build(Path(argv[1])), indent=0, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
