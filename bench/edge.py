@@ -45,6 +45,7 @@ CLIENT_SERVER = """\
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host localhost:{edge_port};
+            proxy_ssl_protocols TLSv1.2 TLSv1.3;
             proxy_ssl_certificate {client_cert};
             proxy_ssl_certificate_key {client_key};
             proxy_ssl_server_name on;

@@ -226,7 +226,10 @@ def _measure(options, work: Path, queries, headers) -> dict:
         if options.edge == "nginx":
             from bench import edge
 
+            direct_floor = ports["floor"]
             ports, edges = edge.start(work, work / "pki", ports, _django)
+            # The floor without nginx too: what the two TLS hops and the client side cost.
+            ports["floor-direct"] = direct_floor
             # nginx sets the certificate headers from the handshake, as in production.
             headers = {k: v for k, v in headers.items() if not k.startswith("X-SSL-")}
         return _interleaved(options, work, queries, headers, ports)
@@ -359,6 +362,9 @@ def _table(options, queries, results: dict) -> str:
     if options.baseline:
         lines[3] += " baseline req/s | server/baseline |"
         lines[4] += "---:|---:|"
+    if options.edge == "nginx":
+        lines[3] += " floor without nginx req/s | floor through/without |"
+        lines[4] += "---:|---:|"
     for query in queries:
         for concurrency in [int(c) for c in options.concurrency.split(",")]:
             server = results[(query.name, concurrency, "server")]
@@ -376,6 +382,10 @@ def _table(options, queries, results: dict) -> str:
             if baseline:
                 b_rps = statistics.median(baseline.rps)
                 lines[-1] += f" {b_rps:,.0f} | {s_rps / b_rps if b_rps else float('nan'):.2f} |"
+            direct = results.get((query.name, concurrency, "floor-direct"))
+            if direct:
+                d_rps = statistics.median(direct.rps)
+                lines[-1] += f" {d_rps:,.0f} | {f_rps / d_rps if d_rps else float('nan'):.2f} |"
     return "\n".join(lines) + "\n"
 
 
