@@ -61,7 +61,7 @@ def verify(
         trust, verified = remembered
         _check_revocation(trust, verified.chain, now)
         return verified
-    # Refusals are not remembered: they are cheap to reach again and must not outlive a fix.
+    # Refusals are not remembered: a fix (an anchor added, a fresh CRL) takes effect at once.
     trust, verified = _verify_chain(snapshot, leaf, chain, now)
     snapshot.remember(key, (trust, verified))
     return verified
@@ -73,7 +73,9 @@ def _path_valid_at(path: list[x509.Certificate], now: datetime) -> bool:
     return all(c.not_valid_before_utc <= now <= c.not_valid_after_utc for c in path)
 
 
-def _verify_chain(snapshot, leaf, chain, now) -> tuple[CommunityTrust, VerifiedCertificate]:
+def _verify_chain(
+    snapshot: truststore.TrustSnapshot, leaf: x509.Certificate, chain: list, now: datetime
+) -> tuple[CommunityTrust, VerifiedCertificate]:
     candidates = [t for t in snapshot.communities if _signed_into(t, leaf, chain)]
     if not candidates:
         raise Refusal("cert-untrusted")
