@@ -79,6 +79,12 @@ def _arguments(argv):
         default="",
         help="a checkout of another version (e.g. from git archive): served too, interleaved",
     )
+    parser.add_argument(
+        "--edge",
+        choices=["none", "nginx"],
+        default="none",
+        help="nginx: load each target through deploy/nginx with mutual TLS and keep-alive",
+    )
     parser.add_argument("--work", default=str(ROOT / "var" / "bench"))
     parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "results.md"))
     return parser.parse_args(argv)
@@ -213,11 +219,23 @@ def _measure(options, work: Path, queries, headers) -> dict:
         _start(app, _server_env(work, ports[name], options.workers, name), directories[name])
         for name, app in targets.items()
     ]
+    edges: list = []
     try:
         for name in targets:
             _wait_until_serving(ports[name], processes)
+        if options.edge == "nginx":
+            from bench import edge
+
+            direct_floor = ports["floor"]
+            ports, edges = edge.start(work, work / "pki", ports, _django)
+            # The floor without nginx too: what the two TLS hops and the client side cost.
+            ports["floor-direct"] = direct_floor
+            # nginx sets the certificate headers from the handshake, as in production.
+            headers = {k: v for k, v in headers.items() if not k.startswith("X-SSL-")}
         return _interleaved(options, work, queries, headers, ports)
     finally:
+        if edges:
+            edge.stop(edges)
         for process in processes:
             process.terminate()
         for process in processes:
@@ -322,11 +340,18 @@ def parse_wrk(output: str) -> dict:
     }
 
 
+def _edge_note(options) -> str:
+    if options.edge == "nginx":
+        return "through nginx (deploy/nginx, mutual TLS, keep-alive) from a client-side nginx; "
+    return "wrk straight to gunicorn, the certificate in the header a proxy would set; "
+
+
 def _table(options, queries, results: dict) -> str:
     load = " / ".join(f"{value:.2f}" for value in os.getloadavg())
     lines = [
         f"{options.practitioners:,} practitioners asked; {options.rounds} rounds of "
         f"{options.duration} s per run, interleaved; {options.workers} gunicorn workers each; "
+        f"{_edge_note(options)}"
         f"{os.cpu_count()} cores, load average at the end {load} (1/5/15 min).",
         "Medians over the rounds; p50/p99 in ms; share = server/floor req/s; failed = non-2xx"
         " responses and socket errors.",
@@ -336,6 +361,9 @@ def _table(options, queries, results: dict) -> str:
     ]
     if options.baseline:
         lines[3] += " baseline req/s | server/baseline |"
+        lines[4] += "---:|---:|"
+    if options.edge == "nginx":
+        lines[3] += " floor without nginx req/s | floor through/without |"
         lines[4] += "---:|---:|"
     for query in queries:
         for concurrency in [int(c) for c in options.concurrency.split(",")]:
@@ -354,6 +382,10 @@ def _table(options, queries, results: dict) -> str:
             if baseline:
                 b_rps = statistics.median(baseline.rps)
                 lines[-1] += f" {b_rps:,.0f} | {s_rps / b_rps if b_rps else float('nan'):.2f} |"
+            direct = results.get((query.name, concurrency, "floor-direct"))
+            if direct:
+                d_rps = statistics.median(direct.rps)
+                lines[-1] += f" {d_rps:,.0f} | {f_rps / d_rps if d_rps else float('nan'):.2f} |"
     return "\n".join(lines) + "\n"
 
 

@@ -10,6 +10,7 @@ class SecurityConfig(AppConfig):
         from . import checks  # noqa: F401
 
         self._connect_role_sync()
+        self._connect_client_memo()
         self._restrict_credential_admins()
 
     def _connect_role_sync(self):
@@ -19,6 +20,17 @@ class SecurityConfig(AppConfig):
         from .roles import sync_groups_after_migrate
 
         post_migrate.connect(sync_groups_after_migrate, sender=self)
+
+    def _connect_client_memo(self):
+        """A saved or deleted client or identity is not answered from the certificate memo."""
+        from django.db.models.signals import post_delete, post_save
+
+        from . import certclients
+        from .models import ApiClient, CertificateIdentity
+
+        for signal in (post_save, post_delete):
+            signal.connect(certclients.client_changed, sender=ApiClient)
+            signal.connect(certclients.identity_changed, sender=CertificateIdentity)
 
     def _restrict_credential_admins(self):
         """OTP device and lockout pages are for superusers only (security/superuser_only.py)."""

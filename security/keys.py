@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from . import certclients
 from .models import ApiClient, ApiKey, KeyEvent
 
 # Shared with log and audit redaction: anything matching this is treated as a key.
@@ -348,7 +349,8 @@ def forget_on_commit(prefix: str) -> None:
 
 
 def forget_client(client_id: int) -> None:
-    """Drop every cached key of a client, e.g. after it was suspended."""
+    """Drop every cached key and certificate answer of a client, e.g. after it was suspended."""
+    certclients.forget_client(client_id)
     client_field = _CLIENT_FIELDS.index("id")
     with _cache_lock:
         stale = [p for p, s in _cache.items() if s.client_values[client_field] == client_id]
@@ -358,6 +360,7 @@ def forget_client(client_id: int) -> None:
 
 def clear_cache() -> None:
     """Forget cached rows and last-use marks of this process (tests, and after a pepper change)."""
+    certclients.clear()
     with _cache_lock:
         _cache.clear()
     with _last_use_lock:

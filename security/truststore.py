@@ -72,10 +72,23 @@ class CommunityTrust:
         return self.anchors.get(fingerprint(cert))
 
 
+# Verified certificates remembered per snapshot; more distinct certificates than this (a flood of
+# throwaway ones) start the memo afresh rather than grow without bound.
+VERIFIED_LIMIT = 10_000
+
+
 @dataclass(frozen=True)
 class TrustSnapshot:
     communities: tuple[CommunityTrust, ...]
     loaded_at: float
+    # Chains this snapshot's material verified, by certificate fingerprints: dies with the
+    # snapshot, so a changed anchor or CRL is never judged by a verdict reached before it.
+    verified: dict = field(default_factory=dict, compare=False)
+
+    def remember(self, key: tuple, value) -> None:
+        if len(self.verified) >= VERIFIED_LIMIT:
+            self.verified.clear()
+        self.verified[key] = value
 
 
 _lock = threading.Lock()

@@ -42,7 +42,12 @@ class VerifiedCertificate:
 def verify(
     leaf: x509.Certificate, chain: list[x509.Certificate], now: datetime
 ) -> VerifiedCertificate:
-    """Verify `leaf` (with proxy-sent `chain`) at `now`, or raise a Refusal naming why not."""
+    """Verify `leaf` (with proxy-sent `chain`) at `now`, or raise a Refusal naming why not.
+
+    The signatures of a chain are checked once per trust snapshot (so at most every
+    SECURITY_CACHE_SECONDS, and at once after this process changed trust material); the dates
+    of every certificate on the path and its revocation are checked on every request.
+    """
     try:
         snapshot = truststore.current()
     except UNAVAILABLE_ERRORS:
@@ -50,6 +55,27 @@ def verify(
     except Exception as error:
         log.exception("trust store could not be loaded")
         raise Refusal("crl-unavailable") from error
+    key = (fingerprint(leaf), *(fingerprint(c) for c in chain))
+    remembered = snapshot.verified.get(key)
+    if remembered is not None and _path_valid_at(remembered[1].chain, now):
+        trust, verified = remembered
+        _check_revocation(trust, verified.chain, now)
+        return verified
+    # Refusals are not remembered: a fix (an anchor added, a fresh CRL) takes effect at once.
+    trust, verified = _verify_chain(snapshot, leaf, chain, now)
+    snapshot.remember(key, (trust, verified))
+    return verified
+
+
+def _path_valid_at(path: list[x509.Certificate], now: datetime) -> bool:
+    """Whether every certificate of a remembered path is within its dates; if not, the full
+    verification runs again and names the reason (or finds another path), as on a first sight."""
+    return all(c.not_valid_before_utc <= now <= c.not_valid_after_utc for c in path)
+
+
+def _verify_chain(
+    snapshot: truststore.TrustSnapshot, leaf: x509.Certificate, chain: list, now: datetime
+) -> tuple[CommunityTrust, VerifiedCertificate]:
     candidates = [t for t in snapshot.communities if _signed_into(t, leaf, chain)]
     if not candidates:
         raise Refusal("cert-untrusted")
@@ -59,7 +85,7 @@ def verify(
         path = _library_verified_path(trust, leaf, chain, now)
         if path is not None:
             _check_revocation(trust, path, now)
-            return VerifiedCertificate(trust.community, path, fingerprint(leaf))
+            return trust, VerifiedCertificate(trust.community, path, fingerprint(leaf))
     raise Refusal("cert-untrusted")
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from directory.outage import UNAVAILABLE_ERRORS
 
+from .. import certclients
 from ..context import SecurityContext
 from ..models import ApiClient, CertificateIdentity
 from ..proxyheaders import FORMATS, MalformedCertHeader, PresentedCertificate, parse
@@ -98,7 +99,24 @@ def _proxy_verify_status(request, header: str | None) -> str:
 
 
 def identify_client(verified: VerifiedCertificate) -> ApiClient:
-    """The one registered client this certificate belongs to, or a Refusal."""
+    """The one registered client this certificate belongs to, or a Refusal.
+
+    A found client is remembered (security/certclients.py) for SECURITY_CACHE_SECONDS at most;
+    its community and status are compared on every request all the same.
+    """
+    client = certclients.remembered(verified.fingerprint, verified.community.pk)
+    if client is None:
+        client = _registered_client(verified)
+        certclients.remember(verified.fingerprint, verified.community.pk, client)
+    if client.community_id is not None and client.community_id != verified.community.pk:
+        raise Refusal("client-unknown")
+    if client.status != ApiClient.ACTIVE:
+        raise Refusal("client-suspended")
+    return client
+
+
+def _registered_client(verified: VerifiedCertificate) -> ApiClient:
+    """The one client whose identities match the certificate (a query), or a Refusal."""
     identities = CertificateIdentity.objects.filter(identity_query(verified)).select_related(
         "client"
     )
@@ -108,10 +126,6 @@ def identify_client(verified: VerifiedCertificate) -> ApiClient:
             log.warning("certificate %s matches several clients", verified.fingerprint)
         raise Refusal("client-unknown")
     (client,) = clients.values()
-    if client.community_id is not None and client.community_id != verified.community.pk:
-        raise Refusal("client-unknown")
-    if client.status != ApiClient.ACTIVE:
-        raise Refusal("client-suspended")
     return client
 
 
