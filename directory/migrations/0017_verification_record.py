@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('directory', '0009_data_quality'),
+        ('directory', '0016_reindex_for_new_parameters'),
     ]
 
     operations = [
