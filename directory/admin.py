@@ -27,8 +27,8 @@ from .admin_models import (
     PractitionerRecord,
     PractitionerRoleRecord,
 )
-from .admin_verification import VerificationAdminMixin
 from .admin_structured import layout, place_errors
+from .admin_verification import VerificationAdminMixin
 from .certificates import CertificateInfo
 from .errors import Conflict, FHIRError
 from .identifiers import npi_issues
