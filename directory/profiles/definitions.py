@@ -7,20 +7,10 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-DATA_DIR = Path(__file__).parent / "data"
+# The directory's resource types: their R4 definitions are vendored.
+from ..registry import SUPPORTED_TYPES as RESOURCE_TYPES
 
-# The directory's resource types (issue 9); their R4 definitions are vendored.
-RESOURCE_TYPES = (
-    "Organization",
-    "Practitioner",
-    "PractitionerRole",
-    "Location",
-    "Endpoint",
-    "HealthcareService",
-    "OrganizationAffiliation",
-    "InsurancePlan",
-    "Group",
-)
+DATA_DIR = Path(__file__).parent / "data"
 
 
 @dataclass(eq=False)

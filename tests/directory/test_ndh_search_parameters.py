@@ -11,21 +11,12 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.searchparameter import SearchParameter
 from fhirpathpy.models import models
 
+from directory.registry import SUPPORTED_TYPES
 from tests.directory import plannet_examples
 
 ROOT = Path(__file__).resolve().parents[2] / "directory" / "searchparams"
 BUNDLE = ROOT / "data" / "ndh-search-parameters.json"
-SUPPORTED = {
-    "Organization",
-    "Practitioner",
-    "PractitionerRole",
-    "Location",
-    "Endpoint",
-    "HealthcareService",
-    "OrganizationAffiliation",
-    "InsurancePlan",
-    "Group",
-}
+SUPPORTED = set(SUPPORTED_TYPES)
 NDH = "http://hl7.org/fhir/us/ndh/"
 
 
