@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
+from functools import lru_cache
 from itertools import combinations
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Value
+from django.db.models import Count, F, Value, Window
 from django.db.models.functions import Lower, Replace, Right
 
 from . import storage
@@ -92,18 +94,36 @@ def find_pairs(resource_type: str) -> list[Pair]:
 
 def _proposed_pairs(resource_type: str) -> dict:
     """{(pk, pk): ({kind, ...}, ((pk, sort_name), ...))} for records sharing an indexed contact
-    value that at most DUPLICATES_MAX_GROUP records hold: one grouped query per kind of contact,
+    value that at most DUPLICATES_MAX_GROUP records hold: one query per kind of contact,
     answered from the index tables, so records sharing nothing are never read."""
     proposed: dict = {}
-    for kind, rows in _contact_rows(resource_type):
+    sources = [(kind, _members(rows)) for kind, rows in _contact_rows(resource_type)]
+    if "telecom" not in RESOURCES[resource_type].params:
+        sources += _scanned_telecom(resource_type)
+    for kind, members in sources:
         groups: dict = {}
-        for key, pk, sort_name in _members(rows):
-            groups.setdefault(key, []).append((pk, sort_name))
-        for members in groups.values():
-            for a, b in combinations(sorted(members), 2):
+        for key, pk, sort_name in members:
+            groups.setdefault(key, set()).add((pk, sort_name))
+        for holders in groups.values():
+            if len(holders) > settings.DUPLICATES_MAX_GROUP:
+                continue
+            for a, b in combinations(sorted(holders), 2):
                 kinds, _ = proposed.setdefault((a[0], b[0]), (set(), (a, b)))
                 kinds.add(kind)
     return proposed
+
+
+def _scanned_telecom(resource_type: str) -> list:
+    """Phone and email members read from every record, for a type (Organization) whose search
+    parameters index no telecom: the one full read left, of the smaller type."""
+    found: dict = {"phone": [], "email": []}
+    live = Resource.objects.filter(resource_type=resource_type, deleted=False)
+    rows = live.values_list("pk", "sort_name", "content").iterator(chunk_size=2000)
+    for pk, sort_name, content in rows:
+        for kind, value in _contacts(json.loads(content)):
+            if kind in found:
+                found[kind].append((value, pk, sort_name))
+    return list(found.items())
 
 
 def _contact_rows(resource_type: str):
@@ -130,17 +150,14 @@ def _contact_rows(resource_type: str):
 
 
 def _members(rows):
-    """(key, resource pk, sort name) for each key held by 2 to DUPLICATES_MAX_GROUP records."""
-    shared = (
-        rows.values("key")
-        .annotate(holders=Count("resource_id", distinct=True))
-        .filter(holders__gte=2, holders__lte=settings.DUPLICATES_MAX_GROUP)
-        .values("key")
-    )
+    """(key, resource pk, sort name) for each key held by 2 to DUPLICATES_MAX_GROUP records.
+
+    One pass over the kind's index rows with a window count per key (a join on a computed key
+    with its grouped counts has the planner compare every row with every group)."""
+    counted = rows.annotate(holders=Window(Count("resource_id"), partition_by=[F("key")]))
     return (
-        rows.filter(key__in=shared)
+        counted.filter(holders__gte=2, holders__lte=settings.DUPLICATES_MAX_GROUP)
         .values_list("key", "resource_id", "resource__sort_name")
-        .distinct()
         .iterator(chunk_size=2000)
     )
 
@@ -158,7 +175,16 @@ def _names_may_match(resource_type: str, first: str, second: str) -> bool:
         common = _common_prefix(first, second)
         if " " in common and not common.endswith(" "):
             return True
-    return SequenceMatcher(None, first, second).quick_ratio() >= NAME_THRESHOLD
+    # difflib's real_quick_ratio and quick_ratio, without building a matcher per pair.
+    total = len(first) + len(second)
+    if not total or 2 * min(len(first), len(second)) < NAME_THRESHOLD * total:
+        return False
+    return 2 * (_letters(first) & _letters(second)).total() >= NAME_THRESHOLD * total
+
+
+@lru_cache(maxsize=65536)
+def _letters(name: str) -> Counter:
+    return Counter(name)
 
 
 def _common_prefix(first: str, second: str) -> str:
