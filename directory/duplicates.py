@@ -1,26 +1,33 @@
 """Possible duplicate Practitioners and Organizations, and merging one into another.
 
 Candidates are pairs of resources of one type that share a contact point (a street address, a
-phone or fax number, an email address or an endpoint) and whose names are alike. Grouping by
-contact point first keeps the scan linear and portable (SQLite and PostgreSQL alike); names are
-then compared pairwise within each small group with difflib's ratio.
+phone or fax number, an email address or an endpoint) and whose names are alike. The pairs are
+proposed by grouped queries on the search index tables (telecom tokens, address strings, endpoint
+references), one per kind of contact point, so the records that share nothing are never read; the
+stored sort names rule out most unlike pairs, and only the records left are read and compared as
+before (contact points normalised, names by difflib's ratio).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
+from functools import lru_cache
 from itertools import combinations
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count, F, Value, Window
+from django.db.models.functions import Lower, Replace, Right
 
 from . import storage
 from .indexing import parse_reference
-from .models import MergeRecord, ReferenceIndex, Resource
+from .models import MergeRecord, ReferenceIndex, Resource, StringIndex, TokenIndex
 from .normalize import fold
+from .registry import RESOURCES
 
 DUPLICATE_TYPES = ("Practitioner", "Organization")
 # Names at least this alike (difflib ratio of the folded names), or, for people, the same family
@@ -28,6 +35,8 @@ DUPLICATE_TYPES = ("Practitioner", "Organization")
 NAME_THRESHOLD = 0.8
 # Words that do not tell organizations apart.
 ORG_NOISE = re.compile(r"\b(the|of|and|inc|llc|llp|pc|pa|ltd|corp|co)\b|[^\w\s]")
+# Records read per query when scoring (under SQLite's bound on query parameters).
+CHUNK = 500
 SHARED_LABELS = {"address": "address", "phone": "phone", "email": "email", "endpoint": "endpoint"}
 
 
@@ -60,27 +69,138 @@ def find_pairs(resource_type: str) -> list[Pair]:
     A contact point shared by more than DUPLICATES_MAX_GROUP records (a hospital switchboard, a
     PO box) says nothing about any two of them and pairs none.
     """
-    groups: dict[tuple[str, str], list[Candidate]] = {}
-    live = Resource.objects.filter(resource_type=resource_type, deleted=False)
-    for logical_id, content in live.values_list("logical_id", "content").iterator(chunk_size=2000):
-        candidate = _candidate(resource_type, logical_id, json.loads(content))
-        for contact in candidate.contacts:
-            groups.setdefault(contact, []).append(candidate)
-    seen: set[tuple[str, str]] = set()
+    proposed = _proposed_pairs(resource_type)
+    names = {pk: sort_name for kinds in proposed.values() for pk, sort_name in kinds[1]}
+    alike = {
+        key: kinds
+        for key, (kinds, _) in proposed.items()
+        if _names_may_match(resource_type, names[key[0]], names[key[1]])
+    }
+    candidates = _candidates(resource_type, {pk for key in alike for pk in key})
     pairs = []
-    for members in groups.values():
-        if len(members) > settings.DUPLICATES_MAX_GROUP:
+    for (first, second), kinds in alike.items():
+        a, b = candidates.get(first), candidates.get(second)
+        if a is None or b is None:
             continue
-        for a, b in combinations(members, 2):
-            key = tuple(sorted((a.logical_id, b.logical_id)))
-            if key in seen:
-                continue
-            seen.add(key)
-            pair = _scored(resource_type, a, b)
-            if pair is not None:
-                pairs.append(pair)
+        # Paired through a contact point that, compared exactly, they really share.
+        if not kinds & {kind for kind, _ in a.contacts & b.contacts}:
+            continue
+        pair = _scored(resource_type, a, b)
+        if pair is not None:
+            pairs.append(pair)
     pairs.sort(key=lambda p: (-p.score, p.first.logical_id, p.second.logical_id))
     return pairs[: settings.DUPLICATES_MAX_PAIRS]
+
+
+def _proposed_pairs(resource_type: str) -> dict:
+    """{(pk, pk): ({kind, ...}, ((pk, sort_name), ...))} for records sharing an indexed contact
+    value that at most DUPLICATES_MAX_GROUP records hold: one query per kind of contact,
+    answered from the index tables, so records sharing nothing are never read."""
+    proposed: dict = {}
+    sources = [(kind, _members(rows)) for kind, rows in _contact_rows(resource_type)]
+    if "telecom" not in RESOURCES[resource_type].params:
+        sources += _scanned_telecom(resource_type)
+    for kind, members in sources:
+        groups: dict = {}
+        for key, pk, sort_name in members:
+            groups.setdefault(key, set()).add((pk, sort_name))
+        for holders in groups.values():
+            if len(holders) > settings.DUPLICATES_MAX_GROUP:
+                continue
+            for a, b in combinations(sorted(holders), 2):
+                kinds, _ = proposed.setdefault((a[0], b[0]), (set(), (a, b)))
+                kinds.add(kind)
+    return proposed
+
+
+def _scanned_telecom(resource_type: str) -> list:
+    """Phone and email members read from every record, for a type (Organization) whose search
+    parameters index no telecom: the one full read left, of the smaller type."""
+    found: dict = {"phone": [], "email": []}
+    live = Resource.objects.filter(resource_type=resource_type, deleted=False)
+    rows = live.values_list("pk", "sort_name", "content").iterator(chunk_size=2000)
+    for pk, sort_name, content in rows:
+        for kind, value in _contacts(json.loads(content)):
+            if kind in found:
+                found[kind].append((value, pk, sort_name))
+    return list(found.items())
+
+
+def _contact_rows(resource_type: str):
+    """(kind, index rows annotated with a grouping `key`) for each kind of contact point the
+    type's search parameters index. Phone numbers lose common punctuation and keep their last
+    ten characters, as `_contacts` keeps their last ten digits."""
+    params = RESOURCES[resource_type].params
+    if "telecom" in params:
+        telecom = TokenIndex.objects.filter(resource_type=resource_type, param="telecom")
+        digits = F("code")
+        for mark in " ()-.+/":
+            digits = Replace(digits, Value(mark), Value(""))
+        phones = telecom.filter(system__in=("phone", "fax")).annotate(key=Right(digits, 10))
+        yield "phone", phones
+        yield "email", telecom.filter(system="email").annotate(key=Lower("code"))
+    if "address" in params:
+        addresses = StringIndex.objects.filter(resource_type=resource_type, param="address")
+        yield "address", addresses.annotate(key=F("value"))
+    if "endpoint" in params:
+        endpoints = ReferenceIndex.objects.filter(
+            resource_type=resource_type, param="endpoint", target_type="Endpoint", external=False
+        )
+        yield "endpoint", endpoints.annotate(key=F("target_id"))
+
+
+def _members(rows):
+    """(key, resource pk, sort name) for each key held by 2 to DUPLICATES_MAX_GROUP records.
+
+    One pass over the kind's index rows with a window count per key (a join on a computed key
+    with its grouped counts has the planner compare every row with every group)."""
+    counted = rows.annotate(holders=Window(Count("resource_id"), partition_by=[F("key")]))
+    return (
+        counted.filter(holders__gte=2, holders__lte=settings.DUPLICATES_MAX_GROUP)
+        .values_list("key", "resource_id", "resource__sort_name")
+        .iterator(chunk_size=2000)
+    )
+
+
+def _names_may_match(resource_type: str, first: str, second: str) -> bool:
+    """A cheap test on the stored sort names that every pair `_scored` accepts passes.
+
+    A person's sort name is "family given..." folded: the same family and given initial means a
+    common prefix reaching past a space; difflib's quick_ratio counts characters regardless of
+    order, so it bounds the ratio of "given... family" too.
+    """
+    if resource_type == "Organization":
+        first, second = (" ".join(ORG_NOISE.sub(" ", name).split()) for name in (first, second))
+    else:
+        common = _common_prefix(first, second)
+        if " " in common and not common.endswith(" "):
+            return True
+    # difflib's real_quick_ratio and quick_ratio, without building a matcher per pair.
+    total = len(first) + len(second)
+    if not total or 2 * min(len(first), len(second)) < NAME_THRESHOLD * total:
+        return False
+    return 2 * (_letters(first) & _letters(second)).total() >= NAME_THRESHOLD * total
+
+
+@lru_cache(maxsize=65536)
+def _letters(name: str) -> Counter:
+    return Counter(name)
+
+
+def _common_prefix(first: str, second: str) -> str:
+    size = next((i for i, (a, b) in enumerate(zip(first, second, strict=False)) if a != b), None)
+    return first[: min(len(first), len(second)) if size is None else size]
+
+
+def _candidates(resource_type: str, pks: set[int]) -> dict[int, Candidate]:
+    """The Candidates of these records only, read in chunks."""
+    found = {}
+    ordered = sorted(pks)
+    for start in range(0, len(ordered), CHUNK):
+        rows = Resource.objects.filter(pk__in=ordered[start : start + CHUNK], deleted=False)
+        for pk, logical_id, content in rows.values_list("pk", "logical_id", "content"):
+            found[pk] = _candidate(resource_type, logical_id, json.loads(content))
+    return found
 
 
 def _scored(resource_type: str, a: Candidate, b: Candidate) -> Pair | None:

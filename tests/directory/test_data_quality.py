@@ -203,3 +203,29 @@ def test_organizations_with_alike_names_and_one_address_are_paired(administrator
     assert body.count('class="duplicate-pair"') == 1
     assert "(o-a)" in body and "(o-b)" in body and "(o-c)" not in body
     assert ">address<" in body
+
+
+def test_the_duplicates_page_reads_no_more_for_more_unrelated_records(administrator, pair):
+    """Pairs come from grouped index queries: records sharing nothing add no query and are
+    never read."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def page_queries() -> list[str]:
+        with CaptureQueriesContext(connection) as captured:
+            body = text(administrator.get(reverse(DUPLICATES), {"type": "Practitioner"}))
+        assert body.count('class="duplicate-pair"') == 1
+        return [q["sql"] for q in captured.captured_queries]
+
+    before = page_queries()
+    for n in range(40):
+        PractitionerFactory(
+            name=[{"family": f"Unrelated{n}", "given": ["Kim"]}],
+            telecom=[{"system": "phone", "value": f"(312) 555-{n:04d}"}],
+            address=[{"line": [f"{n} Elm St"], "city": f"Town{n}", "postalCode": f"6{n:04d}"}],
+        )
+    after = page_queries()
+    assert len(after) == len(before)
+    # Only the paired records' content is read: no query selects every Practitioner's JSON.
+    reads = [q for q in after if '"content"' in q and "directory_resource" in q]
+    assert reads and all("IN (" in q for q in reads), after
