@@ -26,8 +26,9 @@ from tests.servers import ROOT, all_logs, gunicorn, wait_until_serving
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MAX_EXAMPLES = os.environ.get("FUZZ_MAX_EXAMPLES", "5")
-# Per run, not per request: a hung worker must fail the test, not the CI job.
-RUN_TIMEOUT_SECONDS = 600
+# Per run, not per request: a hung worker must fail the test, not the CI job. The API now has
+# ten types and their Plan-Net/NDH parameters: the coverage phase alone takes minutes on 2 cores.
+RUN_TIMEOUT_SECONDS = 1200
 
 # Linked resources with the id the document's examples use, so reads, vreads, references,
 # _include and _revinclude find data.
