@@ -2,7 +2,8 @@
 
 Nothing here names a resource type: the top-level elements of the record's definition (its
 claimed Plan-Net profile when the server knows it, else R4 core) whose datatype an administrator
-can edit become fields, with the profile's cardinality and required binding, and each complex
+can edit become fields, with the profile's cardinality and bindings (required ones, enforced on
+save; extensible or preferred Plan-Net ones, offered but not enforced), and each complex
 datatype is edited through its own primitive children, read from that datatype's snapshot. So a
 new resource type or profile gets a form as soon as its snapshot is vendored.
 
@@ -21,7 +22,14 @@ from dataclasses import dataclass
 from functools import cache
 
 from .profiles import known
-from .profiles.definitions import DATA_DIR, Definition, Element, definitions, value_sets
+from .profiles.definitions import (
+    DATA_DIR,
+    Definition,
+    Element,
+    definitions,
+    open_value_sets,
+    value_sets,
+)
 from .registry import RESOURCE_TYPES, RESOURCES
 
 # Datatypes edited as one text input (their JSON value is a string).
@@ -71,11 +79,13 @@ class FormField:
     type: str
     min: int
     max: int | None
-    codes: tuple[tuple[str, str], ...]  # required-binding value set expansion, (system, code)
+    codes: tuple[tuple[str, str], ...]  # bound value set expansion, (system, code)
     targets: tuple[str, ...]  # reference target types
     parts: tuple[Part, ...]
     # Whether JSON holds a list: R4's cardinality, which a profile narrowing max to 1 keeps.
     is_list: bool = False
+    # The codes come from an extensible/preferred binding: the picker accepts other codes too.
+    open_codes: bool = False
 
     @property
     def repeats(self) -> bool:
@@ -136,16 +146,21 @@ def _field(definition: Definition, element: Element) -> FormField | None:
     type_ = element.types[0]
     if type_ not in PRIMITIVE_TYPES and type_ not in COMPLEX_TYPES:
         return None
+    codes = _codes(element.binding)
+    open_codes = not codes and element.open_binding is not None
+    if open_codes:
+        codes = _sorted(open_value_sets().get(element.open_binding, ()))
     return FormField(
         name=element.label,
         path=element.path,
         type=type_,
         min=element.min,
         max=element.max,
-        codes=_codes(element.binding),
+        codes=codes,
         targets=_targets(definition.type, element.path) if type_ == "Reference" else (),
         parts=_parts(type_) if type_ in COMPLEX_TYPES else (),
         is_list=_is_list(definition.type, element),
+        open_codes=open_codes and bool(codes),
     )
 
 
@@ -173,7 +188,11 @@ def _parts(datatype: str) -> tuple[Part, ...]:
 
 def _codes(binding: str | None) -> tuple[tuple[str, str], ...]:
     expanded = value_sets()[0].get(binding) if binding else None
-    return tuple(sorted(expanded.pairs, key=lambda p: (p[1], p[0]))) if expanded else ()
+    return _sorted(expanded.pairs) if expanded else ()
+
+
+def _sorted(pairs) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(pairs, key=lambda p: (p[1], p[0])))
 
 
 @cache

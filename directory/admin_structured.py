@@ -76,12 +76,16 @@ def _posted_rows(values: dict[str, str], f: FormField) -> int:
 
 def _inputs(view, f: FormField, key: str, values, lookup_url) -> list[Input]:
     if f.primitive:
-        return [_input(view, f.name, f.type, f.codes, f"{PREFIX}{key}", f.label, values)]
+        name = f"{PREFIX}{key}"
+        return [_input(view, f.name, f.type, f.codes, name, f.label, values, f.open_codes)]
     inputs = []
     for part in f.parts:
-        codes = f.codes if part.name == CODING_PART else part.codes
+        coding = part.name == CODING_PART
+        codes = f.codes if coding else part.codes
         name = f"{PREFIX}{key}.{part.name}"
-        item = _input(view, f"{f.name}-{part.name}", part.type, codes, name, part.label, values)
+        list_id = f"{f.name}-{part.name}"
+        free = coding and f.open_codes
+        item = _input(view, list_id, part.type, codes, name, part.label, values, free)
         item.kind = "textarea" if part.repeats else item.kind  # one value per line
         if f.type == "Reference" and part.name == "reference":
             item.lookup = " ".join(
@@ -93,7 +97,9 @@ def _inputs(view, f: FormField, key: str, values, lookup_url) -> list[Input]:
     return inputs
 
 
-def _input(view, list_id, type_, codes, name, label, values) -> Input:
+def _input(view, list_id, type_, codes, name, label, values, free: bool = False) -> Input:
+    """One input; with codes a select, or (a large set, or `free`: an extensible binding that
+    accepts other codes) a text input with a <datalist> of them."""
     value = values.get(name, "")
     if type_ == "boolean":
         options = [("", "—"), ("true", "Yes"), ("false", "No")]
@@ -101,7 +107,7 @@ def _input(view, list_id, type_, codes, name, label, values) -> Input:
     if not codes:
         return Input(name, label, value, "text")
     choices = [(_choice(type_, system, code), _label(system, code)) for system, code in codes]
-    if len(choices) <= SELECT_MAX:
+    if len(choices) <= SELECT_MAX and not free:
         options = [("", "—"), *choices]
         if value and value not in dict(choices):
             options.append((value, value))  # a stored code outside the set stays selectable

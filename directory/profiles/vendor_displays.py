@@ -36,8 +36,10 @@ def _tree(system, concepts):
 
 
 def build(package: Path) -> dict[str, dict[str, str]]:
-    wanted = json.loads((DATA_DIR / "value-sets.json").read_text())["expanded"]
-    offered = {tuple(pair) for pairs in wanted.values() for pair in pairs}
+    data = json.loads((DATA_DIR / "value-sets.json").read_text())
+    # Both the required and the open (extensible/preferred) bindings' codes are offered.
+    wanted = [*data["expanded"].values(), *data.get("open", {}).values()]
+    offered = {tuple(pair) for pairs in wanted for pair in pairs}
     out: dict[str, dict[str, str]] = {}
     with tarfile.open(package) as archive:
         for member in archive.getmembers():

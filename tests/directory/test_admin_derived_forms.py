@@ -372,3 +372,45 @@ def test_every_registered_directory_admin_renders_its_derived_form(admin_client)
         page = admin_client.get(reverse(model_admin._url_name("add"))).content.decode()
         for field in form_fields(model.RESOURCE_TYPE):
             assert f'id="element-{field.name}"' in page, (model.RESOURCE_TYPE, field.name)
+
+
+# ---------------------------------------------------------------- extensible-binding pickers
+
+
+def test_plan_net_organization_type_offers_org_type_codes_but_leaves_validation_alone():
+    org = next(e for e in EXAMPLES if e["resourceType"] == "Organization")
+    type_ = by_name("Organization", org)["type"]
+    assert {(ORG_TYPE, "prvgrp"), (ORG_TYPE, "payer")} <= set(type_.codes)
+    assert type_.open_codes  # extensible: other codes are allowed
+    assert not by_name("Organization")["type"].codes  # R4 binds it by example only
+    element = definitions()[PLAN_NET + "plannet-Organization"].by_id["Organization.type"]
+    assert element.binding is None and element.open_binding.endswith("/OrgTypeVS")
+
+
+@pytest.mark.django_db
+def test_extensible_picker_accepts_a_code_outside_its_set_and_required_one_refuses(
+    admin_client,
+):
+    profile = PLAN_NET + "plannet-Organization"
+    add = url("organization", "add") + "?" + urlencode({"profile": profile})
+    page = admin_client.get(add).content.decode()
+    # A free text input with a list of the value set's codes, not a closed select.
+    assert 'name="f.type.0.coding" id="id_f.type.0.coding"' in page
+    assert 'list="codes-type-coding"' in page
+    assert f'<option value="{ORG_TYPE}|prvgrp">prvgrp — Provider Group</option>' in page
+
+    form = {"editor": "form", "f.active.0": "true", "f.name.0": "Harbor Clinic", "_save": "Save"}
+    form |= {"f.identifier.0.system": NPI_SYSTEM, "f.identifier.0.value": make_npi(5)}
+    form |= {"f.address.0.city": "Portland", "f.type.0.coding": "http://example.org/t|clinic"}
+    # Required binding (ContactPoint.system): a code outside the set is refused.
+    bad = form | {"f.telecom.0.system": "pigeon", "f.telecom.0.value": "x"}
+    response = admin_client.post(add, bad)
+    assert response.status_code == 200
+    assert "not in the required value set" in response.content.decode()
+    assert not Resource.objects.filter(resource_type="Organization").exists()
+
+    response = admin_client.post(add, form)
+    assert response.status_code == 302, re.findall(r"<li>([^<]*)</li>", response.content.decode())
+    [row] = Resource.objects.filter(resource_type="Organization")
+    saved = stored("Organization", row.logical_id)
+    assert saved["type"] == [{"coding": [{"system": "http://example.org/t", "code": "clinic"}]}]
