@@ -67,9 +67,15 @@ def csp_violations(page) -> list[str]:
 def traffic():
     acme = ApiClient.objects.create(name="Acme Health")
     now = timezone.now()
-    for minutes, outcome in ((5, "ok"), (6, "ok"), (7, "insufficient_scope"), (65, "key_revoked")):
+    # The two answered requests sit in one hourly bar whatever the clock: half an hour into the
+    # previous hour (run at 10:05, "5 and 6 minutes ago" would straddle 10:00 and draw two bars).
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    times = {"ok": [hour - timedelta(minutes=30), hour - timedelta(minutes=29)]}
+    times["insufficient_scope"] = [now - timedelta(minutes=7)]
+    times["key_revoked"] = [now - timedelta(minutes=65)]
+    for outcome, moment in ((o, t) for o, ts in times.items() for t in ts):
         RequestAudit.objects.create(
-            time=now - timedelta(minutes=minutes),
+            time=moment,
             client=acme,
             client_name=acme.name,
             key_prefix="acmekey1",
