@@ -92,7 +92,7 @@ def _arguments(argv):
 
 def _django_env(database: str) -> dict[str, str]:
     return {
-        "DJANGO_SETTINGS_MODULE": "directory.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "DATABASE_URL": database,
         "ENVIRONMENT": "test",
         "DEBUG": "false",
@@ -208,10 +208,10 @@ def _free_port() -> int:
 
 
 def _measure(options, work: Path, queries, headers) -> dict:
-    targets = {"server": "directory.wsgi", "floor": "bench.floor:application"}
+    targets = {"server": "config.wsgi", "floor": "bench.floor:application"}
     directories = {name: ROOT for name in targets}
     if options.baseline:
-        targets["baseline"], directories["baseline"] = "directory.wsgi", Path(options.baseline)
+        targets["baseline"], directories["baseline"] = "config.wsgi", Path(options.baseline)
     ports = {name: _free_port() for name in targets}
     for log in work.glob("*.log"):  # gunicorn appends: each run starts with its own logs
         log.unlink()

@@ -75,7 +75,7 @@ $PY manage.py demosetup --dir var/jwt --base-url "https://localhost:$PORT/fhir" 
     --client-cert "$PKI/client/demo-client.localhost.pem" --client-key "$PKI/client/demo-client.localhost.key.pem"
 echo
 
-.venv/bin/gunicorn directory.wsgi --config deploy/gunicorn.conf.py --bind "$APP" --umask 0o077 &
+.venv/bin/gunicorn config.wsgi --config deploy/gunicorn.conf.py --bind "$APP" --umask 0o077 &
 GUNICORN=$!
 trap 'kill $GUNICORN 2>/dev/null; wait $GUNICORN 2>/dev/null' EXIT INT TERM
 echo "Serving https://localhost:$PORT/fhir (mutual TLS) and the admin on" \

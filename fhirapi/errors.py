@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from directory.errors import FHIRError
-from directory.outage import is_database_unavailable, retry_after
+from common.outage import is_database_unavailable, retry_after
 from security.context import context_of
 from security.refusal import REASONS
 

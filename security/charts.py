@@ -18,6 +18,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from . import audit_rollup, expiry, svg
+from .directory_port import directory
 from .dashboard import LIVE_KEY_STATES
 from .dashboard import can_view as can_view_expiries
 from .models import (
@@ -272,12 +273,7 @@ def expiry_marks(start: datetime, end: datetime):
 
 
 def _endpoint_certificates(start: datetime, end: datetime):
-    from directory.models import Resource
-
-    endpoints = Resource.objects.filter(
-        resource_type="Endpoint", deleted=False, content__contains=expiry.DIGITAL_CERTIFICATE_URL
-    ).only("logical_id", "content")
-    for endpoint in endpoints.iterator():
-        for expires in expiry.endpoint_certificate_expiries(endpoint.content):
+    for logical_id, content in directory().endpoints_mentioning(expiry.DIGITAL_CERTIFICATE_URL):
+        for expires in expiry.endpoint_certificate_expiries(content):
             if start <= expires <= end:
-                yield svg.Mark(LANES[4], f"Endpoint/{endpoint.logical_id}", expires)
+                yield svg.Mark(LANES[4], f"Endpoint/{logical_id}", expires)

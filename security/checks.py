@@ -19,7 +19,7 @@ from django.db import DatabaseError, connections
 
 from .client_ip import trusted_proxies
 
-# The development default of SECRET_KEY in directory/settings.py; the pepper defaults to it too.
+# The development default of SECRET_KEY in config/settings.py; the pepper defaults to it too.
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"  # noqa: S105 - the known value to refuse
 MIN_SECRET_KEY_LENGTH = 50
 # A private key file must not be readable (or writable) by anyone but its owner.

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.http import HttpResponse
 
-from directory.outage import retry_after
+from common.outage import retry_after
 
 FHIR_JSON = "application/fhir+json; charset=utf-8"
 
@@ -67,7 +67,7 @@ REASONS = {
             "scope-missing", 403, "forbidden", "The token does not grant access to this interaction"
         ),
         Reason("spine-headers", 400, "invalid", "Required Spine headers are missing or wrong"),
-        # Any check, and the API itself, when the database cannot answer (directory/outage.py):
+        # Any check, and the API itself, when the database cannot answer (common/outage.py):
         # a check that could not be made refuses nobody's credentials.
         Reason(
             "database-unavailable",

@@ -25,7 +25,7 @@ from typing import Any
 
 from django.conf import settings
 
-from directory.registry import RESOURCE_TYPES
+from .directory_port import directory
 
 Grant = tuple[str, str]  # (resource type, permission letter)
 
@@ -123,7 +123,8 @@ def required_grants(interaction: str, resource_type: str) -> set[Grant] | None:
     letters = rules.get(f"{resource_type}.{interaction}", rules.get(interaction))
     if letters is None:
         return None
-    types = RESOURCE_TYPES if interaction in ALL_TYPES_INTERACTIONS else (resource_type,)
+    all_types = directory().resource_types()
+    types = all_types if interaction in ALL_TYPES_INTERACTIONS else (resource_type,)
     # An unknown letter stays in the requirement, so nothing can ever satisfy it.
     return {(t, letter) for t in types for letter in letters}
 
@@ -154,9 +155,10 @@ def _v2_letters(perm: str) -> str:
 
 def _types(resource_type: str) -> tuple[str, ...]:
     """The directory types a scope's type names: all for `*`, none for an unknown type."""
+    all_types = directory().resource_types()
     if resource_type == "*":
-        return tuple(RESOURCE_TYPES)
-    return (resource_type,) if resource_type in RESOURCE_TYPES else ()
+        return tuple(all_types)
+    return (resource_type,) if resource_type in all_types else ()
 
 
 def _expand(resource_type: str, letters: str) -> set[Grant]:

@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, VerificationError
 
-from directory.outage import UNAVAILABLE_ERRORS
+from common.outage import UNAVAILABLE_ERRORS
 
 from . import truststore
 from .models import TrustCommunity

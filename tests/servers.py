@@ -33,7 +33,7 @@ def database_url() -> str:
 
 def process_env(**overrides: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("SECURITY_")}
-    env.update(DJANGO_SETTINGS_MODULE="directory.settings", DATABASE_URL=database_url())
+    env.update(DJANGO_SETTINGS_MODULE="config.settings", DATABASE_URL=database_url())
     env.update(overrides)
     return env
 
@@ -80,7 +80,7 @@ def gunicorn(
     }
     command = [
         str(Path(sys.executable).with_name("gunicorn")),
-        "directory.wsgi",
+        "config.wsgi",
         "--config",
         "deploy/gunicorn.conf.py",
         "--log-level",

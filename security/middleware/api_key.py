@@ -8,7 +8,7 @@ from urllib.parse import unquote_plus
 from django.conf import settings
 from django.http import QueryDict
 
-from directory.outage import UNAVAILABLE_ERRORS
+from common.outage import UNAVAILABLE_ERRORS
 
 from ..context import SecurityContext
 from ..keys import prefix_of, record_use, verify_key

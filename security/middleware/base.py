@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from directory.outage import is_database_unavailable
+from common.outage import is_database_unavailable
 
 from ..context import SecurityContext, context_of
 from ..paths import is_api, is_metadata, is_public

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from directory.outage import UNAVAILABLE_ERRORS
+from common.outage import UNAVAILABLE_ERRORS
 
 from .. import certclients
 from ..context import SecurityContext

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.http import JsonResponse
 
-from directory.outage import retry_after
+from common.outage import retry_after
 
 # error code -> HTTP status. invalid_client is 401: the client failed to authenticate.
 STATUS = {

@@ -1,4 +1,4 @@
-"""URLs of the authorization server, included from directory/urls.py."""
+"""URLs of the authorization server, included from config/urls.py."""
 
 from django.urls import path
 

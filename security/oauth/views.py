@@ -9,7 +9,7 @@ from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from directory.outage import UNAVAILABLE_ERRORS
+from common.outage import UNAVAILABLE_ERRORS
 
 from ..context import context_of
 from . import config, discovery, registration, signing

@@ -119,7 +119,7 @@ def test_exec_start_runs_the_installed_virtualenv_from_the_install_directory(pat
 def test_the_server_runs_gunicorn_with_the_shipped_config():
     command = exec_start(UNITS / "fhir-directory.service")
     assert command[0] == VENV_BIN + "gunicorn"
-    assert (ROOT / command[1].replace(".", "/")).with_suffix(".py").is_file()  # directory.wsgi
+    assert (ROOT / command[1].replace(".", "/")).with_suffix(".py").is_file()  # config.wsgi
     assert command[command.index("--config") + 1] == f"{INSTALL}/deploy/gunicorn.conf.py"
 
 

@@ -11,7 +11,7 @@ from django.db import InterfaceError, OperationalError
 from django.test import RequestFactory
 from psycopg.errors import QueryCanceled
 
-from directory.outage import is_database_unavailable
+from common.outage import is_database_unavailable
 from fhirapi.errors import server_error
 from security.models import RequestAudit
 

@@ -18,7 +18,7 @@ def boom(request):
 urlpatterns = [
     path("boom", boom),
     path("fhir/boom", boom),
-    path("", include("directory.urls")),
+    path("", include("config.urls")),
 ]
 handler404 = "fhirapi.errors.page_not_found"
 handler500 = "fhirapi.errors.server_error"

@@ -156,7 +156,7 @@ def leaky_view(request):
 
 urlpatterns = [
     path("leaky", leaky_view),
-    path("", include("directory.urls")),
+    path("", include("config.urls")),
 ]
 handler500 = "fhirapi.errors.server_error"
 

@@ -197,7 +197,7 @@ BAD_PROD = {
 @pytest.mark.django_db(transaction=True)
 def test_wsgi_module_refuses_a_bad_production_config():
     result = subprocess.run(
-        [sys.executable, "-c", "import directory.wsgi"],
+        [sys.executable, "-c", "import config.wsgi"],
         cwd=ROOT,
         env=process_env(**BAD_PROD),
         capture_output=True,

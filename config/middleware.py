@@ -1,4 +1,4 @@
-"""Per-request database routing state (directory.dbrouter): each request starts unwritten."""
+"""Per-request database routing state (config.dbrouter): each request starts unwritten."""
 
 from .dbrouter import request_scope
 

@@ -21,9 +21,9 @@ from django.db import connection, connections, transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from directory.dbrouter import ReplicaRouter, request_scope
+from config.dbrouter import ReplicaRouter, request_scope
 from directory.models import Resource
-from directory.replicas import ReplicaHealth
+from config.replicas import ReplicaHealth
 from tests.servers import free_port
 
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"

@@ -49,7 +49,7 @@ SECURITY_MIDDLEWARE = [
 
 MIDDLEWARE = [
     # First: each request starts on a replica and stays on the primary once it has written.
-    "directory.middleware.ReadYourWritesMiddleware",
+    "config.middleware.ReadYourWritesMiddleware",
     "security.middleware.headers.SecurityHeadersMiddleware",
     *SECURITY_MIDDLEWARE,
     # Outside the session, CSRF and messages middleware, so it sees the cookies they set.
@@ -88,8 +88,8 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 
-ROOT_URLCONF = "directory.urls"
-WSGI_APPLICATION = "directory.wsgi.application"
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
     {
@@ -114,7 +114,7 @@ DATABASES = {
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # An unreachable database must fail fast (503, directory/outage.py), never hang a worker.
+    # An unreachable database must fail fast (503, common/outage.py), never hang a worker.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=3)
     )
@@ -126,7 +126,7 @@ RETRY_AFTER_SECONDS = env.int("RETRY_AFTER_SECONDS", default=5)
 # One NPI identifies one Practitioner or Organization (directory/identifiers.py); off, records may
 # share one (the Plan-Net IG's own examples do) and the admin's duplicates page shows them.
 FHIR_UNIQUE_NPI = env.bool("FHIR_UNIQUE_NPI", default=True)
-# Read scale-out (directory/dbrouter.py): streaming replicas for FHIR reads, comma-separated URLs.
+# Read scale-out (config/dbrouter.py): streaming replicas for FHIR reads, comma-separated URLs.
 DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URLS", default=[])
 for _number, _url in enumerate(DATABASE_REPLICA_URLS, start=1):
     _replica = env.db_url_config(_url)
@@ -135,7 +135,7 @@ for _number, _url in enumerate(DATABASE_REPLICA_URLS, start=1):
     _replica["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
     _replica["TEST"] = {"MIRROR": "default"}  # tests read the primary's test database
     DATABASES[f"replica{_number}"] = _replica
-DATABASE_ROUTERS = ["directory.dbrouter.ReplicaRouter"]
+DATABASE_ROUTERS = ["config.dbrouter.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 USE_TZ = True

@@ -54,7 +54,7 @@ def test_readiness_is_503_when_the_database_does_not_answer(guarded, monkeypatch
     def no_database(*args, **kwargs):
         raise OperationalError("could not connect to server db.internal.example:5432")
 
-    monkeypatch.setattr("security.health.connection.cursor", no_database)
+    monkeypatch.setattr("config.health.connection.cursor", no_database)
     response = guarded.get("/readyz")
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable"}

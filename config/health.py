@@ -6,7 +6,7 @@ from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_safe
 
-logger = logging.getLogger("security.health")
+logger = logging.getLogger("config.health")
 
 
 @require_safe

@@ -7,11 +7,11 @@ from types import SimpleNamespace
 import pytest
 from django.db import connections
 
-from directory import dbrouter, replicas
-from directory.dbrouter import ReplicaRouter, request_scope
-from directory.middleware import ReadYourWritesMiddleware
+from config import dbrouter, replicas
+from config.dbrouter import ReplicaRouter, request_scope
+from config.middleware import ReadYourWritesMiddleware
 from directory.models import Resource, SearchSnapshot, SearchSnapshotChunk
-from directory.replicas import ReplicaHealth, dropped_by_server
+from config.replicas import ReplicaHealth, dropped_by_server
 from security.models import ApiKey
 
 

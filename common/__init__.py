@@ -1,0 +1,1 @@
+"""Low-level helpers every app may import and none owns (README, "Architecture")."""
