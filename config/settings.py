@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "directory",
     "fhirapi",
     "security",
+    "sampledata",
 ]
 
 # The transport-security checks, in the order they run on /fhir requests (README, "Security

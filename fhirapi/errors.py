@@ -14,8 +14,8 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from directory.errors import FHIRError
 from common.outage import is_database_unavailable, retry_after
+from directory.errors import FHIRError
 from security.context import context_of
 from security.refusal import REASONS
 

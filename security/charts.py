@@ -18,9 +18,9 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from . import audit_rollup, expiry, svg
-from .directory_port import directory
 from .dashboard import LIVE_KEY_STATES
 from .dashboard import can_view as can_view_expiries
+from .directory_port import directory
 from .models import (
     ApiClient,
     ApiKey,

@@ -10,8 +10,8 @@ from django.db import connections
 from config import dbrouter, replicas
 from config.dbrouter import ReplicaRouter, request_scope
 from config.middleware import ReadYourWritesMiddleware
-from directory.models import Resource, SearchSnapshot, SearchSnapshotChunk
 from config.replicas import ReplicaHealth, dropped_by_server
+from directory.models import Resource, SearchSnapshot, SearchSnapshotChunk
 from security.models import ApiKey
 
 

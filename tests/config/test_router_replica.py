@@ -22,8 +22,8 @@ from django.test import override_settings
 from django.utils import timezone
 
 from config.dbrouter import ReplicaRouter, request_scope
-from directory.models import Resource
 from config.replicas import ReplicaHealth
+from directory.models import Resource
 from tests.servers import free_port
 
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from fhir.resources.R4B import get_fhir_model_class
 
-from directory import synthetic
+import sampledata as synthetic
 from directory.management.commands.loaddirectory import DEFAULT_PATH, dependency_groups
 from directory.models import ReferenceIndex, Resource
 from directory.registry import RESOURCE_TYPES

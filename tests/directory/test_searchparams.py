@@ -13,7 +13,8 @@ from urllib.parse import parse_qsl
 import pytest
 from django.db import transaction
 
-from directory import storage, synthetic
+import sampledata as synthetic
+from directory import storage
 from directory.indexing import extract
 from directory.models import DateIndex, UriIndex
 from directory.registry import RESOURCES

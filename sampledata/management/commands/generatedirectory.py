@@ -14,7 +14,7 @@ from directory.errors import FHIRError
 from directory.models import Resource
 from directory.registry import RESOURCE_TYPES
 from directory.statement_timeout import lift_statement_timeout
-from directory.synthetic import BLOCK, DirectoryGenerator
+from sampledata.generator import BLOCK, DirectoryGenerator
 
 PROGRESS_SECONDS = 5.0
 

@@ -18,7 +18,7 @@ import pytest
 from django.core.management import call_command
 from fhirpathpy.models import models
 
-from directory import synthetic
+import sampledata as synthetic
 from directory.management.commands.loaddirectory import local_references
 from directory.models import Resource
 from directory.registry import RESOURCE_TYPES
