@@ -7,9 +7,11 @@ from django.http import Http404
 from django.urls import include, path
 
 from fhirapi.urls import base_view as fhir_base_view
-from security import charts, dashboard, health, twofactor
+from security import charts, dashboard, twofactor
 from security.oauth import admin_views as oauth_admin
 from security.oauth.urls import oauth_patterns, well_known_patterns
+
+from . import health
 
 # The admin asks for a TOTP code when ADMIN_REQUIRE_OTP is on (always in production).
 twofactor.apply_to(admin.site)

@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client
 
-from directory import settings as project_settings
+from config import settings as project_settings
 
 LOGIN = "/admin/login/"
 PROXY = "127.0.0.1"  # trusted by the test settings, as nginx's unix socket is in the demo

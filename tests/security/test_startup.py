@@ -126,7 +126,7 @@ def test_the_default_trusts_only_a_unix_socket():
         [
             sys.executable,
             "-c",
-            "from directory import settings; print(settings.SECURITY_TRUSTED_PROXIES)",
+            "from config import settings; print(settings.SECURITY_TRUSTED_PROXIES)",
         ],
         cwd=ROOT,
         env=env,
@@ -242,6 +242,6 @@ def test_gunicorn_serves_with_a_correct_production_config(tmp_path, root_anchor,
 
 def test_settings_default_secret_key_is_the_one_refused():
     # The check compares against a copy of the settings default; keep them in step.
-    source = (ROOT / "directory" / "settings.py").read_text()
+    source = (ROOT / "config" / "settings.py").read_text()
     assert f'default="{checks.DEV_SECRET_KEY}"' in source
     assert django_settings.ENVIRONMENT in ("dev", "test", "prod")
