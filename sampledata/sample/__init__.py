@@ -1,0 +1,1 @@
+"""The sample directory (fixtures/sample-directory.json): its estate, builders and driver."""
