@@ -3,10 +3,10 @@ kept-alive mutual-TLS connection, a weighted mix of reads, searches, creates and
 
 Run as `python -m tests.faults.loadgen` with a JSON spec on stdin: the credentials travel there,
 not in argv, which any local user can read. Standard library only, so a process starts in a
-blink and competes little with the server for the cores. Every answer becomes one JSON line in
-the spec's `out` file
-once `seconds` have passed or the file `stop_file` appears: kind, when it was sent (time.monotonic(), one clock for every process on
-the machine), latency, status, and for a refusal its Retry-After and OperationOutcome code.
+blink and competes little with the server for the cores. It runs for `seconds`, or until the
+file `stop_file` appears. Every answer becomes one JSON line in the spec's `out` file: kind, when
+it was sent (time.monotonic(), one clock for every process on the machine), latency, status, and
+for a refusal its Retry-After and OperationOutcome code.
 """
 
 from __future__ import annotations

@@ -58,9 +58,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 CONNECTIONS = [4, 4, 4]  # three clients within their in-flight cap
 MIX = {"read": 60, "search": 40}
-WARM_UP, OUTAGE, AFTER = 5.0, 4.0, 6.0  # seconds
+WARM_UP, OUTAGE, AFTER = 5.0, 4.0, 8.0  # seconds
 SAMPLE_EVERY = 0.25
-SERVING_WINDOW = 4.0  # seconds before each fault in which the replica must be serving the reads
+# Seconds before each fault in which the replica must serve most reads (two thirds of the scans
+# at least; each worker's refresh of custom parameters, among others, reads the primary): after a
+# return, once every worker has asked again (CHECK_TTL_SECONDS, plus a second for the
+# statistics), before AFTER ends.
+SERVING_WINDOW = 3.0
 # A dead replica's connections are seen hung up before the next query and a new one is refused
 # at once; only a read already running on it fails. The bound allows for a loaded machine.
 FALLBACK_SECONDS = 2.0
@@ -192,7 +196,7 @@ def judge(fault: Fault, records: list[dict], scans: ScanSampler) -> dict:
     """The figures of one fault; asserts the bounds in the module docstring."""
     steady = fault.down - SERVING_WINDOW
     before = scans.scans("replica", steady, fault.down), scans.scans("primary", steady, fault.down)
-    assert before[0] > 0 and before[0] >= 4 * before[1], f"reads not on the replica: {before}"
+    assert before[0] > 0 and before[0] >= 2 * before[1], f"reads not on the replica: {before}"
     during = [r for r in records if fault.down <= r["sent"] < fault.back]
     failed = [r for r in during if r["status"] != 200]
     for record in failed:
@@ -208,6 +212,7 @@ def judge(fault: Fault, records: list[dict], scans: ScanSampler) -> dict:
     last_failure = max((r["sent"] + r["ms"] / 1000 for r in failed), default=fault.down)
     return {
         "fault": fault.kind,
+        "scans_before_replica_primary": list(before),
         "requests_during_outage": len(during),
         "answered_503": len(failed),
         # From the fault to the last failed answer: 0 when no request failed.
