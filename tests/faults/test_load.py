@@ -1,10 +1,10 @@
 """A bounded load through the deployment: nginx with mutual TLS, production gunicorn, Redis limits.
 
-32 kept-alive connections (four times the benchmark's c=8) from six registered clients, each
+32 kept-alive connections (four times the benchmark's c=8) from five registered clients, each
 with its certificate, API key and token, send a mix of reads, searches, creates and updates for
 LOAD_TEST_SECONDS (60 s by default; longer locally to look for slow leaks). The request limits
-are production's defaults, counted in Redis; five clients keep within their in-flight cap of 4,
-the sixth opens 12 connections and must be told 429 with Retry-After. Every answer must be the
+are production's defaults, counted in Redis; four clients keep within their in-flight cap of 4,
+the fifth opens 16 connections and must be told 429 with Retry-After. Every answer must be the
 kind's success or such a 429: no 5xx, no other refusal, no request unanswered. Each worker's
 memory must not grow over the run, no worker may die, and no issued secret may reach a log.
 """
@@ -42,7 +42,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 SECONDS = float(os.environ.get("LOAD_TEST_SECONDS", "60"))
 # Long enough for every worker to have served each kind and filled its caches and connections.
 WARM_UP = min(15.0, SECONDS / 5)
-POLITE, GREEDY = [4] * 5, [12]  # connections per client; production's in-flight cap is 4
+POLITE, GREEDY = [4] * 4, [16]  # connections per client; production's in-flight cap is 4
 MIX = {"read": 40, "search": 30, "create": 15, "update": 15}
 # A worker's RSS here is ~113 MiB, and grew 0.4-1.0 MiB between the medians over runs of 20-80 s
 # (allocator arenas settling). A leak of 1 KiB a request, at 4-12 requests a second per worker,
