@@ -6,12 +6,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import production  # noqa: F401 - the PROD server's environment
 from tests.logcapture import leaked
 from tests.servers import all_logs, gunicorn, process_env, wait_until_serving
 
 from .fhir import FhirClient
+from .redis_server import RedisServer, require_redis_server
 
 WORKERS = 4
+# (title, text) of the figures the load and fault tests measured, for the terminal summary.
+REPORTED: list[tuple[str, str]] = []
 
 
 @pytest.fixture
@@ -46,3 +50,21 @@ def assert_no_secret_in_logs(logs: Path) -> None:
 @pytest.fixture
 def fhir(served) -> FhirClient:
     return served[0]
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory) -> RedisServer:
+    """A throw-away Redis for the request limits, as production counts them across workers."""
+    require_redis_server()
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The load and fault figures at the end of the run, where CI logs keep them."""
+    if REPORTED:
+        terminalreporter.section("load and fault figures")
+        for title, text in REPORTED:
+            terminalreporter.write_line(f"{title}:\n{text}")

@@ -7,18 +7,14 @@ answer again within 2 s, without a restart. The Redis is a throw-away one on a f
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import redis
 
 from directory.models import ResourceVersion
-from tests.servers import free_port, gunicorn, wait_until_serving
+from tests.servers import gunicorn, wait_until_serving
 
 from .conftest import WORKERS, assert_no_secret_in_logs
 from .fhir import FhirClient
@@ -29,49 +25,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 CLIENTS = 4
 WARM_UP, OUTAGE, AFTER = 1.5, 2.5, 3.0  # seconds
-
-
-class RedisServer:
-    """redis-server on a loopback port, no persistence, stopped and started by the test."""
-
-    def __init__(self, directory: Path):
-        self.directory, self.port, self.process = directory, free_port(), None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        command = [shutil.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
-                   "--save", "", "--appendonly", "no", "--dir", str(self.directory)]  # fmt: skip
-        log = (self.directory / "redis.log").open("ab")
-        self.process = subprocess.Popen(command, stdout=log, stderr=log)  # noqa: S603 - test only
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        pytest.fail("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-
-@pytest.fixture
-def redis_server(tmp_path_factory):
-    if shutil.which("redis-server") is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must run the Redis outage test: redis-server not found")
-        pytest.skip("redis-server not found")
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.stop()
 
 
 @contextmanager
