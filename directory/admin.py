@@ -12,7 +12,7 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from . import admin_search, admin_summary, storage
+from . import admin_search, admin_site, admin_summary, storage
 from .admin_certificates import EXPIRY_WARNING_DAYS, stored_certificates
 from .admin_fields import form_fields, has_definition
 from .admin_forms import EndpointForm, ResourceForm, pretty
@@ -37,6 +37,8 @@ from .profiles.definitions import definitions
 from .registry import RESOURCES
 from .search import SearchRequest
 from .search import search as run_search
+
+admin_site.brand(admin.site)
 
 # Versions shown on one history page; a resource edited more often than this is paged.
 HISTORY_PAGE_SIZE = 100

@@ -122,6 +122,18 @@ def anonymous_api(db):
     return client
 
 
+@pytest.fixture
+def fresh_custom_params(settings):
+    """Only the built-in search parameters, before and after the test; every request checks the
+    custom parameters' generation (no refresh interval)."""
+    from directory import customparams
+
+    settings.SEARCHPARAM_REFRESH_SECONDS = 0
+    customparams.reset()
+    yield
+    customparams.reset()
+
+
 # ---- Headless Chromium (tests/browser_support.py) ----------------------------------------------
 
 
