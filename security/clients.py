@@ -71,9 +71,12 @@ def update_client(
     name = _checked_name(name)
     try:
         with transaction.atomic():
-            ApiClient.objects.select_for_update().filter(pk=client.pk).update(
+            ApiClient.objects.filter(pk=client.pk).update(
                 name=name, organization=organization, community=community, contact=contact
             )
+            # Cached key and certificate answers carry the client's row, its community among it.
+            forget_client(client.pk)
+            transaction.on_commit(partial(forget_client, client.pk))
             stored = ApiClient.objects.get(pk=client.pk)
             set_scopes(stored, allowed_scopes, actor)
             if status != stored.status:

@@ -533,3 +533,18 @@ def test_client_page_shows_the_state_the_key_check_acts_on(
     assert row.state == shown
     usable = shown in (ApiKey.ACTIVE, ApiKey.ROTATING)
     assert (verify_key(plaintext) is not None) == usable
+
+
+def test_an_edited_client_is_not_answered_from_the_caches(administrator, client_row, issued):
+    _, plaintext = issued
+    assert verify_key(plaintext).client.organization == "Riverbend Health"  # now cached
+    data = {
+        "name": client_row.name,
+        "organization": "Riverbend Health Network",
+        "community": "",
+        "allowed_scopes": client_row.allowed_scopes,
+        "status": ApiClient.ACTIVE,
+        "contact": "",
+    }
+    assert administrator.post(page_url(client_row), data).status_code == 302
+    assert verify_key(plaintext).client.organization == "Riverbend Health Network"
