@@ -6,6 +6,7 @@ from django.contrib.staticfiles.views import serve as serve_static
 from django.http import Http404
 from django.urls import include, path
 
+from directory import admin_site
 from fhirapi.urls import base_view as fhir_base_view
 from security import charts, dashboard, twofactor
 from security.oauth import admin_views as oauth_admin
@@ -39,6 +40,11 @@ urlpatterns = [
         name="security-dashboard",
     ),
     path("admin/charts/", admin.site.admin_view(charts.charts_page), name="security-charts"),
+    path(
+        "admin/fhir-api/",
+        admin.site.admin_view(admin_site.overview),
+        name=admin_site.OVERVIEW_URL_NAME,
+    ),
     path(
         "admin/signing-keys/",
         admin.site.admin_view(oauth_admin.signing_keys),

@@ -12,7 +12,7 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from . import admin_search, admin_summary, storage
+from . import admin_search, admin_site, admin_summary, storage
 from .admin_certificates import EXPIRY_WARNING_DAYS, stored_certificates
 from .admin_fields import form_fields, has_definition
 from .admin_forms import EndpointForm, ResourceForm, pretty
@@ -37,6 +37,8 @@ from .profiles.definitions import definitions
 from .registry import RESOURCES
 from .search import SearchRequest
 from .search import search as run_search
+
+admin_site.brand(admin.site)
 
 # Versions shown on one history page; a resource edited more often than this is paged.
 HISTORY_PAGE_SIZE = 100
@@ -340,9 +342,32 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
         message = issues[0]["diagnostics"].partition(": ")[2] if issues else ""
         return JsonResponse({"valid": not issues, "message": message})
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        for attempt in range(2):
+            try:
+                return super().changeform_view(request, object_id, form_url, extra_context)
+            except WriteRaced as raced:
+                # Rolled back. The second pass checks against the write that came between, and
+                # the form shows its refusal; a second race in a row is only reported.
+                if attempt:
+                    self.message_user(request, f"Not saved: {raced.diagnostics}", messages.ERROR)
+        return redirect(request.get_full_path())
+
     def save_model(self, request, obj, form, change):
-        # Already stored by the form's clean(), through storage.create/update.
-        pass
+        """The write the form's clean() checked, through storage as the API writes."""
+        try:
+            if change:
+                written = storage.update(
+                    self.resource_type, obj.logical_id, form.content, if_match=form.if_match
+                )
+            else:
+                written = storage.create(self.resource_type, form.content)
+        except FHIRError as exc:
+            # clean() accepted it: another write committed between the check and this one.
+            raise WriteRaced(exc.diagnostics) from exc
+        obj.pk = written.row.pk
+        obj.refresh_from_db()
+        obj.__dict__.pop("_data", None)  # RecordMixin.data caches the parsed JSON
 
     def construct_change_message(self, request, form, formsets, add=False):
         version = form.instance.version_id
@@ -396,6 +421,14 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
 
     def _url_name(self, view: str) -> str:
         return f"admin:{self.opts.app_label}_{self.opts.model_name}_{view}"
+
+
+class WriteRaced(Exception):
+    """A write refused although the form's checks passed: a concurrent write came between."""
+
+    def __init__(self, diagnostics: str):
+        super().__init__(diagnostics)
+        self.diagnostics = diagnostics
 
 
 def _version_row(version) -> dict:

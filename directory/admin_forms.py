@@ -1,9 +1,9 @@
 """Admin forms: the form derived from the record's StructureDefinition (admin_fields), or the
 resource JSON ("Advanced (JSON)" tab); saving either is a storage create or update.
 
-The write happens in `clean()`: FHIR validation, reference checks and optimistic locking all run
-inside storage's transaction, so that is the only place their errors can come back to the form.
-A refused write leaves nothing stored.
+`clean()` runs every check of that write (`storage.check_write`: FHIR validation, references,
+unique identifiers, the version the editor started from) and writes nothing, so a refusal is a
+form error; the admin's `save_model` then writes through storage, in the same transaction.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class ResourceForm(forms.ModelForm):
         if self.instance.pk:
             self.initial.setdefault("content_json", pretty(self.instance.data))
             self.initial.setdefault("version", self.instance.version_id)
-        self.written: storage.WriteResult | None = None
+        self.content: dict | None = None  # what save_model writes, once clean() accepted it
         # What the derived form edits: the stored resource, or a new one of this type.
         self.base = self.instance.data if self.instance.pk else self._new_resource()
         self.issues: list[dict] = []  # the refused write's OperationOutcome issues
@@ -98,7 +98,7 @@ class ResourceForm(forms.ModelForm):
         else:
             content = self._parsed_content()
         if content is not None:
-            self._write(self.prepare(content))
+            self._check(self.prepare(content))
         return cleaned
 
     def prepare(self, content: dict) -> dict:
@@ -120,32 +120,34 @@ class ResourceForm(forms.ModelForm):
             content.setdefault("id", self.instance.logical_id)
         return content
 
-    def _write(self, content: dict):
+    def _check(self, content: dict):
         try:
-            if self.instance.pk:
-                self.written = storage.update(
-                    self.resource_type,
-                    self.instance.logical_id,
-                    content,
-                    if_match=self._if_match(),
-                )
-            else:
-                self.written = storage.create(self.resource_type, content)
+            storage.check_write(
+                self.resource_type,
+                content,
+                logical_id=self.instance.logical_id if self.instance.pk else None,
+                if_match=self.if_match,
+            )
         except FHIRError as exc:
-            if self.editor == "form":
-                # Placed next to their inputs by the admin (admin_structured.place_errors).
-                self.issues = exc.issues()
-                self.add_error(None, "Not saved: see the messages next to the fields.")
-                return
-            for line in issue_messages(exc):
-                self.add_error("content_json", line)
+            self.refuse(exc)
             return
-        row = type(self.instance).objects.get(pk=self.written.row.pk)
-        self.instance = row
+        self.content = content
 
-    def _if_match(self) -> str | None:
+    def refuse(self, error: FHIRError) -> None:
+        """Shows storage's refusal: next to the fields on the derived form, else under the JSON."""
+        if self.editor == "form":
+            # Placed next to their inputs by the admin (admin_structured.place_errors).
+            self.issues = error.issues()
+            self.add_error(None, "Not saved: see the messages next to the fields.")
+            return
+        for line in issue_messages(error):
+            self.add_error("content_json", line)
+
+    @property
+    def if_match(self) -> str | None:
+        """The editor's starting version as an If-Match ETag: a newer one refuses the write."""
         version = self.cleaned_data.get("version")
-        return f'W/"{version}"' if version else None
+        return storage.etag(version) if version else None
 
 
 class EndpointForm(ResourceForm):
@@ -177,6 +179,7 @@ class EndpointForm(ResourceForm):
             return None
         if upload.size > CERTIFICATE_MAX_BYTES:
             raise forms.ValidationError("This file is too large to be a certificate.")
+        upload.seek(0)  # a save retried after a concurrent write reads the file again
         return self._parse(upload.read())
 
     def clean_certificate_pem(self):

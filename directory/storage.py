@@ -211,16 +211,7 @@ def update(
     (a new or a deleted id); whatever it raises aborts the write. Deciding there, not before the
     transaction, means no concurrent delete or create can change which of the two this write is.
     """
-    check_id(logical_id)
-    body_id = content.get("id") if isinstance(content, dict) else None
-    if body_id is None:
-        raise InvalidRequest("The resource in an update must carry its id", expression=["id"])
-    if body_id != logical_id:
-        raise InvalidRequest(
-            f"Resource id '{body_id}' does not match the id '{logical_id}' in the URL",
-            expression=["id"],
-        )
-    canonical = validate_resource(resource_type, content)
+    canonical = _validated_update(resource_type, logical_id, content)
     expected = parse_etag(if_match) if if_match is not None else None
     for attempt in range(2):
         try:
@@ -237,6 +228,47 @@ def update(
             if attempt:
                 raise Conflict(f"{resource_type}/{logical_id} was written concurrently") from None
     raise AssertionError("unreachable")
+
+
+def _validated_update(resource_type: str, logical_id: str, content: dict) -> dict:
+    check_id(logical_id)
+    body_id = content.get("id") if isinstance(content, dict) else None
+    if body_id is None:
+        raise InvalidRequest("The resource in an update must carry its id", expression=["id"])
+    if body_id != logical_id:
+        raise InvalidRequest(
+            f"Resource id '{body_id}' does not match the id '{logical_id}' in the URL",
+            expression=["id"],
+        )
+    return validate_resource(resource_type, content)
+
+
+def check_write(
+    resource_type: str,
+    content: dict,
+    *,
+    logical_id: str | None = None,
+    if_match: str | None = None,
+) -> dict:
+    """Every check of `create` (no `logical_id`) or `update`, writing nothing: the canonical
+    content, or the FHIRError the write would raise.
+
+    Inside a caller's transaction the row and the identifiers claimed stay locked until it ends,
+    so a write later in that transaction meets the state checked here (a form validates with
+    this, then writes).
+    """
+    if logical_id is None:
+        canonical = validate_resource(resource_type, content)
+        with transaction.atomic():
+            _check_storable(resource_type, new_id(), canonical)
+        return canonical
+    canonical = _validated_update(resource_type, logical_id, content)
+    expected = parse_etag(if_match) if if_match is not None else None
+    with transaction.atomic():
+        current = _lock_current(resource_type, logical_id)
+        _check_version(resource_type, logical_id, current, expected)
+        _check_storable(resource_type, logical_id, canonical)
+    return canonical
 
 
 def conditional_target(
@@ -440,16 +472,22 @@ def _stamp(content: dict, logical_id: str, version_id: int, moment: datetime) ->
     return ordered
 
 
-def _store(
-    resource_type: str, logical_id: str, canonical: dict, *, method: str, current: Resource | None
-) -> Resource:
+def _check_storable(resource_type: str, logical_id: str, canonical: dict) -> indexing.IndexRows:
+    """The checks of a write before it stores anything; the index rows it would store."""
     customparams.ensure_fresh()  # extract with the custom parameters other workers stored
     customparams.before_store(resource_type, logical_id, canonical)  # custom SearchParameters
     rows = indexing.extract(resource_type, canonical)
-    pending = _deferred.get()
-    if pending is None:
+    if _deferred.get() is None:
         _check_references(resource_type, logical_id, rows)
     identifiers.check_unique(resource_type, logical_id, canonical)
+    return rows
+
+
+def _store(
+    resource_type: str, logical_id: str, canonical: dict, *, method: str, current: Resource | None
+) -> Resource:
+    rows = _check_storable(resource_type, logical_id, canonical)
+    pending = _deferred.get()
     now = timezone.now()
     version_id = current.version_id + 1 if current is not None else 1
     content = dumps(_stamp(canonical, logical_id, version_id, now))

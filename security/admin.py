@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from django.contrib import admin
 from django.db.models import Q
 from django.urls import path
-from django.utils import timezone
 
 # admin_records and admin_staff register pages (admin_staff: the user and group pages).
 from . import admin_records, admin_staff, admin_views, clients, keys  # noqa: F401
 from .models import ApiClient, ApiKey, KeyEvent, RequestAudit
 
 AUDIT_ROWS = 50
+# The client fields the admin's form edits, each an argument of the clients service.
+EDITED = ("name", "organization", "community", "allowed_scopes", "status", "contact")
+ADMIN_REASON = "changed in the web admin"
 
 
 @dataclass(frozen=True)
@@ -60,29 +62,16 @@ class ApiClientAdmin(admin.ModelAdmin):
     # --- Saving through the services -----------------------------------------------------------
 
     def save_model(self, request, obj, form, change):
+        """Through security.clients, as the commands and registrations write: KeyEvents name the
+        signed-in user."""
+        details = {name: getattr(obj, name) for name in EDITED}
         actor = request.user.get_username()
-        obj.allowed_scopes = " ".join(obj.allowed_scopes.split())
-        if not change:
-            self._create(obj, actor)
-            return
-        previous = ApiClient.objects.get(pk=obj.pk)
-        wanted_status, obj.status = obj.status, previous.status
-        obj.save()
-        if "allowed_scopes" in form.changed_data:
-            scopes_changed(obj, previous.allowed_scopes, actor)
-        if wanted_status != previous.status:
-            set_status(obj, wanted_status, actor)
-
-    @staticmethod
-    def _create(obj, actor):
-        created = clients.create_client(
-            obj.name, obj.organization, obj.community, obj.allowed_scopes, actor=actor
-        )
-        obj.pk, obj.created = created.pk, created.created
-        obj._state.adding = False
-        ApiClient.objects.filter(pk=obj.pk).update(contact=obj.contact)
-        if obj.status != ApiClient.ACTIVE:
-            set_status(obj, obj.status, actor)
+        if change:
+            saved = clients.update_client(obj, actor=actor, reason=ADMIN_REASON, **details)
+        else:
+            saved = clients.create_client(actor=actor, reason=ADMIN_REASON, **details)
+        obj.pk = saved.pk
+        obj.refresh_from_db()
 
     # --- The client page ------------------------------------------------------------------------
 
@@ -128,18 +117,6 @@ def credential_matches(term: str):
     return ApiClient.objects.filter(found).values("pk")
 
 
-def scopes_changed(client, before, actor):
-    detail = f"scopes: {before or '(none)'} -> {client.allowed_scopes or '(none)'}"
-    keys.record_event(actor, "client-scopes-changed", client, detail=detail)
-    # Cached key rows carry the client's scopes; refresh them like a status change does.
-    keys.forget_client(client.pk)
-
-
-def set_status(client, status, actor):
-    change = clients.suspend_client if status == ApiClient.SUSPENDED else clients.reactivate_client
-    change(client, actor, reason="changed in the web admin")
-
-
 def client_page_context(request, client) -> dict:
     """Identities, keys and audit trail for the client page, each as the user may see it."""
     user = request.user
@@ -176,7 +153,7 @@ def key_rows(user, client) -> list[KeyRow]:
     may_retire = user.has_perm("security.retire_apikey")
     rows = []
     for key in client.keys.select_related("replaced_by").order_by("-created"):
-        state = effective_state(key)
+        state = keys.current_state(key)
         rows.append(
             KeyRow(
                 key=key,
@@ -186,13 +163,3 @@ def key_rows(user, client) -> list[KeyRow]:
             )
         )
     return rows
-
-
-def effective_state(key: ApiKey) -> str:
-    """The state the key check would act on now; the stored one is settled lazily."""
-    now = timezone.now()
-    if key.state == ApiKey.ACTIVE and key.expires_at and key.expires_at <= now:
-        return ApiKey.EXPIRED
-    if key.state == ApiKey.ROTATING and key.grace_until and key.grace_until <= now:
-        return ApiKey.RETIRED
-    return key.state

@@ -1,5 +1,8 @@
 from django.apps import AppConfig
 
+# The admin index's headings of the sign-in apps (superusers only: security/superuser_only.py).
+THIRD_PARTY_APP_NAMES = {"otp_totp": "Two-factor devices", "axes": "Sign-in lockouts"}
+
 
 class SecurityConfig(AppConfig):
     name = "security"
@@ -12,6 +15,7 @@ class SecurityConfig(AppConfig):
         self._connect_role_sync()
         self._connect_client_memo()
         self._restrict_credential_admins()
+        self._name_third_party_apps()
 
     def _connect_role_sync(self):
         """Keeps the staff role groups complete when later migrations add models."""
@@ -39,3 +43,12 @@ class SecurityConfig(AppConfig):
         from .superuser_only import restrict
 
         restrict(admin.site)
+
+    def _name_third_party_apps(self):
+        """The admin index names these apps by what they do here, not by their package label."""
+        from django.apps import apps
+
+        for label, name in THIRD_PARTY_APP_NAMES.items():
+            config = apps.app_configs.get(label)
+            if config is not None:
+                config.verbose_name = name

@@ -30,21 +30,94 @@ def create_client(
     allowed_scopes: str = "",
     *,
     actor: str,
+    contact: str = "",
+    status: str = ApiClient.ACTIVE,
+    reason: str = "",
 ) -> ApiClient:
     """Register a client; it can do nothing until it has an identity and a key."""
-    name = name.strip()
-    if not name:
-        raise ClientError("a client needs a name")
+    name = _checked_name(name)
     scopes = " ".join(allowed_scopes.split())
     try:
         with transaction.atomic():
             client = ApiClient.objects.create(
-                name=name, organization=organization, community=community, allowed_scopes=scopes
+                name=name,
+                organization=organization,
+                community=community,
+                allowed_scopes=scopes,
+                contact=contact,
             )
             record_event(actor, "client-created", client, detail=f"scopes: {scopes}"[:500])
+            if status != ApiClient.ACTIVE:
+                set_status(client, status, actor, reason)
     except IntegrityError as exc:
         raise ClientError(f"a client named {name!r} already exists") from exc
     return client
+
+
+def update_client(
+    client: ApiClient,
+    *,
+    actor: str,
+    name: str,
+    organization: str,
+    community: TrustCommunity | None,
+    allowed_scopes: str,
+    contact: str,
+    status: str,
+    reason: str = "",
+) -> ApiClient:
+    """Change a client's details; a scope or status change is a KeyEvent (see set_scopes and
+    set_status). `client` is brought in step with the stored row."""
+    name = _checked_name(name)
+    try:
+        with transaction.atomic():
+            ApiClient.objects.filter(pk=client.pk).update(
+                name=name, organization=organization, community=community, contact=contact
+            )
+            # Cached key and certificate answers carry the client's row, its community among it.
+            forget_client(client.pk)
+            transaction.on_commit(partial(forget_client, client.pk))
+            stored = ApiClient.objects.get(pk=client.pk)
+            set_scopes(stored, allowed_scopes, actor)
+            if status != stored.status:
+                set_status(stored, status, actor, reason)
+    except IntegrityError as exc:
+        raise ClientError(f"a client named {name!r} already exists") from exc
+    client.refresh_from_db()
+    return client
+
+
+def _checked_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise ClientError("a client needs a name")
+    return name
+
+
+def set_scopes(client: ApiClient, allowed_scopes: str, actor: str) -> ApiClient:
+    """The scopes the client may ever be granted; a change is a KeyEvent, before and after."""
+    scopes = " ".join(allowed_scopes.split())
+    before = client.allowed_scopes
+    if scopes == before:
+        return client
+    with transaction.atomic():
+        ApiClient.objects.filter(pk=client.pk).update(allowed_scopes=scopes)
+        detail = f"scopes: {before or '(none)'} -> {scopes or '(none)'}"
+        record_event(actor, "client-scopes-changed", client, detail=detail[:500])
+        # Cached key rows carry the client's scopes; refresh them as a status change does.
+        forget_client(client.pk)
+        transaction.on_commit(partial(forget_client, client.pk))
+    client.allowed_scopes = scopes
+    return client
+
+
+def set_status(client: ApiClient, status: str, actor: str, reason: str = "") -> ApiClient:
+    """Suspend or reactivate, whichever `status` asks for."""
+    if status == ApiClient.SUSPENDED:
+        return suspend_client(client, actor, reason)
+    if status == ApiClient.ACTIVE:
+        return reactivate_client(client, actor, reason)
+    raise ClientError(f"unknown client status {status!r}")
 
 
 def add_identity(

@@ -253,15 +253,21 @@ def verify_key(presented: str, now: datetime | None = None) -> ApiKey | None:
     return None
 
 
+def current_state(key: ApiKey, now: datetime | None = None) -> str:
+    """The state the key check acts on at `now`: dates decide, not a batch job, so a lapsed
+    grace period or expiry counts before the stored state is settled."""
+    now = now or timezone.now()
+    if key.state == ApiKey.ROTATING and (key.grace_until is None or now >= key.grace_until):
+        return ApiKey.RETIRED
+    lapsed = key.expires_at is not None and now >= key.expires_at
+    if key.state in (ApiKey.ACTIVE, ApiKey.ROTATING) and lapsed:
+        return ApiKey.EXPIRED
+    return key.state
+
+
 def _is_usable(key: ApiKey, now: datetime) -> bool:
-    """Active and unexpired, or rotating within grace; dates decide, not a batch job."""
-    if key.expires_at is not None and now >= key.expires_at:
-        return False
-    if key.state == ApiKey.ACTIVE:
-        return True
-    if key.state == ApiKey.ROTATING:
-        return key.grace_until is not None and now < key.grace_until
-    return False
+    """Active and unexpired, or rotating within grace and unexpired."""
+    return current_state(key, now) in (ApiKey.ACTIVE, ApiKey.ROTATING)
 
 
 def _settle_lapsed(key, now):

@@ -89,6 +89,9 @@ class ApiClient(models.Model):
         max_length=500, blank=True, help_text="the UDAP software statement's iss, when registered"
     )
 
+    class Meta:
+        verbose_name = "API client"
+
     def __str__(self):
         return self.name
 
@@ -149,6 +152,7 @@ class ApiKey(models.Model):
     class Meta:
         # Key actions are permissions of their own: support staff may take them without being
         # allowed to change a client's scopes, identities or anything in the directory.
+        verbose_name = "API key"
         permissions = [
             ("issue_apikey", "Can issue a new API key"),
             ("rotate_apikey", "Can rotate an API key"),

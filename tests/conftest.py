@@ -5,16 +5,34 @@ the test PKI as the TLS terminator would pass it, the client's API key and a sig
 """
 
 import logging
+from pathlib import Path
 
 import pytest
 from rest_framework.test import APIClient
 
 from tests import logcapture
+from tests.browser_support import chromium, csp_violations
 from tests.credentials import make_token_issuer, register_client, register_directory_client
 from tests.security.pki import CLIENT_B_DNS, PKI, build_pki
 from tests.security.trust import register_community
 
 FHIR_JSON = "application/fhir+json"
+E2E = Path(__file__).parent / "e2e"
+# A quick hasher for the browser tests' sign-ins; PBKDF2 at full strength would be most of it.
+FAST_HASHER = "django.contrib.auth.hashers.MD5PasswordHasher"
+
+
+def pytest_collection_modifyitems(config, items):
+    """`-m browser` and `-m e2e` select by marker: a test needing Chromium, or under tests/e2e,
+    that lacks its marker (a module's pytestmark) is an error, not a test `-m` misses."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if ("browser" in item.fixturenames and not item.get_closest_marker("browser"))
+        or (E2E in item.path.parents and not item.get_closest_marker("e2e"))
+    ]
+    if unmarked:
+        raise pytest.UsageError(f"add the browser or e2e marker to: {', '.join(unmarked)}")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -102,3 +120,49 @@ def anonymous_api(db):
     client = APIClient()
     client.credentials(HTTP_ACCEPT=FHIR_JSON)
     return client
+
+
+@pytest.fixture
+def fresh_custom_params(settings):
+    """Only the built-in search parameters, before and after the test; every request checks the
+    custom parameters' generation (no refresh interval)."""
+    from directory import customparams
+
+    settings.SEARCHPARAM_REFRESH_SECONDS = 0
+    customparams.reset()
+    yield
+    customparams.reset()
+
+
+# ---- Headless Chromium (tests/browser_support.py) ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    # Module scope, not session: while Playwright runs, its event loop is live in this thread,
+    # and the tests after the module must get Django's usual async-safety checks back.
+    with chromium() as running:
+        yield running
+
+
+@pytest.fixture
+def browser_context_options() -> dict:
+    """Options for each test's browser context; a module overrides this (clipboard access)."""
+    return {}
+
+
+@pytest.fixture
+def page(browser, live_server, settings, browser_context_options):
+    """A page on the live server, its console errors in `page.console_errors`; a Content
+    Security Policy refusal fails the test (a test provoking one clears the list)."""
+    # Sign-in by password only; TOTP has its own tests (tests/security/test_login.py).
+    settings.ADMIN_REQUIRE_OTP = False
+    settings.PASSWORD_HASHERS = [FAST_HASHER, *settings.PASSWORD_HASHERS]
+    context = browser.new_context(base_url=live_server.url, **browser_context_options)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.console_errors = []
+    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+    yield page
+    context.close()
+    assert csp_violations(page) == []

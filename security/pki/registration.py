@@ -11,9 +11,8 @@ from django.utils import timezone
 
 from security import truststore
 from security.anchors import AnchorError, Registration, register_anchor
-from security.clients import ClientError, add_identity, create_client
+from security.clients import ClientError, add_identity, create_client, set_scopes
 from security.crl import CrlError, check_crl_issued_by
-from security.keys import record_event
 from security.models import ApiClient, CertificateIdentity, RevocationList, TrustAnchor
 from security.truststore import fingerprint
 
@@ -109,10 +108,8 @@ def _client(name, organization, anchor, scopes, actor) -> tuple[ApiClient, bool]
         return created, True
     if client.community_id not in (None, anchor.community_id):
         raise PkiError(f"client {client.name!r} belongs to another trust community")
-    if scopes is not None and " ".join(scopes.split()) != client.allowed_scopes:
-        client.allowed_scopes = " ".join(scopes.split())
-        client.save(update_fields=["allowed_scopes"])
-        record_event(actor, "client-scopes-changed", client, detail=client.allowed_scopes[:500])
+    if scopes is not None:
+        set_scopes(client, scopes, actor)
     return client, False
 
 

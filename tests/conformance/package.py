@@ -1,8 +1,8 @@
 """The vendored Plan-Net package data the conformance tests load and judge the server by.
 
-Everything here is plain data read from `data/` (see its README): the 49 Plan-Net examples, a few
-resources of our own that give the examples positions and periods to search, and the
-SearchParameters (Plan-Net's, and the R4 core ones the tests also need).
+Plain data: the 49 Plan-Net examples and 55 SearchParameters (the shared copy, tests/plannet.py),
+and from `data/` (see its README) a few resources of our own that give the examples positions and
+periods to search, and the R4 core SearchParameters the tests also need.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import json
 from functools import cache
 from pathlib import Path
 
+from tests import plannet
+
 DATA = Path(__file__).parent / "data"
-PLAN_NET = DATA / "plan-net"
 
 
 def _read_all(folder: Path) -> list[dict]:
@@ -24,11 +25,11 @@ def key(resource: dict) -> str:
     return f"{resource['resourceType']}/{resource['id']}"
 
 
-EXAMPLES: list[dict] = _read_all(PLAN_NET / "examples")
+EXAMPLES: list[dict] = plannet.examples()
 EXTRAS: list[dict] = _read_all(DATA / "extra")
 # What the server holds while the conformance tests run: the oracle judges against all of it.
 RESOURCES: dict[str, dict] = {key(r): r for r in EXAMPLES + EXTRAS}
-PLAN_NET_PARAMS: list[dict] = _read_all(PLAN_NET / "search-parameters")
+PLAN_NET_PARAMS: list[dict] = plannet.search_parameters()
 CORE_PARAMS: list[dict] = [
     entry["resource"]
     for entry in json.loads((DATA / "core" / "search-parameters.json").read_text())["entry"]

@@ -3,9 +3,13 @@
 import json
 
 import pytest
+from django.contrib.admin.models import LogEntry
+from django.forms import modelform_factory
 from django.urls import reverse
 
 from directory import storage
+from directory.admin_forms import ResourceForm
+from directory.admin_models import OrganizationRecord
 from directory.models import Resource, ResourceVersion
 from tests.factories import (
     NPI_SYSTEM,
@@ -230,6 +234,89 @@ def test_edit_over_a_newer_version_is_refused(admin_client, directory):
     assert "is at version 2, not 1" in text(response)
     row.refresh_from_db()
     assert json.loads(row.content)["name"] == "Elsewhere"
+
+
+def test_the_form_checks_without_writing():
+    """The write is the admin's save_model, once; validating the form stores nothing."""
+    form_class = modelform_factory(OrganizationRecord, form=ResourceForm, fields=())
+    content = {"resourceType": "Organization", "name": "Bay Medical"}
+    form = form_class(data={"content_json": json.dumps(content)}, instance=OrganizationRecord())
+    assert form.is_valid(), form.errors
+    assert form.content == content
+    assert not Resource.objects.exists()
+
+
+def test_admin_and_api_writes_leave_the_same_versions(admin_client, directory):
+    """Created and edited in the admin, or through storage as the API does: the same history."""
+    content = {"resourceType": "Organization", "name": "Bay Medical", "active": True}
+    admin_client.post(url("organization", "add"), {"content_json": json.dumps(content)})
+    by_admin = Resource.objects.get(resource_type="Organization", sort_name="bay medical")
+    edited = {**json.loads(by_admin.content), "name": "Bay Medical Center"}
+    _edit(admin_client, "organization", by_admin, edited)
+    by_api = storage.create("Organization", content).row
+    storage.update(
+        "Organization",
+        by_api.logical_id,
+        {**edited, "id": by_api.logical_id},
+        if_match=storage.etag(by_api.version_id),
+    )
+
+    def history(row):
+        versions = ResourceVersion.objects.filter(resource=row).order_by("version_id")
+        return [
+            (v.version_id, v.method, _without_meta_and_id(json.loads(v.content))) for v in versions
+        ]
+
+    assert history(by_admin) == history(by_api)
+    assert [v for v, _, _ in history(by_admin)] == [1, 2]
+    logged = LogEntry.objects.filter(object_id=str(by_admin.pk)).order_by("action_time")
+    assert [e.change_message for e in logged] == [
+        "Created as version 1 through the admin.",
+        "Saved as version 2 through the admin.",
+    ]
+
+
+def _without_meta_and_id(content: dict) -> dict:
+    return {k: v for k, v in content.items() if k not in ("meta", "id")}
+
+
+def test_a_write_raced_after_the_form_checks_is_a_form_error(admin_client, directory, monkeypatch):
+    """Another administrator's save commits between this form's checks and its write: the write is
+    refused and undone, and the form shows why; the other save stands."""
+    row = row_of("Organization", directory["harbor"]["id"])
+    storage.update("Organization", row.logical_id, {**directory["harbor"], "name": "Elsewhere"})
+    real_check, checks = storage.check_write, []
+
+    def checked_before_the_other_save(*args, **kwargs):
+        checks.append(kwargs["if_match"])
+        if len(checks) == 1:
+            kwargs["if_match"] = None  # as checked just before the other save committed
+        return real_check(*args, **kwargs)
+
+    monkeypatch.setattr(storage, "check_write", checked_before_the_other_save)
+    response = _edit(admin_client, "organization", row, {**directory["harbor"], "name": "Mine"}, 1)
+    assert response.status_code == 200
+    assert "is at version 2, not 1" in text(response)
+    assert checks == ['W/"1"', 'W/"1"']
+    row.refresh_from_db()
+    assert (row.version_id, json.loads(row.content)["name"]) == (2, "Elsewhere")
+    assert ResourceVersion.objects.filter(resource=row).count() == 2
+    assert not LogEntry.objects.exists()
+
+
+def test_a_second_race_in_a_row_is_reported_not_written(admin_client, directory, monkeypatch):
+    row = row_of("Organization", directory["harbor"]["id"])
+    storage.update("Organization", row.logical_id, {**directory["harbor"], "name": "Elsewhere"})
+    real_check = storage.check_write
+    monkeypatch.setattr(
+        storage, "check_write", lambda *a, **kw: real_check(*a, **{**kw, "if_match": None})
+    )
+    response = _edit(admin_client, "organization", row, {**directory["harbor"], "name": "Mine"}, 1)
+    assert response.status_code == 302
+    followed = admin_client.get(response["Location"])
+    assert "Not saved: Organization/" in text(followed)
+    row.refresh_from_db()
+    assert (row.version_id, json.loads(row.content)["name"]) == (2, "Elsewhere")
 
 
 def test_history_lists_every_version_with_json(admin_client, directory):

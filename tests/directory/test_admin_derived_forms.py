@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from django.http import QueryDict
@@ -17,11 +16,10 @@ from directory.admin_fields import apply, definition_for, form_fields, initial_v
 from directory.models import Resource
 from directory.profiles.definitions import definitions
 from directory.registry import RESOURCE_TYPES, SUPPORTED_TYPES
+from tests import plannet
 from tests.factories import NPI_SYSTEM, OrganizationFactory, PractitionerFactory, make_npi
 
-EXAMPLES = json.loads(
-    (Path(__file__).parent.parent / "data" / "plan-net-examples.json").read_text()
-)
+EXAMPLES = plannet.examples()
 PLAN_NET = "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/"
 NUCC = "http://nucc.org/provider-taxonomy"
 ORG_TYPE = "http://hl7.org/fhir/us/davinci-pdex-plan-net/CodeSystem/OrgTypeCS"

@@ -7,29 +7,11 @@ from django.urls import reverse
 
 from directory import customparams, registry
 from directory.models import Resource
+from tests.customparams_support import ALIAS
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_custom_params")]
 
 ADD = "admin:directory_searchparameterrecord_add"
-ALIAS = {
-    "resourceType": "SearchParameter",
-    "url": "http://example.org/fhir/SearchParameter/organization-alias",
-    "name": "OrganizationAlias",
-    "status": "active",
-    "description": "Organizations by an alias",
-    "code": "alias",
-    "base": ["Organization"],
-    "type": "string",
-    "expression": "Organization.alias",
-}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry(settings):
-    settings.SEARCHPARAM_REFRESH_SECONDS = 0
-    customparams.reset()
-    yield
-    customparams.reset()
 
 
 def _add(client, content):

@@ -2,55 +2,33 @@
 derived from the StructureDefinitions, with no JSON: NPI checked as typed and refused next to its
 field on save, a reference picked by searching the directory, everything within the admin's CSP.
 
-Headless Debian Chromium driven by Playwright against the live server (tests/security/browser.py).
+Headless Debian Chromium driven by Playwright against the live server (tests/browser_support.py).
 """
 
 from __future__ import annotations
 
 import json
-from urllib.parse import urlsplit
 
 import pytest
 
 from directory import storage
 from directory.models import Resource
+from tests.browser_support import sign_in
 from tests.factories import NPI_SYSTEM, OrganizationFactory, make_npi
-from tests.security.browser import chromium
-from tests.security.staff import PASSWORD, make_staff
+from tests.security.staff import make_staff
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ADMIN = "ada.admin"
 BAD_NPI = "1234567890"  # wrong check digit
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as running:
-        yield running
-
-
 @pytest.fixture
-def page(browser, live_server, settings):
-    settings.ADMIN_REQUIRE_OTP = False
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    context = browser.new_context(base_url=live_server.url)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.csp_violations = []
-    page.on(
-        "console",
-        lambda m: "Content Security Policy" in m.text and page.csp_violations.append(m.text),
-    )
+def page(page):
+    """The shared page (tests/conftest.py), signed in as an administrator."""
     make_staff(ADMIN, "admin")
-    page.goto("/admin/login/?next=/admin/")
-    page.fill("#id_username", ADMIN)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(lambda url: urlsplit(url).path == "/admin/")
-    yield page
-    assert page.csp_violations == []
-    context.close()
+    sign_in(page, ADMIN, "/admin/")
+    return page
 
 
 def field(name: str) -> str:

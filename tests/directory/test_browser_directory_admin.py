@@ -2,7 +2,7 @@
 validation, history, add, delete (and its refusal while referenced), an Endpoint certificate
 upload; support staff are turned away from the directory pages.
 
-Headless Debian Chromium driven by Playwright against the live server (tests/security/browser.py).
+Headless Debian Chromium driven by Playwright against the live server (tests/browser_support.py).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from cryptography.x509.oid import NameOID
 from directory import storage
 from directory.errors import Gone
 from directory.models import Resource
+from tests.browser_support import sign_in
 from tests.factories import (
     NPI_SYSTEM,
     EndpointFactory,
@@ -28,36 +29,14 @@ from tests.factories import (
     PractitionerFactory,
     PractitionerRoleFactory,
 )
-from tests.security.browser import chromium
-from tests.security.staff import PASSWORD, make_staff
+from tests.security.staff import make_staff
 
 # Full flush, not available_apps: the flush's post_migrate re-creates the role groups.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ADMIN, SUPPORT = "ada.admin", "sam.support"
 HARBOR_NPI = "1234567893"
 ORGANIZATIONS = "/admin/directory/organizationrecord/"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    # Module scope, not session: while Playwright runs, its event loop is live in this thread,
-    # and the tests after this module must get Django's usual async-safety checks back.
-    with chromium() as running:
-        yield running
-
-
-@pytest.fixture
-def page(browser, live_server, settings):
-    # Sign-in by password only; TOTP has its own tests (tests/security/test_login.py).
-    settings.ADMIN_REQUIRE_OTP = False
-    # PBKDF2 at full strength would be most of the sign-in time.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    context = browser.new_context(base_url=live_server.url)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
 
 
 @pytest.fixture
@@ -83,14 +62,6 @@ def admin_page(page, directory):
     make_staff(ADMIN, "admin")
     sign_in(page, ADMIN, ORGANIZATIONS)
     return page
-
-
-def sign_in(page, username: str, next_path: str):
-    page.goto(f"/admin/login/?next={next_path}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(lambda url: urlsplit(url).path == next_path)
 
 
 def row_pk(resource_type: str, logical_id: str) -> int:

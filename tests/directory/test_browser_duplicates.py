@@ -2,7 +2,7 @@
 browser: the role naming the merged record now names the kept one, the merged record is deleted
 with its history kept, and the merge is recorded. Support staff can neither list nor merge.
 
-Headless Debian Chromium driven by Playwright against the live server (tests/security/browser.py).
+Headless Debian Chromium driven by Playwright against the live server (tests/browser_support.py).
 """
 
 from __future__ import annotations
@@ -14,39 +14,16 @@ import pytest
 
 from directory import storage
 from directory.models import MergeRecord, Resource, ResourceVersion
+from tests.browser_support import sign_in as sign_in_as
 from tests.factories import OrganizationFactory, PractitionerFactory, PractitionerRoleFactory
-from tests.security.browser import chromium
-from tests.security.staff import PASSWORD, make_staff
+from tests.security.staff import make_staff
 
 # Full flush, not available_apps: the flush's post_migrate re-creates the role groups.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ADMIN, SUPPORT = "ada.admin", "sam.support"
 DUPLICATES = "/admin/directory/mergerecord/duplicates/"
 ADDRESS = {"line": ["12 Harbor St"], "city": "Portland", "postalCode": "04101"}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as running:
-        yield running
-
-
-@pytest.fixture
-def page(browser, live_server, settings):
-    settings.ADMIN_REQUIRE_OTP = False
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    context = browser.new_context(base_url=live_server.url)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.csp_violations = []
-    page.on(
-        "console",
-        lambda m: "Content Security Policy" in m.text and page.csp_violations.append(m.text),
-    )
-    yield page
-    assert page.csp_violations == []
-    context.close()
 
 
 @pytest.fixture
@@ -76,11 +53,7 @@ def twins():
 
 def sign_in(page, username: str, next_path: str):
     make_staff(username, "admin" if username == ADMIN else "support")
-    page.goto(f"/admin/login/?next={next_path}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(lambda url: urlsplit(url).path == next_path)
+    sign_in_as(page, username, next_path)
 
 
 def test_administrator_finds_and_merges_a_duplicate_practitioner(page, twins):

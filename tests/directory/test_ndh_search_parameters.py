@@ -12,7 +12,7 @@ from fhir.resources.R4B.searchparameter import SearchParameter
 from fhirpathpy.models import models
 
 from directory.registry import SUPPORTED_TYPES
-from tests.directory import plannet_examples
+from tests import plannet
 
 ROOT = Path(__file__).resolve().parents[2] / "directory" / "searchparams"
 BUNDLE = ROOT / "data" / "ndh-search-parameters.json"
@@ -112,7 +112,7 @@ def test_every_expression_compiles_and_runs_over_the_plan_net_examples(param):
     model = models["r4"]
     compiled = [fhirpathpy.compile(e, model) for e in expressions(param)]
     evaluated = 0
-    for example in plannet_examples.examples():
+    for example in plannet.examples():
         if example["resourceType"] in param["base"]:
             for run in compiled:
                 assert isinstance(run(example), list)
@@ -124,9 +124,7 @@ def test_every_expression_compiles_and_runs_over_the_plan_net_examples(param):
 def test_shared_definitions_select_what_plan_net_selects():
     """Where NDH repeats a Plan-Net definition, the IG's examples carry values for it: the
     expression, run with the R4 model (needed for `value.ofType(...)`), must find them."""
-    plan_net = {
-        (base, p["code"]): p for p in plannet_examples.search_parameters() for base in p["base"]
-    }
+    plan_net = {(base, p["code"]): p for p in plannet.search_parameters() for base in p["base"]}
     model = models["r4"]
     checked = 0
     for param in parameters():
@@ -135,7 +133,7 @@ def test_shared_definitions_select_what_plan_net_selects():
             if not other or other["expression"] != param["expression"]:
                 continue
             ours = fhirpathpy.compile(param["expression"], model)
-            found = [ours(e) for e in plannet_examples.examples() if e["resourceType"] == base]
+            found = [ours(e) for e in plannet.examples() if e["resourceType"] == base]
             assert any(found), (base, param["code"])
             checked += 1
     assert checked >= 10

@@ -7,7 +7,6 @@ each constraint's own expression (the direct shortcuts must agree with it).
 from __future__ import annotations
 
 import copy
-import json
 import time
 from pathlib import Path
 
@@ -18,8 +17,9 @@ from directory.errors import InvalidResource
 from directory.profiles import invariants, validator
 from directory.registry import RESOURCE_TYPES
 from directory.validation import validate_resource
+from tests import plannet
 
-EXAMPLES = json.loads((Path(__file__).parents[1] / "data" / "plan-net-examples.json").read_text())
+EXAMPLES = plannet.examples()
 BY_ID = {(r["resourceType"], r["id"]): r for r in EXAMPLES}
 PLAN_NET = "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/"
 

@@ -7,7 +7,6 @@ the elements (with the same types) that evaluating the expression with fhirpathp
 
 import json
 from collections import Counter
-from pathlib import Path
 from urllib.parse import parse_qsl
 
 import pytest
@@ -22,13 +21,9 @@ from directory.search import SearchRequest, search
 from directory.search.index import TABLES
 from directory.searchparams import build_resources
 from directory.searchparams.expressions import Term, split_union, term_for_base
+from tests import plannet
 
-EXAMPLES = Path(__file__).parent.parent / "data" / "plan-net-examples"
 PLAN_NET = "http://hl7.org/fhir/us/davinci-pdex-plan-net/SearchParameter/"
-
-
-def plan_net_examples() -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(EXAMPLES.glob("*.json"))]
 
 
 def generated(practitioners: int = 40, organizations: int = 6) -> list[dict]:
@@ -85,7 +80,7 @@ HANDMADE = [
         "member": [{"entity": {"reference": "Practitioner/p1"}}],
     },
 ]
-CORPUS = {"plan-net": plan_net_examples(), "generated": generated(), "handmade": HANDMADE}
+CORPUS = {"plan-net": plannet.examples(), "generated": generated(), "handmade": HANDMADE}
 
 
 def test_corpus_covers_the_new_types():

@@ -20,7 +20,7 @@ from directory import storage, verification
 from directory.errors import InvalidRequest
 from directory.models import Resource, VerificationRecord
 from directory.registry import RESOURCES
-from tests.directory import plannet_examples
+from tests import plannet
 from tests.directory.test_ndh_search_parameters import parameters
 from tests.factories import OrganizationFactory, PractitionerFactory
 from tests.security.staff import make_staff, signed_in_as
@@ -82,7 +82,7 @@ def test_records_claiming_plan_net_profiles_accept_the_extension(settings):
     settings.FHIR_UNIQUE_NPI = False  # the IG's examples share NPIs
     claimed = [
         example
-        for example in plannet_examples.examples()
+        for example in plannet.examples()
         if example["resourceType"] in ("Practitioner", "Location") and example.get("meta")
     ]
     assert claimed

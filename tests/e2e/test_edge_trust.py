@@ -30,7 +30,7 @@ from tests.e2e.test_nginx_mtls import (  # noqa: F401 - fixtures shared with the
 from tests.factories import OrganizationFactory
 from tests.servers import gunicorn, process_env, unix_socket, wait_until_serving
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 JSON = "application/fhir+json"
 LOGIN = "/admin/login/"

@@ -6,7 +6,7 @@ from fhirpy.base.exceptions import ResourceNotFound
 
 from tests.factories import make_npi
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 NPI = "http://hl7.org/fhir/sid/us-npi"
 

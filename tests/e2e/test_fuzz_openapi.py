@@ -23,7 +23,7 @@ import pytest
 from directory import storage
 from tests.servers import ROOT, all_logs, gunicorn, wait_until_serving
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 MAX_EXAMPLES = os.environ.get("FUZZ_MAX_EXAMPLES", "5")
 # Per run, not per request: a hung worker must fail the test, not the CI job. The API now has

@@ -32,6 +32,8 @@ from tests.security.pki import CLIENT_B_DNS, http_headers
 from tests.security.trust import register_community
 from tests.servers import free_port, gunicorn, unix_socket, wait_until_serving
 
+pytestmark = pytest.mark.e2e
+
 JSON = "application/fhir+json"
 REFUSED_LEAVES = ("unknown_leaf", "expired", "not_yet_valid", "revoked", "wrong_eku")
 

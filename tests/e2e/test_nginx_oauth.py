@@ -18,6 +18,8 @@ from tests.factories import OrganizationFactory
 from tests.security.pki import make_leaf
 from tests.servers import gunicorn, unix_socket, wait_until_serving
 
+pytestmark = pytest.mark.e2e
+
 URI = "https://apps.example.org/directory-sync"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 JSON = "application/fhir+json"

@@ -18,7 +18,7 @@ from tests.security.pki import http_headers
 from tests.security.trust import store_crl
 from tests.servers import all_logs, gunicorn, http, unix_socket, wait_until_serving
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 JSON = "application/fhir+json"
 

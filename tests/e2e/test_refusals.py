@@ -19,6 +19,8 @@ import pytest
 from tests.e2e.nginx_support import nginx, require_nginx, write_client, write_tls_files
 from tests.servers import free_port, gunicorn, process_env, unix_socket, wait_until_serving
 
+pytestmark = pytest.mark.e2e
+
 JSON = "application/fhir+json"
 LONG = "x" * 9 * 1024
 

@@ -8,6 +8,7 @@ import time
 import pytest
 import requests
 
+from tests.customparams_support import ALIAS
 from tests.servers import gunicorn, wait_until_serving
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -16,17 +17,6 @@ WORKERS = 3
 REFRESH_SECONDS = 1.0
 # Enough requests that each worker answers some (gunicorn's accept is not round-robin).
 PROBES = 24
-ALIAS = {
-    "resourceType": "SearchParameter",
-    "url": "http://example.org/fhir/SearchParameter/organization-alias",
-    "name": "OrganizationAlias",
-    "status": "active",
-    "description": "Organizations by an alias",
-    "code": "alias",
-    "base": ["Organization"],
-    "type": "string",
-    "expression": "Organization.alias",
-}
 
 
 def call(method: str, url: str, **kwargs) -> requests.Response:

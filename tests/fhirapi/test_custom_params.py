@@ -11,34 +11,18 @@ from django.core.management import call_command
 
 from directory import customparams, registry, reindex
 from directory.normalize import fold
+from tests.customparams_support import ALIAS
 from tests.factories import FACTORIES
 
 from .conftest import body_for, outcome_issue, send
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_custom_params")]
 START_JOB = reindex.start_job  # the real one, with its background thread
-
-ALIAS = {
-    "resourceType": "SearchParameter",
-    "url": "http://example.org/fhir/SearchParameter/organization-alias",
-    "name": "OrganizationAlias",
-    "status": "active",
-    "description": "Organizations by an alias",
-    "code": "alias",
-    "base": ["Organization"],
-    "type": "string",
-    "expression": "Organization.alias",
-}
 
 
 @pytest.fixture(autouse=True)
-def _fresh_registry(settings):
-    """Each test starts with the built-in parameters; every request checks the generation."""
-    settings.SEARCHPARAM_REFRESH_SECONDS = 0
+def _no_rate_limit(settings):
     settings.RATE_LIMIT_PER_MINUTE = 0
-    customparams.reset()
-    yield
-    customparams.reset()
 
 
 def _orgs() -> list[dict]:

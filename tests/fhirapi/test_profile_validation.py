@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
 
 from directory.models import Resource
 from directory.registry import RESOURCE_TYPES
+from tests import plannet
 
 from .conftest import send
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLES = json.loads((Path(__file__).parents[1] / "data" / "plan-net-examples.json").read_text())
+EXAMPLES = plannet.examples()
 BY_ID = {(r["resourceType"], r["id"]): r for r in EXAMPLES}
 
 

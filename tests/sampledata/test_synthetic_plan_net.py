@@ -22,7 +22,7 @@ import sampledata as synthetic
 from directory.management.commands.loaddirectory import local_references
 from directory.models import Resource
 from directory.registry import RESOURCE_TYPES
-from tests.directory import plannet_examples
+from tests import plannet
 
 NEW_TYPES = {"HealthcareService", "OrganizationAffiliation", "InsurancePlan"}
 CITY = {(c.name, c.state): c for c in synthetic.CITIES}
@@ -132,7 +132,7 @@ def test_city_coordinates_are_in_the_united_states():
 @cache
 def package_resources() -> dict[str, dict]:
     found = {}
-    for resource in plannet_examples.package_resources():
+    for resource in plannet.package_resources():
         if "url" in resource:
             found[resource["url"]] = resource
     return found
@@ -331,7 +331,7 @@ def test_plan_net_expressions_find_the_generated_links():
     resources = generated()
     ids = {(r["resourceType"], r["id"]): r for r in resources}
     found = set()
-    for param in plannet_examples.search_parameters():
+    for param in plannet.search_parameters():
         run = fhirpathpy.compile(param["expression"], models["r4"])
         for base in param["base"]:
             values = [v for r in resources if r["resourceType"] == base for v in run(r)]

@@ -1,15 +1,18 @@
 """The web admin's client pages and key actions over HTTP: permissions, one-time keys, events."""
 
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from cryptography.hazmat.primitives import hashes
 from django.contrib.auth.models import Permission, User
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from security import keys
+from security import admin as security_admin
+from security import clients, keys
 from security.clients import add_identity
 from security.keys import KEY_PATTERN, issue_key, verify_key
 from security.models import ApiClient, ApiKey, KeyEvent
@@ -435,3 +438,113 @@ def test_clients_cannot_be_deleted_from_the_admin(administrator, client_row):
     url = reverse("admin:security_apiclient_delete", args=[client_row.pk])
     assert administrator.post(url, {"post": "yes"}).status_code == 403
     assert ApiClient.objects.filter(pk=client_row.pk).exists()
+
+
+def _trail(client) -> list[tuple[str, str]]:
+    """The client's KeyEvents as (action, detail), oldest first; who acted aside."""
+    return list(
+        KeyEvent.objects.filter(client=client).order_by("id").values_list("action", "detail")
+    )
+
+
+def test_admin_and_command_create_the_same_client_and_trail(administrator):
+    data = {"organization": "Bay", "community": "", "allowed_scopes": "system/*.rs"}
+    administrator.post(
+        reverse("admin:security_apiclient_add"),
+        {**data, "name": "Bay HIE", "status": "active", "contact": ""},
+    )
+    call_command(
+        "createclient", "Bay HIE 2", "--organization", "Bay", "--scopes", "system/*.rs",
+        stdout=StringIO(),
+    )  # fmt: skip
+    by_admin, by_command = (
+        ApiClient.objects.get(name="Bay HIE"),
+        ApiClient.objects.get(name="Bay HIE 2"),
+    )
+    fields = ("organization", "community_id", "allowed_scopes", "status", "contact")
+    assert [getattr(by_admin, f) for f in fields] == [getattr(by_command, f) for f in fields]
+    assert _trail(by_admin) == _trail(by_command) == [("client-created", "scopes: system/*.rs")]
+
+
+def test_admin_creates_a_suspended_client_with_its_contact_in_one_write(administrator):
+    data = {"name": "Quiet HIE", "organization": "", "community": "", "allowed_scopes": ""}
+    response = administrator.post(
+        reverse("admin:security_apiclient_add"),
+        {**data, "status": ApiClient.SUSPENDED, "contact": "ops@quiet.example.org"},
+    )
+    assert response.status_code == 302
+    created = ApiClient.objects.get(name="Quiet HIE")
+    assert (created.status, created.contact) == (ApiClient.SUSPENDED, "ops@quiet.example.org")
+    assert [a for a, _ in _trail(created)] == ["client-created", "client-suspended"]
+
+
+def test_admin_edit_leaves_the_trail_the_service_leaves(administrator, client_row):
+    twin = ApiClientFactory(name="Twin HIE", organization=client_row.organization)
+    clients.update_client(
+        twin,
+        actor="tests",
+        name="Twin HIE",
+        organization="Riverbend Health",
+        community=None,
+        allowed_scopes="system/Organization.rs",
+        contact="",
+        status=ApiClient.SUSPENDED,
+        reason="changed in the web admin",
+    )
+    data = {
+        "name": client_row.name,
+        "organization": client_row.organization,
+        "community": "",
+        "allowed_scopes": " system/Organization.rs ",
+        "status": ApiClient.SUSPENDED,
+        "contact": "",
+    }
+    assert administrator.post(page_url(client_row), data).status_code == 302
+    edited = [e for e in _trail(client_row) if e[0] != "identity-added"]
+    assert edited == _trail(twin)
+    assert [a for a, _ in edited] == ["client-scopes-changed", "client-suspended"]
+    # Saved again unchanged (only spacing differs): nothing to record.
+    data["allowed_scopes"] = "system/Organization.rs  "
+    assert administrator.post(page_url(client_row), data).status_code == 302
+    assert [e for e in _trail(client_row) if e[0] != "identity-added"] == edited
+
+
+@pytest.mark.parametrize(
+    ("state", "expires", "grace", "shown"),
+    [
+        (ApiKey.ACTIVE, None, None, ApiKey.ACTIVE),
+        (ApiKey.ACTIVE, -1, None, ApiKey.EXPIRED),
+        (ApiKey.ROTATING, None, 1, ApiKey.ROTATING),
+        (ApiKey.ROTATING, None, -1, ApiKey.RETIRED),
+        # Within its grace period but past its expiry: the key check refuses it.
+        (ApiKey.ROTATING, -1, 1, ApiKey.EXPIRED),
+    ],
+)
+def test_client_page_shows_the_state_the_key_check_acts_on(
+    client_row, issued, state, expires, grace, shown
+):
+    key, plaintext = issued
+    hours = {None: None} | {n: timezone.now() + timedelta(hours=n) for n in (-1, 1)}
+    ApiKey.objects.filter(pk=key.pk).update(
+        state=state, expires_at=hours[expires], grace_until=hours[grace]
+    )
+    keys.clear_cache()
+    [row] = security_admin.key_rows(staff_user("vic.viewer", VIEW), client_row)
+    assert row.state == shown
+    usable = shown in (ApiKey.ACTIVE, ApiKey.ROTATING)
+    assert (verify_key(plaintext) is not None) == usable
+
+
+def test_an_edited_client_is_not_answered_from_the_caches(administrator, client_row, issued):
+    _, plaintext = issued
+    assert verify_key(plaintext).client.organization == "Riverbend Health"  # now cached
+    data = {
+        "name": client_row.name,
+        "organization": "Riverbend Health Network",
+        "community": "",
+        "allowed_scopes": client_row.allowed_scopes,
+        "status": ApiClient.ACTIVE,
+        "contact": "",
+    }
+    assert administrator.post(page_url(client_row), data).status_code == 302
+    assert verify_key(plaintext).client.organization == "Riverbend Health Network"

@@ -5,18 +5,17 @@ the old is retired."""
 from __future__ import annotations
 
 import time
-from urllib.parse import urlsplit
 
 import pytest
 import requests
 from django.contrib.auth.models import Permission, User
 
 from security.keys import prefix_of
+from tests.browser_support import sign_in as sign_in_as
 
-from .browser import chromium
 from .conftest import HEADERS_MIDDLEWARE, use_middleware
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 USERNAME, PASSWORD = "sam.support", "a long test-only passphrase"
 SUPPORT_PERMISSIONS = [
@@ -32,22 +31,10 @@ CACHE_SECONDS = 1
 FHIR_JSON = "application/fhir+json"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    # Module scope, not session: while Playwright runs, its event loop is live in this thread,
-    # and the tests after this module must get Django's usual async-safety checks back.
-    with chromium() as running:
-        yield running
-
-
 @pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(base_url=live_server.url)
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
+def browser_context_options():
+    # The page copies the new key to the clipboard; the test reads it back.
+    return {"permissions": ["clipboard-read", "clipboard-write"]}
 
 
 @pytest.fixture
@@ -84,11 +71,7 @@ def organizations(base_url, credentials, key):
 
 
 def sign_in(page):
-    page.goto("/admin/login/?next=/admin/security/apiclient/")
-    page.fill("#id_username", USERNAME)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(lambda url: urlsplit(url).path == "/admin/security/apiclient/")
+    sign_in_as(page, USERNAME, "/admin/security/apiclient/", PASSWORD)
 
 
 def search(page, term):

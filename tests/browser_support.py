@@ -1,7 +1,9 @@
 """Headless Chromium for the admin's browser tests: Debian's package, driven by Playwright.
 
 No browser is downloaded: Playwright drives /usr/bin/chromium. Without it the tests skip
-locally, but fail in CI, where a silent skip would hide that nothing was tested.
+locally, but fail in CI, where a silent skip would hide that nothing was tested. The `browser`
+and `page` fixtures (tests/conftest.py) are built from this; modules using them carry the
+`browser` marker, so `-m browser` / `-m "not browser"` select them.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -70,3 +73,19 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+def csp_violations(page) -> list[str]:
+    """The Content-Security-Policy refusals Chromium reported on the page's console."""
+    return [text for text in page.console_errors if "Content Security Policy" in text]
+
+
+def sign_in(page, username: str, next_path: str, password: str | None = None) -> None:
+    """Through the admin's login form, landing on `next_path`."""
+    from tests.security.staff import PASSWORD
+
+    page.goto(f"/admin/login/?next={next_path}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password or PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(lambda url: urlsplit(url).path == next_path)
