@@ -393,3 +393,4 @@ from .admin_models import *  # noqa: E402,F403
 
 # Declared in its own module (custom search parameters); imported so Django registers it.
 from .reindex_models import ReindexJob  # noqa: E402, F401
+from .bulkimport_models import ImportJob  # noqa: E402, F401

@@ -2,7 +2,7 @@
 
 from django.urls import re_path
 
-from . import operations
+from . import bulk_import, operations
 from .openapi import OpenAPIView
 from .routes import PATTERNS, routes_by_pattern
 from .views import FHIRView, UnknownEndpointView
@@ -10,7 +10,7 @@ from .views import FHIRView, UnknownEndpointView
 app_name = "fhirapi"
 
 # Operations first: `Type/$reindex` would otherwise match the instance pattern.
-urlpatterns = operations.urlpatterns + [
+urlpatterns = operations.urlpatterns + bulk_import.urlpatterns + [
     re_path(PATTERNS[key], FHIRView.for_routes(routes), name=key)
     for key, routes in routes_by_pattern().items()
     if routes
