@@ -284,9 +284,11 @@ class ImportView(FHIRView):
 
     def dispatch_route(self, request, *args, **kwargs):
         response = self.route_for(request).handler(request, *args, **kwargs)
-        if isinstance(response, Response):
+        if isinstance(response, Response):  # the error file is streamed, not a Response
             authorization.check_response(request, response.data)
         return response
+
+    get = post = delete = dispatch_route
 
 
 def _view(*routes: Route):
