@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -39,7 +38,7 @@ class Command(BaseCommand):
         for path in files:
             if not path.is_file():
                 raise CommandError(f"Cannot read {path}")
-        progress = Progress(None if quiet else sys.stderr, sum(map(bulkimport.count_lines, files)))
+        progress = Progress(None if quiet else self.stderr, sum(map(bulkimport.count_lines, files)))
         refused = 0
         for path in files:
             error_path = Path(errors) if errors else path.with_name(path.name + ".errors.ndjson")
@@ -93,7 +92,7 @@ class Progress:
             f"{refused:,} refused  {rate:,.0f} lines/s"
         )
         # Rewritten in place on a terminal; one line each in a log.
-        self.stream.write(f"\r{text}" if self.stream.isatty() else f"{text}\n")
+        self.stream.write(f"\r{text}" if self.stream.isatty() else f"{text}\n", ending="")
         self.stream.flush()
 
     def file_done(self, summary: bulkimport.Summary):
@@ -104,5 +103,5 @@ class Progress:
 
     def finish(self):
         if self.stream is not None and self.stream.isatty():
-            self.stream.write("\n")
+            self.stream.write("\n", ending="")
             self.stream.flush()
