@@ -28,8 +28,9 @@ DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/import_bench"
 
 def manage(database: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, "DATABASE_URL": database}
+    kwargs.setdefault("check", False)
     return subprocess.run(  # noqa: S603 - this interpreter and manage.py, fixed arguments
-        [PYTHON, str(ROOT / "manage.py"), *args], env=env, check=False, text=True, **kwargs
+        [PYTHON, str(ROOT / "manage.py"), *args], env=env, text=True, **kwargs
     )
 
 

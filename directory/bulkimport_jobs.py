@@ -28,7 +28,9 @@ __all__ = ["ImportJob", "SpoolTooLarge", "create_job", "purge", "run_job", "spoo
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1 << 16
+# A running job records its progress after every batch (seconds apart): one silent for this long
+# lost its runner (the worker was killed or restarted) and is reported failed.
+STALE_SECONDS = 300
 
 
 class SpoolTooLarge(Exception):
@@ -141,6 +143,17 @@ def _finish(job_id: str, state: str, failure: str = "") -> None:
     ImportJob.objects.filter(pk=job_id).update(
         state=state, finished=timezone.now(), heartbeat=timezone.now(), failure=failure
     )
+
+
+def check_alive(job: ImportJob) -> ImportJob:
+    """The job, marked failed if its runner stopped without finishing it."""
+    if job.state not in (ImportJob.QUEUED, ImportJob.RUNNING):
+        return job
+    last = job.heartbeat or job.created
+    if (timezone.now() - last).total_seconds() > STALE_SECONDS:
+        _finish(job.pk, ImportJob.FAILED, failure="runner stopped")
+        job.refresh_from_db()
+    return job
 
 
 def cancel(job: ImportJob) -> None:

@@ -180,6 +180,7 @@ def _owned_job(request, job_id: str, what: str) -> ImportJob:
     if job is None:
         raise NotFound("No such import job")
     authorization.authorize_import_job(request, job.owner, what)
+    job = bulkimport_jobs.check_alive(job)
     if job.state == ImportJob.CANCELLED:
         raise NotFound("The import job was cancelled")
     return job

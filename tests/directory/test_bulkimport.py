@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
-from directory import bulkimport
-from directory.models import Resource, TokenIndex
+from directory import bulkimport, bulkimport_jobs
+from directory.models import ImportJob, Resource, TokenIndex
 from tests.factories import make_npi
 
 NPI = "http://hl7.org/fhir/sid/us-npi"
@@ -86,3 +88,27 @@ def test_two_worker_processes_give_the_same_result(tmp_path):
     errors = (tmp_path / "many.ndjson.errors.ndjson").read_text().splitlines()
     assert len(errors) == 1
     assert json.loads(errors[0])["issue"][0]["diagnostics"].startswith("Line 451 ")
+
+
+@pytest.mark.django_db
+def test_a_job_whose_runner_stopped_is_failed_and_old_jobs_are_purged(tmp_path, settings):
+    settings.FHIR_IMPORT_SPOOL_DIR = str(tmp_path)
+    path, size = bulkimport_jobs.spool([practitioner("job-1", 1).encode()])
+    job = bulkimport_jobs.create_job(path, size, owner="7", writable=None, request_url="x")
+    assert bulkimport_jobs.check_alive(job).state == ImportJob.QUEUED
+    ImportJob.objects.filter(pk=job.pk).update(
+        created=timezone.now() - timedelta(seconds=bulkimport_jobs.STALE_SECONDS + 1)
+    )
+    job.refresh_from_db()
+    assert bulkimport_jobs.check_alive(job).state == ImportJob.FAILED
+    assert not path.exists()  # the spool file goes with the job's end
+    assert bulkimport_jobs.purge() == 0  # finished just now: kept
+    later = timezone.now() + timedelta(seconds=settings.FHIR_IMPORT_KEEP_SECONDS + 1)
+    assert bulkimport_jobs.purge(later) == 1
+
+
+def test_spool_refuses_past_its_limit_and_leaves_no_file(tmp_path, settings):
+    settings.FHIR_IMPORT_SPOOL_DIR = str(tmp_path)
+    with pytest.raises(bulkimport_jobs.SpoolTooLarge):
+        bulkimport_jobs.spool([b"x" * 60, b"y" * 60], limit=100)
+    assert list(tmp_path.iterdir()) == []
