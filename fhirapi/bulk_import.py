@@ -81,7 +81,8 @@ def kick_off(request) -> Response:
         )
     if size == 0:
         bulkimport_jobs.discard(path)
-        raise InvalidRequest("The import holds no resources")
+        # A chunked body (no Content-Length) reaches the application empty as well.
+        raise InvalidRequest("The import holds no resources (send it with a Content-Length)")
     job = bulkimport_jobs.create_job(
         path,
         size,
