@@ -165,9 +165,16 @@ def _prepare_chunk(chunk: list[tuple[int, bytes | None]], writable) -> list:
 
 
 def prepared_lines(
-    lines: Iterable[tuple[int, bytes | None]], writable: frozenset | None, workers: int
+    lines: Iterable[tuple[int, bytes | None]],
+    writable: frozenset | None,
+    workers: int,
+    ahead: int = 1000,
 ) -> Iterator[Prepared | Refused | None]:
-    """Prepare lines in order, here or in `workers` forked processes (a bounded read-ahead)."""
+    """Prepare lines in order, here or in `workers` forked processes.
+
+    The workers run up to `ahead` lines (plus two chunks each) in front of the consumer: enough
+    to keep them busy while it writes a batch, and a bound, so memory stays flat in the file size.
+    """
     if workers <= 1:
         for number, raw in lines:
             yield prepare(number, raw, writable)
@@ -176,9 +183,10 @@ def prepared_lines(
     pool = multiprocessing.get_context("fork").Pool(workers)
     try:
         pending: deque = deque()
+        limit = 2 * workers + ahead // CHUNK_LINES
         for chunk in _chunks(lines, CHUNK_LINES):
             pending.append(pool.apply_async(_prepare_chunk, (chunk, writable)))
-            if len(pending) > 2 * workers:  # bounded: memory stays flat in the file size
+            if len(pending) > limit:
                 yield from pending.popleft().get()
         while pending:
             yield from pending.popleft().get()
@@ -266,7 +274,10 @@ class Importer:
     def run(self, lines: Iterable[tuple[int, bytes | None]]) -> Summary:
         customparams.ensure_fresh(force=True)  # extract with every active search parameter
         batch: list[Prepared] = []
-        for item in prepared_lines(self._counted(lines), self.writable, self.workers):
+        prepared = prepared_lines(
+            self._counted(lines), self.writable, self.workers, ahead=2 * self.batch_size
+        )
+        for item in prepared:
             if isinstance(item, Refused):
                 self._refuse(item)
             elif item is not None:
