@@ -112,3 +112,26 @@ def test_spool_refuses_past_its_limit_and_leaves_no_file(tmp_path, settings):
     with pytest.raises(bulkimport_jobs.SpoolTooLarge):
         bulkimport_jobs.spool([b"x" * 60, b"y" * 60], limit=100)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.django_db
+def test_bad_lines_in_many_batches_cost_only_themselves(tmp_path):
+    """Duplicate NPIs spread over several batches: each failing batch is halved down to its bad
+    line, which alone is refused, naming the line; every other line is stored."""
+    lines = [practitioner(f"dup-{i}", i) for i in range(40)]
+    duplicates = {7: 1, 18: 2, 19: 3, 33: 30}  # line index -> the earlier practitioner it repeats
+    for index, earlier in duplicates.items():
+        lines[index] = practitioner(f"dup-{index}", earlier)
+    out = io.StringIO()
+    summary = bulkimport.import_file(
+        write(tmp_path, "dups.ndjson", lines), bulkimport.ErrorFile(out), batch_size=10
+    )
+    assert summary.errors == 4
+    assert summary.counts == {"Practitioner": 36}
+    refused = [json.loads(line)["issue"][0] for line in out.getvalue().splitlines()]
+    assert [issue["code"] for issue in refused] == ["duplicate"] * 4
+    assert [issue["diagnostics"].split(" (")[0] for issue in refused] == [
+        f"Line {index + 1}" for index in sorted(duplicates)
+    ]
+    stored = set(Resource.objects.values_list("logical_id", flat=True))
+    assert stored == {f"dup-{i}" for i in range(40)} - {f"dup-{i}" for i in duplicates}
