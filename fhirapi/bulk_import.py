@@ -83,13 +83,18 @@ def kick_off(request) -> Response:
         bulkimport_jobs.discard(path)
         # A chunked body (no Content-Length) reaches the application empty as well.
         raise InvalidRequest("The import holds no resources (send it with a Content-Length)")
-    job = bulkimport_jobs.create_job(
-        path,
-        size,
-        owner=authorization.import_owner(request),
-        writable=writable,
-        request_url=request.build_absolute_uri(),
-    )
+    try:
+        job = bulkimport_jobs.create_job(
+            path,
+            size,
+            owner=authorization.import_owner(request),
+            writable=writable,
+            # Not the URL as sent: its query string could carry an API key.
+            request_url=f"{base_url(request)}/$import",
+        )
+    except BaseException:
+        bulkimport_jobs.discard(path)
+        raise
     bulkimport_jobs.start_job(job)
     location = status_url(request, job)
     body = outcome("information", "informational", f"Import job accepted; poll {location}")
@@ -114,12 +119,12 @@ def _inputs(parameters: dict) -> tuple[list[str], set[str]]:
     if parameters.get("resourceType") != "Parameters":
         raise InvalidRequest("A JSON $import body must be a Parameters resource")
     urls, types = [], set()
-    for parameter in parameters.get("parameter") or []:
-        name = parameter.get("name") if isinstance(parameter, dict) else None
+    for parameter in _objects(parameters.get("parameter")):
+        name = parameter.get("name")
         if name == "inputFormat" and _value(parameter) != NDJSON:
             raise InvalidRequest(f"inputFormat must be {NDJSON}", code="not-supported")
         if name == "input":
-            parts = {p.get("name"): _value(p) for p in parameter.get("part") or []}
+            parts = {p.get("name"): _value(p) for p in _objects(parameter.get("part"))}
             if not isinstance(parts.get("url"), str):
                 raise InvalidRequest("Each input needs a url part", expression=["input.url"])
             urls.append(_allowed_url(parts["url"]))
@@ -128,6 +133,11 @@ def _inputs(parameters: dict) -> tuple[list[str], set[str]]:
     if not urls:
         raise InvalidRequest("$import needs at least one input (or an NDJSON body)")
     return urls, types
+
+
+def _objects(value) -> list[dict]:
+    """The JSON objects of a list; anything else a Parameters resource may hold is ignored."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 def _value(parameter) -> object:

@@ -314,3 +314,19 @@ def test_input_url_on_the_allow_list_is_fetched_and_imported(importer, settings,
         scope="system/Organization.cu",
     )
     assert refused.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {"resourceType": "Parameters", "parameter": 5},
+        {"resourceType": "Parameters", "parameter": [{"name": "input", "part": "x"}]},
+        {"resourceType": "Parameters", "parameter": [{"name": "inputFormat", "valueCode": "csv"}]},
+        {"resourceType": "Patient"},
+    ],
+)
+def test_a_malformed_parameters_kick_off_is_a_400(importer, parameters):
+    headers = {"Content-Type": FHIR_JSON, "Prefer": "respond-async"}
+    response = importer("POST", json=parameters, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["resourceType"] == "OperationOutcome"
