@@ -43,6 +43,11 @@ from .validation import parse_json, validate_resource
 
 # Dangling references named per target in the warning; the rest are counted.
 LINES_PER_WARNING = 5
+# Dangling targets remembered for the final check; past this many they are only counted, so a file
+# of references to nothing cannot grow memory without bound.
+MAX_UNRESOLVED = 100_000
+# Targets looked up per query (SQLite caps the parameters of one statement).
+LOOKUP_CHUNK = 5000
 # Lines handed to a worker process at once: large enough to amortise pickling.
 CHUNK_LINES = 250
 
@@ -239,6 +244,18 @@ class ErrorFile:
             ]
         )
 
+    def untracked(self, count: int) -> None:
+        self._write(
+            [
+                {
+                    "severity": "warning",
+                    "code": "too-costly",
+                    "diagnostics": f"{count} more references to resources not stored when their "
+                    "line was were not checked again at the end",
+                }
+            ]
+        )
+
     def _write(self, issues: list[dict]) -> None:
         outcome = {"resourceType": "OperationOutcome", "issue": issues}
         self.stream.write(storage.dumps(outcome) + "\n")
@@ -271,6 +288,7 @@ class Importer:
         # at the end. Only forward references land here, so it stays small for ordered input.
         self.unresolved: dict[tuple[str, str], list[int]] = {}
         self.unresolved_more: Counter = Counter()
+        self.untracked = 0
 
     def run(self, lines: Iterable[tuple[int, bytes | None]]) -> Summary:
         customparams.ensure_fresh(force=True)  # extract with every active search parameter
@@ -310,6 +328,9 @@ class Importer:
         self.summary.counts[item.resource_type] += 1
 
     def note_unresolved(self, target: tuple[str, str], line: int) -> None:
+        if target not in self.unresolved and len(self.unresolved) >= MAX_UNRESOLVED:
+            self.untracked += 1
+            return
         lines = self.unresolved.setdefault(target, [])
         if len(lines) < LINES_PER_WARNING:
             lines.append(line)
@@ -317,10 +338,12 @@ class Importer:
             self.unresolved_more[target] += 1
 
     def _report_dangling(self) -> None:
-        missing = storage._missing(set(self.unresolved)) if self.unresolved else set()
-        for target in sorted(missing):
+        for target in sorted(_missing(self.unresolved)):
             self.summary.warnings += 1
             self.errors.dangling(target, self.unresolved[target], self.unresolved_more[target])
+        if self.untracked:
+            self.summary.warnings += 1
+            self.errors.untracked(self.untracked)
 
 
 # ---------------------------------------------------------------- writing a batch
@@ -444,9 +467,18 @@ def _note_references(stored: list[Prepared], importer: Importer) -> None:
                 wanted.setdefault((ref.type, ref.id), []).append(item.line)
     if not wanted:
         return
-    for target in storage._missing(set(wanted)):
+    for target in _missing(wanted):
         for line in wanted[target]:
             importer.note_unresolved(target, line)
+
+
+def _missing(targets: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The targets that name no live resource, looked up a chunk at a time."""
+    targets = list(targets)
+    missing: set = set()
+    for start in range(0, len(targets), LOOKUP_CHUNK):
+        missing |= storage._missing(set(targets[start : start + LOOKUP_CHUNK]))
+    return missing
 
 
 # ---------------------------------------------------------------- files
