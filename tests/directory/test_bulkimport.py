@@ -135,3 +135,18 @@ def test_bad_lines_in_many_batches_cost_only_themselves(tmp_path):
     ]
     stored = set(Resource.objects.values_list("logical_id", flat=True))
     assert stored == {f"dup-{i}" for i in range(40)} - {f"dup-{i}" for i in duplicates}
+
+
+@pytest.mark.django_db
+def test_a_cancelled_job_stops_after_its_current_batch(tmp_path, settings):
+    settings.FHIR_IMPORT_SPOOL_DIR = str(tmp_path)
+    settings.FHIR_IMPORT_BATCH_SIZE = 2
+    body = "".join(practitioner(f"cx-{i}", 100 + i) + "\n" for i in range(6)).encode()
+    path, size = bulkimport_jobs.spool([body])
+    job = bulkimport_jobs.create_job(path, size, owner="7", writable=None, request_url="x")
+    ImportJob.objects.filter(pk=job.pk).update(cancel_requested=True)
+    job = bulkimport_jobs.run_job(job.pk)
+    assert job.state == ImportJob.CANCELLED
+    # The first batch was committed before the flag was seen; nothing after it.
+    assert Resource.objects.count() == 2
+    assert not path.exists()
