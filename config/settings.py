@@ -347,3 +347,16 @@ LOGGING = {
 }
 DEFAULT_EXCEPTION_REPORTER_FILTER = "security.reporting.RedactingExceptionReporterFilter"
 DEFAULT_EXCEPTION_REPORTER = "security.reporting.RedactingExceptionReporter"
+
+# ---------------------------------------------------------------- bulk import ($import, issue 11)
+# Where uploaded NDJSON and the per-job error files are kept while a job runs and until purged.
+FHIR_IMPORT_SPOOL_DIR = env.str("FHIR_IMPORT_SPOOL_DIR", default=str(BASE_DIR / "var" / "import"))
+# Largest NDJSON upload (or fetched input) accepted by `$import`; larger is refused with 413.
+FHIR_IMPORT_MAX_BYTES = env.int("FHIR_IMPORT_MAX_BYTES", default=1 << 30)
+# Resources per transaction; a failing batch is retried line by line in savepoints.
+FHIR_IMPORT_BATCH_SIZE = env.int("FHIR_IMPORT_BATCH_SIZE", default=1000)
+# `input.url` prefixes the server may fetch (https only, no redirects). Empty: every URL refused,
+# because fetching a client-named URL from inside the network is server-side request forgery.
+FHIR_IMPORT_ALLOWED_URLS = env.list("FHIR_IMPORT_ALLOWED_URLS", default=[])
+# Finished jobs (and their files) older than this are removed by `manage.py purgeimports`.
+FHIR_IMPORT_KEEP_SECONDS = env.int("FHIR_IMPORT_KEEP_SECONDS", default=7 * 24 * 3600)

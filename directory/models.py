@@ -391,5 +391,8 @@ class VerificationRecord(models.Model):
 
 from .admin_models import *  # noqa: E402,F403
 
+# The bulk import job table (directory/bulkimport_jobs.py).
+from .bulkimport_models import ImportJob  # noqa: E402, F401
+
 # Declared in its own module (custom search parameters); imported so Django registers it.
 from .reindex_models import ReindexJob  # noqa: E402, F401

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from rest_framework.permissions import BasePermission
 
-from directory.errors import FHIRError
+from directory.errors import FHIRError, NotFound
 from directory.registry import RESOURCE_TYPES
 from directory.search.reach import reach
 from directory.stored import resource_type_of
@@ -236,3 +236,46 @@ def _check_spine_interaction(request, context, interaction: str, resource_type: 
     if presented != expected_interaction_id(interaction, resource_type):
         context.outcome = "spine-headers"
         raise Denied("spine-headers")
+
+
+# ---------------------------------------------------------------- bulk import
+
+
+def authorize_import(request, declared_types: Iterable[str] = ()) -> frozenset[str] | None:
+    """`$import`: the types this client may import, each needing `c` and `u` (an import creates
+    new ids and writes new versions of stored ones); None in a token-less deployment (all).
+
+    Decided before the body is read: 403 when the client may write no type at all, or when an
+    input names a type it may not write. A line of another type in an NDJSON upload, whose types
+    only reading it tells, is refused as a line error by the import (the job carries this set).
+    """
+    context = context_of(request)
+    context.interaction = "import"
+    _check_spine_interaction(request, context, "import", "")
+    grants = _grants(context)
+    writable = None
+    if grants is not None:
+        writable = frozenset(t for t in RESOURCE_TYPES if {(t, "c"), (t, "u")} <= grants)
+    declared = set(declared_types)
+    covered = declared or writable or set(RESOURCE_TYPES)
+    authorize(context, "import", {(t, letter) for t in covered for letter in "cu"})
+    return writable
+
+
+def import_owner(request) -> str:
+    """Who owns an import job: the registered API client (empty for a client-less deployment)."""
+    client = context_of(request).client
+    return str(client.pk) if client is not None else ""
+
+
+def authorize_import_job(request, owner: str, what: str) -> None:
+    """Only the client that started an import may poll it, read its errors or cancel it.
+
+    Another client gets the 404 an unknown job gets: a refusal would confirm the job exists.
+    """
+    context = context_of(request)
+    allowed = owner == import_owner(request)
+    verdict = "allow" if allowed else "deny, not the owner"
+    context.decisions.append(f"{what} of an import job: {verdict}")
+    if not allowed:
+        raise NotFound("No such import job")

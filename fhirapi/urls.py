@@ -2,7 +2,7 @@
 
 from django.urls import re_path
 
-from . import operations
+from . import bulk_import, operations
 from .openapi import OpenAPIView
 from .routes import PATTERNS, routes_by_pattern
 from .views import FHIRView, UnknownEndpointView
@@ -15,6 +15,8 @@ urlpatterns = operations.urlpatterns + [
     for key, routes in routes_by_pattern().items()
     if routes
 ]
+# `$import` and its job URLs, ahead of the instance pattern as the operations are.
+urlpatterns[:0] = bulk_import.urlpatterns
 # Not a FHIR interaction (so not in ROUTES): the OpenAPI description of the interactions.
 urlpatterns.append(re_path(r"^openapi\.json$", OpenAPIView.as_view(), name="openapi"))
 urlpatterns.append(re_path(r"", UnknownEndpointView.as_view(), name="unknown"))

@@ -37,6 +37,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers", type=int, default=1, help="Processes loading practitioner blocks"
         )
+        parser.add_argument(
+            "--ndjson",
+            metavar="FILE",
+            help="Write the directory to FILE as NDJSON (for importndjson / $import), load nothing",
+        )
 
     def handle(self, *args, practitioners, organizations, seed, batch_size, **options):
         lift_statement_timeout()  # bulk work outlasts the per-request statement timeout
@@ -49,6 +54,9 @@ class Command(BaseCommand):
             seed,
             link_services="HealthcareService" in RESOURCE_TYPES,
         )
+        if options["ndjson"]:
+            write_ndjson(generator, options["ndjson"], self.stdout)
+            return
         refuse_if_generated(generator)
         loader = BatchLoader(self.stdout, batch_size, not options["no_reference_check"])
         try:
@@ -64,6 +72,20 @@ class Command(BaseCommand):
                 f"Load stopped: {exc}; batches already committed stay in the database"
             ) from None
         loader.summary()
+
+
+def write_ndjson(generator: DirectoryGenerator, path: str, stdout) -> None:
+    """One resource per line, in the generator's order (referenced resources first)."""
+    counts: Counter = Counter()
+    with open(path, "w", encoding="utf-8") as out:
+        for groups in (generator.organization_groups(), generator.practitioner_groups()):
+            for group in groups:
+                for rtype, content in group:
+                    if rtype in RESOURCE_TYPES:
+                        out.write(storage.dumps(content) + "\n")
+                        counts[rtype] += 1
+    parts = ", ".join(f"{t} {n:,}" for t, n in sorted(counts.items()))
+    stdout.write(f"Wrote {sum(counts.values()):,} resources to {path}: {parts}")
 
 
 _worker_state: dict = {}
