@@ -21,7 +21,7 @@ import pytest
 from django.db import connection, connections
 
 from directory.models import ResourceVersion
-from tests.directory.test_router_replica import (
+from tests.config.test_router_replica import (
     Clusters,
     database_settings,
     server_binaries,

@@ -30,7 +30,7 @@ import psycopg
 import pytest
 
 from config.replicas import CHECK_TTL_SECONDS
-from tests.directory.test_router_replica import (
+from tests.config.test_router_replica import (
     Clusters,
     server_binaries,
     skip_or_fail_in_ci,
