@@ -7,7 +7,13 @@ class DirectoryConfig(AppConfig):
     verbose_name = "Healthcare directory"
 
     def ready(self):
+        from security.directory_port import register
+
+        from .security_facts import DirectoryFacts
         from .statement_timeout import lift_statement_timeout
+
+        # Security asks its questions about the directory through this port, never importing it.
+        register(DirectoryFacts())
 
         # Index builds over a large directory take longer than any request may.
         pre_migrate.connect(lift_statement_timeout, dispatch_uid="directory.lift_timeout")

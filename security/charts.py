@@ -17,9 +17,10 @@ from django.db.models.functions import Trunc
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from . import audit_rollup, expiry, svg
+from . import audit_rollup, svg
 from .dashboard import LIVE_KEY_STATES
 from .dashboard import can_view as can_view_expiries
+from .directory_port import directory
 from .models import (
     ApiClient,
     ApiKey,
@@ -272,12 +273,5 @@ def expiry_marks(start: datetime, end: datetime):
 
 
 def _endpoint_certificates(start: datetime, end: datetime):
-    from directory.models import Resource
-
-    endpoints = Resource.objects.filter(
-        resource_type="Endpoint", deleted=False, content__contains=expiry.DIGITAL_CERTIFICATE_URL
-    ).only("logical_id", "content")
-    for endpoint in endpoints.iterator():
-        for expires in expiry.endpoint_certificate_expiries(endpoint.content):
-            if start <= expires <= end:
-                yield svg.Mark(LANES[4], f"Endpoint/{endpoint.logical_id}", expires)
+    for logical_id, expires in directory().endpoint_certificate_expiries(start, end):
+        yield svg.Mark(LANES[4], f"Endpoint/{logical_id}", expires)

@@ -8,9 +8,8 @@ from django.db.models import Q
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from directory.models import Resource
-
 from . import expiry
+from .directory_port import directory
 from .models import ApiKey, CertificateIdentity, RevocationList, TrustAnchor
 
 TEMPLATE = "admin/security/dashboard.html"
@@ -82,16 +81,10 @@ def expiring_items(now):
 
 
 def _expiring_endpoint_certificates(now):
-    # Only Endpoints mentioning the extension are read; the JSON itself is parsed defensively.
-    endpoints = Resource.objects.filter(
-        resource_type="Endpoint",
-        deleted=False,
-        content__contains=expiry.DIGITAL_CERTIFICATE_URL,
-    ).only("logical_id", "content")
-    for endpoint in endpoints.iterator():
-        for expires in expiry.endpoint_certificate_expiries(endpoint.content):
-            label = f"Endpoint/{endpoint.logical_id}"
-            yield expiry.expiring("Endpoint certificate", label, expires, now)
+    # An indexed query: the directory files each certificate's expirationDate when it is written.
+    horizon = now + expiry.EXPIRY_WINDOW
+    for logical_id, expires in directory().endpoint_certificate_expiries(None, horizon):
+        yield expiry.expiring("Endpoint certificate", f"Endpoint/{logical_id}", expires, now)
 
 
 def unused_keys(now) -> list[ApiKey]:
