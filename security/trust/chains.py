@@ -83,7 +83,7 @@ def within_dates(path: Iterable[x509.Certificate], now: datetime) -> bool:
 
 
 def date_problem(certificate: x509.Certificate, now: datetime) -> str | None:
-    """ "not-yet-valid" or "expired" when `now` is outside the certificate's dates."""
+    """Why `now` is outside the certificate's dates ("not-yet-valid", "expired"), or None."""
     if now < certificate.not_valid_before_utc:
         return "not-yet-valid"
     if now > certificate.not_valid_after_utc:

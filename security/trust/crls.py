@@ -79,7 +79,9 @@ def store_crl(
     now = now or timezone.now()
     check_crl(crl, anchor_certificate(anchor))
     with transaction.atomic():
-        stored = _locked(anchor)
+        if not _lock_anchor(anchor):
+            raise CrlError("the trust anchor no longer exists")
+        stored = RevocationList.objects.filter(issuer=anchor).first()
         # Named before expiry: an old CRL sent again is a replay, whatever its dates say.
         if stored is not None and stored.this_update and crl.last_update_utc < stored.this_update:
             raise CrlError("CRL is older: the server already holds a newer one")
@@ -89,15 +91,14 @@ def store_crl(
     return row
 
 
-def _locked(anchor: TrustAnchor) -> RevocationList | None:
-    """The anchor's stored CRL row, with the anchor's row locked until the transaction ends.
+def _lock_anchor(anchor: TrustAnchor) -> bool:
+    """Lock the anchor's row until the transaction ends; False when it is gone.
 
     The anchor is locked, not the CRL row: before the first CRL there is no CRL row to lock,
     and two first stores would both find none.
     """
-    if not TrustAnchor.objects.select_for_update().filter(pk=anchor.pk).exists():
-        raise CrlError("the trust anchor no longer exists")
-    return RevocationList.objects.filter(issuer=anchor).first()
+    locked = TrustAnchor.objects.select_for_update().filter(pk=anchor.pk).only("pk")
+    return locked.first() is not None
 
 
 def _row(crl: x509.CertificateRevocationList, now: datetime) -> dict:
@@ -115,9 +116,11 @@ def record_failure(anchor: TrustAnchor, error: str, now: datetime | None = None)
     """Note a failed refresh on the anchor's CRL row; the CRL itself stays as it was."""
     now = now or timezone.now()
     log.warning("CRL refresh failed for anchor %s (%s): %s", anchor.pk, anchor.subject, error)
-    RevocationList.objects.update_or_create(
-        issuer=anchor, defaults={"last_attempt_at": now, "last_error": error[:500]}
-    )
+    with transaction.atomic():
+        if _lock_anchor(anchor):  # a removed anchor needs no record
+            RevocationList.objects.update_or_create(
+                issuer=anchor, defaults={"last_attempt_at": now, "last_error": error[:500]}
+            )
 
 
 def _trust_changed() -> None:

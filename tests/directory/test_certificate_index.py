@@ -9,8 +9,6 @@ from types import SimpleNamespace
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from django.apps import apps
 from django.db import connection
 
@@ -27,24 +25,14 @@ from directory.certificate_index import (
 from directory.models import DateIndex, TokenIndex
 from security.directory_port import directory
 from tests.factories import EndpointFactory, OrganizationFactory
+from tests.security.pki import make_root
 
 NOW = datetime.now(UTC)
 UNREADABLE_CERTIFICATE = {"url": "certificate", "valueString": "bm9wZQ=="}
 
 
 def make_certificate(name: str = "ep.example.org") -> x509.Certificate:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(days=1))
-        .not_valid_after(NOW + timedelta(days=365))
-        .sign(key, hashes.SHA256())
-    )
+    return make_root(name).cert
 
 
 def sha256_hex(cert: x509.Certificate) -> str:
@@ -155,6 +143,14 @@ def test_a_write_files_an_update_replaces_and_a_delete_removes():
     storage.delete("Endpoint", "ep-cert")
     assert directory().endpoints_with_certificate(sha256_hex(second)) == []
     assert list(directory().endpoint_certificate_expiries(None, horizon)) == []
+
+
+@pytest.mark.django_db
+def test_a_bulk_load_files_the_certificates_too():
+    cert = make_certificate()
+    content = EndpointFactory.build(id="ep-bulk", extension=[certificate_extension(cert, "2027")])
+    assert storage.bulk_load([("Endpoint", content)]) == 1
+    assert directory().endpoints_with_certificate(sha256_hex(cert)) == ["ep-bulk"]
 
 
 @pytest.mark.django_db

@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from security import clients, truststore
@@ -219,6 +220,19 @@ def test_a_stored_crl_that_no_longer_checks_out_is_not_loaded(bare_community, pk
     row = RevocationList.objects.create(issuer=root, crl_der=der, next_update=NOW + DAY)
     assert crls.load_crl(row, pki.a.root.cert) is None
     assert crls.load_crl(None, pki.a.root.cert) is None
+
+
+def test_the_anchor_row_is_locked_while_a_crl_is_compared_and_written(bare_community, pki):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no row locks: it serialises every write to the database")
+    intermediate = anchor_of(bare_community, "intermediate")
+    with CaptureQueriesContext(connection) as queries:
+        crls.store_crl(intermediate, pki.a.intermediate_crl)
+    statements = [q["sql"] for q in queries.captured_queries]
+    lock = next(i for i, sql in enumerate(statements) if "FOR UPDATE" in sql)
+    assert '"security_trustanchor"' in statements[lock]
+    write = next(i for i, sql in enumerate(statements) if "security_revocationlist" in sql)
+    assert lock < write, "locked before the stored CRL is read"
 
 
 @LIVE_DB
