@@ -82,7 +82,7 @@ def certificate_expiries(start: datetime | None, end: datetime) -> Iterator[tupl
 def certificate_rows(canonical_fingerprint: str) -> QuerySet:
     """The index rows of one certificate (token_code_idx answers this)."""
     return TokenIndex.objects.filter(
-        resource_type=RESOURCE_TYPE, param=CERTIFICATE_PARAM, code=canonical_fingerprint
+        resource_type=RESOURCE_TYPE, param=CERTIFICATE_PARAM, code=canonical_fingerprint, system=""
     )
 
 
