@@ -12,6 +12,8 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
+from security.trust.certificates import CertificateInfo
+
 from . import admin_search, admin_site, admin_summary, storage
 from .admin_certificates import EXPIRY_WARNING_DAYS, stored_certificates
 from .admin_fields import form_fields, has_definition
@@ -29,7 +31,6 @@ from .admin_models import (
 )
 from .admin_structured import layout, place_errors
 from .admin_verification import VerificationAdminMixin
-from .certificates import CertificateInfo
 from .errors import Conflict, FHIRError
 from .identifiers import npi_issues
 from .profiles import profile_urls
@@ -559,7 +560,7 @@ def _certificate_table(use: str, info: CertificateInfo | None):
         ("Subject alternative names", ", ".join(info.sans) or "none"),
         ("Not before", f"{info.not_before:%Y-%m-%d %H:%M} UTC"),
         ("Not after", f"{info.not_after:%Y-%m-%d %H:%M} UTC"),
-        ("SHA-256 fingerprint", info.fingerprint_sha256),
+        ("SHA-256 fingerprint", info.fingerprint_display),
     ]
     rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", facts)
     return format_html(

@@ -14,7 +14,7 @@ The base64 DER is a PEM body without its armour lines, so PEM readers of the IG 
 
 from __future__ import annotations
 
-from .certificates import CertificateError, CertificateInfo, parse_certificate
+from security.trust.certificates import CertificateError, CertificateInfo, parse_certificate
 
 DIGITAL_CERTIFICATE_URL = "http://hl7.org/fhir/uv/vhdir/StructureDefinition/digitalcertificate"
 STANDARD_SYSTEM = "http://hl7.org/fhir/uv/vhdir/CodeSystem/digitalcertificate"
@@ -48,16 +48,34 @@ def with_certificate(content: dict, info: CertificateInfo, use: str) -> dict:
 def stored_certificates(content: dict) -> list[tuple[str, CertificateInfo | None]]:
     """(use, parsed certificate or None when unreadable) for each stored certificate."""
     found = []
-    for ext in content.get("extension") or []:
-        if not _is_certificate(ext):
-            continue
-        encoded = _sub_value(ext, "certificate", "valueString")
+    for ext in certificate_extensions(content):
+        encoded = sub_value(ext, "certificate", "valueString")
         try:
             info = parse_certificate(encoded) if encoded else None
         except CertificateError:
             info = None
         found.append((_use_of(ext) or "unspecified", info))
     return found
+
+
+def certificate_extensions(content) -> list[dict]:
+    """The digital certificate extensions of a resource's JSON; any other shape gives none."""
+    extensions = content.get("extension") if isinstance(content, dict) else None
+    return [ext for ext in _list(extensions) if _is_certificate(ext)]
+
+
+def sub_values(ext: dict, url: str, key: str) -> list:
+    """The `key` value of every sub-extension `url` of `ext`, as stored (any JSON type)."""
+    return [
+        s.get(key)
+        for s in _list(ext.get("extension"))
+        if isinstance(s, dict) and s.get("url") == url
+    ]
+
+
+def sub_value(ext: dict, url: str, key: str):
+    values = sub_values(ext, url, key)
+    return values[0] if values else None
 
 
 def _is_certificate(ext) -> bool:
@@ -67,12 +85,9 @@ def _is_certificate(ext) -> bool:
 def _use_of(ext) -> str | None:
     if not _is_certificate(ext):
         return None
-    coding = _sub_value(ext, "use", "valueCoding")
+    coding = sub_value(ext, "use", "valueCoding")
     return coding.get("code") if isinstance(coding, dict) else None
 
 
-def _sub_value(ext: dict, url: str, key: str):
-    for sub in ext.get("extension") or []:
-        if isinstance(sub, dict) and sub.get("url") == url:
-            return sub.get(key)
-    return None
+def _list(value) -> list:
+    return value if isinstance(value, list) else []

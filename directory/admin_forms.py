@@ -12,10 +12,11 @@ import json
 
 from django import forms
 
+from security.trust.certificates import CertificateError, CertificateInfo, parse_certificate
+
 from . import storage
 from .admin_certificates import USES, with_certificate
 from .admin_fields import PREFIX, apply, form_fields, initial_values
-from .certificates import CertificateError, CertificateInfo, parse_certificate
 from .errors import FHIRError
 from .validation import parse_json
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import Model
 
+from . import certificate_index
 from .models import ReferenceIndex, StringIndex, TokenIndex
 from .normalize import fold
 from .registry import RESOURCES
@@ -49,6 +50,9 @@ def extract(resource_type: str, content: dict, *, engine: bool = False) -> Index
         for type_name, element in elements:
             for model, name, values in kind.rows(param, type_name, element):
                 found[model].add((name, *values))
+    # Rows no search parameter defines, filed for lookups of the server's own (internal names).
+    for model, name, values in certificate_index.rows(resource_type, content):
+        found[model].add((name, *values))
     return IndexRows(
         rows={model: sorted(rows) for model, rows in found.items()},
         sort_name=sort_name(resource_type, content),

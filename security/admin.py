@@ -6,6 +6,7 @@ signed-in user. Keys themselves are never shown here, only their public prefixes
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 
 from django.contrib import admin
@@ -15,6 +16,7 @@ from django.urls import path
 # admin_records and admin_staff register pages (admin_staff: the user and group pages).
 from . import admin_records, admin_staff, admin_views, clients, keys  # noqa: F401
 from .models import ApiClient, ApiKey, KeyEvent, RequestAudit
+from .trust.certificates import canonical_fingerprint
 
 AUDIT_ROWS = 50
 # The client fields the admin's form edits, each an argument of the clients service.
@@ -106,14 +108,12 @@ class ApiClientAdmin(admin.ModelAdmin):
 
 
 def credential_matches(term: str):
-    """Ids of clients whose identity value contains `term` or whose key prefix starts with it."""
-    fingerprint = term.replace(":", "").replace(" ", "").lower()
+    """Ids of clients whose identity value contains `term` or whose key prefix starts with it;
+    a fingerprint is found in any spelling (colons, spaces, upper case), as the admin shows it."""
     prefix = term.removeprefix(f"{keys.KEY_MARKER}_").rstrip("_").lower()
-    found = (
-        Q(identities__value__icontains=term)
-        | Q(identities__value=fingerprint)
-        | Q(keys__prefix__startswith=prefix)
-    )
+    found = Q(identities__value__icontains=term) | Q(keys__prefix__startswith=prefix)
+    with suppress(ValueError):  # not a whole fingerprint: the other conditions decide
+        found |= Q(identities__value=canonical_fingerprint(term))
     return ApiClient.objects.filter(found).values("pk")
 
 

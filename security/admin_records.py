@@ -5,18 +5,12 @@ as `addtrustanchor`); keys are changed only through the client page's actions; a
 never changed by anyone.
 """
 
-from cryptography import x509
 from django import forms
 from django.contrib import admin
 
-from .anchors import (
-    AnchorError,
-    register_anchor,
-    require_ca,
-    require_chains_to_root,
-    require_self_signed,
-)
+from .anchors import AnchorError, check_anchor, register_anchor
 from .models import ApiKey, KeyEvent, RequestAudit, RevocationList, TrustAnchor, TrustCommunity
+from .trust.certificates import CertificateError, load_pem_certificate
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -113,23 +107,15 @@ class TrustAnchorForm(forms.ModelForm):
         if self.instance.pk or self.errors:
             return cleaned
         try:
-            certificate = x509.load_pem_x509_certificate(cleaned["certificate_pem"].encode())
-        except ValueError:
+            certificate = load_pem_certificate(cleaned["certificate_pem"])
+        except CertificateError:
             raise forms.ValidationError("The certificate is not a PEM X.509 certificate") from None
         try:
-            _check_anchor(certificate, cleaned["community"], cleaned["kind"])
+            check_anchor(certificate, cleaned["community"], cleaned["kind"])
         except AnchorError as error:
             raise forms.ValidationError(str(error)) from None
         self.certificate = certificate
         return cleaned
-
-
-def _check_anchor(certificate, community, kind):
-    require_ca(certificate)
-    if kind == TrustAnchor.ROOT:
-        require_self_signed(certificate)
-    else:
-        require_chains_to_root(certificate, community)
 
 
 @admin.register(TrustAnchor)

@@ -16,11 +16,10 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from directory.certificates import CertificateError, CertificateInfo, parse_certificate
-
 from . import clients, keys
 from .forms import IdentityForm, IssueKeyForm, RetireKeyForm, RotateKeyForm
 from .models import ApiClient, ApiKey
+from .trust.certificates import CertificateError, CertificateInfo, parse_certificate
 
 TEMPLATES = "admin/security/"
 

@@ -8,15 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from django.db import transaction
 
 from . import truststore
-from .crl import CrlError, anchor_certificate
 from .models import TrustAnchor, TrustCommunity
-from .truststore import fingerprint
-
-MAX_CHAIN_DEPTH = 8
+from .trust import chains
+from .trust.certificates import CertificateError, fingerprint, load_pem_certificate, pem, subject
 
 
 class AnchorError(ValueError):
@@ -53,15 +50,12 @@ def register_anchor(
 
 
 def _create(cert, community, kind, crl_source) -> TrustAnchor:
-    if kind == TrustAnchor.ROOT:
-        require_self_signed(cert)
-    else:
-        require_chains_to_root(cert, community)
+    check_anchor(cert, community, kind)
     return TrustAnchor.objects.create(
         community=community,
         kind=kind,
-        certificate_pem=cert.public_bytes(Encoding.PEM).decode("ascii"),
-        subject=cert.subject.rfc4514_string(),
+        certificate_pem=pem(cert),
+        subject=subject(cert),
         fingerprint_sha256=fingerprint(cert),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
@@ -80,17 +74,23 @@ def _update_existing(anchor, community, crl_source) -> Registration:
     return Registration(anchor, "unchanged")
 
 
+def check_anchor(cert: x509.Certificate, community: TrustCommunity, kind: str) -> None:
+    """What a new anchor must be: a CA, and a self-signed root or chained to a root."""
+    require_ca(cert)
+    if kind == TrustAnchor.ROOT:
+        require_self_signed(cert)
+    else:
+        require_chains_to_root(cert, community)
+
+
 def require_ca(cert: x509.Certificate) -> None:
-    try:
-        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except x509.ExtensionNotFound as error:
-        raise AnchorError("not a CA certificate (no basicConstraints)") from error
-    if not constraints.ca:
-        raise AnchorError("not a CA certificate (basicConstraints CA is false)")
+    problem = chains.ca_problem(cert)
+    if problem is not None:
+        raise AnchorError(problem)
 
 
 def require_self_signed(cert: x509.Certificate) -> None:
-    if not _issued_by(cert, cert):
+    if not chains.is_self_signed(cert):
         raise AnchorError("a root must be self-signed; use --kind intermediate")
 
 
@@ -102,31 +102,12 @@ def require_chains_to_root(cert: x509.Certificate, community: TrustCommunity) ->
     intermediates = [c for kind, c in anchors if kind == TrustAnchor.INTERMEDIATE]
     if not roots:
         raise AnchorError(f"community {community.slug!r} has no root yet; add it first")
-
-    def reaches_root(current, depth):
-        if any(_issued_by(current, root) for root in roots):
-            return True
-        return depth < MAX_CHAIN_DEPTH and any(
-            c != current and _issued_by(current, c) and reaches_root(c, depth + 1)
-            for c in intermediates
-        )
-
-    if not reaches_root(cert, 0):
+    if not chains.reaches_root(cert, roots, intermediates):
         raise AnchorError(f"intermediate does not chain to a root of {community.slug!r}")
 
 
 def _certificate(anchor: TrustAnchor) -> x509.Certificate:
     try:
-        return anchor_certificate(anchor)
-    except CrlError as error:
+        return load_pem_certificate(anchor.certificate_pem)
+    except CertificateError as error:
         raise AnchorError(f"stored anchor {anchor.pk} does not parse") from error
-
-
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    if cert.issuer != issuer.subject:
-        return False
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except Exception:  # any failure means "not issued by"
-        return False
-    return True

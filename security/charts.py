@@ -17,7 +17,7 @@ from django.db.models.functions import Trunc
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from . import audit_rollup, expiry, svg
+from . import audit_rollup, svg
 from .dashboard import LIVE_KEY_STATES
 from .dashboard import can_view as can_view_expiries
 from .directory_port import directory
@@ -273,7 +273,5 @@ def expiry_marks(start: datetime, end: datetime):
 
 
 def _endpoint_certificates(start: datetime, end: datetime):
-    for logical_id, content in directory().endpoints_mentioning(expiry.DIGITAL_CERTIFICATE_URL):
-        for expires in expiry.endpoint_certificate_expiries(content):
-            if start <= expires <= end:
-                yield svg.Mark(LANES[4], f"Endpoint/{logical_id}", expires)
+    for logical_id, expires in directory().endpoint_certificate_expiries(start, end):
+        yield svg.Mark(LANES[4], f"Endpoint/{logical_id}", expires)

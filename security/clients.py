@@ -7,16 +7,22 @@ import re
 from functools import partial
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from django.db import IntegrityError, transaction
 
 from .keys import forget_client, record_event
 from .models import ApiClient, CertificateIdentity, TrustCommunity
+from .trust.certificates import (
+    CertificateError,
+    alt_names,
+    canonical_fingerprint,
+    fingerprint,
+    load_pem_certificate,
+    subject,
+)
 
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 # Plain FQDNs only: the certificate check never matches a wildcard, so one would never work.
 _DNS_NAME = re.compile(rf"({_LABEL}\.)*{_LABEL}")
-_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 
 
 class ClientError(ValueError):
@@ -155,24 +161,21 @@ def _store_identities(client, kind, values, certificate_pem, not_after, actor):
 
 
 def load_certificate(pem: str | bytes) -> x509.Certificate:
-    data = pem.encode() if isinstance(pem, str) else pem
     try:
-        return x509.load_pem_x509_certificate(data)
-    except ValueError as exc:
+        return load_pem_certificate(pem)
+    except CertificateError as exc:
         raise ClientError("the file is not a PEM certificate") from exc
 
 
 def identity_values(certificate: x509.Certificate, kind: str) -> list[str]:
     """What the certificate check will compare: SAN DNS names, the RFC 4514 subject, or SHA-256."""
     if kind == CertificateIdentity.FINGERPRINT:
-        return [certificate.fingerprint(hashes.SHA256()).hex()]
+        return [fingerprint(certificate)]
     if kind == CertificateIdentity.SUBJECT:
-        return [certificate.subject.rfc4514_string()]
-    try:
-        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    except x509.ExtensionNotFound as exc:
-        raise ClientError("the certificate has no subjectAltName extension") from exc
-    found = san.value.get_values_for_type(x509.DNSName)
+        return [subject(certificate)]
+    found = alt_names(certificate, x509.DNSName)
+    if not found:
+        raise ClientError("the certificate has no SAN DNS names")
     names = sorted({normalise(kind, name) for name in found if not name.startswith("*")})
     if not names:
         raise ClientError("the certificate has no SAN DNS names other than wildcards")
@@ -183,9 +186,10 @@ def normalise(kind: str, value: str) -> str:
     """The canonical spelling of a typed identity, so lookups match what certificates carry."""
     value = (value or "").strip()
     if kind == CertificateIdentity.FINGERPRINT:
-        value = value.replace(":", "").replace(" ", "").lower()
-        if not _FINGERPRINT.fullmatch(value):
-            raise ClientError("a fingerprint is 64 hex digits (SHA-256)")
+        try:
+            value = canonical_fingerprint(value)
+        except ValueError as exc:
+            raise ClientError(str(exc)) from exc
     elif kind == CertificateIdentity.DNS:
         value = value.lower().rstrip(".")
         if len(value) > 253 or not _DNS_NAME.fullmatch(value):

@@ -1,34 +1,35 @@
-"""Certificate revocation lists: fetch, check against their issuing anchor, store.
+"""Refreshing CRLs: where each anchor's CRL is published, fetching it, and handing it to the
+trust core (security/trust/crls.py), which checks and stores it.
 
-`refresh_all` is what the scheduled `refreshcrls` command runs; `check_crl_issued_by` is also
-used when the trust store loads a stored CRL.
+`refresh_all` is what the scheduled `refreshcrls` command runs.
 """
 
 from __future__ import annotations
 
-import logging
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID
 from django.conf import settings
 from django.utils import timezone
 
-from .models import RevocationList, TrustAnchor, TrustCommunity
-
-log = logging.getLogger(__name__)
+from .models import TrustAnchor, TrustCommunity
+from .trust.chains import issued_by
+from .trust.crls import (
+    CrlError,
+    anchor_certificate,
+    check_crl,
+    has_current_crl,
+    parse_crl,
+    record_failure,
+    store_crl,
+)
 
 # CRLs of busy CAs run to megabytes; anything far larger is not a CRL we want in memory.
 MAX_CRL_BYTES = 32 * 1024 * 1024
-PEM_MARKER = b"-----BEGIN X509 CRL-----"
-
-
-class CrlError(Exception):
-    """A CRL could not be fetched, read or trusted; the message is safe to store and show."""
 
 
 @dataclass
@@ -39,30 +40,6 @@ class RefreshResult:
     @property
     def ok(self) -> bool:
         return not self.error
-
-
-def parse_crl(data: bytes) -> x509.CertificateRevocationList:
-    """A CRL from DER or PEM bytes."""
-    try:
-        if PEM_MARKER in data:
-            return x509.load_pem_x509_crl(data)
-        return x509.load_der_x509_crl(data)
-    except ValueError as error:
-        raise CrlError("not a DER or PEM CRL") from error
-
-
-def check_crl_issued_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> None:
-    """Raise unless `issuer` issued and signed `crl` and the CRL says when it expires."""
-    if crl.issuer != issuer.subject:
-        raise CrlError("CRL issuer does not match the anchor's subject")
-    try:
-        signed = crl.is_signature_valid(issuer.public_key())
-    except Exception as error:  # unsupported key or algorithm: not a CRL we can trust
-        raise CrlError("CRL signature cannot be checked") from error
-    if not signed:
-        raise CrlError("CRL signature does not verify against the anchor's key")
-    if crl.next_update_utc is None:
-        raise CrlError("CRL has no nextUpdate")
 
 
 def fetch(source: str, timeout: float) -> bytes:
@@ -96,13 +73,6 @@ def _read_capped(stream) -> bytes:
     return data
 
 
-def anchor_certificate(anchor: TrustAnchor) -> x509.Certificate:
-    try:
-        return x509.load_pem_x509_certificate(anchor.certificate_pem.encode("ascii"))
-    except ValueError as error:
-        raise CrlError("anchor certificate does not parse") from error
-
-
 def crl_sources(anchor: TrustAnchor) -> list[str]:
     """Where `anchor`'s CRL is: its crl_source, else the distribution points named in the
     community's certificates that this anchor issued (a CA's CRL location is published in the
@@ -113,17 +83,9 @@ def crl_sources(anchor: TrustAnchor) -> list[str]:
     sources = []
     for other in anchor.community.anchors.exclude(pk=anchor.pk):
         cert = anchor_certificate(other)
-        if cert.issuer == issuer.subject and _issued_by(cert, issuer):
+        if issued_by(cert, issuer):
             sources.extend(u for u in distribution_points(cert) if u not in sources)
     return sources
-
-
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except Exception:  # any failure means "not issued by"
-        return False
-    return True
 
 
 def distribution_points(cert: x509.Certificate) -> list[str]:
@@ -145,10 +107,9 @@ def refresh_anchor(anchor: TrustAnchor, now: datetime | None = None) -> RefreshR
     """Fetch, check and store the CRL `anchor` issues; on failure record why and keep the old."""
     now = now or timezone.now()
     try:
-        crl = _fetch_checked(anchor)
-        _store(anchor, crl, now)
+        store_crl(anchor, _fetch_checked(anchor), now)
     except CrlError as error:
-        _record_failure(anchor, str(error), now)
+        record_failure(anchor, str(error), now)
         return RefreshResult(anchor, str(error))
     return RefreshResult(anchor)
 
@@ -162,7 +123,7 @@ def _fetch_checked(anchor: TrustAnchor) -> x509.CertificateRevocationList:
     for source in sources:
         try:
             crl = parse_crl(fetch(source, settings.SECURITY_CRL_FETCH_TIMEOUT))
-            check_crl_issued_by(crl, issuer)
+            check_crl(crl, issuer)
         except CrlError as error:
             errors.append(str(error))
             continue
@@ -170,44 +131,11 @@ def _fetch_checked(anchor: TrustAnchor) -> x509.CertificateRevocationList:
     raise CrlError("; ".join(errors))
 
 
-def _store(anchor: TrustAnchor, crl: x509.CertificateRevocationList, now: datetime) -> None:
-    stored = RevocationList.objects.filter(issuer=anchor).first()
-    # A replayed older CRL could un-revoke a certificate: never go back in time.
-    if stored and stored.this_update and crl.last_update_utc < stored.this_update:
-        raise CrlError("CRL is older than the one already stored")
-    RevocationList.objects.update_or_create(
-        issuer=anchor,
-        defaults={
-            "crl_der": crl.public_bytes(Encoding.DER),
-            "this_update": crl.last_update_utc,
-            "next_update": crl.next_update_utc,
-            "fetched_at": now,
-            "last_attempt_at": now,
-            "last_error": "",
-        },
-    )
-
-
-def _record_failure(anchor: TrustAnchor, error: str, now: datetime) -> None:
-    log.warning("CRL refresh failed for anchor %s (%s): %s", anchor.pk, anchor.subject, error)
-    RevocationList.objects.update_or_create(
-        issuer=anchor, defaults={"last_attempt_at": now, "last_error": error[:500]}
-    )
-
-
 def stale_anchors(now: datetime | None = None) -> list[TrustAnchor]:
     """Anchors of active communities whose CRL is missing or past its nextUpdate."""
     now = now or timezone.now()
     anchors = TrustAnchor.objects.filter(community__active=True).select_related("crl", "community")
-    return [a for a in anchors if not _has_current_crl(a, now)]
-
-
-def _has_current_crl(anchor: TrustAnchor, now: datetime) -> bool:
-    try:
-        crl = anchor.crl
-    except RevocationList.DoesNotExist:
-        return False
-    return bool(crl.crl_der) and crl.next_update is not None and now < crl.next_update
+    return [a for a in anchors if not has_current_crl(a, now)]
 
 
 def refresh_all(community: TrustCommunity | None = None) -> list[RefreshResult]:

@@ -81,11 +81,10 @@ def expiring_items(now):
 
 
 def _expiring_endpoint_certificates(now):
-    # Only Endpoints mentioning the extension are read; the JSON itself is parsed defensively.
-    for logical_id, content in directory().endpoints_mentioning(expiry.DIGITAL_CERTIFICATE_URL):
-        for expires in expiry.endpoint_certificate_expiries(content):
-            label = f"Endpoint/{logical_id}"
-            yield expiry.expiring("Endpoint certificate", label, expires, now)
+    # An indexed query: the directory files each certificate's expirationDate when it is written.
+    horizon = now + expiry.EXPIRY_WINDOW
+    for logical_id, expires in directory().endpoint_certificate_expiries(None, horizon):
+        yield expiry.expiring("Endpoint certificate", f"Endpoint/{logical_id}", expires, now)
 
 
 def unused_keys(now) -> list[ApiKey]:

@@ -6,21 +6,17 @@ Every function takes plain values and `now`; the dashboard view reads the rows a
 from __future__ import annotations
 
 import calendar
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, timedelta
 
-from cryptography import x509
+from .trust.certificates import CertificateError, load_pem_certificate
 
 EXPIRY_WINDOW = timedelta(days=90)
 UNUSED_AFTER = timedelta(days=90)
 # Trust community policy: certificates live 18 months and are renewed after 12.
 LIFETIME_MONTHS = 18
 RENEW_AFTER_MONTHS = 12
-
-DIGITAL_CERTIFICATE_URL = "http://hl7.org/fhir/uv/vhdir/StructureDefinition/digitalcertificate"
-EXPIRATION_DATE = "expirationDate"
 
 FRESH, STALE, NEVER_FETCHED = "fresh", "stale", "never fetched"
 
@@ -98,8 +94,8 @@ def certificate_not_before(pem: str) -> datetime | None:
     if not pem or "BEGIN CERTIFICATE" not in pem:
         return None
     try:
-        return x509.load_pem_x509_certificate(pem.encode("ascii", "replace")).not_valid_before_utc
-    except ValueError:
+        return load_pem_certificate(pem).not_valid_before_utc
+    except CertificateError:
         return None
 
 
@@ -117,49 +113,3 @@ def crl_state(has_crl: bool, next_update: datetime | None, now: datetime) -> str
     if next_update is None or now >= next_update:
         return STALE
     return FRESH
-
-
-def endpoint_certificate_expiries(content: str | None) -> list[datetime]:
-    """The expirationDate of every VhDir digital certificate on an Endpoint's JSON; bad data
-    (not JSON, wrong shapes, unreadable dates) is skipped rather than failing the page."""
-    try:
-        resource = json.loads(content or "")
-    except (TypeError, ValueError):
-        return []
-    found = []
-    for extension in _list(resource, "extension"):
-        if isinstance(extension, dict) and extension.get("url") == DIGITAL_CERTIFICATE_URL:
-            found.extend(_expiration_dates(extension))
-    return found
-
-
-def _expiration_dates(extension: dict) -> list[datetime]:
-    dates = []
-    for sub in _list(extension, "extension"):
-        if isinstance(sub, dict) and sub.get("url") == EXPIRATION_DATE:
-            parsed = parse_fhir_date(sub.get("valueDate"))
-            if parsed is not None:
-                dates.append(parsed)
-    return dates
-
-
-def _list(value, key: str) -> list:
-    items = value.get(key) if isinstance(value, dict) else None
-    return items if isinstance(items, list) else []
-
-
-def parse_fhir_date(value) -> datetime | None:
-    """A FHIR date (YYYY, YYYY-MM or YYYY-MM-DD) as the start of that period, in UTC.
-
-    A partial date is read as its earliest day so a warning comes early rather than late.
-    """
-    if not isinstance(value, str):
-        return None
-    parts = value.strip().split("-")
-    if not 1 <= len(parts) <= 3 or not all(part.isdigit() for part in parts):
-        return None
-    year, month, day = (int(part) for part in [*parts, "1", "1"][:3])
-    try:
-        return datetime.combine(date(year, month, day), time.min, tzinfo=UTC)
-    except ValueError:
-        return None

@@ -1,18 +1,19 @@
 """Reading the client certificate a TLS terminator passes upstream, in each proxy's format.
 
 Each parser takes the raw header value and returns the leaf and any chain certificates, or raises
-MalformedCertHeader. Parsers only decode: trusting the certificate is verification.py's job.
+MalformedCertHeader. Parsers only take each proxy's framing apart; decoding the certificates is
+the trust core's (security/trust/certificates.py), and trusting them is verification.py's job.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from cryptography import x509
+
+from .trust.certificates import CertificateError, load_base64_der, load_escaped_pem
 
 # Far above any real chain; keeps a hostile header from costing much to parse.
 MAX_HEADER_CHARS = 64 * 1024
@@ -29,24 +30,18 @@ class PresentedCertificate:
     chain: list[x509.Certificate] = field(default_factory=list)
 
 
-def _load_pem_bundle(text: str) -> list[x509.Certificate]:
-    if "-----BEGIN" not in text:
-        raise MalformedCertHeader("no PEM certificate")
-    # nginx's legacy $ssl_client_cert indents continuation lines with a tab.
-    text = text.replace("\t", "")
+def _escaped_pem(value: str) -> list[x509.Certificate]:
     try:
-        certs = x509.load_pem_x509_certificates(text.encode("ascii"))
-    except (ValueError, UnicodeEncodeError) as error:
-        raise MalformedCertHeader("PEM does not parse") from error
-    return _bounded(certs)
+        return _bounded(load_escaped_pem(value))
+    except CertificateError as error:
+        raise MalformedCertHeader(str(error)) from error
 
 
-def _load_der_base64(text: str) -> x509.Certificate:
+def _base64_der(text: str) -> x509.Certificate:
     try:
-        der = base64.b64decode(text, validate=True)
-        return x509.load_der_x509_certificate(der)
-    except (ValueError, binascii.Error) as error:
-        raise MalformedCertHeader("base64 DER does not parse") from error
+        return load_base64_der(text)
+    except CertificateError as error:
+        raise MalformedCertHeader(str(error)) from error
 
 
 def _bounded(certs: list[x509.Certificate]) -> list[x509.Certificate]:
@@ -64,13 +59,12 @@ def _split(certs: list[x509.Certificate]) -> PresentedCertificate:
 
 def parse_escaped_pem(value: str) -> PresentedCertificate:
     """nginx `$ssl_client_escaped_cert` / ingress-nginx `ssl-client-cert`: URL-escaped PEM."""
-    # unquote, not unquote_plus: a literal "+" is base64, never an escaped space.
-    return _split(_load_pem_bundle(unquote(value)))
+    return _split(_escaped_pem(value))
 
 
 def parse_aws_alb(value: str) -> PresentedCertificate:
     """AWS ALB `X-Amzn-Mtls-Clientcert`: URL-encoded PEM leaving "+", "=" and "/" as they are."""
-    return _split(_load_pem_bundle(unquote(value)))
+    return _split(_escaped_pem(value))
 
 
 def parse_traefik(value: str) -> PresentedCertificate:
@@ -79,7 +73,7 @@ def parse_traefik(value: str) -> PresentedCertificate:
     parts = [p.strip() for p in unquote(value).split(",")]
     if any(not p for p in parts):
         raise MalformedCertHeader("empty certificate in list")
-    return _split(_bounded([_load_der_base64(p) for p in parts]))
+    return _split(_bounded([_base64_der(p) for p in parts]))
 
 
 def parse_envoy(value: str) -> PresentedCertificate:
@@ -89,10 +83,10 @@ def parse_envoy(value: str) -> PresentedCertificate:
     cert = fields.get("cert")
     if not cert:
         raise MalformedCertHeader("XFCC element without Cert")
-    leaf = _load_pem_bundle(unquote(cert))
+    leaf = _escaped_pem(cert)
     if len(leaf) != 1:
         raise MalformedCertHeader("XFCC Cert holds more than one certificate")
-    chain = _load_pem_bundle(unquote(fields["chain"])) if fields.get("chain") else []
+    chain = _escaped_pem(fields["chain"]) if fields.get("chain") else []
     return _split(_bounded([leaf[0], *chain]))
 
 

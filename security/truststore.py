@@ -13,19 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.x509.verification import Store
 from django.conf import settings
 
-from .crl import CrlError, check_crl_issued_by, parse_crl
 from .models import RevocationList, TrustAnchor, TrustCommunity
+from .trust.certificates import CertificateError, fingerprint, load_pem_certificate
+from .trust.crls import load_crl
 
 log = logging.getLogger(__name__)
-
-
-def fingerprint(cert: x509.Certificate) -> str:
-    """SHA-256 of the DER encoding, lowercase hex: how certificates are named everywhere here."""
-    return cert.fingerprint(hashes.SHA256()).hex()
 
 
 @dataclass(frozen=True)
@@ -63,10 +57,6 @@ class CommunityTrust:
     @property
     def intermediates(self) -> list[x509.Certificate]:
         return [a.certificate for a in self.anchors.values() if a.kind == TrustAnchor.INTERMEDIATE]
-
-    def store(self) -> Store | None:
-        roots = self.roots
-        return Store(roots) if roots else None
 
     def anchor_for(self, cert: x509.Certificate) -> Anchor | None:
         return self.anchors.get(fingerprint(cert))
@@ -128,8 +118,8 @@ def load() -> TrustSnapshot:
 def _load_anchor(row: TrustAnchor, crl_row: RevocationList | None) -> Anchor | None:
     # A row that does not parse is not trusted; the others stay usable.
     try:
-        cert = x509.load_pem_x509_certificate(row.certificate_pem.encode("ascii"))
-    except ValueError:
+        cert = load_pem_certificate(row.certificate_pem)
+    except CertificateError:
         log.error("trust anchor %s does not parse; ignored", row.pk)
         return None
     if fingerprint(cert) != row.fingerprint_sha256:
@@ -139,13 +129,5 @@ def _load_anchor(row: TrustAnchor, crl_row: RevocationList | None) -> Anchor | N
 
 
 def _load_revocation(issuer: x509.Certificate, row: RevocationList | None) -> Revocation:
-    if row is None or not row.crl_der:
-        return Revocation(None, None)
-    try:
-        crl = parse_crl(bytes(row.crl_der))
-        # Checked again on load: the database is not trusted to hold only what refreshcrls stored.
-        check_crl_issued_by(crl, issuer)
-    except CrlError as error:
-        log.error("stored CRL of anchor %s is not usable: %s", row.issuer_id, error)
-        return Revocation(None, None)
-    return Revocation(crl, crl.next_update_utc)
+    crl = load_crl(row, issuer)
+    return Revocation(crl, crl.next_update_utc if crl is not None else None)

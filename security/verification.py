@@ -2,7 +2,8 @@
 
 The chain is checked with cryptography's X.509 verifier against each community's roots; our own
 checks before it only name the precise reason a certificate fails, and revocation is checked by
-CRL for every certificate below the root.
+CRL for every certificate below the root. The checks themselves are the trust core's
+(security/trust/chains.py); this module orders them and turns failures into refusals.
 """
 
 from __future__ import annotations
@@ -13,19 +14,17 @@ from datetime import datetime
 from itertools import pairwise
 
 from cryptography import x509
-from cryptography.x509.oid import ExtendedKeyUsageOID
-from cryptography.x509.verification import PolicyBuilder, VerificationError
 
 from common.outage import UNAVAILABLE_ERRORS
 
 from . import truststore
 from .models import TrustCommunity
 from .refusal import Refusal
-from .truststore import CommunityTrust, fingerprint
+from .trust import chains
+from .trust.certificates import fingerprint
+from .truststore import CommunityTrust
 
 log = logging.getLogger(__name__)
-
-MAX_CHAIN_DEPTH = 8
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,9 @@ def verify(
         raise Refusal("crl-unavailable") from error
     key = (fingerprint(leaf), *(fingerprint(c) for c in chain))
     remembered = snapshot.verified.get(key)
-    if remembered is not None and _path_valid_at(remembered[1].chain, now):
+    # A remembered path out of its dates runs the full verification again, which names the
+    # reason (or finds another path), as on a first sight.
+    if remembered is not None and chains.within_dates(remembered[1].chain, now):
         trust, verified = remembered
         _check_revocation(trust, verified.chain, now)
         return verified
@@ -65,12 +66,6 @@ def verify(
     trust, verified = _verify_chain(snapshot, leaf, chain, now)
     snapshot.remember(key, (trust, verified))
     return verified
-
-
-def _path_valid_at(path: list[x509.Certificate], now: datetime) -> bool:
-    """Whether every certificate of a remembered path is within its dates; if not, the full
-    verification runs again and names the reason (or finds another path), as on a first sight."""
-    return all(c.not_valid_before_utc <= now <= c.not_valid_after_utc for c in path)
 
 
 def _verify_chain(
@@ -94,63 +89,27 @@ def _signed_into(trust: CommunityTrust, leaf, chain) -> bool:
 
     Only decides which reason a failure gets; acceptance is the library verifier's call.
     """
-    roots = trust.roots
-    pool = [*chain, *trust.intermediates]
-
-    def reaches_root(cert, depth: int) -> bool:
-        if any(_issued_by(cert, root) for root in roots):
-            return True
-        if depth >= MAX_CHAIN_DEPTH:
-            return False
-        return any(c != cert and _issued_by(cert, c) and reaches_root(c, depth + 1) for c in pool)
-
-    return reaches_root(leaf, 0)
-
-
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    if cert.issuer != issuer.subject:
-        return False
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except Exception:  # wrong signature, unsupported key: either way not issued by it
-        return False
-    return True
+    return chains.reaches_root(leaf, trust.roots, [*chain, *trust.intermediates])
 
 
 def _check_validity(leaf: x509.Certificate, now: datetime) -> None:
-    if now < leaf.not_valid_before_utc:
-        raise Refusal("cert-not-yet-valid")
-    if now > leaf.not_valid_after_utc:
-        raise Refusal("cert-expired")
+    problem = chains.date_problem(leaf, now)
+    if problem is not None:
+        raise Refusal(f"cert-{problem}")
 
 
 def _check_client_usage(leaf: x509.Certificate) -> None:
     """A client certificate must say it is for client authentication, explicitly."""
-    try:
-        usages = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound as error:
-        raise Refusal("cert-wrong-usage") from error
-    if ExtendedKeyUsageOID.CLIENT_AUTH not in usages:
-        raise Refusal("cert-wrong-usage")
-    try:
-        key_usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
-    except x509.ExtensionNotFound:
-        return
-    if not key_usage.digital_signature:
+    if not chains.is_client_certificate(leaf):
         raise Refusal("cert-wrong-usage")
 
 
 def _library_verified_path(
     trust: CommunityTrust, leaf, chain, now: datetime
 ) -> list[x509.Certificate] | None:
-    store = trust.store()
-    if store is None:
-        return None
-    intermediates = list({fingerprint(c): c for c in [*chain, *trust.intermediates]}.values())
-    verifier = PolicyBuilder().store(store).time(now).build_client_verifier()
     try:
-        return verifier.verify(leaf, intermediates).chain
-    except VerificationError as error:
+        return chains.verified_client_path(leaf, trust.roots, [*chain, *trust.intermediates], now)
+    except chains.ChainError as error:
         log.info("certificate not accepted for community %s: %s", trust.community.slug, error)
         return None
 

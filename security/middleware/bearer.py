@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 
 from ..context import SecurityContext
-from ..oauth.issuance import certificate_thumbprint
 from ..refusal import Refusal
 from ..tokens import is_builtin, verify_token
+from ..trust.certificates import x5t_s256
 from .base import CheckMiddleware
 
 # Cut to the audit columns (RequestAudit.token_subject / token_issuer) so a long claim can't
@@ -59,5 +59,5 @@ def check_binding(claims: dict, context: SecurityContext) -> None:
     bound = cnf.get("x5t#S256") if isinstance(cnf, dict) else None
     if not isinstance(bound, str) or context.certificate is None:
         raise Refusal("token-invalid")
-    if bound != certificate_thumbprint(context.certificate):
+    if bound != x5t_s256(context.certificate):
         raise Refusal("token-invalid")

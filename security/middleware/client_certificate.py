@@ -17,7 +17,7 @@ from ..context import SecurityContext
 from ..models import ApiClient, CertificateIdentity
 from ..proxyheaders import FORMATS, MalformedCertHeader, PresentedCertificate, parse
 from ..refusal import Refusal
-from ..truststore import fingerprint
+from ..trust.certificates import alt_names, fingerprint, subject
 from ..verification import VerifiedCertificate, verify
 from .base import CheckMiddleware
 
@@ -49,7 +49,7 @@ def establish_client(request, context: SecurityContext) -> None:
         return
     # Recorded before verification so the audit names the certificate that was refused.
     context.certificate_fingerprint = fingerprint(presented.leaf)
-    context.certificate_subject = presented.leaf.subject.rfc4514_string()
+    context.certificate_subject = subject(presented.leaf)
     try:
         verified = verify(presented.leaf, presented.chain, timezone.now())
         client = identify_client(verified)
@@ -132,7 +132,7 @@ def _registered_client(verified: VerifiedCertificate) -> ApiClient:
 def identity_query(verified: VerifiedCertificate) -> Q:
     leaf = verified.leaf
     query = Q(kind=CertificateIdentity.FINGERPRINT, value=verified.fingerprint)
-    query |= Q(kind=CertificateIdentity.SUBJECT, value=leaf.subject.rfc4514_string())
+    query |= Q(kind=CertificateIdentity.SUBJECT, value=subject(leaf))
     for name in san_dns_names(leaf):
         query |= Q(kind=CertificateIdentity.DNS, value__iexact=name)
     return query
@@ -140,9 +140,5 @@ def identity_query(verified: VerifiedCertificate) -> Q:
 
 def san_dns_names(cert: x509.Certificate) -> list[str]:
     """The certificate's SAN DNS names that are plain FQDNs, lowercased; wildcards never match."""
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return []
-    names = (name.lower().removesuffix(".") for name in san.get_values_for_type(x509.DNSName))
+    names = (name.lower().removesuffix(".") for name in alt_names(cert, x509.DNSName))
     return [name for name in names if len(name) <= MAX_FQDN and FQDN.fullmatch(name)]

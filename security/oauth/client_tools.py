@@ -9,12 +9,12 @@ import secrets
 import time
 from pathlib import Path
 
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
+from ..trust.certificates import der, load_pem_certificates
 from . import config
 
 ASSERTION_SECONDS = 240
@@ -56,8 +56,8 @@ def software_statement(
 ) -> str:
     """A UDAP software statement signed with the certificate's key, its chain in x5c."""
     key, algorithm = load_signing_key(key_file)
-    chain = x509.load_pem_x509_certificates(Path(cert_file).read_bytes())
-    x5c = [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in chain]
+    chain = load_pem_certificates(Path(cert_file).read_bytes())
+    x5c = [base64.b64encode(der(c)).decode() for c in chain]
     claims = _claims(
         uri,
         registration_url,

@@ -9,13 +9,13 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.conf import settings
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
+from ..trust.certificates import der, load_pem_certificates
 from . import config
 
 SCOPES_SUPPORTED = ["system/*.rs", "system/*.cruds", "system/*.read", "system/*.write"]
@@ -75,14 +75,14 @@ def signed_metadata() -> str:
         "token_endpoint": config.token_endpoint(),
         "registration_endpoint": config.registration_endpoint(),
     }
-    x5c = [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in chain]
+    x5c = [base64.b64encode(der(c)).decode() for c in chain]
     return jwt.encode({"alg": algorithm, "x5c": x5c}, claims, key)
 
 
 @lru_cache(maxsize=2)
 def _server_credentials(cert_file: str, key_file: str):
     """(certificate chain, joserfc key, algorithm), read once per process and file pair."""
-    chain = x509.load_pem_x509_certificates(Path(cert_file).read_bytes())
+    chain = load_pem_certificates(Path(cert_file).read_bytes())
     private = serialization.load_pem_private_key(Path(key_file).read_bytes(), password=None)
     if isinstance(private, ec.EllipticCurvePrivateKey):
         algorithm = EC_ALGORITHMS.get(private.curve.name)

@@ -3,24 +3,16 @@ client certificate of the token request when there was one (RFC 8705 `cnf.x5t#S2
 
 from __future__ import annotations
 
-import base64
 import secrets
 import time
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from joserfc import jwt
 
 from ..models import ApiClient
+from ..trust.certificates import x5t_s256
 from . import config, signing
-
-
-def certificate_thumbprint(certificate: x509.Certificate) -> str:
-    """x5t#S256: base64url (no padding) of the SHA-256 of the certificate's DER."""
-    digest = hashes.Hash(hashes.SHA256())
-    digest.update(certificate.public_bytes(serialization.Encoding.DER))
-    return base64.urlsafe_b64encode(digest.finalize()).rstrip(b"=").decode("ascii")
 
 
 def issue(
@@ -40,7 +32,7 @@ def issue(
         "scope": " ".join(scopes),
     }
     if certificate is not None:
-        claims["cnf"] = {"x5t#S256": certificate_thumbprint(certificate)}
+        claims["cnf"] = {"x5t#S256": x5t_s256(certificate)}
     key = signing.current_key()
     header = {"alg": config.TOKEN_ALGORITHM, "kid": key.kid, "typ": "at+jwt"}
     return {

@@ -11,7 +11,6 @@ key for private_key_jwt, its fingerprint an identity for mutual TLS.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import secrets
@@ -34,10 +33,16 @@ from ..middleware.client_certificate import identity_query
 from ..models import ApiClient, CertificateIdentity
 from ..refusal import Refusal
 from ..scopes import grantable_scopes
+from ..trust.certificates import (
+    CertificateError,
+    alt_names,
+    load_base64_der,
+    organization,
+    x5t_s256,
+)
 from ..verification import VerifiedCertificate, verify
 from . import config, replay
 from .errors import OAuthError
-from .issuance import certificate_thumbprint
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +97,8 @@ def _header_and_chain(statement: str):
         encoded = header["x5c"]
         if not isinstance(encoded, list) or not 0 < len(encoded) <= MAX_CHAIN:
             raise ValueError("x5c must be a list of certificates")
-        certs = [x509.load_der_x509_certificate(_der(item)) for item in encoded]
-    except (JoseError, ValueError, KeyError, TypeError, UnicodeError):
+        certs = [load_base64_der(_x5c_entry(item)) for item in encoded]
+    except (JoseError, CertificateError, ValueError, KeyError, TypeError, UnicodeError):
         raise OAuthError("invalid_software_statement", "header or x5c unreadable") from None
     if header.get("alg") not in config.CLIENT_ALGORITHMS:
         raise OAuthError("invalid_software_statement", f"algorithm {header.get('alg')!r}")
@@ -143,12 +148,7 @@ def _check_identity(claims: dict[str, Any], leaf: x509.Certificate) -> None:
     """UDAP: iss = sub = a uniformResourceIdentifier in the certificate's subjectAltName."""
     if claims["iss"] != claims["sub"] or not isinstance(claims["iss"], str):
         raise OAuthError("invalid_software_statement", "iss and sub differ")
-    try:
-        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        uris = san.get_values_for_type(x509.UniformResourceIdentifier)
-    except x509.ExtensionNotFound:
-        uris = []
-    if claims["iss"] not in uris:
+    if claims["iss"] not in alt_names(leaf, x509.UniformResourceIdentifier):
         raise OAuthError("unapproved_software_statement", "iss is not a SAN URI of the certificate")
 
 
@@ -205,7 +205,7 @@ def _create(claims, verified: VerifiedCertificate) -> Registration:
     try:
         client = clients.create_client(
             claims["client_name"].strip()[:200],
-            organization=_organization(verified.leaf),
+            organization=organization(verified.leaf)[:200],
             community=verified.community,
             allowed_scopes=" ".join(scopes),
             actor=ACTOR,
@@ -244,22 +244,17 @@ def _add_fingerprint(client: ApiClient, verified: VerifiedCertificate) -> None:
         )
 
 
-def _organization(leaf: x509.Certificate) -> str:
-    names = leaf.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
-    return str(names[0].value)[:200] if names else ""
-
-
 def certificate_jwks(leaf: x509.Certificate) -> str:
     """The certificate's public key as the client's one JWK; its kid is the x5t#S256."""
     public = leaf.public_key()
-    kid = certificate_thumbprint(leaf)
+    kid = x5t_s256(leaf)
     cls = ECKey if isinstance(public, ec.EllipticCurvePublicKey) else RSAKey
     key = cls.import_key(public, parameters={"kid": kid, "use": "sig"})
     return json.dumps({"keys": [key.as_dict(private=False)]})
 
 
-def _der(item: Any) -> bytes:
+def _x5c_entry(item: Any) -> str:
     """An x5c entry: standard base64 of the DER certificate (RFC 7515 §4.1.6)."""
     if not isinstance(item, str):
         raise ValueError("x5c entries are strings")
-    return base64.b64decode(item, validate=True)
+    return item

@@ -13,6 +13,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from ..trust.certificates import CertificateError, load_pem_certificate
 from . import PkiError
 from .files import replace, write_new
 from .keys import PrivateKey, load_private_key
@@ -64,7 +65,7 @@ class CaDirectory:
 
     def certificate(self) -> x509.Certificate:
         self.require_exists()
-        return x509.load_pem_x509_certificate(self.cert_file.read_bytes())
+        return _read_certificate(self.cert_file)
 
     def private_key(self) -> PrivateKey:
         return load_private_key(self.key_file)
@@ -93,14 +94,19 @@ class CaDirectory:
 
     def issued(self) -> list[x509.Certificate]:
         """Every certificate this CA signed, oldest first."""
-        certs = [
-            x509.load_pem_x509_certificate(p.read_bytes()) for p in self.issued_dir.glob("*.pem")
-        ]
+        certs = [_read_certificate(p) for p in self.issued_dir.glob("*.pem")]
         return sorted(certs, key=lambda c: (c.not_valid_before_utc, c.serial_number))
 
     def issued_certificate(self, serial: int) -> x509.Certificate | None:
         path = self.issued_dir / f"{serial_hex(serial)}.pem"
-        return x509.load_pem_x509_certificate(path.read_bytes()) if path.is_file() else None
+        return _read_certificate(path) if path.is_file() else None
+
+
+def _read_certificate(path: Path) -> x509.Certificate:
+    try:
+        return load_pem_certificate(path.read_bytes())
+    except CertificateError as error:
+        raise PkiError(f"{path} is not a PEM certificate") from error
 
 
 def serial_hex(serial: int) -> str:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
+from ..trust.certificates import is_ca
+
 ROOT_DAYS = 3652  # ten years
 INTERMEDIATE_DAYS = 1826  # five years
 LEAF_DAYS = 548  # eighteen months
@@ -30,7 +32,7 @@ def certificate_status(cert: x509.Certificate, revoked: bool, now: dt.datetime):
     age = now - cert.not_valid_before_utc
     expires_in = cert.not_valid_after_utc - now
     # A CA certificate is replaced on its own (longer) schedule: only its expiry is a warning.
-    reissue_after = None if _is_ca(cert) else REISSUE_AFTER
+    reissue_after = None if is_ca(cert) else REISSUE_AFTER
     warnings = () if revoked else certificate_warnings(age, expires_in, reissue_after)
     return CertificateStatus(cert, age, expires_in, revoked, warnings)
 
@@ -47,10 +49,3 @@ def certificate_warnings(
     if expires_in <= EXPIRY_WARNING:
         warnings.append(f"expires in {expires_in.days} days")
     return tuple(warnings)
-
-
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except x509.ExtensionNotFound:
-        return False

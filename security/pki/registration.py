@@ -5,16 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from django.db import transaction
-from django.utils import timezone
 
-from security import truststore
 from security.anchors import AnchorError, Registration, register_anchor
 from security.clients import ClientError, add_identity, create_client, set_scopes
-from security.crl import CrlError, check_crl_issued_by
-from security.models import ApiClient, CertificateIdentity, RevocationList, TrustAnchor
-from security.truststore import fingerprint
+from security.models import ApiClient, CertificateIdentity, TrustAnchor
+from security.trust import crls
+from security.trust.certificates import alt_names, fingerprint
 
 from . import PkiError
 from .layout import CaDirectory
@@ -35,7 +32,7 @@ def register_ca(ca: CaDirectory) -> Registration:
     except AnchorError as error:
         raise PkiError(str(error)) from error
     if ca.crl_der_file.exists():
-        store_crl(registration.anchor, x509.load_der_x509_crl(ca.crl_der_file.read_bytes()))
+        store_crl(registration.anchor, ca.crl_der_file.read_bytes())
     return registration
 
 
@@ -43,31 +40,12 @@ def registered_anchor(ca: CaDirectory) -> TrustAnchor | None:
     return TrustAnchor.objects.filter(fingerprint_sha256=fingerprint(ca.certificate())).first()
 
 
-def store_crl(anchor: TrustAnchor, crl: x509.CertificateRevocationList) -> None:
-    """Store a CRL just published, with the checks refreshcrls applies to a fetched one."""
+def store_crl(anchor: TrustAnchor, crl: x509.CertificateRevocationList | bytes) -> None:
+    """Store a CRL just published (or its DER/PEM bytes) through the trust core's one writer."""
     try:
-        check_crl_issued_by(crl, x509.load_pem_x509_certificate(anchor.certificate_pem.encode()))
-    except CrlError as error:
+        crls.store_crl(anchor, crls.parse_crl(crl) if isinstance(crl, bytes) else crl)
+    except crls.CrlError as error:
         raise PkiError(f"CRL not stored: {error}") from error
-    with transaction.atomic():
-        stored = RevocationList.objects.select_for_update().filter(issuer=anchor).first()
-        # Never replace a newer CRL: an older one could un-revoke a certificate.
-        if stored and stored.this_update and crl.last_update_utc < stored.this_update:
-            raise PkiError("CRL not stored: the server already holds a newer one")
-        RevocationList.objects.update_or_create(issuer=anchor, defaults=_crl_row(crl))
-    truststore.invalidate()
-
-
-def _crl_row(crl: x509.CertificateRevocationList) -> dict:
-    now = timezone.now()
-    return {
-        "crl_der": crl.public_bytes(Encoding.DER),
-        "this_update": crl.last_update_utc,
-        "next_update": crl.next_update_utc,
-        "fetched_at": now,
-        "last_attempt_at": now,
-        "last_error": "",
-    }
 
 
 @dataclass(frozen=True)
@@ -116,9 +94,9 @@ def _client(name, organization, anchor, scopes, actor) -> tuple[ApiClient, bool]
 def _add_missing_identities(client, kind, pem, cert, actor) -> list[CertificateIdentity]:
     # A reissued certificate for the same FQDN is already recognised by its DNS identity.
     if kind == CertificateIdentity.DNS:
-        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        values = names.get_values_for_type(x509.DNSName)
+        values = alt_names(cert, x509.DNSName)
         mine = set(client.identities.filter(kind=kind).values_list("value", flat=True))
-        if {v.lower() for v in values} <= mine:
+        # No SAN DNS name at all: add_identity says so, rather than this adding nothing.
+        if values and {v.lower() for v in values} <= mine:
             return []
     return add_identity(client, kind, certificate_pem=pem, actor=actor)

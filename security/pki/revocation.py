@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from ..trust.chains import issued_by
 from . import PkiError
 from .files import replace
 from .layout import CaDirectory, parse_serial, serial_hex
@@ -92,11 +93,8 @@ def revoke(ca: CaDirectory, serial: int, reason: str = "unspecified") -> tuple[R
 
 def serial_of_issued(ca: CaDirectory, cert: x509.Certificate) -> int:
     """The serial of `cert`, after checking this CA really issued it."""
-    ca_cert = ca.certificate()
-    try:
-        cert.verify_directly_issued_by(ca_cert)
-    except Exception as error:  # wrong issuer name or signature: not ours to revoke
-        raise PkiError("that certificate was not issued by this CA") from error
+    if not issued_by(cert, ca.certificate()):  # wrong issuer name or signature: not ours
+        raise PkiError("that certificate was not issued by this CA")
     return cert.serial_number
 
 

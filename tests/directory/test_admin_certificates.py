@@ -13,8 +13,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from directory.admin_certificates import DIGITAL_CERTIFICATE_URL
-from directory.certificates import CertificateError, parse_certificate
 from directory.models import Resource
+from security.trust.certificates import CertificateError, parse_certificate
 from tests.factories import EndpointFactory
 
 pytestmark = pytest.mark.django_db
@@ -94,7 +94,7 @@ def test_der_ending_in_a_whitespace_byte_is_read_whole():
             break
     else:
         pytest.fail("no certificate ending in a whitespace byte was generated")
-    assert parse_certificate(der(cert)).fingerprint_sha256 == fingerprint(cert)
+    assert parse_certificate(der(cert)).fingerprint_display == fingerprint(cert)
 
 
 def test_parse_certificate_reads_pem_der_and_bare_base64(long_lived):
@@ -103,7 +103,7 @@ def test_parse_certificate_reads_pem_der_and_bare_base64(long_lived):
         assert info.subject == "CN=ep.example.org"
         assert info.issuer == "CN=Directory Test CA"
         assert info.sans == ("DNS:ep.example.org", "URI:https://ep.example.org/fhir")
-        assert info.fingerprint_sha256 == fingerprint(long_lived)
+        assert info.fingerprint_display == fingerprint(long_lived)
         assert not info.expires_within(90)
     assert parse_certificate(base64.b64encode(der(long_lived)).decode()).der == der(long_lived)
     assert parse_certificate(der(make_certificate(30))).expires_within(90)

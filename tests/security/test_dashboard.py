@@ -7,8 +7,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from django.utils import timezone
 
+from directory import storage
+from directory.admin_certificates import DIGITAL_CERTIFICATE_URL
 from directory.models import Resource
-from security import expiry
+from directory.reindex import reindex_rows
 from security.models import (
     ApiKey,
     CertificateIdentity,
@@ -40,19 +42,25 @@ def make_anchor(community, subject, not_before, not_after, kind=TrustAnchor.ROOT
 
 
 def make_endpoint(logical_id, expiration_date, deleted=False):
+    """An Endpoint row indexed as a write indexes it (the certificate index is what the dashboard
+    reads), then deleted through storage when asked, which drops its index rows."""
     extension = {
-        "url": expiry.DIGITAL_CERTIFICATE_URL,
+        "url": DIGITAL_CERTIFICATE_URL,
         "extension": [{"url": "expirationDate", "valueDate": expiration_date}],
     }
     content = {"resourceType": "Endpoint", "id": logical_id, "extension": [extension]}
-    return Resource.objects.create(
+    row = Resource.objects.create(
         resource_type="Endpoint",
         logical_id=logical_id,
         version_id=1,
         last_updated=timezone.now(),
-        deleted=deleted,
+        deleted=False,
         content=json.dumps(content),
     )
+    reindex_rows([row])
+    if deleted:
+        storage.delete("Endpoint", logical_id)
+    return row
 
 
 def pem_issued(not_before):

@@ -1,6 +1,5 @@
 """The pure expiry computations behind the trust and expiry dashboard."""
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,14 +11,6 @@ from .pki import make_leaf, make_root
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
-
-
-def endpoint_json(*expiration_dates, url=expiry.DIGITAL_CERTIFICATE_URL) -> str:
-    extensions = [
-        {"url": url, "extension": [{"url": "expirationDate", "valueDate": value}]}
-        for value in expiration_dates
-    ]
-    return json.dumps({"resourceType": "Endpoint", "extension": extensions})
 
 
 # ---------------------------------------------------------------------------- expiring
@@ -108,56 +99,3 @@ def test_the_start_date_is_read_from_a_pem_certificate():
 @pytest.mark.parametrize("pem", ["", "not a certificate", "-----BEGIN CERTIFICATE-----\nAAAA\n"])
 def test_an_unreadable_pem_gives_no_start_date(pem):
     assert expiry.certificate_not_before(pem) is None
-
-
-# ---------------------------------------------------------------------------- endpoint JSON
-
-
-def test_every_digital_certificate_expiry_of_an_endpoint_is_read():
-    content = endpoint_json("2026-08-01", "2027-01-31")
-    assert expiry.endpoint_certificate_expiries(content) == [
-        datetime(2026, 8, 1, tzinfo=UTC),
-        datetime(2027, 1, 31, tzinfo=UTC),
-    ]
-
-
-def test_partial_dates_are_read_as_their_earliest_day():
-    assert expiry.endpoint_certificate_expiries(endpoint_json("2026-09", "2027")) == [
-        datetime(2026, 9, 1, tzinfo=UTC),
-        datetime(2027, 1, 1, tzinfo=UTC),
-    ]
-
-
-@pytest.mark.parametrize(
-    "content",
-    [
-        None,
-        "",
-        "{not json",
-        "[]",
-        json.dumps({"extension": "oops"}),
-        json.dumps({"extension": [None, 3, {"url": expiry.DIGITAL_CERTIFICATE_URL}]}),
-        json.dumps({"extension": [{"url": expiry.DIGITAL_CERTIFICATE_URL, "extension": {}}]}),
-        endpoint_json("2026-13-01", "tomorrow", "2026-02-30"),
-        endpoint_json("2026-08-01", url="http://example.org/other-extension"),
-    ],
-)
-def test_malformed_endpoint_json_yields_nothing_rather_than_failing(content):
-    assert expiry.endpoint_certificate_expiries(content) == []
-
-
-def test_a_non_string_date_is_skipped():
-    content = json.dumps(
-        {
-            "extension": [
-                {
-                    "url": expiry.DIGITAL_CERTIFICATE_URL,
-                    "extension": [
-                        {"url": "expirationDate", "valueDate": 20260801},
-                        {"url": "expirationDate", "valueDate": "2026-08-02"},
-                    ],
-                }
-            ]
-        }
-    )
-    assert expiry.endpoint_certificate_expiries(content) == [datetime(2026, 8, 2, tzinfo=UTC)]

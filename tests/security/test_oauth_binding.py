@@ -4,6 +4,7 @@ works only with the certificate of the request that got it."""
 import pytest
 
 from security.oauth import issuance
+from security.trust.certificates import x5t_s256
 
 from .conftest import LIVE_DB
 from .oauth_support import *  # noqa: F403  (fixtures)
@@ -20,7 +21,7 @@ def client_a(cert_client, pki):
 
 def test_bound_token_works_with_its_certificate(oauth_server, client_a, pki):
     token = get_token(oauth_server, pki.valid, "client-a")
-    assert claims_of(token)["cnf"]["x5t#S256"] == issuance.certificate_thumbprint(pki.valid.cert)
+    assert claims_of(token)["cnf"]["x5t#S256"] == x5t_s256(pki.valid.cert)
     response = fhir_get(oauth_server, "Organization", token, pki.valid)
     assert response.status_code == 200, response.text
     assert response.headers["X-Test-Client"] == "Client A"
@@ -66,12 +67,10 @@ def test_external_token_with_cnf_of_another_certificate_is_refused(
     oauth_server, client_a, pki, settings, token_issuer
 ):
     settings.SECURITY_JWT_ISSUERS_FILE = token_issuer.issuers_file
-    other = issuance.certificate_thumbprint(pki.valid_b.cert)
+    other = x5t_s256(pki.valid_b.cert)
     token = token_issuer.mint("system/*.rs", cnf={"x5t#S256": other})
     assert fhir_get(oauth_server, "Organization", token, pki.valid).status_code == 401
-    mine = token_issuer.mint(
-        "system/*.rs", cnf={"x5t#S256": issuance.certificate_thumbprint(pki.valid.cert)}
-    )
+    mine = token_issuer.mint("system/*.rs", cnf={"x5t#S256": x5t_s256(pki.valid.cert)})
     assert fhir_get(oauth_server, "Organization", mine, pki.valid).status_code == 200
 
 

@@ -11,7 +11,7 @@ from django.test import Client
 from security.models import ApiClient, CertificateIdentity, KeyEvent, RevocationList, TrustAnchor
 from security.pki import revocation
 from security.refusal import Refusal
-from security.truststore import fingerprint
+from security.trust.certificates import fingerprint
 from security.verification import verify
 
 from .conftest import secured_middleware

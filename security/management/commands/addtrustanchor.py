@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from security.anchors import AnchorError, register_anchor
 from security.models import TrustAnchor
+from security.trust.certificates import CertificateError, load_pem_certificates
 
 
 class Command(BaseCommand):
@@ -52,8 +53,8 @@ def read_certificate(path: str) -> x509.Certificate:
     except OSError as error:
         raise CommandError(f"cannot read {path}: {error.strerror}") from error
     try:
-        certs = x509.load_pem_x509_certificates(data)
-    except ValueError as error:
+        certs = load_pem_certificates(data)
+    except CertificateError as error:
         raise CommandError(f"{path} holds no PEM certificate") from error
     if len(certs) != 1:
         raise CommandError(f"{path} holds {len(certs)} certificates; give exactly one")

@@ -2,12 +2,12 @@
 
 from pathlib import Path
 
-from cryptography import x509
 from django.core.management.base import BaseCommand, CommandError
 
 from security.pki import PkiError
 from security.pki.layout import CaDirectory, parse_serial, serial_hex
 from security.pki.revocation import REASONS, revoke, serial_of_issued
+from security.trust.certificates import CertificateError, load_pem_certificate
 
 
 class Command(BaseCommand):
@@ -39,7 +39,7 @@ def _serial(ca, options) -> int:
     if options["serial"]:
         return parse_serial(options["serial"])
     try:
-        cert = x509.load_pem_x509_certificate(options["cert"].read_bytes())
-    except (OSError, ValueError) as error:
+        cert = load_pem_certificate(options["cert"].read_bytes())
+    except (OSError, CertificateError) as error:
         raise PkiError(f"cannot read a PEM certificate from {options['cert']}") from error
     return serial_of_issued(ca, cert)

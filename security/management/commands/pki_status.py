@@ -3,13 +3,13 @@
 import datetime as dt
 from pathlib import Path
 
-from cryptography import x509
 from django.core.management.base import BaseCommand, CommandError
 
 from security.pki import PkiError
 from security.pki.layout import CaDirectory, serial_hex
 from security.pki.policy import EXPIRY_WARNING, certificate_status
 from security.pki.revocation import crl_number, load_state
+from security.trust.crls import CrlError, parse_crl
 
 
 class Command(BaseCommand):
@@ -49,7 +49,10 @@ class Command(BaseCommand):
         if not ca.crl_der_file.exists():
             self.stdout.write("  WARNING: no CRL published")
             return
-        crl = x509.load_der_x509_crl(ca.crl_der_file.read_bytes())
+        try:
+            crl = parse_crl(ca.crl_der_file.read_bytes())
+        except CrlError as error:
+            raise CommandError(f"{ca.crl_der_file}: {error}") from error
         self.stdout.write(
             f"  CRL {crl_number(crl)}, next update {crl.next_update_utc:%Y-%m-%d %H:%M} UTC"
         )

@@ -8,12 +8,12 @@ anchors and CRLs the app verifies with, so the two gates never disagree. Rerun i
 import re
 from pathlib import Path
 
-from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from security.models import RevocationList, TrustAnchor
+from security.trust.crls import parse_crl
 
 TEMPLATES = Path(settings.BASE_DIR) / "deploy" / "nginx"
 PLACEHOLDER = re.compile(r"\{\{([A-Z_]+)\}\}")
@@ -91,8 +91,7 @@ def _crl_bundle() -> str:
         names = ", ".join(anchor.subject for anchor in missing[:3])
         raise CommandError(f"No CRL stored for {names}; run refreshcrls first")
     return "".join(
-        x509.load_der_x509_crl(bytes(crl.crl_der)).public_bytes(Encoding.PEM).decode()
-        for crl in crls
+        parse_crl(bytes(crl.crl_der)).public_bytes(Encoding.PEM).decode() for crl in crls
     )
 
 
