@@ -346,3 +346,13 @@ LOGGING = {
 }
 DEFAULT_EXCEPTION_REPORTER_FILTER = "security.reporting.RedactingExceptionReporterFilter"
 DEFAULT_EXCEPTION_REPORTER = "security.reporting.RedactingExceptionReporter"
+
+# FHIR Bulk Data `$export` (fhirapi/bulk.py, directory/export.py).
+# Where the NDJSON files go: <dir>/<job key>/<Type>.ndjson, directories 0700, files 0600.
+BULK_EXPORT_DIR = env.path("BULK_EXPORT_DIR", default=BASE_DIR / "var" / "exports")
+# A job and its files are deleted this long after it finished (or was asked, if it never ran).
+BULK_EXPORT_RETENTION_SECONDS = env.int("BULK_EXPORT_RETENTION_SECONDS", default=3600)
+# Run a kicked-off job in a thread of the worker that took it; off, `manage.py runexports` does.
+BULK_EXPORT_RUN_IN_THREAD = env.bool("BULK_EXPORT_RUN_IN_THREAD", default=True)
+# Jobs one client may have queued or running at once; more are refused with 429.
+BULK_EXPORT_MAX_ACTIVE_PER_CLIENT = env.int("BULK_EXPORT_MAX_ACTIVE_PER_CLIENT", default=2)
