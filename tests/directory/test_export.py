@@ -10,7 +10,12 @@ from directory.models import Resource
 from tests.factories import FACTORIES
 
 # Escapes JSON must keep and COPY's text format would otherwise mangle.
-AWKWARD = ['back\\slash "quoted"', "line\nbreak\ttab\r", "Müller 東京 \u2028", "\\\\n not a newline"]
+AWKWARD = [
+    'back\\slash "quoted"',
+    "line\nbreak\ttab\r",
+    "Müller 東京 \u2028",
+    "\\\\n not a newline",
+]
 
 
 def _write(tmp_path, job, fast: bool) -> bytes:
