@@ -307,3 +307,48 @@ def export_definition() -> str:
     from fhirapi.capability import EXPORT_DEFINITION
 
     return EXPORT_DEFINITION
+
+
+def test_a_plain_requests_consumer_keeps_a_full_copy_current(live_server, credentials, directory):
+    """The README's recipe, followed only from headers and manifests: full export, then
+    `_since` exports for changes and `_history?_since=` for deletions."""
+    session = requests.Session()
+    session.headers.update({**credentials.http, "Accept": FHIR_JSON})
+    base = f"{live_server.url}/fhir"
+    copy: dict[tuple[str, str], dict] = {}
+
+    def sync(since: str | None) -> str:
+        params = {"_since": since} if since else {}
+        started = session.get(f"{base}/$export", params=params, headers=ASYNC, timeout=10)
+        assert started.status_code == 202
+        status = session.get(started.headers["Content-Location"], timeout=10)
+        while status.status_code == 202:
+            time.sleep(float(status.headers["Retry-After"]) / 10)
+            status = session.get(started.headers["Content-Location"], timeout=10)
+        manifest = status.json()
+        for item in manifest["output"]:
+            lines = session.get(item["url"], timeout=10).text.splitlines()
+            for resource in map(json.loads, lines):
+                key = (resource["resourceType"], resource["id"])
+                held = copy.get(key, {"meta": {"versionId": "0"}})
+                if int(resource["meta"]["versionId"]) > int(held["meta"]["versionId"]):
+                    copy[key] = resource
+        if since:
+            history = session.get(f"{base}/_history", params={"_since": since}, timeout=10)
+            for entry in history.json().get("entry", []):
+                if entry["request"]["method"] == "DELETE":
+                    copy.pop(tuple(entry["request"]["url"].split("/")[:2]), None)
+        return manifest["transactionTime"]
+
+    mark = sync(None)
+    from directory import storage
+
+    storage.delete("Location", directory["loc"]["id"])
+    storage.update(
+        "Organization", directory["org"]["id"], {**directory["org"], "name": "Renamed Clinic"}
+    )
+    FACTORIES["Endpoint"].create()
+    sync(mark)
+    live = Resource.objects.filter(deleted=False)
+    assert copy == {(r.resource_type, r.logical_id): json.loads(r.content) for r in live}
+    assert copy[("Organization", directory["org"]["id"])]["name"] == "Renamed Clinic"
