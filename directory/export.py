@@ -214,10 +214,22 @@ def cancel_job(job: ExportJob) -> None:
     shutil.rmtree(job_dir(job), ignore_errors=True)
 
 
+def _expired(now: datetime) -> Q:
+    """Past its expiry, unless a live runner is still writing it (its expiry then counts from
+    when it finishes: a large export may outlast the retention)."""
+    stale = now - timedelta(seconds=STALE_SECONDS)
+    writing = Q(state=ExportJob.RUNNING, heartbeat__gte=stale)
+    return Q(expires__lt=now) & ~writing
+
+
+def is_expired(job: ExportJob, now: datetime | None = None) -> bool:
+    return ExportJob.objects.filter(_expired(now or timezone.now()), pk=job.pk).exists()
+
+
 def purge_expired(now: datetime | None = None, batch: int = PURGE_BATCH) -> int:
     """Delete up to `batch` expired jobs with their files; the number deleted."""
     now = now or timezone.now()
-    expired = list(ExportJob.objects.filter(expires__lt=now).order_by("expires")[:batch])
+    expired = list(ExportJob.objects.filter(_expired(now)).order_by("expires")[:batch])
     for job in expired:
         cancel_job(job)
     return len(expired)

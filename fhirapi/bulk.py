@@ -204,7 +204,7 @@ def _owned_job(request, job_key: str) -> export.ExportJob:
     job = export.ExportJob.objects.filter(key=job_key).first()
     if job is None or not hmac.compare_digest(job.owner, client_key(request)):
         raise NotFound(MISSING)
-    if job.expires <= timezone.now():
+    if export.is_expired(job):
         export.cancel_job(job)
         raise NotFound(MISSING)
     return job

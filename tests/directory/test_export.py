@@ -60,3 +60,26 @@ def test_deleted_resources_are_not_exported(tmp_path):
     job = export.ExportJob(types=["Organization"], type_filters={})
     assert gone["id"] not in _write(tmp_path, job, fast=False).decode()
     assert kept["id"] in _write(tmp_path, job, fast=False).decode()
+
+
+@pytest.mark.django_db
+def test_purge_spares_a_job_its_runner_is_still_writing(tmp_path, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.BULK_EXPORT_DIR = tmp_path
+    now = timezone.now()
+    request = export.ExportRequest(owner="client:1", request_url="x", types=["Organization"])
+    writing, dead, done = (export.start_job(request, background=False) for _ in range(3))
+    past = now - timedelta(seconds=1)
+    stale = now - timedelta(seconds=export.STALE_SECONDS + 1)
+    export.ExportJob.objects.filter(pk=writing.pk).update(
+        state="running", heartbeat=now, expires=past
+    )
+    export.ExportJob.objects.filter(pk=dead.pk).update(
+        state="running", heartbeat=stale, expires=past
+    )
+    export.ExportJob.objects.filter(pk=done.pk).update(state="done", expires=past)
+    assert export.purge_expired(batch=10) == 2
+    assert list(export.ExportJob.objects.values_list("pk", flat=True)) == [writing.pk]
