@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from directory import export
 from directory.models import Resource
+from security.models import RequestAudit
 from tests.factories import FACTORIES
 
 from .conftest import FHIR_JSON
@@ -262,6 +263,9 @@ def test_export_needs_read_on_every_type(fhir, directory):
     refused = kick_off(fhir, scope="system/Practitioner.rs", _type="Organization")
     assert refused.status_code == 403
     assert refused.json()["resourceType"] == "OperationOutcome"
+    audit = RequestAudit.objects.latest("time")
+    assert (audit.interaction, audit.outcome, audit.status) == ("export", "scope-missing", 403)
+    assert audit.decision == "export needs Organization.r: deny missing Organization.r"
     # Without _type: exactly the types the token may read.
     manifest = exported(fhir, scope="system/Practitioner.rs")
     assert [o["type"] for o in manifest["output"]] == ["Practitioner"]
