@@ -152,7 +152,8 @@ def run_job(job_id: int) -> ExportJob | None:
     job = ExportJob.objects.get(pk=job_id)
     directory = job_dir(job)
     shutil.rmtree(directory, ignore_errors=True)  # a restart's partial files
-    directory.mkdir(mode=0o700, parents=True)
+    directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # no one else lists jobs
+    directory.mkdir(mode=0o700)
     try:
         _write_all(job)
     except Stopped:

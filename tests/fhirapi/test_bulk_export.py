@@ -319,6 +319,7 @@ def test_expired_jobs_are_purged_on_access_and_by_command(fhir, directory, setti
     job = export.ExportJob.objects.get()
     folder = export.job_dir(job)
     assert folder.is_dir() and oct(folder.stat().st_mode & 0o777) == "0o700"
+    assert oct(folder.parent.stat().st_mode & 0o777) == "0o700"
     assert all(oct(f.stat().st_mode & 0o777) == "0o600" for f in folder.iterdir())
     export.ExportJob.objects.update(expires=timezone.now() - timedelta(seconds=1))
     assert download(fhir, first["output"][0]["url"]).status_code == 404
