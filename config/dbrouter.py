@@ -25,7 +25,10 @@ from .replicas import ReplicaHealth
 REPLICA_APP_LABELS = frozenset({"directory"})
 # Written by a search's first page and read by the next request, from whatever worker: a
 # lagging replica would answer "search results expired".
-PRIMARY_ONLY_MODELS = frozenset({"searchsnapshot", "searchsnapshotentry", "searchsnapshotchunk"})
+# Export and import jobs likewise: a status poll right after the kick-off must find its job.
+PRIMARY_ONLY_MODELS = frozenset(
+    {"searchsnapshot", "searchsnapshotentry", "searchsnapshotchunk", "exportjob", "importjob"}
+)
 
 _wrote: ContextVar[bool] = ContextVar("directory_db_wrote", default=False)
 _replica: ContextVar[str | None] = ContextVar("directory_db_replica", default=None)

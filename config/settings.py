@@ -360,3 +360,13 @@ FHIR_IMPORT_BATCH_SIZE = env.int("FHIR_IMPORT_BATCH_SIZE", default=1000)
 FHIR_IMPORT_ALLOWED_URLS = env.list("FHIR_IMPORT_ALLOWED_URLS", default=[])
 # Finished jobs (and their files) older than this are removed by `manage.py purgeimports`.
 FHIR_IMPORT_KEEP_SECONDS = env.int("FHIR_IMPORT_KEEP_SECONDS", default=7 * 24 * 3600)
+
+# FHIR Bulk Data `$export` (fhirapi/bulk.py, directory/export.py).
+# Where the NDJSON files go: <dir>/<job key>/<Type>.ndjson, directories 0700, files 0600.
+BULK_EXPORT_DIR = env.path("BULK_EXPORT_DIR", default=BASE_DIR / "var" / "exports")
+# A job and its files are deleted this long after it finished (or was asked, if it never ran).
+BULK_EXPORT_RETENTION_SECONDS = env.int("BULK_EXPORT_RETENTION_SECONDS", default=3600)
+# Run a kicked-off job in a thread of the worker that took it; off, `manage.py runexports` does.
+BULK_EXPORT_RUN_IN_THREAD = env.bool("BULK_EXPORT_RUN_IN_THREAD", default=True)
+# Jobs one client may have queued or running at once; more are refused with 429.
+BULK_EXPORT_MAX_ACTIVE_PER_CLIENT = env.int("BULK_EXPORT_MAX_ACTIVE_PER_CLIENT", default=2)

@@ -394,5 +394,7 @@ from .admin_models import *  # noqa: E402,F403
 # The bulk import job table (directory/bulkimport_jobs.py).
 from .bulkimport_models import ImportJob  # noqa: E402, F401
 
-# Declared in its own module (custom search parameters); imported so Django registers it.
+# Declared in their own modules (bulk export, custom search parameters); imported so Django
+# registers them.
+from .export_models import ExportJob  # noqa: E402, F401
 from .reindex_models import ReindexJob  # noqa: E402, F401

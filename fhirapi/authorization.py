@@ -15,7 +15,11 @@ request reads or writes:
 - a conditional update or delete (`PUT`/`DELETE Type?criteria`) needs `s` besides `u`/`d`, and
   whatever its criteria search on other types;
 - each entry of a batch or transaction Bundle is decided exactly as the same request sent alone
-  (`authorize_entry`), its decisions recorded under its entry number.
+  (`authorize_entry`), its decisions recorded under its entry number;
+- a Bulk Data `$export` needs `r` on every type it exports (without `_type`: exactly the supported
+  types the grants let it read, `exportable_types`), and each `_typeFilter` query what the same
+  search would need; its status, cancellation and files need `r` on the job's types again, so a
+  token that lost a type cannot fetch it (the owner check comes before, in fhirapi/bulk.py).
 
 Every response is checked once more before it leaves (`check_response`): an entry of a type the
 grants do not cover fails the request closed. Each decision is written to the security context
@@ -96,6 +100,31 @@ def authorize_criteria(request, what: str, resource_type: str, pairs) -> None:
     """Criteria a conditional interaction matches on: `s` on its type and on every type reached."""
     needed = {(resource_type, "s")} | _reach_grants(resource_type, pairs)
     authorize(context_of(request), what, needed)
+
+
+def exportable_types(request) -> list[str]:
+    """The types an `$export` without `_type` covers: every supported type the grants can read."""
+    grants = _grants(context_of(request))
+    if grants is None:
+        return list(RESOURCE_TYPES)
+    return [t for t in RESOURCE_TYPES if (t, "r") in grants]
+
+
+def authorize_export(
+    request, types: Iterable[str], type_filters: dict[str, list[list[tuple[str, str]]]]
+) -> None:
+    """A kick-off: `r` on each exported type; each `_typeFilter` query is judged as a search
+    (`s` on its type, and whatever its chains and `_has` search on other types)."""
+    needed = {(t, "r") for t in types} or {("*", "r")}  # nothing readable: refuse, not export none
+    for resource_type, queries in type_filters.items():
+        for pairs in queries:
+            needed |= {(resource_type, "s")} | _reach_grants(resource_type, pairs)
+    authorize(context_of(request), "export", needed)
+
+
+def authorize_export_job(request, what: str, types: Iterable[str]) -> None:
+    """An owner's later request on its job (status, cancel, one file): `r` on those types."""
+    authorize(context_of(request), what, {(t, "r") for t in types})
 
 
 def authorize_bundle(request, bundle_type: str) -> None:

@@ -51,6 +51,16 @@ COMMON_PARAM_DOCS = {
     "_lastUpdated": "When the resource last changed (prefixes eq, ne, lt, le, gt, ge, sa, eb)",
 }
 
+# FHIR Bulk Data `$export` (fhirapi/bulk.py), at system level and on every type.
+EXPORT_DEFINITION = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"
+EXPORT_DOCUMENTATION = (
+    "FHIR Bulk Data $export with Prefer: respond-async; _type, _since, _typeFilter, "
+    "_outputFormat=application/fhir+ndjson. Without _type it exports exactly the supported "
+    "types the token may read (r); each _typeFilter query needs what the same search needs. "
+    "Job status and files answer only the client that started the job, with the same "
+    "certificate, key and token checks."
+)
+
 # Routed interactions that CapabilityStatement shows as resource flags, not interaction codes.
 CONDITIONAL_WRITES = ("conditional-update", "conditional-delete")
 # The base's POST route serves both Bundle types.
@@ -163,7 +173,16 @@ def _resource(rdef: registry.ResourceDef) -> dict:
     if revincludes:
         entry["searchRevInclude"] = revincludes
     entry["searchParam"] = _search_params(rdef)
+    entry["operation"] = [_export_operation()]
     return entry
+
+
+def _export_operation() -> dict:
+    return {
+        "name": "export",
+        "definition": EXPORT_DEFINITION,
+        "documentation": EXPORT_DOCUMENTATION,
+    }
 
 
 def _system_interactions() -> list[dict]:
@@ -203,7 +222,7 @@ def _documentation() -> str:
         )
     return text + (
         " Administrators add search parameters by storing SearchParameter resources and "
-        "running $reindex ([base]/$reindex, [base]/{type}/$reindex)."
+        "running $reindex ([base]/$reindex, [base]/{type}/$reindex). " + EXPORT_DOCUMENTATION
     )
 
 
@@ -227,6 +246,7 @@ def capability_statement(base: str) -> dict:
                 "security": _security(),
                 "resource": [_resource(rdef) for rdef in registry.RESOURCES.values()],
                 "interaction": _system_interactions(),
+                "operation": [_export_operation()],
             }
         ],
     }

@@ -356,13 +356,108 @@ def _paths_for(route: Route) -> list[tuple[str, str, str]]:
 
 
 def paths() -> dict:
-    """The Paths Object: every route, with the resource type made concrete (own parameters)."""
+    """The Paths Object: every route, with the resource type made concrete (own parameters),
+    then the Bulk Data export operations."""
     result: dict[str, dict] = {}
     for route in ROUTES:
         for path, resource_type in _paths_for(route):
             op = operation(route, resource_type, path)
             result.setdefault(path, {})[route.method.lower()] = op
-    return result
+    return result | export_paths()
+
+
+# ---------------------------------------------------------------- Bulk Data $export
+
+_EXPORT_JOB = {
+    "name": "job",
+    "in": "path",
+    "required": True,
+    "description": "The job's key, from the kick-off's Content-Location",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{20,64}$"},
+}
+
+
+def _export_operation(name: str, summary: str, parameters: list, responses: dict) -> dict:
+    errors = {s: _ref("responses", f"Error{s}") for s in ("401", "403", "404", "406", "429", "503")}
+    return {
+        "operationId": name,
+        "summary": summary,
+        "tags": ["Bulk Data"],
+        "parameters": parameters,
+        "responses": responses | errors,
+        "security": api_security(),
+    }
+
+
+def export_paths() -> dict:
+    """`$export` (system level; `[base]/{type}/$export` takes the same parameters), its status
+    URL and its files (fhirapi/bulk.py)."""
+    string = {"type": "string"}
+    accepted = {
+        "description": "Accepted; poll the Content-Location",
+        "headers": {"Content-Location": {"description": "The status URL", "schema": string}},
+        "content": _fhir_json(_ref("schemas", "OperationOutcome")),
+    }
+    kick_off = [
+        _header("Prefer", "Must hold respond-async", {"type": "string", "enum": ["respond-async"]})
+        | {"required": True},
+        _query("_type", string, "Comma-separated types (default: every type the token reads)"),
+        _ref("parameters", "_since"),
+        _query("_typeFilter", string, "Type?search-query; commas separate alternatives"),
+        _query(
+            "_outputFormat",
+            {"type": "string", "enum": ["application/fhir+ndjson", "application/ndjson", "ndjson"]},
+            "NDJSON only",
+        ),
+    ]
+    manifest = {
+        "description": "Done: the manifest",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+    running = {
+        "description": "Still running",
+        "headers": {
+            "X-Progress": {"description": "state: done of total resources", "schema": string},
+            "Retry-After": _ref("headers", "Retry-After"),
+        },
+    }
+    failed = _response("The job failed", _ref("schemas", "OperationOutcome"))
+    cancelled = _response("Cancelled; the files are deleted", _ref("schemas", "OperationOutcome"))
+    ndjson = {
+        "description": "One resource a line",
+        "content": {"application/fhir+ndjson": {"schema": string}},
+    }
+    file_type = {
+        "name": "type",
+        "in": "path",
+        "required": True,
+        "description": "A type listed in the manifest",
+        "schema": {"type": "string", "enum": list(registry.RESOURCE_TYPES)},
+    }
+    bad = {"400": _ref("responses", "Error400")}
+    return {
+        "/$export": {
+            "get": _export_operation(
+                "export", "Start a bulk export", kick_off, {"202": accepted} | bad
+            )
+        },
+        "/$export-status/{job}": {
+            "get": _export_operation(
+                "export-status",
+                "Poll an export",
+                [_EXPORT_JOB],
+                {"200": manifest, "202": running, "500": failed},
+            ),
+            "delete": _export_operation(
+                "export-cancel", "Cancel an export", [_EXPORT_JOB], {"202": cancelled}
+            ),
+        },
+        "/$export-file/{job}/{type}.ndjson": {
+            "get": _export_operation(
+                "export-file", "Download one file", [_EXPORT_JOB, file_type], {"200": ndjson}
+            )
+        },
+    }
 
 
 # ---------------------------------------------------------------- security

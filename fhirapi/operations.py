@@ -20,6 +20,7 @@ from directory.customparams import RESOURCE_TYPE as SEARCH_PARAMETER
 from directory.errors import NotFound
 from security.context import context_of
 
+from . import bulk
 from .authorization import ScopePermission, _check_spine_interaction, authorize
 from .handlers import check_type
 from .links import base_url
@@ -130,3 +131,6 @@ urlpatterns = [
         name="reindex-type",
     ),
 ]
+
+# FHIR Bulk Data `$export`, its status and its files (fhirapi/bulk.py).
+urlpatterns += bulk.urlpatterns

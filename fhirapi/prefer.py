@@ -1,4 +1,4 @@
-"""Parsing of the Prefer request header (RFC 7240) for `return` and `handling`."""
+"""Parsing of the Prefer request header (RFC 7240) for `return`, `handling` and `respond-async`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ class Preferences:
     # Strict unless the client asks otherwise: an unknown parameter or modifier is a 400, because
     # ignoring it would silently widen the answer.
     handling: str = "strict"
+    respond_async: bool = False  # `respond-async`, which Bulk Data's kick-off requires
 
     @property
     def strict(self) -> bool:
@@ -30,12 +31,14 @@ def _pairs(header: str):
 
 def parse_prefer(header: str | None) -> Preferences:
     """Known preferences from the header; unknown ones are ignored, as RFC 7240 asks."""
-    found: dict[str, str] = {}
+    found: dict[str, str | bool] = {}
     for name, value in _pairs(header or ""):
         if name == "return" and value.lower() in RETURN_VALUES:
             found.setdefault("return_", RETURN_VALUES[value.lower()])
         elif name == "handling" and value.lower() in HANDLING_VALUES:
             found.setdefault("handling", HANDLING_VALUES[value.lower()])
+        elif name == "respond-async" and not value:
+            found["respond_async"] = True
     return Preferences(**found)
 
 

@@ -173,6 +173,34 @@ def test_cronjobs_run_the_management_commands_one_at_a_time(command, schedule):
     assert (ROOT / "security" / "management" / "commands" / f"{command}.py").is_file()
 
 
+def test_server_pods_and_the_export_runner_share_one_exports_volume():
+    """A job written by one pod is downloaded through any other: one ReadWriteMany claim."""
+    (claim,) = of_kind("PersistentVolumeClaim")
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    folder = the("ConfigMap")["data"]["BULK_EXPORT_DIR"]
+    runner = next(
+        job for job in of_kind("CronJob") if job["metadata"]["name"] == "fhir-directory-runexports"
+    )
+    pods = [
+        the("Deployment")["spec"]["template"]["spec"],
+        runner["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+    ]
+    for pod in pods:
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == folder]
+        assert (
+            volumes[mount["name"]]["persistentVolumeClaim"]["claimName"]
+            == (claim["metadata"]["name"])
+        )
+    assert runner["spec"]["concurrencyPolicy"] == "Forbid"
+    command = runner["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[-1] == "runexports"
+    policies = {doc["metadata"]["name"]: doc["spec"] for doc in of_kind("NetworkPolicy")}
+    egress = {port["port"] for rule in policies["fhir-directory-exports"]["egress"]
+              for port in rule["ports"]}  # fmt: skip
+    assert egress == {5432, 53}
+
+
 def test_secrets_hold_placeholders_only():
     for secret in of_kind("Secret"):
         assert "data" not in secret, "base64 data hides what it holds: use stringData placeholders"

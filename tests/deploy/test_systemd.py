@@ -97,6 +97,18 @@ def test_every_service_writes_only_its_socket_and_log_directories(path):
     assert set(writable) <= {"/run/fhir-directory", "/var/log/fhir-directory"}
 
 
+def test_export_files_live_in_one_private_state_directory():
+    """The API serves the files the export runner writes: both use the same 0700 directory."""
+    for name in ("fhir-directory.service", "fhir-directory-exports.service"):
+        unit = parse(UNITS / name)["Service"]
+        assert unit["StateDirectory"] == "fhir-directory/exports"
+        assert unit["StateDirectoryMode"] == "0700"
+        assert "BULK_EXPORT_DIR=/var/lib/fhir-directory/exports" in unit["Environment"]
+    runner = exec_start(UNITS / "fhir-directory-exports.service")
+    assert runner[-3:] == [f"{INSTALL}/manage.py", "runexports", "--loop"]
+    assert (ROOT / "directory" / "management" / "commands" / "runexports.py").is_file()
+
+
 def test_the_server_restarts_on_failure_and_reloads_gracefully():
     service = parse(UNITS / "fhir-directory.service")["Service"]
     assert service["Restart"] == "on-failure"

@@ -123,6 +123,7 @@ def test_fuzzing_finds_no_server_error(production, tmp_path, credentials):
         "SECURITY_TRUSTED_PROXIES": "127.0.0.1/32",
         "RATE_LIMIT_PER_MINUTE": "0",
         "RATE_LIMIT_CONCURRENT": "0",
+        "BULK_EXPORT_DIR": str(tmp_path / "exports"),  # fuzzed kick-offs write their files here
     }
     env = server_env | {"SCHEMATHESIS_HOOKS": "tests.e2e.fuzz_checks", "PYTHONPATH": str(ROOT)}
     with gunicorn(server_env, tmp_path) as (url, process):
