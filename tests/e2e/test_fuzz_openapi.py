@@ -112,8 +112,12 @@ def schemathesis_command(url: str, headers: dict[str, str], report: Path) -> lis
     return command
 
 
-def test_fuzzing_finds_no_server_error(production, tmp_path, credentials):
+def test_fuzzing_finds_no_server_error(production, tmp_path, credentials, token_issuer):
     load_sample_data()
+    # The fixture's token lives 600 s; a slow run outlasts it and then fuzzes only the 401 path.
+    # This one outlives the run's own timeout, and the test server accepts that lifetime.
+    lifetime = RUN_TIMEOUT_SECONDS + 300
+    headers = credentials.http | {"Authorization": f"Bearer {token_issuer.mint(lifetime=lifetime)}"}
     # schemathesis speaks TCP, not gunicorn's unix socket, so the server runs in the `test`
     # environment (certificates still required and re-verified), trusting only loopback, which
     # stands in for nginx here; `prod` refuses a loopback proxy (security.E010). Rate limits off:
@@ -124,11 +128,12 @@ def test_fuzzing_finds_no_server_error(production, tmp_path, credentials):
         "RATE_LIMIT_PER_MINUTE": "0",
         "RATE_LIMIT_CONCURRENT": "0",
         "BULK_EXPORT_DIR": str(tmp_path / "exports"),  # fuzzed kick-offs write their files here
+        "SECURITY_JWT_MAX_LIFETIME_SECONDS": str(lifetime),
     }
     env = server_env | {"SCHEMATHESIS_HOOKS": "tests.e2e.fuzz_checks", "PYTHONPATH": str(ROOT)}
     with gunicorn(server_env, tmp_path) as (url, process):
         wait_until_serving(url, process)
-        command = schemathesis_command(url, credentials.http, tmp_path / "junit.xml")
+        command = schemathesis_command(url, headers, tmp_path / "junit.xml")
         # In tmp_path: schemathesis keeps failures for `st replay` under ./.schemathesis.
         run = subprocess.run(  # noqa: S603 - fixed command, test only
             command,
@@ -149,6 +154,6 @@ def test_fuzzing_finds_no_server_error(production, tmp_path, credentials):
     served = re.findall(r'" 2\d\d ', (tmp_path / "access.log").read_text())
     assert len(served) >= 200, f"only {len(served)} requests were served"
     logs = all_logs(tmp_path)
-    for secret in (credentials.api_key, credentials.token):
+    for secret in (credentials.api_key, credentials.token, headers["Authorization"][7:]):
         assert secret not in output
         assert secret not in logs
