@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from directory import storage
+from directory.formats import instant
 from directory.models import Resource, ResourceVersion
 from tests.factories import (
     NPI_SYSTEM,
@@ -246,7 +247,7 @@ def test_history_lists_every_version_with_json(admin_client, directory):
     assert "Third Name" in body
     assert "create" in body
     assert "update" in body
-    assert storage.instant(row.last_updated) in body
+    assert instant(row.last_updated) in body
 
 
 def test_delete_goes_through_storage(admin_client, directory):
