@@ -32,6 +32,7 @@ from .admin_models import (
 from .admin_structured import layout, place_errors
 from .admin_verification import VerificationAdminMixin
 from .errors import Conflict, FHIRError
+from .formats import instant
 from .identifiers import npi_issues
 from .profiles import profile_urls
 from .profiles.definitions import definitions
@@ -218,7 +219,7 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
         facts = [
             ("Name", admin_summary.display_name(self.resource_type, data)),
             ("Id", obj.logical_id),
-            ("Version", f"{obj.version_id}, last updated {storage.instant(obj.last_updated)}"),
+            ("Version", f"{obj.version_id}, last updated {instant(obj.last_updated)}"),
             ("Identifiers", ", ".join(admin_summary.identifiers(data))),
             ("City, state", admin_summary.city_state(data)),
             ("Status", admin_summary.status(data)),
@@ -435,7 +436,7 @@ class WriteRaced(Exception):
 def _version_row(version) -> dict:
     return {
         "version_id": version.version_id,
-        "last_updated": storage.instant(version.last_updated),
+        "last_updated": instant(version.last_updated),
         "method": dict(version.METHODS).get(version.method, version.method),
         "json": pretty(storage.json.loads(version.content)) if version.content else "",
     }

@@ -148,7 +148,7 @@ class ResourceForm(forms.ModelForm):
     def if_match(self) -> str | None:
         """The editor's starting version as an If-Match ETag: a newer one refuses the write."""
         version = self.cleaned_data.get("version")
-        return storage.etag(version) if version else None
+        return str(version) if version else None
 
 
 class EndpointForm(ResourceForm):

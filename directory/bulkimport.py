@@ -26,16 +26,15 @@ from __future__ import annotations
 import multiprocessing
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from django.conf import settings
-from django.db import DatabaseError, connection, connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
-from . import customparams, identifiers, indexing, storage
+from . import bulkload, customparams, identifiers, indexing, storage
 from .errors import FHIRError, InvalidRequest
 from .models import Resource
 from .registry import RESOURCE_TYPES
@@ -417,21 +416,18 @@ def _insert(items: list[Prepared]) -> None:
         (
             i.resource_type,
             i.logical_id,
-            storage.dumps(storage._stamp(i.content, i.logical_id, 1, now)),
+            storage.dumps(storage.stamped(i.content, i.logical_id, 1, now)),
             i.rows,
         )
         for i in items
     ]
-    if connection.vendor == "postgresql":
-        storage._copy_new_resources(new_rows, now)
-    else:
-        storage._bulk_create_new_resources(new_rows, now)
+    bulkload.store_new(new_rows, now)
 
 
 def _update(item: Prepared, importer: Importer) -> bool:
     """A new version of a stored id, as `PUT` with that id writes it (validated, all checks)."""
     try:
-        with transaction.atomic(), _references_unchecked():
+        with transaction.atomic(), storage.references_unchecked():
             storage.update(item.resource_type, item.logical_id, item.content)
     except FHIRError as exc:
         importer._refuse(Refused(item.line, exc.issues(), item.key))
@@ -442,16 +438,6 @@ def _update(item: Prepared, importer: Importer) -> bool:
         return False
     importer.stored(item)
     return True
-
-
-@contextmanager
-def _references_unchecked() -> Iterator[None]:
-    """Storage skips its per-write reference check; this import checks references at its end."""
-    token = storage._deferred.set(storage._Pending())
-    try:
-        yield
-    finally:
-        storage._deferred.reset(token)
 
 
 def _db_reason(exc: DatabaseError) -> str:
@@ -477,7 +463,7 @@ def _missing(targets: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
     targets = list(targets)
     missing: set = set()
     for start in range(0, len(targets), LOOKUP_CHUNK):
-        missing |= storage._missing(set(targets[start : start + LOOKUP_CHUNK]))
+        missing |= storage.missing_resources(set(targets[start : start + LOOKUP_CHUNK]))
     return missing
 
 

@@ -318,7 +318,7 @@ def _rewrite(rtype: str, logical_id: str, old: tuple[str, str], keep_id: str) ->
     content = json.loads(row.content)
     if not _repoint(content, old, f"{old[0]}/{keep_id}"):
         return False
-    storage.update(rtype, logical_id, content, if_match=storage.etag(row.version_id))
+    storage.update(rtype, logical_id, content, if_match=str(row.version_id))
     return True
 
 

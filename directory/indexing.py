@@ -1,4 +1,6 @@
-"""Extract search index rows from a resource: each parameter's expression, then its index kind."""
+"""Search index rows of a resource: extracted (each parameter's expression, then its index kind),
+inserted and deleted, table by table over the tables the registered kinds declare.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +9,20 @@ from dataclasses import dataclass
 from django.db.models import Model
 
 from . import certificate_index
-from .models import ReferenceIndex, StringIndex, TokenIndex
+from .models import ReferenceIndex, Resource, StringIndex, TokenIndex
 from .normalize import fold
 from .registry import RESOURCES
 from .search.index import KINDS, TABLES, ParsedReference, parse_reference
 
-__all__ = ["IndexRows", "ParsedReference", "extract", "parse_reference", "sort_name"]
+__all__ = [
+    "IndexRows",
+    "ParsedReference",
+    "delete_rows",
+    "extract",
+    "insert_rows",
+    "parse_reference",
+    "sort_name",
+]
 
 
 @dataclass
@@ -41,15 +51,15 @@ def extract(resource_type: str, content: dict, *, engine: bool = False) -> Index
     With engine=True every expression is evaluated by fhirpathpy, never by a direct accessor:
     the oracle the tests compare the fast path with.
     """
-    found: dict[type[Model], set[tuple]] = {model: set() for model in TABLES}
+    found: dict[type[Model], set[tuple]] = {table.model: set() for table in TABLES}
     for param in RESOURCES[resource_type].params.values():
         kind = KINDS.get(param.type)
         if kind is None:
             continue
         elements = param.engine_elements(content) if engine else param.elements(content)
         for type_name, element in elements:
-            for model, name, values in kind.rows(param, type_name, element):
-                found[model].add((name, *values))
+            for table, name, values in kind.rows(param, type_name, element):
+                found[table.model].add((name, *values))
     # Rows no search parameter defines, filed for lookups of the server's own (internal names).
     for model, name, values in certificate_index.rows(resource_type, content):
         found[model].add((name, *values))
@@ -57,6 +67,18 @@ def extract(resource_type: str, content: dict, *, engine: bool = False) -> Index
         rows={model: sorted(rows) for model, rows in found.items()},
         sort_name=sort_name(resource_type, content),
     )
+
+
+def insert_rows(items: list[tuple[Resource, IndexRows]], batch_size: int = 2000) -> None:
+    """Insert the extracted rows of stored resources, one statement per table that has any."""
+    for table in TABLES:
+        table.insert([(row, rows.rows[table.model]) for row, rows in items], batch_size)
+
+
+def delete_rows(pks: list[int]) -> None:
+    """Delete every index row of these resources (Resource primary keys)."""
+    for table in TABLES:
+        table.delete(pks)
 
 
 def sort_name(resource_type: str, content: dict) -> str:

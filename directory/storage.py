@@ -2,6 +2,8 @@
 
 Every write validates the resource, checks that its local references resolve, stores a new version
 and refreshes the search index rows, all in one transaction: a failed write leaves nothing behind.
+The index rows are those of the registered index kinds (search/index/, via indexing); bulk loading
+is bulkload.py.
 """
 
 from __future__ import annotations
@@ -9,11 +11,11 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import parse_qsl, urlencode
 
 from django.db import IntegrityError, connection, transaction
@@ -28,10 +30,10 @@ from .errors import (
     PreconditionFailed,
     UnprocessableReference,
 )
+from .formats import instant
 from .models import ReferenceIndex, Resource, ResourceVersion
 from .numbers import bounded_integer
 from .registry import ID_PATTERN
-from .search.index import TABLES
 from .validation import validate_resource
 
 _ETAG = re.compile(r'^\s*(?:W/)?"?(?P<version>\d+)"?\s*$')
@@ -49,21 +51,13 @@ def check_id(logical_id: str) -> str:
     return logical_id
 
 
-def etag(version_id: int) -> str:
-    return f'W/"{version_id}"'
-
-
-def parse_etag(value: str) -> int:
-    match = _ETAG.match(value or "")
+def expected_version(if_match: str) -> int:
+    """The version an update's `if_match` expects: an ETag (`W/"3"`, as If-Match carries) or `3`."""
+    match = _ETAG.match(if_match or "")
     version = bounded_integer(match.group("version")) if match else None
     if version is None:
         raise InvalidRequest('If-Match must be an ETag such as W/"3"')
     return version
-
-
-def instant(moment: datetime) -> str:
-    """A FHIR instant in UTC with a `Z` suffix."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def dumps(content: dict) -> str:
@@ -212,7 +206,7 @@ def update(
     transaction, means no concurrent delete or create can change which of the two this write is.
     """
     canonical = _validated_update(resource_type, logical_id, content)
-    expected = parse_etag(if_match) if if_match is not None else None
+    expected = expected_version(if_match) if if_match is not None else None
     for attempt in range(2):
         try:
             with transaction.atomic():
@@ -263,7 +257,7 @@ def check_write(
             _check_storable(resource_type, new_id(), canonical)
         return canonical
     canonical = _validated_update(resource_type, logical_id, content)
-    expected = parse_etag(if_match) if if_match is not None else None
+    expected = expected_version(if_match) if if_match is not None else None
     with transaction.atomic():
         current = _lock_current(resource_type, logical_id)
         _check_version(resource_type, logical_id, current, expected)
@@ -360,7 +354,7 @@ def delete(resource_type: str, logical_id: str) -> bool:
             method="DELETE",
             content=None,
         )
-        _delete_index_rows([current.pk])
+        indexing.delete_rows([current.pk])
     return True
 
 
@@ -439,13 +433,13 @@ def _check_references(resource_type: str, logical_id: str, rows: indexing.IndexR
 
 def _refuse_missing(local: set[tuple[str, str]]):
     """422 unless every (type, id) is a live resource."""
-    missing = _missing(local)
+    missing = missing_resources(local)
     if missing:
         names = ", ".join(f"{t}/{i}" for t, i in sorted(missing))
         raise UnprocessableReference(f"Referenced resource does not exist: {names}")
 
 
-def _missing(local: set[tuple[str, str]]) -> set[tuple[str, str]]:
+def missing_resources(local: set[tuple[str, str]]) -> set[tuple[str, str]]:
     """The (type, id) pairs that name no live resource."""
     missing = set(local)
     by_type: dict[str, set[str]] = {}
@@ -459,16 +453,17 @@ def _missing(local: set[tuple[str, str]]) -> set[tuple[str, str]]:
     return missing
 
 
-def _stamp(content: dict, logical_id: str, version_id: int, moment: datetime) -> dict:
-    stamped = {"resourceType": content["resourceType"], "id": logical_id}
-    stamped.update({k: v for k, v in content.items() if k not in ("resourceType", "id")})
-    meta = dict(stamped.get("meta") or {})
+def stamped(content: dict, logical_id: str, version_id: int, moment: datetime) -> dict:
+    """The content as stored: its id, and meta.versionId and lastUpdated of this version."""
+    result = {"resourceType": content["resourceType"], "id": logical_id}
+    result.update({k: v for k, v in content.items() if k not in ("resourceType", "id")})
+    meta = dict(result.get("meta") or {})
     meta["versionId"] = str(version_id)
     meta["lastUpdated"] = instant(moment)
-    stamped["meta"] = meta
+    result["meta"] = meta
     # Keep resourceType, id, meta at the top, as FHIR JSON conventionally reads.
-    ordered = {k: stamped[k] for k in ("resourceType", "id", "meta")}
-    ordered.update({k: v for k, v in stamped.items() if k not in ordered})
+    ordered = {k: result[k] for k in ("resourceType", "id", "meta")}
+    ordered.update({k: v for k, v in result.items() if k not in ordered})
     return ordered
 
 
@@ -490,7 +485,7 @@ def _store(
     pending = _deferred.get()
     now = timezone.now()
     version_id = current.version_id + 1 if current is not None else 1
-    content = dumps(_stamp(canonical, logical_id, version_id, now))
+    content = dumps(stamped(canonical, logical_id, version_id, now))
     if current is None:
         with transaction.atomic():
             current = Resource.objects.create(
@@ -509,7 +504,7 @@ def _store(
         current.content = content
         current.sort_name = rows.sort_name
         current.save()
-        _delete_index_rows([current.pk])
+        indexing.delete_rows([current.pk])
     ResourceVersion.objects.create(
         resource=current,
         resource_type=resource_type,
@@ -519,7 +514,7 @@ def _store(
         method=method,
         content=content,
     )
-    _insert_index_rows([(current, rows)])
+    indexing.insert_rows([(current, rows)])
     if pending is not None:
         pending.written.add(current.pk)
     return current
@@ -535,6 +530,17 @@ class _Pending:
 
 
 _deferred: ContextVar[_Pending | None] = ContextVar("directory_deferred_checks", default=None)
+
+
+@contextmanager
+def references_unchecked() -> Iterator[None]:
+    """Writes skip their reference check; for a caller that checks references itself at its end
+    (bulk import, where lines may point forward)."""
+    token = _deferred.set(_Pending())
+    try:
+        yield
+    finally:
+        _deferred.reset(token)
 
 
 @contextmanager
@@ -563,7 +569,7 @@ def _check_pending(pending: _Pending):
     ):
         if (rtype, lid) != (ttype, tid):
             referrers.setdefault((ttype, tid), set()).add(f"{rtype}/{lid}")
-    missing = _missing(set(referrers))
+    missing = missing_resources(set(referrers))
     if missing:
         # Name the writers too: several resources were written, the client must know which.
         named = "; ".join(
@@ -577,165 +583,5 @@ def _check_pending(pending: _Pending):
 
 def replace_index_rows(items: list[tuple[Resource, indexing.IndexRows]]):
     """Swap the index rows of stored resources for freshly extracted ones (reindexing)."""
-    _delete_index_rows([row.pk for row, _ in items])
-    _insert_index_rows(items)
-
-
-def _delete_index_rows(pks: list[int]):
-    for model in TABLES:
-        model.objects.filter(resource_id__in=pks).delete()
-
-
-def _insert_index_rows(items: list[tuple[Resource, indexing.IndexRows]], batch_size=2000):
-    for model, columns in TABLES.items():
-        objects = [
-            model(
-                resource_id=row.pk,
-                resource_type=row.resource_type,
-                param=values[0],
-                **dict(zip(columns, values[1:], strict=True)),
-            )
-            for row, rows in items
-            for values in rows.rows[model]
-        ]
-        model.objects.bulk_create(objects, batch_size=batch_size)
-
-
-# ---------------------------------------------------------------- bulk loading
-
-
-def bulk_load(
-    items: Iterable[tuple[str, dict]], *, batch_size: int = 1000, check_references: bool = True
-) -> int:
-    """Create many resources fast (fixtures, generators); ids in the content are kept.
-
-    Items must come in dependency order: a reference may point at an earlier item or an existing
-    resource. Each batch is one transaction.
-    """
-    total = 0
-    batch: list[tuple[str, dict]] = []
-    known: set[tuple[str, str]] = set()
-    for item in items:
-        batch.append(item)
-        if len(batch) >= batch_size:
-            total += _load_batch(batch, known, check_references)
-            batch = []
-    if batch:
-        total += _load_batch(batch, known, check_references)
-    return total
-
-
-def _load_batch(batch, known: set, check_references: bool) -> int:
-    now = timezone.now()
-    prepared = []
-    customparams.ensure_fresh()  # extract with the custom parameters other workers stored
-    for resource_type, content in batch:
-        logical_id = check_id(content.get("id") or new_id())
-        valid = validate_resource(resource_type, {**content, "id": logical_id}, canonical=False)
-        customparams.before_store(resource_type, logical_id, valid)
-        prepared.append((resource_type, logical_id, valid, indexing.extract(resource_type, valid)))
-    with transaction.atomic():
-        if check_references:
-            _check_batch_references(prepared, known)
-        identifiers.check_unique_batch(
-            [(rtype, lid, content) for rtype, lid, content, _ in prepared]
-        )
-        new_rows = [
-            (rtype, lid, dumps(_stamp(content, lid, 1, now)), rows)
-            for rtype, lid, content, rows in prepared
-        ]
-        if connection.vendor == "postgresql":
-            _copy_new_resources(new_rows, now)
-        else:
-            _bulk_create_new_resources(new_rows, now)
-    known.update((rtype, lid) for rtype, lid, _, _ in prepared)
-    return len(prepared)
-
-
-def _bulk_create_new_resources(new_rows, now):
-    resources = [
-        Resource(
-            resource_type=rtype,
-            logical_id=lid,
-            version_id=1,
-            last_updated=now,
-            content=text,
-            sort_name=rows.sort_name,
-        )
-        for rtype, lid, text, rows in new_rows
-    ]
-    Resource.objects.bulk_create(resources, batch_size=500)
-    ResourceVersion.objects.bulk_create(
-        [
-            ResourceVersion(
-                resource=r,
-                resource_type=r.resource_type,
-                logical_id=r.logical_id,
-                version_id=1,
-                last_updated=now,
-                method="POST",
-                content=r.content,
-            )
-            for r in resources
-        ],
-        batch_size=500,
-    )
-    _insert_index_rows(list(zip(resources, (rows for *_, rows in new_rows), strict=True)))
-
-
-def _copy_new_resources(new_rows, now):
-    """PostgreSQL COPY: several times faster than INSERTs for generated directories."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [Resource._meta.db_table, len(new_rows)],
-        )
-        pks = [pk for (pk,) in cursor.fetchall()]
-        items = list(zip(pks, new_rows, strict=True))
-        tables = {
-            Resource: "id, resource_type, logical_id, version_id, last_updated, deleted, "
-            "content, sort_name",
-            ResourceVersion: "resource_id, resource_type, logical_id, version_id, last_updated, "
-            "method, content",
-            **{
-                model: ", ".join(("resource_id", "resource_type", "param", *columns))
-                for model, columns in TABLES.items()
-            },
-        }
-        for model, columns in tables.items():
-            sql = f"COPY {model._meta.db_table} ({columns}) FROM STDIN"
-            with cursor.cursor.copy(sql) as copy:
-                for row in _copy_rows(model, items, now):
-                    copy.write_row(row)
-
-
-def _copy_rows(model, items, now):
-    for pk, (rtype, lid, text, rows) in items:
-        if model is Resource:
-            yield (pk, rtype, lid, 1, now, False, text, rows.sort_name)
-        elif model is ResourceVersion:
-            yield (pk, rtype, lid, 1, now, "POST", text)
-        else:
-            yield from ((pk, rtype, *values) for values in rows.rows[model])
-
-
-def _check_batch_references(prepared, known: set):
-    wanted = {
-        (ref.type, ref.id)
-        for _, _, _, rows in prepared
-        for _, ref in rows.references
-        if not ref.external
-    }
-    wanted -= known
-    wanted -= {(rtype, lid) for rtype, lid, _, _ in prepared}
-    by_type: dict[str, set[str]] = {}
-    for rtype, rid in wanted:
-        by_type.setdefault(rtype, set()).add(rid)
-    for rtype, ids in by_type.items():
-        found = Resource.objects.filter(
-            resource_type=rtype, logical_id__in=ids, deleted=False
-        ).values_list("logical_id", flat=True)
-        wanted -= {(rtype, f) for f in found}
-    if wanted:
-        names = ", ".join(f"{t}/{i}" for t, i in sorted(wanted)[:5])
-        raise UnprocessableReference(f"Referenced resource does not exist: {names}")
+    indexing.delete_rows([row.pk for row, _ in items])
+    indexing.insert_rows(items)

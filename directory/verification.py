@@ -76,7 +76,7 @@ def verify(
             resource_type,
             logical_id,
             with_status(content, status),
-            if_match=storage.etag(current.version_id),
+            if_match=str(current.version_id),
         ).row
         return VerificationRecord.objects.create(
             resource=written,

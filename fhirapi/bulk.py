@@ -27,8 +27,8 @@ from rest_framework.response import Response
 from directory import export, registry
 from directory.customparams import check_ready
 from directory.errors import FHIRError, InvalidRequest, NotFound
+from directory.formats import instant
 from directory.search.params import parse
-from directory.storage import instant
 from security.context import context_of
 
 from . import authorization

@@ -35,7 +35,7 @@ from rest_framework.views import APIView
 from directory import bulkimport_jobs, customparams
 from directory.bulkimport_jobs import ImportJob
 from directory.errors import FHIRError, InvalidRequest, NotFound
-from directory.storage import instant
+from directory.formats import instant
 from directory.validation import parse_json
 from security.context import context_of
 

@@ -6,10 +6,11 @@ import uuid
 
 from django.utils import timezone
 
-from directory import storage
+from directory.formats import instant
 from directory.models import ResourceVersion
 from directory.stored import StoredResource
 
+from .headers import etag
 from .links import resource_url, with_query
 
 _STATUS_TEXT = {"200": "200 OK", "201": "201 Created", "204": "204 No Content"}
@@ -22,7 +23,7 @@ def bundle(
     result = {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
-        "meta": {"lastUpdated": storage.instant(timezone.now())},
+        "meta": {"lastUpdated": instant(timezone.now())},
         "type": bundle_type,
     }
     if total is not None:
@@ -57,8 +58,8 @@ def history_entry(base: str, version: ResourceVersion) -> dict:
     entry["request"] = _history_request(version)
     entry["response"] = {
         "status": _history_status(version),
-        "etag": storage.etag(version.version_id),
-        "lastModified": storage.instant(version.last_updated),
+        "etag": etag(version.version_id),
+        "lastModified": instant(version.last_updated),
     }
     return entry
 

@@ -12,7 +12,8 @@ from functools import cache
 
 from django.utils import timezone
 
-from directory import customparams, registry, storage
+from directory import customparams, registry
+from directory.formats import instant
 from directory.search.index import evaluates
 from security.oauth import config as oauth
 
@@ -230,7 +231,7 @@ def capability_statement(base: str) -> dict:
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
-        "date": storage.instant(timezone.now()),
+        "date": instant(timezone.now()),
         "publisher": SOFTWARE_NAME,
         "kind": "instance",
         "instantiates": [PLAN_NET_STATEMENT],

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from directory import storage
 from directory.errors import InvalidRequest, NotFound
+from directory.formats import instant
 from directory.registry import RESOURCE_TYPES
 from directory.search import SearchRequest, search
 
@@ -196,7 +197,7 @@ def _history(request, scope: paging.HistoryScope, path: str) -> Response:
     base = base_url(request)
     fixed = [("_count", str(count))]
     if since is not None:
-        fixed.insert(0, ("_since", storage.instant(since)))
+        fixed.insert(0, ("_since", instant(since)))
     url = f"{base}/{path}"
 
     def page_link(cursor_before):

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from directory import registry, reindex
 from directory.customparams import RESOURCE_TYPE as SEARCH_PARAMETER
 from directory.errors import NotFound
+from directory.formats import instant
 from security.context import context_of
 
 from . import bulk
@@ -68,16 +69,10 @@ def job_parameters(job: reindex.ReindexJob) -> dict:
     for name in ("created", "started", "finished"):
         moment = getattr(job, name)
         if moment is not None:
-            parameters.append({"name": name, "valueInstant": _instant(moment)})
+            parameters.append({"name": name, "valueInstant": instant(moment)})
     if job.error:
         parameters.append({"name": "error", "valueString": job.error})
     return {"resourceType": "Parameters", "parameter": parameters}
-
-
-def _instant(moment) -> str:
-    from directory.storage import instant
-
-    return instant(moment)
 
 
 class OperationPermission(ScopePermission):

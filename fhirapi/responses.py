@@ -5,9 +5,8 @@ from __future__ import annotations
 from django.utils.http import http_date
 from rest_framework.response import Response
 
-from directory import storage
-
 from .exceptions import outcome
+from .headers import etag
 from .links import version_url
 from .prefer import Preferences
 from .renderers import RawJSON
@@ -15,7 +14,7 @@ from .renderers import RawJSON
 
 def version_headers(version_id: int, last_updated) -> dict:
     return {
-        "ETag": storage.etag(version_id),
+        "ETag": etag(version_id),
         "Last-Modified": http_date(last_updated.timestamp()),
     }
 

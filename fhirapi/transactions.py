@@ -27,6 +27,7 @@ from django.db import OperationalError, transaction
 
 from directory import storage
 from directory.errors import Conflict, FHIRError, InvalidRequest, NotFound
+from directory.formats import instant
 from directory.registry import RESOURCE_TYPES
 from directory.search import SearchRequest, search
 from directory.stored import StoredResource
@@ -34,6 +35,7 @@ from directory.stored import StoredResource
 from . import authorization, bundles
 from .criteria import TRANSPORT_PARAMS, criteria_pairs
 from .exceptions import outcome
+from .headers import etag
 from .links import base_url, resource_url
 from .prefer import Preferences, preferences
 
@@ -320,8 +322,8 @@ def _response_entry(run: Run, result: Result) -> dict:
         entry["fullUrl"] = resource_url(run.base, row.resource_type, row.logical_id)
         if result.written:
             response["location"] = f"{row.resource_type}/{row.logical_id}/_history/{row.version_id}"
-        response["etag"] = storage.etag(row.version_id)
-        response["lastModified"] = storage.instant(row.last_updated)
+        response["etag"] = etag(row.version_id)
+        response["lastModified"] = instant(row.last_updated)
         # Prefer chooses what a write returns, as for a single create or update.
         if not result.written or run.prefer.return_ == "representation":
             entry["resource"] = StoredResource(row.resource_type, row.content)

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from django.apps import apps
 from django.db import connection
 
-from directory import storage
+from directory import bulkload, storage
 from directory.admin_certificates import DIGITAL_CERTIFICATE_URL
 from directory.certificate_index import (
     CERTIFICATE_PARAM,
@@ -149,7 +149,7 @@ def test_a_write_files_an_update_replaces_and_a_delete_removes():
 def test_a_bulk_load_files_the_certificates_too():
     cert = make_certificate()
     content = EndpointFactory.build(id="ep-bulk", extension=[certificate_extension(cert, "2027")])
-    assert storage.bulk_load([("Endpoint", content)]) == 1
+    assert bulkload.bulk_load([("Endpoint", content)]) == 1
     assert directory().endpoints_with_certificate(sha256_hex(cert)) == ["ep-bulk"]
 
 

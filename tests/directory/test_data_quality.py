@@ -5,7 +5,7 @@ import json
 import pytest
 from django.urls import reverse
 
-from directory import storage
+from directory import bulkload, storage
 from directory.models import MergeRecord, Resource, ResourceVersion, UniqueIdentifierSystem
 from tests.factories import (
     NPI_SYSTEM,
@@ -163,12 +163,12 @@ def test_loaders_check_npis_and_their_uniqueness():
     from directory.errors import Conflict, InvalidResource
 
     with pytest.raises(InvalidResource):
-        storage.bulk_load([npi_practitioner("a", "1234567890")])
+        bulkload.bulk_load([npi_practitioner("a", "1234567890")])
     with pytest.raises(Conflict):
-        storage.bulk_load([npi_practitioner("a", make_npi(1)), npi_practitioner("b", make_npi(1))])
-    assert storage.bulk_load([npi_practitioner("a", make_npi(1))]) == 1
+        bulkload.bulk_load([npi_practitioner("a", make_npi(1)), npi_practitioner("b", make_npi(1))])
+    assert bulkload.bulk_load([npi_practitioner("a", make_npi(1))]) == 1
     with pytest.raises(Conflict):
-        storage.bulk_load([npi_practitioner("b", make_npi(1))])
+        bulkload.bulk_load([npi_practitioner("b", make_npi(1))])
     assert list(Resource.objects.values_list("logical_id", flat=True)) == ["a"]
 
 
@@ -178,11 +178,11 @@ def test_shared_npis_are_stored_when_npi_uniqueness_is_off(settings):
 
     settings.FHIR_UNIQUE_NPI = False
     npi = make_npi(1)
-    assert storage.bulk_load([npi_practitioner("a", npi), npi_practitioner("b", npi)]) == 2
+    assert bulkload.bulk_load([npi_practitioner("a", npi), npi_practitioner("b", npi)]) == 2
     storage.create(*npi_practitioner("c", npi), logical_id="c")
     # The check digit still holds: only uniqueness is relaxed.
     with pytest.raises(InvalidResource):
-        storage.bulk_load([npi_practitioner("d", "1234567890")])
+        bulkload.bulk_load([npi_practitioner("d", "1234567890")])
     assert Resource.objects.count() == 3
 
 

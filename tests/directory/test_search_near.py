@@ -13,7 +13,7 @@ import random
 
 import pytest
 
-from directory import storage
+from directory import bulkload, storage
 from directory.errors import InvalidRequest
 from directory.models import PositionIndex, Resource
 from directory.positions import EARTH_RADIUS_KM
@@ -358,7 +358,7 @@ def test_delete_drops_the_location(located):
 
 
 def test_bulk_load_indexes_positions(db):
-    storage.bulk_load(
+    bulkload.bulk_load(
         [
             ("Location", {"resourceType": "Location", "id": f"b{i}", "position": where})
             for i, where in enumerate(

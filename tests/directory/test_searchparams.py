@@ -13,7 +13,7 @@ import pytest
 from django.db import transaction
 
 import sampledata as synthetic
-from directory import storage
+from directory import bulkload, storage
 from directory.indexing import extract
 from directory.models import DateIndex, UriIndex
 from directory.registry import RESOURCES
@@ -307,9 +307,10 @@ def test_extension_and_new_type_parameters_search(plan_net):
 def test_bulk_load_writes_the_rows_extraction_gives(db, settings):
     settings.FHIR_UNIQUE_NPI = False
     examples = CORPUS["plan-net"]
-    storage.bulk_load([(r["resourceType"], r) for r in examples], check_references=False)
-    for model, columns in TABLES.items():
-        stored = model.objects.values_list("resource__logical_id", "param", *columns)
+    bulkload.bulk_load([(r["resourceType"], r) for r in examples], check_references=False)
+    for table in TABLES:
+        model = table.model
+        stored = model.objects.values_list("resource__logical_id", "param", *table.columns)
         expected = [
             (r["id"], *row) for r in examples for row in extract(r["resourceType"], r).rows[model]
         ]

@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import connection
 
-from directory import storage
+from directory import bulkload, storage
 from directory.errors import (
     Conflict,
     Gone,
@@ -182,7 +182,7 @@ def test_bulk_load_checks_references_across_batches_and_indexes():
         )
         for i in range(5)
     ]
-    assert storage.bulk_load(items, batch_size=3) == 10
+    assert bulkload.bulk_load(items, batch_size=3) == 10
     assert ReferenceIndex.objects.filter(param="organization", target_id="bulk-4").count() == 1
     assert ResourceVersion.objects.filter(logical_id__startswith="bulk-").count() == 10
 
@@ -195,7 +195,7 @@ def test_bulk_load_refuses_dangling_reference():
         )
     ]
     with pytest.raises(UnprocessableReference):
-        storage.bulk_load(items)
+        bulkload.bulk_load(items)
     assert not Resource.objects.filter(resource_type="PractitionerRole").exists()
 
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 from django.db import DatabaseError
 
-from directory import storage
+from directory import bulkload, storage
 from directory.models import Resource, ResourceVersion, TokenIndex
 from tests.factories import make_npi
 
@@ -148,21 +148,16 @@ def test_an_id_already_stored_gets_a_new_version(importer):
 
 
 def test_a_line_failing_mid_write_leaves_nothing_and_costs_only_itself(importer, monkeypatch):
-    """Index rows refused after the resource row was written: the line is rolled back whole."""
-    copy_rows, insert_rows = storage._copy_rows, storage._insert_index_rows
+    """The batch holding the line fails after its resource, version and index rows were written
+    (COPY on PostgreSQL, INSERTs elsewhere): the line is rolled back whole, the others stored."""
+    store_new = bulkload.store_new
 
-    def failing_copy(model, items, now):
-        if model is TokenIndex and any(lid == "imp-mid" for _, (_, lid, _, _) in items):
+    def failing_store(new_rows, now):
+        store_new(new_rows, now)
+        if any(lid == "imp-mid" for _, lid, _, _ in new_rows):
             raise DatabaseError("index rows refused")
-        return copy_rows(model, items, now)
 
-    def failing_insert(items, *args, **kwargs):
-        if any(row.logical_id == "imp-mid" for row, _ in items):
-            raise DatabaseError("index rows refused")
-        return insert_rows(items, *args, **kwargs)
-
-    monkeypatch.setattr(storage, "_copy_rows", failing_copy)
-    monkeypatch.setattr(storage, "_insert_index_rows", failing_insert)
+    monkeypatch.setattr(bulkload, "store_new", failing_store)
     body = ndjson(
         *(practitioner(f"imp-b{i}", 10 + i) for i in range(3)), practitioner("imp-mid", 9)
     )

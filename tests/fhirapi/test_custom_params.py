@@ -252,12 +252,12 @@ def test_another_workers_write_is_seen_within_the_refresh_bound(api, settings, m
 
 def test_bulk_load_indexes_custom_parameters_another_worker_stored():
     """The bulk loader (fixtures, generators) extracts with the refreshed registry too."""
-    from directory import storage
+    from directory import bulkload
     from directory.models import StringIndex
 
     FACTORIES["SearchParameter"].create(**{k: v for k, v in ALIAS.items() if k != "resourceType"})
     content = {"resourceType": "Organization", "id": "bulk-1", "name": "B", "alias": ["Bulky"]}
-    storage.bulk_load([("Organization", content)])
+    bulkload.bulk_load([("Organization", content)])
     rows = StringIndex.objects.filter(param="alias", resource__logical_id="bulk-1")
     assert [r.exact for r in rows] == ["Bulky"]
 

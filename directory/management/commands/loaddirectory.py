@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError, transaction
 
-from directory import storage
+from directory import bulkload, storage
 from directory.errors import FHIRError
 from directory.indexing import parse_reference
 from directory.models import Resource
@@ -245,7 +245,7 @@ def load(resources: dict[Key, dict], batch_size: int) -> Counter:
         with transaction.atomic():
             for keys in batches(groups, max(batch_size, 1)):
                 items = [(rtype, resources[(rtype, rid)]) for rtype, rid in keys]
-                storage.bulk_load(items, batch_size=len(items))
+                bulkload.bulk_load(items, batch_size=len(items))
                 counts.update(rtype for rtype, _ in keys)
     except FHIRError as exc:
         raise CommandError(f"{exc.diagnostics}; nothing was loaded") from None

@@ -1,19 +1,21 @@
-"""Index kinds: one class per search parameter type, writing its rows and reading them back.
+"""Index kinds: one class per search parameter type, owning its tables, rows and conditions.
 
-`KINDS` maps a SearchParameter type to its kind; a type without one (`number`, `quantity`: no
-stored type's parameter uses them) is refused by the search. A kind for
-another type is added here, with its table in `tables.TABLES`.
+`KINDS` is the one registry: it maps a SearchParameter type to its kind, and `TABLES` (every
+table the registered kinds write into) follows from it, so extraction, single-resource writes
+(storage), bulk COPY (bulkload) and search all loop over the kinds and never name a table. Adding
+a kind is one class (its `IndexTable`, `rows` and `condition`) and one line in `KINDS`. A type
+without a kind (`number`, `quantity`: no stored type's parameter uses them) is refused by the
+search.
 """
 
 from __future__ import annotations
 
-from .base import IndexKind, Row, semi_join
+from .base import IndexKind, IndexTable, Row, semi_join
 from .composite import CompositeKind
 from .date import DateKind
 from .position import SpecialKind
 from .reference import ParsedReference, ReferenceKind, parse_reference
 from .string import StringKind
-from .tables import TABLES
 from .token import TokenKind
 from .uri import UriKind
 
@@ -27,6 +29,11 @@ KINDS: dict[str, IndexKind] = {
     "special": SpecialKind(),
 }
 
+# Each table once, in registry order (kinds share tables: token `:text` rows are strings).
+TABLES: tuple[IndexTable, ...] = tuple(
+    dict.fromkeys(table for kind in KINDS.values() for table in kind.tables)
+)
+
 
 def evaluates(param) -> bool:
     """Whether the engine answers this parameter: a kind for its type that takes it."""
@@ -38,6 +45,7 @@ __all__ = [
     "KINDS",
     "TABLES",
     "IndexKind",
+    "IndexTable",
     "ParsedReference",
     "Row",
     "evaluates",

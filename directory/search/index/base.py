@@ -1,8 +1,13 @@
-"""What every index kind shares: its rows, its semi-join, `:missing`, and Extension values."""
+"""What every index kind shares: its tables, its rows, its semi-join, `:missing`, Extension values.
+
+An `IndexTable` is one table and its value columns, declared once: it inserts a resource's rows,
+deletes them, and gives COPY its columns and tuples. A kind lists the tables it writes into.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Model, Q, QuerySet
@@ -12,16 +17,63 @@ from ...searchparams import SearchParam
 from ...searchparams.model import choice_element
 from ..plan import Plan
 
+# The columns every index table starts with, before its value columns.
+KEY_COLUMNS = ("resource_id", "resource_type", "param")
+
+
+@dataclass(frozen=True, eq=False)
+class IndexTable:
+    """One index table: its model and value columns (in the order a row's values come)."""
+
+    model: type[Model]
+    columns: tuple[str, ...]
+
+    @property
+    def copy_columns(self) -> tuple[str, ...]:
+        """Every column a bulk COPY fills, in the order of `copy_rows`."""
+        return (*KEY_COLUMNS, *self.columns)
+
+    def copy_rows(self, pk: int, resource_type: str, rows: Iterable[tuple]) -> Iterator[tuple]:
+        """One resource's rows (param, *values) as COPY tuples."""
+        return ((pk, resource_type, *values) for values in rows)
+
+    def insert(self, items: Iterable[tuple[Any, list[tuple]]], batch_size: int = 2000) -> None:
+        """Insert the rows of stored resources: (Resource row, its rows in this table)."""
+        objects = [
+            self.model(
+                resource_id=row.pk,
+                resource_type=row.resource_type,
+                param=values[0],
+                **dict(zip(self.columns, values[1:], strict=True)),
+            )
+            for row, rows in items
+            for values in rows
+        ]
+        self.model.objects.bulk_create(objects, batch_size=batch_size)
+
+    def delete(self, pks: list[int]) -> None:
+        """Delete every row of these resources (Resource primary keys)."""
+        self.model.objects.filter(resource_id__in=pks).delete()
+
+
 # One index row as extraction produces it: the table, the param name it is filed under, and the
-# values of the table's value columns (tables.TABLES) in order.
-Row = tuple[type[Model], str, tuple]
+# values of the table's value columns in order.
+Row = tuple[IndexTable, str, tuple]
 
 
 class IndexKind:
-    """One kind of search parameter: the rows its values become and the conditions on them."""
+    """One kind of search parameter: its tables, the rows its values become, the conditions.
 
-    model: type[Model]
+    `tables[0]` is the table its conditions read; the others are tables it also writes into
+    (token `:text` rows are strings).
+    """
+
+    tables: tuple[IndexTable, ...]
     modifiers: frozenset[str] = frozenset({"missing"})
+
+    @property
+    def table(self) -> IndexTable:
+        return self.tables[0]
 
     def modifiers_for(self, param: SearchParam) -> frozenset[str]:
         """The modifiers this parameter accepts (some depend on its element type)."""
@@ -39,9 +91,9 @@ class IndexKind:
         """The Q a search value adds (modifier already checked against modifiers_for)."""
         raise NotImplementedError
 
-    def index_rows(self, plan: Plan, param_name: str, model: type[Model] | None = None) -> QuerySet:
+    def index_rows(self, plan: Plan, param_name: str, table: IndexTable | None = None) -> QuerySet:
         """The rows filed under `param_name` for the plan's resource type."""
-        model = model or self.model
+        model = (table or self.table).model
         return model.objects.filter(resource_type=plan.resource_type, param=param_name)
 
     def missing(self, plan: Plan, param: SearchParam, raw_name: str, value: str) -> Q:

@@ -14,13 +14,12 @@ from itertools import product
 from django.db.models import Q
 
 from ...errors import InvalidRequest
-from ...models import TokenIndex
 from ...normalize import clip
 from ...searchparams import SearchParam
 from ...searchparams.expressions import Term
 from ..values import any_of, or_values, split, unescape
 from .base import IndexKind, Row, semi_join
-from .token import tokens_of
+from .token import TOKENS, tokens_of
 
 _COLUMNS = ("system", "code")
 
@@ -51,7 +50,7 @@ def _components(base: str, name: str) -> tuple[Term, ...] | None:
 
 
 class CompositeKind(IndexKind):
-    model = TokenIndex
+    tables = (TOKENS,)
 
     def rows(self, param: SearchParam, type_name, element) -> Iterator[Row]:
         terms = _components(param.base, param.name)
@@ -62,7 +61,7 @@ class CompositeKind(IndexKind):
             for term in terms
         ]
         for first, second in product(*values):
-            yield TokenIndex, param.name, (clip(first), clip(second))
+            yield TOKENS, param.name, (clip(first), clip(second))
 
     def evaluates(self, param) -> bool:
         return _components(param.base, param.name) is not None

@@ -17,7 +17,7 @@ from django.utils import timezone
 from ...models import DateIndex
 from ..dates import date_range, interval_of
 from ..values import any_of, or_values
-from .base import IndexKind, Row, extension_value, semi_join
+from .base import IndexKind, IndexTable, Row, extension_value, semi_join
 
 # The open ends of a range, within what every supported database stores.
 EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
@@ -25,6 +25,7 @@ LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 _DATE_TYPES = {"date", "dateTime", "instant"}
 # `ap`: FHIR suggests 10% of the distance between now and the value, as the slack either side.
 APPROXIMATE_SHARE = 0.1
+DATES = IndexTable(DateIndex, ("low", "high"))
 
 
 def range_of(type_name: str | None, element) -> tuple[datetime, datetime] | None:
@@ -44,12 +45,12 @@ def range_of(type_name: str | None, element) -> tuple[datetime, datetime] | None
 
 
 class DateKind(IndexKind):
-    model = DateIndex
+    tables = (DATES,)
 
     def rows(self, param, type_name, element) -> Iterator[Row]:
         found = range_of(type_name, element)
         if found is not None:
-            yield DateIndex, param.name, found
+            yield DATES, param.name, found
 
     def condition(self, plan, param, raw_name, modifier, value) -> Q:
         matches = any_of(_match(raw_name, v) for v in or_values(value))

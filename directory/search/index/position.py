@@ -14,7 +14,10 @@ from django.db.models import Q
 from ...errors import InvalidRequest
 from ...models import PositionIndex
 from ...positions import POSITION_PARAMS, position_row
-from .base import IndexKind, Row
+from .base import IndexKind, IndexTable, Row
+
+# The grid band and the coordinates that `near` reads (see positions.py).
+POSITIONS = IndexTable(PositionIndex, ("band", "latitude", "longitude"))
 
 
 def is_position_param(param) -> bool:
@@ -23,7 +26,7 @@ def is_position_param(param) -> bool:
 
 
 class SpecialKind(IndexKind):
-    model = PositionIndex
+    tables = (POSITIONS,)
     modifiers = frozenset()  # `near` takes no modifier, not even :missing
 
     def evaluates(self, param) -> bool:
@@ -34,7 +37,7 @@ class SpecialKind(IndexKind):
             return
         row = position_row(element)
         if row is not None:
-            yield PositionIndex, param.name, row
+            yield POSITIONS, param.name, row
 
     def condition(self, plan, param, raw_name, modifier, value) -> Q:
         if not is_position_param(param):

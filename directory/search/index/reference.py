@@ -12,11 +12,12 @@ from ...errors import InvalidRequest
 from ...models import ReferenceIndex
 from ...registry import ID_PATTERN, ID_REGEX, RESOURCE_TYPES
 from ..values import any_of, nothing, or_values, unescape
-from .base import IndexKind, Row, extension_value, semi_join
+from .base import IndexKind, IndexTable, Row, extension_value, semi_join
 
 _REFERENCE = re.compile(
     rf"^(?P<base>.*?/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>{ID_REGEX})(?:/_history/[^/]+)?$"
 )
+REFERENCES = IndexTable(ReferenceIndex, ("target_type", "target_id", "external"))
 
 
 @dataclass(frozen=True)
@@ -48,14 +49,14 @@ def references_of(type_name: str | None, element) -> list[ParsedReference]:
 
 
 class ReferenceKind(IndexKind):
-    model = ReferenceIndex
+    tables = (REFERENCES,)
 
     def modifiers_for(self, param):
         return self.modifiers | set(param.targets)
 
     def rows(self, param, type_name, element) -> Iterator[Row]:
         for ref in references_of(type_name, element):
-            yield ReferenceIndex, param.name, (ref.type, ref.id, ref.external)
+            yield REFERENCES, param.name, (ref.type, ref.id, ref.external)
 
     def condition(self, plan, param, raw_name, modifier, value) -> Q:
         values = [unescape(v) for v in or_values(value)]

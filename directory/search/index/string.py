@@ -9,11 +9,13 @@ from django.db.models import Q
 from ...models import StringIndex
 from ...normalize import clip, fold
 from ..values import any_of, or_values, unescape
-from .base import IndexKind, Row, extension_value, semi_join
+from .base import IndexKind, IndexTable, Row, extension_value, semi_join
 
 HUMAN_NAME_PARTS = ("text", "family", "given", "prefix", "suffix")
 ADDRESS_PARTS = ("text", "line", "city", "district", "state", "postalCode", "country")
 _PARTS = {"HumanName": HUMAN_NAME_PARTS, "Address": ADDRESS_PARTS}
+# The folded text (what searches compare) and the text as written (`:exact`).
+STRINGS = IndexTable(StringIndex, ("value", "exact"))
 
 
 def strings_of(type_name: str | None, element) -> list[str]:
@@ -39,11 +41,11 @@ def strings_of(type_name: str | None, element) -> list[str]:
 def text_rows(name: str, texts) -> Iterator[Row]:
     for text in texts:
         if text.strip():
-            yield StringIndex, name, (fold(text), clip(text))
+            yield STRINGS, name, (fold(text), clip(text))
 
 
 class StringKind(IndexKind):
-    model = StringIndex
+    tables = (STRINGS,)
     modifiers = frozenset({"exact", "contains", "missing"})
 
     def rows(self, param, type_name, element) -> Iterator[Row]:

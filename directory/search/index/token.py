@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from django.db.models import Q
 
 from ...errors import InvalidRequest
-from ...models import StringIndex, TokenIndex
+from ...models import TokenIndex
 from ...normalize import clip
 from ..values import any_of, or_values, split, unescape
-from .base import IndexKind, Row, extension_value, semi_join
-from .string import text_condition, text_rows
+from .base import IndexKind, IndexTable, Row, extension_value, semi_join
+from .string import STRINGS, text_condition, text_rows
 
 # Where each complex type keeps a token's (system, code). ContactPoint: its system (phone,
 # email, ...) and its value, as HAPI indexes it.
@@ -23,6 +23,7 @@ _TOKEN_KEYS = {
 # `:text` and `:of-type` rows are filed under the parameter's name with this suffix.
 TEXT_SUFFIX = ":text"
 OF_TYPE_SUFFIX = ":of-type"
+TOKENS = IndexTable(TokenIndex, ("system", "code"))
 
 
 def tokens_of(type_name: str | None, element) -> list[tuple[str, str]]:
@@ -75,7 +76,7 @@ def of_type_of(type_name: str | None, element) -> list[tuple[str, str]]:
 
 
 class TokenKind(IndexKind):
-    model = TokenIndex
+    tables = (TOKENS, STRINGS)  # `:text` rows are folded strings
     modifiers = frozenset({"not", "missing", "text"})
 
     def modifiers_for(self, param):
@@ -84,14 +85,14 @@ class TokenKind(IndexKind):
 
     def rows(self, param, type_name, element) -> Iterator[Row]:
         for system, code in tokens_of(type_name, element):
-            yield TokenIndex, param.name, (clip(system), clip(code))
+            yield TOKENS, param.name, (clip(system), clip(code))
         yield from text_rows(param.name + TEXT_SUFFIX, texts_of(type_name, element))
         for kind, value in of_type_of(type_name, element):
-            yield TokenIndex, param.name + OF_TYPE_SUFFIX, (clip(kind), clip(value))
+            yield TOKENS, param.name + OF_TYPE_SUFFIX, (clip(kind), clip(value))
 
     def condition(self, plan, param, raw_name, modifier, value) -> Q:
         if modifier == "text":
-            rows = self.index_rows(plan, param.name + TEXT_SUFFIX, StringIndex)
+            rows = self.index_rows(plan, param.name + TEXT_SUFFIX, STRINGS)
             return text_condition(rows, "", value)
         if modifier == "of-type":
             matches = any_of(_of_type_match(raw_name, v) for v in or_values(value))

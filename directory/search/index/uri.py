@@ -9,7 +9,9 @@ from django.db.models import Q
 from ...models import UriIndex
 from ...normalize import clip
 from ..values import any_of, or_values, unescape
-from .base import IndexKind, Row, extension_value, semi_join
+from .base import IndexKind, IndexTable, Row, extension_value, semi_join
+
+URIS = IndexTable(UriIndex, ("value",))
 
 
 def uris_of(type_name: str | None, element) -> list[str]:
@@ -20,12 +22,12 @@ def uris_of(type_name: str | None, element) -> list[str]:
 
 
 class UriKind(IndexKind):
-    model = UriIndex
+    tables = (URIS,)
     modifiers = frozenset({"below", "above", "missing"})
 
     def rows(self, param, type_name, element) -> Iterator[Row]:
         for uri in uris_of(type_name, element):
-            yield UriIndex, param.name, (clip(uri),)
+            yield URIS, param.name, (clip(uri),)
 
     def condition(self, plan, param, raw_name, modifier, value) -> Q:
         matches = any_of(_match(modifier, unescape(v)) for v in or_values(value))

@@ -9,7 +9,7 @@ from collections import Counter
 from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError, connections
 
-from directory import storage
+from directory import bulkload, storage
 from directory.errors import FHIRError
 from directory.models import Resource
 from directory.registry import RESOURCE_TYPES
@@ -20,7 +20,7 @@ PROGRESS_SECONDS = 5.0
 
 
 class Command(BaseCommand):
-    help = "Generate a realistic synthetic directory and load it through storage.bulk_load."
+    help = "Generate a realistic synthetic directory and load it through bulkload.bulk_load."
 
     def add_arguments(self, parser):
         parser.add_argument("--practitioners", type=int, required=True)
@@ -164,7 +164,7 @@ class BatchLoader:
         return kept
 
     def flush(self, batch):
-        storage.bulk_load(batch, batch_size=len(batch), check_references=self.check_references)
+        bulkload.bulk_load(batch, batch_size=len(batch), check_references=self.check_references)
         self.counts.update(rtype for rtype, _ in batch)
 
     def progress(self, label: str, done: int, expected: int, force: bool = False):
