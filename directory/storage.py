@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from . import customparams, identifiers, indexing
+from . import customparams, events, identifiers, indexing
 from .errors import (
     Conflict,
     Gone,
@@ -30,7 +30,7 @@ from .errors import (
 )
 from .models import ReferenceIndex, Resource, ResourceVersion
 from .numbers import bounded_integer
-from .registry import ID_PATTERN
+from .registry import ID_PATTERN, OWNED_TYPES
 from .search.index import TABLES
 from .validation import validate_resource
 
@@ -121,6 +121,8 @@ def _history_versions(resource_type=None, logical_id=None, since=None):
     versions = ResourceVersion.objects.all()
     if resource_type:
         versions = versions.filter(resource_type=resource_type)
+    else:  # system history: a client's own resources (Subscriptions) are not everyone's
+        versions = versions.exclude(resource_type__in=OWNED_TYPES)
     if logical_id:
         _check_known(resource_type, logical_id)
         versions = versions.filter(logical_id=logical_id)
@@ -312,6 +314,8 @@ def delete(resource_type: str, logical_id: str) -> bool:
             _refuse_if_referenced(resource_type, logical_id)
         else:
             pending.deleted.add((resource_type, logical_id))
+        # Before the index rows go: a subscription's filter is judged on the deleted resource.
+        events.changed(resource_type, logical_id, current.version_id + 1, "delete")
         now = timezone.now()
         current.version_id += 1
         current.last_updated = now
@@ -445,6 +449,7 @@ def _store(
 ) -> Resource:
     customparams.ensure_fresh()  # extract with the custom parameters other workers stored
     customparams.before_store(resource_type, logical_id, canonical)  # custom SearchParameters
+    revived = current is None or current.deleted  # a new or deleted id: a create for listeners
     rows = indexing.extract(resource_type, canonical)
     pending = _deferred.get()
     if pending is None:
@@ -482,6 +487,7 @@ def _store(
         content=content,
     )
     _insert_index_rows([(current, rows)])
+    events.changed(resource_type, logical_id, version_id, "create" if revived else "update")
     if pending is not None:
         pending.written.add(current.pk)
     return current

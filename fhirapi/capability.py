@@ -16,6 +16,7 @@ from directory import customparams, registry, storage
 from directory.search.index import evaluates
 from security.oauth import config as oauth
 
+from . import subscription_api
 from .routes import interactions
 
 FHIR_VERSION = "4.0.1"
@@ -163,6 +164,8 @@ def _resource(rdef: registry.ResourceDef) -> dict:
     if revincludes:
         entry["searchRevInclude"] = revincludes
     entry["searchParam"] = _search_params(rdef)
+    if rdef.type == subscription_api.RESOURCE_TYPE:
+        entry |= subscription_api.capability()
     return entry
 
 

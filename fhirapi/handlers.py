@@ -11,7 +11,7 @@ from directory.errors import InvalidRequest, NotFound
 from directory.registry import RESOURCE_TYPES
 from directory.search import SearchRequest, search
 
-from . import authorization, bundles, paging, transactions
+from . import authorization, bundles, paging, subscription_api, transactions
 from .criteria import criteria_pairs
 from .exceptions import UnsupportedMediaType
 from .identity import client_key
@@ -56,6 +56,13 @@ def update(request, resource_type: str, logical_id: str) -> Response:
     content = resource_body(request)
     if_match = request.META.get("HTTP_IF_MATCH")
     guard = authorization.creation_guard(request, resource_type)
+    if resource_type == subscription_api.RESOURCE_TYPE:
+        storage.check_id(logical_id)
+        with subscription_api.client_write(request, content, logical_id) as checked:
+            result = storage.update(
+                resource_type, logical_id, checked, if_match=if_match, before_create=guard
+            )
+        return _update_response(request, result)
     result = storage.update(
         resource_type, logical_id, content, if_match=if_match, before_create=guard
     )
@@ -99,7 +106,12 @@ def create(request, resource_type: str) -> Response:
     if criteria is not None:
         pairs = parse_qsl(criteria.lstrip("?"), keep_blank_values=True)
         authorization.authorize_conditional_create(request, resource_type, pairs)
-    result = storage.create(resource_type, content, if_none_exist=criteria)
+    if resource_type == subscription_api.RESOURCE_TYPE:
+        logical_id = storage.new_id()
+        with subscription_api.client_write(request, content, logical_id) as checked:
+            result = storage.create(resource_type, checked, logical_id=logical_id)
+    else:
+        result = storage.create(resource_type, content, if_none_exist=criteria)
     row = result.row
     message = f"Created {row}" if result.created else f"Matched existing {row}; nothing created"
     return write_response(
@@ -164,6 +176,7 @@ def _search(request, resource_type: str, pairs: list[tuple[str, str]]) -> Respon
     check_type(resource_type)
     params = [(k, v) for k, v in pairs if k not in TRANSPORT_PARAMS]
     authorization.authorize_search(request, resource_type, params)
+    params = authorization.owned_search(request, resource_type, params)
     strict = preferences(request).strict
     result = search(
         SearchRequest(
