@@ -282,3 +282,27 @@ def test_deleted_subscription_gets_nothing(api, subscriber):
 
     assert len(subscriber.received) == 1  # the handshake only
     assert Resource.objects.get(logical_id=created["id"]).deleted
+
+
+def test_a_failed_write_leaves_no_event(api, subscriber):
+    subscribe(api, subscriber)
+    deliver()
+    bad = body_for("PractitionerRole", practitioner={"reference": "Practitioner/missing"})
+    assert send(api, "POST", "/fhir/PractitionerRole", bad).status_code == 422
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": body_for("Practitioner"),
+                "request": {"method": "POST", "url": "Practitioner"},
+            },
+            {"resource": bad, "request": {"method": "POST", "url": "PractitionerRole"}},
+        ],
+    }
+    assert send(api, "POST", "/fhir", bundle).status_code == 422
+    assert not Event.objects.exists()
+
+    bundle["entry"].pop()
+    assert send(api, "POST", "/fhir", bundle).status_code == 200
+    assert Event.objects.count() == 1

@@ -35,7 +35,6 @@ class Command(BaseCommand):
             signal.signal(signal.SIGTERM, stop)
             signal.signal(signal.SIGINT, stop)
         while True:
-            close_old_connections()
             stats = run_pass()
             if once:
                 self.stdout.write(
@@ -46,4 +45,5 @@ class Command(BaseCommand):
                 return
             if stopping["now"]:
                 return
+            close_old_connections()  # a restarted database is reconnected at the next pass
             time.sleep(max(interval, 0.05))
