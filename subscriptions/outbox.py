@@ -1,7 +1,7 @@
 """The outbox: one Event row per matching subscription, written in the change's transaction.
 
 Storage calls `on_change` inside the transaction of every create, update and delete
-(directory/events.py). A change of a directory type is matched against the active
+(directory/events.py). A change of a directory type is matched against the requested and active
 subscriptions on its topic; each filter criteria is run by the search engine restricted to the
 changed resource (`_id`), inside the same transaction, so it judges exactly the state written (for
 a delete, the state being deleted). The worker (delivery.py) sends what the outbox holds; an event
@@ -29,7 +29,9 @@ def on_change(change: Change) -> None:
     urls = topics.for_type(change.resource_type)
     if not urls:
         return
-    for channel in Channel.objects.filter(status=Channel.ACTIVE, topic__in=urls):
+    # Requested ones too: a change between the POST and the handshake is not lost.
+    live = (Channel.REQUESTED, Channel.ACTIVE)
+    for channel in Channel.objects.filter(status__in=live, topic__in=urls):
         if _matches(channel, change):
             _record(channel, change)
 

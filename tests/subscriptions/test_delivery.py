@@ -306,3 +306,13 @@ def test_a_failed_write_leaves_no_event(api, subscriber):
     bundle["entry"].pop()
     assert send(api, "POST", "/fhir", bundle).status_code == 200
     assert Event.objects.count() == 1
+
+
+def test_a_change_before_the_handshake_is_delivered_after_it(api, subscriber):
+    subscribe(api, subscriber)
+    practitioner = create(api, "Practitioner")
+
+    deliver()
+
+    assert [r.kind for r in subscriber.received] == ["handshake", "event-notification"]
+    assert subscriber.received[1].body["entry"][1]["fullUrl"].endswith(practitioner["id"])

@@ -5,8 +5,10 @@ PostgreSQL only: the worker process must share the test database (tests/servers.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
@@ -60,4 +62,39 @@ def test_event_survives_until_a_worker_runs(live_server, credentials, subscriber
     assert notification.headers["Authorization"] == SUBSCRIBER_SECRET
     assert not Event.objects.exists()
     assert "events=1" in output
+    assert "subscriber-secret" not in output
+
+
+def test_the_long_running_worker_delivers_and_stops_on_sigterm(
+    live_server, credentials, subscriber
+):
+    env = process_env(SUBSCRIPTIONS_ALLOW_HTTP_LOOPBACK="true")
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "deliversubscriptions", "--interval", "0.2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        headers = {**credentials.http, "Accept": JSON, "Content-Type": JSON}
+        base = f"{live_server.url}/fhir"
+        requests.post(
+            f"{base}/Subscription",
+            json=subscription_body(subscriber.url),
+            headers=headers,
+            timeout=10,
+        )
+        requests.post(
+            f"{base}/Practitioner", json=body_for("Practitioner"), headers=headers, timeout=10
+        )
+        deadline = time.monotonic() + 60
+        while not subscriber.of_kind("event-notification") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [r.kind for r in subscriber.received] == ["handshake", "event-notification"]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=30)
+    assert worker.returncode == 0
     assert "subscriber-secret" not in output
