@@ -4,7 +4,7 @@ Run by `manage.py deliversubscriptions` (deploy/systemd, deploy/k8s), never by a
 Each pass takes every requested or active subscription that is due and not leased by another
 worker, and:
 
-1. stops it (`off`) when its owning client is no longer active, and errors it out, dropping its
+1. stops it (`off`) when its `end` has passed or its owning client is no longer active, and errors it out, dropping its
    unsent events, when the client may no longer read the topic's type: nothing is ever sent to
    an endpoint whose owner could not read it through the API now;
 2. checks the endpoint again (SSRF, DNS rebinding: the connection goes to the checked address);
@@ -87,6 +87,10 @@ def _claim(channel: Channel) -> bool:
 
 def _serve(channel: Channel, stats: PassStats) -> None:
     channel.refresh_from_db()
+    if channel.end is not None and channel.end <= timezone.now():
+        resource.set_status(channel, Channel.OFF)  # Subscription.end: the client's own limit
+        stats.stopped.append(channel.logical_id)
+        return
     if not _owner_may_receive(channel, stats):
         return
     try:

@@ -100,7 +100,7 @@ def _check(content: dict, previous: Channel | None) -> tuple[dict, dict]:
         "heartbeat_seconds": _extension(channel, HEARTBEAT_PERIOD, "valueUnsignedInt"),
         "timeout_seconds": _bounded(channel, TIMEOUT, settings.SUBSCRIPTIONS_TIMEOUT_SECONDS),
         "max_count": _bounded(channel, MAX_COUNT, settings.SUBSCRIPTIONS_MAX_COUNT),
-        "end": None,
+        "end": _end(content),
         "status": Channel.OFF if content.get("status") == Channel.OFF else Channel.REQUESTED,
     }
     if fields["heartbeat_seconds"] is not None:
@@ -177,6 +177,17 @@ def _payload(channel: dict) -> str:
             "Subscription.channel.payload",
         )
     return content
+
+
+def _end(content: dict):
+    """Subscription.end as an aware datetime (validated as an instant already), or None."""
+    from django.utils.dateparse import parse_datetime
+
+    text = content.get("end")
+    moment = parse_datetime(text) if isinstance(text, str) else None
+    if text and (moment is None or moment.tzinfo is None):
+        raise _invalid("Subscription.end must be an instant with a time zone", "Subscription.end")
+    return moment
 
 
 def _extension(element: dict, url: str, value_key: str):

@@ -316,3 +316,48 @@ def test_a_change_before_the_handshake_is_delivered_after_it(api, subscriber):
 
     assert [r.kind for r in subscriber.received] == ["handshake", "event-notification"]
     assert subscriber.received[1].body["entry"][1]["fullUrl"].endswith(practitioner["id"])
+
+
+def test_a_subscription_past_its_end_stops(api, subscriber):
+    created = subscribe(api, subscriber, end="2020-01-01T00:00:00Z")
+    create(api, "Practitioner")
+
+    deliver()
+
+    assert subscriber.received == []
+    assert send(api, "GET", f"/fhir/Subscription/{created['id']}").json()["status"] == "off"
+
+
+def test_a_crash_after_sending_redelivers_the_same_events(api, subscriber, monkeypatch):
+    from subscriptions import delivery
+
+    subscribe(api, subscriber)
+    deliver()
+    create(api, "Practitioner")
+    original = delivery._send
+
+    def send_then_crash(*args):
+        original(*args)
+        raise RuntimeError("worker killed before it recorded the delivery")
+
+    monkeypatch.setattr(delivery, "_send", send_then_crash)
+    with pytest.raises(RuntimeError):
+        deliver()
+    monkeypatch.setattr(delivery, "_send", original)
+    deliver()
+
+    first, second = subscriber.of_kind("event-notification")
+    assert first.status["notification-event"] == second.status["notification-event"]
+    assert not Event.objects.exists()
+
+
+def test_a_leased_subscription_is_left_to_its_worker(api, subscriber):
+    subscribe(api, subscriber)
+    Channel.objects.update(lease_until=timezone.now() + timedelta(minutes=1))
+
+    deliver()
+
+    assert subscriber.received == []
+    Channel.objects.update(lease_until=timezone.now() - timedelta(seconds=1))  # it died
+    deliver()
+    assert [r.kind for r in subscriber.received] == ["handshake"]
