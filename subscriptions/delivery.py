@@ -4,9 +4,9 @@ Run by `manage.py deliversubscriptions` (deploy/systemd, deploy/k8s), never by a
 Each pass takes every requested or active subscription that is due and not leased by another
 worker, and:
 
-1. stops it (`off`) when its `end` has passed or its owning client is no longer active, and errors it out, dropping its
-   unsent events, when the client may no longer read the topic's type: nothing is ever sent to
-   an endpoint whose owner could not read it through the API now;
+1. stops it (`off`) when its `end` has passed or its owning client is no longer active, and
+   errors it out, dropping its unsent events, when the client may no longer read the topic's
+   type: nothing is ever sent to an endpoint whose owner could not read it through the API now;
 2. checks the endpoint again (SSRF, DNS rebinding: the connection goes to the checked address);
 3. sends the handshake of a `requested` subscription (2xx makes it `active`), else its pending
    events, oldest first, `max_count` per notification, else a heartbeat when one is due.
