@@ -105,7 +105,12 @@ def authorize_subscription(request, interaction: str, logical_id: str | None) ->
         context.decisions.append(f"{interaction} Subscription: own only")
         return
     owner = subscription_resource.owner_of(logical_id or "")
-    if owner is not None and owner != context.client.pk:
+    # No owner: a new id (an update that creates it) or a Subscription that was never written
+    # through the API (a bulk load), which no client may take over.
+    orphan = owner is None and (
+        interaction != "update" or subscription_resource.stored(logical_id or "")
+    )
+    if orphan or (owner is not None and owner != context.client.pk):
         _deny(context, interaction, "subscription-not-owner")
     context.decisions.append(f"{interaction} Subscription/{(logical_id or '')[:64]}: owner")
 

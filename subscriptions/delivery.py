@@ -72,6 +72,9 @@ def run_pass() -> PassStats:
         if _claim(channel):
             try:
                 _serve(channel, stats)
+            except Exception:  # one broken subscription must not stop the others' deliveries
+                stats.failures += 1
+                log.exception("Subscription/%s: delivery pass failed", channel.logical_id)
             finally:
                 Channel.objects.filter(pk=channel.pk).update(lease_until=None)
     return stats

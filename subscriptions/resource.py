@@ -25,6 +25,7 @@ from django.db import transaction
 from directory import storage
 from directory.errors import InvalidRequest, InvalidResource
 from directory.events import Change
+from directory.models import Resource
 from directory.search.params import parse as parse_search
 from directory.validation import validate_resource
 from security.models import ApiClient
@@ -259,6 +260,11 @@ def set_status(channel: Channel, status: str, error: str = "") -> None:
 def owner_of(logical_id: str) -> int | None:
     """The owning client's pk, or None when no Subscription has this id."""
     return Channel.objects.filter(logical_id=logical_id).values_list("owner_id", flat=True).first()
+
+
+def stored(logical_id: str) -> bool:
+    """Whether a Subscription resource (live or deleted) has this id."""
+    return Resource.objects.filter(resource_type=RESOURCE_TYPE, logical_id=logical_id).exists()
 
 
 def owned_ids(client: ApiClient) -> list[str]:

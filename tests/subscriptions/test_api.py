@@ -194,3 +194,17 @@ def test_topics_are_advertised(api):
 def test_a_suspended_owner_cannot_write(api, credentials):
     ApiClient.objects.filter(name=credentials.client_name).update(status=ApiClient.SUSPENDED)
     assert send(api, "POST", "/fhir/Subscription", subscription_body(HOOK)).status_code == 403
+
+
+def test_a_subscription_without_an_owner_is_nobodys(api):
+    from directory import storage
+
+    storage.bulk_load([("Subscription", {**subscription_body(HOOK), "id": "loaded"})])
+    assert send(api, "GET", "/fhir/Subscription/loaded").status_code == 404
+    taken = send(
+        api, "PUT", "/fhir/Subscription/loaded", {**subscription_body(HOOK), "id": "loaded"}
+    )
+    assert taken.status_code == 404
+    fresh = send(api, "PUT", "/fhir/Subscription/mine", {**subscription_body(HOOK), "id": "mine"})
+    assert fresh.status_code == 201
+    assert send(api, "GET", "/fhir/Subscription/mine").status_code == 200

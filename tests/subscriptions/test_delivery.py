@@ -338,10 +338,10 @@ def test_a_crash_after_sending_redelivers_the_same_events(api, subscriber, monke
 
     def send_then_crash(*args):
         original(*args)
-        raise RuntimeError("worker killed before it recorded the delivery")
+        raise SystemExit("worker killed before it recorded the delivery")
 
     monkeypatch.setattr(delivery, "_send", send_then_crash)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(SystemExit):
         deliver()
     monkeypatch.setattr(delivery, "_send", original)
     deliver()
@@ -361,3 +361,22 @@ def test_a_leased_subscription_is_left_to_its_worker(api, subscriber):
     Channel.objects.update(lease_until=timezone.now() - timedelta(seconds=1))  # it died
     deliver()
     assert [r.kind for r in subscriber.received] == ["handshake"]
+
+
+def test_one_broken_subscription_does_not_stop_the_others(api, subscriber, monkeypatch):
+    from subscriptions import delivery
+
+    broken = subscribe(api, subscriber)
+    subscribe(api, subscriber)
+    original = delivery._serve
+
+    def serve(channel, stats):
+        if channel.logical_id == broken["id"]:
+            raise ValueError("unexpected")
+        original(channel, stats)
+
+    monkeypatch.setattr(delivery, "_serve", serve)
+    deliver()
+
+    assert len(subscriber.of_kind("handshake")) == 1
+    assert Channel.objects.get(logical_id=broken["id"]).lease_until is None
