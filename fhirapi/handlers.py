@@ -56,16 +56,10 @@ def update(request, resource_type: str, logical_id: str) -> Response:
     content = resource_body(request)
     if_match = request.META.get("HTTP_IF_MATCH")
     guard = authorization.creation_guard(request, resource_type)
-    if resource_type == subscription_api.RESOURCE_TYPE:
-        storage.check_id(logical_id)
-        with subscription_api.client_write(request, content, logical_id) as checked:
-            result = storage.update(
-                resource_type, logical_id, checked, if_match=if_match, before_create=guard
-            )
-        return _update_response(request, result)
-    result = storage.update(
-        resource_type, logical_id, content, if_match=if_match, before_create=guard
-    )
+    with subscription_api.checked(request, resource_type, content, logical_id) as content:
+        result = storage.update(
+            resource_type, logical_id, content, if_match=if_match, before_create=guard
+        )
     return _update_response(request, result)
 
 
@@ -106,12 +100,11 @@ def create(request, resource_type: str) -> Response:
     if criteria is not None:
         pairs = parse_qsl(criteria.lstrip("?"), keep_blank_values=True)
         authorization.authorize_conditional_create(request, resource_type, pairs)
-    if resource_type == subscription_api.RESOURCE_TYPE:
-        logical_id = storage.new_id()
-        with subscription_api.client_write(request, content, logical_id) as checked:
-            result = storage.create(resource_type, checked, logical_id=logical_id)
-    else:
-        result = storage.create(resource_type, content, if_none_exist=criteria)
+    logical_id = storage.new_id()  # known before the write: a Subscription's channel needs it
+    with subscription_api.checked(request, resource_type, content, logical_id) as content:
+        result = storage.create(
+            resource_type, content, if_none_exist=criteria, logical_id=logical_id
+        )
     row = result.row
     message = f"Created {row}" if result.created else f"Matched existing {row}; nothing created"
     return write_response(

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from django.conf import settings
 from rest_framework.response import Response
 
+from directory import storage
 from directory.errors import Conflict, NotFound
 from security.context import context_of
 from subscriptions import notify, topics
@@ -20,7 +21,18 @@ from subscriptions.resource import RESOURCE_TYPE, accepted
 
 from . import authorization
 
-__all__ = ["RESOURCE_TYPE", "capability", "client_write", "status", "topic_list"]
+__all__ = ["RESOURCE_TYPE", "capability", "checked", "status", "topic_list"]
+
+
+@contextmanager
+def checked(request, resource_type: str, content, logical_id: str) -> Iterator:
+    """Around a create or update: the content to store (a Subscription's is checked first)."""
+    if resource_type != RESOURCE_TYPE:
+        yield content
+        return
+    storage.check_id(logical_id)
+    with client_write(request, content, logical_id) as stored:
+        yield stored
 
 
 @contextmanager
