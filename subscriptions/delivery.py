@@ -115,7 +115,7 @@ def _serve(channel: Channel, stats: PassStats) -> None:
 
 def _send_events(channel: Channel, target: channels.Target, stats: PassStats) -> None:
     for _ in range(MAX_BATCHES_PER_PASS):
-        events = list(channel.events.order_by("number")[: channel.max_count])
+        events = _numbered(channel, list(channel.events.order_by("pk")[: channel.max_count]))
         if not events:
             return
         Event.objects.filter(pk__in=[e.pk for e in events]).update(attempts=_attempts_plus_one())
@@ -125,6 +125,25 @@ def _send_events(channel: Channel, target: channels.Target, stats: PassStats) ->
         stats.notifications += 1
         stats.events += len(events)
         _delivered(channel)
+
+
+def _numbered(channel: Channel, events: list[Event]) -> list[Event]:
+    """Give events their event-number the first time they are sent, in outbox order.
+
+    Only the worker holding the channel's lease numbers, so the numbers never repeat; an event
+    sent again after a failure keeps its number, which is how a subscriber recognises it.
+    """
+    fresh = [event for event in events if event.number is None]
+    if not fresh:
+        return events
+    with transaction.atomic():
+        start = Channel.objects.values_list("events_since_start", flat=True).get(pk=channel.pk)
+        for offset, event in enumerate(fresh, start=1):
+            event.number = start + offset
+        Event.objects.bulk_update(fresh, ["number"])
+        channel.events_since_start = start + len(fresh)
+        Channel.objects.filter(pk=channel.pk).update(events_since_start=channel.events_since_start)
+    return events
 
 
 def _attempts_plus_one():

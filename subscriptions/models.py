@@ -28,7 +28,7 @@ class Channel(models.Model):
     max_count = models.PositiveIntegerField(default=20)
     end = models.DateTimeField(null=True)
     status = models.CharField(max_length=12, choices=STATUSES, default=REQUESTED)
-    events_since_start = models.BigIntegerField(default=0)  # the last event number issued
+    events_since_start = models.BigIntegerField(default=0)  # the last event-number given
     failures = models.PositiveIntegerField(default=0)  # consecutive failed deliveries
     next_attempt = models.DateTimeField(null=True)  # back-off: nothing is sent before this
     last_sent = models.DateTimeField(null=True)
@@ -45,10 +45,12 @@ class Channel(models.Model):
 
 
 class Event(models.Model):
-    """One change for one subscription, numbered; deleted when delivered."""
+    """One change for one subscription; deleted when delivered."""
 
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="events")
-    number = models.BigIntegerField()
+    # The subscription's event-number, given by the worker when it first sends the event (in
+    # outbox order): numbering at write time would make every writer wait on the channel row.
+    number = models.BigIntegerField(null=True)
     resource_type = models.CharField(max_length=40)
     logical_id = models.CharField(max_length=64)
     version_id = models.PositiveIntegerField()

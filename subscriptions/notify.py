@@ -43,7 +43,7 @@ def status_parameters(
         {"name": "topic", "valueCanonical": channel.topic},
         {"name": "status", "valueCode": status or channel.status},
         {"name": "type", "valueCode": kind},
-        {"name": "events-since-subscription-start", "valueString": str(channel.events_since_start)},
+        {"name": "events-since-subscription-start", "valueString": str(generated(channel))},
     ]
     for event in events:
         parts = [
@@ -61,6 +61,11 @@ def status_parameters(
         "meta": {"profile": [STATUS_PROFILE]},
         "parameter": parameters,
     }
+
+
+def generated(channel: Channel) -> int:
+    """Events the subscription has had: those numbered (sent at least once) and those waiting."""
+    return channel.events_since_start + channel.events.filter(number__isnull=True).count()
 
 
 def _focus(event: Event) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 
-from django.db.models import F
 from django.utils import timezone
 
 from directory.events import Change
@@ -31,9 +30,14 @@ def on_change(change: Change) -> None:
         return
     # Requested ones too: a change between the POST and the handshake is not lost.
     live = (Channel.REQUESTED, Channel.ACTIVE)
-    for channel in Channel.objects.filter(status__in=live, topic__in=urls):
-        if _matches(channel, change):
-            _record(channel, change)
+    matched = [
+        channel
+        for channel in Channel.objects.filter(status__in=live, topic__in=urls)
+        if _matches(channel, change)
+    ]
+    if matched:
+        now = timezone.now()
+        Event.objects.bulk_create([_event(channel, change, now) for channel in matched])
 
 
 def _matches(channel: Channel, change: Change) -> bool:
@@ -49,16 +53,12 @@ def _matches(channel: Channel, change: Change) -> bool:
     return False
 
 
-def _record(channel: Channel, change: Change) -> None:
-    # An UPDATE, not read-modify-write: concurrent writers each get their own number.
-    Channel.objects.filter(pk=channel.pk).update(events_since_start=F("events_since_start") + 1)
-    number = Channel.objects.values_list("events_since_start", flat=True).get(pk=channel.pk)
-    Event.objects.create(
+def _event(channel: Channel, change: Change, now) -> Event:
+    return Event(
         channel=channel,
-        number=number,
         resource_type=change.resource_type,
         logical_id=change.logical_id,
         version_id=change.version_id,
         interaction=change.interaction,
-        occurred=timezone.now(),
+        occurred=now,
     )
