@@ -51,6 +51,7 @@ class Accepted:
     logical_id: str
     owner: ApiClient
     fields: dict  # Channel fields
+    by_client: bool = True  # False: the server changing the status
 
 
 _accepted: ContextVar[Accepted | None] = ContextVar("subscription_accepted", default=None)
@@ -230,7 +231,7 @@ def saved(change: Change) -> None:
         changed_channel = any(getattr(channel, k) != v for k, v in fields.items())
         for key, value in fields.items():
             setattr(channel, key, value)
-        if changed_channel:
+        if changed_channel and pending.by_client:  # a client's new channel starts afresh
             channel.failures, channel.next_attempt, channel.last_error = 0, None, ""
         channel.save()
 
@@ -249,7 +250,7 @@ def set_status(channel: Channel, status: str, error: str = "") -> None:
         else:
             content.pop("error", None)
         fields = {"status": status}
-        token = _accepted.set(Accepted(locked.logical_id, locked.owner, fields))
+        token = _accepted.set(Accepted(locked.logical_id, locked.owner, fields, by_client=False))
         try:
             storage.update(RESOURCE_TYPE, locked.logical_id, content)
         finally:

@@ -162,7 +162,9 @@ def test_back_off_grows_and_errors_out(api, subscriber, settings):
     Channel.objects.update(next_attempt=timezone.now())
     deliver()
 
-    assert Channel.objects.get().status == "error"
+    channel = Channel.objects.get()
+    assert channel.status == "error" and channel.failures == 2
+    assert channel.last_error == "the endpoint answered 503"
     read = send(api, "GET", f"/fhir/Subscription/{created['id']}").json()
     assert read["status"] == "error" and "503" in read["error"]
     assert Event.objects.count() == 1  # kept until delivered
