@@ -223,7 +223,12 @@ def _failed(channel: Channel, reason: str) -> None:
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """HTTPS to the checked address, the certificate verified against the URL's host name."""
+    """HTTPS to the checked address, the certificate verified against the URL's host name.
+
+    The standard library's client, not requests: connecting to an address fixed beforehand
+    while verifying the certificate for the URL's name is one overridden `connect` here, and
+    needs a custom transport adapter and pool in requests/urllib3.
+    """
 
     def __init__(self, target: channels.Target, timeout: float):
         super().__init__(target.host, target.port, timeout=timeout, context=_tls_context())
