@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "fhirapi",
     "security",
     "sampledata",
+    "subscriptions",
 ]
 
 # The transport-security checks, in the order they run on /fhir requests (README, "Security
@@ -370,3 +371,30 @@ BULK_EXPORT_RETENTION_SECONDS = env.int("BULK_EXPORT_RETENTION_SECONDS", default
 BULK_EXPORT_RUN_IN_THREAD = env.bool("BULK_EXPORT_RUN_IN_THREAD", default=True)
 # Jobs one client may have queued or running at once; more are refused with 429.
 BULK_EXPORT_MAX_ACTIVE_PER_CLIENT = env.int("BULK_EXPORT_MAX_ACTIVE_PER_CLIENT", default=2)
+
+# ---------------------------------------------------------------- subscriptions (subscriptions/)
+# Topic-based subscriptions (Subscriptions Backport IG), delivered by `manage.py
+# deliversubscriptions`. Topic canonical URLs are built on this base (never fetched).
+SUBSCRIPTIONS_TOPIC_BASE = env.str(
+    "SUBSCRIPTIONS_TOPIC_BASE", default="http://fhir-directory.invalid/SubscriptionTopic"
+)
+# The public FHIR base that notifications name resources by; empty: relative references.
+SUBSCRIPTIONS_FHIR_BASE = env.str(
+    "SUBSCRIPTIONS_FHIR_BASE", default=f"{OAUTH_SERVER_URL}/fhir" if OAUTH_SERVER_URL else ""
+)
+# Plain http to a loopback address (tests, local development only; refused in production).
+SUBSCRIPTIONS_ALLOW_HTTP_LOOPBACK = env.bool("SUBSCRIPTIONS_ALLOW_HTTP_LOOPBACK", default=False)
+# CIDR ranges a channel endpoint may resolve to although private (e.g. an internal subscriber).
+SUBSCRIPTIONS_ENDPOINT_ALLOWLIST = env.list("SUBSCRIPTIONS_ENDPOINT_ALLOWLIST", default=[])
+# CA bundle to verify subscribers' certificates with; empty: the system's.
+SUBSCRIPTIONS_CA_FILE = env.str("SUBSCRIPTIONS_CA_FILE", default="")
+# Encrypts the channel headers stored in the database; separate from SECRET_KEY so it can differ.
+SUBSCRIPTIONS_HEADER_SECRET = env.str("SUBSCRIPTIONS_HEADER_SECRET", default=SECRET_KEY)
+SUBSCRIPTIONS_TIMEOUT_SECONDS = env.int("SUBSCRIPTIONS_TIMEOUT_SECONDS", default=10)
+SUBSCRIPTIONS_MAX_COUNT = env.int("SUBSCRIPTIONS_MAX_COUNT", default=20)  # events a notification
+SUBSCRIPTIONS_MIN_HEARTBEAT_SECONDS = env.int("SUBSCRIPTIONS_MIN_HEARTBEAT_SECONDS", default=10)
+SUBSCRIPTIONS_RETRY_BASE_SECONDS = env.float("SUBSCRIPTIONS_RETRY_BASE_SECONDS", default=5.0)
+SUBSCRIPTIONS_RETRY_MAX_SECONDS = env.float("SUBSCRIPTIONS_RETRY_MAX_SECONDS", default=3600.0)
+# Consecutive failed deliveries before a subscription is `error` (about a day with the above).
+SUBSCRIPTIONS_MAX_FAILURES = env.int("SUBSCRIPTIONS_MAX_FAILURES", default=30)
+SUBSCRIPTIONS_PER_CLIENT = env.int("SUBSCRIPTIONS_PER_CLIENT", default=100)

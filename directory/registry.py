@@ -31,8 +31,13 @@ SUPPORTED_TYPES = (
 )
 
 # Custom search parameters (directory/customparams.py): administrators store SearchParameter
-# resources, searched by the core SearchParameter parameters; not a directory type.
-ADMIN_TYPES = ("SearchParameter",)
+# resources, searched by the core SearchParameter parameters; not a directory type. Clients
+# store Subscription resources (subscriptions/), each seen only by the client that owns it.
+ADMIN_TYPES = ("SearchParameter", "Subscription")
+
+# Types each client sees only its own of: left out of system history (storage) and decided by
+# owner in fhirapi/authorization.py.
+OWNED_TYPES = ("Subscription",)
 
 RESOURCES: dict[str, ResourceDef] = build_resources(read_bundles(), SUPPORTED_TYPES + ADMIN_TYPES)
 

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlencode
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from . import customparams, identifiers, indexing
+from . import customparams, events, identifiers, indexing
 from .errors import (
     Conflict,
     Gone,
@@ -33,7 +33,7 @@ from .errors import (
 from .formats import instant
 from .models import ReferenceIndex, Resource, ResourceVersion
 from .numbers import bounded_integer
-from .registry import ID_PATTERN
+from .registry import ID_PATTERN, OWNED_TYPES
 from .validation import validate_resource
 
 _ETAG = re.compile(r'^\s*(?:W/)?"?(?P<version>\d+)"?\s*$')
@@ -115,6 +115,8 @@ def _history_versions(resource_type=None, logical_id=None, since=None):
     versions = ResourceVersion.objects.all()
     if resource_type:
         versions = versions.filter(resource_type=resource_type)
+    else:  # system history: a client's own resources (Subscriptions) are not everyone's
+        versions = versions.exclude(resource_type__in=OWNED_TYPES)
     if logical_id:
         _check_known(resource_type, logical_id)
         versions = versions.filter(logical_id=logical_id)
@@ -338,6 +340,8 @@ def delete(resource_type: str, logical_id: str) -> bool:
             _refuse_if_referenced(resource_type, logical_id)
         else:
             pending.deleted.add((resource_type, logical_id))
+        # Before the index rows go: a subscription's filter is judged on the deleted resource.
+        events.changed(resource_type, logical_id, current.version_id + 1, "delete")
         now = timezone.now()
         current.version_id += 1
         current.last_updated = now
@@ -481,6 +485,7 @@ def _check_storable(resource_type: str, logical_id: str, canonical: dict) -> ind
 def _store(
     resource_type: str, logical_id: str, canonical: dict, *, method: str, current: Resource | None
 ) -> Resource:
+    revived = current is None or current.deleted  # a new or deleted id: a create for listeners
     rows = _check_storable(resource_type, logical_id, canonical)
     pending = _deferred.get()
     now = timezone.now()
@@ -515,6 +520,7 @@ def _store(
         content=content,
     )
     indexing.insert_rows([(current, rows)])
+    events.changed(resource_type, logical_id, version_id, "create" if revived else "update")
     if pending is not None:
         pending.written.add(current.pk)
     return current

@@ -43,6 +43,13 @@ from security.context import SecurityContext, context_of
 from security.middleware.spine import expected_interaction_id
 from security.refusal import REASONS
 from security.scopes import Grant, describe, effective_grants, required_grants
+from subscriptions import resource as subscription_resource
+
+SUBSCRIPTION = subscription_resource.RESOURCE_TYPE
+# What a client may do with Subscriptions: its own, one at a time (authorize_subscription).
+SUBSCRIPTION_INTERACTIONS = frozenset(
+    {"create", "read", "vread", "update", "delete", "history-instance", "search-type"}
+)
 
 if TYPE_CHECKING:
     from .routes import Route
@@ -83,7 +90,58 @@ class ScopePermission(BasePermission):
         if resource_type and resource_type not in RESOURCE_TYPES:
             return True  # the handler answers 404; no data of any type is touched
         authorize(context, route.interaction, required_grants(route.interaction, resource_type))
+        if resource_type == SUBSCRIPTION:
+            authorize_subscription(request, route.interaction, view.kwargs.get("logical_id"))
         return True
+
+
+def authorize_subscription(request, interaction: str, logical_id: str | None) -> None:
+    """A Subscription is its owner's alone: a registered client, one Subscription at a time.
+
+    Interactions that would reach other clients' Subscriptions (conditional writes, type
+    history, batch entries) are refused; reading, updating or deleting another client's answers
+    404, as for an id that does not exist. A search is cut to the owner's (`owned_search`).
+    """
+    context = context_of(request)
+    if interaction not in SUBSCRIPTION_INTERACTIONS or context.client is None:
+        _deny(context, interaction, "subscription-interaction")
+    if interaction in ("search-type", "create"):
+        context.decisions.append(f"{interaction} Subscription: own only")
+        return
+    owner = subscription_resource.owner_of(logical_id or "")
+    # No owner: a new id (an update that creates it) or a Subscription that was never written
+    # through the API (a bulk load), which no client may take over.
+    orphan = owner is None and (
+        interaction != "update" or subscription_resource.stored(logical_id or "")
+    )
+    if orphan or (owner is not None and owner != context.client.pk):
+        _deny(context, interaction, "subscription-not-owner")
+    context.decisions.append(f"{interaction} Subscription/{(logical_id or '')[:64]}: owner")
+
+
+def owned_search(
+    request, resource_type: str, params: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """A Subscription search sees the client's own: `_id` cut to them (none: nothing matches)."""
+    if resource_type != SUBSCRIPTION:
+        return params
+    ids = subscription_resource.owned_ids(context_of(request).client)
+    return [*params, ("_id", ",".join(ids)) if ids else NOTHING]
+
+
+# A filter no stored resource passes: every version is stamped with the time it was written.
+NOTHING = ("_lastUpdated", "lt1000-01-01")
+
+
+def authorize_subscription_topic(request, topic_type: str) -> None:
+    """Subscribing to a topic needs `r` on its type: the notifications carry such resources."""
+    authorize(context_of(request), "subscription topic", {(topic_type, "r")})
+
+
+def _deny(context: SecurityContext, interaction: str, reason_code: str):
+    context.decisions.append(f"{interaction} Subscription: deny {reason_code}")
+    context.outcome = reason_code
+    raise Denied(reason_code)
 
 
 def authorize_search(request, resource_type: str, pairs: list[tuple[str, str]]) -> None:
@@ -93,6 +151,8 @@ def authorize_search(request, resource_type: str, pairs: list[tuple[str, str]]) 
 
 def authorize_conditional_create(request, resource_type: str, pairs) -> None:
     """If-None-Exist is a search: matching it may return an existing resource."""
+    if resource_type == SUBSCRIPTION:  # it could match another client's Subscription
+        _deny(context_of(request), "conditional-create", "subscription-interaction")
     authorize_criteria(request, "conditional-create", resource_type, pairs)
 
 
@@ -145,6 +205,8 @@ def authorize_entry(
     that creates still needs `c`, decided by `creation_guard` inside the write.
     """
     context = context_of(request)
+    if resource_type == SUBSCRIPTION:
+        _deny(context, f"{interaction} entry", "subscription-interaction")
     authorize(context, interaction, required_grants(interaction, resource_type))
     if criteria is None:
         return
@@ -227,7 +289,8 @@ def _entry_grants(bundle_type, entries: Iterable[dict], grants: set[Grant]):
     for entry in entries:
         resource = entry.get("resource") or {}
         resource_type = resource_type_of(resource)
-        if resource_type in (None, "OperationOutcome"):
+        # An operation's own answer (OperationOutcome, Parameters) is no stored data.
+        if resource_type in (None, "OperationOutcome", "Parameters"):
             continue
         if bundle_type in RESPONSE_BUNDLES:
             yield from _response_entry_grants(entry, resource, grants)

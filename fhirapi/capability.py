@@ -17,6 +17,7 @@ from directory.formats import instant
 from directory.search.index import evaluates
 from security.oauth import config as oauth
 
+from . import subscription_api
 from .routes import interactions
 
 FHIR_VERSION = "4.0.1"
@@ -174,7 +175,10 @@ def _resource(rdef: registry.ResourceDef) -> dict:
     if revincludes:
         entry["searchRevInclude"] = revincludes
     entry["searchParam"] = _search_params(rdef)
-    entry["operation"] = [_export_operation()]
+    if rdef.type == subscription_api.RESOURCE_TYPE:
+        entry |= subscription_api.capability()
+    else:
+        entry["operation"] = [_export_operation()]
     return entry
 
 

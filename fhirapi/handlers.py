@@ -12,7 +12,7 @@ from directory.formats import instant
 from directory.registry import RESOURCE_TYPES
 from directory.search import SearchRequest, search
 
-from . import authorization, bundles, paging, transactions
+from . import authorization, bundles, paging, subscription_api, transactions
 from .criteria import criteria_pairs
 from .exceptions import UnsupportedMediaType
 from .identity import client_key
@@ -57,9 +57,10 @@ def update(request, resource_type: str, logical_id: str) -> Response:
     content = resource_body(request)
     if_match = request.META.get("HTTP_IF_MATCH")
     guard = authorization.creation_guard(request, resource_type)
-    result = storage.update(
-        resource_type, logical_id, content, if_match=if_match, before_create=guard
-    )
+    with subscription_api.checked(request, resource_type, content, logical_id) as content:
+        result = storage.update(
+            resource_type, logical_id, content, if_match=if_match, before_create=guard
+        )
     return _update_response(request, result)
 
 
@@ -100,7 +101,11 @@ def create(request, resource_type: str) -> Response:
     if criteria is not None:
         pairs = parse_qsl(criteria.lstrip("?"), keep_blank_values=True)
         authorization.authorize_conditional_create(request, resource_type, pairs)
-    result = storage.create(resource_type, content, if_none_exist=criteria)
+    logical_id = storage.new_id()  # known before the write: a Subscription's channel needs it
+    with subscription_api.checked(request, resource_type, content, logical_id) as content:
+        result = storage.create(
+            resource_type, content, if_none_exist=criteria, logical_id=logical_id
+        )
     row = result.row
     message = f"Created {row}" if result.created else f"Matched existing {row}; nothing created"
     return write_response(
@@ -165,6 +170,7 @@ def _search(request, resource_type: str, pairs: list[tuple[str, str]]) -> Respon
     check_type(resource_type)
     params = [(k, v) for k, v in pairs if k not in TRANSPORT_PARAMS]
     authorization.authorize_search(request, resource_type, params)
+    params = authorization.owned_search(request, resource_type, params)
     strict = preferences(request).strict
     result = search(
         SearchRequest(

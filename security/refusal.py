@@ -67,6 +67,16 @@ REASONS = {
             "scope-missing", 403, "forbidden", "The token does not grant access to this interaction"
         ),
         Reason("spine-headers", 400, "invalid", "Required Spine headers are missing or wrong"),
+        # A Subscription is its owner's alone: read and written one at a time, by id or search.
+        Reason(
+            "subscription-interaction",
+            403,
+            "forbidden",
+            "Subscriptions are created, read, searched, updated and deleted one at a time by "
+            "the client that owns them",
+        ),
+        # Another client's Subscription answers as if it did not exist.
+        Reason("subscription-not-owner", 404, "not-found", "The resource is not known"),
         # Any check, and the API itself, when the database cannot answer (common/outage.py):
         # a check that could not be made refuses nobody's credentials.
         Reason(

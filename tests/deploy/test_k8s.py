@@ -30,8 +30,13 @@ def of_kind(kind: str) -> list[dict]:
 
 
 def the(kind: str) -> dict:
-    (found,) = of_kind(kind)
-    return found
+    found = of_kind(kind)
+    if kind == "Deployment":  # the server's; the subscription worker is another Deployment
+        found = [
+            d for d in found if d["metadata"]["labels"]["app.kubernetes.io/component"] == "server"
+        ]
+    (one,) = found
+    return one
 
 
 def pod_specs() -> list[tuple[str, dict]]:
@@ -212,3 +217,28 @@ def test_no_secret_setting_in_the_configmap():
     data = the("ConfigMap")["data"]
     for key in ("SECRET_KEY", "SECURITY_API_KEY_PEPPER", "DATABASE_URL", "DATABASE_REPLICA_URLS"):
         assert key not in data
+
+
+def test_the_subscription_worker_runs_its_command_without_inbound_traffic():
+    (worker,) = [
+        d
+        for d in of_kind("Deployment")
+        if d["metadata"]["labels"]["app.kubernetes.io/component"] == "subscriptions"
+    ]
+    (container,) = worker["spec"]["template"]["spec"]["containers"]
+    assert container["command"][-1] == "deliversubscriptions"
+    assert (
+        ROOT / "subscriptions" / "management" / "commands" / "deliversubscriptions.py"
+    ).is_file()
+    labels = worker["spec"]["template"]["metadata"]["labels"]
+    policies = [
+        p
+        for p in of_kind("NetworkPolicy")
+        if p["spec"]["podSelector"].get("matchLabels", {}).items() <= labels.items()
+        and p["spec"]["podSelector"].get("matchLabels")
+    ]
+    (policy,) = policies
+    assert policy["spec"]["ingress"] == []
+    public = [r for r in policy["spec"]["egress"] if "ipBlock" in r.get("to", [{}])[0]]
+    blocked = {c for r in public for c in r["to"][0]["ipBlock"].get("except", [])}
+    assert "169.254.0.0/16" in blocked  # cloud metadata endpoints

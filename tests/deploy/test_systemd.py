@@ -71,6 +71,7 @@ def test_there_are_units():
         "fhir-directory-expirekeys.timer",
         "fhir-directory-rollupaudit.service",
         "fhir-directory-rollupaudit.timer",
+        "fhir-directory-subscriptions.service",
     } <= names
 
 
@@ -185,3 +186,12 @@ def test_systemd_accepts_the_units(tmp_path):
     # verify warns (exit status 0) about unknown keys and bad values: any line on our files fails.
     complaints = [line for line in output.splitlines() if str(tmp_path) in line]
     assert result.returncode == 0 and not complaints, output
+
+
+def test_the_subscription_worker_runs_its_command_and_restarts():
+    service = parse(UNITS / "fhir-directory-subscriptions.service")["Service"]
+    assert service["Restart"] == "on-failure"
+    assert exec_start(UNITS / "fhir-directory-subscriptions.service")[-2:] == [
+        f"{INSTALL}/manage.py",
+        "deliversubscriptions",
+    ]

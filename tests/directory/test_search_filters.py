@@ -308,7 +308,7 @@ def test_reference_type_modifier_must_be_a_target():
 # ---------------------------------------------------------------- _id and _lastUpdated
 
 
-@pytest.mark.parametrize("rtype", list(RESOURCES))
+@pytest.mark.parametrize("rtype", [t for t in RESOURCES if t in FACTORIES])  # not owned types
 def test_id_param(rtype):
     one, two, three = (FACTORIES[rtype].create() for _ in range(3))
     assert find(rtype, f"_id={one['id']}") == {one["id"]}

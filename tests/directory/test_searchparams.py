@@ -79,14 +79,28 @@ HANDMADE = [
         ],
         "member": [{"entity": {"reference": "Practitioner/p1"}}],
     },
+    {
+        "resourceType": "Subscription",
+        "id": "s1",
+        "status": "active",
+        "reason": "Directory changes",
+        "contact": [{"system": "email", "value": "ops@example.org"}],
+        "criteria": "http://example.org/SubscriptionTopic/practitioner-change",
+        "channel": {
+            "type": "rest-hook",
+            "endpoint": "https://subscriber.example.org/hook",
+            "payload": "application/fhir+json",
+        },
+    },
 ]
 CORPUS = {"plan-net": plannet.examples(), "generated": generated(), "handmade": HANDMADE}
 
 
 def test_corpus_covers_the_new_types():
     types = {r["resourceType"] for r in CORPUS["plan-net"]}
-    # Plan-Net has no Group example; SearchParameter is the custom parameters' admin type.
-    assert types == set(RESOURCES) - {"Group", "SearchParameter"}
+    # Plan-Net has no Group example; SearchParameter is the custom parameters' admin type,
+    # Subscription the clients' own (its example is handmade).
+    assert types == set(RESOURCES) - {"Group", "SearchParameter", "Subscription"}
 
 
 @pytest.mark.parametrize("corpus", sorted(CORPUS))

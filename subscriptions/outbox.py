@@ -1,0 +1,64 @@
+"""The outbox: one Event row per matching subscription, written in the change's transaction.
+
+Storage calls `on_change` inside the transaction of every create, update and delete
+(directory/events.py). A change of a directory type is matched against the requested and active
+subscriptions on its topic; each filter criteria is run by the search engine restricted to the
+changed resource (`_id`), inside the same transaction, so it judges exactly the state written (for
+a delete, the state being deleted). The worker (delivery.py) sends what the outbox holds; an event
+row is deleted only after the subscriber answered 2xx, so a crash after the commit loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.utils import timezone
+
+from directory.events import Change
+from directory.search import matching_rows
+
+from . import resource, topics
+from .models import Channel, Event
+
+
+def on_change(change: Change) -> None:
+    if change.resource_type == resource.RESOURCE_TYPE:
+        resource.saved(change)
+        return
+    urls = topics.for_type(change.resource_type)
+    if not urls:
+        return
+    # Requested ones too: a change between the POST and the handshake is not lost.
+    live = (Channel.REQUESTED, Channel.ACTIVE)
+    matched = [
+        channel
+        for channel in Channel.objects.filter(status__in=live, topic__in=urls)
+        if _matches(channel, change)
+    ]
+    if matched:
+        now = timezone.now()
+        Event.objects.bulk_create([_event(channel, change, now) for channel in matched])
+
+
+def _matches(channel: Channel, change: Change) -> bool:
+    filters = json.loads(channel.filters)
+    if not filters:
+        return True
+    for criteria in filters:  # several filters: any one matching is enough
+        resource_type, pairs = resource.split_criteria(criteria)
+        if resource_type != change.resource_type:
+            continue
+        if matching_rows(resource_type, [*pairs, ("_id", change.logical_id)], limit=1):
+            return True
+    return False
+
+
+def _event(channel: Channel, change: Change, now) -> Event:
+    return Event(
+        channel=channel,
+        resource_type=change.resource_type,
+        logical_id=change.logical_id,
+        version_id=change.version_id,
+        interaction=change.interaction,
+        occurred=now,
+    )
