@@ -34,10 +34,10 @@ from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
-from . import bulkload, customparams, identifiers, indexing, storage
+from . import bulkload, customparams, events, identifiers, indexing, storage
 from .errors import FHIRError, InvalidRequest
 from .models import Resource
-from .registry import RESOURCE_TYPES
+from .registry import RESOURCE_TYPES, SHARED_TYPES
 from .validation import parse_json, validate_resource
 
 # Dangling references named per target in the warning; the rest are counted.
@@ -140,6 +140,12 @@ def prepare(
         if not isinstance(resource_type, str) or resource_type not in RESOURCE_TYPES:
             raise InvalidRequest(
                 f"Resource type {str(resource_type)[:40]!r} is not supported",
+                code="not-supported",
+                expression=["resourceType"],
+            )
+        if resource_type not in SHARED_TYPES:
+            raise InvalidRequest(
+                f"{resource_type} is not imported: a client creates its own through the API",
                 code="not-supported",
                 expression=["resourceType"],
             )
@@ -422,6 +428,9 @@ def _insert(items: list[Prepared]) -> None:
         for i in items
     ]
     bulkload.store_new(new_rows, now)
+    # An import feeds a live directory: subscribers hear of each resource, in the same transaction.
+    for i in items:
+        events.changed(i.resource_type, i.logical_id, 1, "create")
 
 
 def _update(item: Prepared, importer: Importer) -> bool:

@@ -43,6 +43,11 @@ RESOURCES: dict[str, ResourceDef] = build_resources(read_bundles(), SUPPORTED_TY
 
 RESOURCE_TYPES = tuple(RESOURCES)
 
+# Types every permitted client reads alike: what bulk export and import cover. An owned type is
+# its client's alone and created one at a time through the API, which checks it (a Subscription
+# imported or exported in bulk would bypass its endpoint checks or show other clients' channels).
+SHARED_TYPES = tuple(t for t in RESOURCE_TYPES if t not in OWNED_TYPES)
+
 # Parameters every resource type supports; evaluated on the resource row itself, not an index table.
 COMMON_PARAMS = {
     "_id": "token",

@@ -36,7 +36,7 @@ from django.conf import settings
 from rest_framework.permissions import BasePermission
 
 from directory.errors import FHIRError, NotFound
-from directory.registry import RESOURCE_TYPES
+from directory.registry import RESOURCE_TYPES, SHARED_TYPES
 from directory.search.reach import reach
 from directory.stored import resource_type_of
 from security.context import SecurityContext, context_of
@@ -166,8 +166,8 @@ def exportable_types(request) -> list[str]:
     """The types an `$export` without `_type` covers: every supported type the grants can read."""
     grants = _grants(context_of(request))
     if grants is None:
-        return list(RESOURCE_TYPES)
-    return [t for t in RESOURCE_TYPES if (t, "r") in grants]
+        return list(SHARED_TYPES)
+    return [t for t in SHARED_TYPES if (t, "r") in grants]
 
 
 def authorize_export(
@@ -347,9 +347,9 @@ def authorize_import(request, declared_types: Iterable[str] = ()) -> frozenset[s
     grants = _grants(context)
     writable = None
     if grants is not None:
-        writable = frozenset(t for t in RESOURCE_TYPES if {(t, "c"), (t, "u")} <= grants)
+        writable = frozenset(t for t in SHARED_TYPES if {(t, "c"), (t, "u")} <= grants)
     declared = set(declared_types)
-    covered = declared or writable or set(RESOURCE_TYPES)
+    covered = declared or writable or set(SHARED_TYPES)
     authorize(context, "import", {(t, letter) for t in covered for letter in "cu"})
     return writable
 

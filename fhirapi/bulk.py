@@ -150,10 +150,15 @@ def _check_output_format(values: list[str] | None) -> None:
 
 def _types(request, values: list[str] | None, resource_type: str, strict: bool) -> list[str]:
     """The types to export, in the server's order; without `_type`, every readable type."""
+    if resource_type and resource_type not in registry.SHARED_TYPES:
+        raise InvalidRequest(
+            f"{resource_type} is not exported: each client reads only its own, one at a time",
+            code="not-supported",
+        )
     if values is None:
         return [resource_type] if resource_type else authorization.exportable_types(request)
     asked = {t for v in values for t in unquote_plus(v).split(",") if t}
-    allowed = {resource_type} if resource_type else set(registry.RESOURCE_TYPES)
+    allowed = {resource_type} if resource_type else set(registry.SHARED_TYPES)
     unsupported = sorted(asked - allowed)
     if unsupported and strict:
         raise InvalidRequest(
@@ -161,7 +166,7 @@ def _types(request, values: list[str] | None, resource_type: str, strict: bool) 
             expression=["_type"],
             code="not-supported",
         )
-    types = [t for t in registry.RESOURCE_TYPES if t in asked & allowed]
+    types = [t for t in registry.SHARED_TYPES if t in asked & allowed]
     if not types:
         raise InvalidRequest("_type names no type this export covers", expression=["_type"])
     return types

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
 
 from django.conf import settings
 from django.utils import timezone
@@ -120,7 +119,3 @@ def _version_content(event: Event) -> dict | None:
     except FHIRError:
         return None
     return json.loads(version.content)
-
-
-def instant(moment: datetime) -> str:
-    return instant(moment)

@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from directory import export
+from directory import bulkload, export
 from directory.models import Resource
 from security.models import RequestAudit
 from tests.factories import FACTORIES
@@ -423,3 +423,26 @@ def test_a_plain_requests_consumer_keeps_a_full_copy_current(live_server, creden
     live = Resource.objects.filter(deleted=False)
     assert copy == {(r.resource_type, r.logical_id): json.loads(r.content) for r in live}
     assert copy[("Organization", directory["org"]["id"])]["name"] == "Renamed Clinic"
+
+
+def test_owned_types_are_never_exported(fhir, directory):
+    """Subscriptions are each client's own (their channels name its endpoints): no bulk path."""
+    bulkload.bulk_load(
+        [
+            (
+                "Subscription",
+                {
+                    "resourceType": "Subscription",
+                    "id": "someone-elses",
+                    "status": "off",
+                    "reason": "theirs",
+                    "criteria": "http://fhir-directory.invalid/SubscriptionTopic/practitioner-change",
+                    "channel": {"type": "rest-hook", "endpoint": "https://example.org/hook"},
+                },
+            )
+        ]
+    )
+    manifest = exported(fhir, scope="system/*.rs")
+    assert "Subscription" not in {o["type"] for o in manifest["output"]}
+    assert kick_off(fhir, _type="Subscription").status_code == 400
+    assert kick_off(fhir, "Subscription/$export").status_code in (400, 404)

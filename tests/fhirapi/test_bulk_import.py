@@ -13,7 +13,7 @@ import pytest
 import requests
 from django.db import DatabaseError
 
-from directory import bulkload, storage
+from directory import bulkload, events, storage
 from directory.models import Resource, ResourceVersion, TokenIndex
 from tests.factories import make_npi
 
@@ -325,3 +325,31 @@ def test_a_malformed_parameters_kick_off_is_a_400(importer, parameters):
     response = importer("POST", json=parameters, headers=headers)
     assert response.status_code == 400, response.text
     assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_owned_types_are_not_imported_and_imports_announce_their_creates(importer, monkeypatch):
+    """A Subscription line would bypass the API's endpoint checks and belong to nobody: refused.
+    Every stored line is announced to the change listeners (subscriptions), like an API create."""
+    heard = []
+    monkeypatch.setattr(events, "_listeners", [heard.append])
+    subscription = {
+        "resourceType": "Subscription",
+        "id": "imp-sub",
+        "status": "requested",
+        "reason": "bulk",
+        "criteria": "http://fhir-directory.invalid/SubscriptionTopic/practitioner-change",
+        "channel": {"type": "rest-hook", "endpoint": "https://10.0.0.1/hook"},
+    }
+    manifest, outcomes = imported(importer, ndjson(practitioner("imp-heard", 40), subscription))
+
+    assert manifest["output"][0] | {"inputUrl": None} == {
+        "type": "Practitioner",
+        "count": 1,
+        "inputUrl": None,
+    }
+    assert len(outcomes) == 1
+    assert outcomes[0]["issue"][0]["diagnostics"].startswith("Line 2 (Subscription/imp-sub)")
+    assert not Resource.objects.filter(resource_type="Subscription").exists()
+    assert [(c.resource_type, c.logical_id, c.interaction) for c in heard] == [
+        ("Practitioner", "imp-heard", "create")
+    ]
