@@ -4,10 +4,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from security.pki import PkiError
-from security.pki.authority import init_community
-from security.pki.keys import KEY_TYPES
-from security.pki.registration import crl_source, register_ca
+from pki import PkiError
+from pki.authority import init_community
+from pki.keys import KEY_TYPES
+from pki.registration import crl_source, register_ca
 
 
 class Command(BaseCommand):

@@ -8,16 +8,16 @@ from cryptography import x509
 from django.core.management import CommandError
 from django.test import Client
 
+from pki import revocation
 from security.models import ApiClient, CertificateIdentity, KeyEvent, RevocationList, TrustAnchor
-from security.pki import revocation
 from security.refusal import Refusal
 from security.trust.certificates import fingerprint
 from security.verification import verify
+from tests.security.conftest import secured_middleware
+from tests.security.pki import cert_headers
+from tests.security.trust import store_crl
 
-from .conftest import secured_middleware
-from .pki import cert_headers
-from .test_pki_commands import DIRECT, FQDN, load, revoke_intermediate, run
-from .trust import store_crl
+from .test_commands import DIRECT, FQDN, load, revoke_intermediate, run
 
 
 @pytest.fixture
