@@ -144,7 +144,13 @@ def test_reissue_updates_the_client(community, tmp_path):
     assert client.allowed_scopes == "system/*.read system/*.write"
     assert client.identities.count() == 1  # the same FQDN still recognises the new certificate
     actions = list(KeyEvent.objects.order_by("id").values_list("action", flat=True))
-    assert actions == ["client-created", "identity-added", "client-scopes-changed"]
+    assert actions == [
+        "anchor-added",
+        "anchor-added",
+        "client-created",
+        "identity-added",
+        "client-scopes-changed",
+    ]
 
 
 def test_register_client_needs_a_registered_ca(db, tmp_path):
