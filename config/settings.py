@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "directory",
     "fhirapi",
     "security",
+    "pki",
     "sampledata",
     "subscriptions",
 ]

@@ -8,7 +8,13 @@ never changed by anyone.
 from django import forms
 from django.contrib import admin
 
-from .anchors import AnchorError, check_anchor, register_anchor
+from .anchors import (
+    AnchorError,
+    check_anchor,
+    checked_crl_source,
+    register_anchor,
+    set_crl_source,
+)
 from .models import ApiKey, KeyEvent, RequestAudit, RevocationList, TrustAnchor, TrustCommunity
 from .trust.certificates import CertificateError, load_pem_certificate
 
@@ -76,8 +82,21 @@ class ApiKeyAdmin(ReadOnlyAdmin):
     exclude = ("key_hash",)
 
 
+def clean_crl_source(form: forms.ModelForm) -> str:
+    """The form's CRL source as security.anchors would store it, or the reason it is refused."""
+    try:
+        return checked_crl_source(form.cleaned_data.get("crl_source", ""))
+    except AnchorError as error:
+        raise forms.ValidationError(str(error)) from None
+
+
+class TrustAnchorInlineForm(forms.ModelForm):
+    clean_crl_source = clean_crl_source
+
+
 class TrustAnchorInline(admin.TabularInline):
     model = TrustAnchor
+    form = TrustAnchorInlineForm
     fields = ("kind", "subject", "fingerprint_sha256", "not_after", "crl_source")
     readonly_fields = ("kind", "subject", "fingerprint_sha256", "not_after")
     extra = 0
@@ -94,6 +113,17 @@ class TrustCommunityAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     inlines = [TrustAnchorInline]
 
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not TrustAnchor:
+            super().save_formset(request, form, formset, change)
+            return
+        # The inline adds and deletes nothing; a CRL source it edits goes through the service,
+        # audited. commit=False only fills changed_objects, which the admin's history reads.
+        formset.save(commit=False)
+        actor = request.user.get_username()
+        for anchor, _changed in formset.changed_objects:
+            set_crl_source(anchor, anchor.crl_source, actor)
+
 
 class TrustAnchorForm(forms.ModelForm):
     """A new anchor is checked as `addtrustanchor` checks it: a CA, and chaining to the root."""
@@ -101,6 +131,8 @@ class TrustAnchorForm(forms.ModelForm):
     class Meta:
         model = TrustAnchor
         fields = ("community", "kind", "certificate_pem", "crl_source")
+
+    clean_crl_source = clean_crl_source
 
     def clean(self):
         cleaned = super().clean()
@@ -133,11 +165,14 @@ class TrustAnchorAdmin(admin.ModelAdmin):
         return self.readonly_fields
 
     def save_model(self, request, obj, form, change):
+        """Through security.anchors, as the commands write: KeyEvents name the signed-in user."""
+        actor = request.user.get_username()
         if change:
-            super().save_model(request, obj, form, change)
+            # Only the CRL source is editable on a stored anchor (get_readonly_fields).
+            set_crl_source(obj, obj.crl_source, actor)
             return
         registration = register_anchor(
-            form.certificate, obj.community.slug, obj.kind, obj.crl_source
+            form.certificate, obj.community.slug, obj.kind, obj.crl_source, actor=actor
         )
         obj.pk = registration.anchor.pk
 

@@ -1,16 +1,19 @@
 """Registering a community's CA certificates as trust anchors: the checks and the rows.
 
-Shared by `addtrustanchor` and the community PKI commands, so both refuse the same things.
+Shared by `addtrustanchor`, the admin and the community PKI commands, so all refuse the same
+things and record the same events.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from django.db import transaction
 
 from . import truststore
+from .keys import record_event
 from .models import TrustAnchor, TrustCommunity
 from .trust import chains
 from .trust.certificates import CertificateError, fingerprint, load_pem_certificate, pem, subject
@@ -18,6 +21,9 @@ from .trust.certificates import CertificateError, fingerprint, load_pem_certific
 
 class AnchorError(ValueError):
     """The certificate cannot be registered as asked; the message says why."""
+
+
+CRL_SOURCE_MAX = TrustAnchor._meta.get_field("crl_source").max_length
 
 
 @dataclass(frozen=True)
@@ -32,26 +38,30 @@ def register_anchor(
     kind: str = TrustAnchor.ROOT,
     crl_source: str = "",
     community_name: str = "",
+    *,
+    actor: str,
 ) -> Registration:
-    """Add `cert` to the community (created if new); re-registering may change its CRL source."""
+    """Add `cert` to the community (created if new); re-registering may change its CRL source.
+    Either is a KeyEvent naming `actor`."""
     require_ca(cert)
+    crl_source = checked_crl_source(crl_source)
     with transaction.atomic():
         community, _ = TrustCommunity.objects.get_or_create(
             slug=community_slug, defaults={"name": community_name or community_slug}
         )
         existing = TrustAnchor.objects.filter(fingerprint_sha256=fingerprint(cert)).first()
         if existing is not None:
-            registration = _update_existing(existing, community, crl_source)
+            registration = _update_existing(existing, community, crl_source, actor)
         else:
-            registration = Registration(_create(cert, community, kind, crl_source), "added")
+            registration = Registration(_create(cert, community, kind, crl_source, actor), "added")
     if registration.outcome != "unchanged":
         truststore.invalidate()
     return registration
 
 
-def _create(cert, community, kind, crl_source) -> TrustAnchor:
+def _create(cert, community, kind, crl_source, actor) -> TrustAnchor:
     check_anchor(cert, community, kind)
-    return TrustAnchor.objects.create(
+    anchor = TrustAnchor.objects.create(
         community=community,
         kind=kind,
         certificate_pem=pem(cert),
@@ -61,17 +71,71 @@ def _create(cert, community, kind, crl_source) -> TrustAnchor:
         not_after=cert.not_valid_after_utc,
         crl_source=crl_source,
     )
+    source = describe_crl_source(crl_source)
+    record_event(actor, "anchor-added", detail=f"{_named(anchor)}; CRL source {source}")
+    return anchor
 
 
-def _update_existing(anchor, community, crl_source) -> Registration:
-    # Re-running with the same certificate is how an operator changes its CRL source.
+def _update_existing(anchor, community, crl_source, actor) -> Registration:
+    # Re-running with the same certificate is how an operator changes its CRL source; without
+    # one it leaves the source as it is (clearing it is set_crl_source's, said explicitly).
     if anchor.community_id != community.pk:
         raise AnchorError(f"certificate already registered in {anchor.community.slug!r}")
-    if crl_source and crl_source != anchor.crl_source:
-        anchor.crl_source = crl_source
-        anchor.save(update_fields=["crl_source"])
+    if crl_source and set_crl_source(anchor, crl_source, actor):
         return Registration(anchor, "crl-source-updated")
     return Registration(anchor, "unchanged")
+
+
+def set_crl_source(anchor: TrustAnchor, source: str, actor: str) -> bool:
+    """Where refreshcrls reads `anchor`'s CRL; blank means the CRL distribution points of the
+    certificates it issued (security.crl.crl_sources). A change is a KeyEvent, before and after;
+    returns whether anything changed."""
+    source = checked_crl_source(source)
+    with transaction.atomic():
+        stored = TrustAnchor.objects.select_for_update().get(pk=anchor.pk)
+        before = stored.crl_source
+        if source != before:
+            TrustAnchor.objects.filter(pk=anchor.pk).update(crl_source=source)
+            detail = (
+                f"{_named(stored)}; CRL source "
+                f"{describe_crl_source(before)} -> {describe_crl_source(source)}"
+            )
+            record_event(actor, "anchor-crl-source-changed", detail=detail)
+    anchor.crl_source = source
+    if source != before:
+        # The store's snapshot carries the anchors' rows; the next request re-reads them.
+        transaction.on_commit(truststore.invalidate)
+    return source != before
+
+
+def checked_crl_source(source: str) -> str:
+    """`source` as stored: an http(s) URL, a file:// URL or an absolute path, as
+    security.crl.fetch reads them, or "" for the certificates' distribution points."""
+    source = (source or "").strip()
+    if not source:
+        return ""
+    if len(source) > CRL_SOURCE_MAX:
+        raise AnchorError(f"a CRL source is at most {CRL_SOURCE_MAX} characters")
+    if source.startswith(("http://", "https://")):
+        parts = urlsplit(source)
+        if not parts.hostname:
+            raise AnchorError("a CRL URL needs a host")
+        # The source is shown in the admin and the event log; a password has no place there.
+        if parts.username or parts.password:
+            raise AnchorError("a CRL URL must not carry a user name or password")
+        return source
+    if not source.removeprefix("file://").startswith("/"):
+        raise AnchorError("a CRL source is an http(s) URL, a file:// URL or an absolute path")
+    return source
+
+
+def describe_crl_source(source: str) -> str:
+    return source or "(distribution points)"
+
+
+def _named(anchor: TrustAnchor) -> str:
+    # Short and unambiguous: the fingerprint prefix the admin lists, and the community.
+    return f"{anchor.kind} {anchor.fingerprint_sha256[:16]} in {anchor.community.slug}"
 
 
 def check_anchor(cert: x509.Certificate, community: TrustCommunity, kind: str) -> None:

@@ -72,14 +72,25 @@ def update_client(
     status: str,
     reason: str = "",
 ) -> ApiClient:
-    """Change a client's details; a scope or status change is a KeyEvent (see set_scopes and
+    """Change a client's details; a change of name, organisation, community or contact is a
+    KeyEvent naming the fields, and so is a scope or status change (see set_scopes and
     set_status). `client` is brought in step with the stored row."""
     name = _checked_name(name)
+    details = {
+        "name": name,
+        "organization": organization,
+        "community": community,
+        "contact": contact,
+    }
     try:
         with transaction.atomic():
-            ApiClient.objects.filter(pk=client.pk).update(
-                name=name, organization=organization, community=community, contact=contact
-            )
+            before = ApiClient.objects.select_for_update().get(pk=client.pk)
+            changed = [field for field, value in details.items() if getattr(before, field) != value]
+            ApiClient.objects.filter(pk=client.pk).update(**details)
+            if changed:
+                # Field names only: a contact is personal data and the log needs no copy of it.
+                detail = f"changed: {', '.join(changed)}"
+                record_event(actor, "client-details-changed", before, detail=detail)
             # Cached key and certificate answers carry the client's row, its community among it.
             forget_client(client.pk)
             transaction.on_commit(partial(forget_client, client.pk))

@@ -15,7 +15,7 @@ from security import admin as security_admin
 from security import clients, keys
 from security.clients import add_identity
 from security.keys import KEY_PATTERN, issue_key, verify_key
-from security.models import ApiClient, ApiKey, KeyEvent
+from security.models import ApiClient, ApiKey, KeyEvent, TrustCommunity
 
 from .factories import ApiClientFactory, make_certificate
 
@@ -507,6 +507,42 @@ def test_admin_edit_leaves_the_trail_the_service_leaves(administrator, client_ro
     data["allowed_scopes"] = "system/Organization.rs  "
     assert administrator.post(page_url(client_row), data).status_code == 302
     assert [e for e in _trail(client_row) if e[0] != "identity-added"] == edited
+
+
+def test_changed_details_are_one_event_naming_the_fields_by_both_paths(administrator, client_row):
+    community = TrustCommunity.objects.create(name="Riverbend", slug="riverbend")
+    twin = ApiClientFactory(name="Twin HIE", organization=client_row.organization)
+    clients.update_client(
+        twin,
+        actor="ada.admin",
+        name="Twin HIE renamed",
+        organization="Riverbend Health System",
+        community=community,
+        allowed_scopes=client_row.allowed_scopes,
+        contact="ops@riverbend.example.org",
+        status=ApiClient.ACTIVE,
+    )
+    data = {
+        "name": "Riverbend HIE renamed",
+        "organization": "Riverbend Health System",
+        "community": str(community.pk),
+        "allowed_scopes": client_row.allowed_scopes,
+        "status": ApiClient.ACTIVE,
+        "contact": "ops@riverbend.example.org",
+    }
+    assert administrator.post(page_url(client_row), data).status_code == 302
+    edited = [e for e in _trail(client_row) if e[0] != "identity-added"]
+    assert edited == _trail(twin)
+    assert edited == [("client-details-changed", "changed: name, organization, community, contact")]
+    assert KeyEvent.objects.get(client=client_row, action="client-details-changed").actor == (
+        "ada.admin"
+    )
+    # One field, and a resave that changes nothing, record only what changed.
+    data["contact"] = ""
+    assert administrator.post(page_url(client_row), data).status_code == 302
+    assert administrator.post(page_url(client_row), data).status_code == 302
+    details = [d for a, d in _trail(client_row) if a == "client-details-changed"]
+    assert details == ["changed: name, organization, community, contact", "changed: contact"]
 
 
 @pytest.mark.parametrize(

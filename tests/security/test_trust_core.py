@@ -142,7 +142,9 @@ def test_a_client_behind_a_forged_intermediate_is_refused(trust_community, pki, 
 def test_a_forged_intermediate_is_not_registered_as_an_anchor(trust_community, forged):
     intermediate, _ = forged
     with pytest.raises(AnchorError, match="does not chain"):
-        register_anchor(intermediate.cert, trust_community.slug, TrustAnchor.INTERMEDIATE)
+        register_anchor(
+            intermediate.cert, trust_community.slug, TrustAnchor.INTERMEDIATE, actor="tests"
+        )
 
 
 def test_the_library_path_goes_leaf_to_root_and_checks_dates(pki):

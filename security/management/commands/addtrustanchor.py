@@ -6,6 +6,7 @@ from cryptography import x509
 from django.core.management.base import BaseCommand, CommandError
 
 from security.anchors import AnchorError, register_anchor
+from security.keys import command_actor
 from security.models import TrustAnchor
 from security.trust.certificates import CertificateError, load_pem_certificates
 
@@ -29,6 +30,7 @@ class Command(BaseCommand):
                 kind=options["kind"],
                 crl_source=options["crl"],
                 community_name=options["name"] or "",
+                actor=command_actor(),
             )
         except AnchorError as error:
             raise CommandError(str(error)) from error

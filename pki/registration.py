@@ -22,12 +22,17 @@ def crl_source(ca: CaDirectory) -> str:
     return ca.info().crl_url or str(ca.crl_der_file.resolve())
 
 
-def register_ca(ca: CaDirectory) -> Registration:
+def register_ca(ca: CaDirectory, *, actor: str) -> Registration:
     """The CA as a TrustAnchor of its community (created if new), with its current CRL stored."""
     info = ca.info()
     try:
         registration = register_anchor(
-            ca.certificate(), info.community, info.kind, crl_source(ca), community_name=info.name
+            ca.certificate(),
+            info.community,
+            info.kind,
+            crl_source(ca),
+            community_name=info.name,
+            actor=actor,
         )
     except AnchorError as error:
         raise PkiError(str(error)) from error

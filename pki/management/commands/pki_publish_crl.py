@@ -5,10 +5,10 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from security.pki import PkiError
-from security.pki.layout import CaDirectory
-from security.pki.registration import registered_anchor, store_crl
-from security.pki.revocation import DEFAULT_CRL_DAYS, crl_number, publish_crl
+from pki import PkiError
+from pki.layout import CaDirectory
+from pki.registration import registered_anchor, store_crl
+from pki.revocation import DEFAULT_CRL_DAYS, crl_number, publish_crl
 
 
 class Command(BaseCommand):

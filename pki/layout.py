@@ -13,7 +13,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ..trust.certificates import CertificateError, load_pem_certificate
+from security.trust.certificates import CertificateError, load_pem_certificate
+
 from . import PkiError
 from .files import replace, write_new
 from .keys import PrivateKey, load_private_key

@@ -15,7 +15,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ..trust.chains import issued_by
+from security.trust.chains import issued_by
+
 from . import PkiError
 from .files import replace
 from .layout import CaDirectory, parse_serial, serial_hex

@@ -5,10 +5,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from security.pki import PkiError, issue, policy
-from security.pki.authority import issue_leaf
-from security.pki.keys import KEY_TYPES
-from security.pki.layout import CaDirectory, serial_hex
+from pki import PkiError, issue, policy
+from pki.authority import issue_leaf
+from pki.keys import KEY_TYPES
+from pki.layout import CaDirectory, serial_hex
 
 
 class Command(BaseCommand):

@@ -5,10 +5,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from security.pki import PkiError
-from security.pki.layout import CaDirectory, serial_hex
-from security.pki.policy import EXPIRY_WARNING, certificate_status
-from security.pki.revocation import crl_number, load_state
+from pki import PkiError
+from pki.layout import CaDirectory, serial_hex
+from pki.policy import EXPIRY_WARNING, certificate_status
+from pki.revocation import crl_number, load_state
 from security.trust.crls import CrlError, parse_crl
 
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from security.pki import PkiError
-from security.pki.layout import CaDirectory, parse_serial, serial_hex
-from security.pki.revocation import REASONS, revoke, serial_of_issued
+from pki import PkiError
+from pki.layout import CaDirectory, parse_serial, serial_hex
+from pki.revocation import REASONS, revoke, serial_of_issued
 from security.trust.certificates import CertificateError, load_pem_certificate
 
 

@@ -4,10 +4,11 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from security.pki import PkiError
-from security.pki.authority import init_community
-from security.pki.keys import KEY_TYPES
-from security.pki.registration import crl_source, register_ca
+from pki import PkiError
+from pki.authority import init_community
+from pki.keys import KEY_TYPES
+from pki.registration import crl_source, register_ca
+from security.keys import command_actor
 
 
 class Command(BaseCommand):
@@ -43,7 +44,7 @@ class Command(BaseCommand):
             for ca in cas:
                 self.stdout.write(f"created {ca.info().kind} CA in {ca.path}")
                 if options["register"]:
-                    registration = register_ca(ca)
+                    registration = register_ca(ca, actor=command_actor())
                     self.stdout.write(
                         f"  registered ({registration.outcome}), CRL source {crl_source(ca)}"
                     )

@@ -13,9 +13,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import PolicyBuilder, Store
 from django.core.management import CommandError, call_command
 
-from security.pki import issue
-from security.pki.keys import generate_key
-from security.pki.policy import certificate_warnings
+from pki import issue
+from pki.keys import generate_key
+from pki.policy import certificate_warnings
 
 # pki_publish_crl looks for a matching trust anchor, so commands may touch the database.
 pytestmark = pytest.mark.django_db

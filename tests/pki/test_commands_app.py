@@ -8,16 +8,16 @@ from cryptography import x509
 from django.core.management import CommandError
 from django.test import Client
 
+from pki import revocation
 from security.models import ApiClient, CertificateIdentity, KeyEvent, RevocationList, TrustAnchor
-from security.pki import revocation
 from security.refusal import Refusal
 from security.trust.certificates import fingerprint
 from security.verification import verify
+from tests.security.conftest import secured_middleware
+from tests.security.pki import cert_headers
+from tests.security.trust import store_crl
 
-from .conftest import secured_middleware
-from .pki import cert_headers
-from .test_pki_commands import DIRECT, FQDN, load, revoke_intermediate, run
-from .trust import store_crl
+from .test_commands import DIRECT, FQDN, load, revoke_intermediate, run
 
 
 @pytest.fixture
@@ -144,7 +144,13 @@ def test_reissue_updates_the_client(community, tmp_path):
     assert client.allowed_scopes == "system/*.read system/*.write"
     assert client.identities.count() == 1  # the same FQDN still recognises the new certificate
     actions = list(KeyEvent.objects.order_by("id").values_list("action", flat=True))
-    assert actions == ["client-created", "identity-added", "client-scopes-changed"]
+    assert actions == [
+        "anchor-added",
+        "anchor-added",
+        "client-created",
+        "identity-added",
+        "client-scopes-changed",
+    ]
 
 
 def test_register_client_needs_a_registered_ca(db, tmp_path):

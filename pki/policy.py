@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from ..trust.certificates import is_ca
+from security.trust.certificates import is_ca
 
 ROOT_DAYS = 3652  # ten years
 INTERMEDIATE_DAYS = 1826  # five years

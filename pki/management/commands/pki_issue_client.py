@@ -5,14 +5,14 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from pki import PkiError, issue, policy
+from pki.authority import issue_leaf
+from pki.keys import KEY_TYPES
+from pki.layout import CaDirectory, serial_hex
+from pki.registration import register_client
 from security.clients import ClientError, normalise
 from security.keys import command_actor
 from security.models import CertificateIdentity
-from security.pki import PkiError, issue, policy
-from security.pki.authority import issue_leaf
-from security.pki.keys import KEY_TYPES
-from security.pki.layout import CaDirectory, serial_hex
-from security.pki.registration import register_client
 
 
 class Command(BaseCommand):
