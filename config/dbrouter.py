@@ -61,7 +61,7 @@ class ReplicaRouter:
         replicas: Sequence[str] | None = None,
         health: ReplicaHealth | None = None,
         rng: random.Random | None = None,
-    ):
+    ) -> None:
         self.primary = primary
         self.replicas = list(configured_replicas() if replicas is None else replicas)
         self.health = health or ReplicaHealth()
@@ -80,7 +80,7 @@ class ReplicaRouter:
     def allow_relation(self, obj1, obj2, **hints) -> bool:
         return True  # replicas hold the same rows as the primary
 
-    def allow_migrate(self, db, app_label, model_name=None, **hints) -> bool:
+    def allow_migrate(self, db, app_label: str, model_name: str | None = None, **hints) -> bool:
         return db == self.primary  # replicas follow the primary's schema by replication
 
     def _may_lag(self, model) -> bool:

@@ -1,5 +1,7 @@
 """Per-request database routing state (config.dbrouter): each request starts unwritten."""
 
+from django.http import HttpRequest
+
 from .dbrouter import request_scope
 
 
@@ -10,9 +12,9 @@ class ReadYourWritesMiddleware:
     Place it first in MIDDLEWARE so the whole request, audit included, is in one scope.
     """
 
-    def __init__(self, get_response):
+    def __init__(self, get_response) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest):
         with request_scope():
             return self.get_response(request)

@@ -72,7 +72,7 @@ class ReplicaHealth:
         check: Callable[[str], bool] = probe,
         connection_of: Callable[[str], object] = open_connection,
         clock: Callable[[], float] = time.monotonic,
-    ):
+    ) -> None:
         self.ttl = ttl
         self.check = check
         self.connection_of = connection_of
