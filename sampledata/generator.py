@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .elements import address, phone
@@ -109,8 +110,8 @@ class DirectoryGenerator:
     """
 
     def __init__(
-        self, practitioners: int, organizations: int, seed: int = 1, *, link_services=True
-    ):
+        self, practitioners: int, organizations: int, seed: int = 1, *, link_services: bool = True
+    ) -> None:
         self.practitioners = practitioners
         self.organizations = max(1, organizations)
         self.seed = seed
@@ -212,7 +213,7 @@ class DirectoryGenerator:
             yield group
         self._index_specialties(candidates, sizes)
 
-    def _index_specialties(self, candidates, sizes):
+    def _index_specialties(self, candidates, sizes: Sequence[int]) -> None:
         # A specialty nobody practices alone still needs somewhere to work: the largest orgs.
         largest = sorted(range(len(sizes)), key=sizes.__getitem__)[-3:]
         for code, (indexes, weights) in candidates.items():
@@ -303,7 +304,7 @@ class DirectoryGenerator:
                 found.append(other)
         return found
 
-    def _services(self, rng, name, sites, specialties, big) -> list[tuple[str, dict]]:
+    def _services(self, rng, name: str, sites, specialties, big) -> list[tuple[str, dict]]:
         """One HealthcareService per site: what is offered there, how, and by whom."""
         category, service_type, _ = SERVICE_KIND.get(specialties[0].code, DEFAULT_SERVICE_KIND)
         found = []
@@ -327,7 +328,7 @@ class DirectoryGenerator:
             found.append(("HealthcareService", service))
         return found
 
-    def _org_endpoints(self, rng, index, name, org_id, domain, big) -> list[dict]:
+    def _org_endpoints(self, rng, index, name: str, org_id, domain, big) -> list[dict]:
         status = "active" if rng.random() > 0.03 else rng.choice(["off", "suspended"])
         found = [
             direct_endpoint(
@@ -350,7 +351,7 @@ class DirectoryGenerator:
             )
         return found
 
-    def _location(self, rng, lid, name, org_id, city: City, hospital: bool) -> dict:
+    def _location(self, rng, lid, name: str, org_id, city: City, hospital: bool) -> dict:
         type_code = "HOSP" if hospital else "OF"
         return location(
             lid,

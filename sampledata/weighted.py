@@ -10,7 +10,7 @@ from itertools import accumulate
 class Weighted:
     """Items with relative weights; `pick` is a binary search over cumulative weights."""
 
-    def __init__(self, items, weights):
+    def __init__(self, items, weights) -> None:
         self.items = list(items)
         self.cumulative = list(accumulate(weights))
         self.total = self.cumulative[-1]

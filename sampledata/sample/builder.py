@@ -16,7 +16,7 @@ FULL_URL_BASE = "https://directory.example.org/fhir"
 class SampleBuilder(OrganizationsAndPlaces, Practitioners):
     """Holds what both parts share: the one seeded stream, the resources, NPIs and slots."""
 
-    def __init__(self, seed: int = SEED):
+    def __init__(self, seed: int = SEED) -> None:
         self.rng = random.Random(seed)  # noqa: S311 - reproducible fake data, not secrets
         self.resources: list[dict] = []
         self.slots: dict[str, list[Slot]] = {}
@@ -24,7 +24,7 @@ class SampleBuilder(OrganizationsAndPlaces, Practitioners):
 
     # ---------------------------------------------------------- helpers
 
-    def add(self, content: dict):
+    def add(self, content: dict) -> None:
         self.resources.append(content)
 
     def new_npi(self, leading: str = "1") -> str:
@@ -34,7 +34,7 @@ class SampleBuilder(OrganizationsAndPlaces, Practitioners):
                 self.npis.add(npi)
                 return npi
 
-    def offer(self, specialties, slot: Slot):
+    def offer(self, specialties, slot: Slot) -> None:
         for code in specialties:
             self.slots.setdefault(code, []).append(slot)
 

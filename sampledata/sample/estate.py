@@ -51,11 +51,15 @@ class System:
     active: bool = True
 
 
-def _hospital(key, name, street, city, state, postal, lat, lon, area, depts) -> Site:
+def _hospital(
+    key, name: str, street, city, state, postal, lat: float, lon: float, area, depts
+) -> Site:
     return Site(key, name, street, city, state, postal, lat, lon, area, depts=depts, hospital=True)
 
 
-def _clinic(key, name, street, city, state, postal, lat, lon, area, specialties, **kw) -> Site:
+def _clinic(
+    key, name: str, street, city, state, postal, lat: float, lon: float, area, specialties, **kw
+) -> Site:
     return Site(key, name, street, city, state, postal, lat, lon, area, specialties, **kw)
 
 

@@ -24,7 +24,7 @@ class Slot:
 class OrganizationsAndPlaces:
     """Builds a system's Organization tree, its Locations and Endpoints (SampleBuilder's part)."""
 
-    def build_system(self, system: System):
+    def build_system(self, system: System) -> None:
         hq = system.hq
         fhir_id = f"ep-{system.key}-fhir"
         org_id = f"org-{system.key}"
@@ -81,7 +81,7 @@ class OrganizationsAndPlaces:
         for site in system.sites:
             self.build_site(system, site, org_id)
 
-    def build_site(self, system: System, site: Site, parent_id: str):
+    def build_site(self, system: System, site: Site, parent_id: str) -> None:
         org_id = f"org-{site.key}"
         direct_id = f"ep-{site.key}-direct"
         status = "suspended" if site.status == "suspended" else "active"
@@ -117,7 +117,9 @@ class OrganizationsAndPlaces:
                 Slot(system, org_id, [loc_id], site.area_code, site.state, site.status == "active"),
             )
 
-    def build_dept(self, system: System, site: Site, dept: Dept, hospital_org: str, building: str):
+    def build_dept(
+        self, system: System, site: Site, dept: Dept, hospital_org: str, building: str
+    ) -> None:
         org_id = f"org-{site.key}-{dept.key}"
         self.add(
             syn.organization(

@@ -27,7 +27,7 @@ class Practitioners:
         offered = [s for s in syn.SPECIALTIES if s.code in self.slots]
         return self.rng.choices(offered, weights=[s.weight for s in offered])[0]
 
-    def build_practitioner(self, index: int):
+    def build_practitioner(self, index: int) -> None:
         given, family, gender = self.pick_name(index)
         specialty = self.pick_specialty()
         slots = self.slots[specialty.code]

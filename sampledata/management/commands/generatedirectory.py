@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from argparse import ArgumentParser
 from collections import Counter
 
 from django.core.management.base import BaseCommand, CommandError
@@ -22,7 +23,7 @@ PROGRESS_SECONDS = 5.0
 class Command(BaseCommand):
     help = "Generate a realistic synthetic directory and load it through storage.bulk_load."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--practitioners", type=int, required=True)
         parser.add_argument(
             "--organizations", type=int, help="Top-level organizations (default: 1 per 40)"
@@ -38,7 +39,7 @@ class Command(BaseCommand):
             "--workers", type=int, default=1, help="Processes loading practitioner blocks"
         )
 
-    def handle(self, *args, practitioners, organizations, seed, batch_size, **options):
+    def handle(self, *args, practitioners, organizations, seed: int, batch_size: int, **options):
         lift_statement_timeout()  # bulk work outlasts the per-request statement timeout
         if practitioners < 0 or batch_size < 1:
             raise CommandError("--practitioners must be >= 0 and --batch-size >= 1")
@@ -69,7 +70,7 @@ class Command(BaseCommand):
 _worker_state: dict = {}
 
 
-def load_in_parallel(loader: BatchLoader, generator: DirectoryGenerator, workers: int):
+def load_in_parallel(loader: BatchLoader, generator: DirectoryGenerator, workers: int) -> None:
     """Blocks go to forked workers; each block's output depends only on the seed, not the worker."""
     blocks = range(-(-generator.practitioners // BLOCK))
     connections.close_all()  # a forked child must not share the parent's socket
@@ -104,7 +105,7 @@ def refuse_if_generated(generator: DirectoryGenerator):
 class BatchLoader:
     """Packs groups into batches for bulk_load and reports progress and throughput."""
 
-    def __init__(self, stdout, batch_size: int, check_references: bool):
+    def __init__(self, stdout, batch_size: int, check_references: bool) -> None:
         self.stdout = stdout
         self.batch_size = batch_size
         self.check_references = check_references
@@ -113,7 +114,7 @@ class BatchLoader:
         self.started = time.monotonic()
         self.last_report = self.started
 
-    def load(self, label: str, groups, expected: int, report: bool = True):
+    def load(self, label: str, groups, expected: int, report: bool = True) -> None:
         batch: list[tuple[str, dict]] = []
         done = 0
         for group in groups:
@@ -141,11 +142,11 @@ class BatchLoader:
             self.unsupported.update(t for t, _ in group if t not in RESOURCE_TYPES)
         return kept
 
-    def flush(self, batch):
+    def flush(self, batch) -> None:
         storage.bulk_load(batch, batch_size=len(batch), check_references=self.check_references)
         self.counts.update(rtype for rtype, _ in batch)
 
-    def progress(self, label: str, done: int, expected: int, force: bool = False):
+    def progress(self, label: str, done: int, expected: int, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self.last_report < PROGRESS_SECONDS:
             return
@@ -156,7 +157,7 @@ class BatchLoader:
             f"{label}: {done:,}/{expected:,}  resources {total:,}  {rate:,.0f} resources/s"
         )
 
-    def summary(self):
+    def summary(self) -> None:
         elapsed = time.monotonic() - self.started
         total = sum(self.counts.values())
         parts = ", ".join(f"{t} {n:,}" for t, n in sorted(self.counts.items()))
