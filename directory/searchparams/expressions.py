@@ -97,7 +97,7 @@ def _as_filter(term: str) -> str:
 class Term:
     """One `|` term of a parameter's expression for one base type."""
 
-    def __init__(self, base: str, text: str):
+    def __init__(self, base: str, text: str) -> None:
         self.base = base
         self.text = text
         self.static_type: str | None = None
