@@ -178,7 +178,7 @@ def _fixed(run: _Run, element: Element, value, vpath: str) -> None:
         run.fail("value", vpath, element.id, f"must be {kind} value {_short(expected)}")
 
 
-def _matches_pattern(value, pattern) -> bool:
+def _matches_pattern(value, pattern: str) -> bool:
     """FHIR pattern semantics: every property the pattern has, the value has with equal content."""
     if isinstance(pattern, dict):
         return isinstance(value, dict) and all(
