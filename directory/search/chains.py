@@ -65,7 +65,9 @@ def _sub_plan(plan: Plan, resource_type: str) -> Plan:
     return Plan(resource_type, RESOURCES[resource_type], plan.strict, plan.filters_only)
 
 
-def _inner(plan: Plan, resource_type: str, raw_name: str, value: str, depth, budget) -> Q | None:
+def _inner(
+    plan: Plan, resource_type: str, raw_name: str, value: str, depth: int, budget
+) -> Q | None:
     """The condition `raw_name` sets on `resource_type`; notes of skipped parts reach `plan`."""
     budget[0] -= 1
     if budget[0] < 0:
@@ -86,7 +88,7 @@ def _live(resource_type: str, inner: Q):
 # ---------------------------------------------------------------- forward chains
 
 
-def _chain_condition(plan: Plan, raw_name: str, value: str, depth, budget) -> Q | None:
+def _chain_condition(plan: Plan, raw_name: str, value: str, depth: int, budget) -> Q | None:
     link, _, rest = raw_name.partition(".")
     param_name, _, explicit = link.partition(":")
     param = _chain_param(plan, raw_name, param_name, explicit)
@@ -153,7 +155,7 @@ def _forward_hop(source: str, param: str, target: str, inner: Q) -> Q:
 # ---------------------------------------------------------------- reverse chains (_has)
 
 
-def _has_condition(plan: Plan, raw_name: str, value: str, depth, budget) -> Q | None:
+def _has_condition(plan: Plan, raw_name: str, value: str, depth: int, budget) -> Q | None:
     parts = raw_name[len(HAS_PREFIX) :].split(":", 2)
     if len(parts) < 3 or not all(parts):
         raise InvalidRequest(

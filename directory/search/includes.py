@@ -50,7 +50,7 @@ def _can_target(param: SearchParam, resource_type: str) -> bool:
     return not param.targets or resource_type in param.targets
 
 
-def _forward_include(plan, value, source, param_name, target, iterated) -> Include:
+def _forward_include(plan, value, source, param_name: str, target, iterated) -> Include:
     # Iterated, the source may be any type an earlier round put in the result.
     if source != plan.resource_type and not iterated:
         raise InvalidRequest(
@@ -65,7 +65,7 @@ def _forward_include(plan, value, source, param_name, target, iterated) -> Inclu
     return Include(source, tuple(p.name for p in params), target, iterated)
 
 
-def _reverse_include(plan, value, source, param_name, target, iterated) -> Include:
+def _reverse_include(plan, value, source, param_name: str, target, iterated) -> Include:
     name = "_revinclude"
     if target is not None and target not in RESOURCES:
         raise InvalidRequest(f"{name} '{value}': unknown type '{target}'", expression=[name])

@@ -68,7 +68,7 @@ def _parse_one(plan: Plan, raw_name: str, value: str):
         plan.filter_params.append((raw_name, value))
 
 
-def _parse_control(plan: Plan, name: str, modifier: str, value: str):
+def _parse_control(plan: Plan, name: str, modifier: str, value: str) -> None:
     """A result parameter or `_cursor`; only the includes take a modifier, `:iterate`."""
     if modifier and not (name in _INCLUDES and modifier == "iterate"):
         plan.skip(
