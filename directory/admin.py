@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import JsonResponse
+from django.db.models import QuerySet
+from django.http import HttpRequest, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.templatetags.static import static
@@ -132,7 +133,7 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     save_as = False
 
-    def __init__(self, model, admin_site):
+    def __init__(self, model, admin_site) -> None:
         super().__init__(model, admin_site)
         self.list_filter = admin_search.list_filters(model.RESOURCE_TYPE)
 
@@ -142,10 +143,10 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
 
     # ------------------------------------------------------------ list
 
-    def get_search_results(self, request, queryset, search_term):
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term):
         return admin_search.search(queryset, self.resource_type, search_term), False
 
-    def get_actions(self, request):
+    def get_actions(self, request: HttpRequest):
         # The bulk delete action bypasses storage; deletion is one resource at a time.
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
@@ -173,7 +174,7 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
 
     # ------------------------------------------------------------ change form
 
-    def get_fieldsets(self, request, obj=None):
+    def get_fieldsets(self, request: HttpRequest, obj=None):
         if obj is None:
             return [("Resource JSON", {"fields": self.edit_fields}), *self.extra_fieldsets]
         if not self.has_change_permission(request, obj):
@@ -187,12 +188,12 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
             *self.extra_fieldsets,
         ]
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
+    def get_form(self, request: HttpRequest, obj=None, change: bool = False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
         profile = self._requested_profile(request) if obj is None else None
         return type(form.__name__, (form,), {"profile": profile}) if profile else form
 
-    def _requested_profile(self, request) -> str | None:
+    def _requested_profile(self, request: HttpRequest) -> str | None:
         """A profile of this type the server knows, asked for by `?profile=` on the add page."""
         wanted = request.GET.get("profile", "")
         return wanted if wanted in self._profiles() else None
@@ -200,7 +201,7 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
     def _profiles(self) -> list[str]:
         return [u for u in profile_urls() if definitions()[u].type == self.resource_type]
 
-    def get_changeform_initial_data(self, request):
+    def get_changeform_initial_data(self, request: HttpRequest):
         return {"content_json": pretty(NEW_RESOURCE_TEMPLATES[self.resource_type])}
 
     @admin.display(description="Resource JSON")
@@ -235,7 +236,15 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
             obj.logical_id,
         )
 
-    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context,
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj=None,
+    ):
         form = context["adminform"].form
         may_edit = (
             self.has_add_permission(request) if add else self.has_change_permission(request, obj)
@@ -292,7 +301,7 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
         ]
         return own + super().get_urls()
 
-    def lookup_view(self, request):
+    def lookup_view(self, request: HttpRequest):
         """Records of this type whose name starts with `q` (or whose id or identifier is `q`),
         for reference autocomplete; read-only, so a GET (no CSRF token needed)."""
         if not self.has_view_permission(request):
@@ -327,7 +336,7 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
         data = storage.json.loads(row.content) if row.content else {}
         return admin_summary.display_name(self.resource_type, data) or row.logical_id
 
-    def check_identifier_view(self, request):
+    def check_identifier_view(self, request: HttpRequest):
         """The write rule for one identifier as the administrator types it (the NPI check digit):
         the same function storage applies, so the page and the save agree."""
         if not self.has_view_permission(request):
@@ -340,24 +349,26 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
         message = issues[0]["diagnostics"].partition(": ")[2] if issues else ""
         return JsonResponse({"valid": not issues, "message": message})
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj, form, change) -> None:
         # Already stored by the form's clean(), through storage.create/update.
         pass
 
-    def construct_change_message(self, request, form, formsets, add=False):
+    def construct_change_message(
+        self, request: HttpRequest, form, formsets, add: bool = False
+    ) -> str:
         version = form.instance.version_id
         return f"{'Created' if add else 'Saved'} as version {version} through the admin."
 
     # ------------------------------------------------------------ delete
 
-    def get_deleted_objects(self, objs, request):
+    def get_deleted_objects(self, objs, request: HttpRequest):
         # Versions and index rows are storage's business: the page lists the resource only.
         return [str(obj) for obj in objs], {self.opts.verbose_name: len(objs)}, set(), []
 
-    def delete_model(self, request, obj):
+    def delete_model(self, request: HttpRequest, obj) -> None:
         storage.delete(self.resource_type, obj.logical_id)
 
-    def delete_view(self, request, object_id, extra_context=None):
+    def delete_view(self, request: HttpRequest, object_id, extra_context=None):
         try:
             return super().delete_view(request, object_id, extra_context)
         except Conflict as exc:
@@ -366,7 +377,7 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
 
     # ------------------------------------------------------------ history
 
-    def history_view(self, request, object_id, extra_context=None):
+    def history_view(self, request: HttpRequest, object_id, extra_context=None):
         # Permission before existence, as Django's own views do: no probing for ids.
         obj = self.get_object(request, object_id)
         if not self.has_view_or_change_permission(request, obj):
@@ -479,24 +490,24 @@ class EndpointAdmin(ResourceAdmin):
             return "No certificate stored. Upload or paste one below."
         return format_html_join("", "{}", ((_certificate_table(u, i),) for u, i in found))
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(self, request: HttpRequest, object_id, form_url: str = "", extra_context=None):
         response = super().change_view(request, object_id, form_url, extra_context)
         obj = self.get_object(request, object_id) if request.method == "GET" else None
         if obj is not None:
             self._warn_about_expiry(request, obj)
         return response
 
-    def response_change(self, request, obj):
+    def response_change(self, request: HttpRequest, obj):
         if not _continues_editing(request):
             self._warn_about_expiry(request, obj)
         return super().response_change(request, obj)
 
-    def response_add(self, request, obj, post_url_continue=None):
+    def response_add(self, request: HttpRequest, obj, post_url_continue=None):
         if not _continues_editing(request):
             self._warn_about_expiry(request, obj)
         return super().response_add(request, obj, post_url_continue)
 
-    def _warn_about_expiry(self, request, obj):
+    def _warn_about_expiry(self, request: HttpRequest, obj) -> None:
         for use, info in stored_certificates(obj.data):
             if info and info.expires_within(EXPIRY_WARNING_DAYS):
                 verdict = (
@@ -510,7 +521,7 @@ class EndpointAdmin(ResourceAdmin):
                 )
 
 
-def _continues_editing(request) -> bool:
+def _continues_editing(request: HttpRequest) -> bool:
     """Whether the save redirects to the change page ("Save and continue editing"), whose GET
     warns by itself: warning here as well would show the same expiry warning twice."""
     return "_continue" in request.POST

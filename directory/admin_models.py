@@ -42,7 +42,7 @@ class RecordMixin:
             self._data = json.loads(self.content) if self.content else {}
         return self._data
 
-    def __str__(self):
+    def __str__(self) -> str:
         from .admin_summary import display_name
 
         return f"{display_name(self.RESOURCE_TYPE, self.data)} ({self.logical_id})"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import HttpRequest
 
 from .models import ReferenceIndex, StringIndex, TokenIndex
 from .normalize import fold
@@ -82,7 +83,7 @@ class IndexFilter(admin.SimpleListFilter):
     resource_type = ""
     index_param = ""
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet):
         value = self.value()
         if not value:
             return queryset
@@ -95,7 +96,7 @@ class IndexFilter(admin.SimpleListFilter):
 class TokenValuesFilter(IndexFilter):
     """Choices are the codes actually present (e.g. organization types)."""
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin):
         codes = (
             TokenIndex.objects.filter(resource_type=self.resource_type, param=self.index_param)
             .order_by("code")
@@ -110,7 +111,7 @@ class FixedCodesFilter(IndexFilter):
 
     codes: tuple[str, ...] = ()
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin):
         return [(code, code) for code in self.codes]
 
 
@@ -119,7 +120,7 @@ class StateFilter(IndexFilter):
 
     index_param = "address-state"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin):
         states = (
             StringIndex.objects.filter(resource_type=self.resource_type, param=self.index_param)
             .order_by("exact")
@@ -155,7 +156,7 @@ def list_filters(resource_type: str) -> list[type[IndexFilter]]:
     return filters
 
 
-def _filter_class(resource_type, name, title, base):
+def _filter_class(resource_type, name: str, title, base):
     attrs = {
         "title": title,
         "parameter_name": name.replace("-", "_"),

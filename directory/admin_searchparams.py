@@ -8,6 +8,7 @@ shows whether each active parameter is searchable yet or waits for a reindex.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest
 
 from . import customparams
 from .admin import ResourceAdmin
@@ -43,7 +44,7 @@ class SearchParameterAdmin(ResourceAdmin):
     list_display_links = ("code_column",)
     search_help_text = "An id."
 
-    def get_changeform_initial_data(self, request):
+    def get_changeform_initial_data(self, request: HttpRequest):
         return {"content_json": pretty(TEMPLATE)}
 
     @admin.display(description="code")

@@ -97,7 +97,7 @@ def _inputs(view, f: FormField, key: str, values, lookup_url) -> list[Input]:
     return inputs
 
 
-def _input(view, list_id, type_, codes, name, label, values, free: bool = False) -> Input:
+def _input(view, list_id, type_, codes, name: str, label: str, values, free: bool = False) -> Input:
     """One input; with codes a select, or (a large set, or `free`: an extensible binding that
     accepts other codes) a text input with a <datalist> of them."""
     value = values.get(name, "")

@@ -8,7 +8,8 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
@@ -27,10 +28,10 @@ class NotVerifiedFilter(admin.SimpleListFilter):
     title = "verification"
     parameter_name = "not_verified_days"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin):
         return [(str(days), f"Not verified in {days} days") for days in NOT_VERIFIED_DAYS]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet):
         days = self.value()
         if days not in {str(d) for d in NOT_VERIFIED_DAYS}:
             return queryset
@@ -52,13 +53,13 @@ class VerificationAdminMixin:
 
     actions = ["verify_records"]
 
-    def get_list_filter(self, request):
+    def get_list_filter(self, request: HttpRequest):
         return [*super().get_list_filter(request), NotVerifiedFilter]
 
-    def get_list_display(self, request):
+    def get_list_display(self, request: HttpRequest):
         return [*super().get_list_display(request), "verified_column"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest):
         last = VerificationRecord.objects.filter(resource=OuterRef("pk")).order_by("-time")
         return (
             super()
@@ -70,13 +71,13 @@ class VerificationAdminMixin:
         )
 
     @admin.display(description="last verified", ordering="last_verified")
-    def verified_column(self, obj):
+    def verified_column(self, obj) -> str:
         if not getattr(obj, "last_verified", None):
             return "never"
         return f"{obj.last_verified:%Y-%m-%d} ({obj.last_verified_status})"
 
     @admin.action(description="Verify selected records", permissions=["change"])
-    def verify_records(self, request, queryset):
+    def verify_records(self, request: HttpRequest, queryset: QuerySet):
         """First an intermediate page asking status and process; on its submit, record each."""
         form = VerifyForm(request.POST if "apply" in request.POST else None)
         if not form.is_valid():
@@ -101,7 +102,7 @@ class VerificationAdminMixin:
         self.message_user(request, f"{done} record(s) verified.", messages.SUCCESS)
         return None
 
-    def _verify_page(self, request, queryset, form):
+    def _verify_page(self, request: HttpRequest, queryset: QuerySet, form):
         context = {
             **self.admin_site.each_context(request),
             "title": "Verify records",

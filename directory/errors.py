@@ -18,7 +18,7 @@ class FHIRError(Exception):
         issues: list[dict] | None = None,
         status: int | None = None,
         code: str | None = None,
-    ):
+    ) -> None:
         super().__init__(diagnostics)
         self.diagnostics = diagnostics
         self.expression = expression

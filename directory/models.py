@@ -59,7 +59,7 @@ class Resource(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.resource_type}/{self.logical_id}/_history/{self.version_id}"
 
 
@@ -321,7 +321,7 @@ class UniqueIdentifierSystem(models.Model):
         ordering = ["system"]
         verbose_name = "unique identifier system"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.system
 
     def types(self) -> tuple[str, ...]:
@@ -357,7 +357,7 @@ class MergeRecord(models.Model):
         ordering = ["-time"]
         verbose_name = "merge record"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.resource_type}/{self.merged_id} merged into {self.kept_id}"
 
 
@@ -385,7 +385,7 @@ class VerificationRecord(models.Model):
             models.Index(fields=["resource", "time"], name="verification_resource_time_idx"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.resource_type}/{self.logical_id} {self.status} by {self.actor}"
 
 

@@ -374,7 +374,7 @@ def _locked_matches(resource_type: str, pairs: list[tuple[str, str]]) -> list[Re
     return matching_rows(resource_type, pairs, limit=2)
 
 
-def _serialize_conditional(resource_type: str, pairs: list[tuple[str, str]]):
+def _serialize_conditional(resource_type: str, pairs: list[tuple[str, str]]) -> None:
     """Hold a transaction lock on these criteria so identical conditional writes serialize.
 
     The key is the sorted criteria, so `a=1&b=2` and `b=2&a=1` wait for each other; conditional
@@ -399,7 +399,7 @@ def _refuse_if_referenced(resource_type: str, logical_id: str):
         )
 
 
-def _check_references(resource_type: str, logical_id: str, rows: indexing.IndexRows):
+def _check_references(resource_type: str, logical_id: str, rows: indexing.IndexRows) -> None:
     local = {(ref.type, ref.id) for _, ref in rows.references if not ref.external}
     local.discard((resource_type, logical_id))
     _refuse_missing(local)
@@ -537,18 +537,20 @@ def _check_pending(pending: _Pending):
         _refuse_if_referenced(resource_type, logical_id)
 
 
-def replace_index_rows(items: list[tuple[Resource, indexing.IndexRows]]):
+def replace_index_rows(items: list[tuple[Resource, indexing.IndexRows]]) -> None:
     """Swap the index rows of stored resources for freshly extracted ones (reindexing)."""
     _delete_index_rows([row.pk for row, _ in items])
     _insert_index_rows(items)
 
 
-def _delete_index_rows(pks: list[int]):
+def _delete_index_rows(pks: list[int]) -> None:
     for model in TABLES:
         model.objects.filter(resource_id__in=pks).delete()
 
 
-def _insert_index_rows(items: list[tuple[Resource, indexing.IndexRows]], batch_size=2000):
+def _insert_index_rows(
+    items: list[tuple[Resource, indexing.IndexRows]], batch_size: int = 2000
+) -> None:
     for model, columns in TABLES.items():
         objects = [
             model(
@@ -614,7 +616,7 @@ def _load_batch(batch, known: set, check_references: bool) -> int:
     return len(prepared)
 
 
-def _bulk_create_new_resources(new_rows, now):
+def _bulk_create_new_resources(new_rows, now) -> None:
     resources = [
         Resource(
             resource_type=rtype,
@@ -645,7 +647,7 @@ def _bulk_create_new_resources(new_rows, now):
     _insert_index_rows(list(zip(resources, (rows for *_, rows in new_rows), strict=True)))
 
 
-def _copy_new_resources(new_rows, now):
+def _copy_new_resources(new_rows, now) -> None:
     """PostgreSQL COPY: several times faster than INSERTs for generated directories."""
     with connection.cursor() as cursor:
         cursor.execute(

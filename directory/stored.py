@@ -16,7 +16,7 @@ class StoredResource(Mapping):
 
     __slots__ = ("_parsed", "resource_type", "text")
 
-    def __init__(self, resource_type: str, text: str):
+    def __init__(self, resource_type: str, text: str) -> None:
         self.resource_type = resource_type
         self.text = text
         self._parsed: dict | None = None

@@ -3,6 +3,7 @@
 import json
 import statistics
 import time
+from argparse import ArgumentParser
 from urllib.parse import quote
 
 from django.conf import settings
@@ -54,10 +55,10 @@ ROLES_TO_SCAN = 200  # roles looked at, from the middle, for one with a network 
 class Command(BaseCommand):
     help = "Time typical searches (median and 95th percentile) and print one line per query."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--repeat", type=int, default=20)
 
-    def handle(self, *args, repeat, **options):
+    def handle(self, *args, repeat, **options) -> None:
         # The search path is measured on its own: client authentication has nothing to say
         # about how a query scales with the directory's size.
         search_only = [m for m in settings.MIDDLEWARE if "security.middleware." not in m]
@@ -68,7 +69,7 @@ class Command(BaseCommand):
         with override_settings(MIDDLEWARE=search_only, SECURITY_REQUIRE_BEARER=False, **unlimited):
             self._run(repeat)
 
-    def _run(self, repeat):
+    def _run(self, repeat) -> None:
         values = {k: quote(str(v), safe="") for k, v in sample_values().items()}
         client = Client(HTTP_ACCEPT="application/fhir+json", SERVER_NAME="localhost")
         counts = {

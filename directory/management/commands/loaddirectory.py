@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from argparse import ArgumentParser
 from collections import Counter
 from pathlib import Path
 
@@ -44,7 +45,7 @@ Key = tuple[str, str]
 class Command(BaseCommand):
     help = "Load FHIR Bundle files (default: the sample directory) in dependency order."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("paths", nargs="*", help=f"Bundle JSON files (default {DEFAULT_PATH})")
         parser.add_argument(
             "--skip-existing",
@@ -53,7 +54,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--batch-size", type=int, default=1000)
 
-    def handle(self, *args, paths, skip_existing, batch_size, **options):
+    def handle(self, *args, paths, skip_existing, batch_size: int, **options):
         lift_statement_timeout()  # bulk work outlasts the per-request statement timeout
         resources = {}
         for path in paths or [DEFAULT_PATH]:
@@ -72,7 +73,7 @@ class Command(BaseCommand):
         counts = load(resources, batch_size)
         self.report(counts, existing)
 
-    def report(self, counts: Counter, skipped: set[Key]):
+    def report(self, counts: Counter, skipped: set[Key]) -> None:
         parts = ", ".join(f"{t} {n}" for t, n in sorted(counts.items(), key=type_rank))
         self.stdout.write(f"Loaded {sum(counts.values())} resources: {parts or 'none'}")
         if skipped:
