@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.http import HttpRequest
 from rest_framework.permissions import BasePermission
 
 from directory.errors import FHIRError
@@ -55,7 +56,7 @@ RESPONSE_BUNDLES = frozenset({"batch-response", "transaction-response"})
 class Denied(FHIRError):
     """A refusal of the decision point, rendered like the middleware's refusals."""
 
-    def __init__(self, reason_code: str):
+    def __init__(self, reason_code: str) -> None:
         reason = REASONS[reason_code]
         super().__init__(reason.message, status=reason.status, code=reason.issue_code)
         self.reason_code = reason_code
@@ -64,7 +65,7 @@ class Denied(FHIRError):
 class ScopePermission(BasePermission):
     """DRF permission: the route's interaction on the request's type (and Spine's naming)."""
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: HttpRequest, view) -> bool:
         route: Route | None = view.route_for(request)
         if route is None:
             return True  # DRF answers 405 next; no handler runs
@@ -82,23 +83,25 @@ class ScopePermission(BasePermission):
         return True
 
 
-def authorize_search(request, resource_type: str, pairs: list[tuple[str, str]]) -> None:
+def authorize_search(
+    request: HttpRequest, resource_type: str, pairs: list[tuple[str, str]]
+) -> None:
     """Every type a search returns or matches on must be covered, beyond `s` on its own type."""
     authorize(context_of(request), "search-type", _reach_grants(resource_type, pairs))
 
 
-def authorize_conditional_create(request, resource_type: str, pairs) -> None:
+def authorize_conditional_create(request: HttpRequest, resource_type: str, pairs) -> None:
     """If-None-Exist is a search: matching it may return an existing resource."""
     authorize_criteria(request, "conditional-create", resource_type, pairs)
 
 
-def authorize_criteria(request, what: str, resource_type: str, pairs) -> None:
+def authorize_criteria(request: HttpRequest, what: str, resource_type: str, pairs) -> None:
     """Criteria a conditional interaction matches on: `s` on its type and on every type reached."""
     needed = {(resource_type, "s")} | _reach_grants(resource_type, pairs)
     authorize(context_of(request), what, needed)
 
 
-def authorize_bundle(request, bundle_type: str) -> None:
+def authorize_bundle(request: HttpRequest, bundle_type: str) -> None:
     """A posted Bundle, once its type is known: named in the audit and, under Spine, checked
     against Ssp-InteractionID (`...:batch` or `...:transaction`). Its entries are decided alone."""
     context = context_of(request)
@@ -108,7 +111,10 @@ def authorize_bundle(request, bundle_type: str) -> None:
 
 
 def authorize_entry(
-    request, interaction: str, resource_type: str, criteria: list[tuple[str, str]] | None = None
+    request: HttpRequest,
+    interaction: str,
+    resource_type: str,
+    criteria: list[tuple[str, str]] | None = None,
 ) -> None:
     """An entry of a batch or transaction: what the same interaction would need sent alone.
 
@@ -126,7 +132,7 @@ def authorize_entry(
 
 
 @contextmanager
-def entry_decisions(request, index: int) -> Iterator[None]:
+def entry_decisions(request: HttpRequest, index: int) -> Iterator[None]:
     """Decisions made while handling entry `index` are recorded as `entry <index>: ...`."""
     context = context_of(request)
     start = len(context.decisions)
@@ -136,7 +142,7 @@ def entry_decisions(request, index: int) -> Iterator[None]:
         context.decisions[start:] = [f"entry {index}: {d}" for d in context.decisions[start:]]
 
 
-def creation_guard(request, resource_type: str) -> Callable[[], None]:
+def creation_guard(request: HttpRequest, resource_type: str) -> Callable[[], None]:
     """Called by storage inside the write's transaction when an update would create."""
 
     def guard() -> None:
@@ -161,7 +167,7 @@ def authorize(context: SecurityContext, what: str, needed: set[Grant] | None) ->
         raise Denied("scope-missing")
 
 
-def check_response(request, data) -> None:
+def check_response(request: HttpRequest, data) -> None:
     """Fail closed if a Bundle carries an entry of a type the grants do not cover."""
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
         return
@@ -228,7 +234,9 @@ def _describe(what: str, needed: set[Grant], missing: set[Grant]) -> str:
     return f"{what} needs {names(needed)}: {verdict}"
 
 
-def _check_spine_interaction(request, context, interaction: str, resource_type: str) -> None:
+def _check_spine_interaction(
+    request: HttpRequest, context, interaction: str, resource_type: str
+) -> None:
     """Under the Spine profile, Ssp-InteractionID must name the interaction actually routed."""
     if not settings.SECURITY_SPINE_PROFILE:
         return

@@ -101,7 +101,7 @@ def outcome_response(status: int, reason: str, code: str, diagnostics: str) -> b
 class OutcomeErrors:
     """Replaces gunicorn's HTML error pages; logging and the access log entry stay as they were."""
 
-    def handle_error(self, req, client, addr, exc):
+    def handle_error(self, req, client, addr, exc) -> None:
         started = datetime.now()
         addr = addr or ("", -1)  # a unix socket has no peer address
         status, reason, code, diagnostics = refusal_for(exc)
@@ -119,7 +119,7 @@ class OutcomeErrors:
         except Exception:
             self.log.debug("Failed to send error message.")
 
-    def _log_access(self, req, client, addr, status: str, length: int, started: datetime):
+    def _log_access(self, req, client, addr, status: str, length: int, started: datetime) -> None:
         environ = default_environ(req, client, self.cfg)
         environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = addr[0], str(addr[1])
         response = Response(req, client, self.cfg)

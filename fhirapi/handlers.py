@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
+from django.http import HttpRequest
 from rest_framework.response import Response
 
 from directory import storage
@@ -32,7 +33,7 @@ def check_type(resource_type: str) -> str:
     return resource_type
 
 
-def resource_body(request) -> dict:
+def resource_body(request: HttpRequest) -> dict:
     """The JSON resource in the request body (parsing errors surface as 400/413/415)."""
     content = request.data
     if not content:
@@ -43,15 +44,15 @@ def resource_body(request) -> dict:
 # ---------------------------------------------------------------- instance level
 
 
-def read(request, resource_type: str, logical_id: str) -> Response:
+def read(request: HttpRequest, resource_type: str, logical_id: str) -> Response:
     return resource_response(storage.read(check_type(resource_type), logical_id))
 
 
-def vread(request, resource_type: str, logical_id: str, version_id: str) -> Response:
+def vread(request: HttpRequest, resource_type: str, logical_id: str, version_id: str) -> Response:
     return resource_response(storage.vread(check_type(resource_type), logical_id, version_id))
 
 
-def update(request, resource_type: str, logical_id: str) -> Response:
+def update(request: HttpRequest, resource_type: str, logical_id: str) -> Response:
     check_type(resource_type)
     content = resource_body(request)
     if_match = request.META.get("HTTP_IF_MATCH")
@@ -62,7 +63,7 @@ def update(request, resource_type: str, logical_id: str) -> Response:
     return _update_response(request, result)
 
 
-def _update_response(request, result: storage.WriteResult) -> Response:
+def _update_response(request: HttpRequest, result: storage.WriteResult) -> Response:
     """201 when the update created, else 200; the body as the client's Prefer asks."""
     verb = "Created" if result.created else "Updated"
     return write_response(
@@ -74,7 +75,7 @@ def _update_response(request, result: storage.WriteResult) -> Response:
     )
 
 
-def delete(request, resource_type: str, logical_id: str) -> Response:
+def delete(request: HttpRequest, resource_type: str, logical_id: str) -> Response:
     # Deleting something unknown or already deleted is still a success (idempotent DELETE).
     storage.delete(check_type(resource_type), logical_id)
     return Response(status=204)
@@ -83,7 +84,7 @@ def delete(request, resource_type: str, logical_id: str) -> Response:
 # ---------------------------------------------------------------- type level
 
 
-def _if_none_exist(request) -> str | None:
+def _if_none_exist(request: HttpRequest) -> str | None:
     """The conditional-create criteria, refused when a parameter is blank (see criteria.py)."""
     criteria = request.META.get("HTTP_IF_NONE_EXIST")
     if criteria is None:
@@ -92,7 +93,7 @@ def _if_none_exist(request) -> str | None:
     return criteria
 
 
-def create(request, resource_type: str) -> Response:
+def create(request: HttpRequest, resource_type: str) -> Response:
     check_type(resource_type)
     content = resource_body(request)
     criteria = _if_none_exist(request)
@@ -111,11 +112,11 @@ def create(request, resource_type: str) -> Response:
     )
 
 
-def _url_criteria(request, what: str) -> list[tuple[str, str]]:
+def _url_criteria(request: HttpRequest, what: str) -> list[tuple[str, str]]:
     return criteria_pairs(request.META.get("QUERY_STRING", ""), what)
 
 
-def conditional_update(request, resource_type: str) -> Response:
+def conditional_update(request: HttpRequest, resource_type: str) -> Response:
     """`PUT Type?criteria`: update the one match, create when none, 412 when several."""
     check_type(resource_type)
     pairs = _url_criteria(request, "A conditional update")
@@ -131,7 +132,7 @@ def conditional_update(request, resource_type: str) -> Response:
     return _update_response(request, result)
 
 
-def conditional_delete(request, resource_type: str) -> Response:
+def conditional_delete(request: HttpRequest, resource_type: str) -> Response:
     """`DELETE Type?criteria`: delete the one match; none is a success, several a 412."""
     check_type(resource_type)
     pairs = _url_criteria(request, "A conditional delete")
@@ -140,12 +141,12 @@ def conditional_delete(request, resource_type: str) -> Response:
     return Response(status=204)
 
 
-def _query_pairs(request) -> list[tuple[str, str]]:
+def _query_pairs(request: HttpRequest) -> list[tuple[str, str]]:
     # parse_qsl keeps order and repeats, both of which matter to search (e.g. repeated _include).
     return parse_qsl(request.META.get("QUERY_STRING", ""), keep_blank_values=True)
 
 
-def _form_pairs(request) -> list[tuple[str, str]]:
+def _form_pairs(request: HttpRequest) -> list[tuple[str, str]]:
     """Parameters from a POST _search body, which must be form-encoded when present."""
     body = read_limited(request.stream)
     if not body:
@@ -160,7 +161,7 @@ def _form_pairs(request) -> list[tuple[str, str]]:
         raise InvalidRequest("The _search form body is not UTF-8") from None
 
 
-def _search(request, resource_type: str, pairs: list[tuple[str, str]]) -> Response:
+def _search(request: HttpRequest, resource_type: str, pairs: list[tuple[str, str]]) -> Response:
     check_type(resource_type)
     params = [(k, v) for k, v in pairs if k not in TRANSPORT_PARAMS]
     authorization.authorize_search(request, resource_type, params)
@@ -173,18 +174,18 @@ def _search(request, resource_type: str, pairs: list[tuple[str, str]]) -> Respon
     return Response(bundles.searchset_bundle(base_url(request), resource_type, result))
 
 
-def search_type(request, resource_type: str) -> Response:
+def search_type(request: HttpRequest, resource_type: str) -> Response:
     return _search(request, resource_type, _query_pairs(request))
 
 
-def search_type_post(request, resource_type: str) -> Response:
+def search_type_post(request: HttpRequest, resource_type: str) -> Response:
     return _search(request, resource_type, _query_pairs(request) + _form_pairs(request))
 
 
 # ---------------------------------------------------------------- history
 
 
-def _history(request, scope: paging.HistoryScope, path: str) -> Response:
+def _history(request: HttpRequest, scope: paging.HistoryScope, path: str) -> Response:
     query = request.query_params
     since = paging.parse_since(query.get("_since"))
     count = paging.parse_count(query.get("_count"))
@@ -215,33 +216,33 @@ def _history(request, scope: paging.HistoryScope, path: str) -> Response:
     return Response(bundles.history_bundle(base, versions, total=total, links=links))
 
 
-def history_instance(request, resource_type: str, logical_id: str) -> Response:
+def history_instance(request: HttpRequest, resource_type: str, logical_id: str) -> Response:
     scope = paging.HistoryScope(check_type(resource_type), logical_id)
     return _history(request, scope, f"{resource_type}/{logical_id}/_history")
 
 
-def history_type(request, resource_type: str) -> Response:
+def history_type(request: HttpRequest, resource_type: str) -> Response:
     scope = paging.HistoryScope(check_type(resource_type))
     return _history(request, scope, f"{resource_type}/_history")
 
 
-def history_system(request) -> Response:
+def history_system(request: HttpRequest) -> Response:
     return _history(request, paging.HistoryScope(), "_history")
 
 
 # ---------------------------------------------------------------- system
 
 
-def capabilities(request) -> Response:
+def capabilities(request: HttpRequest) -> Response:
     # capability reads the route table, which refers back to these handlers.
     from .capability import capability_statement
 
     return Response(capability_statement(base_url(request)))
 
 
-def batch_or_transaction(request) -> Response:
+def batch_or_transaction(request: HttpRequest) -> Response:
     return Response(transactions.process(request, resource_body(request)))
 
 
-def unknown_endpoint(request, **kwargs) -> Response:
+def unknown_endpoint(request: HttpRequest, **kwargs) -> Response:
     raise NotFound(f"No FHIR endpoint at {request.path}")

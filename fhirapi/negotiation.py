@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.http import HttpRequest
 from rest_framework.negotiation import BaseContentNegotiation
 
 from .exceptions import NotAcceptable
@@ -49,14 +50,14 @@ def format_is_json(value: str) -> bool:
 
 
 class FHIRContentNegotiation(BaseContentNegotiation):
-    def select_parser(self, request, parsers):
+    def select_parser(self, request: HttpRequest, parsers):
         media_type = base_media_type(request.content_type)
         for parser in parsers:
             if media_type in getattr(parser, "media_types", (parser.media_type,)):
                 return parser
         return None
 
-    def select_renderer(self, request, renderers, format_suffix=None):
+    def select_renderer(self, request: HttpRequest, renderers, format_suffix=None):
         renderer = renderers[0]
         requested_format = request.query_params.get("_format")
         if requested_format is not None:

@@ -14,7 +14,7 @@ import json
 import re
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from rest_framework.views import APIView
 
 from directory import registry
@@ -548,7 +548,7 @@ class OpenAPIView(APIView):
     # Not DRF's default list: its OPTIONS answers with the view's own metadata, not FHIR.
     http_method_names = ["get", "head"]
 
-    def get(self, request, *args, **kwargs):
+    def get(self, request: HttpRequest, *args, **kwargs):
         document = openapi_document(base_url(request))
         # Returned as is, not rendered: the document is plain JSON, not a FHIR resource.
         return HttpResponse(json.dumps(document), content_type=OPENAPI_MEDIA_TYPE)

@@ -12,6 +12,7 @@ Reading a job's status needs `r` on SearchParameter.
 
 from __future__ import annotations
 
+from django.http import HttpRequest
 from django.urls import re_path
 from rest_framework.response import Response
 
@@ -29,7 +30,7 @@ from .views import FHIRView
 REINDEX = "reindex"
 
 
-def start(request, resource_type: str = "") -> Response:
+def start(request: HttpRequest, resource_type: str = "") -> Response:
     if resource_type:
         check_type(resource_type)
     job = reindex.start_job(resource_type)
@@ -48,7 +49,7 @@ def start(request, resource_type: str = "") -> Response:
     return Response(body, status=202, headers={"Content-Location": location})
 
 
-def status(request, job_id: str) -> Response:
+def status(request: HttpRequest, job_id: str) -> Response:
     job = reindex.ReindexJob.objects.filter(pk=int(job_id)).first()
     if job is None:
         raise NotFound(f"No reindex job {job_id}")
@@ -82,7 +83,7 @@ def _instant(moment) -> str:
 class OperationPermission(ScopePermission):
     """The grants an operation needs, decided by the one authorization decision point."""
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: HttpRequest, view) -> bool:
         route = view.route_for(request)
         if route is None:
             return True

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.http import HttpRequest
+
 # Preference values are matched case-insensitively but reported in their FHIR spelling.
 RETURN_VALUES = {v.lower(): v for v in ("minimal", "representation", "OperationOutcome")}
 HANDLING_VALUES = {"strict": "strict", "lenient": "lenient"}
@@ -39,5 +41,5 @@ def parse_prefer(header: str | None) -> Preferences:
     return Preferences(**found)
 
 
-def preferences(request) -> Preferences:
+def preferences(request: HttpRequest) -> Preferences:
     return parse_prefer(request.META.get("HTTP_PREFER"))

@@ -12,6 +12,7 @@ import logging
 import math
 
 from django.conf import settings
+from django.http import HttpRequest
 from rest_framework.throttling import BaseThrottle
 
 from directory.errors import FHIRError
@@ -35,7 +36,7 @@ class LimitsUnavailable(FHIRError):
     status = 503
     code = "transient"
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__("The service is temporarily unable to accept requests; try again later")
         self.retry_after = LIMITS_DOWN_RETRY_SECONDS
 
@@ -52,7 +53,7 @@ def _guarded(operation, *args):
 class ClientRateThrottle(BaseThrottle):
     """RATE_LIMIT_PER_MINUTE per client with a burst of RATE_LIMIT_BURST; 0 turns it off."""
 
-    def allow_request(self, request, view) -> bool:
+    def allow_request(self, request: HttpRequest, view) -> bool:
         per_minute = settings.RATE_LIMIT_PER_MINUTE
         if per_minute <= 0:
             return True
@@ -73,7 +74,7 @@ class ClientConcurrencyThrottle(BaseThrottle):
     happened; each slot also expires after RATE_LIMIT_SLOT_SECONDS in case its worker died.
     """
 
-    def allow_request(self, request, view) -> bool:
+    def allow_request(self, request: HttpRequest, view) -> bool:
         limit = settings.RATE_LIMIT_CONCURRENT
         if limit <= 0:
             return True
@@ -92,7 +93,7 @@ class ClientConcurrencyThrottle(BaseThrottle):
 THROTTLES = [ClientRateThrottle, ClientConcurrencyThrottle]
 
 
-def release_slot(request) -> None:
+def release_slot(request: HttpRequest) -> None:
     """Give back the in-flight slot this request took, if any; never raises."""
     slot = getattr(request, _SLOT_ATTR, None)
     if slot is None:

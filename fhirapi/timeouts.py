@@ -22,7 +22,7 @@ class StatementTimedOut(FHIRError):
     status = 503
     code = "timeout"
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(
             "The request took too long to process and was stopped; narrow the search or try "
             "again later"

@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
 from django.db import OperationalError, transaction
+from django.http import HttpRequest
 
 from directory import storage
 from directory.errors import Conflict, FHIRError, InvalidRequest, NotFound
@@ -106,7 +107,7 @@ class Run:
     references: dict[str, str] = field(default_factory=dict)  # fullUrl -> "Type/id"
 
 
-def process(request, body: dict) -> dict:
+def process(request: HttpRequest, body: dict) -> dict:
     """The batch-response or transaction-response to a posted Bundle."""
     kind = _bundle_kind(body)
     raws = body.get("entry") or []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.http import HttpRequest
 from rest_framework.views import APIView
 
 from directory import customparams
@@ -13,7 +14,7 @@ from .parsers import too_large
 from .routes import Route
 
 
-def _declared_length(request) -> int:
+def _declared_length(request: HttpRequest) -> int:
     try:
         return int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -32,18 +33,18 @@ class FHIRView(APIView):
     # Per-client rate and in-flight limits (fhirapi/throttling.py), checked in `initial`.
     throttle_classes = throttling.THROTTLES
 
-    def route_for(self, request) -> Route | None:
+    def route_for(self, request: HttpRequest) -> Route | None:
         """The route of the request's method; None for a method this URL does not route (405)."""
         # HEAD is GET without the body (RFC 9110 9.3.2); the WSGI server drops the body.
         return self.routes.get("GET" if request.method == "HEAD" else request.method)
 
-    def dispatch(self, request, *args, **kwargs):
+    def dispatch(self, request: HttpRequest, *args, **kwargs):
         try:
             return super().dispatch(request, *args, **kwargs)
         finally:
             throttling.release_slot(request)
 
-    def initial(self, request, *args, **kwargs):
+    def initial(self, request: HttpRequest, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         # Custom search parameters another worker stored (rate-limited generation check).
         customparams.ensure_fresh()
@@ -51,7 +52,7 @@ class FHIRView(APIView):
         if _declared_length(request) > settings.FHIR_MAX_BODY_BYTES:
             raise too_large()
 
-    def dispatch_route(self, request, *args, **kwargs):
+    def dispatch_route(self, request: HttpRequest, *args, **kwargs):
         response = self.route_for(request).handler(request, *args, **kwargs)
         check_response(request, response.data)
         return response
@@ -69,7 +70,7 @@ class FHIRView(APIView):
 class UnknownEndpointView(APIView):
     """Anything under /fhir/ that no route matches: a 404 OperationOutcome for every method."""
 
-    def dispatch_any(self, request, *args, **kwargs):
+    def dispatch_any(self, request: HttpRequest, *args, **kwargs):
         return handlers.unknown_endpoint(request)
 
     get = post = put = patch = delete = head = options = dispatch_any
