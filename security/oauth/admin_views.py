@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
@@ -19,7 +20,7 @@ def can_rotate(user) -> bool:
     return user.is_active and user.is_staff and user.has_perm(PERMISSION)
 
 
-def signing_keys(request):
+def signing_keys(request: HttpRequest):
     """GET lists the keys; POST rotates. Mounted behind admin.site.admin_view (sign-in, OTP)."""
     if not can_rotate(request.user):
         raise PermissionDenied

@@ -27,7 +27,7 @@ STATUS = {
 class OAuthError(Exception):
     """An error the endpoint answers with; `reason` is for the audit, never for the client."""
 
-    def __init__(self, error: str, reason: str):
+    def __init__(self, error: str, reason: str) -> None:
         super().__init__(f"{error}: {reason}")
         self.error = error
         self.reason = reason

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -24,7 +24,7 @@ DATABASE_DOWN = OAuthError("temporarily_unavailable", "database-unavailable")
 
 
 def _enabled(view):
-    def guarded(request, *args, **kwargs):
+    def guarded(request: HttpRequest, *args, **kwargs):
         if not config.enabled():
             raise Http404
         return view(request, *args, **kwargs)
@@ -34,7 +34,7 @@ def _enabled(view):
     return guarded
 
 
-def _refused(request, error: OAuthError):
+def _refused(request: HttpRequest, error: OAuthError):
     """The error response; the precise reason only in the audit record."""
     context = context_of(request)
     if context.outcome == "ok":
@@ -47,7 +47,7 @@ def _refused(request, error: OAuthError):
 @csrf_exempt  # a machine-to-machine endpoint: no cookies, no browser session
 @_enabled
 @require_POST
-def token(request):
+def token(request: HttpRequest):
     context = context_of(request)
     try:
         body = token_response(request, context)
@@ -62,7 +62,7 @@ def token(request):
 @csrf_exempt
 @_enabled
 @require_POST
-def register(request):
+def register(request: HttpRequest):
     context = context_of(request)
     try:
         done = registration.register(_json_body(request))
@@ -75,7 +75,7 @@ def register(request):
     return json_response(_registration_body(request, done), 201 if done.created else 200)
 
 
-def _json_body(request):
+def _json_body(request: HttpRequest):
     if (request.content_type or "").lower() != "application/json":
         raise OAuthError("invalid_client_metadata", "content type is not application/json")
     if len(request.body) > MAX_REGISTRATION_BODY:
@@ -86,7 +86,7 @@ def _json_body(request):
         raise OAuthError("invalid_client_metadata", "body is not JSON") from None
 
 
-def _registration_body(request, done: registration.Registration) -> dict:
+def _registration_body(request: HttpRequest, done: registration.Registration) -> dict:
     body = json.loads(request.body)
     client = done.client
     answer = {
@@ -106,7 +106,7 @@ def _registration_body(request, done: registration.Registration) -> dict:
 
 @_enabled
 @require_GET
-def jwks(request):
+def jwks(request: HttpRequest):
     response = JsonResponse(signing.jwks_document())
     # Short, so a rotation reaches verifiers that cache the document well within the overlap.
     response["Cache-Control"] = "public, max-age=60"
@@ -115,13 +115,13 @@ def jwks(request):
 
 @_enabled
 @require_GET
-def smart_configuration(request):
+def smart_configuration(request: HttpRequest):
     return JsonResponse(discovery.smart_configuration())
 
 
 @_enabled
 @require_GET
-def udap(request):
+def udap(request: HttpRequest):
     if not discovery.udap_configured():
         raise Http404
     return JsonResponse(discovery.udap_metadata())
