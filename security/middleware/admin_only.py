@@ -15,6 +15,7 @@ from __future__ import annotations
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
+from django.http import HttpRequest
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.csrf import CsrfViewMiddleware
 from django_otp.middleware import OTPMiddleware
@@ -23,7 +24,7 @@ from ..paths import is_api
 
 
 class _SkippedOnApi:
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest):
         if is_api(request):
             return self.get_response(request)
         return super().__call__(request)
@@ -34,7 +35,7 @@ class AdminSession(_SkippedOnApi, SessionMiddleware):
 
 
 class AdminCsrf(_SkippedOnApi, CsrfViewMiddleware):
-    def process_view(self, request, callback, callback_args, callback_kwargs):
+    def process_view(self, request: HttpRequest, callback, callback_args, callback_kwargs):
         if is_api(request):
             return None
         return super().process_view(request, callback, callback_args, callback_kwargs)

@@ -24,6 +24,7 @@ import time
 from functools import cache
 
 from django.db import connections, router
+from django.http import HttpRequest
 from django.utils import timezone
 
 from ..context import SecurityContext, context_of
@@ -43,10 +44,10 @@ TEXT_FIELDS = [
 class AuditMiddleware:
     """Times each API request and records who asked for what, and how it ended."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest):
         if is_public(request) or not (is_api(request) or is_oauth(request)):
             return self.get_response(request)
         context = context_of(request)
@@ -57,7 +58,7 @@ class AuditMiddleware:
         return response
 
 
-def audit_row(request, context: SecurityContext, status: int, at, elapsed_ms: int):
+def audit_row(request: HttpRequest, context: SecurityContext, status: int, at, elapsed_ms: int):
     """The unsaved record; every text is redacted and cut to its column."""
     row = RequestAudit(
         time=at,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from django.http import HttpRequest
+
 from common.outage import is_database_unavailable
 
 from ..context import SecurityContext, context_of
@@ -25,10 +27,10 @@ class CheckMiddleware:
     # Key, token and scope checks leave the CapabilityStatement alone; transport checks do not.
     applies_to_metadata = True
 
-    def __init__(self, get_response):
+    def __init__(self, get_response) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest):
         if self.applies(request):
             context = context_of(request)
             try:
@@ -46,10 +48,10 @@ class CheckMiddleware:
                 return refused(context, Refusal("database-unavailable"))
         return self.get_response(request)
 
-    def applies(self, request) -> bool:
+    def applies(self, request: HttpRequest) -> bool:
         if is_public(request) or not is_api(request):
             return False
         return self.applies_to_metadata or not is_metadata(request)
 
-    def check(self, request, context: SecurityContext) -> None:
+    def check(self, request: HttpRequest, context: SecurityContext) -> None:
         raise NotImplementedError

@@ -5,14 +5,16 @@ behind nginx in development (`make demo`) the admin is reached over HTTPS too, a
 there must never travel back over plain HTTP.
 """
 
+from django.http import HttpRequest
+
 
 class SecureCookiesMiddleware:
     """Marks every cookie of a response to an HTTPS request Secure."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest):
         response = self.get_response(request)
         # Only the trusted proxy's X-Forwarded-Proto counts: TrustedProxyMiddleware removes
         # everyone else's before is_secure() reads it.
