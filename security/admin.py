@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib import admin
-from django.db.models import Q
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
 from django.urls import path
 from django.utils import timezone
 
@@ -42,13 +43,13 @@ class ApiClientAdmin(admin.ModelAdmin):
     fields += readonly_fields
     change_form_template = "admin/security/client_change_form.html"
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         # Deleting would drop the keys without a trail; suspending a client is the way to stop it.
         return False
 
     # --- Search ---------------------------------------------------------------------------------
 
-    def get_search_results(self, request, queryset, search_term):
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term):
         """Also find clients by a certificate identity's value or by a key prefix."""
         matched, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         term = search_term.strip()
@@ -59,7 +60,7 @@ class ApiClientAdmin(admin.ModelAdmin):
 
     # --- Saving through the services -----------------------------------------------------------
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj, form, change) -> None:
         actor = request.user.get_username()
         obj.allowed_scopes = " ".join(obj.allowed_scopes.split())
         if not change:
@@ -74,7 +75,7 @@ class ApiClientAdmin(admin.ModelAdmin):
             set_status(obj, wanted_status, actor)
 
     @staticmethod
-    def _create(obj, actor):
+    def _create(obj, actor) -> None:
         created = clients.create_client(
             obj.name, obj.organization, obj.community, obj.allowed_scopes, actor=actor
         )
@@ -86,7 +87,7 @@ class ApiClientAdmin(admin.ModelAdmin):
 
     # --- The client page ------------------------------------------------------------------------
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(self, request: HttpRequest, object_id, form_url: str = "", extra_context=None):
         client = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         if client is not None and self.has_view_or_change_permission(request, client):
@@ -107,10 +108,10 @@ class ApiClientAdmin(admin.ModelAdmin):
         # Ours first: the default "<path:object_id>/" pattern would swallow them otherwise.
         return custom + super().get_urls()
 
-    def _route(self, route, view, name):
+    def _route(self, route, view, name: str):
         """A custom page behind the admin's login, staff and CSRF checks, never cached."""
 
-        def bound(request, *args, **kwargs):
+        def bound(request: HttpRequest, *args, **kwargs):
             return view(self, request, *args, **kwargs)
 
         return path(route, self.admin_site.admin_view(bound), name=f"security_apiclient_{name}")
@@ -128,19 +129,19 @@ def credential_matches(term: str):
     return ApiClient.objects.filter(found).values("pk")
 
 
-def scopes_changed(client, before, actor):
+def scopes_changed(client, before, actor) -> None:
     detail = f"scopes: {before or '(none)'} -> {client.allowed_scopes or '(none)'}"
     keys.record_event(actor, "client-scopes-changed", client, detail=detail)
     # Cached key rows carry the client's scopes; refresh them like a status change does.
     keys.forget_client(client.pk)
 
 
-def set_status(client, status, actor):
+def set_status(client, status, actor) -> None:
     change = clients.suspend_client if status == ApiClient.SUSPENDED else clients.reactivate_client
     change(client, actor, reason="changed in the web admin")
 
 
-def client_page_context(request, client) -> dict:
+def client_page_context(request: HttpRequest, client) -> dict:
     """Identities, keys and audit trail for the client page, each as the user may see it."""
     user = request.user
     context = {

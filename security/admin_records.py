@@ -8,6 +8,7 @@ never changed by anyone.
 from cryptography import x509
 from django import forms
 from django.contrib import admin
+from django.http import HttpRequest
 
 from .anchors import (
     AnchorError,
@@ -22,13 +23,13 @@ from .models import ApiKey, KeyEvent, RequestAudit, RevocationList, TrustAnchor,
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Records that are written by the system only: viewable with view permission, never edited."""
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
 
@@ -90,7 +91,7 @@ class TrustAnchorInline(admin.TabularInline):
     can_delete = False
     show_change_link = True
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
 
@@ -124,7 +125,7 @@ class TrustAnchorForm(forms.ModelForm):
         return cleaned
 
 
-def _check_anchor(certificate, community, kind):
+def _check_anchor(certificate, community, kind) -> None:
     require_ca(certificate)
     if kind == TrustAnchor.ROOT:
         require_self_signed(certificate)
@@ -140,13 +141,13 @@ class TrustAnchorAdmin(admin.ModelAdmin):
     search_fields = ("subject", "fingerprint_sha256")
     readonly_fields = ("subject", "fingerprint_sha256", "not_before", "not_after")
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
         # A stored anchor's certificate is fixed: replacing it is a new anchor, not an edit.
         if obj is not None:
             return (*self.readonly_fields, "community", "kind", "certificate_pem")
         return self.readonly_fields
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj, form, change) -> None:
         if change:
             super().save_model(request, obj, form, change)
             return

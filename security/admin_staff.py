@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
 
 from . import staff_policy
 from .staff_policy import Snapshot
@@ -29,7 +30,7 @@ USER_GRANTS = {
 }
 
 
-def refuse(request, refusal: str):
+def refuse(request: HttpRequest, refusal: str):
     """Fail the save: PermissionDenied inside the admin's transaction rolls it back (403)."""
     log.warning("staff change by %s refused: %s", request.user.get_username(), refusal)
     raise PermissionDenied(refusal)
@@ -47,7 +48,7 @@ def refuse_deleting_unmanageable(deletion, objs, may_manage, actor):
 
 
 class StaffUserAdmin(UserAdmin):
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
         frozen = staff_policy.frozen_user_fields(request.user, obj)
         return (*super().get_readonly_fields(request, obj), *frozen)
 
@@ -57,26 +58,26 @@ class StaffUserAdmin(UserAdmin):
             kwargs["queryset"] = grantable(request.user)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj=None):
         allowed = super().has_change_permission(request, obj)
         return allowed and (obj is None or staff_policy.may_manage_user(request.user, obj))
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj=None):
         allowed = super().has_delete_permission(request, obj)
         return allowed and (obj is None or staff_policy.may_manage_user(request.user, obj))
 
-    def get_deleted_objects(self, objs, request):
+    def get_deleted_objects(self, objs, request: HttpRequest):
         deletion = super().get_deleted_objects(objs, request)
         return refuse_deleting_unmanageable(
             deletion, objs, staff_policy.may_manage_user, request.user
         )
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj, form, change) -> None:
         stored = type(obj).objects.get(pk=obj.pk) if change else type(obj)()
         form.staff_before = (Snapshot.of(request.user), Snapshot.of(stored))
         super().save_model(request, obj, form, change)
 
-    def save_related(self, request, form, formsets, change):
+    def save_related(self, request: HttpRequest, form, formsets, change) -> None:
         super().save_related(request, form, formsets, change)
         actor_before, target_before = form.staff_before
         refusal = staff_policy.user_refusal(actor_before, form.instance, target_before)
@@ -90,25 +91,25 @@ class StaffGroupAdmin(GroupAdmin):
             kwargs["queryset"] = staff_policy.grantable_permissions(request.user)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj=None):
         allowed = super().has_change_permission(request, obj)
         return allowed and (obj is None or staff_policy.may_manage_group(request.user, obj))
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj=None):
         allowed = super().has_delete_permission(request, obj)
         return allowed and (obj is None or staff_policy.may_manage_group(request.user, obj))
 
-    def get_deleted_objects(self, objs, request):
+    def get_deleted_objects(self, objs, request: HttpRequest):
         deletion = super().get_deleted_objects(objs, request)
         return refuse_deleting_unmanageable(
             deletion, objs, staff_policy.may_manage_group, request.user
         )
 
-    def save_model(self, request, obj, form, change):
+    def save_model(self, request: HttpRequest, obj, form, change) -> None:
         form.staff_before = Snapshot.of(request.user)
         super().save_model(request, obj, form, change)
 
-    def save_related(self, request, form, formsets, change):
+    def save_related(self, request: HttpRequest, form, formsets, change) -> None:
         super().save_related(request, form, formsets, change)
         refusal = staff_policy.group_refusal(form.staff_before, form.instance)
         if refusal:

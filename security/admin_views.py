@@ -12,6 +12,7 @@ from functools import wraps
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -30,7 +31,7 @@ def require_permission(codename: str):
 
     def decorate(view):
         @wraps(view)
-        def guarded(model_admin, request, *args, **kwargs):
+        def guarded(model_admin, request: HttpRequest, *args, **kwargs):
             if not request.user.has_perm(f"security.{codename}"):
                 raise PermissionDenied
             return view(model_admin, request, *args, **kwargs)
@@ -40,12 +41,12 @@ def require_permission(codename: str):
     return decorate
 
 
-def posted(request):
+def posted(request: HttpRequest):
     """The form data of a POST, even an empty one (an empty QueryDict is falsy); None on GET."""
     return request.POST if request.method == "POST" else None
 
 
-def actor_of(request) -> str:
+def actor_of(request: HttpRequest) -> str:
     return request.user.get_username()
 
 
@@ -53,7 +54,7 @@ def client_page(client: ApiClient) -> str:
     return reverse("admin:security_apiclient_change", args=[client.pk])
 
 
-def page_context(model_admin, request, client: ApiClient, title: str, **extra) -> dict:
+def page_context(model_admin, request: HttpRequest, client: ApiClient, title: str, **extra) -> dict:
     """What admin templates expect (site header, breadcrumbs), plus the page's own values."""
     return {
         **model_admin.admin_site.each_context(request),
@@ -70,7 +71,7 @@ def page_context(model_admin, request, client: ApiClient, title: str, **extra) -
 
 
 @require_permission("issue_apikey")
-def issue_key_view(model_admin, request, client_id):
+def issue_key_view(model_admin, request: HttpRequest, client_id):
     client = get_object_or_404(ApiClient, pk=client_id)
     form = IssueKeyForm(posted(request))
     if request.method == "POST" and form.is_valid():
@@ -82,7 +83,7 @@ def issue_key_view(model_admin, request, client_id):
 
 
 @require_permission("rotate_apikey")
-def rotate_key_view(model_admin, request, key_id):
+def rotate_key_view(model_admin, request: HttpRequest, key_id):
     key = get_object_or_404(ApiKey.objects.select_related("client"), pk=key_id)
     form = RotateKeyForm(posted(request))
     if request.method == "POST" and form.is_valid():
@@ -102,7 +103,7 @@ def rotate_key_view(model_admin, request, key_id):
 
 
 @require_permission("retire_apikey")
-def retire_key_view(model_admin, request, key_id):
+def retire_key_view(model_admin, request: HttpRequest, key_id):
     key = get_object_or_404(ApiKey.objects.select_related("client"), pk=key_id)
     form = RetireKeyForm(posted(request))
     if request.method == "POST" and form.is_valid():
@@ -131,7 +132,7 @@ def propagation_note() -> str:
     return f"It stops working in every server process within {seconds} {unit}."
 
 
-def show_new_key(model_admin, request, client, key, plaintext, replaced):
+def show_new_key(model_admin, request: HttpRequest, client, key, plaintext, replaced):
     """The one and only page that ever shows this key."""
     context = page_context(
         model_admin,
@@ -149,7 +150,7 @@ def show_new_key(model_admin, request, client, key, plaintext, replaced):
 
 
 @require_permission("change_apiclient")
-def add_identity_view(model_admin, request, client_id):
+def add_identity_view(model_admin, request: HttpRequest, client_id):
     client = get_object_or_404(ApiClient, pk=client_id)
     form = IdentityForm(posted(request), request.FILES or None)
     if request.method == "POST" and form.is_valid():

@@ -103,7 +103,7 @@ def require_chains_to_root(cert: x509.Certificate, community: TrustCommunity) ->
     if not roots:
         raise AnchorError(f"community {community.slug!r} has no root yet; add it first")
 
-    def reaches_root(current, depth):
+    def reaches_root(current, depth: int):
         if any(_issued_by(current, root) for root in roots):
             return True
         return depth < MAX_CHAIN_DEPTH and any(

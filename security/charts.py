@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import Trunc
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
@@ -75,7 +76,7 @@ def can_view(user) -> bool:
     return can_view_audit(user) or can_view_expiries(user)
 
 
-def charts_page(request):
+def charts_page(request: HttpRequest):
     """The page; mounted behind admin.site.admin_view, so sign-in (and OTP) come first."""
     if not can_view(request.user):
         raise PermissionDenied
@@ -96,11 +97,11 @@ def charts_page(request):
     return TemplateResponse(request, TEMPLATE, context)
 
 
-def _audit_charts(request, chosen: Range, now: datetime) -> dict:
+def _audit_charts(request: HttpRequest, chosen: Range, now: datetime) -> dict:
     client = _chosen_client(request.GET.get("client", ""))
     start, end = window(chosen, now)
 
-    def rows_of(queryset):
+    def rows_of(queryset: QuerySet):
         return queryset if client is None else queryset.filter(client=client)
 
     groups = grouped(rows_of, chosen.bucket, start, end, now)

@@ -131,7 +131,7 @@ def reactivate_client(client: ApiClient, actor: str, reason: str = "") -> ApiCli
     return _set_status(client, ApiClient.ACTIVE, "client-reactivated", actor, reason)
 
 
-def _set_status(client, status, action, actor, reason):
+def _set_status(client, status, action, actor, reason: str):
     with transaction.atomic():
         ApiClient.objects.filter(pk=client.pk).update(status=status)
         record_event(actor, action, client, reason=reason)

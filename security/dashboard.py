@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
@@ -22,7 +23,7 @@ def can_view(user) -> bool:
     return user.is_active and user.is_staff and any(user.has_perm(p) for p in REQUIRED_ANY)
 
 
-def trust_dashboard(request):
+def trust_dashboard(request: HttpRequest):
     """The page; mounted behind admin.site.admin_view, so sign-in (and OTP) come first."""
     if not can_view(request.user):
         raise PermissionDenied

@@ -17,7 +17,7 @@ ALWAYS_SECRET_ATOM_HEADERS = ("cookie", "set-cookie")
 class RedactingGunicornLogger(Logger):
     """A gunicorn Logger whose access atoms and error records never carry a credential."""
 
-    def setup(self, cfg):
+    def setup(self, cfg) -> None:
         super().setup(cfg)
         # After super(): handlers from a log config dict or file are attached by then too.
         for log in (self.error_log, self.access_log):

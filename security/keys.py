@@ -92,7 +92,9 @@ def prefix_of(presented: str) -> str:
 # --- Events -----------------------------------------------------------------------------------
 
 
-def record_event(actor, action, client=None, key_prefix="", reason="", detail=""):
+def record_event(
+    actor, action, client=None, key_prefix: str = "", reason: str = "", detail: str = ""
+):
     """One audit row; never pass a key here, only its prefix."""
     return KeyEvent.objects.create(
         actor=actor[:150],
@@ -158,7 +160,7 @@ def rotate_key(key: ApiKey, grace: timedelta, actor: str, reason: str = ""):
     return new, plaintext
 
 
-def _rotation_detail(old, new):
+def _rotation_detail(old, new) -> str:
     if old.state == ApiKey.RETIRED:
         return f"replaced by {new.prefix}; retired immediately"
     return f"replaced by {new.prefix}; valid until {old.grace_until.isoformat()}"
@@ -182,13 +184,13 @@ def retire_key(key: ApiKey, actor: str, reason: str) -> ApiKey:
     return key
 
 
-def _mark_retired(key, now, reason):
+def _mark_retired(key, now, reason: str) -> None:
     key.state = ApiKey.RETIRED
     key.retired_at = now
     key.retired_reason = reason[:500]
 
 
-def _copy_state(source, target):
+def _copy_state(source, target) -> None:
     """Keep the caller's instance in step with the row we just changed."""
     for name in ("state", "grace_until", "retired_at", "retired_reason", "replaced_by_id"):
         setattr(target, name, getattr(source, name))
@@ -264,7 +266,7 @@ def _is_usable(key: ApiKey, now: datetime) -> bool:
     return False
 
 
-def _settle_lapsed(key, now):
+def _settle_lapsed(key, now) -> None:
     """Write the state a lapsed deadline implies, once, whichever process sees it first."""
     if key.state == ApiKey.ROTATING and key.grace_until is not None and now >= key.grace_until:
         changed = ApiKey.objects.filter(pk=key.pk, state=ApiKey.ROTATING).update(

@@ -6,7 +6,7 @@ credentials in headers, the query string and local variables, so those are clean
 
 from __future__ import annotations
 
-from django.http import QueryDict
+from django.http import HttpRequest, QueryDict
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
 from .redaction import is_secret_param, redact, secret_header_names
@@ -18,7 +18,7 @@ QUERY_META_KEYS = ("QUERY_STRING", "RAW_URI", "REQUEST_URI")
 class _Shown:
     """A stand-in whose repr is already-redacted text, for report sections that pprint values."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str) -> None:
         self.text = text
 
     def __repr__(self) -> str:
@@ -28,14 +28,14 @@ class _Shown:
 class RedactingExceptionReporterFilter(SafeExceptionReporterFilter):
     """Also cleanses credential headers, query-string secrets and secret-bearing local values."""
 
-    def get_safe_request_meta(self, request):
+    def get_safe_request_meta(self, request: HttpRequest):
         meta = super().get_safe_request_meta(request)
         for name in _credential_meta_keys():
             if name in meta:
                 meta[name] = self.cleansed_substitute
         return {name: _redact_value(value) for name, value in meta.items()}
 
-    def get_safe_query(self, request) -> QueryDict:
+    def get_safe_query(self, request: HttpRequest) -> QueryDict:
         """request.GET with the key parameter starred and any other secret-shaped value redacted."""
         query = request.GET.copy()
         for name in list(query):
@@ -47,7 +47,7 @@ class RedactingExceptionReporterFilter(SafeExceptionReporterFilter):
                 query.setlist(name, [redact(value) for value in values])
         return query
 
-    def get_traceback_frame_variables(self, request, tb_frame):
+    def get_traceback_frame_variables(self, request: HttpRequest, tb_frame):
         # Local variables (the raw header, a parsed token) are where a view's secrets live.
         variables = super().get_traceback_frame_variables(request, tb_frame)
         return [(name, _redacted_if_secret(value)) for name, value in variables]

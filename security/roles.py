@@ -71,7 +71,7 @@ def sync_groups(group_model, permission_model, using: str = "default") -> None:
         group.permissions.set(role_permissions(role, permission_model, using))
 
 
-def sync_groups_after_migrate(sender, apps=None, using="default", **kwargs) -> None:
+def sync_groups_after_migrate(sender, apps=None, using: str = "default", **kwargs) -> None:
     """post_migrate handler for the security app: re-syncs the groups after every migrate.
 
     Connected with this app as sender, it runs after the permissions of every app listed before

@@ -7,6 +7,7 @@ unset), so one admin site serves both a production deployment and a development 
 from django.conf import settings
 from django.contrib.admin import AdminSite
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.http import HttpRequest
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 
 
@@ -29,7 +30,7 @@ class OTPWhenRequiredAdminSite(OTPAdminSite):
     def login_template(self):
         return OTPAdminSite.login_template if otp_required() else None
 
-    def has_permission(self, request):
+    def has_permission(self, request: HttpRequest):
         if otp_required():
             return super().has_permission(request)
         return AdminSite.has_permission(self, request)

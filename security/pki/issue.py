@@ -132,7 +132,7 @@ def require_direct_address(address: str) -> None:
         raise PkiError(f"{address!r} is not a Direct address (local@domain.example)")
 
 
-def _leaf(issuer, subject, public_key, days, serial, usages, encrypts_mail=False):
+def _leaf(issuer, subject: str, public_key, days, serial, usages, encrypts_mail: bool = False):
     builder = _issued_by(issuer, subject.name(), public_key, days, serial)
     builder = (
         builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)

@@ -102,7 +102,7 @@ def register_client(
     return ClientRegistration(client, created, identities)
 
 
-def _client(name, organization, anchor, scopes, actor) -> tuple[ApiClient, bool]:
+def _client(name: str, organization, anchor, scopes, actor) -> tuple[ApiClient, bool]:
     client = ApiClient.objects.filter(name=name.strip()).first()
     if client is None:
         created = create_client(name, organization, anchor.community, scopes or "", actor=actor)

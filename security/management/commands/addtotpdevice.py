@@ -1,5 +1,7 @@
 """Enrol a TOTP authenticator for a staff user and print its provisioning URI, once."""
 
+from argparse import ArgumentParser
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -11,11 +13,11 @@ class Command(BaseCommand):
         "device secret and is shown only this once: give it to the user, then clear the screen."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("username")
         parser.add_argument("--name", default="authenticator", help="a label for the device")
 
-    def handle(self, *args, **options):
+    def handle(self, *args, **options) -> None:
         user = self._staff_user(options["username"])
         device = TOTPDevice.objects.create(user=user, name=options["name"], confirmed=True)
         # Deliberately stdout only: the command never logs, so the secret stays out of log files.

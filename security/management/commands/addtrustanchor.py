@@ -1,5 +1,6 @@
 """Register a community's root or intermediate CA certificate as trust material."""
 
+from argparse import ArgumentParser
 from pathlib import Path
 
 from cryptography import x509
@@ -12,7 +13,7 @@ from security.models import TrustAnchor
 class Command(BaseCommand):
     help = "Add a CA certificate (root or intermediate) to a trust community, creating it if new."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--community", required=True, metavar="SLUG")
         parser.add_argument("--name", help="community name, when the community is new")
         parser.add_argument("--certificate", required=True, metavar="PEMFILE")

@@ -1,5 +1,6 @@
 """Register an API client and the certificate identities that recognise it."""
 
+from argparse import ArgumentParser
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -13,7 +14,7 @@ from security.models import CertificateIdentity, TrustCommunity
 class Command(BaseCommand):
     help = "Register an API client with its certificate identities (no key: use issuekey)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("name")
         parser.add_argument("--organization", default="")
         parser.add_argument("--community", metavar="SLUG", help="trust community slug")
@@ -65,7 +66,7 @@ class Command(BaseCommand):
         return identities
 
 
-def _community(slug):
+def _community(slug: str):
     if not slug:
         return None
     try:

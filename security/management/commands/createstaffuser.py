@@ -2,6 +2,7 @@
 
 import getpass
 import os
+from argparse import ArgumentParser
 
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.models import Group
@@ -18,7 +19,7 @@ PASSWORD_ENV = "DJANGO_STAFF_PASSWORD"  # noqa: S105 - the variable's name, not 
 class Command(BaseCommand):
     help = f"Create a staff user in a role; password prompted for or read from ${PASSWORD_ENV}."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("username")
         parser.add_argument("--role", required=True, choices=sorted(ROLE_BY_OPTION))
         parser.add_argument("--email", default="")

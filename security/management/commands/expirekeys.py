@@ -8,7 +8,7 @@ from security.keys import command_actor, expire_keys
 class Command(BaseCommand):
     help = "Retire rotating keys past their grace period and expire keys past their expiry date."
 
-    def handle(self, *args, **options):
+    def handle(self, *args, **options) -> None:
         counts = expire_keys(actor=command_actor())
         self.stdout.write(
             f"Retired {counts['retired']} rotated key(s); expired {counts['expired']}."

@@ -1,5 +1,6 @@
 """Issue an API key for a client and print it once."""
 
+from argparse import ArgumentParser
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
@@ -12,7 +13,7 @@ from security.models import ApiClient
 class Command(BaseCommand):
     help = "Issue a new API key for CLIENT (by name). The key is printed once, on stdout."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("client", help="client name")
         parser.add_argument("--expires-days", type=int, metavar="N")
 
@@ -26,14 +27,14 @@ class Command(BaseCommand):
         print_new_key(self, key, plaintext)
 
 
-def find_client(name):
+def find_client(name: str):
     try:
         return ApiClient.objects.get(name=name)
     except ApiClient.DoesNotExist as exc:
         raise CommandError(f"no client named {name!r}") from exc
 
 
-def print_new_key(command, key, plaintext):
+def print_new_key(command, key, plaintext) -> None:
     """The key alone on stdout (scriptable); the warning on stderr so it is never captured."""
     command.stderr.write(
         f"New key {key.prefix} for {key.client.name}. Store it now: it will not be shown again."

@@ -1,5 +1,7 @@
 """List keys by prefix and state; secrets are never stored, so never shown."""
 
+from argparse import ArgumentParser
+
 from django.core.management.base import BaseCommand
 
 from security.models import ApiKey
@@ -12,10 +14,10 @@ COLUMNS = ("client", "prefix", "state", "created", "expires", "grace until", "la
 class Command(BaseCommand):
     help = "List API keys (all clients, or one by name): prefix, state, dates, last use."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("client", nargs="?", help="client name")
 
-    def handle(self, *args, **options):
+    def handle(self, *args, **options) -> None:
         keys = ApiKey.objects.select_related("client").order_by("client__name", "created")
         if options["client"]:
             keys = keys.filter(client=find_client(options["client"]))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from argparse import ArgumentParser
 from pathlib import Path
 
 from django.conf import settings
@@ -21,7 +22,7 @@ ISSUERS_FILE = "issuers.json"
 class Command(BaseCommand):
     help = "Generate an ES256 issuer key pair, JWKS and issuers file (not available in prod)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--dir", required=True, help="directory to write the files into")
         parser.add_argument("--issuer", required=True, help="the iss value tokens will carry")
         parser.add_argument("--audience", required=True, help="the aud value tokens must carry")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from argparse import ArgumentParser
 from pathlib import Path
 
 from django.conf import settings
@@ -17,7 +18,7 @@ KEY_TYPES = {"RS256": "RSA", "ES256": "EC"}
 class Command(BaseCommand):
     help = "Print a signed JWT for SECURITY_JWT_ISSUERS_FILE issuers (not available in prod)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--key", required=True, help="private key PEM file")
         parser.add_argument(
             "--kid", help="key id in the issuer's JWKS (default: the key's RFC 7638 thumbprint)"

@@ -1,5 +1,6 @@
 """Stand up a trust community's own CA: a root and, optionally, an issuing intermediate."""
 
+from argparse import ArgumentParser
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -16,7 +17,7 @@ class Command(BaseCommand):
         "DIR, each with a first CRL; --register makes them trust anchors of the community."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--dir", required=True, type=Path)
         parser.add_argument("--community", required=True, metavar="SLUG")
         parser.add_argument("--name", required=True, help="community name, used in CA subjects")

@@ -1,5 +1,6 @@
 """Issue a client certificate from a community CA: organisation-level or for a Direct address."""
 
+from argparse import ArgumentParser
 from functools import partial
 from pathlib import Path
 
@@ -21,7 +22,7 @@ class Command(BaseCommand):
         "Direct address (clientAuth + emailProtection); optionally register the API client."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--ca", required=True, type=Path, help="the issuing CA's directory")
         parser.add_argument("--out", required=True, type=Path, help="directory for key and cert")
         who = parser.add_mutually_exclusive_group(required=True)
@@ -58,14 +59,14 @@ class Command(BaseCommand):
         except (PkiError, ClientError) as error:
             raise CommandError(str(error)) from error
 
-    def _report(self, files):
+    def _report(self, files) -> None:
         self.stdout.write(
             f"issued client certificate {serial_hex(files.certificate.serial_number)}"
         )
         self.stdout.write(f"  certificate {files.cert_file}\n  chain {files.chain_file}")
         self.stdout.write(f"  private key {files.key_file} (mode 0600)")
 
-    def _register(self, options, files, identity, ca):
+    def _register(self, options, files, identity, ca) -> None:
         registration = register_client(
             options["register_client"],
             files.certificate,

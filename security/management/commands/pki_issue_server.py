@@ -1,5 +1,6 @@
 """Issue a TLS server certificate from a community CA."""
 
+from argparse import ArgumentParser
 from functools import partial
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from security.pki.layout import CaDirectory, serial_hex
 class Command(BaseCommand):
     help = "Issue a server certificate (serverAuth, SAN DNS names and IPs) and its key."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--ca", required=True, type=Path, help="the issuing CA's directory")
         parser.add_argument("--dns", action="append", required=True, metavar="NAME")
         parser.add_argument("--ip", action="append", default=[], metavar="IP")
@@ -41,5 +42,5 @@ class Command(BaseCommand):
         self.stdout.write(f"  private key {files.key_file} (mode 0600)")
 
 
-def _build(signer, public_key, serial, *, subject, days):
+def _build(signer, public_key, serial, *, subject: str, days):
     return issue.server_certificate(signer, subject, public_key, days, serial)

@@ -1,5 +1,6 @@
 """Sign and publish a community CA's CRL; store it on this server too when the CA is registered."""
 
+from argparse import ArgumentParser
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -17,7 +18,7 @@ class Command(BaseCommand):
         "here, the CRL is stored at once; other servers pick it up with refreshcrls."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--ca", required=True, type=Path)
         parser.add_argument("--days", type=int, default=DEFAULT_CRL_DAYS, help="until nextUpdate")
 
@@ -36,7 +37,7 @@ class Command(BaseCommand):
         if ca.info().crl_url:
             self.stdout.write(f"now copy {ca.crl_der_file} to {ca.info().crl_url}")
 
-    def _store_here(self, ca, crl):
+    def _store_here(self, ca, crl) -> None:
         try:
             anchor = registered_anchor(ca)
         except DatabaseError:

@@ -1,5 +1,6 @@
 """Revoke a certificate a community CA issued (then publish the CRL with pki_publish_crl)."""
 
+from argparse import ArgumentParser
 from pathlib import Path
 
 from cryptography import x509
@@ -13,7 +14,7 @@ from security.pki.revocation import REASONS, revoke, serial_of_issued
 class Command(BaseCommand):
     help = "Record a certificate as revoked by its CA; it is refused once the new CRL is loaded."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--ca", required=True, type=Path)
         which = parser.add_mutually_exclusive_group(required=True)
         which.add_argument("--serial", metavar="HEX")

@@ -1,6 +1,7 @@
 """What a community CA has issued: age, expiry, revocation, and what needs attention."""
 
 import datetime as dt
+from argparse import ArgumentParser
 from pathlib import Path
 
 from cryptography import x509
@@ -17,7 +18,7 @@ class Command(BaseCommand):
         "List a CA's issued certificates with warnings (over 12 months old, expiring in 90 days)."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--ca", required=True, type=Path)
 
     def handle(self, *args, **options):
@@ -39,7 +40,7 @@ class Command(BaseCommand):
             f"{len(statuses)} issued, {len(revoked)} revoked, {warned} need attention"
         )
 
-    def _ca_line(self, ca, now):
+    def _ca_line(self, ca, now) -> None:
         cert = ca.certificate()
         self.stdout.write(
             f"CA {cert.subject.rfc4514_string()}, expires {cert.not_valid_after_utc:%Y-%m-%d}"
@@ -56,7 +57,7 @@ class Command(BaseCommand):
         if crl.next_update_utc <= now + dt.timedelta(days=1):
             self.stdout.write("  WARNING: the CRL expires within a day: run pki_publish_crl")
 
-    def _cert_line(self, status):
+    def _cert_line(self, status) -> None:
         cert = status.certificate
         state = "REVOKED" if status.revoked else "valid"
         self.stdout.write(

@@ -1,5 +1,7 @@
 """Fetch, check and store every trust anchor's CRL; run on a schedule (cron, systemd timer)."""
 
+from argparse import ArgumentParser
+
 from django.core.management.base import BaseCommand, CommandError
 
 from security import truststore
@@ -13,7 +15,7 @@ class Command(BaseCommand):
         "with a missing or expired CRL (its clients are then refused)."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--community", metavar="SLUG", help="only this community")
 
     def handle(self, *args, **options):

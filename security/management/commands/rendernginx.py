@@ -6,6 +6,7 @@ anchors and CRLs the app verifies with, so the two gates never disagree. Rerun i
 """
 
 import re
+from argparse import ArgumentParser
 from pathlib import Path
 
 from cryptography import x509
@@ -25,7 +26,7 @@ class Command(BaseCommand):
         " CRL bundles into --out."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--out", required=True, help="directory for the rendered files")
         parser.add_argument("--port", default="443")
         parser.add_argument("--server-name", default="localhost")
@@ -40,7 +41,9 @@ class Command(BaseCommand):
         parser.add_argument("--tls-cert", required=True, help="server certificate chain, PEM")
         parser.add_argument("--tls-key", required=True, help="server private key, PEM")
 
-    def handle(self, *args, out, port, server_name, upstream, tls_cert, tls_key, **options):
+    def handle(
+        self, *args, out, port: int, server_name: str, upstream, tls_cert, tls_key, **options
+    ) -> None:
         admin_listen = options["admin_listen"]
         out = Path(out).resolve()
         for sub in ("logs", "temp"):

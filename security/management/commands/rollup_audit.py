@@ -13,7 +13,7 @@ class Command(BaseCommand):
         "after deploying, so the charts never read more than the last hour from the audit."
     )
 
-    def handle(self, *args, **options):
+    def handle(self, *args, **options) -> None:
         now = timezone.now()
         oldest = charts.window(charts.LONGEST, now)[0]
         target = audit_rollup.settled_until(now)

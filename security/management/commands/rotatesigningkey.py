@@ -12,7 +12,7 @@ class Command(BaseCommand):
         "the JWKS until every token it signed has expired."
     )
 
-    def handle(self, *args, **options):
+    def handle(self, *args, **options) -> None:
         new = signing.rotate(actor=command_actor())
         overlap = int(signing.overlap().total_seconds())
         self.stdout.write(f"New signing key {new.kid}; the previous one published {overlap}s more.")
