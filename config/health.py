@@ -10,13 +10,13 @@ logger = logging.getLogger("config.health")
 
 
 @require_safe
-def liveness(request: HttpRequest):
+def liveness(request: HttpRequest) -> JsonResponse:
     """200 while the process can answer at all."""
     return JsonResponse({"status": "ok"})
 
 
 @require_safe
-def readiness(request: HttpRequest):
+def readiness(request: HttpRequest) -> JsonResponse:
     """200 when the database answers a trivial query, 503 otherwise."""
     if _database_answers():
         return JsonResponse({"status": "ok"})

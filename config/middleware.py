@@ -1,6 +1,8 @@
 """Per-request database routing state (config.dbrouter): each request starts unwritten."""
 
-from django.http import HttpRequest
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
 
 from .dbrouter import request_scope
 
@@ -12,9 +14,9 @@ class ReadYourWritesMiddleware:
     Place it first in MIDDLEWARE so the whole request, audit included, is in one scope.
     """
 
-    def __init__(self, get_response) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         with request_scope():
             return self.get_response(request)
