@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 
 import sampledata as syn
 
@@ -34,7 +35,7 @@ class SampleBuilder(OrganizationsAndPlaces, Practitioners):
                 self.npis.add(npi)
                 return npi
 
-    def offer(self, specialties, slot: Slot) -> None:
+    def offer(self, specialties: Iterable[str], slot: Slot) -> None:
         for code in specialties:
             self.slots.setdefault(code, []).append(slot)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import sampledata as syn
 
 from .estate import Dept, Site, System
+from .part import Part
 
 
 @dataclass
@@ -21,7 +22,7 @@ class Slot:
     active: bool
 
 
-class OrganizationsAndPlaces:
+class OrganizationsAndPlaces(Part):
     """Builds a system's Organization tree, its Locations and Endpoints (SampleBuilder's part)."""
 
     def build_system(self, system: System) -> None:
@@ -156,7 +157,7 @@ class OrganizationsAndPlaces:
         )
 
     def add_location(
-        self, site: Site, org_id: str, type_code: str, physical: str, endpoints
+        self, site: Site, org_id: str, type_code: str, physical: str, endpoints: list[str]
     ) -> str:
         loc_id = f"loc-{site.key}"
         self.add(

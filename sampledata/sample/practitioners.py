@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 
 import sampledata as syn
 
 from .estate import SPECIAL_NAMES
+from .part import Part
 
 
-class Practitioners:
+class Practitioners(Part):
     """Builds each practitioner, their roles and Direct mailbox (SampleBuilder's part)."""
 
     def pick_name(self, index: int) -> tuple[list[str], str, str]:
@@ -81,6 +83,6 @@ class Practitioners:
             )
 
 
-def weighted_pick(rng: random.Random, table):
+def weighted_pick(rng: random.Random, table: Iterable[tuple[str, float]]) -> str:
     names, weights = zip(*table, strict=True)
     return rng.choices(names, weights=weights)[0]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import time
 from argparse import ArgumentParser
 from collections import Counter
+from collections.abc import Iterable
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from django.db import IntegrityError, connections
 
 from directory import storage
@@ -15,7 +18,7 @@ from directory.errors import FHIRError
 from directory.models import Resource
 from directory.registry import RESOURCE_TYPES
 from directory.statement_timeout import lift_statement_timeout
-from sampledata.generator import BLOCK, DirectoryGenerator
+from sampledata.generator import BLOCK, DirectoryGenerator, Group
 
 PROGRESS_SECONDS = 5.0
 
@@ -39,7 +42,15 @@ class Command(BaseCommand):
             "--workers", type=int, default=1, help="Processes loading practitioner blocks"
         )
 
-    def handle(self, *args, practitioners, organizations, seed: int, batch_size: int, **options):
+    def handle(
+        self,
+        *args: Any,
+        practitioners: int,
+        organizations: int,
+        seed: int,
+        batch_size: int,
+        **options: Any,
+    ) -> None:
         lift_statement_timeout()  # bulk work outlasts the per-request statement timeout
         if practitioners < 0 or batch_size < 1:
             raise CommandError("--practitioners must be >= 0 and --batch-size >= 1")
@@ -88,12 +99,12 @@ def load_in_parallel(loader: BatchLoader, generator: DirectoryGenerator, workers
 
 def _load_block(block: int) -> tuple[Counter, Counter]:
     generator, parent = _worker_state["generator"], _worker_state["loader"]
-    loader = BatchLoader(None, parent.batch_size, parent.check_references)
+    loader = BatchLoader(OutputWrapper(sys.stdout), parent.batch_size, parent.check_references)
     loader.load("", generator.block_groups(block), 0, report=False)
     return loader.counts, loader.unsupported
 
 
-def refuse_if_generated(generator: DirectoryGenerator):
+def refuse_if_generated(generator: DirectoryGenerator) -> None:
     rtype, rid = generator.first_id
     if Resource.objects.filter(resource_type=rtype, logical_id=rid).exists():
         raise CommandError(
@@ -105,7 +116,7 @@ def refuse_if_generated(generator: DirectoryGenerator):
 class BatchLoader:
     """Packs groups into batches for bulk_load and reports progress and throughput."""
 
-    def __init__(self, stdout, batch_size: int, check_references: bool) -> None:
+    def __init__(self, stdout: OutputWrapper, batch_size: int, check_references: bool) -> None:
         self.stdout = stdout
         self.batch_size = batch_size
         self.check_references = check_references
@@ -114,7 +125,7 @@ class BatchLoader:
         self.started = time.monotonic()
         self.last_report = self.started
 
-    def load(self, label: str, groups, expected: int, report: bool = True) -> None:
+    def load(self, label: str, groups: Iterable[Group], expected: int, report: bool = True) -> None:
         batch: list[tuple[str, dict]] = []
         done = 0
         for group in groups:
@@ -142,7 +153,7 @@ class BatchLoader:
             self.unsupported.update(t for t, _ in group if t not in RESOURCE_TYPES)
         return kept
 
-    def flush(self, batch) -> None:
+    def flush(self, batch: Group) -> None:
         storage.bulk_load(batch, batch_size=len(batch), check_references=self.check_references)
         self.counts.update(rtype for rtype, _ in batch)
 
