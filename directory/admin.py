@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.templatetags.static import static
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import NoReverseMatch, URLPattern, URLResolver, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
@@ -143,33 +145,35 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
 
     # ------------------------------------------------------------ list
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term):
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
         return admin_search.search(queryset, self.resource_type, search_term), False
 
-    def get_actions(self, request: HttpRequest):
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         # The bulk delete action bypasses storage; deletion is one resource at a time.
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
 
     @admin.display(description="name", ordering="sort_name")
-    def name_column(self, obj):
+    def name_column(self, obj) -> str:
         return admin_summary.display_name(self.resource_type, obj.data)
 
     @admin.display(description="NPI")
-    def npi_column(self, obj):
+    def npi_column(self, obj) -> str:
         return admin_summary.npi(obj.data)
 
     @admin.display(description="city, state")
-    def city_state_column(self, obj):
+    def city_state_column(self, obj) -> str:
         return admin_summary.city_state(obj.data)
 
     @admin.display(description="type")
-    def type_column(self, obj):
+    def type_column(self, obj) -> str:
         return admin_summary.type_codes(obj.data)
 
     @admin.display(description="status")
-    def status_column(self, obj):
+    def status_column(self, obj) -> str:
         return admin_summary.status(obj.data)
 
     # ------------------------------------------------------------ change form
@@ -188,7 +192,7 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
             *self.extra_fieldsets,
         ]
 
-    def get_form(self, request: HttpRequest, obj=None, change: bool = False, **kwargs):
+    def get_form(self, request: HttpRequest, obj=None, change: bool = False, **kwargs: Any):
         form = super().get_form(request, obj, change, **kwargs)
         profile = self._requested_profile(request) if obj is None else None
         return type(form.__name__, (form,), {"profile": profile}) if profile else form
@@ -201,7 +205,7 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
     def _profiles(self) -> list[str]:
         return [u for u in profile_urls() if definitions()[u].type == self.resource_type]
 
-    def get_changeform_initial_data(self, request: HttpRequest):
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         return {"content_json": pretty(NEW_RESOURCE_TEMPLATES[self.resource_type])}
 
     @admin.display(description="Resource JSON")
@@ -244,7 +248,7 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
         change: bool = False,
         form_url: str = "",
         obj=None,
-    ):
+    ) -> HttpResponse:
         form = context["adminform"].form
         may_edit = (
             self.has_add_permission(request) if add else self.has_change_permission(request, obj)
@@ -254,7 +258,7 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
             context.update(self._structured_context(form))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
-    def _structured_context(self, form) -> dict:
+    def _structured_context(self, form: Any) -> dict:
         fields = form_fields(self.resource_type, form.base)
         views = layout(fields, form.base, form.structured_values(), self._lookup_url)
         unplaced = place_errors(views, form.issues, self.resource_type)
@@ -285,7 +289,7 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
 
     # ------------------------------------------------------------ JSON endpoints of the form
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern | URLResolver]:
         info = self.opts.app_label, self.opts.model_name
         own = [
             path(
@@ -301,7 +305,7 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
         ]
         return own + super().get_urls()
 
-    def lookup_view(self, request: HttpRequest):
+    def lookup_view(self, request: HttpRequest) -> HttpResponse:
         """Records of this type whose name starts with `q` (or whose id or identifier is `q`),
         for reference autocomplete; read-only, so a GET (no CSRF token needed)."""
         if not self.has_view_permission(request):
@@ -336,7 +340,7 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
         data = storage.json.loads(row.content) if row.content else {}
         return admin_summary.display_name(self.resource_type, data) or row.logical_id
 
-    def check_identifier_view(self, request: HttpRequest):
+    def check_identifier_view(self, request: HttpRequest) -> HttpResponse:
         """The write rule for one identifier as the administrator types it (the NPI check digit):
         the same function storage applies, so the page and the save agree."""
         if not self.has_view_permission(request):
@@ -349,26 +353,30 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
         message = issues[0]["diagnostics"].partition(": ")[2] if issues else ""
         return JsonResponse({"valid": not issues, "message": message})
 
-    def save_model(self, request: HttpRequest, obj, form, change) -> None:
+    def save_model(self, request: HttpRequest, obj, form: Any, change: bool) -> None:
         # Already stored by the form's clean(), through storage.create/update.
         pass
 
     def construct_change_message(
-        self, request: HttpRequest, form, formsets, add: bool = False
+        self, request: HttpRequest, form: Any, formsets: Any, add: bool = False
     ) -> str:
         version = form.instance.version_id
         return f"{'Created' if add else 'Saved'} as version {version} through the admin."
 
     # ------------------------------------------------------------ delete
 
-    def get_deleted_objects(self, objs, request: HttpRequest):
+    def get_deleted_objects(
+        self, objs, request: HttpRequest
+    ) -> tuple[list[Any], dict[Any, Any], set[Any], list[Any]]:
         # Versions and index rows are storage's business: the page lists the resource only.
         return [str(obj) for obj in objs], {self.opts.verbose_name: len(objs)}, set(), []
 
     def delete_model(self, request: HttpRequest, obj) -> None:
         storage.delete(self.resource_type, obj.logical_id)
 
-    def delete_view(self, request: HttpRequest, object_id, extra_context=None):
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         try:
             return super().delete_view(request, object_id, extra_context)
         except Conflict as exc:
@@ -377,7 +385,9 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
 
     # ------------------------------------------------------------ history
 
-    def history_view(self, request: HttpRequest, object_id, extra_context=None):
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         # Permission before existence, as Django's own views do: no probing for ids.
         obj = self.get_object(request, object_id)
         if not self.has_view_or_change_permission(request, obj):
@@ -477,12 +487,12 @@ class EndpointAdmin(ResourceAdmin):
     )
 
     @admin.display(description="certificate")
-    def certificate_column(self, obj):
+    def certificate_column(self, obj: EndpointRecord) -> str:
         found = [info for _, info in stored_certificates(obj.data) if info]
         return certificate_badge(min(found, key=lambda i: i.not_after)) if found else "—"
 
     @admin.display(description="Certificates")
-    def certificates(self, obj):
+    def certificates(self, obj: EndpointRecord):
         if obj is None or not obj.pk:
             return "—"
         found = stored_certificates(obj.data)
@@ -490,24 +500,32 @@ class EndpointAdmin(ResourceAdmin):
             return "No certificate stored. Upload or paste one below."
         return format_html_join("", "{}", ((_certificate_table(u, i),) for u, i in found))
 
-    def change_view(self, request: HttpRequest, object_id, form_url: str = "", extra_context=None):
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         response = super().change_view(request, object_id, form_url, extra_context)
         obj = self.get_object(request, object_id) if request.method == "GET" else None
         if obj is not None:
             self._warn_about_expiry(request, obj)
         return response
 
-    def response_change(self, request: HttpRequest, obj):
+    def response_change(self, request: HttpRequest, obj: EndpointRecord) -> HttpResponse:
         if not _continues_editing(request):
             self._warn_about_expiry(request, obj)
         return super().response_change(request, obj)
 
-    def response_add(self, request: HttpRequest, obj, post_url_continue=None):
+    def response_add(
+        self, request: HttpRequest, obj: EndpointRecord, post_url_continue: str | None = None
+    ) -> HttpResponse:
         if not _continues_editing(request):
             self._warn_about_expiry(request, obj)
         return super().response_add(request, obj, post_url_continue)
 
-    def _warn_about_expiry(self, request: HttpRequest, obj) -> None:
+    def _warn_about_expiry(self, request: HttpRequest, obj: EndpointRecord) -> None:
         for use, info in stored_certificates(obj.data):
             if info and info.expires_within(EXPIRY_WARNING_DAYS):
                 verdict = (

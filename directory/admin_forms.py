@@ -9,6 +9,7 @@ A refused write leaves nothing stored.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django import forms
 
@@ -55,7 +56,7 @@ class ResourceForm(forms.ModelForm):
     class Meta:
         fields = ()
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.initial.setdefault("content_json", pretty(self.instance.data))
@@ -167,7 +168,7 @@ class EndpointForm(ResourceForm):
         help_text="A new certificate replaces a stored one of the same use.",
     )
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.certificate: CertificateInfo | None = None
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.db import models
+from django.db.models import QuerySet
 
 from .models import Resource
 
@@ -25,7 +27,7 @@ __all__ = [
 class LiveResourceManager(models.Manager):
     """Current, not deleted resources of the proxy's resource type."""
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Any]:
         rtype = self.model.RESOURCE_TYPE
         return super().get_queryset().filter(resource_type=rtype, deleted=False)
 

@@ -6,10 +6,10 @@ from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, URLResolver, path, reverse
 from django.views.decorators.http import require_POST
 
 from . import duplicates
@@ -39,13 +39,13 @@ class MergeRecordAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # written by merges only
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: MergeRecord | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: MergeRecord | None = None) -> bool:
         return False
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern | URLResolver]:
         custom = [
             path(
                 "duplicates/",
@@ -60,7 +60,7 @@ class MergeRecordAdmin(admin.ModelAdmin):
         ]
         return custom + super().get_urls()
 
-    def duplicates_view(self, request: HttpRequest):
+    def duplicates_view(self, request: HttpRequest) -> HttpResponse:
         _require_merge_permission(request)
         rtype = request.GET.get("type", "Practitioner")
         if rtype not in duplicates.DUPLICATE_TYPES:
@@ -77,7 +77,7 @@ class MergeRecordAdmin(admin.ModelAdmin):
         response["Cache-Control"] = "no-store"
         return response
 
-    def merge_view(self, request: HttpRequest):
+    def merge_view(self, request: HttpRequest) -> HttpResponse:
         _require_merge_permission(request)
         rtype = request.POST.get("type", "")
         keep, merged = request.POST.get("keep", ""), request.POST.get("merge", "")

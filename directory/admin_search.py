@@ -6,6 +6,8 @@ FHIR API searches, so the admin stays an index lookup at millions of resources.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest
@@ -96,7 +98,9 @@ class IndexFilter(admin.SimpleListFilter):
 class TokenValuesFilter(IndexFilter):
     """Choices are the codes actually present (e.g. organization types)."""
 
-    def lookups(self, request: HttpRequest, model_admin):
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
         codes = (
             TokenIndex.objects.filter(resource_type=self.resource_type, param=self.index_param)
             .order_by("code")
@@ -111,7 +115,9 @@ class FixedCodesFilter(IndexFilter):
 
     codes: tuple[str, ...] = ()
 
-    def lookups(self, request: HttpRequest, model_admin):
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
         return [(code, code) for code in self.codes]
 
 
@@ -120,7 +126,9 @@ class StateFilter(IndexFilter):
 
     index_param = "address-state"
 
-    def lookups(self, request: HttpRequest, model_admin):
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
         states = (
             StringIndex.objects.filter(resource_type=self.resource_type, param=self.index_param)
             .order_by("exact")
@@ -156,7 +164,7 @@ def list_filters(resource_type: str) -> list[type[IndexFilter]]:
     return filters
 
 
-def _filter_class(resource_type, name: str, title, base):
+def _filter_class(resource_type: str, name: str, title, base):
     attrs = {
         "title": title,
         "parameter_name": name.replace("-", "_"),

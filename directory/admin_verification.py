@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -28,7 +30,9 @@ class NotVerifiedFilter(admin.SimpleListFilter):
     title = "verification"
     parameter_name = "not_verified_days"
 
-    def lookups(self, request: HttpRequest, model_admin):
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
         return [(str(days), f"Not verified in {days} days") for days in NOT_VERIFIED_DAYS]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet):
@@ -53,13 +57,13 @@ class VerificationAdminMixin:
 
     actions = ["verify_records"]
 
-    def get_list_filter(self, request: HttpRequest):
+    def get_list_filter(self, request: HttpRequest) -> Sequence[Any]:
         return [*super().get_list_filter(request), NotVerifiedFilter]
 
-    def get_list_display(self, request: HttpRequest):
+    def get_list_display(self, request: HttpRequest) -> Sequence[Any]:
         return [*super().get_list_display(request), "verified_column"]
 
-    def get_queryset(self, request: HttpRequest):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         last = VerificationRecord.objects.filter(resource=OuterRef("pk")).order_by("-time")
         return (
             super()
@@ -102,7 +106,7 @@ class VerificationAdminMixin:
         self.message_user(request, f"{done} record(s) verified.", messages.SUCCESS)
         return None
 
-    def _verify_page(self, request: HttpRequest, queryset: QuerySet, form):
+    def _verify_page(self, request: HttpRequest, queryset: QuerySet, form: Any):
         context = {
             **self.admin_site.each_context(request),
             "title": "Verify records",

@@ -32,7 +32,11 @@ class FHIRError(Exception):
         """OperationOutcome.issue entries describing this error."""
         if self.extra_issues:
             return self.extra_issues
-        issue = {"severity": self.severity, "code": self.code, "diagnostics": self.diagnostics}
+        issue: dict[str, object] = {
+            "severity": self.severity,
+            "code": self.code,
+            "diagnostics": self.diagnostics,
+        }
         if self.expression:
             issue["expression"] = self.expression
         return [issue]

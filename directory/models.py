@@ -7,6 +7,7 @@ Search never scans JSON: every search parameter is extracted on write into narro
 import uuid
 
 from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 ID_MAX = 64
 
@@ -62,6 +63,12 @@ class Resource(models.Model):
     def __str__(self) -> str:
         return f"{self.resource_type}/{self.logical_id}/_history/{self.version_id}"
 
+    def live_content(self) -> str:
+        """The JSON text of a live version; a deletion tombstone (NULL content) has none."""
+        if self.content is None:
+            raise ValueError(f"{self.resource_type}/{self.logical_id} is deleted")
+        return self.content
+
 
 class ResourceVersion(models.Model):
     """Every version ever written, including deletions; the id orders all history."""
@@ -85,6 +92,12 @@ class ResourceVersion(models.Model):
             models.Index(fields=["resource_type", "id"], name="version_type_idx"),
             models.Index(fields=["last_updated", "id"], name="version_updated_idx"),
         ]
+
+    def live_content(self) -> str:
+        """The JSON text of a live version; a deletion tombstone (NULL content) has none."""
+        if self.content is None:
+            raise ValueError(f"{self.resource_type}/{self.logical_id} is deleted")
+        return self.content
 
 
 class StringIndex(models.Model):
@@ -275,7 +288,7 @@ class SearchSnapshotEntry(models.Model):
 class BigIntArrayField(models.Field):
     """A list of bigints: a native bigint[] on PostgreSQL; never written elsewhere."""
 
-    def db_type(self, connection):
+    def db_type(self, connection: BaseDatabaseWrapper) -> str | None:
         return "bigint[]" if connection.vendor == "postgresql" else "text"
 
 
@@ -327,7 +340,7 @@ class UniqueIdentifierSystem(models.Model):
     def types(self) -> tuple[str, ...]:
         return tuple(t.strip() for t in self.resource_types.split(",") if t.strip())
 
-    def clean(self):
+    def clean(self) -> None:
         from django.core.exceptions import ValidationError
 
         from .identifiers import NPI_SYSTEM

@@ -20,4 +20,4 @@ class DirectoryFacts:
             resource_type="Endpoint", deleted=False, content__contains=text
         ).only("logical_id", "content")
         for endpoint in endpoints.iterator():
-            yield endpoint.logical_id, endpoint.content
+            yield endpoint.logical_id, endpoint.live_content()

@@ -117,7 +117,7 @@ def vread(resource_type: str, logical_id: str, version_id: str) -> ResourceVersi
     return version
 
 
-def _history_versions(resource_type=None, logical_id=None, since=None):
+def _history_versions(resource_type: str | None = None, logical_id: str | None = None, since=None):
     versions = ResourceVersion.objects.all()
     if resource_type:
         versions = versions.filter(resource_type=resource_type)
@@ -153,7 +153,12 @@ def history_page(
 
 
 def history_previous_before(
-    *, resource_type=None, logical_id=None, since=None, before: int, count: int
+    *,
+    resource_type: str | None = None,
+    logical_id: str | None = None,
+    since=None,
+    before: int,
+    count: int,
 ) -> int | None:
     """The `before` key of the page newer than the one that starts below `before`.
 
@@ -168,7 +173,9 @@ def history_previous_before(
     return keys[count - 1] + 1
 
 
-def history_count(*, resource_type=None, logical_id=None, since=None) -> int:
+def history_count(
+    *, resource_type: str | None = None, logical_id: str | None = None, since=None
+) -> int:
     return _history_versions(resource_type, logical_id, since).count()
 
 
@@ -340,7 +347,9 @@ def _lock_current(resource_type: str, logical_id: str) -> Resource | None:
     )
 
 
-def _check_version(resource_type, logical_id, current: Resource | None, expected: int | None):
+def _check_version(
+    resource_type: str, logical_id: str, current: Resource | None, expected: int | None
+):
     if expected is None:
         return
     if current is None or current.deleted:
@@ -616,7 +625,7 @@ def _load_batch(batch, known: set, check_references: bool) -> int:
     return len(prepared)
 
 
-def _bulk_create_new_resources(new_rows, now) -> None:
+def _bulk_create_new_resources(new_rows, now: datetime) -> None:
     resources = [
         Resource(
             resource_type=rtype,
@@ -647,7 +656,7 @@ def _bulk_create_new_resources(new_rows, now) -> None:
     _insert_index_rows(list(zip(resources, (rows for *_, rows in new_rows), strict=True)))
 
 
-def _copy_new_resources(new_rows, now) -> None:
+def _copy_new_resources(new_rows, now: datetime) -> None:
     """PostgreSQL COPY: several times faster than INSERTs for generated directories."""
     with connection.cursor() as cursor:
         cursor.execute(
@@ -673,7 +682,7 @@ def _copy_new_resources(new_rows, now) -> None:
                     copy.write_row(row)
 
 
-def _copy_rows(model, items, now):
+def _copy_rows(model, items, now: datetime):
     for pk, (rtype, lid, text, rows) in items:
         if model is Resource:
             yield (pk, rtype, lid, 1, now, False, text, rows.sort_name)

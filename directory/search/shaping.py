@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from typing import cast
 
 from ..models import Resource
 from ..stored import StoredResource
@@ -20,21 +19,16 @@ def shape_include(plan: Plan, row: Resource) -> dict | StoredResource:
     """An included resource: `_summary` applies, `_elements` does not."""
     if plan.summary in (None, "count"):
         # Whole: the stored text goes into the Bundle as is, never parsed (issue 10).
-        return StoredResource(row.resource_type, _live_content(row))
-    return _summarized(plan, json.loads(_live_content(row)))
+        return StoredResource(row.resource_type, row.live_content())
+    return _summarized(plan, json.loads(row.live_content()))
 
 
 def shape_match(plan: Plan, row: Resource) -> dict | StoredResource:
     """A matched resource: `_summary`, then `_elements` (which always keeps id and meta)."""
     if plan.elements is None:
         return shape_include(plan, row)
-    content = _summarized(plan, json.loads(_live_content(row)))
+    content = _summarized(plan, json.loads(row.live_content()))
     return _subset(content, plan.elements | {"resourceType", "id", "meta"})
-
-
-def _live_content(row: Resource) -> str:
-    # Searches and includes read live resources only; a NULL content is a deletion tombstone.
-    return cast(str, row.content)
 
 
 def _summarized(plan: Plan, content: dict) -> dict:

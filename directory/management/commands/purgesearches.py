@@ -1,6 +1,7 @@
 """Drop every expired search snapshot (requests only drop a few each, to stay quick)."""
 
 from argparse import ArgumentParser
+from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.utils import timezone
@@ -17,7 +18,7 @@ class Command(BaseCommand):
             "--batch", type=int, default=50, help="snapshots deleted per transaction"
         )
 
-    def handle(self, *args, batch, **options) -> None:
+    def handle(self, *args: Any, batch: int, **options: Any) -> None:
         lift_statement_timeout()  # bulk work outlasts the per-request statement timeout
         dropped, now = 0, timezone.now()
         while True:

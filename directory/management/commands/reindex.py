@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from argparse import ArgumentParser
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -21,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--type", dest="resource_type", choices=RESOURCE_TYPES)
         parser.add_argument("--batch-size", type=int, default=500)
 
-    def handle(self, *args, resource_type, batch_size: int, **options):
+    def handle(self, *args: Any, resource_type: str, batch_size: int, **options: Any) -> None:
         if batch_size < 1:
             raise CommandError("--batch-size must be >= 1")
         lift_statement_timeout()  # a whole table outlasts the per-request statement timeout

@@ -5,6 +5,7 @@ the job stops with its keyset (`last_pk`) committed, and this command finishes i
 """
 
 from argparse import ArgumentParser
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -27,7 +28,14 @@ class Command(BaseCommand):
             "--type", dest="resource_type", help="start a new job over one type ('*' for all)"
         )
 
-    def handle(self, *args, job=None, resume: bool = False, resource_type=None, **options):
+    def handle(
+        self,
+        *args: Any,
+        job: int | None = None,
+        resume: bool = False,
+        resource_type: str | None = None,
+        **options: Any,
+    ) -> None:
         lift_statement_timeout()  # a whole directory outlasts the per-request statement timeout
         if job is not None:
             if not reindex.ReindexJob.objects.filter(pk=job).exists():
@@ -36,7 +44,8 @@ class Command(BaseCommand):
         elif resume:
             jobs = [j.pk for j in reindex.stale_jobs()]
         else:
-            rtype = "" if resource_type == "*" else resource_type
+            # The required option group guarantees --type here; "*" means every type.
+            rtype = "" if resource_type is None or resource_type == "*" else resource_type
             if rtype and rtype not in registry.RESOURCE_TYPES:
                 raise CommandError(f"Unknown resource type {resource_type}")
             jobs = [reindex.start_job(rtype, background=False).pk]
