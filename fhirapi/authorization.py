@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -65,7 +65,7 @@ class Denied(FHIRError):
 class ScopePermission(BasePermission):
     """DRF permission: the route's interaction on the request's type (and Spine's naming)."""
 
-    def has_permission(self, request: HttpRequest, view) -> bool:
+    def has_permission(self, request: HttpRequest, view: Any) -> bool:
         route: Route | None = view.route_for(request)
         if route is None:
             return True  # DRF answers 405 next; no handler runs

@@ -94,7 +94,8 @@ def exception_handler(exc: Exception, context: dict) -> Response:
 
 def _retry_after(exc: Exception) -> int | None:
     """Whole seconds to wait (rounded up, never 0) for refusals that say when to come back."""
-    wait = exc.wait if isinstance(exc, drf.Throttled) else getattr(exc, "retry_after", None)
+    # DRF's Throttled sets .wait (its stubs omit it); our own errors say retry_after.
+    wait = getattr(exc, "wait" if isinstance(exc, drf.Throttled) else "retry_after", None)
     return max(1, math.ceil(wait)) if wait is not None else None
 
 
@@ -112,7 +113,7 @@ def _is_fhir_path(request: HttpRequest) -> bool:
     return request.path == "/fhir" or request.path.startswith("/fhir/")
 
 
-def page_not_found(request: HttpRequest, exception=None):
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Django's handler404: OperationOutcome under /fhir, Django's own page elsewhere (admin)."""
     if _is_fhir_path(request):
         body = outcome("error", "not-found", f"No FHIR endpoint at {request.path}")
@@ -120,7 +121,7 @@ def page_not_found(request: HttpRequest, exception=None):
     return defaults.page_not_found(request, exception)
 
 
-def bad_request(request: HttpRequest, exception=None):
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Django's handler400: a SuspiciousOperation (an unknown Host, a malformed cookie or
     multipart body) outside any view. Under /fhir an OperationOutcome naming no detail."""
     if _is_fhir_path(request):
@@ -129,7 +130,7 @@ def bad_request(request: HttpRequest, exception=None):
     return defaults.bad_request(request, exception)
 
 
-def permission_denied(request: HttpRequest, exception=None):
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Django's handler403 for refusals raised outside DRF views."""
     if _is_fhir_path(request):
         body = outcome("error", "forbidden", "Access to this resource is not allowed")
@@ -137,7 +138,7 @@ def permission_denied(request: HttpRequest, exception=None):
     return defaults.permission_denied(request, exception)
 
 
-def server_error(request: HttpRequest):
+def server_error(request: HttpRequest) -> HttpResponse:
     """Django's handler500 for errors that escape DRF (middleware, rendering).
 
     Django calls it while handling the error, so the error is still the one in flight: a cancelled

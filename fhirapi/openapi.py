@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -60,7 +61,7 @@ def _fhir_json(schema: dict) -> dict:
 # ---------------------------------------------------------------- parameters
 
 
-def _query(name: str, schema: dict, description: str, **extra) -> dict:
+def _query(name: str, schema: dict, description: str, **extra: Any) -> dict:
     return {"name": name, "in": "query", "description": description, "schema": schema, **extra}
 
 
@@ -548,7 +549,7 @@ class OpenAPIView(APIView):
     # Not DRF's default list: its OPTIONS answers with the view's own metadata, not FHIR.
     http_method_names = ["get", "head"]
 
-    def get(self, request: HttpRequest, *args, **kwargs):
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any):
         document = openapi_document(base_url(request))
         # Returned as is, not rendered: the document is plain JSON, not a FHIR resource.
         return HttpResponse(json.dumps(document), content_type=OPENAPI_MEDIA_TYPE)

@@ -12,6 +12,8 @@ Reading a job's status needs `r` on SearchParameter.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest
 from django.urls import re_path
 from rest_framework.response import Response
@@ -83,7 +85,7 @@ def _instant(moment) -> str:
 class OperationPermission(ScopePermission):
     """The grants an operation needs, decided by the one authorization decision point."""
 
-    def has_permission(self, request: HttpRequest, view) -> bool:
+    def has_permission(self, request: HttpRequest, view: Any) -> bool:
         route = view.route_for(request)
         if route is None:
             return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.http import HttpRequest
@@ -23,7 +24,7 @@ class Preferences:
         return self.handling == "strict"
 
 
-def _pairs(header: str):
+def _pairs(header: str) -> Iterator[tuple[str, str]]:
     for item in header.split(","):
         for token in item.split(";"):
             name, _, value = token.partition("=")

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.http import HttpRequest
+from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from directory.errors import FHIRError
 
 from . import limitstore
 from .identity import client_key
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +46,7 @@ class LimitsUnavailable(FHIRError):
         self.retry_after = LIMITS_DOWN_RETRY_SECONDS
 
 
-def _guarded(operation, *args):
+def _guarded(operation: Callable[..., T], *args: Any) -> T:
     """Run a store operation; a store failure becomes LimitsUnavailable (logged, not echoed)."""
     try:
         return operation(*args)
@@ -53,7 +58,7 @@ def _guarded(operation, *args):
 class ClientRateThrottle(BaseThrottle):
     """RATE_LIMIT_PER_MINUTE per client with a burst of RATE_LIMIT_BURST; 0 turns it off."""
 
-    def allow_request(self, request: HttpRequest, view) -> bool:
+    def allow_request(self, request: Request, view: Any) -> bool:
         per_minute = settings.RATE_LIMIT_PER_MINUTE
         if per_minute <= 0:
             return True
@@ -74,7 +79,7 @@ class ClientConcurrencyThrottle(BaseThrottle):
     happened; each slot also expires after RATE_LIMIT_SLOT_SECONDS in case its worker died.
     """
 
-    def allow_request(self, request: HttpRequest, view) -> bool:
+    def allow_request(self, request: Request, view: Any) -> bool:
         limit = settings.RATE_LIMIT_CONCURRENT
         if limit <= 0:
             return True

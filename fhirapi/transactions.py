@@ -19,15 +19,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from http import HTTPStatus
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
 from django.db import OperationalError, transaction
-from django.http import HttpRequest
+from rest_framework.request import Request
 
 from directory import storage
 from directory.errors import Conflict, FHIRError, InvalidRequest, NotFound
+from directory.models import Resource, ResourceVersion
 from directory.registry import RESOURCE_TYPES
 from directory.search import SearchRequest, search
 from directory.stored import StoredResource
@@ -37,6 +40,8 @@ from .criteria import TRANSPORT_PARAMS, criteria_pairs
 from .exceptions import outcome
 from .links import base_url, resource_url
 from .prefer import Preferences, preferences
+
+T = TypeVar("T")
 
 logger = logging.getLogger("fhirapi")
 
@@ -87,13 +92,37 @@ class Entry:
     resource: dict | None = None
     full_url: str | None = None
 
+    # What parse_entry guarantees for the interactions that need it, typed as present; a gap
+    # (a bug, never input) is refused like a malformed entry rather than written.
+    @property
+    def body(self) -> dict:
+        return _present(self.resource, "resource")
+
+    @property
+    def target_id(self) -> str:
+        return _present(self.logical_id, "id")
+
+    @property
+    def version(self) -> str:
+        return _present(self.version_id, "version")
+
+    @property
+    def criteria(self) -> list[tuple[str, str]]:
+        return _present(self.params, "criteria")
+
+
+def _present(value: T | None, what: str) -> T:
+    if value is None:
+        raise InvalidRequest(f"The entry has no {what}")
+    return value
+
 
 @dataclass
 class Result:
     """What one entry did: the row it wrote or read, or a search's Bundle."""
 
     status: int
-    row: object | None = None  # Resource or ResourceVersion
+    row: Resource | ResourceVersion | None = None
     written: bool = False
     bundle: dict | None = None
     message: str = ""
@@ -101,13 +130,13 @@ class Result:
 
 @dataclass
 class Run:
-    request: object
+    request: Request
     base: str
     prefer: Preferences
     references: dict[str, str] = field(default_factory=dict)  # fullUrl -> "Type/id"
 
 
-def process(request: HttpRequest, body: dict) -> dict:
+def process(request: Request, body: dict) -> dict:
     """The batch-response or transaction-response to a posted Bundle."""
     kind = _bundle_kind(body)
     raws = body.get("entry") or []
@@ -133,7 +162,7 @@ def _bundle_kind(body: dict) -> str:
 # ---------------------------------------------------------------- parsing entries
 
 
-def parse_entry(index: int, raw, base: str) -> Entry:
+def parse_entry(index: int, raw: Any, base: str) -> Entry:
     """An entry's request as an Entry; 400 (or 404 for a type this server lacks) when malformed."""
     request = raw.get("request") if isinstance(raw, dict) else None
     if not isinstance(request, dict) or not all(
@@ -204,7 +233,7 @@ def _with_params(entry: Entry, query: str, request: dict) -> Entry:
     return entry
 
 
-def _with_body(entry: Entry, resource) -> Entry:
+def _with_body(entry: Entry, resource: dict[str, Any]) -> Entry:
     if entry.method not in ("POST", "PUT"):
         return entry
     if not isinstance(resource, dict):
@@ -226,7 +255,7 @@ def _authorize(run: Run, entry: Entry) -> None:
 def _create(run: Run, entry: Entry) -> Result:
     result = storage.create(
         entry.resource_type,
-        entry.resource,
+        entry.body,
         if_none_exist=entry.if_none_exist,
         logical_id=entry.logical_id,
     )
@@ -245,8 +274,8 @@ def _update(run: Run, entry: Entry) -> Result:
     return _written(
         storage.update(
             entry.resource_type,
-            entry.logical_id,
-            entry.resource,
+            entry.target_id,
+            entry.body,
             if_match=entry.if_match,
             before_create=guard,
         )
@@ -258,8 +287,8 @@ def _conditional_update(run: Run, entry: Entry) -> Result:
     return _written(
         storage.conditional_update(
             entry.resource_type,
-            entry.params,
-            entry.resource,
+            entry.criteria,
+            entry.body,
             if_match=entry.if_match,
             before_create=guard,
         )
@@ -267,21 +296,21 @@ def _conditional_update(run: Run, entry: Entry) -> Result:
 
 
 def _delete(run: Run, entry: Entry) -> Result:
-    storage.delete(entry.resource_type, entry.logical_id)
+    storage.delete(entry.resource_type, entry.target_id)
     return Result(204)
 
 
 def _conditional_delete(run: Run, entry: Entry) -> Result:
-    deleted = storage.conditional_delete(entry.resource_type, entry.params)
+    deleted = storage.conditional_delete(entry.resource_type, entry.criteria)
     return Result(204, message=f"Deleted {deleted}" if deleted else "")
 
 
 def _read(run: Run, entry: Entry) -> Result:
-    return Result(200, storage.read(entry.resource_type, entry.logical_id))
+    return Result(200, storage.read(entry.resource_type, entry.target_id))
 
 
 def _vread(run: Run, entry: Entry) -> Result:
-    return Result(200, storage.vread(entry.resource_type, entry.logical_id, entry.version_id))
+    return Result(200, storage.vread(entry.resource_type, entry.target_id, entry.version))
 
 
 def _search(run: Run, entry: Entry) -> Result:
@@ -325,7 +354,7 @@ def _response_entry(run: Run, result: Result) -> dict:
         response["lastModified"] = storage.instant(row.last_updated)
         # Prefer chooses what a write returns, as for a single create or update.
         if not result.written or run.prefer.return_ == "representation":
-            entry["resource"] = StoredResource(row.resource_type, row.content)
+            entry["resource"] = StoredResource(row.resource_type, row.live_content())
         elif run.prefer.return_ == "OperationOutcome":
             response["outcome"] = outcome("information", "informational", result.message)
     elif result.bundle is not None:
@@ -347,7 +376,7 @@ def _at_entry(exc: FHIRError, index: int) -> FHIRError:
     return FHIRError(exc.diagnostics, issues=issues, status=exc.status, code=exc.code)
 
 
-def _rewrite(node, references: dict[str, str]):
+def _rewrite(node: Any, references: dict[str, str]) -> Any:
     """A copy of `node` with every `reference` to a Bundle entry replaced by its `Type/id`."""
     if isinstance(node, list):
         return [_rewrite(item, references) for item in node]
@@ -381,7 +410,7 @@ def _batch(run: Run, raws: list) -> list[dict]:
     return [_batch_entry(run, index, raw) for index, raw in enumerate(raws)]
 
 
-def _batch_entry(run: Run, index: int, raw) -> dict:
+def _batch_entry(run: Run, index: int, raw: Any) -> dict:
     with authorization.entry_decisions(run.request, index):
         try:
             entry = parse_entry(index, raw, run.base)
@@ -403,7 +432,7 @@ def _batch_entry(run: Run, index: int, raw) -> dict:
 # ---------------------------------------------------------------- transaction
 
 
-def _step(run: Run, entry: Entry, action: Callable):
+def _step(run: Run, entry: Entry, action: Callable[[], T]) -> T:
     """Run one step of an entry, its decisions and its error labelled with the entry."""
     with authorization.entry_decisions(run.request, entry.index):
         try:
@@ -451,23 +480,27 @@ def _transaction_entries(run: Run, raws: list) -> list[dict]:
     entries = _parse_all(run, raws)
     # Every entry is authorised before anything is written.
     for entry in entries:
-        _step(run, entry, lambda entry=entry: _authorize(run, entry))
+        _step(run, entry, partial(_authorize, run, entry))
     by_method = {method: [e for e in entries if e.method == method] for method in TRANSACTION_ORDER}
     results: dict[int, Result] = {}
     with transaction.atomic():
         with storage.deferred_integrity():
             identities = _delete_all(run, by_method["DELETE"], results)
             writes = [
-                _step(run, e, lambda e=e: _settle(run, e, results))
+                _step(run, e, partial(_settle, run, e, results))
                 for e in by_method["POST"] + by_method["PUT"]
             ]
-            _check_identities(identities + [(e.resource_type, e.logical_id) for e in writes])
+            _check_identities(identities + [(e.resource_type, e.target_id) for e in writes])
             for entry in writes:
                 if entry.index not in results:  # a conditional create's match writes nothing
-                    results[entry.index] = _step(run, entry, lambda e=entry: _write(run, e))
+                    results[entry.index] = _step(run, entry, partial(_write, run, entry))
         for entry in by_method["GET"]:
-            results[entry.index] = _step(run, entry, lambda e=entry: _execute(run, e))
+            results[entry.index] = _step(run, entry, partial(_execute, run, entry))
     return [_response_entry(run, results[index]) for index in range(len(entries))]
+
+
+def _deleted_by_criteria(entry: Entry) -> Resource | None:
+    return storage.conditional_delete(entry.resource_type, entry.criteria)
 
 
 def _delete_all(run: Run, entries: list[Entry], results: dict) -> list[tuple[str, str]]:
@@ -475,12 +508,10 @@ def _delete_all(run: Run, entries: list[Entry], results: dict) -> list[tuple[str
     identities = []
     for entry in entries:
         if entry.interaction == "delete":
-            identities.append((entry.resource_type, entry.logical_id))
-            results[entry.index] = _step(run, entry, lambda e=entry: _delete(run, e))
+            identities.append((entry.resource_type, entry.target_id))
+            results[entry.index] = _step(run, entry, partial(_delete, run, entry))
             continue
-        deleted = _step(
-            run, entry, lambda e=entry: storage.conditional_delete(e.resource_type, e.params)
-        )
+        deleted = _step(run, entry, partial(_deleted_by_criteria, entry))
         if deleted is not None:
             identities.append((deleted.resource_type, deleted.logical_id))
         results[entry.index] = Result(204)
@@ -504,11 +535,9 @@ def _settle(run: Run, entry: Entry, results: dict) -> Entry:
                 )
         entry = replace(entry, logical_id=logical_id, if_none_exist=None)
     elif entry.interaction == "conditional-update":
-        logical_id = storage.conditional_target(
-            resource_type, entry.params, entry.resource.get("id")
-        )
+        logical_id = storage.conditional_target(resource_type, entry.criteria, entry.body.get("id"))
         entry = replace(entry, interaction="update", logical_id=logical_id)
-        entry = replace(entry, resource={**entry.resource, "id": logical_id})
+        entry = replace(entry, resource={**entry.body, "id": logical_id})
     if entry.full_url:
         run.references[entry.full_url] = f"{resource_type}/{entry.logical_id}"
     return entry

@@ -8,6 +8,7 @@ import json
 import statistics
 import time
 from argparse import ArgumentParser
+from typing import Any
 from urllib.parse import parse_qsl
 
 from django.core.management.base import BaseCommand
@@ -36,7 +37,7 @@ class Command(BaseCommand):
         parser.add_argument("--repeat", type=int, default=20)
         parser.add_argument("--explain", action="store_true")
 
-    def handle(self, *args, repeat, explain, **options) -> None:
+    def handle(self, *args: Any, repeat: int, explain: bool, **options: Any) -> None:
         lat, lon = self._centre()
         locations = Resource.objects.filter(resource_type="Location", deleted=False).count()
         self.stdout.write(
