@@ -5,6 +5,9 @@ as `addtrustanchor`); keys are changed only through the client page's actions; a
 never changed by anyone.
 """
 
+from collections.abc import Sequence
+from typing import Any
+
 from cryptography import x509
 from django import forms
 from django.contrib import admin
@@ -141,13 +144,15 @@ class TrustAnchorAdmin(admin.ModelAdmin):
     search_fields = ("subject", "fingerprint_sha256")
     readonly_fields = ("subject", "fingerprint_sha256", "not_before", "not_after")
 
-    def get_readonly_fields(self, request: HttpRequest, obj=None):
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: TrustAnchor | None = None
+    ) -> Sequence[str]:
         # A stored anchor's certificate is fixed: replacing it is a new anchor, not an edit.
         if obj is not None:
             return (*self.readonly_fields, "community", "kind", "certificate_pem")
         return self.readonly_fields
 
-    def save_model(self, request: HttpRequest, obj, form, change) -> None:
+    def save_model(self, request: HttpRequest, obj: TrustAnchor, form: Any, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
             return

@@ -8,6 +8,8 @@ the state it leaves, inside the admin's transaction, so a refusal there undoes t
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
@@ -48,36 +50,40 @@ def refuse_deleting_unmanageable(deletion, objs, may_manage, actor):
 
 
 class StaffUserAdmin(UserAdmin):
-    def get_readonly_fields(self, request: HttpRequest, obj=None):
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> Sequence[str]:
         frozen = staff_policy.frozen_user_fields(request.user, obj)
         return (*super().get_readonly_fields(request, obj), *frozen)
 
-    def formfield_for_manytomany(self, db_field, request=None, **kwargs):
+    def formfield_for_manytomany(
+        self, db_field: Any, request: HttpRequest | None = None, **kwargs: Any
+    ):
         grantable = USER_GRANTS.get(db_field.name)
         if grantable is not None:
             kwargs["queryset"] = grantable(request.user)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
-    def has_change_permission(self, request: HttpRequest, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         allowed = super().has_change_permission(request, obj)
         return allowed and (obj is None or staff_policy.may_manage_user(request.user, obj))
 
-    def has_delete_permission(self, request: HttpRequest, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         allowed = super().has_delete_permission(request, obj)
         return allowed and (obj is None or staff_policy.may_manage_user(request.user, obj))
 
-    def get_deleted_objects(self, objs, request: HttpRequest):
+    def get_deleted_objects(
+        self, objs, request: HttpRequest
+    ) -> tuple[list[Any], dict[Any, Any], set[Any], list[Any]]:
         deletion = super().get_deleted_objects(objs, request)
         return refuse_deleting_unmanageable(
             deletion, objs, staff_policy.may_manage_user, request.user
         )
 
-    def save_model(self, request: HttpRequest, obj, form, change) -> None:
+    def save_model(self, request: HttpRequest, obj, form: Any, change: bool) -> None:
         stored = type(obj).objects.get(pk=obj.pk) if change else type(obj)()
         form.staff_before = (Snapshot.of(request.user), Snapshot.of(stored))
         super().save_model(request, obj, form, change)
 
-    def save_related(self, request: HttpRequest, form, formsets, change) -> None:
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         actor_before, target_before = form.staff_before
         refusal = staff_policy.user_refusal(actor_before, form.instance, target_before)
@@ -86,30 +92,34 @@ class StaffUserAdmin(UserAdmin):
 
 
 class StaffGroupAdmin(GroupAdmin):
-    def formfield_for_manytomany(self, db_field, request=None, **kwargs):
+    def formfield_for_manytomany(
+        self, db_field: Any, request: HttpRequest | None = None, **kwargs: Any
+    ):
         if db_field.name == "permissions":
             kwargs["queryset"] = staff_policy.grantable_permissions(request.user)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
-    def has_change_permission(self, request: HttpRequest, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         allowed = super().has_change_permission(request, obj)
         return allowed and (obj is None or staff_policy.may_manage_group(request.user, obj))
 
-    def has_delete_permission(self, request: HttpRequest, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         allowed = super().has_delete_permission(request, obj)
         return allowed and (obj is None or staff_policy.may_manage_group(request.user, obj))
 
-    def get_deleted_objects(self, objs, request: HttpRequest):
+    def get_deleted_objects(
+        self, objs, request: HttpRequest
+    ) -> tuple[list[Any], dict[Any, Any], set[Any], list[Any]]:
         deletion = super().get_deleted_objects(objs, request)
         return refuse_deleting_unmanageable(
             deletion, objs, staff_policy.may_manage_group, request.user
         )
 
-    def save_model(self, request: HttpRequest, obj, form, change) -> None:
+    def save_model(self, request: HttpRequest, obj, form: Any, change: bool) -> None:
         form.staff_before = Snapshot.of(request.user)
         super().save_model(request, obj, form, change)
 
-    def save_related(self, request: HttpRequest, form, formsets, change) -> None:
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         refusal = staff_policy.group_refusal(form.staff_before, form.instance)
         if refusal:

@@ -8,9 +8,10 @@ it: it is not stored, not put in the session or messages, and the response is ne
 from __future__ import annotations
 
 from functools import wraps
+from typing import Any
 
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404, redirect
@@ -29,9 +30,11 @@ TEMPLATES = "admin/security/"
 def require_permission(codename: str):
     """Refuse with 403 unless the user holds security.<codename>, whatever the HTTP method."""
 
-    def decorate(view):
+    def decorate(view: Any):
         @wraps(view)
-        def guarded(model_admin, request: HttpRequest, *args, **kwargs):
+        def guarded(
+            model_admin: admin.ModelAdmin[Any], request: HttpRequest, *args: Any, **kwargs: Any
+        ):
             if not request.user.has_perm(f"security.{codename}"):
                 raise PermissionDenied
             return view(model_admin, request, *args, **kwargs)
@@ -54,7 +57,13 @@ def client_page(client: ApiClient) -> str:
     return reverse("admin:security_apiclient_change", args=[client.pk])
 
 
-def page_context(model_admin, request: HttpRequest, client: ApiClient, title: str, **extra) -> dict:
+def page_context(
+    model_admin: admin.ModelAdmin[Any],
+    request: HttpRequest,
+    client: ApiClient,
+    title: str,
+    **extra: Any,
+) -> dict:
     """What admin templates expect (site header, breadcrumbs), plus the page's own values."""
     return {
         **model_admin.admin_site.each_context(request),
@@ -71,7 +80,7 @@ def page_context(model_admin, request: HttpRequest, client: ApiClient, title: st
 
 
 @require_permission("issue_apikey")
-def issue_key_view(model_admin, request: HttpRequest, client_id):
+def issue_key_view(model_admin: admin.ModelAdmin[Any], request: HttpRequest, client_id: str):
     client = get_object_or_404(ApiClient, pk=client_id)
     form = IssueKeyForm(posted(request))
     if request.method == "POST" and form.is_valid():
@@ -83,7 +92,7 @@ def issue_key_view(model_admin, request: HttpRequest, client_id):
 
 
 @require_permission("rotate_apikey")
-def rotate_key_view(model_admin, request: HttpRequest, key_id):
+def rotate_key_view(model_admin: admin.ModelAdmin[Any], request: HttpRequest, key_id: str):
     key = get_object_or_404(ApiKey.objects.select_related("client"), pk=key_id)
     form = RotateKeyForm(posted(request))
     if request.method == "POST" and form.is_valid():
@@ -103,7 +112,7 @@ def rotate_key_view(model_admin, request: HttpRequest, key_id):
 
 
 @require_permission("retire_apikey")
-def retire_key_view(model_admin, request: HttpRequest, key_id):
+def retire_key_view(model_admin: admin.ModelAdmin[Any], request: HttpRequest, key_id: str):
     key = get_object_or_404(ApiKey.objects.select_related("client"), pk=key_id)
     form = RetireKeyForm(posted(request))
     if request.method == "POST" and form.is_valid():
@@ -132,7 +141,9 @@ def propagation_note() -> str:
     return f"It stops working in every server process within {seconds} {unit}."
 
 
-def show_new_key(model_admin, request: HttpRequest, client, key, plaintext, replaced):
+def show_new_key(
+    model_admin: admin.ModelAdmin[Any], request: HttpRequest, client, key, plaintext: str, replaced
+):
     """The one and only page that ever shows this key."""
     context = page_context(
         model_admin,
@@ -150,7 +161,7 @@ def show_new_key(model_admin, request: HttpRequest, client, key, plaintext, repl
 
 
 @require_permission("change_apiclient")
-def add_identity_view(model_admin, request: HttpRequest, client_id):
+def add_identity_view(model_admin: admin.ModelAdmin[Any], request: HttpRequest, client_id: str):
     client = get_object_or_404(ApiClient, pk=client_id)
     form = IdentityForm(posted(request), request.FILES or None)
     if request.method == "POST" and form.is_valid():

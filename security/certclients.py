@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -74,12 +75,12 @@ def _forget_now_and_at_commit(forget) -> None:
     transaction.on_commit(forget)
 
 
-def client_changed(sender, instance, **kwargs) -> None:
+def client_changed(sender: Any, instance, **kwargs: Any) -> None:
     """Signal receiver: a saved or deleted client is read afresh."""
     _forget_now_and_at_commit(partial(forget_client, instance.pk))
 
 
-def identity_changed(sender, instance, **kwargs) -> None:
+def identity_changed(sender: Any, instance, **kwargs: Any) -> None:
     """Signal receiver: a new or removed identity can change any certificate's answer (two
     clients claiming one certificate are trusted neither), so everything is read afresh."""
     _forget_now_and_at_commit(clear)

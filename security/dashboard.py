@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
@@ -42,7 +44,7 @@ def trust_dashboard(request: HttpRequest):
     return TemplateResponse(request, TEMPLATE, context)
 
 
-def anchor_rows(now) -> list[dict]:
+def anchor_rows(now: datetime) -> list[dict]:
     """Each CA of each community with its CRL refresh state."""
     anchors = TrustAnchor.objects.select_related("community", "crl").order_by(
         "community__name", "kind", "subject"
@@ -50,7 +52,7 @@ def anchor_rows(now) -> list[dict]:
     return [{"anchor": anchor, **_crl_status(anchor, now)} for anchor in anchors]
 
 
-def _crl_status(anchor: TrustAnchor, now) -> dict:
+def _crl_status(anchor: TrustAnchor, now: datetime) -> dict:
     try:
         crl = anchor.crl
     except RevocationList.DoesNotExist:
@@ -65,7 +67,7 @@ def _crl_status(anchor: TrustAnchor, now) -> dict:
     }
 
 
-def expiring_items(now):
+def expiring_items(now: datetime):
     """Client and endpoint certificates, trust anchors and live keys inside the window."""
     horizon = now + expiry.EXPIRY_WINDOW
     for identity in CertificateIdentity.objects.filter(not_after__lte=horizon).select_related(
@@ -81,7 +83,7 @@ def expiring_items(now):
     yield from _expiring_endpoint_certificates(now)
 
 
-def _expiring_endpoint_certificates(now):
+def _expiring_endpoint_certificates(now: datetime):
     # Only Endpoints mentioning the extension are read; the JSON itself is parsed defensively.
     for logical_id, content in directory().endpoints_mentioning(expiry.DIGITAL_CERTIFICATE_URL):
         for expires in expiry.endpoint_certificate_expiries(content):
@@ -89,14 +91,14 @@ def _expiring_endpoint_certificates(now):
             yield expiry.expiring("Endpoint certificate", label, expires, now)
 
 
-def unused_keys(now) -> list[ApiKey]:
+def unused_keys(now: datetime) -> list[ApiKey]:
     """Live keys not used for UNUSED_AFTER (or never used since created that long ago)."""
     keys = ApiKey.objects.filter(state__in=LIVE_KEY_STATES).select_related("client")
     unused = [key for key in keys if expiry.key_unused(key.last_used_at, key.created, now)]
     return sorted(unused, key=lambda key: key.last_used_at or key.created)
 
 
-def renewal_due(now) -> list[expiry.RenewalDue]:
+def renewal_due(now: datetime) -> list[expiry.RenewalDue]:
     """Client certificates and anchors older than the community's renewal age."""
     due = []
     for identity in CertificateIdentity.objects.select_related("client").filter(

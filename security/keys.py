@@ -184,7 +184,7 @@ def retire_key(key: ApiKey, actor: str, reason: str) -> ApiKey:
     return key
 
 
-def _mark_retired(key, now, reason: str) -> None:
+def _mark_retired(key, now: datetime, reason: str) -> None:
     key.state = ApiKey.RETIRED
     key.retired_at = now
     key.retired_reason = reason[:500]
@@ -209,7 +209,7 @@ def _locked_with_client():
     return ApiKey.objects.select_related("client").select_for_update(of=("self",))
 
 
-def _end_grace_periods(now, actor):
+def _end_grace_periods(now: datetime, actor):
     count = 0
     with transaction.atomic():
         due = _locked_with_client().filter(state=ApiKey.ROTATING, grace_until__lte=now)
@@ -222,7 +222,7 @@ def _end_grace_periods(now, actor):
     return count
 
 
-def _expire_active_keys(now, actor):
+def _expire_active_keys(now: datetime, actor):
     count = 0
     with transaction.atomic():
         due = _locked_with_client().filter(state=ApiKey.ACTIVE, expires_at__lte=now)
@@ -266,7 +266,7 @@ def _is_usable(key: ApiKey, now: datetime) -> bool:
     return False
 
 
-def _settle_lapsed(key, now) -> None:
+def _settle_lapsed(key, now: datetime) -> None:
     """Write the state a lapsed deadline implies, once, whichever process sees it first."""
     if key.state == ApiKey.ROTATING and key.grace_until is not None and now >= key.grace_until:
         changed = ApiKey.objects.filter(pk=key.pk, state=ApiKey.ROTATING).update(

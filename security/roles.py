@@ -7,6 +7,7 @@ permissions of models added later (the directory's admin proxy models) reach the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 ADMINISTRATORS = "Directory administrators"
 SUPPORT = "Support staff"
@@ -71,7 +72,9 @@ def sync_groups(group_model, permission_model, using: str = "default") -> None:
         group.permissions.set(role_permissions(role, permission_model, using))
 
 
-def sync_groups_after_migrate(sender, apps=None, using: str = "default", **kwargs) -> None:
+def sync_groups_after_migrate(
+    sender: Any, apps=None, using: str = "default", **kwargs: Any
+) -> None:
     """post_migrate handler for the security app: re-syncs the groups after every migrate.
 
     Connected with this app as sender, it runs after the permissions of every app listed before

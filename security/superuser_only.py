@@ -7,6 +7,8 @@ hands out opens these pages, whatever the group or user permissions say.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.admin import AdminSite
 from django.http import HttpRequest
@@ -18,19 +20,19 @@ SUPERUSER_ONLY_APPS = frozenset({"otp_totp", "otp_static", "otp_hotp", "otp_emai
 class SuperuserOnlyMixin:
     """Put in front of a ModelAdmin: every page and action of it needs a superuser."""
 
-    def has_module_permission(self, request: HttpRequest):
+    def has_module_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser and super().has_module_permission(request)
 
-    def has_view_permission(self, request: HttpRequest, obj=None):
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
         return request.user.is_superuser and super().has_view_permission(request, obj)
 
-    def has_add_permission(self, request: HttpRequest, *args):
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return request.user.is_superuser and super().has_add_permission(request, *args)
 
-    def has_change_permission(self, request: HttpRequest, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return request.user.is_superuser and super().has_change_permission(request, obj)
 
-    def has_delete_permission(self, request: HttpRequest, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return request.user.is_superuser and super().has_delete_permission(request, obj)
 
 

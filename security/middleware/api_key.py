@@ -6,13 +6,13 @@ import logging
 from urllib.parse import unquote_plus
 
 from django.conf import settings
-from django.http import HttpRequest, QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict
 
 from common.outage import UNAVAILABLE_ERRORS
 
 from ..context import SecurityContext
 from ..keys import prefix_of, record_use, verify_key
-from ..models import ApiClient
+from ..models import ApiClient, ApiKey
 from ..paths import is_api
 from ..refusal import Refusal
 from .base import CheckMiddleware
@@ -25,7 +25,7 @@ class ApiKeyMiddleware(CheckMiddleware):
 
     applies_to_metadata = False
 
-    def __call__(self, request: HttpRequest):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         # The key must never reach a view, even one this check skips (it could echo the URL).
         if is_api(request) and not self.applies(request):
             take_query_keys(request)
@@ -78,7 +78,7 @@ def take_query_keys(request: HttpRequest) -> list[str]:
     return taken
 
 
-def _verified(presented):
+def _verified(presented: str) -> ApiKey:
     try:
         key = verify_key(presented)
     except UNAVAILABLE_ERRORS:
@@ -92,7 +92,7 @@ def _verified(presented):
     return key
 
 
-def _note_use(key, remote_addr) -> None:
+def _note_use(key: ApiKey, remote_addr: str) -> None:
     try:
         record_use(key, remote_addr)
     except Exception as exc:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from common.outage import is_database_unavailable
 
@@ -15,7 +16,7 @@ from ..refusal import Refusal, refusal_response
 log = logging.getLogger(__name__)
 
 
-def refused(context: SecurityContext, refusal: Refusal):
+def refused(context: SecurityContext, refusal: Refusal) -> HttpResponse:
     """The refusal's response; its reason code goes to the audit record."""
     context.outcome = refusal.reason.code
     return refusal_response(refusal)
@@ -27,10 +28,10 @@ class CheckMiddleware:
     # Key, token and scope checks leave the CapabilityStatement alone; transport checks do not.
     applies_to_metadata = True
 
-    def __init__(self, get_response) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         if self.applies(request):
             context = context_of(request)
             try:

@@ -80,7 +80,9 @@ def signed_metadata() -> str:
 
 
 @lru_cache(maxsize=2)
-def _server_credentials(cert_file: str, key_file: str):
+def _server_credentials(
+    cert_file: str, key_file: str
+) -> tuple[list[x509.Certificate], ECKey | RSAKey, str]:
     """(certificate chain, joserfc key, algorithm), read once per process and file pair."""
     chain = x509.load_pem_x509_certificates(Path(cert_file).read_bytes())
     private = serialization.load_pem_private_key(Path(key_file).read_bytes(), password=None)

@@ -17,7 +17,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -26,7 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import ECKey, RSAKey
+from joserfc.jwk import ECKey, KeyParameters, RSAKey
 from joserfc.jws import JWSRegistry
 
 from .. import clients
@@ -86,7 +86,9 @@ def _statement_of(body: Any) -> str:
     return statement
 
 
-def _header_and_chain(statement: str):
+def _header_and_chain(
+    statement: str,
+) -> tuple[dict[str, Any], x509.Certificate, list[x509.Certificate]]:
     try:
         header = jws.extract_compact(statement.encode("ascii"), registry=X5cRegistry()).headers()
         encoded = header["x5c"]
@@ -100,7 +102,9 @@ def _header_and_chain(statement: str):
     return header, certs[0], certs[1:]
 
 
-def _verified_certificate(leaf, chain) -> VerifiedCertificate:
+def _verified_certificate(
+    leaf: x509.Certificate, chain: list[x509.Certificate]
+) -> VerifiedCertificate:
     try:
         return verify(leaf, chain, timezone.now())
     except Refusal as refusal:
@@ -116,11 +120,16 @@ def _verified_claims(statement: str, leaf: x509.Certificate, algorithm: str) -> 
     public = leaf.public_key()
     if not isinstance(public, KEY_TYPES[algorithm[:2]]):
         raise OAuthError("invalid_software_statement", "algorithm does not fit the key")
-    key = ECKey.import_key(public) if algorithm.startswith("ES") else RSAKey.import_key(public)
+    # KEY_TYPES matched the key to the algorithm: ES* has an EC key, RS* an RSA one.
+    key: ECKey | RSAKey = (
+        ECKey.import_key(public)
+        if isinstance(public, ec.EllipticCurvePublicKey)
+        else RSAKey.import_key(cast(rsa.RSAPublicKey, public))
+    )
     try:
         registry = X5cRegistry(algorithms=[algorithm])
         claims = jwt.decode(statement, key, registry=registry).claims
-        essential = {"essential": True}
+        essential: jwt.ClaimsOption = {"essential": True}
         jwt.JWTClaimsRegistry(
             leeway=settings.SECURITY_JWT_LEEWAY_SECONDS,
             aud={**essential, "value": config.registration_endpoint()},
@@ -198,7 +207,7 @@ def _registered_client(uri: str, verified: VerifiedCertificate) -> ApiClient | N
     return client
 
 
-def _create(claims, verified: VerifiedCertificate) -> Registration:
+def _create(claims: dict[str, Any], verified: VerifiedCertificate) -> Registration:
     from ..keys import issue_key
 
     scopes = grantable_scopes(claims.get("scope", "").split(), [settings.OAUTH_REGISTRATION_SCOPES])
@@ -224,7 +233,9 @@ def _create(claims, verified: VerifiedCertificate) -> Registration:
     return Registration(client, True, " ".join(scopes), api_key)
 
 
-def _update(client: ApiClient, claims, verified: VerifiedCertificate) -> Registration:
+def _update(
+    client: ApiClient, claims: dict[str, Any], verified: VerifiedCertificate
+) -> Registration:
     client_id = client.oauth_client_id or secrets.token_urlsafe(24)
     clients.set_oauth_credentials(
         client, client_id, certificate_jwks(verified.leaf), claims["iss"], actor=ACTOR
@@ -253,8 +264,13 @@ def certificate_jwks(leaf: x509.Certificate) -> str:
     """The certificate's public key as the client's one JWK; its kid is the x5t#S256."""
     public = leaf.public_key()
     kid = certificate_thumbprint(leaf)
-    cls = ECKey if isinstance(public, ec.EllipticCurvePublicKey) else RSAKey
-    key = cls.import_key(public, parameters={"kid": kid, "use": "sig"})
+    parameters: KeyParameters = {"kid": kid, "use": "sig"}
+    # Registration admits EC and RSA certificates only (_verified_claims).
+    key: ECKey | RSAKey = (
+        ECKey.import_key(public, parameters=parameters)
+        if isinstance(public, ec.EllipticCurvePublicKey)
+        else RSAKey.import_key(cast(rsa.RSAPublicKey, public), parameters=parameters)
+    )
     return json.dumps({"keys": [key.as_dict(private=False)]})
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -97,7 +98,7 @@ def server_certificate(issuer: Issuer, subject: Subject, public_key, days: int, 
 
 
 def organization_client(
-    issuer: Issuer, fqdn: str, organization: str, public_key, days, serial, uris=()
+    issuer: Issuer, fqdn: str, organization: str, public_key, days: int, serial: int, uris=()
 ):
     """A system's client certificate: clientAuth, SAN DNS = the system's FQDN, O = organisation;
     `uris` add SAN URIs (UDAP names the client software by one)."""
@@ -109,7 +110,7 @@ def organization_client(
 
 
 def direct_address_client(
-    issuer: Issuer, address: str, organization: str, public_key, days, serial
+    issuer: Issuer, address: str, organization: str, public_key, days: int, serial: int
 ):
     """An address-level certificate for a Direct address: clientAuth and emailProtection (S/MIME),
     SAN rfc822Name = the address."""
@@ -132,7 +133,9 @@ def require_direct_address(address: str) -> None:
         raise PkiError(f"{address!r} is not a Direct address (local@domain.example)")
 
 
-def _leaf(issuer, subject: str, public_key, days, serial, usages, encrypts_mail: bool = False):
+def _leaf(
+    issuer, subject: str, public_key, days: int, serial: int, usages, encrypts_mail: bool = False
+):
     builder = _issued_by(issuer, subject.name(), public_key, days, serial)
     builder = (
         builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -197,7 +200,7 @@ def _leaf_key_usage(public_key, encrypts_mail: bool) -> x509.KeyUsage:
     return _key_usage(digital_signature=True, key_agreement=True)
 
 
-def _key_usage(**granted) -> x509.KeyUsage:
+def _key_usage(**granted: Any) -> x509.KeyUsage:
     flags = dict.fromkeys(
         [
             "digital_signature",

@@ -1,6 +1,7 @@
 """Enrol a TOTP authenticator for a staff user and print its provisioning URI, once."""
 
 from argparse import ArgumentParser
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -17,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("username")
         parser.add_argument("--name", default="authenticator", help="a label for the device")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         user = self._staff_user(options["username"])
         device = TOTPDevice.objects.create(user=user, name=options["name"], confirmed=True)
         # Deliberately stdout only: the command never logs, so the secret stays out of log files.

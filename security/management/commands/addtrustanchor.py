@@ -2,6 +2,7 @@
 
 from argparse import ArgumentParser
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from django.core.management.base import BaseCommand, CommandError
@@ -20,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--kind", choices=[k for k, _ in TrustAnchor.KINDS], default="root")
         parser.add_argument("--crl", default="", metavar="SOURCE", help="CRL file path or URL")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         cert = read_certificate(options["certificate"])
         try:
             registration = register_anchor(

@@ -1,6 +1,7 @@
 """Print a private_key_jwt client assertion for the built-in token endpoint."""
 
 from argparse import ArgumentParser
+from typing import Any
 
 from django.core.management.base import BaseCommand
 
@@ -16,6 +17,6 @@ class Command(BaseCommand):
         parser.add_argument("--kid", default="", help="key id in the client's registered JWKS")
         parser.add_argument("--token-url", default="", help="default: from OAUTH_SERVER_URL")
 
-    def handle(self, *args, key, client_id, kid, token_url, **options) -> None:
+    def handle(self, *args: Any, key, client_id: str, kid, token_url, **options: Any) -> None:
         url = token_url or config.token_endpoint()
         self.stdout.write(client_tools.client_assertion(key, client_id, url, kid))

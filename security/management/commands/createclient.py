@@ -2,6 +2,7 @@
 
 from argparse import ArgumentParser
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -31,7 +32,7 @@ class Command(BaseCommand):
             help="what to take from --certificate (default: fingerprint, the exact pin)",
         )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         actor = command_actor()
         community = _community(options["community"])
         try:

@@ -3,6 +3,7 @@
 import getpass
 import os
 from argparse import ArgumentParser
+from typing import Any
 
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.models import Group
@@ -24,7 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--role", required=True, choices=sorted(ROLE_BY_OPTION))
         parser.add_argument("--email", default="")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         user_model = get_user_model()
         username = options["username"]
         if user_model.objects.filter(username=username).exists():

@@ -4,6 +4,7 @@ import secrets
 from argparse import ArgumentParser
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -47,7 +48,17 @@ class Command(BaseCommand):
         )
         parser.add_argument("--client-key", default="", help="the demo client's private key")
 
-    def handle(self, *args, dir, base_url, admin_url, curl_tls, client_cert, client_key, **options):
+    def handle(
+        self,
+        *args: Any,
+        dir,
+        base_url: str,
+        admin_url,
+        curl_tls,
+        client_cert,
+        client_key,
+        **options: Any,
+    ) -> None:
         if settings.ENVIRONMENT == "prod":
             raise CommandError("demosetup is for development and demonstrations, not production")
         directory = Path(dir)
@@ -123,7 +134,9 @@ class Command(BaseCommand):
         )
         return out.getvalue().strip()
 
-    def _print_usage(self, base_url, directory, api_key: str, token, curl_tls: str = "") -> None:
+    def _print_usage(
+        self, base_url: str, directory, api_key: str, token, curl_tls: str = ""
+    ) -> None:
         write = self.stdout.write
         write(f"Demo client: {DEMO_CLIENT} (scopes {DEMO_SCOPES})")
         write("API key (shown once):")
@@ -153,7 +166,7 @@ class Command(BaseCommand):
             client, DEMO_CLIENT_ID, certificate_jwks(certificate), actor=keys.command_actor()
         )
 
-    def _print_builtin_usage(self, base_url, api_key: str, curl_tls, client_key) -> None:
+    def _print_builtin_usage(self, base_url: str, api_key: str, curl_tls, client_key) -> None:
         """Commands that get a token from the built-in server first, then query with it."""
         write = self.stdout.write
         tls = f"{curl_tls} " if curl_tls else ""

@@ -2,6 +2,7 @@
 
 from argparse import ArgumentParser
 from datetime import timedelta
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -17,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("client", help="client name")
         parser.add_argument("--expires-days", type=int, metavar="N")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         client = find_client(options["client"])
         days = options["expires_days"]
         if days is not None and days <= 0:
@@ -34,7 +35,7 @@ def find_client(name: str):
         raise CommandError(f"no client named {name!r}") from exc
 
 
-def print_new_key(command, key, plaintext) -> None:
+def print_new_key(command, key, plaintext: str) -> None:
     """The key alone on stdout (scriptable); the warning on stderr so it is never captured."""
     command.stderr.write(
         f"New key {key.prefix} for {key.client.name}. Store it now: it will not be shown again."

@@ -1,6 +1,7 @@
 """List keys by prefix and state; secrets are never stored, so never shown."""
 
 from argparse import ArgumentParser
+from typing import Any
 
 from django.core.management.base import BaseCommand
 
@@ -17,7 +18,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("client", nargs="?", help="client name")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         keys = ApiKey.objects.select_related("client").order_by("client__name", "created")
         if options["client"]:
             keys = keys.filter(client=find_client(options["client"]))

@@ -11,6 +11,7 @@ import json
 import os
 from argparse import ArgumentParser
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -28,7 +29,7 @@ class Command(BaseCommand):
         parser.add_argument("--audience", required=True, help="the aud value tokens must carry")
         parser.add_argument("--name", default="issuer", help="file name stem for the key files")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         # Production issuers are real authorization servers; their signing keys never live here.
         if settings.ENVIRONMENT == "prod":
             raise CommandError("makejwtissuer is for dev and test only; it refuses to run in prod")

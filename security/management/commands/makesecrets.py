@@ -9,6 +9,7 @@ import secrets
 import stat
 from argparse import ArgumentParser
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -24,7 +25,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--file", required=True, help="environment file, e.g. var/secrets.env")
 
-    def handle(self, *args, file, **options) -> None:
+    def handle(self, *args: Any, file, **options: Any) -> None:
         path = Path(file)
         if path.exists():
             _check_existing(path)

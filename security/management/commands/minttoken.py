@@ -6,6 +6,7 @@ import time
 import uuid
 from argparse import ArgumentParser
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -33,7 +34,7 @@ class Command(BaseCommand):
         parser.add_argument("--lifetime", type=int, default=3600, help="seconds")
         parser.add_argument("--alg", choices=sorted(KEY_TYPES), default="ES256")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         # A production token comes from a real authorization server, never from a key on a host.
         if settings.ENVIRONMENT == "prod":
             raise CommandError("minttoken is for dev and test only; it refuses to run in prod")

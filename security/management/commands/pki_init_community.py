@@ -2,6 +2,7 @@
 
 from argparse import ArgumentParser
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -31,7 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--key-type", choices=KEY_TYPES, default="ec")
         parser.add_argument("--register", action="store_true", help="add them as trust anchors")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             cas = init_community(
                 options["dir"],

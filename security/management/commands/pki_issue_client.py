@@ -3,6 +3,7 @@
 from argparse import ArgumentParser
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -41,7 +42,7 @@ class Command(BaseCommand):
         parser.add_argument("--register-client", metavar="NAME", help="create/update this client")
         parser.add_argument("--scopes", help="allowed scopes of the registered client")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         if options["fqdn"] and not options["organization"]:
             raise CommandError("--fqdn needs --organization (the subject's O)")
         if options["software_uri"] and not options["fqdn"]:
@@ -98,9 +99,9 @@ def _what_to_issue(options):
     return build, address, CertificateIdentity.FINGERPRINT
 
 
-def _organization(signer, public_key, serial, *, fqdn, organization, days, uris):
+def _organization(signer, public_key, serial: int, *, fqdn, organization, days: int, uris):
     return issue.organization_client(signer, fqdn, organization, public_key, days, serial, uris)
 
 
-def _direct(signer, public_key, serial, *, address, organization, days):
+def _direct(signer, public_key, serial: int, *, address, organization, days: int):
     return issue.direct_address_client(signer, address, organization, public_key, days, serial)

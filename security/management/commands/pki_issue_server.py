@@ -3,6 +3,7 @@
 from argparse import ArgumentParser
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -23,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=policy.LEAF_DAYS)
         parser.add_argument("--key-type", choices=KEY_TYPES, help="default: the CA's")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         ca = CaDirectory(options["ca"])
         dns = tuple(name.lower().rstrip(".") for name in options["dns"])
         try:
@@ -42,5 +43,5 @@ class Command(BaseCommand):
         self.stdout.write(f"  private key {files.key_file} (mode 0600)")
 
 
-def _build(signer, public_key, serial, *, subject: str, days):
+def _build(signer, public_key, serial: int, *, subject: str, days: int):
     return issue.server_certificate(signer, subject, public_key, days, serial)

@@ -2,6 +2,7 @@
 
 from argparse import ArgumentParser
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
@@ -22,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--ca", required=True, type=Path)
         parser.add_argument("--days", type=int, default=DEFAULT_CRL_DAYS, help="until nextUpdate")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         ca = CaDirectory(options["ca"])
         try:
             ca.require_exists()

@@ -2,6 +2,7 @@
 
 from argparse import ArgumentParser
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from django.core.management.base import BaseCommand, CommandError
@@ -21,7 +22,7 @@ class Command(BaseCommand):
         which.add_argument("--cert", type=Path, metavar="PEMFILE")
         parser.add_argument("--reason", choices=list(REASONS), default="unspecified")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         ca = CaDirectory(options["ca"])
         try:
             ca.require_exists()

@@ -2,7 +2,9 @@
 
 import datetime as dt
 from argparse import ArgumentParser
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from django.core.management.base import BaseCommand, CommandError
@@ -21,7 +23,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--ca", required=True, type=Path)
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         ca = CaDirectory(options["ca"])
         now = dt.datetime.now(dt.UTC)
         try:
@@ -40,7 +42,7 @@ class Command(BaseCommand):
             f"{len(statuses)} issued, {len(revoked)} revoked, {warned} need attention"
         )
 
-    def _ca_line(self, ca, now) -> None:
+    def _ca_line(self, ca, now: datetime) -> None:
         cert = ca.certificate()
         self.stdout.write(
             f"CA {cert.subject.rfc4514_string()}, expires {cert.not_valid_after_utc:%Y-%m-%d}"

@@ -1,6 +1,7 @@
 """Fetch, check and store every trust anchor's CRL; run on a schedule (cron, systemd timer)."""
 
 from argparse import ArgumentParser
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -18,7 +19,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--community", metavar="SLUG", help="only this community")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         community = None
         if options["community"]:
             community = TrustCommunity.objects.filter(slug=options["community"]).first()

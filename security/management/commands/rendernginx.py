@@ -8,6 +8,7 @@ anchors and CRLs the app verifies with, so the two gates never disagree. Rerun i
 import re
 from argparse import ArgumentParser
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -42,7 +43,15 @@ class Command(BaseCommand):
         parser.add_argument("--tls-key", required=True, help="server private key, PEM")
 
     def handle(
-        self, *args, out, port: int, server_name: str, upstream, tls_cert, tls_key, **options
+        self,
+        *args: Any,
+        out,
+        port: int,
+        server_name: str,
+        upstream,
+        tls_cert,
+        tls_key,
+        **options: Any,
     ) -> None:
         admin_listen = options["admin_listen"]
         out = Path(out).resolve()

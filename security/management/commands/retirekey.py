@@ -1,6 +1,7 @@
 """Retire a key at once, e.g. because it leaked."""
 
 from argparse import ArgumentParser
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -15,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("prefix")
         parser.add_argument("--reason", required=True)
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         key = find_key(options["prefix"])
         try:
             retire_key(key, command_actor(), options["reason"])

@@ -1,6 +1,7 @@
 """Replace a key; the old one keeps working for the chosen grace period."""
 
 from argparse import ArgumentParser
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -18,7 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--grace", choices=list(GRACE_PERIODS), required=True)
         parser.add_argument("--reason", required=True)
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         key = find_key(options["prefix"])
         grace = GRACE_PERIODS[options["grace"]]
         try:

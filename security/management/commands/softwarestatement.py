@@ -2,6 +2,7 @@
 
 import json
 from argparse import ArgumentParser
+from typing import Any
 
 from django.core.management.base import BaseCommand
 
@@ -19,7 +20,9 @@ class Command(BaseCommand):
         parser.add_argument("--scope", default="system/*.rs")
         parser.add_argument("--registration-url", default="", help="default: OAUTH_SERVER_URL")
 
-    def handle(self, *args, cert, key, uri, name: str, scope, registration_url, **options) -> None:
+    def handle(
+        self, *args: Any, cert, key, uri, name: str, scope, registration_url, **options: Any
+    ) -> None:
         url = registration_url or config.registration_endpoint()
         statement = client_tools.software_statement(cert, key, uri, name, url, scope)
         self.stdout.write(json.dumps({"software_statement": statement, "udap": "1"}))
