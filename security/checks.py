@@ -50,7 +50,9 @@ def check_debug_off(
 
 @checks.register(TAG)
 def check_trust_anchor(
-    app_configs: Sequence[AppConfig] | None = None, databases=None, **kwargs: Any
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
 ) -> list[CheckMessage]:
     """Needs the database, so it runs only when a database is given (as the WSGI start does)."""
     if not _in_production() or not databases:

@@ -46,9 +46,9 @@ def context_of(request: HttpRequest) -> SecurityContext:
     """The request's context, created on first use."""
     # DRF wraps the Django request; the context lives on the Django one, where middleware and the
     # audit see it too.
-    request = getattr(request, "_request", request)
-    context = getattr(request, "security", None)
+    django_request: HttpRequest = getattr(request, "_request", request)
+    context = getattr(django_request, "security", None)
     if context is None:
-        context = SecurityContext(remote_addr=client_ip_address(request) or "")
-        request.security = context
+        context = SecurityContext(remote_addr=client_ip_address(django_request) or "")
+        django_request.security = context  # type: ignore[attr-defined]  # our per-request slot
     return context

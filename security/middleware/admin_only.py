@@ -13,7 +13,7 @@ check looks for its own dotted path.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
@@ -27,8 +27,15 @@ from django_otp.middleware import OTPMiddleware
 
 from ..paths import is_api
 
+# The type checker sees the mixin as the MiddlewareMixin it always joins; at run time it is a
+# plain mixin, since a second MiddlewareMixin.__init__ would break django-otp's own __init__.
+if TYPE_CHECKING:
+    _Mixin = MiddlewareMixin
+else:
+    _Mixin = object
 
-class _SkippedOnApi(MiddlewareMixin):
+
+class _SkippedOnApi(_Mixin):
     def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if is_api(request):
             return self.get_response(request)

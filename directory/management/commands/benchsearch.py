@@ -1,5 +1,7 @@
 """Measure FHIR search latency against the current database, through the full HTTP stack."""
 
+from __future__ import annotations
+
 import json
 import statistics
 import time
