@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 
 from django.contrib import admin
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpRequest
@@ -21,11 +24,16 @@ REQUIRED_ANY = ("security.view_trustanchor", "security.view_apiclient")
 LIVE_KEY_STATES = (ApiKey.ACTIVE, ApiKey.ROTATING)
 
 
-def can_view(user) -> bool:
-    return user.is_active and user.is_staff and any(user.has_perm(p) for p in REQUIRED_ANY)
+def can_view(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return (
+        isinstance(user, AbstractUser)
+        and user.is_active
+        and user.is_staff
+        and any(user.has_perm(p) for p in REQUIRED_ANY)
+    )
 
 
-def trust_dashboard(request: HttpRequest):
+def trust_dashboard(request: HttpRequest) -> TemplateResponse:
     """The page; mounted behind admin.site.admin_view, so sign-in (and OTP) come first."""
     if not can_view(request.user):
         raise PermissionDenied
@@ -67,7 +75,7 @@ def _crl_status(anchor: TrustAnchor, now: datetime) -> dict:
     }
 
 
-def expiring_items(now: datetime):
+def expiring_items(now: datetime) -> Iterator[expiry.Expiring | None]:
     """Client and endpoint certificates, trust anchors and live keys inside the window."""
     horizon = now + expiry.EXPIRY_WINDOW
     for identity in CertificateIdentity.objects.filter(not_after__lte=horizon).select_related(
@@ -83,7 +91,7 @@ def expiring_items(now: datetime):
     yield from _expiring_endpoint_certificates(now)
 
 
-def _expiring_endpoint_certificates(now: datetime):
+def _expiring_endpoint_certificates(now: datetime) -> Iterator[expiry.Expiring | None]:
     # Only Endpoints mentioning the extension are read; the JSON itself is parsed defensively.
     for logical_id, content in directory().endpoints_mentioning(expiry.DIGITAL_CERTIFICATE_URL):
         for expires in expiry.endpoint_certificate_expiries(content):
