@@ -4,6 +4,7 @@ from argparse import ArgumentParser
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.management.base import BaseCommand, CommandError
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -27,7 +28,7 @@ class Command(BaseCommand):
         self.stdout.write(device.config_url)
 
     @staticmethod
-    def _staff_user(username: str):
+    def _staff_user(username: str) -> AbstractBaseUser:
         try:
             user = get_user_model().objects.get(username=username)
         except get_user_model().DoesNotExist as exc:

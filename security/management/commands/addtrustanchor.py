@@ -7,7 +7,7 @@ from typing import Any
 from cryptography import x509
 from django.core.management.base import BaseCommand, CommandError
 
-from security.anchors import AnchorError, register_anchor
+from security.anchors import AnchorError, Registration, register_anchor
 from security.models import TrustAnchor
 
 
@@ -38,7 +38,7 @@ class Command(BaseCommand):
             self.stdout.write("no --crl: refreshcrls will look for a published distribution point")
 
 
-def describe(registration) -> str:
+def describe(registration: Registration) -> str:
     """One line saying what registering did."""
     anchor = registration.anchor
     if registration.outcome == "added":

@@ -17,6 +17,14 @@ class Command(BaseCommand):
         parser.add_argument("--kid", default="", help="key id in the client's registered JWKS")
         parser.add_argument("--token-url", default="", help="default: from OAUTH_SERVER_URL")
 
-    def handle(self, *args: Any, key, client_id: str, kid, token_url, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        key: str,
+        client_id: str,
+        kid: str,
+        token_url: str | None,
+        **options: Any,
+    ) -> None:
         url = token_url or config.token_endpoint()
         self.stdout.write(client_tools.client_assertion(key, client_id, url, kid))

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from security.clients import ClientError, add_identity, create_client
 from security.keys import command_actor
-from security.models import CertificateIdentity, TrustCommunity
+from security.models import ApiClient, CertificateIdentity, TrustCommunity
 
 
 class Command(BaseCommand):
@@ -51,7 +51,9 @@ class Command(BaseCommand):
         for identity in identities:
             self.stdout.write(f"  identity {identity}")
 
-    def _add_identities(self, client, options, actor):
+    def _add_identities(
+        self, client: ApiClient, options: dict[str, Any], actor: str
+    ) -> list[CertificateIdentity]:
         typed = [(CertificateIdentity.DNS, name) for name in options["dns"]]
         if options["subject"]:
             typed.append((CertificateIdentity.SUBJECT, options["subject"]))
@@ -67,7 +69,7 @@ class Command(BaseCommand):
         return identities
 
 
-def _community(slug: str):
+def _community(slug: str) -> TrustCommunity | None:
     if not slug:
         return None
     try:
@@ -76,7 +78,7 @@ def _community(slug: str):
         raise CommandError(f"no trust community with slug {slug!r}") from exc
 
 
-def _read_pem(path):
+def _read_pem(path: str) -> str:
     try:
         return Path(path).read_text()
     except (OSError, UnicodeDecodeError) as exc:

@@ -6,7 +6,7 @@ from argparse import ArgumentParser
 from typing import Any
 
 from django.contrib.auth import get_user_model, password_validation
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -40,7 +40,7 @@ class Command(BaseCommand):
             user.groups.add(group)
         self.stdout.write(f"Created staff user {username} in group {group.name!r}")
 
-    def _password(self, user) -> str:
+    def _password(self, user: User) -> str:
         password = os.environ.get(PASSWORD_ENV) or self._prompt()
         try:
             password_validation.validate_password(password, user)

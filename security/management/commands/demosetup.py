@@ -51,12 +51,12 @@ class Command(BaseCommand):
     def handle(
         self,
         *args: Any,
-        dir,
+        dir: str,
         base_url: str,
-        admin_url,
-        curl_tls,
-        client_cert,
-        client_key,
+        admin_url: str,
+        curl_tls: str,
+        client_cert: str | None,
+        client_key: str | None,
         **options: Any,
     ) -> None:
         if settings.ENVIRONMENT == "prod":
@@ -135,7 +135,7 @@ class Command(BaseCommand):
         return out.getvalue().strip()
 
     def _print_usage(
-        self, base_url: str, directory, api_key: str, token, curl_tls: str = ""
+        self, base_url: str, directory: Path, api_key: str, token: str, curl_tls: str = ""
     ) -> None:
         write = self.stdout.write
         write(f"Demo client: {DEMO_CLIENT} (scopes {DEMO_SCOPES})")
@@ -166,7 +166,9 @@ class Command(BaseCommand):
             client, DEMO_CLIENT_ID, certificate_jwks(certificate), actor=keys.command_actor()
         )
 
-    def _print_builtin_usage(self, base_url: str, api_key: str, curl_tls, client_key) -> None:
+    def _print_builtin_usage(
+        self, base_url: str, api_key: str, curl_tls: str, client_key: str
+    ) -> None:
         """Commands that get a token from the built-in server first, then query with it."""
         write = self.stdout.write
         tls = f"{curl_tls} " if curl_tls else ""

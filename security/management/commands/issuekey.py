@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from security.keys import command_actor, issue_key
-from security.models import ApiClient
+from security.models import ApiClient, ApiKey
 
 
 class Command(BaseCommand):
@@ -28,14 +28,14 @@ class Command(BaseCommand):
         print_new_key(self, key, plaintext)
 
 
-def find_client(name: str):
+def find_client(name: str) -> ApiClient:
     try:
         return ApiClient.objects.get(name=name)
     except ApiClient.DoesNotExist as exc:
         raise CommandError(f"no client named {name!r}") from exc
 
 
-def print_new_key(command, key, plaintext: str) -> None:
+def print_new_key(command: BaseCommand, key: ApiKey, plaintext: str) -> None:
     """The key alone on stdout (scriptable); the warning on stderr so it is never captured."""
     command.stderr.write(
         f"New key {key.prefix} for {key.client.name}. Store it now: it will not be shown again."

@@ -1,6 +1,7 @@
 """List keys by prefix and state; secrets are never stored, so never shown."""
 
 from argparse import ArgumentParser
+from datetime import datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand
@@ -27,7 +28,7 @@ class Command(BaseCommand):
             self.stdout.write("\t".join(_row(key)))
 
 
-def _row(key):
+def _row(key: ApiKey) -> tuple[str, ...]:
     return (
         key.client.name,
         key.prefix,
@@ -40,5 +41,5 @@ def _row(key):
     )
 
 
-def _date(value):
+def _date(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"

@@ -25,7 +25,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--file", required=True, help="environment file, e.g. var/secrets.env")
 
-    def handle(self, *args: Any, file, **options: Any) -> None:
+    def handle(self, *args: Any, file: str, **options: Any) -> None:
         path = Path(file)
         if path.exists():
             _check_existing(path)

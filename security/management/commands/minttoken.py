@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from joserfc import jwt
-from joserfc.jwk import import_key
+from joserfc.jwk import Key, import_key
 
 KEY_TYPES = {"RS256": "RSA", "ES256": "EC"}
 
@@ -49,9 +49,10 @@ class Command(BaseCommand):
         self.stdout.write(token)
 
     @staticmethod
-    def _load_key(path: str, alg: str):
+    def _load_key(path: str, alg: str) -> Key:
         try:
-            key = import_key(Path(path).read_bytes(), KEY_TYPES[alg])
+            # KEY_TYPES holds import_key's own type names; its overloads want a literal.
+            key = import_key(Path(path).read_bytes(), KEY_TYPES[alg])  # type: ignore[call-overload]
         except Exception as error:
             raise CommandError(f"{path} is not a readable {KEY_TYPES[alg]} private key") from error
         if not key.is_private:
@@ -59,7 +60,7 @@ class Command(BaseCommand):
         return key
 
     @staticmethod
-    def _claims(options) -> dict:
+    def _claims(options: dict[str, Any]) -> dict:
         now = int(time.time())
         claims = {
             "iss": options["issuer"],

@@ -8,7 +8,7 @@ anchors and CRLs the app verifies with, so the two gates never disagree. Rerun i
 import re
 from argparse import ArgumentParser
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -45,12 +45,12 @@ class Command(BaseCommand):
     def handle(
         self,
         *args: Any,
-        out,
+        out: str | Path,
         port: int,
         server_name: str,
-        upstream,
-        tls_cert,
-        tls_key,
+        upstream: str,
+        tls_cert: str,
+        tls_key: str,
         **options: Any,
     ) -> None:
         admin_listen = options["admin_listen"]
@@ -103,7 +103,8 @@ def _crl_bundle() -> str:
         names = ", ".join(anchor.subject for anchor in missing[:3])
         raise CommandError(f"No CRL stored for {names}; run refreshcrls first")
     return "".join(
-        x509.load_der_x509_crl(bytes(crl.crl_der)).public_bytes(Encoding.PEM).decode()
+        # crl__in above: every row here holds its DER (bytes, or memoryview on PostgreSQL).
+        x509.load_der_x509_crl(bytes(cast(bytes, crl.crl_der))).public_bytes(Encoding.PEM).decode()
         for crl in crls
     )
 

@@ -25,7 +25,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Retired key {key.prefix} of {key.client.name}.")
 
 
-def find_key(prefix: str):
+def find_key(prefix: str) -> ApiKey:
     try:
         return ApiKey.objects.select_related("client").get(prefix=prefix)
     except ApiKey.DoesNotExist as exc:

@@ -21,7 +21,15 @@ class Command(BaseCommand):
         parser.add_argument("--registration-url", default="", help="default: OAUTH_SERVER_URL")
 
     def handle(
-        self, *args: Any, cert, key, uri, name: str, scope, registration_url, **options: Any
+        self,
+        *args: Any,
+        cert: str,
+        key: str,
+        uri: str,
+        name: str,
+        scope: str,
+        registration_url: str,
+        **options: Any,
     ) -> None:
         url = registration_url or config.registration_endpoint()
         statement = client_tools.software_statement(cert, key, uri, name, url, scope)
