@@ -29,7 +29,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from directory.replicas import CHECK_TTL_SECONDS
+from config.replicas import CHECK_TTL_SECONDS
 from tests.directory.test_router_replica import (
     Clusters,
     server_binaries,
