@@ -90,12 +90,16 @@ def authorize_search(
     authorize(context_of(request), "search-type", _reach_grants(resource_type, pairs))
 
 
-def authorize_conditional_create(request: HttpRequest, resource_type: str, pairs) -> None:
+def authorize_conditional_create(
+    request: HttpRequest, resource_type: str, pairs: list[tuple[str, str]]
+) -> None:
     """If-None-Exist is a search: matching it may return an existing resource."""
     authorize_criteria(request, "conditional-create", resource_type, pairs)
 
 
-def authorize_criteria(request: HttpRequest, what: str, resource_type: str, pairs) -> None:
+def authorize_criteria(
+    request: HttpRequest, what: str, resource_type: str, pairs: list[tuple[str, str]]
+) -> None:
     """Criteria a conditional interaction matches on: `s` on its type and on every type reached."""
     needed = {(resource_type, "s")} | _reach_grants(resource_type, pairs)
     authorize(context_of(request), what, needed)
@@ -167,7 +171,7 @@ def authorize(context: SecurityContext, what: str, needed: set[Grant] | None) ->
         raise Denied("scope-missing")
 
 
-def check_response(request: HttpRequest, data) -> None:
+def check_response(request: HttpRequest, data: object) -> None:
     """Fail closed if a Bundle carries an entry of a type the grants do not cover."""
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
         return
@@ -200,7 +204,9 @@ def _reach_grants(resource_type: str, pairs: list[tuple[str, str]]) -> set[Grant
     return needed
 
 
-def _entry_grants(bundle_type, entries: Iterable[dict], grants: set[Grant]):
+def _entry_grants(
+    bundle_type: object, entries: Iterable[dict], grants: set[Grant]
+) -> Iterator[Grant]:
     for entry in entries:
         resource = entry.get("resource") or {}
         resource_type = resource_type_of(resource)
@@ -213,10 +219,12 @@ def _entry_grants(bundle_type, entries: Iterable[dict], grants: set[Grant]):
         yield resource_type, ENTRY_LETTERS.get(how, "r")
 
 
-def _response_entry_grants(entry: dict, resource: dict, grants: set[Grant]):
+def _response_entry_grants(entry: dict, resource: dict, grants: set[Grant]) -> Iterator[Grant]:
     """A batch entry's answer: a search's Bundle is judged like a search's; a resource it wrote
     (it has a Location) needs `c` or `u` on its type, one it read needs `r`."""
     resource_type = resource_type_of(resource)
+    if resource_type is None:  # _entry_grants skips these before asking
+        return
     if resource_type == "Bundle":
         yield from _entry_grants(resource.get("type"), resource.get("entry") or [], grants)
     elif (entry.get("response") or {}).get("location"):
@@ -227,7 +235,7 @@ def _response_entry_grants(entry: dict, resource: dict, grants: set[Grant]):
 
 
 def _describe(what: str, needed: set[Grant], missing: set[Grant]) -> str:
-    def names(grants):
+    def names(grants: Iterable[Grant]) -> str:
         return ",".join(sorted(f"{t}.{letter}" for t, letter in grants)) or "-"
 
     verdict = f"deny missing {names(missing)}" if missing else "allow"
@@ -235,7 +243,7 @@ def _describe(what: str, needed: set[Grant], missing: set[Grant]) -> str:
 
 
 def _check_spine_interaction(
-    request: HttpRequest, context, interaction: str, resource_type: str
+    request: HttpRequest, context: SecurityContext, interaction: str, resource_type: str
 ) -> None:
     """Under the Spine profile, Ssp-InteractionID must name the interaction actually routed."""
     if not settings.SECURITY_SPINE_PROFILE:

@@ -12,9 +12,12 @@ Reading a job's status needs `r` on SearchParameter.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.urls import re_path
 from rest_framework.response import Response
 
@@ -76,7 +79,7 @@ def job_parameters(job: reindex.ReindexJob) -> dict:
     return {"resourceType": "Parameters", "parameter": parameters}
 
 
-def _instant(moment) -> str:
+def _instant(moment: datetime) -> str:
     from directory.storage import instant
 
     return instant(moment)
@@ -111,7 +114,7 @@ class OperationView(FHIRView):
     permission_classes = [OperationPermission]
 
 
-def _view(route: Route):
+def _view(route: Route) -> Callable[..., HttpResponseBase]:
     methods = [route.method.lower()]
     return OperationView.as_view(routes={route.method: route}, http_method_names=methods)
 
