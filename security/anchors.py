@@ -52,7 +52,9 @@ def register_anchor(
     return registration
 
 
-def _create(cert, community, kind, crl_source) -> TrustAnchor:
+def _create(
+    cert: x509.Certificate, community: TrustCommunity, kind: str, crl_source: str
+) -> TrustAnchor:
     if kind == TrustAnchor.ROOT:
         require_self_signed(cert)
     else:
@@ -69,7 +71,9 @@ def _create(cert, community, kind, crl_source) -> TrustAnchor:
     )
 
 
-def _update_existing(anchor, community, crl_source) -> Registration:
+def _update_existing(
+    anchor: TrustAnchor, community: TrustCommunity, crl_source: str
+) -> Registration:
     # Re-running with the same certificate is how an operator changes its CRL source.
     if anchor.community_id != community.pk:
         raise AnchorError(f"certificate already registered in {anchor.community.slug!r}")
@@ -103,7 +107,7 @@ def require_chains_to_root(cert: x509.Certificate, community: TrustCommunity) ->
     if not roots:
         raise AnchorError(f"community {community.slug!r} has no root yet; add it first")
 
-    def reaches_root(current, depth: int):
+    def reaches_root(current: x509.Certificate, depth: int) -> bool:
         if any(_issued_by(current, root) for root in roots):
             return True
         return depth < MAX_CHAIN_DEPTH and any(

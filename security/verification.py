@@ -89,7 +89,9 @@ def _verify_chain(
     raise Refusal("cert-untrusted")
 
 
-def _signed_into(trust: CommunityTrust, leaf, chain) -> bool:
+def _signed_into(
+    trust: CommunityTrust, leaf: x509.Certificate, chain: list[x509.Certificate]
+) -> bool:
     """Whether signatures alone link `leaf` to one of `trust`'s roots (dates and usage aside).
 
     Only decides which reason a failure gets; acceptance is the library verifier's call.
@@ -97,7 +99,7 @@ def _signed_into(trust: CommunityTrust, leaf, chain) -> bool:
     roots = trust.roots
     pool = [*chain, *trust.intermediates]
 
-    def reaches_root(cert, depth: int) -> bool:
+    def reaches_root(cert: x509.Certificate, depth: int) -> bool:
         if any(_issued_by(cert, root) for root in roots):
             return True
         if depth >= MAX_CHAIN_DEPTH:
@@ -141,7 +143,7 @@ def _check_client_usage(leaf: x509.Certificate) -> None:
 
 
 def _library_verified_path(
-    trust: CommunityTrust, leaf, chain, now: datetime
+    trust: CommunityTrust, leaf: x509.Certificate, chain: list[x509.Certificate], now: datetime
 ) -> list[x509.Certificate] | None:
     store = trust.store()
     if store is None:
@@ -159,7 +161,8 @@ def _check_revocation(trust: CommunityTrust, path: list[x509.Certificate], now: 
     """Each certificate below the root must be absent from its issuer's current CRL."""
     for cert, issuer in pairwise(path):
         anchor = trust.anchor_for(issuer)
-        if anchor is None or not anchor.revocation.is_current(now):
+        crl = anchor.revocation.crl if anchor is not None else None
+        if anchor is None or crl is None or not anchor.revocation.is_current(now):
             # Not knowing is not "not revoked": refuse until a current CRL is stored.
             log.warning(
                 "no current CRL from %s (community %s)",
@@ -167,5 +170,5 @@ def _check_revocation(trust: CommunityTrust, path: list[x509.Certificate], now: 
                 trust.community.slug,
             )
             raise Refusal("crl-unavailable")
-        if anchor.revocation.crl.get_revoked_certificate_by_serial_number(cert.serial_number):
+        if crl.get_revoked_certificate_by_serial_number(cert.serial_number):
             raise Refusal("cert-revoked")
