@@ -1,17 +1,20 @@
 """Issue a client certificate from a community CA: organisation-level or for a Direct address."""
 
 from argparse import ArgumentParser
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from django.core.management.base import BaseCommand, CommandError
 
 from security.clients import ClientError, normalise
 from security.keys import command_actor
 from security.models import CertificateIdentity
 from security.pki import PkiError, issue, policy
-from security.pki.authority import issue_leaf
+from security.pki.authority import LeafFiles, issue_leaf
 from security.pki.keys import KEY_TYPES
 from security.pki.layout import CaDirectory, serial_hex
 from security.pki.registration import register_client
@@ -60,14 +63,16 @@ class Command(BaseCommand):
         except (PkiError, ClientError) as error:
             raise CommandError(str(error)) from error
 
-    def _report(self, files) -> None:
+    def _report(self, files: LeafFiles) -> None:
         self.stdout.write(
             f"issued client certificate {serial_hex(files.certificate.serial_number)}"
         )
         self.stdout.write(f"  certificate {files.cert_file}\n  chain {files.chain_file}")
         self.stdout.write(f"  private key {files.key_file} (mode 0600)")
 
-    def _register(self, options, files, identity, ca) -> None:
+    def _register(
+        self, options: dict[str, Any], files: LeafFiles, identity: str, ca: CaDirectory
+    ) -> None:
         registration = register_client(
             options["register_client"],
             files.certificate,
@@ -84,7 +89,9 @@ class Command(BaseCommand):
             self.stdout.write(f"  identity {added}")
 
 
-def _what_to_issue(options):
+def _what_to_issue(
+    options: dict[str, Any],
+) -> tuple[Callable[[issue.Issuer, CertificatePublicKeyTypes, int], x509.Certificate], str, str]:
     """The certificate builder, the output file name and the identity the app will match."""
     days, organization = options["days"], options["organization"]
     if options["fqdn"]:
@@ -99,9 +106,26 @@ def _what_to_issue(options):
     return build, address, CertificateIdentity.FINGERPRINT
 
 
-def _organization(signer, public_key, serial: int, *, fqdn, organization, days: int, uris):
+def _organization(
+    signer: issue.Issuer,
+    public_key: CertificatePublicKeyTypes,
+    serial: int,
+    *,
+    fqdn: str,
+    organization: str,
+    days: int,
+    uris: Sequence[str],
+) -> x509.Certificate:
     return issue.organization_client(signer, fqdn, organization, public_key, days, serial, uris)
 
 
-def _direct(signer, public_key, serial: int, *, address, organization, days: int):
+def _direct(
+    signer: issue.Issuer,
+    public_key: CertificatePublicKeyTypes,
+    serial: int,
+    *,
+    address: str,
+    organization: str,
+    days: int,
+) -> x509.Certificate:
     return issue.direct_address_client(signer, address, organization, public_key, days, serial)

@@ -5,6 +5,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from django.core.management.base import BaseCommand, CommandError
 
 from security.pki import PkiError, issue, policy
@@ -43,5 +45,12 @@ class Command(BaseCommand):
         self.stdout.write(f"  private key {files.key_file} (mode 0600)")
 
 
-def _build(signer, public_key, serial: int, *, subject: str, days: int):
+def _build(
+    signer: issue.Issuer,
+    public_key: CertificatePublicKeyTypes,
+    serial: int,
+    *,
+    subject: issue.Subject,
+    days: int,
+) -> x509.Certificate:
     return issue.server_certificate(signer, subject, public_key, days, serial)

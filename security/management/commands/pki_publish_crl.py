@@ -4,6 +4,7 @@ from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
@@ -38,7 +39,7 @@ class Command(BaseCommand):
         if ca.info().crl_url:
             self.stdout.write(f"now copy {ca.crl_der_file} to {ca.info().crl_url}")
 
-    def _store_here(self, ca, crl) -> None:
+    def _store_here(self, ca: CaDirectory, crl: x509.CertificateRevocationList) -> None:
         try:
             anchor = registered_anchor(ca)
         except DatabaseError:

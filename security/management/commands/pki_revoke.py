@@ -37,7 +37,7 @@ class Command(BaseCommand):
         self.stdout.write(f"now publish: manage.py pki_publish_crl --ca {ca.path}")
 
 
-def _serial(ca, options) -> int:
+def _serial(ca: CaDirectory, options: dict[str, Any]) -> int:
     if options["serial"]:
         return parse_serial(options["serial"])
     try:

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from security.pki import PkiError
 from security.pki.layout import CaDirectory, serial_hex
-from security.pki.policy import EXPIRY_WARNING, certificate_status
+from security.pki.policy import EXPIRY_WARNING, CertificateStatus, certificate_status
 from security.pki.revocation import crl_number, load_state
 
 
@@ -42,7 +42,7 @@ class Command(BaseCommand):
             f"{len(statuses)} issued, {len(revoked)} revoked, {warned} need attention"
         )
 
-    def _ca_line(self, ca, now: datetime) -> None:
+    def _ca_line(self, ca: CaDirectory, now: datetime) -> None:
         cert = ca.certificate()
         self.stdout.write(
             f"CA {cert.subject.rfc4514_string()}, expires {cert.not_valid_after_utc:%Y-%m-%d}"
@@ -53,13 +53,16 @@ class Command(BaseCommand):
             self.stdout.write("  WARNING: no CRL published")
             return
         crl = x509.load_der_x509_crl(ca.crl_der_file.read_bytes())
+        if crl.next_update_utc is None:  # pki_publish_crl always sets one
+            self.stdout.write("  WARNING: the CRL has no next update")
+            return
         self.stdout.write(
             f"  CRL {crl_number(crl)}, next update {crl.next_update_utc:%Y-%m-%d %H:%M} UTC"
         )
         if crl.next_update_utc <= now + dt.timedelta(days=1):
             self.stdout.write("  WARNING: the CRL expires within a day: run pki_publish_crl")
 
-    def _cert_line(self, status) -> None:
+    def _cert_line(self, status: CertificateStatus) -> None:
         cert = status.certificate
         state = "REVOKED" if status.revoked else "valid"
         self.stdout.write(
