@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.templatetags.static import static
-from django.urls import NoReverseMatch, URLPattern, URLResolver, path, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
@@ -135,7 +132,7 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     save_as = False
 
-    def __init__(self, model, admin_site) -> None:
+    def __init__(self, model, admin_site):
         super().__init__(model, admin_site)
         self.list_filter = admin_search.list_filters(model.RESOURCE_TYPE)
 
@@ -145,40 +142,38 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
 
     # ------------------------------------------------------------ list
 
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet, search_term: str
-    ) -> tuple[QuerySet[Any], bool]:
+    def get_search_results(self, request, queryset, search_term):
         return admin_search.search(queryset, self.resource_type, search_term), False
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+    def get_actions(self, request):
         # The bulk delete action bypasses storage; deletion is one resource at a time.
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
 
     @admin.display(description="name", ordering="sort_name")
-    def name_column(self, obj) -> str:
+    def name_column(self, obj):
         return admin_summary.display_name(self.resource_type, obj.data)
 
     @admin.display(description="NPI")
-    def npi_column(self, obj) -> str:
+    def npi_column(self, obj):
         return admin_summary.npi(obj.data)
 
     @admin.display(description="city, state")
-    def city_state_column(self, obj) -> str:
+    def city_state_column(self, obj):
         return admin_summary.city_state(obj.data)
 
     @admin.display(description="type")
-    def type_column(self, obj) -> str:
+    def type_column(self, obj):
         return admin_summary.type_codes(obj.data)
 
     @admin.display(description="status")
-    def status_column(self, obj) -> str:
+    def status_column(self, obj):
         return admin_summary.status(obj.data)
 
     # ------------------------------------------------------------ change form
 
-    def get_fieldsets(self, request: HttpRequest, obj=None):
+    def get_fieldsets(self, request, obj=None):
         if obj is None:
             return [("Resource JSON", {"fields": self.edit_fields}), *self.extra_fieldsets]
         if not self.has_change_permission(request, obj):
@@ -192,12 +187,12 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
             *self.extra_fieldsets,
         ]
 
-    def get_form(self, request: HttpRequest, obj=None, change: bool = False, **kwargs: Any):
+    def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
         profile = self._requested_profile(request) if obj is None else None
         return type(form.__name__, (form,), {"profile": profile}) if profile else form
 
-    def _requested_profile(self, request: HttpRequest) -> str | None:
+    def _requested_profile(self, request) -> str | None:
         """A profile of this type the server knows, asked for by `?profile=` on the add page."""
         wanted = request.GET.get("profile", "")
         return wanted if wanted in self._profiles() else None
@@ -205,7 +200,7 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
     def _profiles(self) -> list[str]:
         return [u for u in profile_urls() if definitions()[u].type == self.resource_type]
 
-    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+    def get_changeform_initial_data(self, request):
         return {"content_json": pretty(NEW_RESOURCE_TEMPLATES[self.resource_type])}
 
     @admin.display(description="Resource JSON")
@@ -240,15 +235,7 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
             obj.logical_id,
         )
 
-    def render_change_form(
-        self,
-        request: HttpRequest,
-        context,
-        add: bool = False,
-        change: bool = False,
-        form_url: str = "",
-        obj=None,
-    ) -> HttpResponse:
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         form = context["adminform"].form
         may_edit = (
             self.has_add_permission(request) if add else self.has_change_permission(request, obj)
@@ -258,7 +245,7 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
             context.update(self._structured_context(form))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
-    def _structured_context(self, form: Any) -> dict:
+    def _structured_context(self, form) -> dict:
         fields = form_fields(self.resource_type, form.base)
         views = layout(fields, form.base, form.structured_values(), self._lookup_url)
         unplaced = place_errors(views, form.issues, self.resource_type)
@@ -289,7 +276,7 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
 
     # ------------------------------------------------------------ JSON endpoints of the form
 
-    def get_urls(self) -> list[URLPattern | URLResolver]:
+    def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
         own = [
             path(
@@ -305,7 +292,7 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
         ]
         return own + super().get_urls()
 
-    def lookup_view(self, request: HttpRequest) -> HttpResponse:
+    def lookup_view(self, request):
         """Records of this type whose name starts with `q` (or whose id or identifier is `q`),
         for reference autocomplete; read-only, so a GET (no CSRF token needed)."""
         if not self.has_view_permission(request):
@@ -340,7 +327,7 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
         data = storage.json.loads(row.content) if row.content else {}
         return admin_summary.display_name(self.resource_type, data) or row.logical_id
 
-    def check_identifier_view(self, request: HttpRequest) -> HttpResponse:
+    def check_identifier_view(self, request):
         """The write rule for one identifier as the administrator types it (the NPI check digit):
         the same function storage applies, so the page and the save agree."""
         if not self.has_view_permission(request):
@@ -353,30 +340,24 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
         message = issues[0]["diagnostics"].partition(": ")[2] if issues else ""
         return JsonResponse({"valid": not issues, "message": message})
 
-    def save_model(self, request: HttpRequest, obj, form: Any, change: bool) -> None:
+    def save_model(self, request, obj, form, change):
         # Already stored by the form's clean(), through storage.create/update.
         pass
 
-    def construct_change_message(
-        self, request: HttpRequest, form: Any, formsets: Any, add: bool = False
-    ) -> str:
+    def construct_change_message(self, request, form, formsets, add=False):
         version = form.instance.version_id
         return f"{'Created' if add else 'Saved'} as version {version} through the admin."
 
     # ------------------------------------------------------------ delete
 
-    def get_deleted_objects(
-        self, objs, request: HttpRequest
-    ) -> tuple[list[Any], dict[Any, Any], set[Any], list[Any]]:
+    def get_deleted_objects(self, objs, request):
         # Versions and index rows are storage's business: the page lists the resource only.
         return [str(obj) for obj in objs], {self.opts.verbose_name: len(objs)}, set(), []
 
-    def delete_model(self, request: HttpRequest, obj) -> None:
+    def delete_model(self, request, obj):
         storage.delete(self.resource_type, obj.logical_id)
 
-    def delete_view(
-        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
+    def delete_view(self, request, object_id, extra_context=None):
         try:
             return super().delete_view(request, object_id, extra_context)
         except Conflict as exc:
@@ -385,9 +366,7 @@ class ResourceAdmin(VerificationAdminMixin, admin.ModelAdmin):
 
     # ------------------------------------------------------------ history
 
-    def history_view(
-        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
+    def history_view(self, request, object_id, extra_context=None):
         # Permission before existence, as Django's own views do: no probing for ids.
         obj = self.get_object(request, object_id)
         if not self.has_view_or_change_permission(request, obj):
@@ -487,12 +466,12 @@ class EndpointAdmin(ResourceAdmin):
     )
 
     @admin.display(description="certificate")
-    def certificate_column(self, obj: EndpointRecord) -> str:
+    def certificate_column(self, obj):
         found = [info for _, info in stored_certificates(obj.data) if info]
         return certificate_badge(min(found, key=lambda i: i.not_after)) if found else "—"
 
     @admin.display(description="Certificates")
-    def certificates(self, obj: EndpointRecord):
+    def certificates(self, obj):
         if obj is None or not obj.pk:
             return "—"
         found = stored_certificates(obj.data)
@@ -500,32 +479,24 @@ class EndpointAdmin(ResourceAdmin):
             return "No certificate stored. Upload or paste one below."
         return format_html_join("", "{}", ((_certificate_table(u, i),) for u, i in found))
 
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
+    def change_view(self, request, object_id, form_url="", extra_context=None):
         response = super().change_view(request, object_id, form_url, extra_context)
         obj = self.get_object(request, object_id) if request.method == "GET" else None
         if obj is not None:
             self._warn_about_expiry(request, obj)
         return response
 
-    def response_change(self, request: HttpRequest, obj: EndpointRecord) -> HttpResponse:
+    def response_change(self, request, obj):
         if not _continues_editing(request):
             self._warn_about_expiry(request, obj)
         return super().response_change(request, obj)
 
-    def response_add(
-        self, request: HttpRequest, obj: EndpointRecord, post_url_continue: str | None = None
-    ) -> HttpResponse:
+    def response_add(self, request, obj, post_url_continue=None):
         if not _continues_editing(request):
             self._warn_about_expiry(request, obj)
         return super().response_add(request, obj, post_url_continue)
 
-    def _warn_about_expiry(self, request: HttpRequest, obj: EndpointRecord) -> None:
+    def _warn_about_expiry(self, request, obj):
         for use, info in stored_certificates(obj.data):
             if info and info.expires_within(EXPIRY_WARNING_DAYS):
                 verdict = (
@@ -539,7 +510,7 @@ class EndpointAdmin(ResourceAdmin):
                 )
 
 
-def _continues_editing(request: HttpRequest) -> bool:
+def _continues_editing(request) -> bool:
     """Whether the save redirects to the change page ("Save and continue editing"), whose GET
     warns by itself: warning here as well would show the same expiry warning twice."""
     return "_continue" in request.POST

@@ -9,7 +9,6 @@ A refused write leaves nothing stored.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from django import forms
 
@@ -56,7 +55,7 @@ class ResourceForm(forms.ModelForm):
     class Meta:
         fields = ()
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.initial.setdefault("content_json", pretty(self.instance.data))
@@ -121,7 +120,7 @@ class ResourceForm(forms.ModelForm):
             content.setdefault("id", self.instance.logical_id)
         return content
 
-    def _write(self, content: dict) -> None:
+    def _write(self, content: dict):
         try:
             if self.instance.pk:
                 self.written = storage.update(
@@ -168,7 +167,7 @@ class EndpointForm(ResourceForm):
         help_text="A new certificate replaces a stored one of the same use.",
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.certificate: CertificateInfo | None = None
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from django.db import models
-from django.db.models import QuerySet
 
 from .models import Resource
 
@@ -27,7 +25,7 @@ __all__ = [
 class LiveResourceManager(models.Manager):
     """Current, not deleted resources of the proxy's resource type."""
 
-    def get_queryset(self) -> QuerySet[Any]:
+    def get_queryset(self):
         rtype = self.model.RESOURCE_TYPE
         return super().get_queryset().filter(resource_type=rtype, deleted=False)
 
@@ -44,7 +42,7 @@ class RecordMixin:
             self._data = json.loads(self.content) if self.content else {}
         return self._data
 
-    def __str__(self) -> str:
+    def __str__(self):
         from .admin_summary import display_name
 
         return f"{display_name(self.RESOURCE_TYPE, self.data)} ({self.logical_id})"

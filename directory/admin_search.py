@@ -6,11 +6,8 @@ FHIR API searches, so the admin stays an index lookup at millions of resources.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.http import HttpRequest
 
 from .models import ReferenceIndex, StringIndex, TokenIndex
 from .normalize import fold
@@ -85,7 +82,7 @@ class IndexFilter(admin.SimpleListFilter):
     resource_type = ""
     index_param = ""
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet):
+    def queryset(self, request, queryset):
         value = self.value()
         if not value:
             return queryset
@@ -98,9 +95,7 @@ class IndexFilter(admin.SimpleListFilter):
 class TokenValuesFilter(IndexFilter):
     """Choices are the codes actually present (e.g. organization types)."""
 
-    def lookups(
-        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
-    ) -> list[tuple[str, str]]:
+    def lookups(self, request, model_admin):
         codes = (
             TokenIndex.objects.filter(resource_type=self.resource_type, param=self.index_param)
             .order_by("code")
@@ -115,9 +110,7 @@ class FixedCodesFilter(IndexFilter):
 
     codes: tuple[str, ...] = ()
 
-    def lookups(
-        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
-    ) -> list[tuple[str, str]]:
+    def lookups(self, request, model_admin):
         return [(code, code) for code in self.codes]
 
 
@@ -126,9 +119,7 @@ class StateFilter(IndexFilter):
 
     index_param = "address-state"
 
-    def lookups(
-        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
-    ) -> list[tuple[str, str]]:
+    def lookups(self, request, model_admin):
         states = (
             StringIndex.objects.filter(resource_type=self.resource_type, param=self.index_param)
             .order_by("exact")
@@ -164,7 +155,7 @@ def list_filters(resource_type: str) -> list[type[IndexFilter]]:
     return filters
 
 
-def _filter_class(resource_type: str, name: str, title, base):
+def _filter_class(resource_type, name, title, base):
     attrs = {
         "title": title,
         "parameter_name": name.replace("-", "_"),

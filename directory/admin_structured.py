@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from .admin_fields import CODING_PART, PREFIX, FormField, display, error_key, items
 
@@ -75,7 +74,7 @@ def _posted_rows(values: dict[str, str], f: FormField) -> int:
     return max(found) + 1 if found else 0
 
 
-def _inputs(view: Any, f: FormField, key: str, values, lookup_url) -> list[Input]:
+def _inputs(view, f: FormField, key: str, values, lookup_url) -> list[Input]:
     if f.primitive:
         name = f"{PREFIX}{key}"
         return [_input(view, f.name, f.type, f.codes, name, f.label, values, f.open_codes)]
@@ -98,9 +97,7 @@ def _inputs(view: Any, f: FormField, key: str, values, lookup_url) -> list[Input
     return inputs
 
 
-def _input(
-    view: Any, list_id, type_, codes, name: str, label: str, values, free: bool = False
-) -> Input:
+def _input(view, list_id, type_, codes, name, label, values, free: bool = False) -> Input:
     """One input; with codes a select, or (a large set, or `free`: an extensible binding that
     accepts other codes) a text input with a <datalist> of them."""
     value = values.get(name, "")

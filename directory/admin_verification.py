@@ -3,15 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
-from django.http import HttpRequest
+from django.db.models import Exists, OuterRef, Subquery
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
@@ -30,12 +27,10 @@ class NotVerifiedFilter(admin.SimpleListFilter):
     title = "verification"
     parameter_name = "not_verified_days"
 
-    def lookups(
-        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
-    ) -> list[tuple[str, str]]:
+    def lookups(self, request, model_admin):
         return [(str(days), f"Not verified in {days} days") for days in NOT_VERIFIED_DAYS]
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet):
+    def queryset(self, request, queryset):
         days = self.value()
         if days not in {str(d) for d in NOT_VERIFIED_DAYS}:
             return queryset
@@ -57,13 +52,13 @@ class VerificationAdminMixin:
 
     actions = ["verify_records"]
 
-    def get_list_filter(self, request: HttpRequest) -> Sequence[Any]:
+    def get_list_filter(self, request):
         return [*super().get_list_filter(request), NotVerifiedFilter]
 
-    def get_list_display(self, request: HttpRequest) -> Sequence[Any]:
+    def get_list_display(self, request):
         return [*super().get_list_display(request), "verified_column"]
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+    def get_queryset(self, request):
         last = VerificationRecord.objects.filter(resource=OuterRef("pk")).order_by("-time")
         return (
             super()
@@ -75,13 +70,13 @@ class VerificationAdminMixin:
         )
 
     @admin.display(description="last verified", ordering="last_verified")
-    def verified_column(self, obj) -> str:
+    def verified_column(self, obj):
         if not getattr(obj, "last_verified", None):
             return "never"
         return f"{obj.last_verified:%Y-%m-%d} ({obj.last_verified_status})"
 
     @admin.action(description="Verify selected records", permissions=["change"])
-    def verify_records(self, request: HttpRequest, queryset: QuerySet):
+    def verify_records(self, request, queryset):
         """First an intermediate page asking status and process; on its submit, record each."""
         form = VerifyForm(request.POST if "apply" in request.POST else None)
         if not form.is_valid():
@@ -106,7 +101,7 @@ class VerificationAdminMixin:
         self.message_user(request, f"{done} record(s) verified.", messages.SUCCESS)
         return None
 
-    def _verify_page(self, request: HttpRequest, queryset: QuerySet, form: Any):
+    def _verify_page(self, request, queryset, form):
         context = {
             **self.admin_site.each_context(request),
             "title": "Verify records",

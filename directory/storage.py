@@ -117,7 +117,7 @@ def vread(resource_type: str, logical_id: str, version_id: str) -> ResourceVersi
     return version
 
 
-def _history_versions(resource_type: str | None = None, logical_id: str | None = None, since=None):
+def _history_versions(resource_type=None, logical_id=None, since=None):
     versions = ResourceVersion.objects.all()
     if resource_type:
         versions = versions.filter(resource_type=resource_type)
@@ -153,12 +153,7 @@ def history_page(
 
 
 def history_previous_before(
-    *,
-    resource_type: str | None = None,
-    logical_id: str | None = None,
-    since=None,
-    before: int,
-    count: int,
+    *, resource_type=None, logical_id=None, since=None, before: int, count: int
 ) -> int | None:
     """The `before` key of the page newer than the one that starts below `before`.
 
@@ -173,9 +168,7 @@ def history_previous_before(
     return keys[count - 1] + 1
 
 
-def history_count(
-    *, resource_type: str | None = None, logical_id: str | None = None, since=None
-) -> int:
+def history_count(*, resource_type=None, logical_id=None, since=None) -> int:
     return _history_versions(resource_type, logical_id, since).count()
 
 
@@ -347,9 +340,7 @@ def _lock_current(resource_type: str, logical_id: str) -> Resource | None:
     )
 
 
-def _check_version(
-    resource_type: str, logical_id: str, current: Resource | None, expected: int | None
-):
+def _check_version(resource_type, logical_id, current: Resource | None, expected: int | None):
     if expected is None:
         return
     if current is None or current.deleted:
@@ -383,7 +374,7 @@ def _locked_matches(resource_type: str, pairs: list[tuple[str, str]]) -> list[Re
     return matching_rows(resource_type, pairs, limit=2)
 
 
-def _serialize_conditional(resource_type: str, pairs: list[tuple[str, str]]) -> None:
+def _serialize_conditional(resource_type: str, pairs: list[tuple[str, str]]):
     """Hold a transaction lock on these criteria so identical conditional writes serialize.
 
     The key is the sorted criteria, so `a=1&b=2` and `b=2&a=1` wait for each other; conditional
@@ -408,7 +399,7 @@ def _refuse_if_referenced(resource_type: str, logical_id: str):
         )
 
 
-def _check_references(resource_type: str, logical_id: str, rows: indexing.IndexRows) -> None:
+def _check_references(resource_type: str, logical_id: str, rows: indexing.IndexRows):
     local = {(ref.type, ref.id) for _, ref in rows.references if not ref.external}
     local.discard((resource_type, logical_id))
     _refuse_missing(local)
@@ -546,20 +537,18 @@ def _check_pending(pending: _Pending):
         _refuse_if_referenced(resource_type, logical_id)
 
 
-def replace_index_rows(items: list[tuple[Resource, indexing.IndexRows]]) -> None:
+def replace_index_rows(items: list[tuple[Resource, indexing.IndexRows]]):
     """Swap the index rows of stored resources for freshly extracted ones (reindexing)."""
     _delete_index_rows([row.pk for row, _ in items])
     _insert_index_rows(items)
 
 
-def _delete_index_rows(pks: list[int]) -> None:
+def _delete_index_rows(pks: list[int]):
     for model in TABLES:
         model.objects.filter(resource_id__in=pks).delete()
 
 
-def _insert_index_rows(
-    items: list[tuple[Resource, indexing.IndexRows]], batch_size: int = 2000
-) -> None:
+def _insert_index_rows(items: list[tuple[Resource, indexing.IndexRows]], batch_size=2000):
     for model, columns in TABLES.items():
         objects = [
             model(
@@ -625,7 +614,7 @@ def _load_batch(batch, known: set, check_references: bool) -> int:
     return len(prepared)
 
 
-def _bulk_create_new_resources(new_rows, now: datetime) -> None:
+def _bulk_create_new_resources(new_rows, now):
     resources = [
         Resource(
             resource_type=rtype,
@@ -656,7 +645,7 @@ def _bulk_create_new_resources(new_rows, now: datetime) -> None:
     _insert_index_rows(list(zip(resources, (rows for *_, rows in new_rows), strict=True)))
 
 
-def _copy_new_resources(new_rows, now: datetime) -> None:
+def _copy_new_resources(new_rows, now):
     """PostgreSQL COPY: several times faster than INSERTs for generated directories."""
     with connection.cursor() as cursor:
         cursor.execute(
@@ -682,7 +671,7 @@ def _copy_new_resources(new_rows, now: datetime) -> None:
                     copy.write_row(row)
 
 
-def _copy_rows(model, items, now: datetime):
+def _copy_rows(model, items, now):
     for pk, (rtype, lid, text, rows) in items:
         if model is Resource:
             yield (pk, rtype, lid, 1, now, False, text, rows.sort_name)

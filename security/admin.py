@@ -7,12 +7,10 @@ signed-in user. Keys themselves are never shown here, only their public prefixes
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from django.contrib import admin
-from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse
-from django.urls import URLPattern, URLResolver, path
+from django.db.models import Q
+from django.urls import path
 from django.utils import timezone
 
 # admin_records and admin_staff register pages (admin_staff: the user and group pages).
@@ -44,15 +42,13 @@ class ApiClientAdmin(admin.ModelAdmin):
     fields += readonly_fields
     change_form_template = "admin/security/client_change_form.html"
 
-    def has_delete_permission(self, request: HttpRequest, obj: ApiClient | None = None) -> bool:
+    def has_delete_permission(self, request, obj=None):
         # Deleting would drop the keys without a trail; suspending a client is the way to stop it.
         return False
 
     # --- Search ---------------------------------------------------------------------------------
 
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet, search_term: str
-    ) -> tuple[QuerySet[Any], bool]:
+    def get_search_results(self, request, queryset, search_term):
         """Also find clients by a certificate identity's value or by a key prefix."""
         matched, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         term = search_term.strip()
@@ -63,7 +59,7 @@ class ApiClientAdmin(admin.ModelAdmin):
 
     # --- Saving through the services -----------------------------------------------------------
 
-    def save_model(self, request: HttpRequest, obj: ApiClient, form: Any, change: bool) -> None:
+    def save_model(self, request, obj, form, change):
         actor = request.user.get_username()
         obj.allowed_scopes = " ".join(obj.allowed_scopes.split())
         if not change:
@@ -78,7 +74,7 @@ class ApiClientAdmin(admin.ModelAdmin):
             set_status(obj, wanted_status, actor)
 
     @staticmethod
-    def _create(obj: ApiClient, actor) -> None:
+    def _create(obj, actor):
         created = clients.create_client(
             obj.name, obj.organization, obj.community, obj.allowed_scopes, actor=actor
         )
@@ -90,13 +86,7 @@ class ApiClientAdmin(admin.ModelAdmin):
 
     # --- The client page ------------------------------------------------------------------------
 
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
+    def change_view(self, request, object_id, form_url="", extra_context=None):
         client = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         if client is not None and self.has_view_or_change_permission(request, client):
@@ -105,7 +95,7 @@ class ApiClientAdmin(admin.ModelAdmin):
 
     # --- Custom pages -----------------------------------------------------------------------------
 
-    def get_urls(self) -> list[URLPattern | URLResolver]:
+    def get_urls(self):
         custom = [
             self._route("<int:client_id>/keys/issue/", admin_views.issue_key_view, "issue_key"),
             self._route("keys/<int:key_id>/rotate/", admin_views.rotate_key_view, "rotate_key"),
@@ -117,10 +107,10 @@ class ApiClientAdmin(admin.ModelAdmin):
         # Ours first: the default "<path:object_id>/" pattern would swallow them otherwise.
         return custom + super().get_urls()
 
-    def _route(self, route, view: Any, name: str):
+    def _route(self, route, view, name):
         """A custom page behind the admin's login, staff and CSRF checks, never cached."""
 
-        def bound(request: HttpRequest, *args: Any, **kwargs: Any):
+        def bound(request, *args, **kwargs):
             return view(self, request, *args, **kwargs)
 
         return path(route, self.admin_site.admin_view(bound), name=f"security_apiclient_{name}")
@@ -138,19 +128,19 @@ def credential_matches(term: str):
     return ApiClient.objects.filter(found).values("pk")
 
 
-def scopes_changed(client, before, actor) -> None:
+def scopes_changed(client, before, actor):
     detail = f"scopes: {before or '(none)'} -> {client.allowed_scopes or '(none)'}"
     keys.record_event(actor, "client-scopes-changed", client, detail=detail)
     # Cached key rows carry the client's scopes; refresh them like a status change does.
     keys.forget_client(client.pk)
 
 
-def set_status(client, status, actor) -> None:
+def set_status(client, status, actor):
     change = clients.suspend_client if status == ApiClient.SUSPENDED else clients.reactivate_client
     change(client, actor, reason="changed in the web admin")
 
 
-def client_page_context(request: HttpRequest, client) -> dict:
+def client_page_context(request, client) -> dict:
     """Identities, keys and audit trail for the client page, each as the user may see it."""
     user = request.user
     context = {

@@ -5,13 +5,9 @@ as `addtrustanchor`); keys are changed only through the client page's actions; a
 never changed by anyone.
 """
 
-from collections.abc import Sequence
-from typing import Any
-
 from cryptography import x509
 from django import forms
 from django.contrib import admin
-from django.http import HttpRequest
 
 from .anchors import (
     AnchorError,
@@ -26,13 +22,13 @@ from .models import ApiKey, KeyEvent, RequestAudit, RevocationList, TrustAnchor,
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Records that are written by the system only: viewable with view permission, never edited."""
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
+    def has_add_permission(self, request):
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request, obj=None):
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
@@ -94,7 +90,7 @@ class TrustAnchorInline(admin.TabularInline):
     can_delete = False
     show_change_link = True
 
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_add_permission(self, request, obj=None):
         return False
 
 
@@ -128,7 +124,7 @@ class TrustAnchorForm(forms.ModelForm):
         return cleaned
 
 
-def _check_anchor(certificate, community, kind) -> None:
+def _check_anchor(certificate, community, kind):
     require_ca(certificate)
     if kind == TrustAnchor.ROOT:
         require_self_signed(certificate)
@@ -144,15 +140,13 @@ class TrustAnchorAdmin(admin.ModelAdmin):
     search_fields = ("subject", "fingerprint_sha256")
     readonly_fields = ("subject", "fingerprint_sha256", "not_before", "not_after")
 
-    def get_readonly_fields(
-        self, request: HttpRequest, obj: TrustAnchor | None = None
-    ) -> Sequence[str]:
+    def get_readonly_fields(self, request, obj=None):
         # A stored anchor's certificate is fixed: replacing it is a new anchor, not an edit.
         if obj is not None:
             return (*self.readonly_fields, "community", "kind", "certificate_pem")
         return self.readonly_fields
 
-    def save_model(self, request: HttpRequest, obj: TrustAnchor, form: Any, change: bool) -> None:
+    def save_model(self, request, obj, form, change):
         if change:
             super().save_model(request, obj, form, change)
             return

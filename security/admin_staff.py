@@ -8,15 +8,12 @@ the state it leaves, inside the admin's transaction, so a refusal there undoes t
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
 
 from . import staff_policy
 from .staff_policy import Snapshot
@@ -32,7 +29,7 @@ USER_GRANTS = {
 }
 
 
-def refuse(request: HttpRequest, refusal: str):
+def refuse(request, refusal: str):
     """Fail the save: PermissionDenied inside the admin's transaction rolls it back (403)."""
     log.warning("staff change by %s refused: %s", request.user.get_username(), refusal)
     raise PermissionDenied(refusal)
@@ -50,40 +47,36 @@ def refuse_deleting_unmanageable(deletion, objs, may_manage, actor):
 
 
 class StaffUserAdmin(UserAdmin):
-    def get_readonly_fields(self, request: HttpRequest, obj=None) -> Sequence[str]:
+    def get_readonly_fields(self, request, obj=None):
         frozen = staff_policy.frozen_user_fields(request.user, obj)
         return (*super().get_readonly_fields(request, obj), *frozen)
 
-    def formfield_for_manytomany(
-        self, db_field: Any, request: HttpRequest | None = None, **kwargs: Any
-    ):
+    def formfield_for_manytomany(self, db_field, request=None, **kwargs):
         grantable = USER_GRANTS.get(db_field.name)
         if grantable is not None:
             kwargs["queryset"] = grantable(request.user)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request, obj=None):
         allowed = super().has_change_permission(request, obj)
         return allowed and (obj is None or staff_policy.may_manage_user(request.user, obj))
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request, obj=None):
         allowed = super().has_delete_permission(request, obj)
         return allowed and (obj is None or staff_policy.may_manage_user(request.user, obj))
 
-    def get_deleted_objects(
-        self, objs, request: HttpRequest
-    ) -> tuple[list[Any], dict[Any, Any], set[Any], list[Any]]:
+    def get_deleted_objects(self, objs, request):
         deletion = super().get_deleted_objects(objs, request)
         return refuse_deleting_unmanageable(
             deletion, objs, staff_policy.may_manage_user, request.user
         )
 
-    def save_model(self, request: HttpRequest, obj, form: Any, change: bool) -> None:
+    def save_model(self, request, obj, form, change):
         stored = type(obj).objects.get(pk=obj.pk) if change else type(obj)()
         form.staff_before = (Snapshot.of(request.user), Snapshot.of(stored))
         super().save_model(request, obj, form, change)
 
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+    def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         actor_before, target_before = form.staff_before
         refusal = staff_policy.user_refusal(actor_before, form.instance, target_before)
@@ -92,34 +85,30 @@ class StaffUserAdmin(UserAdmin):
 
 
 class StaffGroupAdmin(GroupAdmin):
-    def formfield_for_manytomany(
-        self, db_field: Any, request: HttpRequest | None = None, **kwargs: Any
-    ):
+    def formfield_for_manytomany(self, db_field, request=None, **kwargs):
         if db_field.name == "permissions":
             kwargs["queryset"] = staff_policy.grantable_permissions(request.user)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request, obj=None):
         allowed = super().has_change_permission(request, obj)
         return allowed and (obj is None or staff_policy.may_manage_group(request.user, obj))
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request, obj=None):
         allowed = super().has_delete_permission(request, obj)
         return allowed and (obj is None or staff_policy.may_manage_group(request.user, obj))
 
-    def get_deleted_objects(
-        self, objs, request: HttpRequest
-    ) -> tuple[list[Any], dict[Any, Any], set[Any], list[Any]]:
+    def get_deleted_objects(self, objs, request):
         deletion = super().get_deleted_objects(objs, request)
         return refuse_deleting_unmanageable(
             deletion, objs, staff_policy.may_manage_group, request.user
         )
 
-    def save_model(self, request: HttpRequest, obj, form: Any, change: bool) -> None:
+    def save_model(self, request, obj, form, change):
         form.staff_before = Snapshot.of(request.user)
         super().save_model(request, obj, form, change)
 
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+    def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         refusal = staff_policy.group_refusal(form.staff_before, form.instance)
         if refusal:

@@ -8,12 +8,10 @@ it: it is not stored, not put in the session or messages, and the response is ne
 from __future__ import annotations
 
 from functools import wraps
-from typing import Any
 
 from django.conf import settings
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -30,11 +28,9 @@ TEMPLATES = "admin/security/"
 def require_permission(codename: str):
     """Refuse with 403 unless the user holds security.<codename>, whatever the HTTP method."""
 
-    def decorate(view: Any):
+    def decorate(view):
         @wraps(view)
-        def guarded(
-            model_admin: admin.ModelAdmin[Any], request: HttpRequest, *args: Any, **kwargs: Any
-        ):
+        def guarded(model_admin, request, *args, **kwargs):
             if not request.user.has_perm(f"security.{codename}"):
                 raise PermissionDenied
             return view(model_admin, request, *args, **kwargs)
@@ -44,12 +40,12 @@ def require_permission(codename: str):
     return decorate
 
 
-def posted(request: HttpRequest):
+def posted(request):
     """The form data of a POST, even an empty one (an empty QueryDict is falsy); None on GET."""
     return request.POST if request.method == "POST" else None
 
 
-def actor_of(request: HttpRequest) -> str:
+def actor_of(request) -> str:
     return request.user.get_username()
 
 
@@ -57,13 +53,7 @@ def client_page(client: ApiClient) -> str:
     return reverse("admin:security_apiclient_change", args=[client.pk])
 
 
-def page_context(
-    model_admin: admin.ModelAdmin[Any],
-    request: HttpRequest,
-    client: ApiClient,
-    title: str,
-    **extra: Any,
-) -> dict:
+def page_context(model_admin, request, client: ApiClient, title: str, **extra) -> dict:
     """What admin templates expect (site header, breadcrumbs), plus the page's own values."""
     return {
         **model_admin.admin_site.each_context(request),
@@ -80,7 +70,7 @@ def page_context(
 
 
 @require_permission("issue_apikey")
-def issue_key_view(model_admin: admin.ModelAdmin[Any], request: HttpRequest, client_id: str):
+def issue_key_view(model_admin, request, client_id):
     client = get_object_or_404(ApiClient, pk=client_id)
     form = IssueKeyForm(posted(request))
     if request.method == "POST" and form.is_valid():
@@ -92,7 +82,7 @@ def issue_key_view(model_admin: admin.ModelAdmin[Any], request: HttpRequest, cli
 
 
 @require_permission("rotate_apikey")
-def rotate_key_view(model_admin: admin.ModelAdmin[Any], request: HttpRequest, key_id: str):
+def rotate_key_view(model_admin, request, key_id):
     key = get_object_or_404(ApiKey.objects.select_related("client"), pk=key_id)
     form = RotateKeyForm(posted(request))
     if request.method == "POST" and form.is_valid():
@@ -112,7 +102,7 @@ def rotate_key_view(model_admin: admin.ModelAdmin[Any], request: HttpRequest, ke
 
 
 @require_permission("retire_apikey")
-def retire_key_view(model_admin: admin.ModelAdmin[Any], request: HttpRequest, key_id: str):
+def retire_key_view(model_admin, request, key_id):
     key = get_object_or_404(ApiKey.objects.select_related("client"), pk=key_id)
     form = RetireKeyForm(posted(request))
     if request.method == "POST" and form.is_valid():
@@ -141,9 +131,7 @@ def propagation_note() -> str:
     return f"It stops working in every server process within {seconds} {unit}."
 
 
-def show_new_key(
-    model_admin: admin.ModelAdmin[Any], request: HttpRequest, client, key, plaintext: str, replaced
-):
+def show_new_key(model_admin, request, client, key, plaintext, replaced):
     """The one and only page that ever shows this key."""
     context = page_context(
         model_admin,
@@ -161,7 +149,7 @@ def show_new_key(
 
 
 @require_permission("change_apiclient")
-def add_identity_view(model_admin: admin.ModelAdmin[Any], request: HttpRequest, client_id: str):
+def add_identity_view(model_admin, request, client_id):
     client = get_object_or_404(ApiClient, pk=client_id)
     form = IdentityForm(posted(request), request.FILES or None)
     if request.method == "POST" and form.is_valid():

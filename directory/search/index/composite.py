@@ -53,7 +53,7 @@ def _components(base: str, name: str) -> tuple[Term, ...] | None:
 class CompositeKind(IndexKind):
     model = TokenIndex
 
-    def rows(self, param: SearchParam, type_name: str, element) -> Iterator[Row]:
+    def rows(self, param: SearchParam, type_name, element) -> Iterator[Row]:
         terms = _components(param.base, param.name)
         if terms is None or not isinstance(element, dict):
             return
@@ -67,7 +67,7 @@ class CompositeKind(IndexKind):
     def evaluates(self, param) -> bool:
         return _components(param.base, param.name) is not None
 
-    def condition(self, plan, param, raw_name: str, modifier, value) -> Q:
+    def condition(self, plan, param, raw_name, modifier, value) -> Q:
         if _components(param.base, param.name) is None:
             raise InvalidRequest(
                 f"Composite search parameter '{param.name}' is not supported",

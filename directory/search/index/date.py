@@ -46,12 +46,12 @@ def range_of(type_name: str | None, element) -> tuple[datetime, datetime] | None
 class DateKind(IndexKind):
     model = DateIndex
 
-    def rows(self, param, type_name: str, element) -> Iterator[Row]:
+    def rows(self, param, type_name, element) -> Iterator[Row]:
         found = range_of(type_name, element)
         if found is not None:
             yield DateIndex, param.name, found
 
-    def condition(self, plan, param, raw_name: str, modifier, value) -> Q:
+    def condition(self, plan, param, raw_name, modifier, value) -> Q:
         matches = any_of(_match(raw_name, v) for v in or_values(value))
         return semi_join(self.index_rows(plan, param.name).filter(matches))
 

@@ -29,14 +29,14 @@ class SpecialKind(IndexKind):
     def evaluates(self, param) -> bool:
         return is_position_param(param)
 
-    def rows(self, param, type_name: str, element) -> Iterator[Row]:
+    def rows(self, param, type_name, element) -> Iterator[Row]:
         if not is_position_param(param):
             return
         row = position_row(element)
         if row is not None:
             yield PositionIndex, param.name, row
 
-    def condition(self, plan, param, raw_name: str, modifier, value) -> Q:
+    def condition(self, plan, param, raw_name, modifier, value) -> Q:
         if not is_position_param(param):
             raise InvalidRequest(
                 f"Search parameter '{param.name}' (special) is not supported",

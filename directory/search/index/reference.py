@@ -53,11 +53,11 @@ class ReferenceKind(IndexKind):
     def modifiers_for(self, param):
         return self.modifiers | set(param.targets)
 
-    def rows(self, param, type_name: str, element) -> Iterator[Row]:
+    def rows(self, param, type_name, element) -> Iterator[Row]:
         for ref in references_of(type_name, element):
             yield ReferenceIndex, param.name, (ref.type, ref.id, ref.external)
 
-    def condition(self, plan, param, raw_name: str, modifier, value) -> Q:
+    def condition(self, plan, param, raw_name, modifier, value) -> Q:
         values = [unescape(v) for v in or_values(value)]
         matches = any_of(reference_match(param, raw_name, modifier, v) for v in values)
         return semi_join(self.index_rows(plan, param.name).filter(matches))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 from django.db.models import Q
 
@@ -36,7 +36,7 @@ def strings_of(type_name: str | None, element) -> list[str]:
     return texts
 
 
-def text_rows(name: str, texts: Sequence[str]) -> Iterator[Row]:
+def text_rows(name: str, texts) -> Iterator[Row]:
     for text in texts:
         if text.strip():
             yield StringIndex, name, (fold(text), clip(text))
@@ -46,10 +46,10 @@ class StringKind(IndexKind):
     model = StringIndex
     modifiers = frozenset({"exact", "contains", "missing"})
 
-    def rows(self, param, type_name: str, element) -> Iterator[Row]:
+    def rows(self, param, type_name, element) -> Iterator[Row]:
         yield from text_rows(param.name, strings_of(type_name, element))
 
-    def condition(self, plan, param, raw_name: str, modifier, value) -> Q:
+    def condition(self, plan, param, raw_name, modifier, value) -> Q:
         return text_condition(self.index_rows(plan, param.name), modifier, value)
 
 

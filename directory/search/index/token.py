@@ -82,14 +82,14 @@ class TokenKind(IndexKind):
         # `:of-type` reads Identifier.type: only identifier parameters have one.
         return self.modifiers | ({"of-type"} if param.kind == "Identifier" else set())
 
-    def rows(self, param, type_name: str, element) -> Iterator[Row]:
+    def rows(self, param, type_name, element) -> Iterator[Row]:
         for system, code in tokens_of(type_name, element):
             yield TokenIndex, param.name, (clip(system), clip(code))
         yield from text_rows(param.name + TEXT_SUFFIX, texts_of(type_name, element))
         for kind, value in of_type_of(type_name, element):
             yield TokenIndex, param.name + OF_TYPE_SUFFIX, (clip(kind), clip(value))
 
-    def condition(self, plan, param, raw_name: str, modifier, value) -> Q:
+    def condition(self, plan, param, raw_name, modifier, value) -> Q:
         if modifier == "text":
             rows = self.index_rows(plan, param.name + TEXT_SUFFIX, StringIndex)
             return text_condition(rows, "", value)

@@ -23,11 +23,11 @@ class UriKind(IndexKind):
     model = UriIndex
     modifiers = frozenset({"below", "above", "missing"})
 
-    def rows(self, param, type_name: str, element) -> Iterator[Row]:
+    def rows(self, param, type_name, element) -> Iterator[Row]:
         for uri in uris_of(type_name, element):
             yield UriIndex, param.name, (clip(uri),)
 
-    def condition(self, plan, param, raw_name: str, modifier, value) -> Q:
+    def condition(self, plan, param, raw_name, modifier, value) -> Q:
         matches = any_of(_match(modifier, unescape(v)) for v in or_values(value))
         return semi_join(self.index_rows(plan, param.name).filter(matches))
 
