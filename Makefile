@@ -21,6 +21,7 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest
 	@echo "Again on SQLite, the embedded default (threaded concurrency tests need PostgreSQL):"
 	DATABASE_URL=sqlite:///var/test-embedded.sqlite3 $(BIN)/pytest -q -m "not slow"

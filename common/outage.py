@@ -7,6 +7,8 @@ that the server broke (500). The security checks and the API's error handler bot
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import psycopg
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -35,7 +37,7 @@ def is_database_unavailable(error: BaseException | None) -> bool:
     return any(isinstance(cause, UNAVAILABLE_ERRORS) for cause in chain)
 
 
-def _chain(error: BaseException | None):
+def _chain(error: BaseException | None) -> Iterator[BaseException]:
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         yield error

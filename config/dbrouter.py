@@ -13,9 +13,11 @@ import random
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Model
 
 from .replicas import ReplicaHealth
 
@@ -64,29 +66,31 @@ class ReplicaRouter:
         replicas: Sequence[str] | None = None,
         health: ReplicaHealth | None = None,
         rng: random.Random | None = None,
-    ):
+    ) -> None:
         self.primary = primary
         self.replicas = list(configured_replicas() if replicas is None else replicas)
         self.health = health or ReplicaHealth()
         self.rng = rng or random.Random()  # noqa: S311 - spreads load, not a secret
 
-    def db_for_read(self, model, **hints) -> str:
+    def db_for_read(self, model: type[Model], **hints: Any) -> str:
         if not self.replicas or not self._may_lag(model) or self._must_see_writes():
             return self.primary
         return self._healthy_replica() or self.primary
 
-    def db_for_write(self, model, **hints) -> str:
+    def db_for_write(self, model: type[Model], **hints: Any) -> str:
         # Django asks before every write (and select_for_update): from here on, read our writes.
         _wrote.set(True)
         return self.primary
 
-    def allow_relation(self, obj1, obj2, **hints) -> bool:
+    def allow_relation(self, obj1: Model, obj2: Model, **hints: Any) -> bool:
         return True  # replicas hold the same rows as the primary
 
-    def allow_migrate(self, db, app_label, model_name=None, **hints) -> bool:
+    def allow_migrate(
+        self, db: str, app_label: str, model_name: str | None = None, **hints: Any
+    ) -> bool:
         return db == self.primary  # replicas follow the primary's schema by replication
 
-    def _may_lag(self, model) -> bool:
+    def _may_lag(self, model: type[Model]) -> bool:
         meta = model._meta
         return meta.app_label in REPLICA_APP_LABELS and meta.model_name not in PRIMARY_ONLY_MODELS
 

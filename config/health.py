@@ -3,20 +3,20 @@
 import logging
 
 from django.db import DatabaseError, connection
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_safe
 
 logger = logging.getLogger("config.health")
 
 
 @require_safe
-def liveness(request):
+def liveness(request: HttpRequest) -> JsonResponse:
     """200 while the process can answer at all."""
     return JsonResponse({"status": "ok"})
 
 
 @require_safe
-def readiness(request):
+def readiness(request: HttpRequest) -> JsonResponse:
     """200 when the database answers a trivial query, 503 otherwise."""
     if _database_answers():
         return JsonResponse({"status": "ok"})

@@ -1,5 +1,9 @@
 """Per-request database routing state (config.dbrouter): each request starts unwritten."""
 
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
 from .dbrouter import request_scope
 
 
@@ -10,9 +14,9 @@ class ReadYourWritesMiddleware:
     Place it first in MIDDLEWARE so the whole request, audit included, is in one scope.
     """
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         with request_scope():
             return self.get_response(request)

@@ -6,6 +6,7 @@ import select
 import time
 from collections.abc import Callable
 from contextlib import suppress
+from typing import Any
 
 from django.db import DatabaseError, connections
 
@@ -14,12 +15,12 @@ from django.db import DatabaseError, connections
 CHECK_TTL_SECONDS = 3.0
 
 
-def open_connection(alias: str):
+def open_connection(alias: str) -> Any:
     """This thread's driver connection to `alias`, or None when none is open."""
     return connections[alias].connection
 
 
-def dropped_by_server(raw) -> bool:
+def dropped_by_server(raw: object) -> bool:
     """True when an idle connection's socket has something to read: the server has hung up.
 
     Between queries the client has read everything; a server that shuts down sends a last
@@ -72,7 +73,7 @@ class ReplicaHealth:
         check: Callable[[str], bool] = probe,
         connection_of: Callable[[str], object] = open_connection,
         clock: Callable[[], float] = time.monotonic,
-    ):
+    ) -> None:
         self.ttl = ttl
         self.check = check
         self.connection_of = connection_of

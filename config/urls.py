@@ -3,7 +3,8 @@
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.staticfiles.views import serve as serve_static
-from django.http import Http404
+from django.http import Http404, HttpRequest
+from django.http.response import HttpResponseBase
 from django.urls import include, path
 
 from directory import admin_site
@@ -20,7 +21,7 @@ twofactor.apply_to(admin.site)
 admin.site.index_template = "admin/security/index.html"
 
 
-def development_static(request, path):
+def development_static(request: HttpRequest, path: str) -> HttpResponseBase:
     """Admin CSS and scripts under `make demo`, which runs gunicorn with no front server.
 
     Only in the dev environment; elsewhere the front server serves STATIC_ROOT (collectstatic).

@@ -6,7 +6,7 @@ class DirectoryConfig(AppConfig):
     name = "directory"
     verbose_name = "Healthcare directory"
 
-    def ready(self):
+    def ready(self) -> None:
         from security.directory_port import register
 
         from .security_facts import DirectoryFacts

@@ -27,6 +27,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
@@ -35,6 +36,10 @@ from django.db.models import Max
 from . import registry
 from .errors import Conflict, FHIRError, InvalidResource
 from .searchparams.loader import params_of
+
+if TYPE_CHECKING:
+    from .models import Resource
+
 
 RESOURCE_TYPE = "SearchParameter"
 # The FHIR search parameter code syntax (SearchParameter.code, spd-1 on `name`).
@@ -62,7 +67,7 @@ class CustomParam:
 
 
 _lock = threading.Lock()
-_state = {"generation": None, "checked": 0.0}
+_state: dict[str, Any] = {"generation": None, "checked": 0.0}
 _builtin: dict[str, registry.ResourceDef] = dict(registry.RESOURCES)
 _active: dict[tuple[str, str], CustomParam] = {}
 
@@ -141,7 +146,7 @@ def _compile(content: dict) -> list[registry.SearchParam]:
     return params
 
 
-def _check_clash(content: dict, params: list[registry.SearchParam], logical_id: str | None):
+def _check_clash(content: dict, params: list[registry.SearchParam], logical_id: str | None) -> None:
     for param in params:
         if param.name in _builtin[param.base].params or param.name in registry.COMMON_PARAMS:
             raise Conflict(
@@ -234,7 +239,7 @@ def _stored_active(*, with_ready: bool = False) -> dict[tuple[str, str], _Loaded
     from .reindex import finished_after
 
     rows = Resource.objects.filter(resource_type=RESOURCE_TYPE, deleted=False)
-    found = {}
+    found: dict[tuple[str, str], _Loaded] = {}
     for row in rows.only("logical_id", "content", "last_updated").order_by("id"):
         content = row_content(row)
         if content.get("status") != "active":
@@ -250,7 +255,7 @@ def _stored_active(*, with_ready: bool = False) -> dict[tuple[str, str], _Loaded
     return found
 
 
-def row_content(row) -> dict:
+def row_content(row: Resource) -> dict:
     return json.loads(row.content or "{}")
 
 

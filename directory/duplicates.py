@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from functools import lru_cache
@@ -20,7 +21,8 @@ from itertools import combinations
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Value, Window
+from django.db.models import Count, F, QuerySet, Value, Window
+from django.db.models.expressions import Combinable
 from django.db.models.functions import Lower, Replace, Right
 
 from . import storage
@@ -120,20 +122,20 @@ def _scanned_telecom(resource_type: str) -> list:
     live = Resource.objects.filter(resource_type=resource_type, deleted=False)
     rows = live.values_list("pk", "sort_name", "content").iterator(chunk_size=2000)
     for pk, sort_name, content in rows:
-        for kind, value in _contacts(json.loads(content)):
+        for kind, value in _contacts(json.loads(content or "{}")):  # live rows: never NULL
             if kind in found:
                 found[kind].append((value, pk, sort_name))
     return list(found.items())
 
 
-def _contact_rows(resource_type: str):
+def _contact_rows(resource_type: str) -> Iterator[tuple[str, QuerySet]]:
     """(kind, index rows annotated with a grouping `key`) for each kind of contact point the
     type's search parameters index. Phone numbers lose common punctuation and keep their last
     ten characters, as `_contacts` keeps their last ten digits."""
     params = RESOURCES[resource_type].params
     if "telecom" in params:
         telecom = TokenIndex.objects.filter(resource_type=resource_type, param="telecom")
-        digits = F("code")
+        digits: Combinable = F("code")
         for mark in " ()-.+/":
             digits = Replace(digits, Value(mark), Value(""))
         phones = telecom.filter(system__in=("phone", "fax")).annotate(key=Right(digits, 10))
@@ -149,7 +151,7 @@ def _contact_rows(resource_type: str):
         yield "endpoint", endpoints.annotate(key=F("target_id"))
 
 
-def _members(rows):
+def _members(rows: QuerySet) -> QuerySet:
     """(key, resource pk, sort name) for each key held by 2 to DUPLICATES_MAX_GROUP records.
 
     One pass over the kind's index rows with a window count per key (a join on a computed key
@@ -199,7 +201,7 @@ def _candidates(resource_type: str, pks: set[int]) -> dict[int, Candidate]:
     for start in range(0, len(ordered), CHUNK):
         rows = Resource.objects.filter(pk__in=ordered[start : start + CHUNK], deleted=False)
         for pk, logical_id, content in rows.values_list("pk", "logical_id", "content"):
-            found[pk] = _candidate(resource_type, logical_id, json.loads(content))
+            found[pk] = _candidate(resource_type, logical_id, json.loads(content or "{}"))
     return found
 
 
@@ -252,7 +254,7 @@ def _person_name(content: dict) -> str:
     return " ".join([*given, family]).strip() or "(no name)"
 
 
-def _contacts(content: dict):
+def _contacts(content: dict) -> Iterator[tuple[str, str]]:
     """(kind, normalised value) for every address, phone, fax, email and endpoint."""
     for address in content.get("address") or []:
         lines = " ".join(address.get("line") or [])
@@ -315,14 +317,14 @@ def _referrers(resource_type: str, logical_id: str) -> list[tuple[str, str]]:
 def _rewrite(rtype: str, logical_id: str, old: tuple[str, str], keep_id: str) -> bool:
     """Store a new version of one referrer with its references to `old` pointing at `keep_id`."""
     row = storage.read(rtype, logical_id)
-    content = json.loads(row.content)
+    content = json.loads(row.live_content())
     if not _repoint(content, old, f"{old[0]}/{keep_id}"):
         return False
     storage.update(rtype, logical_id, content, if_match=str(row.version_id))
     return True
 
 
-def _repoint(node, old: tuple[str, str], new_reference: str) -> bool:
+def _repoint(node: object, old: tuple[str, str], new_reference: str) -> bool:
     """Replace, in place, every local Reference to `old`; True when one was replaced."""
     changed = False
     if isinstance(node, list):

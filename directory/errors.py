@@ -18,7 +18,7 @@ class FHIRError(Exception):
         issues: list[dict] | None = None,
         status: int | None = None,
         code: str | None = None,
-    ):
+    ) -> None:
         super().__init__(diagnostics)
         self.diagnostics = diagnostics
         self.expression = expression
@@ -32,7 +32,11 @@ class FHIRError(Exception):
         """OperationOutcome.issue entries describing this error."""
         if self.extra_issues:
             return self.extra_issues
-        issue = {"severity": self.severity, "code": self.code, "diagnostics": self.diagnostics}
+        issue: dict[str, object] = {
+            "severity": self.severity,
+            "code": self.code,
+            "diagnostics": self.diagnostics,
+        }
         if self.expression:
             issue["expression"] = self.expression
         return [issue]

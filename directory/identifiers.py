@@ -10,7 +10,7 @@ system|value so two concurrent writes of the same identifier cannot both succeed
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from django.conf import settings
 from django.db import connection
@@ -36,7 +36,7 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def is_valid_npi(value: str) -> bool:
+def is_valid_npi(value: object) -> bool:
     """Ten ASCII digits whose last one is the Luhn check digit over 80840 and the first nine."""
     return (
         isinstance(value, str)
@@ -47,7 +47,7 @@ def is_valid_npi(value: str) -> bool:
     )
 
 
-def _identifiers(node, trail: str) -> Iterator[tuple[str, dict]]:
+def _identifiers(node: object, trail: str) -> Iterator[tuple[str, dict]]:
     """Every object with a `system` and a `value` (an Identifier), with its FHIRPath-like path."""
     if isinstance(node, list):
         for i, item in enumerate(node):
@@ -157,7 +157,9 @@ def _memo_types(memo: dict, system: str) -> tuple[str, ...]:
     return memo[system]
 
 
-def _unique_claims(resource_type: str, content: dict, types_of=None) -> dict:
+def _unique_claims(
+    resource_type: str, content: dict, types_of: Callable[[str], tuple[str, ...]] | None = None
+) -> dict:
     """{(system, value): (expression, types)} for the resource's own unique identifiers."""
     types_of = types_of or unique_types
     claimed: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}

@@ -7,6 +7,7 @@ Search never scans JSON: every search parameter is extracted on write into narro
 import uuid
 
 from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 ID_MAX = 64
 
@@ -59,8 +60,14 @@ class Resource(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.resource_type}/{self.logical_id}/_history/{self.version_id}"
+
+    def live_content(self) -> str:
+        """The JSON text of a live version; a deletion tombstone (NULL content) has none."""
+        if self.content is None:
+            raise ValueError(f"{self.resource_type}/{self.logical_id} is deleted")
+        return self.content
 
 
 class ResourceVersion(models.Model):
@@ -85,6 +92,12 @@ class ResourceVersion(models.Model):
             models.Index(fields=["resource_type", "id"], name="version_type_idx"),
             models.Index(fields=["last_updated", "id"], name="version_updated_idx"),
         ]
+
+    def live_content(self) -> str:
+        """The JSON text of a live version; a deletion tombstone (NULL content) has none."""
+        if self.content is None:
+            raise ValueError(f"{self.resource_type}/{self.logical_id} is deleted")
+        return self.content
 
 
 class StringIndex(models.Model):
@@ -275,7 +288,7 @@ class SearchSnapshotEntry(models.Model):
 class BigIntArrayField(models.Field):
     """A list of bigints: a native bigint[] on PostgreSQL; never written elsewhere."""
 
-    def db_type(self, connection):
+    def db_type(self, connection: BaseDatabaseWrapper) -> str | None:
         return "bigint[]" if connection.vendor == "postgresql" else "text"
 
 
@@ -321,13 +334,13 @@ class UniqueIdentifierSystem(models.Model):
         ordering = ["system"]
         verbose_name = "unique identifier system"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.system
 
     def types(self) -> tuple[str, ...]:
         return tuple(t.strip() for t in self.resource_types.split(",") if t.strip())
 
-    def clean(self):
+    def clean(self) -> None:
         from django.core.exceptions import ValidationError
 
         from .identifiers import NPI_SYSTEM
@@ -357,7 +370,7 @@ class MergeRecord(models.Model):
         ordering = ["-time"]
         verbose_name = "merge record"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.resource_type}/{self.merged_id} merged into {self.kept_id}"
 
 
@@ -385,7 +398,7 @@ class VerificationRecord(models.Model):
             models.Index(fields=["resource", "time"], name="verification_resource_time_idx"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.resource_type}/{self.logical_id} {self.status} by {self.actor}"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypeGuard
 
 EARTH_RADIUS_KM = 6371.0088
 # The farthest two points can be apart on the sphere: half its circumference.
@@ -38,7 +39,7 @@ def extract_positions(resource_type: str, content: dict) -> list[tuple[str, int,
     return [(param, *row)] if row else []
 
 
-def position_row(position) -> tuple[int, float, float] | None:
+def position_row(position: object) -> tuple[int, float, float] | None:
     """(band, latitude, longitude) of a Location.position element; None when absent or bad."""
     if not isinstance(position, dict):
         return None
@@ -56,7 +57,7 @@ def band_of(latitude: float) -> int:
     return math.floor(latitude)
 
 
-def _finite(value) -> bool:
+def _finite(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 

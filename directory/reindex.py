@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connections, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from . import indexing, registry, storage
@@ -71,7 +72,7 @@ def _run_in_thread(job_id: int) -> None:
         connections.close_all()  # this thread's own connections; the worker's are untouched
 
 
-def run_job(job_id: int, *, sleep=None) -> ReindexJob:
+def run_job(job_id: int, *, sleep: Callable[[float], object] | None = None) -> ReindexJob:
     """Run (or resume) a job to its end; a failure is recorded on the row, never raised."""
     import time
 
@@ -102,7 +103,7 @@ def run_job(job_id: int, *, sleep=None) -> ReindexJob:
     return ReindexJob.objects.get(pk=job_id)
 
 
-def _rows(resource_type: str):
+def _rows(resource_type: str) -> QuerySet[Resource]:
     rows = Resource.objects.filter(deleted=False)
     if resource_type:
         return rows.filter(resource_type=resource_type)
@@ -139,7 +140,7 @@ def reindex_rows(rows: list[Resource], failed: list[str] | None = None) -> int:
     items = []
     for row in rows:
         try:
-            items.append((row, indexing.extract(row.resource_type, json.loads(row.content))))
+            items.append((row, indexing.extract(row.resource_type, json.loads(row.live_content()))))
         except (FHIRError, ValueError):
             if failed is not None:
                 failed.append(f"{row.resource_type}/{row.logical_id}")

@@ -27,5 +27,5 @@ class ReindexJob(models.Model):
         app_label = "directory"
         indexes = [models.Index(fields=["state", "finished"], name="reindex_state_idx")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"reindex job {self.id} ({self.resource_type or 'all types'}, {self.state})"

@@ -9,13 +9,14 @@ opened later and by forked loader processes.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django.db import connections
 
 _TIMEOUT_OPTION = re.compile(r"\s*-c\s*statement_timeout=\S+")
 
 
-def lift_statement_timeout(**_signal_kwargs) -> None:
+def lift_statement_timeout(**_signal_kwargs: Any) -> None:
     """No statement timeout on this process's PostgreSQL connections, open or yet to open."""
     for connection in connections.all():
         if connection.vendor != "postgresql":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 
 class StoredResource(Mapping):
@@ -16,7 +17,7 @@ class StoredResource(Mapping):
 
     __slots__ = ("_parsed", "resource_type", "text")
 
-    def __init__(self, resource_type: str, text: str):
+    def __init__(self, resource_type: str, text: str) -> None:
         self.resource_type = resource_type
         self.text = text
         self._parsed: dict | None = None
@@ -26,7 +27,7 @@ class StoredResource(Mapping):
             self._parsed = json.loads(self.text)
         return self._parsed
 
-    def __getitem__(self, key: str):
+    def __getitem__(self, key: str) -> Any:
         return self.parsed()[key]
 
     def __iter__(self) -> Iterator[str]:
@@ -39,7 +40,7 @@ class StoredResource(Mapping):
         return f"StoredResource({self.resource_type!r}, {self.text[:60]!r})"
 
 
-def resource_type_of(resource) -> str | None:
+def resource_type_of(resource: dict[str, Any]) -> str | None:
     """The `resourceType` of a resource in a response, parsed (a dict) or stored."""
     if isinstance(resource, StoredResource):
         return resource.resource_type

@@ -74,7 +74,7 @@ def parse_json(body: bytes | str) -> dict:
     return content
 
 
-def _holds_nul(value) -> bool:
+def _holds_nul(value: object) -> bool:
     """Whether any key or string in parsed JSON holds U+0000 (depth is already bounded)."""
     if isinstance(value, str):
         return "\x00" in value

@@ -71,7 +71,7 @@ def verify(
         raise InvalidRequest(f"Unknown verification process '{process}'", expression=["process"])
     with transaction.atomic():
         current = storage.read(resource_type, logical_id)
-        content = json.loads(current.content)
+        content = json.loads(current.live_content())
         written = storage.update(
             resource_type,
             logical_id,

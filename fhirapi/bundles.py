@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.utils import timezone
 
 from directory.formats import instant
 from directory.models import ResourceVersion
+from directory.search import SearchEntry, SearchResult
 from directory.stored import StoredResource
 
 from .headers import etag
@@ -20,7 +22,7 @@ def bundle(
     bundle_type: str, *, total: int | None, links: list[tuple[str, str]], entries: list[dict]
 ) -> dict:
     """A Bundle with a fresh id; `links` are (relation, url) pairs in order."""
-    result = {
+    result: dict[str, Any] = {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
         "meta": {"lastUpdated": instant(timezone.now())},
@@ -52,7 +54,9 @@ def _history_status(version: ResourceVersion) -> str:
 
 
 def history_entry(base: str, version: ResourceVersion) -> dict:
-    entry = {"fullUrl": resource_url(base, version.resource_type, version.logical_id)}
+    entry: dict[str, Any] = {
+        "fullUrl": resource_url(base, version.resource_type, version.logical_id)
+    }
     if version.method != "DELETE" and version.content:
         entry["resource"] = StoredResource(version.resource_type, version.content)
     entry["request"] = _history_request(version)
@@ -74,7 +78,7 @@ def history_bundle(
 # ---------------------------------------------------------------- search
 
 
-def _search_links(base: str, resource_type: str, result) -> list[tuple[str, str]]:
+def _search_links(base: str, resource_type: str, result: SearchResult) -> list[tuple[str, str]]:
     url = f"{base}/{resource_type}"
     links = [("self", with_query(url, result.self_params))]
     links.append(("first", with_query(url, result.first_params)))
@@ -91,8 +95,8 @@ def ignored_outcome(notes: list[str]) -> dict:
     return {"resourceType": "OperationOutcome", "issue": issues}
 
 
-def _search_entry(base: str, entry) -> dict:
-    search = {"mode": entry.mode}
+def _search_entry(base: str, entry: SearchEntry) -> dict:
+    search: dict[str, Any] = {"mode": entry.mode}
     if entry.extensions:  # e.g. the location-distance of a `near` search
         search = {"extension": entry.extensions, **search}
     return {
@@ -102,7 +106,7 @@ def _search_entry(base: str, entry) -> dict:
     }
 
 
-def searchset_bundle(base: str, resource_type: str, result) -> dict:
+def searchset_bundle(base: str, resource_type: str, result: SearchResult) -> dict:
     entries = [_search_entry(base, e) for e in result.entries]
     if result.ignored:
         entries.append(

@@ -9,6 +9,7 @@ engine cannot evaluate yet is left out, so a listed parameter is a parameter tha
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from django.utils import timezone
 
@@ -82,7 +83,7 @@ def _security() -> dict:
     """rest.security: mutual TLS, API keys and scopes always; with the built-in authorization
     server on, its SMART endpoints too (SMART App Launch 2.x "Conformance"; UDAP discovery is
     at [base]/.well-known/udap)."""
-    security = {
+    security: dict[str, Any] = {
         "cors": False,
         "service": [
             {
@@ -153,7 +154,10 @@ def _includes(rdef: registry.ResourceDef) -> list[str]:
 
 def _resource(rdef: registry.ResourceDef) -> dict:
     routed = set(interactions("type"))
-    entry = {"type": rdef.type, "profile": f"http://hl7.org/fhir/StructureDefinition/{rdef.type}"}
+    entry: dict[str, Any] = {
+        "type": rdef.type,
+        "profile": f"http://hl7.org/fhir/StructureDefinition/{rdef.type}",
+    }
     profiles = PLAN_NET_PROFILES.get(rdef.type)
     if profiles:
         entry["supportedProfile"] = [f"{PLAN_NET}/StructureDefinition/{p}" for p in profiles]

@@ -8,7 +8,7 @@ import math
 import sys
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.views import defaults
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -94,7 +94,8 @@ def exception_handler(exc: Exception, context: dict) -> Response:
 
 def _retry_after(exc: Exception) -> int | None:
     """Whole seconds to wait (rounded up, never 0) for refusals that say when to come back."""
-    wait = exc.wait if isinstance(exc, drf.Throttled) else getattr(exc, "retry_after", None)
+    # DRF's Throttled sets .wait (its stubs omit it); our own errors say retry_after.
+    wait = getattr(exc, "wait" if isinstance(exc, drf.Throttled) else "retry_after", None)
     return max(1, math.ceil(wait)) if wait is not None else None
 
 
@@ -108,11 +109,11 @@ def _plain_outcome_response(body: dict, status: int) -> HttpResponse:
     return HttpResponse(json.dumps(body), status=status, content_type=FHIR_JSON_UTF8)
 
 
-def _is_fhir_path(request) -> bool:
+def _is_fhir_path(request: HttpRequest) -> bool:
     return request.path == "/fhir" or request.path.startswith("/fhir/")
 
 
-def page_not_found(request, exception=None):
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Django's handler404: OperationOutcome under /fhir, Django's own page elsewhere (admin)."""
     if _is_fhir_path(request):
         body = outcome("error", "not-found", f"No FHIR endpoint at {request.path}")
@@ -120,7 +121,7 @@ def page_not_found(request, exception=None):
     return defaults.page_not_found(request, exception)
 
 
-def bad_request(request, exception=None):
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Django's handler400: a SuspiciousOperation (an unknown Host, a malformed cookie or
     multipart body) outside any view. Under /fhir an OperationOutcome naming no detail."""
     if _is_fhir_path(request):
@@ -129,7 +130,7 @@ def bad_request(request, exception=None):
     return defaults.bad_request(request, exception)
 
 
-def permission_denied(request, exception=None):
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Django's handler403 for refusals raised outside DRF views."""
     if _is_fhir_path(request):
         body = outcome("error", "forbidden", "Access to this resource is not allowed")
@@ -137,7 +138,7 @@ def permission_denied(request, exception=None):
     return defaults.permission_denied(request, exception)
 
 
-def server_error(request):
+def server_error(request: HttpRequest) -> HttpResponse:
     """Django's handler500 for errors that escape DRF (middleware, rendering).
 
     Django calls it while handling the error, so the error is still the one in flight: a cancelled
@@ -158,7 +159,7 @@ def server_error(request):
     return defaults.server_error(request)
 
 
-def _unavailable_response(request) -> HttpResponse:
+def _unavailable_response(request: HttpRequest) -> HttpResponse:
     if _is_fhir_path(request):
         return _plain_outcome_response(*_unavailable())
     reason = REASONS["database-unavailable"]

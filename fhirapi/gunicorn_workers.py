@@ -9,8 +9,10 @@ catches around the app, with an OperationOutcome marked no-store, as the app and
 from __future__ import annotations
 
 import json
+import socket
 from datetime import datetime
 from ssl import SSLError
+from typing import Any
 
 from gunicorn import util
 from gunicorn.http import errors
@@ -20,7 +22,7 @@ from gunicorn.workers.sync import SyncWorker
 
 # Checked in order, first match wins: (exceptions, status, reason, issue code, diagnostics).
 # The diagnostics never repeat the request: it may carry the key parameter.
-REFUSALS = (
+REFUSALS: tuple[tuple[tuple[type[BaseException], ...], int, str, str, str], ...] = (
     (
         (errors.InvalidResponseHeader, errors.InvalidResponseHeaderName),
         500,
@@ -77,9 +79,9 @@ UNEXPECTED = REFUSALS[0][1:]
 
 def refusal_for(exc: BaseException) -> tuple[int, str, str, str]:
     """(status, reason, issue code, diagnostics) of the answer to a request that raised `exc`."""
-    for kinds, *answer in REFUSALS:
+    for kinds, status, reason, code, diagnostics in REFUSALS:
         if isinstance(exc, kinds):
-            return tuple(answer)
+            return status, reason, code, diagnostics
     return UNEXPECTED
 
 
@@ -101,7 +103,13 @@ def outcome_response(status: int, reason: str, code: str, diagnostics: str) -> b
 class OutcomeErrors:
     """Replaces gunicorn's HTML error pages; logging and the access log entry stay as they were."""
 
-    def handle_error(self, req, client, addr, exc):
+    # Set by the gunicorn worker this mixes into (gunicorn ships no type information).
+    log: Any
+    cfg: Any
+
+    def handle_error(
+        self, req: Any, client: socket.socket, addr: tuple[str, int] | None, exc: BaseException
+    ) -> None:
         started = datetime.now()
         addr = addr or ("", -1)  # a unix socket has no peer address
         status, reason, code, diagnostics = refusal_for(exc)
@@ -119,7 +127,15 @@ class OutcomeErrors:
         except Exception:
             self.log.debug("Failed to send error message.")
 
-    def _log_access(self, req, client, addr, status: str, length: int, started: datetime):
+    def _log_access(
+        self,
+        req: Any,
+        client: socket.socket,
+        addr: tuple[str, int],
+        status: str,
+        length: int,
+        started: datetime,
+    ) -> None:
         environ = default_environ(req, client, self.cfg)
         environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = addr[0], str(addr[1])
         response = Response(req, client, self.cfg)

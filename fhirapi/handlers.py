@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qsl
 
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from directory import storage
@@ -33,10 +35,10 @@ def check_type(resource_type: str) -> str:
     return resource_type
 
 
-def resource_body(request) -> dict:
+def resource_body(request: Request) -> dict:
     """The JSON resource in the request body (parsing errors surface as 400/413/415)."""
     content = request.data
-    if not content:
+    if not content or not isinstance(content, dict):
         raise InvalidRequest("The request body must be a FHIR resource")
     return content
 
@@ -44,15 +46,15 @@ def resource_body(request) -> dict:
 # ---------------------------------------------------------------- instance level
 
 
-def read(request, resource_type: str, logical_id: str) -> Response:
+def read(request: Request, resource_type: str, logical_id: str) -> Response:
     return resource_response(storage.read(check_type(resource_type), logical_id))
 
 
-def vread(request, resource_type: str, logical_id: str, version_id: str) -> Response:
+def vread(request: Request, resource_type: str, logical_id: str, version_id: str) -> Response:
     return resource_response(storage.vread(check_type(resource_type), logical_id, version_id))
 
 
-def update(request, resource_type: str, logical_id: str) -> Response:
+def update(request: Request, resource_type: str, logical_id: str) -> Response:
     check_type(resource_type)
     content = resource_body(request)
     if_match = request.META.get("HTTP_IF_MATCH")
@@ -64,7 +66,7 @@ def update(request, resource_type: str, logical_id: str) -> Response:
     return _update_response(request, result)
 
 
-def _update_response(request, result: storage.WriteResult) -> Response:
+def _update_response(request: Request, result: storage.WriteResult) -> Response:
     """201 when the update created, else 200; the body as the client's Prefer asks."""
     verb = "Created" if result.created else "Updated"
     return write_response(
@@ -76,7 +78,7 @@ def _update_response(request, result: storage.WriteResult) -> Response:
     )
 
 
-def delete(request, resource_type: str, logical_id: str) -> Response:
+def delete(request: Request, resource_type: str, logical_id: str) -> Response:
     # Deleting something unknown or already deleted is still a success (idempotent DELETE).
     storage.delete(check_type(resource_type), logical_id)
     return Response(status=204)
@@ -85,7 +87,7 @@ def delete(request, resource_type: str, logical_id: str) -> Response:
 # ---------------------------------------------------------------- type level
 
 
-def _if_none_exist(request) -> str | None:
+def _if_none_exist(request: Request) -> str | None:
     """The conditional-create criteria, refused when a parameter is blank (see criteria.py)."""
     criteria = request.META.get("HTTP_IF_NONE_EXIST")
     if criteria is None:
@@ -94,7 +96,7 @@ def _if_none_exist(request) -> str | None:
     return criteria
 
 
-def create(request, resource_type: str) -> Response:
+def create(request: Request, resource_type: str) -> Response:
     check_type(resource_type)
     content = resource_body(request)
     criteria = _if_none_exist(request)
@@ -117,11 +119,11 @@ def create(request, resource_type: str) -> Response:
     )
 
 
-def _url_criteria(request, what: str) -> list[tuple[str, str]]:
+def _url_criteria(request: Request, what: str) -> list[tuple[str, str]]:
     return criteria_pairs(request.META.get("QUERY_STRING", ""), what)
 
 
-def conditional_update(request, resource_type: str) -> Response:
+def conditional_update(request: Request, resource_type: str) -> Response:
     """`PUT Type?criteria`: update the one match, create when none, 412 when several."""
     check_type(resource_type)
     pairs = _url_criteria(request, "A conditional update")
@@ -137,7 +139,7 @@ def conditional_update(request, resource_type: str) -> Response:
     return _update_response(request, result)
 
 
-def conditional_delete(request, resource_type: str) -> Response:
+def conditional_delete(request: Request, resource_type: str) -> Response:
     """`DELETE Type?criteria`: delete the one match; none is a success, several a 412."""
     check_type(resource_type)
     pairs = _url_criteria(request, "A conditional delete")
@@ -146,12 +148,12 @@ def conditional_delete(request, resource_type: str) -> Response:
     return Response(status=204)
 
 
-def _query_pairs(request) -> list[tuple[str, str]]:
+def _query_pairs(request: Request) -> list[tuple[str, str]]:
     # parse_qsl keeps order and repeats, both of which matter to search (e.g. repeated _include).
     return parse_qsl(request.META.get("QUERY_STRING", ""), keep_blank_values=True)
 
 
-def _form_pairs(request) -> list[tuple[str, str]]:
+def _form_pairs(request: Request) -> list[tuple[str, str]]:
     """Parameters from a POST _search body, which must be form-encoded when present."""
     body = read_limited(request.stream)
     if not body:
@@ -166,7 +168,7 @@ def _form_pairs(request) -> list[tuple[str, str]]:
         raise InvalidRequest("The _search form body is not UTF-8") from None
 
 
-def _search(request, resource_type: str, pairs: list[tuple[str, str]]) -> Response:
+def _search(request: Request, resource_type: str, pairs: list[tuple[str, str]]) -> Response:
     check_type(resource_type)
     params = [(k, v) for k, v in pairs if k not in TRANSPORT_PARAMS]
     authorization.authorize_search(request, resource_type, params)
@@ -180,23 +182,27 @@ def _search(request, resource_type: str, pairs: list[tuple[str, str]]) -> Respon
     return Response(bundles.searchset_bundle(base_url(request), resource_type, result))
 
 
-def search_type(request, resource_type: str) -> Response:
+def search_type(request: Request, resource_type: str) -> Response:
     return _search(request, resource_type, _query_pairs(request))
 
 
-def search_type_post(request, resource_type: str) -> Response:
+def search_type_post(request: Request, resource_type: str) -> Response:
     return _search(request, resource_type, _query_pairs(request) + _form_pairs(request))
 
 
 # ---------------------------------------------------------------- history
 
 
-def _history(request, scope: paging.HistoryScope, path: str) -> Response:
+def _history(request: Request, scope: paging.HistoryScope, path: str) -> Response:
     query = request.query_params
     since = paging.parse_since(query.get("_since"))
     count = paging.parse_count(query.get("_count"))
     before = paging.read_cursor(scope, query.get(paging.CURSOR_PARAM))
-    filters = {"resource_type": scope.resource_type, "logical_id": scope.logical_id, "since": since}
+    filters: dict[str, Any] = {
+        "resource_type": scope.resource_type,
+        "logical_id": scope.logical_id,
+        "since": since,
+    }
     versions, more = storage.history_page(**filters, before=before, count=count)
     total = storage.history_count(**filters)
 
@@ -206,7 +212,7 @@ def _history(request, scope: paging.HistoryScope, path: str) -> Response:
         fixed.insert(0, ("_since", instant(since)))
     url = f"{base}/{path}"
 
-    def page_link(cursor_before):
+    def page_link(cursor_before: int | None) -> str:
         cursor = (
             []
             if cursor_before is None
@@ -222,33 +228,33 @@ def _history(request, scope: paging.HistoryScope, path: str) -> Response:
     return Response(bundles.history_bundle(base, versions, total=total, links=links))
 
 
-def history_instance(request, resource_type: str, logical_id: str) -> Response:
+def history_instance(request: Request, resource_type: str, logical_id: str) -> Response:
     scope = paging.HistoryScope(check_type(resource_type), logical_id)
     return _history(request, scope, f"{resource_type}/{logical_id}/_history")
 
 
-def history_type(request, resource_type: str) -> Response:
+def history_type(request: Request, resource_type: str) -> Response:
     scope = paging.HistoryScope(check_type(resource_type))
     return _history(request, scope, f"{resource_type}/_history")
 
 
-def history_system(request) -> Response:
+def history_system(request: Request) -> Response:
     return _history(request, paging.HistoryScope(), "_history")
 
 
 # ---------------------------------------------------------------- system
 
 
-def capabilities(request) -> Response:
+def capabilities(request: Request) -> Response:
     # capability reads the route table, which refers back to these handlers.
     from .capability import capability_statement
 
     return Response(capability_statement(base_url(request)))
 
 
-def batch_or_transaction(request) -> Response:
+def batch_or_transaction(request: Request) -> Response:
     return Response(transactions.process(request, resource_body(request)))
 
 
-def unknown_endpoint(request, **kwargs) -> Response:
+def unknown_endpoint(request: Request, **kwargs: Any) -> Response:
     raise NotFound(f"No FHIR endpoint at {request.path}")

@@ -6,11 +6,13 @@ the search engine and the limits never depend on how the client was identified.
 
 from __future__ import annotations
 
+from django.http import HttpRequest
+
 # Under gunicorn on a unix socket the peer has no address; all such requests share one key.
 UNKNOWN_PEER = "unknown"
 
 
-def client_key(request) -> str:
+def client_key(request: HttpRequest) -> str:
     """The registered API client's id; else its certificate's fingerprint; else its address."""
     context = getattr(request, "security", None)
     client = getattr(context, "client", None)

@@ -60,7 +60,7 @@ class LimitStore(Protocol):
 class RedisLimitStore:
     """State in Redis: limits hold across every worker and host sharing it."""
 
-    def __init__(self, url: str, prefix: str):
+    def __init__(self, url: str, prefix: str) -> None:
         import redis
 
         # Short timeouts: a hung Redis must not hold the worker it was meant to protect.
@@ -88,7 +88,7 @@ class LocalLimitStore:
     # Past this many tracked clients, entries with nothing left to remember are dropped.
     PRUNE_AT = 10_000
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._tat: dict[str, float] = {}
         self._slots: dict[str, dict[str, float]] = {}

@@ -5,10 +5,11 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.http import HttpRequest
 from django.urls import reverse
 
 
-def base_url(request) -> str:
+def base_url(request: HttpRequest) -> str:
     """The FHIR base: FHIR_BASE_URL when configured, else derived from this request's host."""
     if settings.FHIR_BASE_URL:
         return settings.FHIR_BASE_URL.rstrip("/")

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import BaseParser
+from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
 
 from .exceptions import NotAcceptable
 from .parsers import base_media_type
@@ -49,15 +54,20 @@ def format_is_json(value: str) -> bool:
 
 
 class FHIRContentNegotiation(BaseContentNegotiation):
-    def select_parser(self, request, parsers):
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
         media_type = base_media_type(request.content_type)
         for parser in parsers:
             if media_type in getattr(parser, "media_types", (parser.media_type,)):
                 return parser
         return None
 
-    def select_renderer(self, request, renderers, format_suffix=None):
-        renderer = renderers[0]
+    def select_renderer(
+        self,
+        request: Request,
+        renderers: Iterable[BaseRenderer],
+        format_suffix: str | None = None,
+    ) -> tuple[BaseRenderer, str]:
+        renderer = next(iter(renderers))
         requested_format = request.query_params.get("_format")
         if requested_format is not None:
             if not format_is_json(requested_format):

@@ -12,9 +12,11 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections.abc import Sequence
+from typing import Any
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from rest_framework.views import APIView
 
 from directory import registry
@@ -60,7 +62,7 @@ def _fhir_json(schema: dict) -> dict:
 # ---------------------------------------------------------------- parameters
 
 
-def _query(name: str, schema: dict, description: str, **extra) -> dict:
+def _query(name: str, schema: dict, description: str, **extra: Any) -> dict:
     return {"name": name, "in": "query", "description": description, "schema": schema, **extra}
 
 
@@ -229,7 +231,7 @@ def _shared_parameters() -> dict:
 # ---------------------------------------------------------------- responses
 
 
-def _response(description: str, schema: dict | None = None, headers: list[str] = ()) -> dict:
+def _response(description: str, schema: dict | None = None, headers: Sequence[str] = ()) -> dict:
     response: dict = {"description": description}
     if schema is not None:
         response["content"] = _fhir_json(schema)
@@ -346,7 +348,7 @@ def operation(route: Route, resource_type: str, path: str) -> dict:
     return result
 
 
-def _paths_for(route: Route) -> list[tuple[str, str, str]]:
+def _paths_for(route: Route) -> list[tuple[str, str]]:
     """(path, resource type) for a route: one path per supported type at type level."""
     template = path_template(route.pattern)
     if _RESOURCE_TYPE not in template:
@@ -498,8 +500,8 @@ def _certificate() -> list[dict]:
 
 def api_security() -> list[dict]:
     """Alternatives for data interactions: certificate AND (key header OR query) AND token."""
-    keys = [{"apiKeyHeader": []}, {"apiKeyQuery": []}]
-    token = {"bearerToken": []}
+    keys: list[dict[str, list[str]]] = [{"apiKeyHeader": []}, {"apiKeyQuery": []}]
+    token: dict[str, list[str]] = {"bearerToken": []}
     tokens = [token] if settings.SECURITY_REQUIRE_BEARER else [token, {}]
     return [
         {**cert, **key, **token}
@@ -643,7 +645,7 @@ class OpenAPIView(APIView):
     # Not DRF's default list: its OPTIONS answers with the view's own metadata, not FHIR.
     http_method_names = ["get", "head"]
 
-    def get(self, request, *args, **kwargs):
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         document = openapi_document(base_url(request))
         # Returned as is, not rendered: the document is plain JSON, not a FHIR resource.
         return HttpResponse(json.dumps(document), content_type=OPENAPI_MEDIA_TYPE)

@@ -65,7 +65,8 @@ def parse_since(raw: str | None) -> datetime | None:
         return datetime.combine(day, time.min, tzinfo=UTC)
     if moment is not None and moment.tzinfo is not None and not _representable_in_utc(moment):
         moment = None
-    if moment is None or moment.tzinfo is None or abs(moment.utcoffset()) > MAX_UTC_OFFSET:
+    offset = moment.utcoffset() if moment is not None else None
+    if moment is None or offset is None or abs(offset) > MAX_UTC_OFFSET:
         raise InvalidRequest(
             f"_since must be a FHIR instant such as 2024-01-31T12:00:00Z, not '{raw[:40]}'",
             expression=["_since"],
@@ -100,7 +101,9 @@ def read_cursor(scope: HistoryScope, token: str | None) -> int | None:
     return data["b"]
 
 
-def previous_before(scope: HistoryScope, since: datetime | None, before: int, count: int):
+def previous_before(
+    scope: HistoryScope, since: datetime | None, before: int, count: int
+) -> int | None:
     """Keyset position of the page newer than the one starting below `before`, or None."""
     return storage.history_previous_before(
         resource_type=scope.resource_type,

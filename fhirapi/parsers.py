@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import IO, Any
+
 from django.conf import settings
 from rest_framework.parsers import BaseParser
 
@@ -27,7 +30,7 @@ def too_large() -> PayloadTooLarge:
     return PayloadTooLarge(f"The request body is larger than {max_body_bytes()} bytes")
 
 
-def read_limited(stream) -> bytes:
+def read_limited(stream: IO[bytes] | None) -> bytes:
     """Read a body, refusing more than FHIR_MAX_BODY_BYTES even when Content-Length lied."""
     if stream is None:
         return b""
@@ -42,5 +45,10 @@ class FHIRJSONParser(BaseParser):
     media_type = "application/fhir+json"
     media_types = JSON_MEDIA_TYPES
 
-    def parse(self, stream, media_type=None, parser_context=None) -> dict:
+    def parse(
+        self,
+        stream: IO[Any],
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> dict:
         return parse_json(read_limited(stream))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+from django.http import HttpRequest
 
 # Preference values are matched case-insensitively but reported in their FHIR spelling.
 RETURN_VALUES = {v.lower(): v for v in ("minimal", "representation", "OperationOutcome")}
@@ -22,7 +25,7 @@ class Preferences:
         return self.handling == "strict"
 
 
-def _pairs(header: str):
+def _pairs(header: str) -> Iterator[tuple[str, str]]:
     for item in header.split(","):
         for token in item.split(";"):
             name, _, value = token.partition("=")
@@ -42,5 +45,5 @@ def parse_prefer(header: str | None) -> Preferences:
     return Preferences(**found)
 
 
-def preferences(request) -> Preferences:
+def preferences(request: HttpRequest) -> Preferences:
     return parse_prefer(request.META.get("HTTP_PREFER"))

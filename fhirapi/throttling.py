@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.conf import settings
+from django.http import HttpRequest
+from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from directory.errors import FHIRError
 
 from . import limitstore
 from .identity import client_key
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +41,12 @@ class LimitsUnavailable(FHIRError):
     status = 503
     code = "transient"
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__("The service is temporarily unable to accept requests; try again later")
         self.retry_after = LIMITS_DOWN_RETRY_SECONDS
 
 
-def _guarded(operation, *args):
+def _guarded(operation: Callable[..., T], *args: Any) -> T:
     """Run a store operation; a store failure becomes LimitsUnavailable (logged, not echoed)."""
     try:
         return operation(*args)
@@ -52,7 +58,7 @@ def _guarded(operation, *args):
 class ClientRateThrottle(BaseThrottle):
     """RATE_LIMIT_PER_MINUTE per client with a burst of RATE_LIMIT_BURST; 0 turns it off."""
 
-    def allow_request(self, request, view) -> bool:
+    def allow_request(self, request: Request, view: Any) -> bool:
         per_minute = settings.RATE_LIMIT_PER_MINUTE
         if per_minute <= 0:
             return True
@@ -73,7 +79,7 @@ class ClientConcurrencyThrottle(BaseThrottle):
     happened; each slot also expires after RATE_LIMIT_SLOT_SECONDS in case its worker died.
     """
 
-    def allow_request(self, request, view) -> bool:
+    def allow_request(self, request: Request, view: Any) -> bool:
         limit = settings.RATE_LIMIT_CONCURRENT
         if limit <= 0:
             return True
@@ -92,7 +98,7 @@ class ClientConcurrencyThrottle(BaseThrottle):
 THROTTLES = [ClientRateThrottle, ClientConcurrencyThrottle]
 
 
-def release_slot(request) -> None:
+def release_slot(request: HttpRequest) -> None:
     """Give back the in-flight slot this request took, if any; never raises."""
     slot = getattr(request, _SLOT_ATTR, None)
     if slot is None:

@@ -8,8 +8,11 @@ search may well finish when the database is less busy, and nothing about the req
 from __future__ import annotations
 
 import logging
+from typing import TypeVar
 
 from directory.errors import FHIRError
+
+E = TypeVar("E", bound=BaseException)
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +25,7 @@ class StatementTimedOut(FHIRError):
     status = 503
     code = "timeout"
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(
             "The request took too long to process and was stopped; narrow the search or try "
             "again later"
@@ -30,9 +33,9 @@ class StatementTimedOut(FHIRError):
         self.retry_after = RETRY_AFTER_SECONDS
 
 
-def as_timeout(exc: Exception) -> Exception:
+def as_timeout(exc: E) -> E | StatementTimedOut:
     """StatementTimedOut for a database error caused by a cancelled statement, else `exc`."""
-    cause = exc
+    cause: BaseException | None = exc
     while cause is not None:
         if getattr(cause, "sqlstate", None) == QUERY_CANCELED:
             logger.warning("statement cancelled after FHIR_STATEMENT_TIMEOUT_MS: %s", cause)

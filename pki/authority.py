@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from . import PkiError, issue, policy
@@ -88,7 +89,7 @@ def issuer(ca: CaDirectory) -> issue.Issuer:
 
 def issue_leaf(
     ca: CaDirectory,
-    build: Callable[[issue.Issuer, object, int], x509.Certificate],
+    build: Callable[[issue.Issuer, CertificatePublicKeyTypes, int], x509.Certificate],
     out_dir: Path,
     basename: str,
     key_type: str = "",

@@ -6,12 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from . import PkiError
@@ -79,7 +82,9 @@ def self_signed_root(subject: Subject, key: PrivateKey, days: int, serial: int) 
     return builder.sign(key, hashes.SHA256())
 
 
-def intermediate_ca(issuer: Issuer, subject: Subject, public_key, days: int, serial: int):
+def intermediate_ca(
+    issuer: Issuer, subject: Subject, public_key: CertificatePublicKeyTypes, days: int, serial: int
+) -> x509.Certificate:
     """An issuing CA that may sign end entities only (pathLen 0)."""
     builder = _issued_by(issuer, subject.name(), public_key, days, serial)
     builder = builder.add_extension(
@@ -88,7 +93,9 @@ def intermediate_ca(issuer: Issuer, subject: Subject, public_key, days: int, ser
     return builder.sign(issuer.key, hashes.SHA256())
 
 
-def server_certificate(issuer: Issuer, subject: Subject, public_key, days: int, serial: int):
+def server_certificate(
+    issuer: Issuer, subject: Subject, public_key: CertificatePublicKeyTypes, days: int, serial: int
+) -> x509.Certificate:
     """A TLS server certificate: serverAuth, names in the SAN (clients ignore the CN)."""
     if not subject.dns and not subject.ips:
         raise PkiError("a server certificate needs at least one DNS name or IP address")
@@ -97,8 +104,14 @@ def server_certificate(issuer: Issuer, subject: Subject, public_key, days: int, 
 
 
 def organization_client(
-    issuer: Issuer, fqdn: str, organization: str, public_key, days, serial, uris=()
-):
+    issuer: Issuer,
+    fqdn: str,
+    organization: str,
+    public_key: CertificatePublicKeyTypes,
+    days: int,
+    serial: int,
+    uris: Sequence[str] = (),
+) -> x509.Certificate:
     """A system's client certificate: clientAuth, SAN DNS = the system's FQDN, O = organisation;
     `uris` add SAN URIs (UDAP names the client software by one)."""
     for uri in uris:
@@ -109,8 +122,13 @@ def organization_client(
 
 
 def direct_address_client(
-    issuer: Issuer, address: str, organization: str, public_key, days, serial
-):
+    issuer: Issuer,
+    address: str,
+    organization: str,
+    public_key: CertificatePublicKeyTypes,
+    days: int,
+    serial: int,
+) -> x509.Certificate:
     """An address-level certificate for a Direct address: clientAuth and emailProtection (S/MIME),
     SAN rfc822Name = the address."""
     require_direct_address(address)
@@ -132,7 +150,15 @@ def require_direct_address(address: str) -> None:
         raise PkiError(f"{address!r} is not a Direct address (local@domain.example)")
 
 
-def _leaf(issuer, subject, public_key, days, serial, usages, encrypts_mail=False):
+def _leaf(
+    issuer: Issuer,
+    subject: Subject,
+    public_key: CertificatePublicKeyTypes,
+    days: int,
+    serial: int,
+    usages: list[x509.ObjectIdentifier],
+    encrypts_mail: bool = False,
+) -> x509.Certificate:
     builder = _issued_by(issuer, subject.name(), public_key, days, serial)
     builder = (
         builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -143,7 +169,9 @@ def _leaf(issuer, subject, public_key, days, serial, usages, encrypts_mail=False
     return builder.sign(issuer.key, hashes.SHA256())
 
 
-def _issued_by(issuer: Issuer, name: x509.Name, public_key, days: int, serial: int):
+def _issued_by(
+    issuer: Issuer, name: x509.Name, public_key: CertificatePublicKeyTypes, days: int, serial: int
+) -> x509.CertificateBuilder:
     now = _now()
     not_after = now + dt.timedelta(days=days)
     if not_after > issuer.certificate.not_valid_after_utc:
@@ -170,7 +198,8 @@ def _authority_key_id(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
     try:
         ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     except x509.ExtensionNotFound:
-        return x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key())
+        # Our CAs hold the EC or RSA keys PrivateKey allows; the wider union cannot occur.
+        return x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key())  # type: ignore[arg-type]
     return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
 
 
@@ -188,7 +217,7 @@ def _ca_key_usage() -> x509.KeyUsage:
     return _key_usage(key_cert_sign=True, crl_sign=True)
 
 
-def _leaf_key_usage(public_key, encrypts_mail: bool) -> x509.KeyUsage:
+def _leaf_key_usage(public_key: CertificatePublicKeyTypes, encrypts_mail: bool) -> x509.KeyUsage:
     # S/MIME encryption to an RSA key is key transport; to an EC key it is key agreement.
     if not encrypts_mail:
         return _key_usage(digital_signature=True)
@@ -197,7 +226,7 @@ def _leaf_key_usage(public_key, encrypts_mail: bool) -> x509.KeyUsage:
     return _key_usage(digital_signature=True, key_agreement=True)
 
 
-def _key_usage(**granted) -> x509.KeyUsage:
+def _key_usage(**granted: Any) -> x509.KeyUsage:
     flags = dict.fromkeys(
         [
             "digital_signature",

@@ -24,7 +24,7 @@ def generate_key(key_type: str = "ec") -> PrivateKey:
     raise PkiError(f"unknown key type {key_type!r}; use one of {', '.join(KEY_TYPES)}")
 
 
-def key_type_of(key) -> str:
+def key_type_of(key: object) -> str:
     return "rsa" if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey) else "ec"
 
 

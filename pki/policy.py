@@ -28,7 +28,9 @@ class CertificateStatus:
     warnings: tuple[str, ...]
 
 
-def certificate_status(cert: x509.Certificate, revoked: bool, now: dt.datetime):
+def certificate_status(
+    cert: x509.Certificate, revoked: bool, now: dt.datetime
+) -> CertificateStatus:
     age = now - cert.not_valid_before_utc
     expires_in = cert.not_valid_after_utc - now
     # A CA certificate is replaced on its own (longer) schedule: only its expiry is a warning.

@@ -84,7 +84,9 @@ def register_client(
     return ClientRegistration(client, created, identities)
 
 
-def _client(name, organization, anchor, scopes, actor) -> tuple[ApiClient, bool]:
+def _client(
+    name: str, organization: str, anchor: TrustAnchor, scopes: str | None, actor: str
+) -> tuple[ApiClient, bool]:
     client = ApiClient.objects.filter(name=name.strip()).first()
     if client is None:
         created = create_client(name, organization, anchor.community, scopes or "", actor=actor)
@@ -96,7 +98,9 @@ def _client(name, organization, anchor, scopes, actor) -> tuple[ApiClient, bool]
     return client, False
 
 
-def _add_missing_identities(client, kind, pem, cert, actor) -> list[CertificateIdentity]:
+def _add_missing_identities(
+    client: ApiClient, kind: str, pem: str, cert: x509.Certificate, actor: str
+) -> list[CertificateIdentity]:
     # A reissued certificate for the same FQDN is already recognised by its DNS identity.
     if kind == CertificateIdentity.DNS:
         values = alt_names(cert, x509.DNSName)

@@ -114,7 +114,7 @@ def publish_crl(ca: CaDirectory, days: int = DEFAULT_CRL_DAYS) -> x509.Certifica
     return crl
 
 
-def _sign_crl(ca: CaDirectory, state: RevocationState, days: int):
+def _sign_crl(ca: CaDirectory, state: RevocationState, days: int) -> x509.CertificateRevocationList:
     ca_cert, now = ca.certificate(), _now()
     builder = (
         x509.CertificateRevocationListBuilder()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .elements import address, phone
 from .endpoints import direct_endpoint, fhir_endpoint
@@ -30,6 +32,9 @@ from .terminology import (
     Specialty,
 )
 from .weighted import Weighted
+
+# One generated group: resources that reference each other, stored together as (type, content).
+Group = list[tuple[str, dict[str, Any]]]
 
 BLOCK = 1000  # practitioners per random stream: output depends on the seed only, not batch sizes
 ROLE_COUNTS = Weighted([1, 2, 3], [70, 22, 8])
@@ -109,8 +114,8 @@ class DirectoryGenerator:
     """
 
     def __init__(
-        self, practitioners: int, organizations: int, seed: int = 1, *, link_services=True
-    ):
+        self, practitioners: int, organizations: int, seed: int = 1, *, link_services: bool = True
+    ) -> None:
         self.practitioners = practitioners
         self.organizations = max(1, organizations)
         self.seed = seed
@@ -130,7 +135,7 @@ class DirectoryGenerator:
 
     # ---------------------------------------------------------- payers and networks
 
-    def payer_groups(self):
+    def payer_groups(self) -> Iterator[Group]:
         """Coverage areas (one Location per state), then each payer with networks and plans."""
         rng = random.Random(f"{self.seed}:payers")  # noqa: S311 - reproducible fake data
         areas = {state: f"{self.tag}-area-{state}" for state in STATES}
@@ -139,7 +144,9 @@ class DirectoryGenerator:
         for index in range(self.payers):
             yield self._payer(rng, index, areas, index < national)
 
-    def _payer(self, rng, index: int, areas: dict[str, str], national: bool):
+    def _payer(
+        self, rng: random.Random, index: int, areas: dict[str, str], national: bool
+    ) -> Group:
         home = CITY_CHOICE.pick(rng)
         states = (
             STATES if national else sorted({home.state, *rng.sample(STATES, rng.randint(0, 3))})
@@ -184,14 +191,14 @@ class DirectoryGenerator:
             group.append(("InsurancePlan", plan))
         return group
 
-    def _join_networks(self, rng, city: City) -> tuple[str, ...]:
+    def _join_networks(self, rng: random.Random, city: City) -> tuple[str, ...]:
         return tuple(
             nid for nid, joins in self.networks_by_state.get(city.state, ()) if rng.random() < joins
         )
 
     # ---------------------------------------------------------- organizations
 
-    def organization_groups(self):
+    def organization_groups(self) -> Iterator[Group]:
         """Payers and networks first (practices join them), then provider organizations."""
         if not self.networks_by_state:
             yield from self.payer_groups()
@@ -199,7 +206,9 @@ class DirectoryGenerator:
         # Pareto sizes: a few large systems, a long tail of small practices.
         sizes = [rng.paretovariate(1.2) for _ in range(self.organizations)]
         scale = self.practitioners / sum(sizes)
-        candidates: dict[str, tuple[list, list]] = {s.code: ([], []) for s in SPECIALTIES}
+        candidates: dict[str, tuple[list[int], list[float]]] = {
+            s.code: ([], []) for s in SPECIALTIES
+        }
         for index, size in enumerate(sizes):
             expected = size * scale
             focus = SPECIALTY_CHOICE.pick(rng)
@@ -212,7 +221,9 @@ class DirectoryGenerator:
             yield group
         self._index_specialties(candidates, sizes)
 
-    def _index_specialties(self, candidates, sizes):
+    def _index_specialties(
+        self, candidates: dict[str, tuple[list[int], list[float]]], sizes: Sequence[float]
+    ) -> None:
         # A specialty nobody practices alone still needs somewhere to work: the largest orgs.
         largest = sorted(range(len(sizes)), key=sizes.__getitem__)[-3:]
         for code, (indexes, weights) in candidates.items():
@@ -220,7 +231,9 @@ class DirectoryGenerator:
                 indexes, weights = largest, [sizes[i] for i in largest]
             self.by_specialty[code] = Weighted(indexes, weights)
 
-    def _organization(self, rng, index: int, expected: float, focus: Specialty):
+    def _organization(
+        self, rng: random.Random, index: int, expected: float, focus: Specialty
+    ) -> tuple[Group, OrgSlot]:
         city = CITY_CHOICE.pick(rng)
         big = expected >= MULTI_SPECIALTY_SIZE
         prefix = rng.choice(NAME_PREFIXES)
@@ -294,7 +307,7 @@ class DirectoryGenerator:
         return group, OrgSlot(org_id, tuple(sites), endpoint_ids, domain, networks)
 
     @staticmethod
-    def _offered(rng, focus: Specialty, big: bool) -> list[Specialty]:
+    def _offered(rng: random.Random, focus: Specialty, big: bool) -> list[Specialty]:
         """The focus specialty; a large system lists a few more on its services."""
         found = [focus]
         for _ in range(4 if big else 0):
@@ -303,7 +316,14 @@ class DirectoryGenerator:
                 found.append(other)
         return found
 
-    def _services(self, rng, name, sites, specialties, big) -> list[tuple[str, dict]]:
+    def _services(
+        self,
+        rng: random.Random,
+        name: str,
+        sites: Sequence[Site],
+        specialties: Sequence[Specialty],
+        big: bool,
+    ) -> Group:
         """One HealthcareService per site: what is offered there, how, and by whom."""
         category, service_type, _ = SERVICE_KIND.get(specialties[0].code, DEFAULT_SERVICE_KIND)
         found = []
@@ -327,7 +347,9 @@ class DirectoryGenerator:
             found.append(("HealthcareService", service))
         return found
 
-    def _org_endpoints(self, rng, index, name, org_id, domain, big) -> list[dict]:
+    def _org_endpoints(
+        self, rng: random.Random, index: int, name: str, org_id: str, domain: str, big: bool
+    ) -> list[dict]:
         status = "active" if rng.random() > 0.03 else rng.choice(["off", "suspended"])
         found = [
             direct_endpoint(
@@ -350,7 +372,9 @@ class DirectoryGenerator:
             )
         return found
 
-    def _location(self, rng, lid, name, org_id, city: City, hospital: bool) -> dict:
+    def _location(
+        self, rng: random.Random, lid: str, name: str, org_id: str, city: City, hospital: bool
+    ) -> dict:
         type_code = "HOSP" if hospital else "OF"
         return location(
             lid,
@@ -365,7 +389,7 @@ class DirectoryGenerator:
             telecom=[phone(city.area_code, rng.randrange(100))],
         )
 
-    def _street_address(self, rng, city: City) -> dict:
+    def _street_address(self, rng: random.Random, city: City) -> dict:
         street = (
             f"{rng.randrange(1, 9900)} {rng.choice(STREET_NAMES)} {rng.choice(STREET_SUFFIXES)}"
         )
@@ -377,7 +401,7 @@ class DirectoryGenerator:
 
     # ---------------------------------------------------------- practitioners
 
-    def practitioner_groups(self, blocks=None):
+    def practitioner_groups(self, blocks: Iterable[int] | None = None) -> Iterator[Group]:
         """Groups for every practitioner block (or just `blocks`), in block order."""
         if not self.slots:
             for _ in self.organization_groups():
@@ -386,12 +410,12 @@ class DirectoryGenerator:
         for block in blocks if blocks is not None else range(count):
             yield from self.block_groups(block)
 
-    def block_groups(self, block: int):
+    def block_groups(self, block: int) -> Iterator[Group]:
         rng = random.Random(f"{self.seed}:block:{block}")  # noqa: S311 - reproducible fake data
         for index in range(block * BLOCK, min(self.practitioners, (block + 1) * BLOCK)):
             yield self._practitioner(rng, index)
 
-    def _practitioner(self, rng, index: int) -> list[tuple[str, dict]]:
+    def _practitioner(self, rng: random.Random, index: int) -> list[tuple[str, dict]]:
         npi = npi_for_index(index, self.seed)
         pid = f"{self.tag}-prac-{npi}"
         gender = "female" if rng.random() < 0.45 else "male"
@@ -456,7 +480,7 @@ class DirectoryGenerator:
             )
         return group
 
-    def _places(self, rng, specialty: Specialty) -> list[tuple[OrgSlot, Site]]:
+    def _places(self, rng: random.Random, specialty: Specialty) -> list[tuple[OrgSlot, Site]]:
         """1-3 distinct sites; extra roles are mostly other sites of the same organization."""
         orgs = self.by_specialty[specialty.code]
         slot = self.slots[orgs.pick(rng)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .elements import concept, profiled, ref, without_empty
 from .terminology import PHYSICAL_TYPE_SYSTEM, ROLE_CODE_SYSTEM
 
@@ -20,7 +22,7 @@ def location(
     telecom: list | None = None,
     part_of: str | None = None,
     status: str = "active",
-    endpoints=(),
+    endpoints: Sequence[str] = (),
     description: str | None = None,
 ) -> dict:
     content = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .elements import concept, extension_reference, profiled, ref, without_empty
 from .terminology import (
     LOCATION_REFERENCE_URL,
@@ -23,7 +25,7 @@ def organization(
     type_code: str,
     addr: dict,
     telecom: list,
-    endpoints=(),
+    endpoints: Sequence[str] = (),
     part_of: str | None = None,
     active: bool = True,
     alias: list[str] | None = None,

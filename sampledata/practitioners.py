@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .elements import coding, concept, extension_reference, ref, without_empty
 from .terminology import (
     DEGREE_DISPLAY,
@@ -62,10 +64,10 @@ def practitioner_role(
     location_ids: list[str],
     specialty: Specialty,
     telecom: list,
-    endpoints=(),
+    endpoints: Sequence[str] = (),
     active: bool = True,
-    network_ids=(),
-    service_ids=(),
+    network_ids: Sequence[str] = (),
+    service_ids: Sequence[str] = (),
 ) -> dict:
     content = {
         "resourceType": "PractitionerRole",

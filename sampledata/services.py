@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from .elements import concept, profiled, ref, without_empty
 from .terminology import (
     DELIVERY_METHOD_SYSTEM,
@@ -50,7 +52,7 @@ def healthcare_service(
     location_id: str,
     category: str,
     service_type: str | None,
-    specialties: list[Specialty],
+    specialties: Sequence[Specialty],
     virtual: list[str] | None,
     telecom: list,
 ) -> dict:

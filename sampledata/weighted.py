@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import random
 from bisect import bisect
+from collections.abc import Iterable
 from itertools import accumulate
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 
-class Weighted:
+class Weighted(Generic[T]):
     """Items with relative weights; `pick` is a binary search over cumulative weights."""
 
-    def __init__(self, items, weights):
+    def __init__(self, items: Iterable[T], weights: Iterable[float]) -> None:
         self.items = list(items)
         self.cumulative = list(accumulate(weights))
         self.total = self.cumulative[-1]
 
-    def pick(self, rng: random.Random):
+    def pick(self, rng: random.Random) -> T:
         return self.items[bisect(self.cumulative, rng.random() * self.total)]
 
 

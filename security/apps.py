@@ -8,7 +8,7 @@ class SecurityConfig(AppConfig):
     name = "security"
     verbose_name = "Transport security"
 
-    def ready(self):
+    def ready(self) -> None:
         # Importing registers the production-readiness system checks.
         from . import checks  # noqa: F401
 
@@ -17,7 +17,7 @@ class SecurityConfig(AppConfig):
         self._restrict_credential_admins()
         self._name_third_party_apps()
 
-    def _connect_role_sync(self):
+    def _connect_role_sync(self) -> None:
         """Keeps the staff role groups complete when later migrations add models."""
         from django.db.models.signals import post_migrate
 
@@ -25,7 +25,7 @@ class SecurityConfig(AppConfig):
 
         post_migrate.connect(sync_groups_after_migrate, sender=self)
 
-    def _connect_client_memo(self):
+    def _connect_client_memo(self) -> None:
         """A saved or deleted client or identity is not answered from the certificate memo."""
         from django.db.models.signals import post_delete, post_save
 
@@ -36,7 +36,7 @@ class SecurityConfig(AppConfig):
             signal.connect(certclients.client_changed, sender=ApiClient)
             signal.connect(certclients.identity_changed, sender=CertificateIdentity)
 
-    def _restrict_credential_admins(self):
+    def _restrict_credential_admins(self) -> None:
         """OTP device and lockout pages are for superusers only (security/superuser_only.py)."""
         from django.contrib import admin
 

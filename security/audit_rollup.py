@@ -49,7 +49,7 @@ def roll_up(now: datetime, oldest: datetime, step: timedelta = MAX_STEP) -> date
             rolled_until=until
         )
         if not claimed:
-            return AuditRollupState.objects.get(pk=1).rolled_until
+            return AuditRollupState.objects.get(pk=1).rolled_until or since
         counts = (
             RequestAudit.objects.filter(time__gte=since, time__lt=until)
             .annotate(hour=Trunc("time", "hour"))

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 
-from .models import ApiClient
+from .models import ApiClient, CertificateIdentity
 
 _CLIENT_FIELDS = [f.attname for f in ApiClient._meta.concrete_fields]
 _ID = _CLIENT_FIELDS.index("id")
@@ -68,18 +70,18 @@ def clear() -> None:
         _memo.clear()
 
 
-def _forget_now_and_at_commit(forget) -> None:
+def _forget_now_and_at_commit(forget: Callable[[], None]) -> None:
     # Again at commit: a request in another thread may re-read the row before the change commits.
     forget()
     transaction.on_commit(forget)
 
 
-def client_changed(sender, instance, **kwargs) -> None:
+def client_changed(sender: Any, instance: ApiClient, **kwargs: Any) -> None:
     """Signal receiver: a saved or deleted client is read afresh."""
     _forget_now_and_at_commit(partial(forget_client, instance.pk))
 
 
-def identity_changed(sender, instance, **kwargs) -> None:
+def identity_changed(sender: Any, instance: CertificateIdentity, **kwargs: Any) -> None:
     """Signal receiver: a new or removed identity can change any certificate's answer (two
     clients claiming one certificate are trusted neither), so everything is read afresh."""
     _forget_now_and_at_commit(clear)

@@ -11,9 +11,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import stat
+from collections.abc import Sequence
+from typing import Any
 
+from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
+from django.core.checks import CheckMessage
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections
 
@@ -36,14 +40,20 @@ def _in_production() -> bool:
 
 
 @checks.register(TAG)
-def check_debug_off(app_configs=None, **kwargs):
+def check_debug_off(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     if _in_production() and settings.DEBUG:
         return [_error("DEBUG is on in production", "Set DEBUG=false.", 1)]
     return []
 
 
 @checks.register(TAG)
-def check_trust_anchor(app_configs=None, databases=None, **kwargs):
+def check_trust_anchor(
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
     """Needs the database, so it runs only when a database is given (as the WSGI start does)."""
     if not _in_production() or not databases:
         return []
@@ -72,7 +82,9 @@ def check_trust_anchor(app_configs=None, databases=None, **kwargs):
 
 
 @checks.register(TAG)
-def check_trusted_proxies(app_configs=None, **kwargs):
+def check_trusted_proxies(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     if _in_production() and not settings.SECURITY_TRUSTED_PROXIES:
         return [
             _error(
@@ -88,7 +100,9 @@ LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")
 
 
 @checks.register(TAG)
-def check_no_loopback_proxy(app_configs=None, **kwargs):
+def check_no_loopback_proxy(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     """Every local user and process can connect to a loopback port and claim to be the proxy."""
     if not _in_production():
         return []
@@ -111,7 +125,9 @@ def check_no_loopback_proxy(app_configs=None, **kwargs):
 
 
 @checks.register(TAG)
-def check_secret_key(app_configs=None, **kwargs):
+def check_secret_key(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     if not _in_production():
         return []
     key = settings.SECRET_KEY or ""
@@ -127,7 +143,9 @@ def check_secret_key(app_configs=None, **kwargs):
 
 
 @checks.register(TAG)
-def check_api_key_pepper(app_configs=None, **kwargs):
+def check_api_key_pepper(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     if _in_production() and settings.SECURITY_API_KEY_PEPPER in ("", DEV_SECRET_KEY):
         return [
             _error(
@@ -140,7 +158,9 @@ def check_api_key_pepper(app_configs=None, **kwargs):
 
 
 @checks.register(TAG)
-def check_private_key_files(app_configs=None, **kwargs):
+def check_private_key_files(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     if not _in_production():
         return []
     return [
@@ -168,7 +188,9 @@ def _private_key_file_problem(path: str) -> checks.Error | None:
 
 
 @checks.register(TAG)
-def check_admin_two_factor(app_configs=None, **kwargs):
+def check_admin_two_factor(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     """A stolen admin password alone must not open the admin of a production directory."""
     from .twofactor import otp_required
 

@@ -14,6 +14,7 @@ import logging
 from functools import lru_cache
 
 from django.conf import settings
+from django.http import HttpRequest
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def is_trusted_proxy(remote_addr: str) -> bool:
     return any(address in network for network in networks)
 
 
-def client_ip_address(request) -> str | None:
+def client_ip_address(request: HttpRequest) -> str | None:
     """The client's address: lockouts (AXES_CLIENT_IP_CALLABLE) and the audit record it."""
     remote_addr = request.META.get("REMOTE_ADDR")
     if not is_trusted_proxy(remote_addr or ""):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from functools import partial
 
 from cryptography import x509
@@ -152,7 +153,14 @@ def add_identity(
     return _store_identities(client, kind, values, certificate_pem, not_after, actor)
 
 
-def _store_identities(client, kind, values, certificate_pem, not_after, actor):
+def _store_identities(
+    client: ApiClient,
+    kind: str,
+    values: list[str],
+    certificate_pem: str,
+    not_after: datetime | None,
+    actor: str,
+) -> list[CertificateIdentity]:
     identities = []
     try:
         with transaction.atomic():
@@ -219,7 +227,7 @@ def reactivate_client(client: ApiClient, actor: str, reason: str = "") -> ApiCli
     return _set_status(client, ApiClient.ACTIVE, "client-reactivated", actor, reason)
 
 
-def _set_status(client, status, action, actor, reason):
+def _set_status(client: ApiClient, status: str, action: str, actor: str, reason: str) -> ApiClient:
     with transaction.atomic():
         ApiClient.objects.filter(pk=client.pk).update(status=status)
         record_event(actor, action, client, reason=reason)

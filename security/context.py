@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from django.http import HttpRequest
+
 from .client_ip import client_ip_address
 
 if TYPE_CHECKING:
@@ -40,13 +42,13 @@ class SecurityContext:
     decisions: list[str] = field(default_factory=list)
 
 
-def context_of(request) -> SecurityContext:
+def context_of(request: HttpRequest) -> SecurityContext:
     """The request's context, created on first use."""
     # DRF wraps the Django request; the context lives on the Django one, where middleware and the
     # audit see it too.
-    request = getattr(request, "_request", request)
-    context = getattr(request, "security", None)
+    django_request: HttpRequest = getattr(request, "_request", request)
+    context = getattr(django_request, "security", None)
     if context is None:
-        context = SecurityContext(remote_addr=client_ip_address(request) or "")
-        request.security = context
+        context = SecurityContext(remote_addr=client_ip_address(django_request) or "")
+        django_request.security = context  # type: ignore[attr-defined]  # our per-request slot
     return context

@@ -1,5 +1,8 @@
 """Forms of the web admin's key and identity actions; none of them ever carries a key."""
 
+from datetime import datetime
+from typing import Any
+
 from django import forms
 from django.utils import timezone
 
@@ -20,7 +23,7 @@ class IssueKeyForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
 
-    def clean_expires_at(self):
+    def clean_expires_at(self) -> datetime | None:
         expires_at = self.cleaned_data["expires_at"]
         if expires_at is not None and expires_at <= timezone.now():
             raise forms.ValidationError("The expiry must be in the future.")
@@ -66,7 +69,7 @@ class IdentityForm(forms.Form):
         help_text="A DNS name, an RFC 4514 subject DN, or a SHA-256 fingerprint.",
     )
 
-    def clean_certificate(self):
+    def clean_certificate(self) -> str:
         upload = self.cleaned_data["certificate"]
         if upload is None:
             return ""
@@ -77,8 +80,8 @@ class IdentityForm(forms.Form):
         except UnicodeDecodeError as exc:
             raise forms.ValidationError("The file is not a PEM certificate.") from exc
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
         sources = [s for s in ("certificate", "pem", "value") if (cleaned.get(s) or "").strip()]
         if len(sources) != 1:
             raise forms.ValidationError("Give exactly one of: a file, a pasted PEM, or a value.")
@@ -89,7 +92,7 @@ class IdentityForm(forms.Form):
         return cleaned
 
     @staticmethod
-    def _check_certificate(pem):
+    def _check_certificate(pem: str) -> None:
         try:
             load_certificate(pem)
         except ClientError as exc:

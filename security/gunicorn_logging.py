@@ -6,6 +6,10 @@ atom is redacted before formatting, so even a custom access_log_format cannot wr
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
+from typing import Any
+
 from gunicorn.glogging import Logger
 
 from .redaction import MARKER, RedactingFilter, redact, secret_header_names
@@ -17,14 +21,16 @@ ALWAYS_SECRET_ATOM_HEADERS = ("cookie", "set-cookie")
 class RedactingGunicornLogger(Logger):
     """A gunicorn Logger whose access atoms and error records never carry a credential."""
 
-    def setup(self, cfg):
+    def setup(self, cfg: Any) -> None:
         super().setup(cfg)
         # After super(): handlers from a log config dict or file are attached by then too.
         for log in (self.error_log, self.access_log):
             for handler in log.handlers:
                 _add_redaction(handler)
 
-    def atoms(self, resp, req, environ, request_time):
+    def atoms(
+        self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta
+    ) -> dict[str, Any]:
         secret_atoms = _secret_atom_names()
         return {
             name: _redacted_atom(name, value, secret_atoms)
@@ -32,7 +38,7 @@ class RedactingGunicornLogger(Logger):
         }
 
 
-def _add_redaction(handler) -> None:
+def _add_redaction(handler: logging.Handler) -> None:
     # setup() runs again on every configuration reload; one filter per handler is enough.
     if not any(isinstance(existing, RedactingFilter) for existing in handler.filters):
         handler.addFilter(RedactingFilter())
@@ -47,7 +53,7 @@ def _secret_atom_names() -> frozenset[str]:
     return frozenset(names)
 
 
-def _redacted_atom(name: str, value, secret_atoms: frozenset[str]):
+def _redacted_atom(name: str, value: object, secret_atoms: frozenset[str]) -> object:
     if name in secret_atoms:
         return MARKER
     return redact(value) if isinstance(value, str) else value

@@ -18,10 +18,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from . import certclients
@@ -92,7 +93,14 @@ def prefix_of(presented: str) -> str:
 # --- Events -----------------------------------------------------------------------------------
 
 
-def record_event(actor, action, client=None, key_prefix="", reason="", detail=""):
+def record_event(
+    actor: str,
+    action: str,
+    client: ApiClient | None = None,
+    key_prefix: str = "",
+    reason: str = "",
+    detail: str = "",
+) -> KeyEvent:
     """One audit row; never pass a key here, only its prefix."""
     return KeyEvent.objects.create(
         actor=actor[:150],
@@ -107,7 +115,9 @@ def record_event(actor, action, client=None, key_prefix="", reason="", detail=""
 # --- Issue, rotate, retire, expire -------------------------------------------------------------
 
 
-def issue_key(client: ApiClient, actor: str, expires_at: datetime | None = None):
+def issue_key(
+    client: ApiClient, actor: str, expires_at: datetime | None = None
+) -> tuple[ApiKey, str]:
     """A new active key for `client`: (ApiKey, plaintext). The plaintext is not kept anywhere."""
     with transaction.atomic():
         key, plaintext = _insert_new_key(client, expires_at)
@@ -116,7 +126,7 @@ def issue_key(client: ApiClient, actor: str, expires_at: datetime | None = None)
     return key, plaintext
 
 
-def _insert_new_key(client, expires_at):
+def _insert_new_key(client: ApiClient, expires_at: datetime | None) -> tuple[ApiKey, str]:
     # A prefix collision is astronomically rare, but the unique index decides, not a prior check.
     for _ in range(5):
         prefix, plaintext = new_key_material()
@@ -134,7 +144,7 @@ def _insert_new_key(client, expires_at):
     raise RuntimeError("could not find an unused key prefix")
 
 
-def rotate_key(key: ApiKey, grace: timedelta, actor: str, reason: str = ""):
+def rotate_key(key: ApiKey, grace: timedelta, actor: str, reason: str = "") -> tuple[ApiKey, str]:
     """Issue a replacement; the old key keeps working for `grace`, then retires."""
     now = timezone.now()
     with transaction.atomic():
@@ -158,10 +168,11 @@ def rotate_key(key: ApiKey, grace: timedelta, actor: str, reason: str = ""):
     return new, plaintext
 
 
-def _rotation_detail(old, new):
+def _rotation_detail(old: ApiKey, new: ApiKey) -> str:
     if old.state == ApiKey.RETIRED:
         return f"replaced by {new.prefix}; retired immediately"
-    return f"replaced by {new.prefix}; valid until {old.grace_until.isoformat()}"
+    until = cast(datetime, old.grace_until)  # rotate_key set it: the key is ROTATING
+    return f"replaced by {new.prefix}; valid until {until.isoformat()}"
 
 
 def retire_key(key: ApiKey, actor: str, reason: str) -> ApiKey:
@@ -182,13 +193,13 @@ def retire_key(key: ApiKey, actor: str, reason: str) -> ApiKey:
     return key
 
 
-def _mark_retired(key, now, reason):
+def _mark_retired(key: ApiKey, now: datetime, reason: str) -> None:
     key.state = ApiKey.RETIRED
     key.retired_at = now
     key.retired_reason = reason[:500]
 
 
-def _copy_state(source, target):
+def _copy_state(source: ApiKey, target: ApiKey) -> None:
     """Keep the caller's instance in step with the row we just changed."""
     for name in ("state", "grace_until", "retired_at", "retired_reason", "replaced_by_id"):
         setattr(target, name, getattr(source, name))
@@ -202,12 +213,12 @@ def expire_keys(now: datetime | None = None, actor: str = SYSTEM_ACTOR) -> dict[
     return {"retired": retired, "expired": expired}
 
 
-def _locked_with_client():
+def _locked_with_client() -> QuerySet[ApiKey]:
     # Lock only the key rows: the joined client rows are read, not changed.
     return ApiKey.objects.select_related("client").select_for_update(of=("self",))
 
 
-def _end_grace_periods(now, actor):
+def _end_grace_periods(now: datetime, actor: str) -> int:
     count = 0
     with transaction.atomic():
         due = _locked_with_client().filter(state=ApiKey.ROTATING, grace_until__lte=now)
@@ -220,7 +231,7 @@ def _end_grace_periods(now, actor):
     return count
 
 
-def _expire_active_keys(now, actor):
+def _expire_active_keys(now: datetime, actor: str) -> int:
     count = 0
     with transaction.atomic():
         due = _locked_with_client().filter(state=ApiKey.ACTIVE, expires_at__lte=now)
@@ -270,7 +281,7 @@ def _is_usable(key: ApiKey, now: datetime) -> bool:
     return current_state(key, now) in (ApiKey.ACTIVE, ApiKey.ROTATING)
 
 
-def _settle_lapsed(key, now):
+def _settle_lapsed(key: ApiKey, now: datetime) -> None:
     """Write the state a lapsed deadline implies, once, whichever process sees it first."""
     if key.state == ApiKey.ROTATING and key.grace_until is not None and now >= key.grace_until:
         changed = ApiKey.objects.filter(pk=key.pk, state=ApiKey.ROTATING).update(

@@ -1,6 +1,7 @@
 """Which requests the security checks apply to."""
 
 from django.conf import settings
+from django.http import HttpRequest
 
 API_PREFIX = "/fhir"
 # The CapabilityStatement describes the server, not directory data: it needs a trusted transport
@@ -19,19 +20,19 @@ DISCOVERY_PATHS = (
 OAUTH_AUDITED_PATHS = ("/oauth/token", "/oauth/register")
 
 
-def is_public(request) -> bool:
+def is_public(request: HttpRequest) -> bool:
     return request.path_info in settings.SECURITY_PUBLIC_PATHS
 
 
-def is_api(request) -> bool:
+def is_api(request: HttpRequest) -> bool:
     path = request.path_info
     return path == API_PREFIX or path.startswith(API_PREFIX + "/")
 
 
-def is_metadata(request) -> bool:
+def is_metadata(request: HttpRequest) -> bool:
     """The server's self-descriptions (CapabilityStatement, OpenAPI, discovery): transport only."""
     return request.path_info.rstrip("/") in DISCOVERY_PATHS
 
 
-def is_oauth(request) -> bool:
+def is_oauth(request: HttpRequest) -> bool:
     return request.path_info in OAUTH_AUDITED_PATHS

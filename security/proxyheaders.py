@@ -127,7 +127,9 @@ def _unquote_xfcc_value(raw: str) -> str:
 
 def _split_outside_quotes(text: str, separator: str) -> list[str]:
     """Split on `separator` except inside double quotes (where backslash escapes)."""
-    parts, current, quoted, escaped = [], [], False, False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted, escaped = False, False
     for char in text:
         if escaped:
             escaped = False

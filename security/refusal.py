@@ -92,7 +92,7 @@ REASONS = {
 class Refusal(Exception):
     """Raised by a check; turned into an OperationOutcome response by the middleware."""
 
-    def __init__(self, code: str):
+    def __init__(self, code: str) -> None:
         super().__init__(code)
         self.reason = REASONS[code]
 

@@ -6,7 +6,10 @@ credentials in headers, the query string and local variables, so those are clean
 
 from __future__ import annotations
 
-from django.http import QueryDict
+from types import FrameType
+from typing import Any
+
+from django.http import HttpRequest, QueryDict
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
 from .redaction import is_secret_param, redact, secret_header_names
@@ -18,7 +21,7 @@ QUERY_META_KEYS = ("QUERY_STRING", "RAW_URI", "REQUEST_URI")
 class _Shown:
     """A stand-in whose repr is already-redacted text, for report sections that pprint values."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str) -> None:
         self.text = text
 
     def __repr__(self) -> str:
@@ -28,14 +31,14 @@ class _Shown:
 class RedactingExceptionReporterFilter(SafeExceptionReporterFilter):
     """Also cleanses credential headers, query-string secrets and secret-bearing local values."""
 
-    def get_safe_request_meta(self, request):
+    def get_safe_request_meta(self, request: HttpRequest) -> dict[str, Any]:
         meta = super().get_safe_request_meta(request)
         for name in _credential_meta_keys():
             if name in meta:
                 meta[name] = self.cleansed_substitute
         return {name: _redact_value(value) for name, value in meta.items()}
 
-    def get_safe_query(self, request) -> QueryDict:
+    def get_safe_query(self, request: HttpRequest) -> QueryDict:
         """request.GET with the key parameter starred and any other secret-shaped value redacted."""
         query = request.GET.copy()
         for name in list(query):
@@ -47,7 +50,10 @@ class RedactingExceptionReporterFilter(SafeExceptionReporterFilter):
                 query.setlist(name, [redact(value) for value in values])
         return query
 
-    def get_traceback_frame_variables(self, request, tb_frame):
+    # Django only iterates the pairs; its stubs say ItemsView.
+    def get_traceback_frame_variables(  # type: ignore[override]
+        self, request: HttpRequest | None, tb_frame: FrameType
+    ) -> list[tuple[str, Any]]:
         # Local variables (the raw header, a parsed token) are where a view's secrets live.
         variables = super().get_traceback_frame_variables(request, tb_frame)
         return [(name, _redacted_if_secret(value)) for name, value in variables]
@@ -57,11 +63,11 @@ def _credential_meta_keys() -> list[str]:
     return ["HTTP_" + name.upper().replace("-", "_") for name in secret_header_names()]
 
 
-def _redact_value(value):
+def _redact_value(value: object) -> object:
     return redact(value) if isinstance(value, str) else value
 
 
-def _redacted_if_secret(value):
+def _redacted_if_secret(value: object) -> object:
     try:
         shown = repr(value)
     except Exception:
@@ -73,7 +79,7 @@ def _redacted_if_secret(value):
 class RedactingExceptionReporter(ExceptionReporter):
     """Reports whose query, URI and exception text are cleansed, and redacted once more whole."""
 
-    def get_traceback_data(self):
+    def get_traceback_data(self) -> dict[str, Any]:
         data = super().get_traceback_data()
         if self.request is not None and hasattr(self.filter, "get_safe_query"):
             data["request_GET_items"] = self.filter.get_safe_query(self.request).items()
@@ -83,8 +89,8 @@ class RedactingExceptionReporter(ExceptionReporter):
         return data
 
     # The last pass catches secrets in places no filter hook reaches (e.g. a template context).
-    def get_traceback_html(self):
+    def get_traceback_html(self) -> str:  # type: ignore[override]  # plain text, sent as is
         return redact(str(super().get_traceback_html()))
 
-    def get_traceback_text(self):
+    def get_traceback_text(self) -> str:  # type: ignore[override]  # plain text, sent as is
         return redact(str(super().get_traceback_text()))

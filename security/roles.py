@@ -7,6 +7,12 @@ permissions of models added later (the directory's admin proxy models) reach the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import Group, Permission
+    from django.db.migrations.state import StateApps
+    from django.db.models import QuerySet
 
 ADMINISTRATORS = "Directory administrators"
 SUPPORT = "Support staff"
@@ -54,7 +60,9 @@ ROLES = (
 ROLE_BY_OPTION = {"admin": ADMINISTRATORS, "support": SUPPORT, "auditor": AUDITORS}
 
 
-def role_permissions(role: Role, permission_model, using: str = "default"):
+def role_permissions(
+    role: Role, permission_model: type[Permission], using: str = "default"
+) -> QuerySet[Permission]:
     """The Permission rows `role` should hold, as they exist in the database now."""
     from django.db.models import Q
 
@@ -64,14 +72,18 @@ def role_permissions(role: Role, permission_model, using: str = "default"):
     return permission_model.objects.using(using).filter(wanted)
 
 
-def sync_groups(group_model, permission_model, using: str = "default") -> None:
+def sync_groups(
+    group_model: type[Group], permission_model: type[Permission], using: str = "default"
+) -> None:
     """Create the role groups and set each to exactly its permissions; safe to repeat."""
     for role in ROLES:
         group, _ = group_model.objects.using(using).get_or_create(name=role.group)
         group.permissions.set(role_permissions(role, permission_model, using))
 
 
-def sync_groups_after_migrate(sender, apps=None, using="default", **kwargs) -> None:
+def sync_groups_after_migrate(
+    sender: Any, apps: StateApps | None = None, using: str = "default", **kwargs: Any
+) -> None:
     """post_migrate handler for the security app: re-syncs the groups after every migrate.
 
     Connected with this app as sender, it runs after the permissions of every app listed before

@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
 from .directory_port import directory
+
+if TYPE_CHECKING:
+    from .models import ApiClient
 
 Grant = tuple[str, str]  # (resource type, permission letter)
 
@@ -85,7 +88,7 @@ def client_grants(allowed_scopes: Iterable[str]) -> set[Grant]:
     return grants
 
 
-def effective_grants(claims: dict[str, Any], client=None) -> set[Grant]:
+def effective_grants(claims: dict[str, Any], client: ApiClient | None = None) -> set[Grant]:
     """The token's grants, cut down to what its client may ever have (when a client is known)."""
     grants = token_grants(claims)
     if client is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.db.models import Q, QuerySet
 
 from .roles import ROLES
@@ -28,7 +28,7 @@ ROLE_FIELDS = ("is_active", "is_staff", "is_superuser", "groups", "user_permissi
 ROLE_GROUPS = frozenset(role.group for role in ROLES)
 
 
-def held_permissions(user) -> frozenset[int]:
+def held_permissions(user: AbstractUser) -> frozenset[int]:
     """Ids of the permissions `user` holds directly or through a group, active or not.
 
     Not user.get_all_permissions(): that is empty for an inactive user, who would then look
@@ -46,16 +46,16 @@ def group_permissions(group: Group) -> frozenset[int]:
     return frozenset(group.permissions.values_list("pk", flat=True))
 
 
-def is_self(actor, target) -> bool:
+def is_self(actor: AbstractUser, target: AbstractUser | None) -> bool:
     return target is not None and target.pk is not None and target.pk == actor.pk
 
 
-def frozen_user_fields(actor, target) -> tuple[str, ...]:
+def frozen_user_fields(actor: AbstractUser, target: AbstractUser | None) -> tuple[str, ...]:
     """The fields of `target`'s form that `actor` may not change."""
     return ROLE_FIELDS if is_self(actor, target) else NEVER_EDITABLE
 
 
-def may_manage_user(actor, target) -> bool:
+def may_manage_user(actor: AbstractUser, target: AbstractUser) -> bool:
     """Whether `actor` may change, delete or set the password of `target`."""
     if actor.is_superuser:
         return True
@@ -64,7 +64,7 @@ def may_manage_user(actor, target) -> bool:
     return held_permissions(target) <= held_permissions(actor)
 
 
-def may_manage_group(actor, group: Group) -> bool:
+def may_manage_group(actor: AbstractUser, group: Group) -> bool:
     """Whether `actor` may change or delete `group` (its name and permissions)."""
     if group.name in ROLE_GROUPS:
         return False
@@ -75,14 +75,14 @@ def may_manage_group(actor, group: Group) -> bool:
     return group_permissions(group) <= held_permissions(actor)
 
 
-def grantable_permissions(actor) -> QuerySet:
+def grantable_permissions(actor: AbstractUser) -> QuerySet[Permission]:
     """The permissions `actor` may give to a user or put into a group."""
     if actor.is_superuser:
         return Permission.objects.all()
     return Permission.objects.filter(pk__in=held_permissions(actor))
 
 
-def grantable_groups(actor) -> QuerySet:
+def grantable_groups(actor: AbstractUser) -> QuerySet[Group]:
     """The groups `actor` may add a user to: those holding nothing `actor` lacks."""
     if actor.is_superuser:
         return Group.objects.all()
@@ -90,7 +90,9 @@ def grantable_groups(actor) -> QuerySet:
     return Group.objects.exclude(permissions__in=beyond)
 
 
-def user_refusal(actor_before, target, target_before) -> str | None:
+def user_refusal(
+    actor_before: Snapshot, target: AbstractUser, target_before: Snapshot
+) -> str | None:
     """Why the saved state of `target` is not one `actor` could give, or None when it is.
 
     `actor_before` and `target_before` are `Snapshot`s taken before the save.
@@ -110,13 +112,13 @@ def user_refusal(actor_before, target, target_before) -> str | None:
     return None
 
 
-def group_refusal(actor_before, group: Group) -> str | None:
+def group_refusal(actor_before: Snapshot, group: Group) -> str | None:
     """Why the saved state of `group` is not one `actor` could give, or None when it is."""
     if group.name in ROLE_GROUPS:
         return "the role groups are defined by the application"
     if actor_before.is_superuser:
         return None
-    if group.user_set.filter(pk=actor_before.pk).exists():
+    if actor_before.pk is not None and group.user_set.filter(pk=actor_before.pk).exists():
         return "users cannot change a group they belong to"
     if not group_permissions(group) <= actor_before.permissions:
         return "a group cannot be given permissions the editor does not hold"
@@ -136,7 +138,7 @@ class Snapshot:
     permissions: frozenset[int]
 
     @classmethod
-    def of(cls, user) -> Snapshot:
+    def of(cls, user: AbstractUser) -> Snapshot:
         saved = user.pk is not None
         return cls(
             pk=user.pk,

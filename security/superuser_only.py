@@ -7,30 +7,42 @@ hands out opens these pages, whatever the group or user permissions say.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.contrib import admin
 from django.contrib.admin import AdminSite
+from django.contrib.auth.models import PermissionsMixin
+from django.db.models import Model
+from django.http import HttpRequest
 
 # Apps whose every model admin is closed to everyone but superusers.
 SUPERUSER_ONLY_APPS = frozenset({"otp_totp", "otp_static", "otp_hotp", "otp_email", "axes"})
 
 
-class SuperuserOnlyMixin:
+# The type checker sees the mixin as the ModelAdmin it always precedes; at run time a plain mixin.
+if TYPE_CHECKING:
+    _Mixin = admin.ModelAdmin
+else:
+    _Mixin = object
+
+
+class SuperuserOnlyMixin(_Mixin):
     """Put in front of a ModelAdmin: every page and action of it needs a superuser."""
 
-    def has_module_permission(self, request):
-        return request.user.is_superuser and super().has_module_permission(request)
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _is_superuser(request) and super().has_module_permission(request)
 
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_superuser and super().has_view_permission(request, obj)
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return _is_superuser(request) and super().has_view_permission(request, obj)
 
-    def has_add_permission(self, request, *args):
-        return request.user.is_superuser and super().has_add_permission(request, *args)
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return _is_superuser(request) and super().has_add_permission(request, *args)
 
-    def has_change_permission(self, request, obj=None):
-        return request.user.is_superuser and super().has_change_permission(request, obj)
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return _is_superuser(request) and super().has_change_permission(request, obj)
 
-    def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser and super().has_delete_permission(request, obj)
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return _is_superuser(request) and super().has_delete_permission(request, obj)
 
 
 def restrict(site: AdminSite) -> None:
@@ -52,3 +64,8 @@ def restrict(site: AdminSite) -> None:
         )
         site.unregister(model)
         site.register(model, restricted)
+
+
+def _is_superuser(request: HttpRequest) -> bool:
+    user = request.user
+    return isinstance(user, PermissionsMixin) and user.is_superuser

@@ -21,7 +21,7 @@ from typing import Any
 from django.conf import settings
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from joserfc.jwk import Key, KeySet
 
 from .refusal import Refusal
 
@@ -161,7 +161,7 @@ def _allowed_algorithm(alg: Any, issuer: Issuer) -> str:
     return alg
 
 
-def _key_for(issuer: Issuer, kid: Any):
+def _key_for(issuer: Issuer, kid: Any) -> Key:
     """The issuer's key named by `kid`; without a kid, the issuer's only key."""
     if kid is not None and not isinstance(kid, str):
         raise Refusal("token-invalid")
@@ -170,7 +170,7 @@ def _key_for(issuer: Issuer, kid: Any):
 
 
 def _check_claims(claims: dict[str, Any], issuer: Issuer) -> None:
-    required = {"essential": True}
+    required: jwt.ClaimsOption = {"essential": True}
     registry = jwt.JWTClaimsRegistry(
         leeway=settings.SECURITY_JWT_LEEWAY_SECONDS,
         iss={**required, "value": issuer.issuer},

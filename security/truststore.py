@@ -75,7 +75,7 @@ class TrustSnapshot:
     # snapshot, so a changed anchor or CRL is never judged by a verdict reached before it.
     verified: dict = field(default_factory=dict, compare=False)
 
-    def remember(self, key: tuple, value) -> None:
+    def remember(self, key: tuple, value: object) -> None:
         if len(self.verified) >= VERIFIED_LIMIT:
             self.verified.clear()
         self.verified[key] = value

@@ -4,9 +4,12 @@ The requirement is read on every request (ADMIN_REQUIRE_OTP, or the environment 
 unset), so one admin site serves both a production deployment and a development run.
 """
 
+from __future__ import annotations
+
 from django.conf import settings
 from django.contrib.admin import AdminSite
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.http import HttpRequest
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 
 
@@ -22,14 +25,14 @@ class OTPWhenRequiredAdminSite(OTPAdminSite):
     """OTPAdminSite whose device check, login form and template apply only when OTP is required."""
 
     @property
-    def login_form(self):
+    def login_form(self) -> type[AdminAuthenticationForm]:
         return OTPAdminAuthenticationForm if otp_required() else AdminAuthenticationForm
 
     @property
-    def login_template(self):
+    def login_template(self) -> str | None:
         return OTPAdminSite.login_template if otp_required() else None
 
-    def has_permission(self, request):
+    def has_permission(self, request: HttpRequest) -> bool:
         if otp_required():
             return super().has_permission(request)
         return AdminSite.has_permission(self, request)

@@ -116,6 +116,8 @@ def _definition(raw: dict) -> Definition:
             parent.slices.append(element)
         else:
             parent.children.append(element)
+    if root is None:
+        raise ValueError(f"{raw['url']}: no snapshot elements")
     return Definition(raw["url"], raw["type"], raw.get("kind", ""), root, by_id)
 
 

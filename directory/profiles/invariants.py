@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 import fhirpathpy
 from fhirpathpy.engine.nodes import ResourceNode
@@ -39,29 +41,29 @@ OPTIONS = {
 
 
 @cache
-def compiled(expression: str):
+def compiled(expression: str) -> Callable[..., list[Any]]:
     """The expression compiled against the R4 model (cached: writes must stay fast)."""
     return fhirpathpy.compile(expression, models["r4"], OPTIONS)
 
 
-def _has_children(node) -> bool:
+def _has_children(node: dict[str, Any]) -> bool:
     """ele-1 on a JSON object: it holds when some property other than id has content."""
     return any(key != "id" and value not in (None, []) for key, value in node.items())
 
 
-def _extension_or_value(node) -> bool:
+def _extension_or_value(node: dict[str, Any]) -> bool:
     """ext-1: an extension has either nested extensions or a value[x], not both."""
     # "_valueString" alone is a value that has only extensions: it exists too.
     has_value = any(key.startswith(("value", "_value")) for key in node)
     return bool(node.get("extension")) != has_value
 
 
-def _true_without(name: str):
+def _true_without(name: str) -> Callable[[dict[str, Any]], bool | None]:
     """A guard for constraints that only look below `name`: true when the node has none."""
     return lambda node: True if not node.get(name) else None
 
 
-def _local_reference_only(node):
+def _local_reference_only(node: dict[str, Any]) -> bool | None:
     """ref-1 only judges references to contained resources ("#id")."""
     reference = node.get("reference")
     return True if not (isinstance(reference, str) and reference.startswith("#")) else None
@@ -75,7 +77,7 @@ def _count(node: dict, name: str) -> int:
     return int(value is not None or f"_{name}" in node)
 
 
-def _npi_check_digit(node):
+def _npi_check_digit(node: dict[str, Any]) -> bool | None:
     """us-core-17 (the NPI Luhn check, spelt out digit by digit in FHIRPath) on ten digits."""
     value = node.get("value")
     if isinstance(value, str) and len(value) == 10 and value.isascii() and value.isdigit():
@@ -127,7 +129,7 @@ DIRECT = {
 }
 
 
-def holds(expression: str, node, type_path: str, resource: dict) -> bool | None:
+def holds(expression: str, node: Any, type_path: str, resource: dict) -> bool | None:
     """Whether the constraint holds on `node` (typed as `type_path`); None if it cannot run."""
     direct = DIRECT.get(expression)
     if direct is not None and isinstance(node, dict):
@@ -137,7 +139,7 @@ def holds(expression: str, node, type_path: str, resource: dict) -> bool | None:
     return holds_by_engine(expression, node, type_path, resource)
 
 
-def holds_by_engine(expression: str, node, type_path: str, resource: dict) -> bool | None:
+def holds_by_engine(expression: str, node: Any, type_path: str, resource: dict) -> bool | None:
     """The constraint's verdict from fhirpathpy alone (the oracle for DIRECT)."""
     context = {"resource": resource, "rootResource": resource}
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 from .definitions import Definition, Element, ValueSetCodes, definitions, value_sets
 from .invariants import UNEVALUATED, holds
@@ -104,7 +105,7 @@ def _walk_children(run: _Run, node: dict, children: list[Element], jpath: str) -
             _slices(run, child, values, jpath)
 
 
-def _walk_value(run: _Run, element: Element, value, type_code: str, vpath: str) -> None:
+def _walk_value(run: _Run, element: Element, value: Any, type_code: str, vpath: str) -> None:
     """Apply an element's value rules to one value, then descend into it."""
     _fixed(run, element, value, vpath)
     _binding(run, element, value, type_code, vpath)
@@ -169,7 +170,7 @@ def _cardinality(run: _Run, element: Element, count: int, label: str, rule: str)
         run.fail("structure", label, rule, f"maximum cardinality {element.max}, found {count}")
 
 
-def _fixed(run: _Run, element: Element, value, vpath: str) -> None:
+def _fixed(run: _Run, element: Element, value: Any, vpath: str) -> None:
     if element.fixed is None or value is None:
         return
     kind, expected = element.fixed
@@ -178,7 +179,7 @@ def _fixed(run: _Run, element: Element, value, vpath: str) -> None:
         run.fail("value", vpath, element.id, f"must be {kind} value {_short(expected)}")
 
 
-def _matches_pattern(value, pattern) -> bool:
+def _matches_pattern(value: Any, pattern: Any) -> bool:
     """FHIR pattern semantics: every property the pattern has, the value has with equal content."""
     if isinstance(pattern, dict):
         return isinstance(value, dict) and all(
@@ -190,7 +191,7 @@ def _matches_pattern(value, pattern) -> bool:
     return value == pattern
 
 
-def _codes(value, type_code: str) -> list[tuple[str | None, str]] | None:
+def _codes(value: Any, type_code: str) -> list[tuple[str | None, str]] | None:
     """(system, code) pairs a coded value carries; None if the type is not a coded one."""
     if type_code in CODED_PRIMITIVES:
         return [(None, value)] if isinstance(value, str) else []
@@ -202,7 +203,7 @@ def _codes(value, type_code: str) -> list[tuple[str | None, str]] | None:
     return None
 
 
-def _coding(value) -> list[tuple[str | None, str]]:
+def _coding(value: Any) -> list[tuple[str | None, str]]:
     """A Coding's (system, code), if it has the shape of one (the structural pass said why not)."""
     if not isinstance(value, dict) or not isinstance(value.get("code"), str):
         return []
@@ -217,7 +218,7 @@ def _in_value_set(codes: list, allowed: ValueSetCodes) -> bool:
     )
 
 
-def _binding(run: _Run, element: Element, value, type_code: str, vpath: str) -> None:
+def _binding(run: _Run, element: Element, value: Any, type_code: str, vpath: str) -> None:
     if element.binding is None or value is None:
         return
     allowed = value_sets()[0].get(element.binding)
@@ -231,7 +232,9 @@ def _binding(run: _Run, element: Element, value, type_code: str, vpath: str) -> 
         run.fail("code-invalid", vpath, element.id, message)
 
 
-def _constraints(run: _Run, element: Element, value, fp_type: str, vpath: str, done: set) -> set:
+def _constraints(
+    run: _Run, element: Element, value: Any, fp_type: str, vpath: str, done: set
+) -> set:
     """Evaluate the element's constraints on one value, except keys in `done`; return `done`.
 
     An element and its datatype both carry ele-1 and ext-1: each key runs once per value.
@@ -297,7 +300,7 @@ def _slice_matches(slice_: Element, entry: tuple, discriminators: list, by_key: 
         actual = value if path == "$this" else _navigate(value, path)
         kind, want = expected
         if kind == "binding":
-            allowed = value_sets()[0].get(want)
+            allowed = value_sets()[0].get(str(want))
             codes = _codes(actual, type_code)
             if allowed is None or not codes or not _in_value_set(codes, allowed):
                 return False
@@ -315,9 +318,10 @@ def _expected(slice_: Element, path: str) -> tuple[str, object] | None:
     element = slice_
     if path != "$this":
         for step in path.split("."):
-            element = next((c for c in element.children if c.name == step), None)
-            if element is None:
+            child = next((c for c in element.children if c.name == step), None)
+            if child is None:
                 return None
+            element = child
     if element.fixed is not None:
         return element.fixed
     if element.binding is not None:
@@ -325,12 +329,12 @@ def _expected(slice_: Element, path: str) -> tuple[str, object] | None:
     return None
 
 
-def _navigate(value, path: str):
+def _navigate(value: Any, path: str) -> Any:
     for step in path.split("."):
         value = value.get(step) if isinstance(value, dict) else None
     return value
 
 
-def _short(value) -> str:
+def _short(value: object) -> str:
     text = str(value)
     return text if len(text) <= 80 else text[:77] + "..."

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import sys
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from .definitions import DATA_DIR, RESOURCE_TYPES
@@ -85,20 +86,26 @@ def _complex_types(sds: dict[str, dict], start: list[str]) -> set[str]:
 
 def _plan_net(tgz: Path) -> tuple[list[dict], list[dict]]:
     """The package's StructureDefinitions, and its ValueSets and CodeSystems."""
-    sds, terms = [], []
+    sds: list[dict] = []
+    terms: list[dict] = []
     with tarfile.open(tgz) as archive:
         for member in archive.getmembers():
             name = member.name.rsplit("/", 1)[-1]
             if "/example/" in member.name or not name.endswith(".json"):
                 continue
             if name.startswith(("StructureDefinition-", "ValueSet-", "CodeSystem-")):
-                resource = json.load(archive.extractfile(member))
+                fileobj = archive.extractfile(member)
+                if fileobj is None:
+                    continue  # not a regular file
+                resource = json.load(fileobj)
                 bucket = sds if resource["resourceType"] == "StructureDefinition" else terms
                 bucket.append(resource)
     return sds, terms
 
 
-def _expand(url: str, value_sets: dict, code_systems: dict, seen=()) -> list | str:
+def _expand(
+    url: str, value_sets: dict, code_systems: dict, seen: tuple[str, ...] = ()
+) -> list | str:
     """The (system, code) pairs of a value set, or why they cannot be listed here."""
     vs = value_sets.get(url.split("|")[0])
     if vs is None:
@@ -119,7 +126,9 @@ def _expand(url: str, value_sets: dict, code_systems: dict, seen=()) -> list | s
     return sorted(codes)
 
 
-def _expand_include(include: dict, value_sets: dict, code_systems: dict, seen) -> set | str:
+def _expand_include(
+    include: dict, value_sets: dict, code_systems: dict, seen: tuple[str, ...]
+) -> set | str:
     if include.get("filter"):
         return "compose uses a filter (needs a terminology server)"
     codes: set[tuple[str, str]] | None = None
@@ -132,6 +141,7 @@ def _expand_include(include: dict, value_sets: dict, code_systems: dict, seen) -
         codes = set(map(tuple, part)) if codes is None else codes & set(map(tuple, part))
     system = include.get("system")
     if system:
+        listed: set[tuple[str, str]] | str
         if include.get("concept"):
             listed = {(system, c["code"]) for c in include["concept"]}
         else:
@@ -147,7 +157,7 @@ def _whole_system(system: str, code_systems: dict) -> set | str:
     if cs is None or cs.get("content") not in ("complete", None):
         return f"code system {system} is external or not complete in the vendored packages"
 
-    def walk(concepts):
+    def walk(concepts: list[dict]) -> Iterator[tuple[str, str]]:
         for concept in concepts:
             yield (system, concept["code"])
             yield from walk(concept.get("concept", []))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from .definitions import DATA_DIR
@@ -20,7 +21,7 @@ from .definitions import DATA_DIR
 OUTPUT = DATA_DIR / "code-displays.json"
 
 
-def _concepts(resource: dict):
+def _concepts(resource: dict) -> Iterator[tuple[str | None, str, str]]:
     """(system, code, display) of every concept a CodeSystem or a ValueSet's compose lists."""
     if resource.get("resourceType") == "CodeSystem":
         yield from _tree(resource.get("url"), resource.get("concept", []))
@@ -28,7 +29,7 @@ def _concepts(resource: dict):
         yield from _tree(include.get("system"), include.get("concept", []))
 
 
-def _tree(system, concepts):
+def _tree(system: str | None, concepts: list[dict]) -> Iterator[tuple[str | None, str, str]]:
     for concept in concepts:
         if concept.get("display"):
             yield system, concept["code"], concept["display"]
@@ -45,11 +46,14 @@ def build(package: Path) -> dict[str, dict[str, str]]:
         for member in archive.getmembers():
             if not member.name.endswith(".json") or "/example/" in member.name:
                 continue
-            resource = json.load(archive.extractfile(member))
+            fileobj = archive.extractfile(member)
+            if fileobj is None:
+                continue  # not a regular file
+            resource = json.load(fileobj)
             if not isinstance(resource, dict):
                 continue
             for system, code, display in _concepts(resource):
-                if (system, code) in offered:
+                if system is not None and (system, code) in offered:
                     out.setdefault(system, {}).setdefault(code, display)
     return {system: dict(sorted(codes.items())) for system, codes in sorted(out.items())}
 

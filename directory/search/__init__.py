@@ -100,8 +100,11 @@ def matching_rows(resource_type: str, pairs: list[tuple[str, str]], limit: int) 
     return list(filtered(plan).order_by("pk")[:limit])
 
 
-def _count_only_result(plan: Plan, matches: QuerySet, applied) -> SearchResult:
+def _count_only_result(
+    plan: Plan, matches: QuerySet, applied: list[tuple[str, str]]
+) -> SearchResult:
     """`_summary=count` or `_count=0`: a total (always counted for count) and no entries."""
+    counted: int | None
     if plan.summary == "count" and plan.total_mode in ("bounded", "none"):
         counted = matches.count()  # a count is all `_summary=count` is for, however large
     else:

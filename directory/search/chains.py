@@ -12,7 +12,7 @@ union. FHIR lets a server refuse such a chain as ambiguous; a union is what a cl
 from __future__ import annotations
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from ..errors import InvalidRequest
 from ..models import ReferenceIndex, Resource
@@ -65,7 +65,9 @@ def _sub_plan(plan: Plan, resource_type: str) -> Plan:
     return Plan(resource_type, RESOURCES[resource_type], plan.strict, plan.filters_only)
 
 
-def _inner(plan: Plan, resource_type: str, raw_name: str, value: str, depth, budget) -> Q | None:
+def _inner(
+    plan: Plan, resource_type: str, raw_name: str, value: str, depth: int, budget: list[int]
+) -> Q | None:
     """The condition `raw_name` sets on `resource_type`; notes of skipped parts reach `plan`."""
     budget[0] -= 1
     if budget[0] < 0:
@@ -79,14 +81,16 @@ def _inner(plan: Plan, resource_type: str, raw_name: str, value: str, depth, bud
     return found
 
 
-def _live(resource_type: str, inner: Q):
+def _live(resource_type: str, inner: Q) -> QuerySet[Resource]:
     return Resource.objects.filter(resource_type=resource_type, deleted=False).filter(inner)
 
 
 # ---------------------------------------------------------------- forward chains
 
 
-def _chain_condition(plan: Plan, raw_name: str, value: str, depth, budget) -> Q | None:
+def _chain_condition(
+    plan: Plan, raw_name: str, value: str, depth: int, budget: list[int]
+) -> Q | None:
     link, _, rest = raw_name.partition(".")
     param_name, _, explicit = link.partition(":")
     param = _chain_param(plan, raw_name, param_name, explicit)
@@ -153,7 +157,9 @@ def _forward_hop(source: str, param: str, target: str, inner: Q) -> Q:
 # ---------------------------------------------------------------- reverse chains (_has)
 
 
-def _has_condition(plan: Plan, raw_name: str, value: str, depth, budget) -> Q | None:
+def _has_condition(
+    plan: Plan, raw_name: str, value: str, depth: int, budget: list[int]
+) -> Q | None:
     parts = raw_name[len(HAS_PREFIX) :].split(":", 2)
     if len(parts) < 3 or not all(parts):
         raise InvalidRequest(
@@ -175,7 +181,7 @@ def _has_condition(plan: Plan, raw_name: str, value: str, depth, budget) -> Q | 
     return Q(logical_id__in=references.values("target_id"))
 
 
-def _referrer_ids(source: str, inner: Q):
+def _referrer_ids(source: str, inner: Q) -> QuerySet:
     """Row ids of the live `source` resources meeting `inner`.
 
     A plain semi-join into an index table already names live resources of that type only (index

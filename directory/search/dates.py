@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from datetime import timezone as dt_timezone
 
 from django.db.models import Q
@@ -113,7 +113,7 @@ def _interval(parts: dict) -> tuple[datetime, datetime]:
     return start, start + timedelta(microseconds=10 ** (6 - len(fraction)))
 
 
-def _zone(text: str | None):
+def _zone(text: str | None) -> tzinfo:
     """UTC when absent; a space stands for '+' that form decoding turned into a blank."""
     if not text or text == "Z":
         return UTC

@@ -6,6 +6,8 @@ module resolves the name, checks the modifier and handles the parameters read of
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from django.db.models import Q, QuerySet
 
 from ..errors import InvalidRequest
@@ -48,7 +50,7 @@ def supported_modifiers(param: SearchParam) -> frozenset[str]:
     return kind.modifiers_for(param) if kind is not None else frozenset()
 
 
-def filter_condition(plan: Plan, raw_name: str, name: str, modifier: str, value: str):
+def filter_condition(plan: Plan, raw_name: str, name: str, modifier: str, value: str) -> Q | None:
     """The condition one filter parameter adds, or None when it is skipped."""
     if name in ("_id", "_lastUpdated"):
         if not _modifier_allowed(plan, raw_name, name, modifier, set()):
@@ -83,7 +85,9 @@ def _resource_column_condition(raw_name: str, name: str, value: str) -> Q:
     return any_of(last_updated_condition(raw_name, v) for v in or_values(value))
 
 
-def _modifier_allowed(plan: Plan, raw_name: str, name: str, modifier: str, allowed) -> bool:
+def _modifier_allowed(
+    plan: Plan, raw_name: str, name: str, modifier: str, allowed: Collection[str]
+) -> bool:
     """True when usable; unknown modifiers are skipped, known but unsupported ones refused."""
     if not modifier or modifier in allowed:
         return True
@@ -100,10 +104,10 @@ def _modifier_allowed(plan: Plan, raw_name: str, name: str, modifier: str, allow
     return False
 
 
-def _index_rows(plan: Plan, param: SearchParam):
+def _index_rows(plan: Plan, param: SearchParam) -> QuerySet:
     """The rows the parameter's index table holds for it on this resource type."""
     return KINDS[param.type].index_rows(plan, param.name)
 
 
-def _semi_join(rows, negate: bool = False) -> Q:
+def _semi_join(rows: QuerySet, negate: bool = False) -> Q:
     return semi_join(rows, negate)

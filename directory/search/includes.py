@@ -9,7 +9,7 @@ from . import iterate
 from .plan import Include, Plan
 
 
-def parse_include(plan: Plan, name: str, value: str, iterated: bool = False):
+def parse_include(plan: Plan, name: str, value: str, iterated: bool = False) -> None:
     """Record one `_include` or `_revinclude` value (Type:param[:Target], Type:* or *)."""
     if value == "*" and name == "_include":
         # Every reference of the matches; iterated, of every resource already in the result.
@@ -50,7 +50,9 @@ def _can_target(param: SearchParam, resource_type: str) -> bool:
     return not param.targets or resource_type in param.targets
 
 
-def _forward_include(plan, value, source, param_name, target, iterated) -> Include:
+def _forward_include(
+    plan: Plan, value: str, source: str, param_name: str, target: str | None, iterated: bool
+) -> Include:
     # Iterated, the source may be any type an earlier round put in the result.
     if source != plan.resource_type and not iterated:
         raise InvalidRequest(
@@ -65,7 +67,9 @@ def _forward_include(plan, value, source, param_name, target, iterated) -> Inclu
     return Include(source, tuple(p.name for p in params), target, iterated)
 
 
-def _reverse_include(plan, value, source, param_name, target, iterated) -> Include:
+def _reverse_include(
+    plan: Plan, value: str, source: str, param_name: str, target: str | None, iterated: bool
+) -> Include:
     name = "_revinclude"
     if target is not None and target not in RESOURCES:
         raise InvalidRequest(f"{name} '{value}': unknown type '{target}'", expression=[name])

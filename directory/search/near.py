@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db.models import F, FloatField, OuterRef, Q, Subquery, Value
+from django.db.models import F, FloatField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.expressions import Combinable
 from django.db.models.functions import Cos, Least, Power, Radians, Sin
 
 from .. import positions
@@ -35,6 +36,7 @@ from ..models import PositionIndex
 from .values import any_of, or_values, split, unescape
 
 if TYPE_CHECKING:
+    from ..registry import SearchParam
     from .plan import Plan
 
 DISTANCE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/location-distance"
@@ -112,7 +114,7 @@ def _invalid(raw_name: str, message: str) -> InvalidRequest:
 # ---------------------------------------------------------------- SQL
 
 
-def _haversine_sql(point: NearPoint):
+def _haversine_sql(point: NearPoint) -> Combinable:
     """hav(central angle) from the index row's position to the point, as a SQL expression."""
     lat0 = math.radians(point.latitude)
     lat = Radians(F("latitude"))
@@ -137,7 +139,7 @@ def _box_condition(point: NearPoint) -> Q:
     return condition
 
 
-def _rows_near(resource_type: str, param: str, point: NearPoint):
+def _rows_near(resource_type: str, param: str, point: NearPoint) -> QuerySet[PositionIndex]:
     """Position index rows within the point's distance."""
     limit = positions.haversine_limit(point.distance_km)
     return (
@@ -199,7 +201,7 @@ def positions_of(resource_pks: list[int], param: str = "near") -> dict[int, tupl
 # ---------------------------------------------------------------- the search engine's hooks
 
 
-def near_filter(plan: Plan, param, raw_name: str, modifier: str, value: str) -> Q:
+def near_filter(plan: Plan, param: SearchParam, raw_name: str, modifier: str, value: str) -> Q:
     """filter_condition for a `special` parameter: `near` on a type with a position index."""
     declared = positions.POSITION_PARAMS.get(plan.resource_type)
     if declared is None or declared[0] != param.name:

@@ -59,7 +59,9 @@ def page(plan: Plan, matches: QuerySet) -> Page:
     return _keyset_page(plan, matches, state)
 
 
-def link_params(plan: Plan, self_params, state: dict | None):
+def link_params(
+    plan: Plan, self_params: list[tuple[str, str]], state: dict | None
+) -> list[tuple[str, str]] | None:
     """The parameters of a page link: the search's own plus a signed cursor, or None."""
     if state is None:
         return None
@@ -157,7 +159,9 @@ def _keyset_lookup(descending: bool, backward: bool, inclusive: bool) -> str:
     return ("gte" if inclusive else "gt") if upward else ("lte" if inclusive else "lt")
 
 
-def _keyset_links(key: str, state, rows: list[Resource], more: bool, backward: bool):
+def _keyset_links(
+    key: str, state: dict | None, rows: list[Resource], more: bool, backward: bool
+) -> tuple[dict | None, dict | None]:
     """Next/previous cursor states around a page; an empty page links back to its boundary."""
     if rows:
         after = {"b": False, "v": getattr(rows[-1], key), "i": False}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from django.conf import settings
 
@@ -25,7 +26,13 @@ _SUMMARY_MODES = {"true", "false", "text", "data", "count"}
 _ELEMENT = re.compile(r"^(?:[A-Z][A-Za-z]+\.)?(?P<name>[A-Za-z][A-Za-z0-9_]*)$")
 
 
-def parse(resource_type: str, pairs, *, strict: bool, filters_only: bool = False) -> Plan:
+def parse(
+    resource_type: str,
+    pairs: Iterable[tuple[object, object]],
+    *,
+    strict: bool,
+    filters_only: bool = False,
+) -> Plan:
     """The plan for a search of `resource_type` with these (name, value) pairs."""
     rdef = RESOURCES.get(resource_type)
     if rdef is None:
@@ -45,7 +52,7 @@ def self_params(plan: Plan) -> list[tuple[str, str]]:
     return params
 
 
-def _parse_one(plan: Plan, raw_name: str, value: str):
+def _parse_one(plan: Plan, raw_name: str, value: str) -> None:
     if "\x00" in raw_name or "\x00" in value:
         raise InvalidRequest(f"Search parameter '{raw_name}' contains a NUL character")
     name, _, modifier = raw_name.partition(":")
@@ -68,7 +75,7 @@ def _parse_one(plan: Plan, raw_name: str, value: str):
         plan.filter_params.append((raw_name, value))
 
 
-def _parse_control(plan: Plan, name: str, modifier: str, value: str):
+def _parse_control(plan: Plan, name: str, modifier: str, value: str) -> None:
     """A result parameter or `_cursor`; only the includes take a modifier, `:iterate`."""
     if modifier and not (name in _INCLUDES and modifier == "iterate"):
         plan.skip(
@@ -95,7 +102,7 @@ def _parse_control(plan: Plan, name: str, modifier: str, value: str):
     }[name](plan, value)
 
 
-def _parse_count(plan: Plan, value: str):
+def _parse_count(plan: Plan, value: str) -> None:
     count = capped_integer(value, settings.FHIR_MAX_COUNT)
     if count is None:
         raise InvalidRequest(
@@ -105,7 +112,7 @@ def _parse_count(plan: Plan, value: str):
     plan.result_params["_count"] = [str(plan.count)]
 
 
-def _parse_sort(plan: Plan, value: str):
+def _parse_sort(plan: Plan, value: str) -> None:
     keys, seen = [], set()
     for item in (v.strip() for v in value.split(",")):
         descending = item.startswith("-")
@@ -126,7 +133,7 @@ def _parse_sort(plan: Plan, value: str):
     plan.result_params["_sort"] = [",".join(("-" if d else "") + k for k, d in keys)]
 
 
-def _parse_total(plan: Plan, value: str):
+def _parse_total(plan: Plan, value: str) -> None:
     if value not in _TOTAL_MODES:
         raise InvalidRequest(
             f"_total must be none, estimate or accurate, not '{value}'", expression=["_total"]
@@ -135,7 +142,7 @@ def _parse_total(plan: Plan, value: str):
     plan.result_params["_total"] = [value]
 
 
-def _parse_summary(plan: Plan, value: str):
+def _parse_summary(plan: Plan, value: str) -> None:
     if value not in _SUMMARY_MODES:
         raise InvalidRequest(
             f"_summary must be true, text, data, count or false, not '{value}'",
@@ -145,7 +152,7 @@ def _parse_summary(plan: Plan, value: str):
     plan.result_params["_summary"] = [value]
 
 
-def _parse_elements(plan: Plan, value: str):
+def _parse_elements(plan: Plan, value: str) -> None:
     names = set()
     for item in (v.strip() for v in value.split(",") if v.strip()):
         match = _ELEMENT.match(item)

@@ -51,7 +51,9 @@ class Plan:
     def page_size(self) -> int:
         return settings.FHIR_DEFAULT_COUNT if self.count is None else self.count
 
-    def skip(self, note: str, strict_message: str | None = None, expression: str | None = None):
+    def skip(
+        self, note: str, strict_message: str | None = None, expression: str | None = None
+    ) -> None:
         """Lenient: record why a parameter was ignored. Strict: refuse the request."""
         if self.strict:
             raise InvalidRequest(

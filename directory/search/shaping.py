@@ -19,22 +19,22 @@ def shape_include(plan: Plan, row: Resource) -> dict | StoredResource:
     """An included resource: `_summary` applies, `_elements` does not."""
     if plan.summary in (None, "count"):
         # Whole: the stored text goes into the Bundle as is, never parsed (issue 10).
-        return StoredResource(row.resource_type, row.content)
-    return _summarized(plan, json.loads(row.content))
+        return StoredResource(row.resource_type, row.live_content())
+    return _summarized(plan, json.loads(row.live_content()))
 
 
 def shape_match(plan: Plan, row: Resource) -> dict | StoredResource:
     """A matched resource: `_summary`, then `_elements` (which always keeps id and meta)."""
     if plan.elements is None:
         return shape_include(plan, row)
-    content = _summarized(plan, json.loads(row.content))
+    content = _summarized(plan, json.loads(row.live_content()))
     return _subset(content, plan.elements | {"resourceType", "id", "meta"})
 
 
 def _summarized(plan: Plan, content: dict) -> dict:
     if plan.summary in (None, "count"):
         return content
-    resource_type = content.get("resourceType")
+    resource_type = content.get("resourceType", "")
     if plan.summary == "data":
         keep = set(content) - {"text"}
     elif plan.summary == "text":
@@ -67,7 +67,8 @@ def _model_fields(resource_type: str) -> dict:
     return {
         (info.alias or name): info
         for name, info in fields
-        if (info.json_schema_extra or {}).get("element_property")
+        if isinstance(info.json_schema_extra, dict)
+        and info.json_schema_extra.get("element_property")
     }
 
 

@@ -7,8 +7,10 @@ cut into chunks, so writing is a few hundred rows and a page reads one or two of
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django.db import connection
-from django.db.models import F, QuerySet, Window
+from django.db.models import F, Field, Model, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from ..models import SearchSnapshot, SearchSnapshotChunk, SearchSnapshotEntry
@@ -42,11 +44,12 @@ def delete_stored_pks(snapshot_pks: list) -> None:
     SearchSnapshotEntry.objects.filter(snapshot_id__in=snapshot_pks).delete()
 
 
-def _snapshot_key(model, snapshot: SearchSnapshot):
-    return model._meta.get_field("snapshot").get_db_prep_value(snapshot.pk, connection)
+def _snapshot_key(model: type[Model], snapshot: SearchSnapshot) -> Any:
+    field = cast(Field, model._meta.get_field("snapshot"))  # a ForeignKey, not a relation
+    return field.get_db_prep_value(snapshot.pk, connection)
 
 
-def _quoted(model, *columns: str) -> tuple[str, str]:
+def _quoted(model: type[Model], *columns: str) -> tuple[str, str]:
     quote = connection.ops.quote_name
     return quote(model._meta.db_table), ", ".join(quote(c) for c in columns)
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, QuerySet, Subquery
 from django.utils import timezone
 
 from ..errors import InvalidRequest
@@ -36,7 +36,7 @@ def sort_order(plan: Plan) -> list:
     return [*keys, F("pk").asc()]  # ties broken by insertion order, so positions are stable
 
 
-def _sort_key(plan: Plan, key: str):
+def _sort_key(plan: Plan, key: str) -> F | Subquery:
     if key == near.SORT_KEY:  # distance to the `near` points, computed per row
         return near.sort_expression(plan)
     return F(SORT_FIELDS[key])
@@ -131,7 +131,7 @@ def load_snapshot(plan: Plan, state: dict) -> SearchSnapshot:
     """The unexpired snapshot a cursor names, the requesting client's own; an expired or evicted
     one means the search must be repeated."""
     snapshot = SearchSnapshot.objects.filter(
-        pk=state.get("s"),
+        pk=state.get("s"),  # type: ignore[misc]  # absent "s" (None) matches no snapshot
         resource_type=plan.resource_type,
         owner=plan.owner,
         expires__gt=timezone.now(),

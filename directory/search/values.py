@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from django.db.models import Q
 
@@ -36,7 +37,7 @@ def nothing() -> Q:
     return Q(pk__in=[])
 
 
-def any_of(conditions) -> Q:
+def any_of(conditions: Iterable[Q]) -> Q:
     combined = nothing()
     for condition in conditions:
         combined |= condition

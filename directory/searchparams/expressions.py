@@ -97,7 +97,7 @@ def _as_filter(term: str) -> str:
 class Term:
     """One `|` term of a parameter's expression for one base type."""
 
-    def __init__(self, base: str, text: str):
+    def __init__(self, base: str, text: str) -> None:
         self.base = base
         self.text = text
         self.static_type: str | None = None
@@ -106,7 +106,7 @@ class Term:
         if not self.fast:
             self._check()
 
-    def _check(self):
+    def _check(self) -> None:
         """Compile and try the expression now: a bad one fails at start-up, not on a write."""
         try:
             self._compiled({"resourceType": self.base}, None)
@@ -141,9 +141,10 @@ class Term:
                     choice = True
                     ops.append(("choice", child, ""))
                     continue
-                current = child_type(child)
-                if current is None:
+                found = child_type(child)
+                if found is None:
                     return None
+                current = found
                 ops.append((kind, name, ""))
         self.static_type = None if choice else current
         return ops
@@ -165,7 +166,7 @@ class Term:
             return
         nodes = [content]
         typed: list[Element] | None = None  # after a choice element: (type, value) pairs
-        for kind, name, literal in self._ops:
+        for kind, name, literal in self._ops or ():
             if kind == "child":
                 nodes = _children(nodes, name)
             elif kind == "where":
@@ -173,7 +174,7 @@ class Term:
             elif kind == "choice":
                 typed = list(_choices(nodes, name))
             else:
-                typed = [(t, v) for t, v in typed if t == name]
+                typed = [(t, v) for t, v in typed or () if t == name]
         if typed is not None:
             yield from typed
             return
@@ -251,7 +252,7 @@ def _steps(text: str, base: str) -> list[tuple[str, str, str]] | None:
 
 
 def _children(nodes: list, name: str) -> list:
-    found = []
+    found: list = []
     for node in nodes:
         if isinstance(node, dict):
             value = node.get(name)
@@ -273,7 +274,8 @@ def _choices(nodes: list, path: str) -> Iterator[Element]:
 def static_kind(terms: list[Term]) -> str:
     """The element type the terms select, when every term declares the same one; else ''."""
     kinds = {t.static_type or _declared_cast(t.text) for t in terms}
-    return kinds.pop() if len(kinds) == 1 and None not in kinds else ""
+    only = kinds.pop() if len(kinds) == 1 else None
+    return only or ""
 
 
 def _declared_cast(text: str) -> str | None:

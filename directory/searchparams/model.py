@@ -51,16 +51,19 @@ def choice_element(path: str, element: dict) -> tuple[str, object] | None:
 
 def path_type(base: str, segments: list[str]) -> str | None:
     """The type at `base.seg1.seg2...`; a backbone's own path; None if unknown or a choice."""
-    current: str | None = base
+    current = base
     for segment in segments:
         child = child_path(current, segment)
         if child in _CHOICES:
             return None
-        current = child_type(child)
-        if current is None:
+        found = child_type(child)
+        if found is None:
             return None
+        current = found
     return current
 
 
 def is_primitive(type_name: str | None) -> bool:
-    return bool(type_name) and type_name[0].islower() and "." not in type_name
+    if not type_name:
+        return False
+    return type_name[0].islower() and "." not in type_name

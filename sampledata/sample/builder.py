@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 
 import sampledata as syn
 
@@ -16,7 +17,7 @@ FULL_URL_BASE = "https://directory.example.org/fhir"
 class SampleBuilder(OrganizationsAndPlaces, Practitioners):
     """Holds what both parts share: the one seeded stream, the resources, NPIs and slots."""
 
-    def __init__(self, seed: int = SEED):
+    def __init__(self, seed: int = SEED) -> None:
         self.rng = random.Random(seed)  # noqa: S311 - reproducible fake data, not secrets
         self.resources: list[dict] = []
         self.slots: dict[str, list[Slot]] = {}
@@ -24,7 +25,7 @@ class SampleBuilder(OrganizationsAndPlaces, Practitioners):
 
     # ---------------------------------------------------------- helpers
 
-    def add(self, content: dict):
+    def add(self, content: dict) -> None:
         self.resources.append(content)
 
     def new_npi(self, leading: str = "1") -> str:
@@ -34,7 +35,7 @@ class SampleBuilder(OrganizationsAndPlaces, Practitioners):
                 self.npis.add(npi)
                 return npi
 
-    def offer(self, specialties, slot: Slot):
+    def offer(self, specialties: Iterable[str], slot: Slot) -> None:
         for code in specialties:
             self.slots.setdefault(code, []).append(slot)
 

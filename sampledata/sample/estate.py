@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 SEED = 20250115
 PRACTITIONERS = 150
@@ -51,11 +52,34 @@ class System:
     active: bool = True
 
 
-def _hospital(key, name, street, city, state, postal, lat, lon, area, depts) -> Site:
+def _hospital(
+    key: str,
+    name: str,
+    street: str,
+    city: str,
+    state: str,
+    postal: str,
+    lat: float,
+    lon: float,
+    area: str,
+    depts: list[Dept],
+) -> Site:
     return Site(key, name, street, city, state, postal, lat, lon, area, depts=depts, hospital=True)
 
 
-def _clinic(key, name, street, city, state, postal, lat, lon, area, specialties, **kw) -> Site:
+def _clinic(
+    key: str,
+    name: str,
+    street: str,
+    city: str,
+    state: str,
+    postal: str,
+    lat: float,
+    lon: float,
+    area: str,
+    specialties: list[str],
+    **kw: Any,
+) -> Site:
     return Site(key, name, street, city, state, postal, lat, lon, area, specialties, **kw)
 
 

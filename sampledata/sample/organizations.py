@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import sampledata as syn
 
 from .estate import Dept, Site, System
+from .part import Part
 
 
 @dataclass
@@ -21,10 +22,10 @@ class Slot:
     active: bool
 
 
-class OrganizationsAndPlaces:
+class OrganizationsAndPlaces(Part):
     """Builds a system's Organization tree, its Locations and Endpoints (SampleBuilder's part)."""
 
-    def build_system(self, system: System):
+    def build_system(self, system: System) -> None:
         hq = system.hq
         fhir_id = f"ep-{system.key}-fhir"
         org_id = f"org-{system.key}"
@@ -81,7 +82,7 @@ class OrganizationsAndPlaces:
         for site in system.sites:
             self.build_site(system, site, org_id)
 
-    def build_site(self, system: System, site: Site, parent_id: str):
+    def build_site(self, system: System, site: Site, parent_id: str) -> None:
         org_id = f"org-{site.key}"
         direct_id = f"ep-{site.key}-direct"
         status = "suspended" if site.status == "suspended" else "active"
@@ -117,7 +118,9 @@ class OrganizationsAndPlaces:
                 Slot(system, org_id, [loc_id], site.area_code, site.state, site.status == "active"),
             )
 
-    def build_dept(self, system: System, site: Site, dept: Dept, hospital_org: str, building: str):
+    def build_dept(
+        self, system: System, site: Site, dept: Dept, hospital_org: str, building: str
+    ) -> None:
         org_id = f"org-{site.key}-{dept.key}"
         self.add(
             syn.organization(
@@ -154,7 +157,7 @@ class OrganizationsAndPlaces:
         )
 
     def add_location(
-        self, site: Site, org_id: str, type_code: str, physical: str, endpoints
+        self, site: Site, org_id: str, type_code: str, physical: str, endpoints: list[str]
     ) -> str:
         loc_id = f"loc-{site.key}"
         self.add(

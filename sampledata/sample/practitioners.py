@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 
 import sampledata as syn
 
 from .estate import SPECIAL_NAMES
+from .part import Part
 
 
-class Practitioners:
+class Practitioners(Part):
     """Builds each practitioner, their roles and Direct mailbox (SampleBuilder's part)."""
 
     def pick_name(self, index: int) -> tuple[list[str], str, str]:
@@ -27,7 +29,7 @@ class Practitioners:
         offered = [s for s in syn.SPECIALTIES if s.code in self.slots]
         return self.rng.choices(offered, weights=[s.weight for s in offered])[0]
 
-    def build_practitioner(self, index: int):
+    def build_practitioner(self, index: int) -> None:
         given, family, gender = self.pick_name(index)
         specialty = self.pick_specialty()
         slots = self.slots[specialty.code]
@@ -81,6 +83,6 @@ class Practitioners:
             )
 
 
-def weighted_pick(rng: random.Random, table):
+def weighted_pick(rng: random.Random, table: Iterable[tuple[str, float]]) -> str:
     names, weights = zip(*table, strict=True)
     return rng.choices(names, weights=weights)[0]

@@ -12,18 +12,31 @@ check looks for its own dotted path.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
+from django.http import HttpRequest, HttpResponseForbidden
+from django.http.response import HttpResponseBase
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.csrf import CsrfViewMiddleware
+from django.utils.deprecation import MiddlewareMixin
 from django_otp.middleware import OTPMiddleware
 
 from ..paths import is_api
 
+# The type checker sees the mixin as the MiddlewareMixin it always joins; at run time it is a
+# plain mixin, since a second MiddlewareMixin.__init__ would break django-otp's own __init__.
+if TYPE_CHECKING:
+    _Mixin = MiddlewareMixin
+else:
+    _Mixin = object
 
-class _SkippedOnApi:
-    def __call__(self, request):
+
+class _SkippedOnApi(_Mixin):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if is_api(request):
             return self.get_response(request)
         return super().__call__(request)
@@ -34,7 +47,13 @@ class AdminSession(_SkippedOnApi, SessionMiddleware):
 
 
 class AdminCsrf(_SkippedOnApi, CsrfViewMiddleware):
-    def process_view(self, request, callback, callback_args, callback_kwargs):
+    def process_view(
+        self,
+        request: HttpRequest,
+        callback: Callable[..., Any],
+        callback_args: Any,
+        callback_kwargs: Any,
+    ) -> HttpResponseForbidden | None:
         if is_api(request):
             return None
         return super().process_view(request, callback, callback_args, callback_kwargs)

@@ -6,13 +6,13 @@ import logging
 from urllib.parse import unquote_plus
 
 from django.conf import settings
-from django.http import QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict
 
 from common.outage import UNAVAILABLE_ERRORS
 
 from ..context import SecurityContext
 from ..keys import prefix_of, record_use, verify_key
-from ..models import ApiClient
+from ..models import ApiClient, ApiKey
 from ..paths import is_api
 from ..refusal import Refusal
 from .base import CheckMiddleware
@@ -25,13 +25,13 @@ class ApiKeyMiddleware(CheckMiddleware):
 
     applies_to_metadata = False
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         # The key must never reach a view, even one this check skips (it could echo the URL).
         if is_api(request) and not self.applies(request):
             take_query_keys(request)
         return super().__call__(request)
 
-    def check(self, request, context: SecurityContext) -> None:
+    def check(self, request: HttpRequest, context: SecurityContext) -> None:
         presented = presented_key(request)
         context.key_prefix = prefix_of(presented)
         key = _verified(presented)
@@ -46,7 +46,7 @@ class ApiKeyMiddleware(CheckMiddleware):
         _note_use(key, context.remote_addr)
 
 
-def presented_key(request) -> str:
+def presented_key(request: HttpRequest) -> str:
     """The key from the header or the query string; strips it from the query either way."""
     from_header = request.headers.get(settings.SECURITY_API_KEY_HEADER, "").strip()
     from_query = take_query_keys(request)
@@ -60,7 +60,7 @@ def presented_key(request) -> str:
     return presented
 
 
-def take_query_keys(request) -> list[str]:
+def take_query_keys(request: HttpRequest) -> list[str]:
     """Remove the key parameter from QUERY_STRING and request.GET; return its values."""
     name = settings.SECURITY_API_KEY_QUERY_PARAM
     raw = request.META.get("QUERY_STRING", "")
@@ -78,7 +78,7 @@ def take_query_keys(request) -> list[str]:
     return taken
 
 
-def _verified(presented):
+def _verified(presented: str) -> ApiKey:
     try:
         key = verify_key(presented)
     except UNAVAILABLE_ERRORS:
@@ -92,7 +92,7 @@ def _verified(presented):
     return key
 
 
-def _note_use(key, remote_addr):
+def _note_use(key: ApiKey, remote_addr: str) -> None:
     try:
         record_use(key, remote_addr)
     except Exception as exc:

@@ -21,9 +21,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from datetime import datetime
 from functools import cache
+from typing import cast
 
 from django.db import connections, router
+from django.db.models import Field
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from ..context import SecurityContext, context_of
@@ -43,10 +48,10 @@ TEXT_FIELDS = [
 class AuditMiddleware:
     """Times each API request and records who asked for what, and how it ended."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         if is_public(request) or not (is_api(request) or is_oauth(request)):
             return self.get_response(request)
         context = context_of(request)
@@ -57,7 +62,9 @@ class AuditMiddleware:
         return response
 
 
-def audit_row(request, context: SecurityContext, status: int, at, elapsed_ms: int):
+def audit_row(
+    request: HttpRequest, context: SecurityContext, status: int, at: datetime, elapsed_ms: int
+) -> RequestAudit:
     """The unsaved record; every text is redacted and cut to its column."""
     row = RequestAudit(
         time=at,
@@ -69,7 +76,7 @@ def audit_row(request, context: SecurityContext, status: int, at, elapsed_ms: in
         key_prefix=context.key_prefix,
         token_subject=context.token_subject,
         token_issuer=context.token_issuer,
-        method=request.method,
+        method=request.method or "",
         # path, not the full path: the query string may carry the key parameter.
         path=request.path,
         # Named by the API's view from its route; empty when a check refused before routing.
@@ -89,7 +96,8 @@ def _make_safe(row: RequestAudit) -> None:
     # Redacted even where no secret is expected: a client can put anything in a path or claim.
     for name in TEXT_FIELDS:
         value = redact(getattr(row, name) or "")
-        setattr(row, name, value[: RequestAudit._meta.get_field(name).max_length])
+        field = cast(Field, RequestAudit._meta.get_field(name))  # a text column, not a relation
+        setattr(row, name, value[: field.max_length])
 
 
 def write_audit(row: RequestAudit) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
 
 from common.outage import is_database_unavailable
 
@@ -13,7 +16,7 @@ from ..refusal import Refusal, refusal_response
 log = logging.getLogger(__name__)
 
 
-def refused(context: SecurityContext, refusal: Refusal):
+def refused(context: SecurityContext, refusal: Refusal) -> HttpResponse:
     """The refusal's response; its reason code goes to the audit record."""
     context.outcome = refusal.reason.code
     return refusal_response(refusal)
@@ -25,10 +28,10 @@ class CheckMiddleware:
     # Key, token and scope checks leave the CapabilityStatement alone; transport checks do not.
     applies_to_metadata = True
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         if self.applies(request):
             context = context_of(request)
             try:
@@ -46,10 +49,10 @@ class CheckMiddleware:
                 return refused(context, Refusal("database-unavailable"))
         return self.get_response(request)
 
-    def applies(self, request) -> bool:
+    def applies(self, request: HttpRequest) -> bool:
         if is_public(request) or not is_api(request):
             return False
         return self.applies_to_metadata or not is_metadata(request)
 
-    def check(self, request, context: SecurityContext) -> None:
+    def check(self, request: HttpRequest, context: SecurityContext) -> None:
         raise NotImplementedError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.http import HttpRequest
 
 from ..context import SecurityContext
 from ..refusal import Refusal
@@ -15,7 +16,7 @@ from .base import CheckMiddleware
 SUBJECT_MAX, ISSUER_MAX = 200, 300
 
 
-def bearer_token_of(request) -> str | None:
+def bearer_token_of(request: HttpRequest) -> str | None:
     """The token of an `Authorization: Bearer ...` header; None when there is none."""
     scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -29,7 +30,7 @@ class BearerTokenMiddleware(CheckMiddleware):
     # Clients must be able to read the CapabilityStatement to learn how to get a token.
     applies_to_metadata = False
 
-    def check(self, request, context: SecurityContext) -> None:
+    def check(self, request: HttpRequest, context: SecurityContext) -> None:
         raw = bearer_token_of(request)
         if raw is None:
             if settings.SECURITY_REQUIRE_BEARER:

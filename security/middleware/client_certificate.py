@@ -8,6 +8,7 @@ import re
 from cryptography import x509
 from django.conf import settings
 from django.db.models import Q
+from django.http import HttpRequest
 from django.utils import timezone
 
 from common.outage import UNAVAILABLE_ERRORS
@@ -32,11 +33,11 @@ MAX_FQDN = 253
 class ClientCertificateMiddleware(CheckMiddleware):
     """Requires (outside dev) a client certificate that verifies and belongs to an active client."""
 
-    def check(self, request, context: SecurityContext) -> None:
+    def check(self, request: HttpRequest, context: SecurityContext) -> None:
         establish_client(request, context)
 
 
-def establish_client(request, context: SecurityContext) -> None:
+def establish_client(request: HttpRequest, context: SecurityContext) -> None:
     """Verify the presented certificate and record it and its client in `context`, or refuse.
 
     Shared by the /fhir check and the token endpoint, so both trust exactly the same certificates.
@@ -63,7 +64,9 @@ def establish_client(request, context: SecurityContext) -> None:
     context.client = client
 
 
-def presented_certificate(request, context: SecurityContext) -> PresentedCertificate | None:
+def presented_certificate(
+    request: HttpRequest, context: SecurityContext
+) -> PresentedCertificate | None:
     """The certificate the trusted proxy passed, or None when the client presented none."""
     if not context.from_trusted_proxy:
         return None  # TrustedProxyMiddleware has already removed any such header
@@ -86,7 +89,7 @@ def presented_certificate(request, context: SecurityContext) -> PresentedCertifi
         raise Refusal("cert-header-malformed") from error
 
 
-def _proxy_verify_status(request, header: str | None) -> str:
+def _proxy_verify_status(request: HttpRequest, header: str | None) -> str:
     """SUCCESS, NONE or "" (not sent); a failed handshake verification is refused here."""
     if header is None:
         return ""

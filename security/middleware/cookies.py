@@ -5,14 +5,18 @@ behind nginx in development (`make demo`) the admin is reached over HTTPS too, a
 there must never travel back over plain HTTP.
 """
 
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
 
 class SecureCookiesMiddleware:
     """Marks every cookie of a response to an HTTPS request Secure."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         # Only the trusted proxy's X-Forwarded-Proto counts: TrustedProxyMiddleware removes
         # everyone else's before is_secure() reads it.

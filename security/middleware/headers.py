@@ -1,6 +1,9 @@
 """Response headers that every reply carries, API or admin, success or error."""
 
+from collections.abc import Callable
+
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 
 # Directory data is personal data about practitioners: no shared or private cache may keep it.
 NO_STORE = "no-store"
@@ -11,10 +14,10 @@ ADMIN_CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; f
 class SecurityHeadersMiddleware:
     """Sets no-store caching, HSTS, nosniff, frame denial and a CSP on every response."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         response["Cache-Control"] = NO_STORE
         response["Pragma"] = "no-cache"
@@ -34,5 +37,5 @@ class SecurityHeadersMiddleware:
         return f"max-age={seconds}; includeSubDomains"
 
 
-def _is_api(request) -> bool:
+def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/fhir")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 
 from ..client_ip import is_trusted_proxy
 from ..context import SecurityContext, context_of
@@ -34,7 +35,7 @@ FORWARDED_HEADERS = (
 class TrustedProxyMiddleware(CheckMiddleware):
     """Marks requests from trusted proxies; strips proxy-only headers from everyone else."""
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         # Stripped on every path, API or not, so no later code can read a forged header.
         context = context_of(request)
         context.from_trusted_proxy = is_trusted_proxy(request.META.get("REMOTE_ADDR", ""))
@@ -49,6 +50,6 @@ class TrustedProxyMiddleware(CheckMiddleware):
                 )
         return super().__call__(request)
 
-    def check(self, request, context: SecurityContext) -> None:
+    def check(self, request: HttpRequest, context: SecurityContext) -> None:
         if not context.from_trusted_proxy and settings.ENVIRONMENT != "dev":
             raise Refusal("proxy-untrusted")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
+from django.http import HttpRequest
 
 from ..context import SecurityContext
 from ..refusal import Refusal
@@ -42,10 +43,10 @@ class SpineHeadersMiddleware(CheckMiddleware):
 
     # The Spine proxy adds the headers to every call, the CapabilityStatement's included.
 
-    def applies(self, request) -> bool:
+    def applies(self, request: HttpRequest) -> bool:
         return settings.SECURITY_SPINE_PROFILE and super().applies(request)
 
-    def check(self, request, context: SecurityContext) -> None:
+    def check(self, request: HttpRequest, context: SecurityContext) -> None:
         headers = request.headers
         our_asid = settings.SECURITY_SPINE_ASID
         if not (

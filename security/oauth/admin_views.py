@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
@@ -14,12 +17,17 @@ TEMPLATE = "admin/security/signing_keys.html"
 PERMISSION = "security.rotate_signingkey"
 
 
-def can_rotate(user) -> bool:
+def can_rotate(user: AbstractBaseUser | AnonymousUser) -> bool:
     """Superusers and directory administrators (their role holds every security permission)."""
-    return user.is_active and user.is_staff and user.has_perm(PERMISSION)
+    return (
+        isinstance(user, AbstractUser)
+        and user.is_active
+        and user.is_staff
+        and user.has_perm(PERMISSION)
+    )
 
 
-def signing_keys(request):
+def signing_keys(request: HttpRequest) -> HttpResponse:
     """GET lists the keys; POST rotates. Mounted behind admin.site.admin_view (sign-in, OTP)."""
     if not can_rotate(request.user):
         raise PermissionDenied

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from joserfc.jwk import Key, KeySet
 
 from ..models import ApiClient
 from . import config, replay
@@ -55,7 +55,7 @@ def _client_named(client_id: Any) -> ApiClient:
     return client
 
 
-def _client_key(client: ApiClient, kid: Any):
+def _client_key(client: ApiClient, kid: Any) -> Key:
     if kid is not None and not isinstance(kid, str):
         raise OAuthError("invalid_client", "kid is not a string")
     try:
@@ -66,19 +66,24 @@ def _client_key(client: ApiClient, kid: Any):
         raise OAuthError("invalid_client", f"no registered key with kid {kid!r}") from None
 
 
-def _verified_claims(raw: str, key, algorithm: str) -> dict[str, Any]:
+def _verified_claims(raw: str, key: Key, algorithm: str) -> dict[str, Any]:
     try:
         return jwt.decode(raw, key, algorithms=[algorithm]).claims
     except (JoseError, ValueError):
         raise OAuthError("invalid_client", "assertion signature does not verify") from None
 
 
+def _client_id(client: ApiClient) -> str:
+    # Set on every client an assertion can name: _client_named found it by this id.
+    return cast(str, client.oauth_client_id)
+
+
 def _check_claims(claims: dict[str, Any], client: ApiClient) -> None:
-    essential = {"essential": True}
+    essential: jwt.ClaimsOption = {"essential": True}
     registry = jwt.JWTClaimsRegistry(
         leeway=settings.SECURITY_JWT_LEEWAY_SECONDS,
-        iss={**essential, "value": client.oauth_client_id},
-        sub={**essential, "value": client.oauth_client_id},
+        iss={**essential, "value": _client_id(client)},
+        sub={**essential, "value": _client_id(client)},
         aud={**essential, "value": config.token_endpoint()},
         exp=essential,
         jti=essential,
@@ -101,7 +106,7 @@ def _remember(claims: dict[str, Any], client: ApiClient) -> None:
     expires = claims["exp"] + settings.SECURITY_JWT_LEEWAY_SECONDS
     try:
         replay.remember(
-            "token", client.oauth_client_id, claims["jti"], datetime.fromtimestamp(expires, UTC)
+            "token", _client_id(client), claims["jti"], datetime.fromtimestamp(expires, UTC)
         )
     except replay.Replayed:
         raise OAuthError("invalid_client", "jti replayed") from None

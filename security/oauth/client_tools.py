@@ -8,6 +8,7 @@ import base64
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -20,19 +21,19 @@ from . import config
 ASSERTION_SECONDS = 240
 
 
-def load_signing_key(path: str):
+def load_signing_key(path: str) -> tuple[ECKey | RSAKey, str]:
     """(joserfc key, algorithm) of a PEM key: P-256 ES256, P-384 ES384, RSA RS256."""
     private = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
     if isinstance(private, rsa.RSAPrivateKey):
         return RSAKey.import_key(private), "RS256"
     curve = private.curve.name if isinstance(private, ec.EllipticCurvePrivateKey) else ""
     algorithm = {"secp256r1": "ES256", "secp384r1": "ES384"}.get(curve)
-    if algorithm is None:
+    if algorithm is None or not isinstance(private, ec.EllipticCurvePrivateKey):
         raise ValueError("the key must be RSA, EC P-256 or EC P-384")
     return ECKey.import_key(private), algorithm
 
 
-def _claims(issuer: str, audience: str, **extra) -> dict:
+def _claims(issuer: str, audience: str, **extra: Any) -> dict:
     now = int(time.time())
     return {
         "iss": issuer,

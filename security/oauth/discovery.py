@@ -9,6 +9,7 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.conf import settings
@@ -80,7 +81,9 @@ def signed_metadata() -> str:
 
 
 @lru_cache(maxsize=2)
-def _server_credentials(cert_file: str, key_file: str):
+def _server_credentials(
+    cert_file: str, key_file: str
+) -> tuple[list[x509.Certificate], ECKey | RSAKey, str]:
     """(certificate chain, joserfc key, algorithm), read once per process and file pair."""
     chain = load_pem_certificates(Path(cert_file).read_bytes())
     private = serialization.load_pem_private_key(Path(key_file).read_bytes(), password=None)

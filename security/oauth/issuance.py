@@ -21,7 +21,7 @@ def issue(
     """The token response body (RFC 6749 §5.1) for `client`, granting `scopes`."""
     lifetime = config.access_token_lifetime()
     now = int(time.time())
-    claims = {
+    claims: dict[str, Any] = {
         "iss": config.issuer(),
         "sub": client.oauth_client_id,
         "client_id": client.oauth_client_id,

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from joserfc.jwk import ECKey, KeySet
 
@@ -81,7 +81,7 @@ def _locked_active() -> SigningKey | None:
     return rows.order_by("-created").first()
 
 
-def published_rows():
+def published_rows() -> QuerySet[SigningKey]:
     now = timezone.now()
     return SigningKey.objects.filter(
         Q(state=SigningKey.ACTIVE) | Q(state=SigningKey.RETIRING, publish_until__gt=now)

@@ -10,6 +10,7 @@ When both identify a client they must identify the same one.
 from __future__ import annotations
 
 from django.conf import settings
+from django.http import HttpRequest
 
 from ..context import SecurityContext
 from ..middleware.client_certificate import establish_client
@@ -22,7 +23,7 @@ from .errors import OAuthError
 FORM = "application/x-www-form-urlencoded"
 
 
-def token_response(request, context: SecurityContext) -> dict:
+def token_response(request: HttpRequest, context: SecurityContext) -> dict:
     """The token response body for a valid request; OAuthError otherwise."""
     form = _form(request)
     _check_grant(form)
@@ -40,7 +41,7 @@ def token_response(request, context: SecurityContext) -> dict:
         raise OAuthError("temporarily_unavailable", "no usable signing key") from None
 
 
-def _form(request) -> dict[str, str]:
+def _form(request: HttpRequest) -> dict[str, str]:
     content_type = request.content_type or ""
     if content_type.lower() != FORM:
         raise OAuthError("invalid_request", f"content type {content_type!r}")
@@ -62,7 +63,7 @@ def _check_grant(form: dict[str, str]) -> None:
         raise OAuthError("invalid_client", "client_assertion_type is not jwt-bearer")
 
 
-def _check_transport(request, context: SecurityContext) -> None:
+def _check_transport(request: HttpRequest, context: SecurityContext) -> None:
     if not context.from_trusted_proxy and settings.ENVIRONMENT != "dev":
         raise OAuthError("invalid_client", "request did not come through the TLS terminator")
     try:

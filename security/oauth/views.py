@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
+from typing import Any
 
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -23,8 +25,8 @@ MAX_REGISTRATION_BODY = 64 * 1024
 DATABASE_DOWN = OAuthError("temporarily_unavailable", "database-unavailable")
 
 
-def _enabled(view):
-    def guarded(request, *args, **kwargs):
+def _enabled(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not config.enabled():
             raise Http404
         return view(request, *args, **kwargs)
@@ -34,7 +36,7 @@ def _enabled(view):
     return guarded
 
 
-def _refused(request, error: OAuthError):
+def _refused(request: HttpRequest, error: OAuthError) -> JsonResponse:
     """The error response; the precise reason only in the audit record."""
     context = context_of(request)
     if context.outcome == "ok":
@@ -47,7 +49,7 @@ def _refused(request, error: OAuthError):
 @csrf_exempt  # a machine-to-machine endpoint: no cookies, no browser session
 @_enabled
 @require_POST
-def token(request):
+def token(request: HttpRequest) -> JsonResponse:
     context = context_of(request)
     try:
         body = token_response(request, context)
@@ -62,7 +64,7 @@ def token(request):
 @csrf_exempt
 @_enabled
 @require_POST
-def register(request):
+def register(request: HttpRequest) -> JsonResponse:
     context = context_of(request)
     try:
         done = registration.register(_json_body(request))
@@ -75,7 +77,7 @@ def register(request):
     return json_response(_registration_body(request, done), 201 if done.created else 200)
 
 
-def _json_body(request):
+def _json_body(request: HttpRequest) -> Any:
     if (request.content_type or "").lower() != "application/json":
         raise OAuthError("invalid_client_metadata", "content type is not application/json")
     if len(request.body) > MAX_REGISTRATION_BODY:
@@ -86,7 +88,7 @@ def _json_body(request):
         raise OAuthError("invalid_client_metadata", "body is not JSON") from None
 
 
-def _registration_body(request, done: registration.Registration) -> dict:
+def _registration_body(request: HttpRequest, done: registration.Registration) -> dict:
     body = json.loads(request.body)
     client = done.client
     answer = {
@@ -106,7 +108,7 @@ def _registration_body(request, done: registration.Registration) -> dict:
 
 @_enabled
 @require_GET
-def jwks(request):
+def jwks(request: HttpRequest) -> JsonResponse:
     response = JsonResponse(signing.jwks_document())
     # Short, so a rotation reaches verifiers that cache the document well within the overlap.
     response["Cache-Control"] = "public, max-age=60"
@@ -115,13 +117,13 @@ def jwks(request):
 
 @_enabled
 @require_GET
-def smart_configuration(request):
+def smart_configuration(request: HttpRequest) -> JsonResponse:
     return JsonResponse(discovery.smart_configuration())
 
 
 @_enabled
 @require_GET
-def udap(request):
+def udap(request: HttpRequest) -> JsonResponse:
     if not discovery.udap_configured():
         raise Http404
     return JsonResponse(discovery.udap_metadata())

@@ -13,7 +13,7 @@ import pytest
 import requests
 from django.db import DatabaseError
 
-from directory import bulkload, events, storage
+from directory import bulkload, events, indexing, storage
 from directory.models import Resource, ResourceVersion, TokenIndex
 from tests.factories import make_npi
 
@@ -150,14 +150,20 @@ def test_an_id_already_stored_gets_a_new_version(importer):
 def test_a_line_failing_mid_write_leaves_nothing_and_costs_only_itself(importer, monkeypatch):
     """The batch holding the line fails after its resource, version and index rows were written
     (COPY on PostgreSQL, INSERTs elsewhere): the line is rolled back whole, the others stored."""
-    store_new = bulkload.store_new
+    store_new, insert_rows = bulkload.store_new, indexing.insert_rows
 
     def failing_store(new_rows, now):
         store_new(new_rows, now)
         if any(lid == "imp-mid" for _, lid, _, _ in new_rows):
             raise DatabaseError("index rows refused")
 
+    def failing_insert(items, *args, **kwargs):  # the path of a write one line at a time
+        if any(row.logical_id == "imp-mid" for row, _ in items):
+            raise DatabaseError("index rows refused")
+        return insert_rows(items, *args, **kwargs)
+
     monkeypatch.setattr(bulkload, "store_new", failing_store)
+    monkeypatch.setattr(indexing, "insert_rows", failing_insert)
     body = ndjson(
         *(practitioner(f"imp-b{i}", 10 + i) for i in range(3)), practitioner("imp-mid", 9)
     )
@@ -348,7 +354,8 @@ def test_owned_types_are_not_imported_and_imports_announce_their_creates(importe
         "inputUrl": None,
     }
     assert len(outcomes) == 1
-    assert outcomes[0]["issue"][0]["diagnostics"].startswith("Line 2 (Subscription/imp-sub)")
+    diagnostics = outcomes[0]["issue"][0]["diagnostics"]
+    assert diagnostics.startswith("Line 2") and "Subscription is not imported" in diagnostics
     assert not Resource.objects.filter(resource_type="Subscription").exists()
     assert [(c.resource_type, c.logical_id, c.interaction) for c in heard] == [
         ("Practitioner", "imp-heard", "create")

@@ -1,8 +1,12 @@
 """Measure FHIR search latency against the current database, through the full HTTP stack."""
 
+from __future__ import annotations
+
 import json
 import statistics
 import time
+from argparse import ArgumentParser
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from django.conf import settings
@@ -10,6 +14,10 @@ from django.core.management.base import BaseCommand
 from django.test import Client, override_settings
 
 from directory.models import Resource
+
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
+
 
 NUCC = "http://nucc.org/provider-taxonomy"
 
@@ -54,10 +62,10 @@ ROLES_TO_SCAN = 200  # roles looked at, from the middle, for one with a network 
 class Command(BaseCommand):
     help = "Time typical searches (median and 95th percentile) and print one line per query."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--repeat", type=int, default=20)
 
-    def handle(self, *args, repeat, **options):
+    def handle(self, *args: Any, repeat: int, **options: Any) -> None:
         # The search path is measured on its own: client authentication has nothing to say
         # about how a query scales with the directory's size.
         search_only = [m for m in settings.MIDDLEWARE if "security.middleware." not in m]
@@ -68,7 +76,7 @@ class Command(BaseCommand):
         with override_settings(MIDDLEWARE=search_only, SECURITY_REQUIRE_BEARER=False, **unlimited):
             self._run(repeat)
 
-    def _run(self, repeat):
+    def _run(self, repeat: int) -> None:
         values = {k: quote(str(v), safe="") for k, v in sample_values().items()}
         client = Client(HTTP_ACCEPT="application/fhir+json", SERVER_NAME="localhost")
         counts = {
@@ -101,7 +109,7 @@ class Command(BaseCommand):
             )
 
 
-def refusal(response) -> str:
+def refusal(response: TestResponse) -> str:
     """The first issue's diagnostics of an OperationOutcome, shortened."""
     try:
         issues = response.json().get("issue") or [{}]
@@ -113,7 +121,7 @@ def refusal(response) -> str:
 def middle(resource_type: str) -> dict:
     rows = Resource.objects.filter(resource_type=resource_type, deleted=False)
     row = rows.order_by("id")[rows.count() // 2 :].first()
-    return json.loads(row.content) if row else {}
+    return json.loads(row.live_content()) if row else {}
 
 
 def read(reference: dict | None) -> dict:
@@ -122,16 +130,16 @@ def read(reference: dict | None) -> dict:
     row = Resource.objects.filter(
         resource_type=resource_type, logical_id=logical_id, deleted=False
     ).first()
-    return json.loads(row.content) if row else {}
+    return json.loads(row.live_content()) if row else {}
 
 
 def sample_role() -> dict:
     """A role from the middle of the data, preferring one in a network at a placed location."""
     rows = Resource.objects.filter(resource_type="PractitionerRole", deleted=False)
     start = rows.count() // 2
-    fallback = {}
+    fallback: dict = {}
     for row in rows.order_by("id")[start : start + ROLES_TO_SCAN]:
-        role = json.loads(row.content)
+        role = json.loads(row.live_content())
         fallback = fallback or role
         networks = [e for e in role.get("extension", []) if e.get("url") == NETWORK_REFERENCE]
         if networks and role.get("location"):
@@ -178,7 +186,7 @@ def system_name() -> str:
     rows = Resource.objects.filter(resource_type="Organization", deleted=False)
     parts = rows.filter(content__contains='"partOf"').exclude(content__contains='"ntwk"')
     for row in parts.order_by("id")[:50]:
-        parent = read(json.loads(row.content).get("partOf"))
+        parent = read(json.loads(row.live_content()).get("partOf"))
         if parent.get("name"):
             return parent["name"]
     return "none"

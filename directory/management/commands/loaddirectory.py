@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from argparse import ArgumentParser
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -44,7 +47,7 @@ Key = tuple[str, str]
 class Command(BaseCommand):
     help = "Load FHIR Bundle files (default: the sample directory) in dependency order."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("paths", nargs="*", help=f"Bundle JSON files (default {DEFAULT_PATH})")
         parser.add_argument(
             "--skip-existing",
@@ -53,7 +56,14 @@ class Command(BaseCommand):
         )
         parser.add_argument("--batch-size", type=int, default=1000)
 
-    def handle(self, *args, paths, skip_existing, batch_size, **options):
+    def handle(
+        self,
+        *args: Any,
+        paths: list[str | Path],
+        skip_existing: bool,
+        batch_size: int,
+        **options: Any,
+    ) -> None:
         lift_statement_timeout()  # bulk work outlasts the per-request statement timeout
         resources = {}
         for path in paths or [DEFAULT_PATH]:
@@ -72,7 +82,7 @@ class Command(BaseCommand):
         counts = load(resources, batch_size)
         self.report(counts, existing)
 
-    def report(self, counts: Counter, skipped: set[Key]):
+    def report(self, counts: Counter, skipped: set[Key]) -> None:
         parts = ", ".join(f"{t} {n}" for t, n in sorted(counts.items(), key=type_rank))
         self.stdout.write(f"Loaded {sum(counts.values())} resources: {parts or 'none'}")
         if skipped:
@@ -81,18 +91,18 @@ class Command(BaseCommand):
             self.stdout.write(f"Skipped {len(skipped)} existing resources: {parts}")
 
 
-def type_rank(item):
+def type_rank(item: tuple[str, int]) -> tuple[int, str]:
     return TYPE_PRIORITY.get(item[0], len(TYPE_PRIORITY)), item[0]
 
 
-def describe(keys) -> str:
+def describe(keys: Iterable[Key]) -> str:
     return ", ".join(f"{t}/{i}" for t, i in sorted(keys)[:5])
 
 
 # ---------------------------------------------------------------- reading
 
 
-def read_bundle(path: Path):
+def read_bundle(path: Path) -> Iterator[tuple[Key, dict]]:
     """Yield ((type, id), validated content) for every entry of a Bundle file."""
     try:
         bundle = json.loads(path.read_text(encoding="utf-8"))
@@ -129,7 +139,7 @@ def existing_keys(resources: dict[Key, dict]) -> set[Key]:
     by_type: dict[str, list[str]] = {}
     for rtype, rid in resources:
         by_type.setdefault(rtype, []).append(rid)
-    found = set()
+    found: set[Key] = set()
     for rtype, ids in by_type.items():
         for start in range(0, len(ids), 5000):
             rows = Resource.objects.filter(
@@ -142,7 +152,7 @@ def existing_keys(resources: dict[Key, dict]) -> set[Key]:
 # ---------------------------------------------------------------- ordering
 
 
-def local_references(node) -> set[Key]:
+def local_references(node: object) -> set[Key]:
     """Every relative `Type/id` reference anywhere in a resource."""
     found = set()
     if isinstance(node, dict):
@@ -174,7 +184,7 @@ def dependency_groups(resources: dict[Key, dict]) -> list[list[Key]]:
     return strongly_connected(sorted(resources, key=sort_key), deps)
 
 
-def sort_key(key: Key):
+def sort_key(key: Key) -> tuple[int, Key]:
     return TYPE_PRIORITY.get(key[0], len(TYPE_PRIORITY)), key
 
 
@@ -222,7 +232,7 @@ def pop_component(stack: list[Key], on_stack: set[Key], root: Key) -> list[Key]:
             return sorted(component, key=sort_key)
 
 
-def batches(groups: list[list[Key]], batch_size: int):
+def batches(groups: list[list[Key]], batch_size: int) -> Iterator[list[Key]]:
     """Pack whole groups into batches of about `batch_size`; a group is never split."""
     batch: list[Key] = []
     for group in groups:

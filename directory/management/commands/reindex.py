@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from argparse import ArgumentParser
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -16,17 +18,17 @@ PROGRESS_SECONDS = 5.0
 class Command(BaseCommand):
     help = "Re-extract every live resource's search index rows from its content."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--type", dest="resource_type", choices=RESOURCE_TYPES)
         parser.add_argument("--batch-size", type=int, default=500)
 
-    def handle(self, *args, resource_type, batch_size, **options):
+    def handle(self, *args: Any, resource_type: str, batch_size: int, **options: Any) -> None:
         if batch_size < 1:
             raise CommandError("--batch-size must be >= 1")
         lift_statement_timeout()  # a whole table outlasts the per-request statement timeout
         started, shown = time.monotonic(), [0.0]
 
-        def report(progress: Progress):
+        def report(progress: Progress) -> None:
             now = time.monotonic()
             if progress.done == progress.total or now - shown[0] >= PROGRESS_SECONDS:
                 shown[0] = now

@@ -4,6 +4,9 @@ The API's `$reindex` runs its job in a thread of the worker that took it; when t
 the job stops with its keyset (`last_pk`) committed, and this command finishes it.
 """
 
+from argparse import ArgumentParser
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from directory import registry, reindex
@@ -13,7 +16,7 @@ from directory.statement_timeout import lift_statement_timeout
 class Command(BaseCommand):
     help = "Run a reindex job (--job), resume every stalled one (--resume), or start one (--type)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         group = parser.add_mutually_exclusive_group(required=True)
         group.add_argument("--job", type=int, help="run or resume this job to its end")
         group.add_argument(
@@ -25,7 +28,14 @@ class Command(BaseCommand):
             "--type", dest="resource_type", help="start a new job over one type ('*' for all)"
         )
 
-    def handle(self, *args, job=None, resume=False, resource_type=None, **options):
+    def handle(
+        self,
+        *args: Any,
+        job: int | None = None,
+        resume: bool = False,
+        resource_type: str | None = None,
+        **options: Any,
+    ) -> None:
         lift_statement_timeout()  # a whole directory outlasts the per-request statement timeout
         if job is not None:
             if not reindex.ReindexJob.objects.filter(pk=job).exists():
@@ -34,7 +44,8 @@ class Command(BaseCommand):
         elif resume:
             jobs = [j.pk for j in reindex.stale_jobs()]
         else:
-            rtype = "" if resource_type == "*" else resource_type
+            # The required option group guarantees --type here; "*" means every type.
+            rtype = "" if resource_type is None or resource_type == "*" else resource_type
             if rtype and rtype not in registry.RESOURCE_TYPES:
                 raise CommandError(f"Unknown resource type {resource_type}")
             jobs = [reindex.start_job(rtype, background=False).pk]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 # The directory's resource types; a parameter on none of them (e.g. VerificationResult) is skipped.
@@ -57,7 +58,7 @@ RULE = re.compile(r"^\*\s+(?P<path>[A-Za-z][\w.\[\]=+]*)\s*=\s*(?P<value>.+?)\s*
 STEP = re.compile(r"^(?P<name>[A-Za-z]\w*)(?:\[(?P<index>\d+|\+|=)\])?$")
 
 
-def parse_value(text: str):
+def parse_value(text: str) -> str | bool:
     """An FSH value: `#code`, `"string"`, `true` or `false`."""
     if text.startswith("#"):
         return text[1:]
@@ -68,7 +69,7 @@ def parse_value(text: str):
     raise ValueError(f"unsupported FSH value: {text}")
 
 
-def assign(resource: dict, path: str, value, cursors: dict) -> None:
+def assign(resource: dict, path: str, value: object, cursors: dict) -> None:
     """Apply one `* a[+].b = value` rule; `cursors` remembers the current index of each list."""
     node = resource
     steps = path.split(".")
@@ -109,8 +110,8 @@ def _slot(items: list, index: str | None, cursors: dict, key: str) -> int:
     return slot
 
 
-def instances(text: str):
-    """Yield (id, SearchParameter dict) for every `InstanceOf: SearchParameter` block."""
+def instances(text: str) -> Iterator[dict]:
+    """Yield the SearchParameter dict of every `InstanceOf: SearchParameter` block."""
     current: dict | None = None
     cursors: dict = {}
     for raw in text.splitlines():

@@ -7,6 +7,8 @@ HTTP or client authentication, which have nothing to say about how the query sca
 import json
 import statistics
 import time
+from argparse import ArgumentParser
+from typing import Any
 from urllib.parse import parse_qsl
 
 from django.core.management.base import BaseCommand
@@ -31,11 +33,11 @@ QUERIES = [
 class Command(BaseCommand):
     help = "Time near searches and their Bundles; with --explain, EXPLAIN ANALYZE each."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--repeat", type=int, default=20)
         parser.add_argument("--explain", action="store_true")
 
-    def handle(self, *args, repeat, explain, **options):
+    def handle(self, *args: Any, repeat: int, explain: bool, **options: Any) -> None:
         lat, lon = self._centre()
         locations = Resource.objects.filter(resource_type="Location", deleted=False).count()
         self.stdout.write(
@@ -71,7 +73,7 @@ class Command(BaseCommand):
         middle = rows[rows.count() // 2]
         return round(middle.latitude, 4), round(middle.longitude, 4)
 
-    def _explain(self, path: str):
+    def _explain(self, path: str) -> None:
         """The plan of the first page's id query, as the engine runs it."""
         plan = parse("Location", parse_qsl(path.partition("?")[2]), strict=True)
         matches = filtered(plan)

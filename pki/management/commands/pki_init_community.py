@@ -1,6 +1,8 @@
 """Stand up a trust community's own CA: a root and, optionally, an issuing intermediate."""
 
+from argparse import ArgumentParser
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -17,7 +19,7 @@ class Command(BaseCommand):
         "DIR, each with a first CRL; --register makes them trust anchors of the community."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--dir", required=True, type=Path)
         parser.add_argument("--community", required=True, metavar="SLUG")
         parser.add_argument("--name", required=True, help="community name, used in CA subjects")
@@ -31,7 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--key-type", choices=KEY_TYPES, default="ec")
         parser.add_argument("--register", action="store_true", help="add them as trust anchors")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             cas = init_community(
                 options["dir"],

@@ -1,8 +1,12 @@
 """Issue a TLS server certificate from a community CA."""
 
+from argparse import ArgumentParser
 from functools import partial
 from pathlib import Path
+from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from django.core.management.base import BaseCommand, CommandError
 
 from pki import PkiError, issue, policy
@@ -14,7 +18,7 @@ from pki.layout import CaDirectory, serial_hex
 class Command(BaseCommand):
     help = "Issue a server certificate (serverAuth, SAN DNS names and IPs) and its key."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--ca", required=True, type=Path, help="the issuing CA's directory")
         parser.add_argument("--dns", action="append", required=True, metavar="NAME")
         parser.add_argument("--ip", action="append", default=[], metavar="IP")
@@ -22,7 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=policy.LEAF_DAYS)
         parser.add_argument("--key-type", choices=KEY_TYPES, help="default: the CA's")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         ca = CaDirectory(options["ca"])
         dns = tuple(name.lower().rstrip(".") for name in options["dns"])
         try:
@@ -41,5 +45,12 @@ class Command(BaseCommand):
         self.stdout.write(f"  private key {files.key_file} (mode 0600)")
 
 
-def _build(signer, public_key, serial, *, subject, days):
+def _build(
+    signer: issue.Issuer,
+    public_key: CertificatePublicKeyTypes,
+    serial: int,
+    *,
+    subject: issue.Subject,
+    days: int,
+) -> x509.Certificate:
     return issue.server_certificate(signer, subject, public_key, days, serial)

@@ -1,7 +1,10 @@
 """Sign and publish a community CA's CRL; store it on this server too when the CA is registered."""
 
+from argparse import ArgumentParser
 from pathlib import Path
+from typing import Any
 
+from cryptography import x509
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
@@ -17,11 +20,11 @@ class Command(BaseCommand):
         "here, the CRL is stored at once; other servers pick it up with refreshcrls."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--ca", required=True, type=Path)
         parser.add_argument("--days", type=int, default=DEFAULT_CRL_DAYS, help="until nextUpdate")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         ca = CaDirectory(options["ca"])
         try:
             ca.require_exists()
@@ -36,7 +39,7 @@ class Command(BaseCommand):
         if ca.info().crl_url:
             self.stdout.write(f"now copy {ca.crl_der_file} to {ca.info().crl_url}")
 
-    def _store_here(self, ca, crl):
+    def _store_here(self, ca: CaDirectory, crl: x509.CertificateRevocationList) -> None:
         try:
             anchor = registered_anchor(ca)
         except DatabaseError:

@@ -1,6 +1,8 @@
 """Revoke a certificate a community CA issued (then publish the CRL with pki_publish_crl)."""
 
+from argparse import ArgumentParser
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -13,14 +15,14 @@ from security.trust.certificates import CertificateError, load_pem_certificate
 class Command(BaseCommand):
     help = "Record a certificate as revoked by its CA; it is refused once the new CRL is loaded."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--ca", required=True, type=Path)
         which = parser.add_mutually_exclusive_group(required=True)
         which.add_argument("--serial", metavar="HEX")
         which.add_argument("--cert", type=Path, metavar="PEMFILE")
         parser.add_argument("--reason", choices=list(REASONS), default="unspecified")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         ca = CaDirectory(options["ca"])
         try:
             ca.require_exists()
@@ -35,7 +37,7 @@ class Command(BaseCommand):
         self.stdout.write(f"now publish: manage.py pki_publish_crl --ca {ca.path}")
 
 
-def _serial(ca, options) -> int:
+def _serial(ca: CaDirectory, options: dict[str, Any]) -> int:
     if options["serial"]:
         return parse_serial(options["serial"])
     try:

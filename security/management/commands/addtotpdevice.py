@@ -1,6 +1,10 @@
 """Enrol a TOTP authenticator for a staff user and print its provisioning URI, once."""
 
+from argparse import ArgumentParser
+from typing import Any
+
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.management.base import BaseCommand, CommandError
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -11,11 +15,11 @@ class Command(BaseCommand):
         "device secret and is shown only this once: give it to the user, then clear the screen."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("username")
         parser.add_argument("--name", default="authenticator", help="a label for the device")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         user = self._staff_user(options["username"])
         device = TOTPDevice.objects.create(user=user, name=options["name"], confirmed=True)
         # Deliberately stdout only: the command never logs, so the secret stays out of log files.
@@ -24,7 +28,7 @@ class Command(BaseCommand):
         self.stdout.write(device.config_url)
 
     @staticmethod
-    def _staff_user(username: str):
+    def _staff_user(username: str) -> AbstractBaseUser:
         try:
             user = get_user_model().objects.get(username=username)
         except get_user_model().DoesNotExist as exc:

@@ -1,19 +1,21 @@
 """Register an API client and the certificate identities that recognise it."""
 
+from argparse import ArgumentParser
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from security.clients import ClientError, add_identity, create_client
 from security.keys import command_actor
-from security.models import CertificateIdentity, TrustCommunity
+from security.models import ApiClient, CertificateIdentity, TrustCommunity
 
 
 class Command(BaseCommand):
     help = "Register an API client with its certificate identities (no key: use issuekey)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("name")
         parser.add_argument("--organization", default="")
         parser.add_argument("--community", metavar="SLUG", help="trust community slug")
@@ -30,7 +32,7 @@ class Command(BaseCommand):
             help="what to take from --certificate (default: fingerprint, the exact pin)",
         )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         actor = command_actor()
         community = _community(options["community"])
         try:
@@ -49,7 +51,9 @@ class Command(BaseCommand):
         for identity in identities:
             self.stdout.write(f"  identity {identity}")
 
-    def _add_identities(self, client, options, actor):
+    def _add_identities(
+        self, client: ApiClient, options: dict[str, Any], actor: str
+    ) -> list[CertificateIdentity]:
         typed = [(CertificateIdentity.DNS, name) for name in options["dns"]]
         if options["subject"]:
             typed.append((CertificateIdentity.SUBJECT, options["subject"]))
@@ -65,7 +69,7 @@ class Command(BaseCommand):
         return identities
 
 
-def _community(slug):
+def _community(slug: str) -> TrustCommunity | None:
     if not slug:
         return None
     try:
@@ -74,7 +78,7 @@ def _community(slug):
         raise CommandError(f"no trust community with slug {slug!r}") from exc
 
 
-def _read_pem(path):
+def _read_pem(path: str) -> str:
     try:
         return Path(path).read_text()
     except (OSError, UnicodeDecodeError) as exc:

@@ -2,9 +2,11 @@
 
 import getpass
 import os
+from argparse import ArgumentParser
+from typing import Any
 
 from django.contrib.auth import get_user_model, password_validation
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -18,12 +20,12 @@ PASSWORD_ENV = "DJANGO_STAFF_PASSWORD"  # noqa: S105 - the variable's name, not 
 class Command(BaseCommand):
     help = f"Create a staff user in a role; password prompted for or read from ${PASSWORD_ENV}."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("username")
         parser.add_argument("--role", required=True, choices=sorted(ROLE_BY_OPTION))
         parser.add_argument("--email", default="")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         user_model = get_user_model()
         username = options["username"]
         if user_model.objects.filter(username=username).exists():
@@ -38,7 +40,7 @@ class Command(BaseCommand):
             user.groups.add(group)
         self.stdout.write(f"Created staff user {username} in group {group.name!r}")
 
-    def _password(self, user) -> str:
+    def _password(self, user: User) -> str:
         password = os.environ.get(PASSWORD_ENV) or self._prompt()
         try:
             password_validation.validate_password(password, user)

@@ -1,8 +1,10 @@
 """Development and demo only: a token issuer, a demo client with a fresh key and token, and curl."""
 
 import secrets
+from argparse import ArgumentParser
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -33,7 +35,7 @@ DEMO_STAFF = {"admin": ADMINISTRATORS, "support": SUPPORT}
 class Command(BaseCommand):
     help = "Create the demo token issuer and client, issue a new demo key and token, print curl."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--dir", default="var/jwt", help="where the demo issuer's keys live")
         parser.add_argument("--base-url", default="http://127.0.0.1:8000/fhir")
         parser.add_argument("--admin-url", default="", help="default: beside --base-url")
@@ -46,7 +48,17 @@ class Command(BaseCommand):
         )
         parser.add_argument("--client-key", default="", help="the demo client's private key")
 
-    def handle(self, *args, dir, base_url, admin_url, curl_tls, client_cert, client_key, **options):
+    def handle(
+        self,
+        *args: Any,
+        dir: str,
+        base_url: str,
+        admin_url: str,
+        curl_tls: str,
+        client_cert: str | None,
+        client_key: str | None,
+        **options: Any,
+    ) -> None:
         if settings.ENVIRONMENT == "prod":
             raise CommandError("demosetup is for development and demonstrations, not production")
         directory = Path(dir)
@@ -102,7 +114,7 @@ class Command(BaseCommand):
         user.groups.set([Group.objects.get(name=group_name)])
         return password
 
-    def _print_admin(self, admin_url: str, staff: dict[str, str]):
+    def _print_admin(self, admin_url: str, staff: dict[str, str]) -> None:
         self.stdout.write(f"Web admin: {admin_url}")
         for username, password in staff.items():
             self.stdout.write(f"  {username} / {password}  ({DEMO_STAFF[username]})")
@@ -122,7 +134,9 @@ class Command(BaseCommand):
         )
         return out.getvalue().strip()
 
-    def _print_usage(self, base_url, directory, api_key, token, curl_tls=""):
+    def _print_usage(
+        self, base_url: str, directory: Path, api_key: str, token: str, curl_tls: str = ""
+    ) -> None:
         write = self.stdout.write
         write(f"Demo client: {DEMO_CLIENT} (scopes {DEMO_SCOPES})")
         write("API key (shown once):")
@@ -152,7 +166,9 @@ class Command(BaseCommand):
             client, DEMO_CLIENT_ID, certificate_jwks(certificate), actor=keys.command_actor()
         )
 
-    def _print_builtin_usage(self, base_url, api_key, curl_tls, client_key):
+    def _print_builtin_usage(
+        self, base_url: str, api_key: str, curl_tls: str, client_key: str
+    ) -> None:
         """Commands that get a token from the built-in server first, then query with it."""
         write = self.stdout.write
         tls = f"{curl_tls} " if curl_tls else ""

@@ -1,5 +1,9 @@
 """List keys by prefix and state; secrets are never stored, so never shown."""
 
+from argparse import ArgumentParser
+from datetime import datetime
+from typing import Any
+
 from django.core.management.base import BaseCommand
 
 from security.models import ApiKey
@@ -12,10 +16,10 @@ COLUMNS = ("client", "prefix", "state", "created", "expires", "grace until", "la
 class Command(BaseCommand):
     help = "List API keys (all clients, or one by name): prefix, state, dates, last use."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("client", nargs="?", help="client name")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         keys = ApiKey.objects.select_related("client").order_by("client__name", "created")
         if options["client"]:
             keys = keys.filter(client=find_client(options["client"]))
@@ -24,7 +28,7 @@ class Command(BaseCommand):
             self.stdout.write("\t".join(_row(key)))
 
 
-def _row(key):
+def _row(key: ApiKey) -> tuple[str, ...]:
     return (
         key.client.name,
         key.prefix,
@@ -37,5 +41,5 @@ def _row(key):
     )
 
 
-def _date(value):
+def _date(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+from argparse import ArgumentParser
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -21,13 +23,13 @@ ISSUERS_FILE = "issuers.json"
 class Command(BaseCommand):
     help = "Generate an ES256 issuer key pair, JWKS and issuers file (not available in prod)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--dir", required=True, help="directory to write the files into")
         parser.add_argument("--issuer", required=True, help="the iss value tokens will carry")
         parser.add_argument("--audience", required=True, help="the aud value tokens must carry")
         parser.add_argument("--name", default="issuer", help="file name stem for the key files")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         # Production issuers are real authorization servers; their signing keys never live here.
         if settings.ENVIRONMENT == "prod":
             raise CommandError("makejwtissuer is for dev and test only; it refuses to run in prod")

@@ -7,7 +7,9 @@ stay valid across restarts. `make demo` sources it; systemd can read it as an En
 import os
 import secrets
 import stat
+from argparse import ArgumentParser
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -20,10 +22,10 @@ GROUP_OR_OTHER = stat.S_IRWXG | stat.S_IRWXO
 class Command(BaseCommand):
     help = "Write new random secrets to --file (mode 0600), or keep the file that is already there."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--file", required=True, help="environment file, e.g. var/secrets.env")
 
-    def handle(self, *args, file, **options):
+    def handle(self, *args: Any, file: str, **options: Any) -> None:
         path = Path(file)
         if path.exists():
             _check_existing(path)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 import uuid
+from argparse import ArgumentParser
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from joserfc import jwt
-from joserfc.jwk import import_key
+from joserfc.jwk import Key, import_key
 
 KEY_TYPES = {"RS256": "RSA", "ES256": "EC"}
 
@@ -17,7 +19,7 @@ KEY_TYPES = {"RS256": "RSA", "ES256": "EC"}
 class Command(BaseCommand):
     help = "Print a signed JWT for SECURITY_JWT_ISSUERS_FILE issuers (not available in prod)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--key", required=True, help="private key PEM file")
         parser.add_argument(
             "--kid", help="key id in the issuer's JWKS (default: the key's RFC 7638 thumbprint)"
@@ -32,7 +34,7 @@ class Command(BaseCommand):
         parser.add_argument("--lifetime", type=int, default=3600, help="seconds")
         parser.add_argument("--alg", choices=sorted(KEY_TYPES), default="ES256")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         # A production token comes from a real authorization server, never from a key on a host.
         if settings.ENVIRONMENT == "prod":
             raise CommandError("minttoken is for dev and test only; it refuses to run in prod")
@@ -47,9 +49,10 @@ class Command(BaseCommand):
         self.stdout.write(token)
 
     @staticmethod
-    def _load_key(path: str, alg: str):
+    def _load_key(path: str, alg: str) -> Key:
         try:
-            key = import_key(Path(path).read_bytes(), KEY_TYPES[alg])
+            # KEY_TYPES holds import_key's own type names; its overloads want a literal.
+            key = import_key(Path(path).read_bytes(), KEY_TYPES[alg])  # type: ignore[call-overload]
         except Exception as error:
             raise CommandError(f"{path} is not a readable {KEY_TYPES[alg]} private key") from error
         if not key.is_private:
@@ -57,7 +60,7 @@ class Command(BaseCommand):
         return key
 
     @staticmethod
-    def _claims(options) -> dict:
+    def _claims(options: dict[str, Any]) -> dict:
         now = int(time.time())
         claims = {
             "iss": options["issuer"],

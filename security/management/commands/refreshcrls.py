@@ -1,5 +1,8 @@
 """Fetch, check and store every trust anchor's CRL; run on a schedule (cron, systemd timer)."""
 
+from argparse import ArgumentParser
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from security import truststore
@@ -13,10 +16,10 @@ class Command(BaseCommand):
         "with a missing or expired CRL (its clients are then refused)."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--community", metavar="SLUG", help="only this community")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         community = None
         if options["community"]:
             community = TrustCommunity.objects.filter(slug=options["community"]).first()

@@ -1,5 +1,7 @@
 """Roll the request audit up into hourly counts for the admin's charts, until caught up."""
 
+from typing import Any
+
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
@@ -13,7 +15,7 @@ class Command(BaseCommand):
         "after deploying, so the charts never read more than the last hour from the audit."
     )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         now = timezone.now()
         oldest = charts.window(charts.LONGEST, now)[0]
         target = audit_rollup.settled_until(now)

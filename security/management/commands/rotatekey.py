@@ -1,5 +1,8 @@
 """Replace a key; the old one keeps working for the chosen grace period."""
 
+from argparse import ArgumentParser
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from security.keys import GRACE_PERIODS, KeyActionError, command_actor, rotate_key
@@ -11,12 +14,12 @@ from .retirekey import find_key
 class Command(BaseCommand):
     help = "Issue a replacement for the key with PREFIX; the new key is printed once, on stdout."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("prefix")
         parser.add_argument("--grace", choices=list(GRACE_PERIODS), required=True)
         parser.add_argument("--reason", required=True)
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         key = find_key(options["prefix"])
         grace = GRACE_PERIODS[options["grace"]]
         try:
