@@ -64,6 +64,21 @@ EXPORT_DOCUMENTATION = (
     "certificate, key and token checks."
 )
 
+# `$import` (fhirapi/bulk_import.py), at system level. The Bulk Data IG (2.0.0) publishes no
+# import OperationDefinition (bulk import is still a draft there) and pointing at another
+# server's, or at the export one, would misdescribe this one; so the canonical is this
+# software's own name for it, and the documentation says what it takes and answers.
+IMPORT_DEFINITION = f"urn:{SOFTWARE_NAME}:OperationDefinition:import"
+IMPORT_DOCUMENTATION = (
+    "Bulk import: POST [base]/$import with Prefer: respond-async and either the resources as an "
+    "application/fhir+ndjson body, or a Parameters resource (inputFormat application/fhir+ndjson, "
+    "input parts with type and url; only urls under the operator's allowed locations are "
+    "fetched). Answers 202 with the status URL [base]/$import/{job} in Content-Location: 202 "
+    "with X-Progress while running, then 200 with a manifest (stored counts per type, and an "
+    "NDJSON file of OperationOutcomes for refused lines at [base]/$import/{job}/errors); DELETE "
+    "cancels. Needs c and u on each type imported; a job answers only the client that started it."
+)
+
 # Routed interactions that CapabilityStatement shows as resource flags, not interaction codes.
 CONDITIONAL_WRITES = ("conditional-update", "conditional-delete")
 # The base's POST route serves both Bundle types.
@@ -161,8 +176,11 @@ def _resource(rdef: registry.ResourceDef) -> dict:
     profiles = PLAN_NET_PROFILES.get(rdef.type)
     if profiles:
         entry["supportedProfile"] = [f"{PLAN_NET}/StructureDefinition/{p}" for p in profiles]
+    codes = _type_interactions()
+    if rdef.type == subscription_api.RESOURCE_TYPE:
+        codes = [code for code in codes if code in subscription_api.INTERACTIONS]
     entry |= {
-        "interaction": [{"code": code} for code in _type_interactions()],
+        "interaction": [{"code": code} for code in codes],
         "versioning": "versioned",
         "readHistory": True,
         "updateCreate": True,
@@ -191,6 +209,14 @@ def _export_operation() -> dict:
         "name": "export",
         "definition": EXPORT_DEFINITION,
         "documentation": EXPORT_DOCUMENTATION,
+    }
+
+
+def _import_operation() -> dict:
+    return {
+        "name": "import",
+        "definition": IMPORT_DEFINITION,
+        "documentation": IMPORT_DOCUMENTATION,
     }
 
 
@@ -255,7 +281,7 @@ def capability_statement(base: str) -> dict:
                 "security": _security(),
                 "resource": [_resource(rdef) for rdef in registry.RESOURCES.values()],
                 "interaction": _system_interactions(),
-                "operation": [_export_operation()],
+                "operation": [_export_operation(), _import_operation()],
             }
         ],
     }

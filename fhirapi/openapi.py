@@ -23,7 +23,7 @@ from directory import registry
 from directory.search import filters
 from directory.search.params import _SUMMARY_MODES, _TOTAL_MODES
 
-from . import capability
+from . import bulk_import, capability, subscription_api
 from .links import base_url
 from .parsers import FORM_MEDIA_TYPE, JSON_MEDIA_TYPES
 from .prefer import HANDLING_VALUES, RETURN_VALUES
@@ -315,8 +315,10 @@ def _operation_parameters(route: Route, resource_type: str, path: str) -> list[d
         parameters.append(_ref("parameters", "Prefer"))
     if route.interaction.startswith("history"):
         parameters += [_ref("parameters", name) for name in ("_since", "_count", "_cursor")]
+    if route.interaction == "create" and _offered(resource_type, "conditional-create"):
+        parameters.append(_ref("parameters", "If-None-Exist"))
     if route.interaction == "create":
-        parameters += [_ref("parameters", "If-None-Exist"), _ref("parameters", "Prefer")]
+        parameters.append(_ref("parameters", "Prefer"))
     if route.interaction == "update":
         parameters += [_ref("parameters", "If-Match"), _ref("parameters", "Prefer")]
     return parameters
@@ -348,24 +350,56 @@ def operation(route: Route, resource_type: str, path: str) -> dict:
     return result
 
 
+def _offered(resource_type: str, interaction: str) -> bool:
+    """Whether a routed interaction is offered on a type: on Subscription only those the
+    decision point allows (the others are refused with 403, so they are not described)."""
+    if resource_type != subscription_api.RESOURCE_TYPE:
+        return True
+    return interaction in subscription_api.INTERACTIONS
+
+
 def _paths_for(route: Route) -> list[tuple[str, str]]:
-    """(path, resource type) for a route: one path per supported type at type level."""
+    """(path, resource type) for a route: one path per type that offers it, at type level."""
     template = path_template(route.pattern)
     if _RESOURCE_TYPE not in template:
         return [(template, "")]
-    types = registry.RESOURCE_TYPES
+    types = [t for t in registry.RESOURCE_TYPES if _offered(t, route.interaction)]
     return [(template.replace(_RESOURCE_TYPE, t), t) for t in types]
 
 
 def paths() -> dict:
     """The Paths Object: every route, with the resource type made concrete (own parameters),
-    then the Bulk Data export operations."""
+    then the Subscription operations and the Bulk Data export and import operations."""
     result: dict[str, dict] = {}
     for route in ROUTES:
         for path, resource_type in _paths_for(route):
             op = operation(route, resource_type, path)
             result.setdefault(path, {})[route.method.lower()] = op
-    return result | export_paths()
+    return result | subscription_paths() | export_paths() | import_paths()
+
+
+# ---------------------------------------------------------------- Subscription operations
+
+
+def subscription_paths() -> dict:
+    """`Subscription/{id}/$status` and `Subscription/$topic-list` (fhirapi/subscription_ops.py)."""
+    schemas = {"status": "Bundle", "topic-list": "Parameters"}
+    errors = ("400", "401", "403", "404", "406", "429", "503")
+    result = {}
+    for name, definition, path, summary in subscription_api.OPERATIONS:
+        success = _response(summary, _ref("schemas", schemas[name]))
+        result[path] = {
+            "get": {
+                "operationId": f"subscription-{name}",
+                "summary": summary,
+                "tags": [subscription_api.RESOURCE_TYPE],
+                "externalDocs": {"url": definition},
+                "parameters": [*_path_parameters(path), _ref("parameters", "_format")],
+                "responses": {"200": success} | {s: _ref("responses", f"Error{s}") for s in errors},
+                "security": api_security(),
+            }
+        }
+    return result
 
 
 # ---------------------------------------------------------------- Bulk Data $export
@@ -379,14 +413,19 @@ _EXPORT_JOB = {
 }
 
 
-def _export_operation(name: str, summary: str, parameters: list, responses: dict) -> dict:
-    errors = {s: _ref("responses", f"Error{s}") for s in ("401", "403", "404", "406", "429", "503")}
+_BULK_ERRORS = ("401", "403", "404", "406", "429", "503")
+
+
+def _export_operation(
+    name: str, summary: str, parameters: list, responses: dict, errors: tuple[str, ...] = ()
+) -> dict:
+    refused = {s: _ref("responses", f"Error{s}") for s in _BULK_ERRORS + errors}
     return {
         "operationId": name,
         "summary": summary,
         "tags": ["Bulk Data"],
         "parameters": parameters,
-        "responses": responses | errors,
+        "responses": responses | refused,
         "security": api_security(),
     }
 
@@ -458,6 +497,94 @@ def export_paths() -> dict:
             "get": _export_operation(
                 "export-file", "Download one file", [_EXPORT_JOB, file_type], {"200": ndjson}
             )
+        },
+    }
+
+
+# ---------------------------------------------------------------- Bulk import $import
+
+_IMPORT_JOB = _EXPORT_JOB | {"schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
+
+
+def _import_body() -> dict:
+    ndjson = {"type": "string", "description": "One FHIR R4 resource in JSON a line"}
+    content = {media: {"schema": ndjson} for media in bulk_import.NDJSON_MEDIA_TYPES}
+    content |= {media: {"schema": _ref("schemas", "Parameters")} for media in JSON_MEDIA_TYPES}
+    return {
+        "description": f"The resources as NDJSON (at most {settings.FHIR_IMPORT_MAX_BYTES} "
+        "bytes), or a Parameters resource: inputFormat application/fhir+ndjson and input parts "
+        "(type, url), fetched only from locations the operator allowed",
+        "required": True,
+        "content": content,
+    }
+
+
+def import_paths() -> dict:
+    """`$import`, its status URL and its error file (fhirapi/bulk_import.py)."""
+    string = {"type": "string"}
+    outcome = _ref("schemas", "OperationOutcome")
+    accepted = {
+        "description": "Accepted; poll the Content-Location",
+        "headers": {"Content-Location": {"description": "The status URL", "schema": string}},
+        "content": _fhir_json(outcome),
+    }
+    prefer = _header(
+        "Prefer", "Must hold respond-async", {"type": "string", "enum": ["respond-async"]}
+    ) | {"required": True}
+    manifest = {
+        "description": "Done: the manifest (stored counts per type; refused lines under error)",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+    running = {
+        "description": "Still running",
+        "headers": {
+            "X-Progress": {
+                "description": "lines done of total, resources stored",
+                "schema": string,
+            },
+            "Retry-After": _ref("headers", "Retry-After"),
+        },
+        "content": _fhir_json(outcome),
+    }
+    failed = _response("The job failed; batches committed before stay stored", outcome)
+    cancelled = _response("Cancelled; batches already committed stay stored", outcome)
+    errors = {
+        "description": "One OperationOutcome a line, naming each refused line",
+        "content": {bulk_import.NDJSON: {"schema": string}},
+    }
+    kick_off = _export_operation(
+        "import", "Start a bulk import", [prefer], {"202": accepted}, ("400", "413", "415")
+    )
+    kick_off["requestBody"] = _import_body()
+    return {
+        "/$import": {"post": kick_off},
+        "/$import/{job}": {
+            "get": _export_operation(
+                "import-status",
+                "Poll an import",
+                [_IMPORT_JOB],
+                {"200": manifest, "202": running, "500": failed},
+            ),
+            "delete": _export_operation(
+                "import-cancel", "Cancel an import", [_IMPORT_JOB], {"202": cancelled}
+            ),
+        },
+        "/$import/{job}/errors": {
+            "get": _export_operation(
+                "import-errors", "Download the refused lines", [_IMPORT_JOB], {"200": errors}
+            )
+        },
+    }
+
+
+def _parameters_schema() -> dict:
+    part = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
+    return {
+        "type": "object",
+        "required": ["resourceType"],
+        "properties": {
+            "resourceType": {"const": "Parameters"},
+            "parameter": {"type": "array", "items": part},
         },
     }
 
@@ -613,6 +740,7 @@ def components() -> dict:
             **_resource_schemas(),
             "OperationOutcome": _outcome_schema(),
             "Bundle": _bundle_schema(),
+            "Parameters": _parameters_schema(),
         },
         "parameters": _shared_parameters(),
         "headers": _headers(),

@@ -21,7 +21,27 @@ from subscriptions.resource import RESOURCE_TYPE, accepted
 
 from . import authorization
 
-__all__ = ["RESOURCE_TYPE", "capability", "checked", "status", "topic_list"]
+__all__ = ["INTERACTIONS", "RESOURCE_TYPE", "capability", "checked", "status", "topic_list"]
+
+# The interactions a client may use on Subscription (the decision point's table): the
+# CapabilityStatement and the OpenAPI document list these and no other.
+INTERACTIONS = authorization.SUBSCRIPTION_INTERACTIONS
+# Its operations: (name, OperationDefinition canonical, path below the base, summary).
+BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition"
+OPERATIONS = (
+    (
+        "status",
+        f"{BACKPORT}/backport-subscription-status",
+        "/Subscription/{logical_id}/$status",
+        "The subscription's status: a searchset Bundle holding one SubscriptionStatus",
+    ),
+    (
+        "topic-list",
+        f"{BACKPORT}/backport-subscriptiontopic-list",
+        "/Subscription/$topic-list",
+        "The canonical URL of every topic this server offers (a Parameters resource)",
+    ),
+)
 
 
 @contextmanager
@@ -88,32 +108,19 @@ CAPABILITY_TOPIC = (
 
 
 def capability() -> dict:
-    """What the CapabilityStatement says of Subscription beyond the generated entry."""
+    """What the CapabilityStatement says of Subscription beyond the generated entry (whose
+    interactions capability.py cuts to INTERACTIONS)."""
     return {
         "extension": [{"url": CAPABILITY_TOPIC, "valueCanonical": url} for url in topics.topics()],
         "supportedProfile": [
             "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
             "backport-subscription"
         ],
-        "interaction": [
-            {"code": code}
-            for code in ("read", "vread", "update", "delete", "history-instance", "create")
-        ]
-        + [{"code": "search-type"}],
-        "conditionalCreate": False,
-        "conditionalUpdate": False,
-        "conditionalDelete": "not-supported",
+        "conditionalCreate": "conditional-create" in INTERACTIONS,
+        "conditionalUpdate": "conditional-update" in INTERACTIONS,
+        "conditionalDelete": "single" if "conditional-delete" in INTERACTIONS else "not-supported",
         "operation": [
-            {
-                "name": "status",
-                "definition": "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/"
-                "backport-subscription-status",
-            },
-            {
-                "name": "topic-list",
-                "definition": "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/"
-                "backport-subscriptiontopic-list",
-            },
+            {"name": name, "definition": definition} for name, definition, _, _ in OPERATIONS
         ],
         "documentation": (
             "Topic-based subscriptions (Subscriptions R5 Backport IG): rest-hook channel, "

@@ -127,7 +127,9 @@ def test_fuzzing_finds_no_server_error(production, tmp_path, credentials, token_
         "SECURITY_TRUSTED_PROXIES": "127.0.0.1/32",
         "RATE_LIMIT_PER_MINUTE": "0",
         "RATE_LIMIT_CONCURRENT": "0",
-        "BULK_EXPORT_DIR": str(tmp_path / "exports"),  # fuzzed kick-offs write their files here
+        # Fuzzed kick-offs write their files (exports) and spool their uploads (imports) here.
+        "BULK_EXPORT_DIR": str(tmp_path / "exports"),
+        "FHIR_IMPORT_SPOOL_DIR": str(tmp_path / "import"),
         "SECURITY_JWT_MAX_LIFETIME_SECONDS": str(lifetime),
     }
     env = server_env | {"SCHEMATHESIS_HOOKS": "tests.e2e.fuzz_checks", "PYTHONPATH": str(ROOT)}

@@ -202,6 +202,45 @@ def test_listed_bundle_interactions_work(api, statement, bundle_type):
     assert response.json()["type"] == f"{bundle_type}-response"
 
 
+def test_system_operations_are_export_and_import(statement):
+    operations = {op["name"]: op for op in statement["rest"][0]["operation"]}
+    assert set(operations) == {"export", "import"}
+    assert operations["export"]["definition"] == capability.EXPORT_DEFINITION
+    assert operations["import"]["definition"] == capability.IMPORT_DEFINITION
+    assert "$import/{job}" in operations["import"]["documentation"]
+    for name in operations:  # routed to the operation, not to the unknown-endpoint answer
+        assert resolve(f"/fhir/${name}").url_name != "unknown"
+
+
+def test_listed_import_is_served(api):
+    # Without `Prefer: respond-async` the handler itself refuses: the route is the operation's.
+    response = api.post("/fhir/$import", b"{}\n", content_type="application/fhir+ndjson")
+    assert response.status_code == 400, response.content
+    assert response.json()["resourceType"] == "OperationOutcome"
+    assert "respond-async" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_subscription_lists_what_the_decision_point_allows(statement, api):
+    entry = resource_entry(statement, "Subscription")
+    assert listed_codes(statement, "Subscription") == {
+        "create",
+        "read",
+        "vread",
+        "update",
+        "delete",
+        "history-instance",
+        "search-type",
+    }
+    assert entry["conditionalCreate"] is False and entry["conditionalUpdate"] is False
+    assert entry["conditionalDelete"] == "not-supported"
+    # Routed but unlisted: refused.
+    assert api.get("/fhir/Subscription/_history").status_code == 403
+    assert (
+        send(api, "PUT", "/fhir/Subscription?url=x", {"resourceType": "Subscription"}).status_code
+        == 403
+    )
+
+
 def test_listed_system_history_works(api, statement):
     _stored("Endpoint")
     response = api.get("/fhir/_history")

@@ -14,9 +14,14 @@ from directory import registry
 from fhirapi import routes
 from fhirapi.openapi import path_template
 
+from .conftest import send
+
 pytestmark = pytest.mark.django_db
 
 URL = "/fhir/openapi.json"
+# Routed interactions the decision point refuses on Subscription (they could reach other
+# clients' Subscriptions): the document must not offer them.
+SUBSCRIPTION_REFUSED = {"history-type", "conditional-update", "conditional-delete"}
 
 
 @pytest.fixture
@@ -64,13 +69,21 @@ def test_every_route_at_every_type_is_described(document):
     for route in routes.ROUTES:
         template = path_template(route.pattern)
         for resource_type in registry.RESOURCE_TYPES:
+            if resource_type == "Subscription" and route.interaction in SUBSCRIPTION_REFUSED:
+                continue
             expected.add((template.replace("{resource_type}", resource_type), route.method))
-    # The Bulk Data operations (fhirapi/bulk.py) are described at system level.
+    # The Bulk Data operations (fhirapi/bulk.py, bulk_import.py) are described at system level.
     expected |= {
         ("/$export", "GET"),
         ("/$export-status/{job}", "GET"),
         ("/$export-status/{job}", "DELETE"),
         ("/$export-file/{job}/{type}.ndjson", "GET"),
+        ("/$import", "POST"),
+        ("/$import/{job}", "GET"),
+        ("/$import/{job}", "DELETE"),
+        ("/$import/{job}/errors", "GET"),
+        ("/Subscription/{logical_id}/$status", "GET"),
+        ("/Subscription/$topic-list", "GET"),
     }
     described = {
         (path, method.upper()) for path, item in document["paths"].items() for method in item
@@ -112,6 +125,63 @@ def test_writes_describe_bodies_headers_and_outcomes(document):
         error = resolve(document, operation["responses"]["422"])
         schema = error["content"]["application/fhir+json"]["schema"]
         assert schema == {"$ref": "#/components/schemas/OperationOutcome"}
+
+
+def test_import_describes_both_bodies_and_its_answers(document):
+    kick_off = document["paths"]["/$import"]["post"]
+    body = kick_off["requestBody"]["content"]
+    assert body["application/fhir+ndjson"]["schema"]["type"] == "string"
+    parameters = resolve(document, body["application/fhir+json"]["schema"])
+    assert parameters["properties"]["resourceType"] == {"const": "Parameters"}
+    assert kick_off["parameters"][0]["name"] == "Prefer" and kick_off["parameters"][0]["required"]
+    assert "Content-Location" in kick_off["responses"]["202"]["headers"]
+    for status in ("400", "403", "413", "415"):
+        error = resolve(document, kick_off["responses"][status])
+        schema = error["content"]["application/fhir+json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/OperationOutcome"}
+    poll = document["paths"]["/$import/{job}"]["get"]["responses"]
+    assert "application/json" in poll["200"]["content"]
+    assert "X-Progress" in poll["202"]["headers"] and "404" in poll
+    errors = document["paths"]["/$import/{job}/errors"]["get"]["responses"]["200"]
+    assert "application/fhir+ndjson" in errors["content"]
+    for item in ("/$import", "/$import/{job}", "/$import/{job}/errors"):
+        for operation in document["paths"][item].values():
+            assert operation["security"] == document["security"]
+
+
+def test_subscription_offers_only_what_the_server_allows(document, api):
+    assert set(document["paths"]["/Subscription"]) == {"get", "post"}
+    assert "/Subscription/_history" not in document["paths"]
+    create = document["paths"]["/Subscription"]["post"]
+    assert parameter_names(document, create, "header") == {"Prefer"}  # no conditional create
+    # What is left out is what the server refuses; what is described is not refused.
+    assert send(api, "GET", "/fhir/Subscription/_history").status_code == 403
+    assert send(api, "DELETE", "/fhir/Subscription?url=x").status_code == 403
+    assert send(api, "GET", "/fhir/Subscription").status_code == 200
+    listed = send(api, "GET", "/fhir/Subscription/$topic-list")
+    assert listed.status_code == 200 and listed.json()["resourceType"] == "Parameters"
+    status = document["paths"]["/Subscription/{logical_id}/$status"]["get"]
+    assert parameter_names(document, status, "path") == {"logical_id"}
+    assert status["responses"]["200"]["content"]["application/fhir+json"]["schema"] == {
+        "$ref": "#/components/schemas/Bundle"
+    }
+
+
+def test_subscription_paths_match_the_capability_statement(document, api):
+    statement = send(api, "GET", "/fhir/metadata").json()
+    [entry] = [r for r in statement["rest"][0]["resource"] if r["type"] == "Subscription"]
+    listed = {i["code"] for i in entry["interaction"]}
+    described = set()
+    for route in (r for r in routes.ROUTES if r.level != "system"):
+        path = path_template(route.pattern).replace("{resource_type}", "Subscription")
+        if route.method.lower() in document["paths"].get(path, {}):
+            described.add(route.interaction)
+    assert described == listed
+    operations = {op["name"] for op in entry["operation"]}
+    assert {"/Subscription/{logical_id}/$status", "/Subscription/$topic-list"} <= set(
+        document["paths"]
+    )
+    assert operations == {"status", "topic-list"}
 
 
 def test_security_follows_the_settings(api, settings):
