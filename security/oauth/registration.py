@@ -16,16 +16,17 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import ECKey, RSAKey
+from joserfc.jwk import ECKey, KeyParameters, RSAKey
 from joserfc.jws import JWSRegistry
 
 from .. import clients
@@ -49,7 +50,6 @@ log = logging.getLogger(__name__)
 ACTOR = "udap-registration"
 MAX_STATEMENT_LENGTH = 64 * 1024
 MAX_CHAIN = 8
-KEY_TYPES = {"ES": ec.EllipticCurvePublicKey, "RS": rsa.RSAPublicKey}
 
 
 class X5cRegistry(JWSRegistry):
@@ -91,7 +91,9 @@ def _statement_of(body: Any) -> str:
     return statement
 
 
-def _header_and_chain(statement: str):
+def _header_and_chain(
+    statement: str,
+) -> tuple[dict[str, Any], x509.Certificate, list[x509.Certificate]]:
     try:
         header = jws.extract_compact(statement.encode("ascii"), registry=X5cRegistry()).headers()
         encoded = header["x5c"]
@@ -105,7 +107,9 @@ def _header_and_chain(statement: str):
     return header, certs[0], certs[1:]
 
 
-def _verified_certificate(leaf, chain) -> VerifiedCertificate:
+def _verified_certificate(
+    leaf: x509.Certificate, chain: list[x509.Certificate]
+) -> VerifiedCertificate:
     try:
         return verify(leaf, chain, timezone.now())
     except Refusal as refusal:
@@ -118,14 +122,11 @@ def _verified_certificate(leaf, chain) -> VerifiedCertificate:
 
 
 def _verified_claims(statement: str, leaf: x509.Certificate, algorithm: str) -> dict[str, Any]:
-    public = leaf.public_key()
-    if not isinstance(public, KEY_TYPES[algorithm[:2]]):
-        raise OAuthError("invalid_software_statement", "algorithm does not fit the key")
-    key = ECKey.import_key(public) if algorithm.startswith("ES") else RSAKey.import_key(public)
+    key = _statement_key(leaf.public_key(), algorithm)
     try:
         registry = X5cRegistry(algorithms=[algorithm])
         claims = jwt.decode(statement, key, registry=registry).claims
-        essential = {"essential": True}
+        essential: jwt.ClaimsOption = {"essential": True}
         jwt.JWTClaimsRegistry(
             leeway=settings.SECURITY_JWT_LEEWAY_SECONDS,
             aud={**essential, "value": config.registration_endpoint()},
@@ -142,6 +143,15 @@ def _verified_claims(statement: str, leaf: x509.Certificate, algorithm: str) -> 
     if claims["exp"] - claims["iat"] > config.MAX_ASSERTION_SECONDS:
         raise OAuthError("invalid_software_statement", "valid for more than five minutes")
     return claims
+
+
+def _statement_key(public: CertificatePublicKeyTypes, algorithm: str) -> ECKey | RSAKey:
+    """The certificate's key for `algorithm` (ES* or RS*, as config.CLIENT_ALGORITHMS allows)."""
+    if algorithm.startswith("ES") and isinstance(public, ec.EllipticCurvePublicKey):
+        return ECKey.import_key(public)
+    if algorithm.startswith("RS") and isinstance(public, rsa.RSAPublicKey):
+        return RSAKey.import_key(public)
+    raise OAuthError("invalid_software_statement", "algorithm does not fit the key")
 
 
 def _check_identity(claims: dict[str, Any], leaf: x509.Certificate) -> None:
@@ -198,7 +208,7 @@ def _registered_client(uri: str, verified: VerifiedCertificate) -> ApiClient | N
     return client
 
 
-def _create(claims, verified: VerifiedCertificate) -> Registration:
+def _create(claims: dict[str, Any], verified: VerifiedCertificate) -> Registration:
     from ..keys import issue_key
 
     scopes = grantable_scopes(claims.get("scope", "").split(), [settings.OAUTH_REGISTRATION_SCOPES])
@@ -224,7 +234,9 @@ def _create(claims, verified: VerifiedCertificate) -> Registration:
     return Registration(client, True, " ".join(scopes), api_key)
 
 
-def _update(client: ApiClient, claims, verified: VerifiedCertificate) -> Registration:
+def _update(
+    client: ApiClient, claims: dict[str, Any], verified: VerifiedCertificate
+) -> Registration:
     client_id = client.oauth_client_id or secrets.token_urlsafe(24)
     clients.set_oauth_credentials(
         client, client_id, certificate_jwks(verified.leaf), claims["iss"], actor=ACTOR
@@ -248,8 +260,13 @@ def certificate_jwks(leaf: x509.Certificate) -> str:
     """The certificate's public key as the client's one JWK; its kid is the x5t#S256."""
     public = leaf.public_key()
     kid = x5t_s256(leaf)
-    cls = ECKey if isinstance(public, ec.EllipticCurvePublicKey) else RSAKey
-    key = cls.import_key(public, parameters={"kid": kid, "use": "sig"})
+    parameters: KeyParameters = {"kid": kid, "use": "sig"}
+    key: ECKey | RSAKey
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        key = ECKey.import_key(public, parameters=parameters)
+    else:
+        # Any other key is taken as RSA: RSAKey refuses one that is not, as it always has.
+        key = RSAKey.import_key(cast(rsa.RSAPublicKey, public), parameters=parameters)
     return json.dumps({"keys": [key.as_dict(private=False)]})
 
 

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 PEM_MARKER = b"-----BEGIN CERTIFICATE-----"
 _HEX_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 # How a person reads each kind of subjectAltName entry.
-_SAN_LABELS = {
+_SAN_LABELS: dict[type[x509.GeneralName], str] = {
     x509.DNSName: "DNS",
     x509.UniformResourceIdentifier: "URI",
     x509.RFC822Name: "email",
@@ -154,7 +154,10 @@ def organization(certificate: x509.Certificate) -> str:
     return str(names[0].value) if names else ""
 
 
-def alt_names(certificate: x509.Certificate, kind: type[x509.GeneralName]) -> list:
+def alt_names(
+    certificate: x509.Certificate,
+    kind: type[x509.DNSName] | type[x509.UniformResourceIdentifier] | type[x509.RFC822Name],
+) -> list[str]:
     """The subjectAltName values of one kind (x509.DNSName, x509.UniformResourceIdentifier...)."""
     try:
         san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any, cast
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPublicKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.db import transaction
 from django.utils import timezone
@@ -45,7 +47,9 @@ def check_crl(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> 
     if crl.issuer != issuer.subject:
         raise CrlError("CRL issuer does not match the anchor's subject")
     try:
-        signed = crl.is_signature_valid(issuer.public_key())
+        # A key that cannot sign (X25519...) makes this raise: refused below, so the cast holds.
+        key = cast(CertificateIssuerPublicKeyTypes, issuer.public_key())
+        signed = crl.is_signature_valid(key)
     except Exception as error:  # unsupported key or algorithm: not a CRL we can trust
         raise CrlError("CRL signature cannot be checked") from error
     if not signed:
@@ -55,7 +59,8 @@ def check_crl(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> 
 
 
 def _refuse_expired(crl: x509.CertificateRevocationList, now: datetime) -> None:
-    if crl.next_update_utc <= now:
+    # check_crl has refused a CRL without nextUpdate before this runs.
+    if crl.next_update_utc is None or crl.next_update_utc <= now:
         # Stored, it would fail every check all the same; refused, the old one stays with the
         # error beside it for the operator to see.
         raise CrlError("CRL is past its nextUpdate")
@@ -101,7 +106,7 @@ def _lock_anchor(anchor: TrustAnchor) -> bool:
     return locked.first() is not None
 
 
-def _row(crl: x509.CertificateRevocationList, now: datetime) -> dict:
+def _row(crl: x509.CertificateRevocationList, now: datetime) -> dict[str, Any]:
     return {
         "crl_der": crl.public_bytes(Encoding.DER),
         "this_update": crl.last_update_utc,
