@@ -7,6 +7,7 @@ things and record the same events.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -23,7 +24,8 @@ class AnchorError(ValueError):
     """The certificate cannot be registered as asked; the message says why."""
 
 
-CRL_SOURCE_MAX = TrustAnchor._meta.get_field("crl_source").max_length
+# A CharField always has a max_length; the stubs type it as optional for every Field.
+CRL_SOURCE_MAX = cast(int, TrustAnchor._meta.get_field("crl_source").max_length)
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,9 @@ def register_anchor(
     return registration
 
 
-def _create(cert, community, kind, crl_source, actor) -> TrustAnchor:
+def _create(
+    cert: x509.Certificate, community: TrustCommunity, kind: str, crl_source: str, actor: str
+) -> TrustAnchor:
     check_anchor(cert, community, kind)
     anchor = TrustAnchor.objects.create(
         community=community,
@@ -76,7 +80,9 @@ def _create(cert, community, kind, crl_source, actor) -> TrustAnchor:
     return anchor
 
 
-def _update_existing(anchor, community, crl_source, actor) -> Registration:
+def _update_existing(
+    anchor: TrustAnchor, community: TrustCommunity, crl_source: str, actor: str
+) -> Registration:
     # Re-running with the same certificate is how an operator changes its CRL source; without
     # one it leaves the source as it is (clearing it is set_crl_source's, said explicitly).
     if anchor.community_id != community.pk:

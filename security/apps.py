@@ -44,7 +44,7 @@ class SecurityConfig(AppConfig):
 
         restrict(admin.site)
 
-    def _name_third_party_apps(self):
+    def _name_third_party_apps(self) -> None:
         """The admin index names these apps by what they do here, not by their package label."""
         from django.apps import apps
 

@@ -10,9 +10,9 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from cryptography import x509
-from cryptography.x509.oid import ExtensionOID
 from django.conf import settings
 from django.utils import timezone
 
@@ -66,7 +66,7 @@ def _fetch_url(url: str, timeout: float) -> bytes:
         raise CrlError(f"cannot fetch CRL: {getattr(error, 'reason', error)}") from error
 
 
-def _read_capped(stream) -> bytes:
+def _read_capped(stream: BinaryIO) -> bytes:
     data = stream.read(MAX_CRL_BYTES + 1)
     if len(data) > MAX_CRL_BYTES:
         raise CrlError("CRL is too large")
@@ -80,7 +80,7 @@ def crl_sources(anchor: TrustAnchor) -> list[str]:
     if anchor.crl_source:
         return [anchor.crl_source]
     issuer = anchor_certificate(anchor)
-    sources = []
+    sources: list[str] = []
     for other in anchor.community.anchors.exclude(pk=anchor.pk):
         cert = anchor_certificate(other)
         if issued_by(cert, issuer):
@@ -91,7 +91,7 @@ def crl_sources(anchor: TrustAnchor) -> list[str]:
 def distribution_points(cert: x509.Certificate) -> list[str]:
     """The http(s) URLs of the CRL distribution points in `cert`."""
     try:
-        points = cert.extensions.get_extension_for_oid(ExtensionOID.CRL_DISTRIBUTION_POINTS).value
+        points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     except x509.ExtensionNotFound:
         return []
     return [

@@ -48,7 +48,11 @@ def days_left(expires: datetime, now: datetime) -> int:
 
 
 def expiring(
-    kind: str, label: str, expires: datetime | None, now: datetime, window=EXPIRY_WINDOW
+    kind: str,
+    label: str,
+    expires: datetime | None,
+    now: datetime,
+    window: timedelta = EXPIRY_WINDOW,
 ) -> Expiring | None:
     """An Expiring entry when `expires` is already past or falls within `window` of now."""
     if expires is None or expires > now + window:
@@ -80,7 +84,7 @@ def renewal_due(
     Without its start date, the start is estimated from the policy lifetime before `not_after`.
     """
     estimated = not_before is None
-    if estimated:
+    if not_before is None:
         if not_after is None:
             return None
         not_before = add_months(not_after, -LIFETIME_MONTHS)
@@ -100,7 +104,7 @@ def certificate_not_before(pem: str) -> datetime | None:
 
 
 def key_unused(
-    last_used_at: datetime | None, created: datetime, now: datetime, after=UNUSED_AFTER
+    last_used_at: datetime | None, created: datetime, now: datetime, after: timedelta = UNUSED_AFTER
 ) -> bool:
     """Unused for `after`: last used before then, or never used and created before then."""
     return (last_used_at or created) < now - after

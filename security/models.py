@@ -19,7 +19,7 @@ class TrustCommunity(models.Model):
     class Meta:
         verbose_name_plural = "trust communities"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name
 
 
@@ -41,7 +41,7 @@ class TrustAnchor(models.Model):
     )
     created = models.DateTimeField(auto_now_add=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.community}: {self.subject}"
 
 
@@ -56,7 +56,7 @@ class RevocationList(models.Model):
     last_attempt_at = models.DateTimeField(null=True)
     last_error = models.CharField(max_length=500, blank=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"CRL of {self.issuer.subject}"
 
 
@@ -92,7 +92,7 @@ class ApiClient(models.Model):
     class Meta:
         verbose_name = "API client"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name
 
     @property
@@ -119,7 +119,7 @@ class CertificateIdentity(models.Model):
             models.UniqueConstraint(fields=["kind", "value"], name="certificate_identity_uniq"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.value}"
 
 
@@ -159,7 +159,7 @@ class ApiKey(models.Model):
             ("retire_apikey", "Can retire an API key"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.prefix}… ({self.state})"
 
 
@@ -174,7 +174,7 @@ class KeyEvent(models.Model):
     reason = models.CharField(max_length=500, blank=True)
     detail = models.CharField(max_length=500, blank=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.time:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.key_prefix}"
 
 
@@ -215,7 +215,7 @@ class RequestAudit(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.method} {self.path} {self.status}"
 
 
@@ -265,7 +265,7 @@ class SigningKey(models.Model):
     class Meta:
         permissions = [("rotate_signingkey", "Can rotate the token signing key")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.kid} ({self.state})"
 
 

@@ -69,7 +69,10 @@ def verify(
 
 
 def _verify_chain(
-    snapshot: truststore.TrustSnapshot, leaf: x509.Certificate, chain: list, now: datetime
+    snapshot: truststore.TrustSnapshot,
+    leaf: x509.Certificate,
+    chain: list[x509.Certificate],
+    now: datetime,
 ) -> tuple[CommunityTrust, VerifiedCertificate]:
     candidates = [t for t in snapshot.communities if _signed_into(t, leaf, chain)]
     if not candidates:
@@ -84,7 +87,9 @@ def _verify_chain(
     raise Refusal("cert-untrusted")
 
 
-def _signed_into(trust: CommunityTrust, leaf, chain) -> bool:
+def _signed_into(
+    trust: CommunityTrust, leaf: x509.Certificate, chain: list[x509.Certificate]
+) -> bool:
     """Whether signatures alone link `leaf` to one of `trust`'s roots (dates and usage aside).
 
     Only decides which reason a failure gets; acceptance is the library verifier's call.
@@ -105,7 +110,7 @@ def _check_client_usage(leaf: x509.Certificate) -> None:
 
 
 def _library_verified_path(
-    trust: CommunityTrust, leaf, chain, now: datetime
+    trust: CommunityTrust, leaf: x509.Certificate, chain: list[x509.Certificate], now: datetime
 ) -> list[x509.Certificate] | None:
     try:
         return chains.verified_client_path(leaf, trust.roots, [*chain, *trust.intermediates], now)
@@ -118,7 +123,9 @@ def _check_revocation(trust: CommunityTrust, path: list[x509.Certificate], now: 
     """Each certificate below the root must be absent from its issuer's current CRL."""
     for cert, issuer in pairwise(path):
         anchor = trust.anchor_for(issuer)
-        if anchor is None or not anchor.revocation.is_current(now):
+        # is_current implies a CRL; saying so lets the type checker see it too.
+        crl = anchor.revocation.crl if anchor is not None else None
+        if anchor is None or crl is None or not anchor.revocation.is_current(now):
             # Not knowing is not "not revoked": refuse until a current CRL is stored.
             log.warning(
                 "no current CRL from %s (community %s)",
@@ -126,5 +133,5 @@ def _check_revocation(trust: CommunityTrust, path: list[x509.Certificate], now: 
                 trust.community.slug,
             )
             raise Refusal("crl-unavailable")
-        if anchor.revocation.crl.get_revoked_certificate_by_serial_number(cert.serial_number):
+        if crl.get_revoked_certificate_by_serial_number(cert.serial_number):
             raise Refusal("cert-revoked")
