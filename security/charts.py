@@ -7,15 +7,21 @@ Python only sums the two, fills empty buckets and draws the SVG (security/svg.py
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Sum
+from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import Trunc
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.safestring import SafeString
 
 from . import audit_rollup, svg
 from .dashboard import LIVE_KEY_STATES
@@ -64,18 +70,25 @@ LONGEST = max(RANGES.values(), key=lambda r: r.span)
 # The expiry timeline: a month back (what has just lapsed) to a year ahead.
 TIMELINE_BEFORE, TIMELINE_AFTER = timedelta(days=30), timedelta(days=365)
 LANES = ("Client certificate", "API key", "Trust anchor", "CRL next update", "Endpoint certificate")
+# Narrows an audit table's rows (to one client, or not at all).
+RowFilter = Callable[[QuerySet[Any]], QuerySet[Any]]
 
 
-def can_view_audit(user) -> bool:
-    return user.is_active and user.is_staff and user.has_perm(AUDIT_PERMISSION)
+def can_view_audit(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return (
+        isinstance(user, AbstractUser)
+        and user.is_active
+        and user.is_staff
+        and user.has_perm(AUDIT_PERMISSION)
+    )
 
 
-def can_view(user) -> bool:
+def can_view(user: AbstractBaseUser | AnonymousUser) -> bool:
     """Whoever may see the audit or the trust dashboard sees the page, with their parts only."""
     return can_view_audit(user) or can_view_expiries(user)
 
 
-def charts_page(request):
+def charts_page(request: HttpRequest) -> TemplateResponse:
     """The page; mounted behind admin.site.admin_view, so sign-in (and OTP) come first."""
     if not can_view(request.user):
         raise PermissionDenied
@@ -96,11 +109,11 @@ def charts_page(request):
     return TemplateResponse(request, TEMPLATE, context)
 
 
-def _audit_charts(request, chosen: Range, now: datetime) -> dict:
+def _audit_charts(request: HttpRequest, chosen: Range, now: datetime) -> dict[str, Any]:
     client = _chosen_client(request.GET.get("client", ""))
     start, end = window(chosen, now)
 
-    def rows_of(queryset):
+    def rows_of(queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset if client is None else queryset.filter(client=client)
 
     groups = grouped(rows_of, chosen.bucket, start, end, now)
@@ -150,7 +163,9 @@ def bucket_starts(chosen: Range, start: datetime, end: datetime) -> list[datetim
     return [start + step * i for i in range(count)]
 
 
-def grouped(rows_of, bucket: str, start: datetime, end: datetime, now: datetime) -> list[dict]:
+def grouped(
+    rows_of: RowFilter, bucket: str, start: datetime, end: datetime, now: datetime
+) -> list[dict]:
     """Requests per (bucket, outcome, client, key prefix): settled hours from the hourly rollup,
     the last hour or so from the audit itself. A key may appear in both parts; readers sum.
 
@@ -179,7 +194,9 @@ def grouped(rows_of, bucket: str, start: datetime, end: datetime, now: datetime)
 
 def client_names(groups: list[dict]) -> dict[int | None, str]:
     ids = {group["client_id"] for group in groups} - {None}
-    names = dict(ApiClient.objects.filter(pk__in=ids).values_list("pk", "name"))
+    names: dict[int | None, str] = dict(
+        ApiClient.objects.filter(pk__in=ids).values_list("pk", "name")
+    )
     return {None: NO_CLIENT, **names}
 
 
@@ -248,7 +265,7 @@ def per_client(groups: list[dict], names: dict) -> list[dict]:
     return ranked[:MOST_CLIENTS]
 
 
-def expiry_timeline(now: datetime):
+def expiry_timeline(now: datetime) -> tuple[SafeString, list[svg.Mark]]:
     """The SVG timeline and its rows, soonest first, from a month back to a year ahead."""
     start, end = now - TIMELINE_BEFORE, now + TIMELINE_AFTER
     marks = sorted(expiry_marks(start, end), key=lambda mark: mark.when)
@@ -256,22 +273,29 @@ def expiry_timeline(now: datetime):
     return chart, marks
 
 
-def expiry_marks(start: datetime, end: datetime):
-    """Every certificate, live key and CRL whose end falls inside [start, end]."""
+def expiry_marks(start: datetime, end: datetime) -> Iterator[svg.Mark]:
+    """Every certificate, live key and CRL whose end falls inside [start, end].
+
+    The range filters leave out rows without a date; the `is not None` tests say so to mypy.
+    """
     identities = CertificateIdentity.objects.filter(not_after__range=(start, end))
     for identity in identities.select_related("client"):
-        yield svg.Mark(LANES[0], f"{identity.client.name}: {identity}", identity.not_after)
+        if identity.not_after is not None:
+            yield svg.Mark(LANES[0], f"{identity.client.name}: {identity}", identity.not_after)
     keys = ApiKey.objects.filter(state__in=LIVE_KEY_STATES, expires_at__range=(start, end))
     for key in keys.select_related("client"):
-        yield svg.Mark(LANES[1], f"{key.client.name}: {key.prefix}…", key.expires_at)
+        if key.expires_at is not None:
+            yield svg.Mark(LANES[1], f"{key.client.name}: {key.prefix}…", key.expires_at)
     for anchor in TrustAnchor.objects.filter(not_after__range=(start, end)):
-        yield svg.Mark(LANES[2], str(anchor), anchor.not_after)
+        if anchor.not_after is not None:
+            yield svg.Mark(LANES[2], str(anchor), anchor.not_after)
     crls = RevocationList.objects.filter(next_update__range=(start, end)).select_related("issuer")
     for crl in crls:
-        yield svg.Mark(LANES[3], str(crl.issuer), crl.next_update)
+        if crl.next_update is not None:
+            yield svg.Mark(LANES[3], str(crl.issuer), crl.next_update)
     yield from _endpoint_certificates(start, end)
 
 
-def _endpoint_certificates(start: datetime, end: datetime):
+def _endpoint_certificates(start: datetime, end: datetime) -> Iterator[svg.Mark]:
     for logical_id, expires in directory().endpoint_certificate_expiries(start, end):
         yield svg.Mark(LANES[4], f"Endpoint/{logical_id}", expires)

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
 from django.contrib import admin
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
@@ -18,11 +25,16 @@ REQUIRED_ANY = ("security.view_trustanchor", "security.view_apiclient")
 LIVE_KEY_STATES = (ApiKey.ACTIVE, ApiKey.ROTATING)
 
 
-def can_view(user) -> bool:
-    return user.is_active and user.is_staff and any(user.has_perm(p) for p in REQUIRED_ANY)
+def can_view(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return (
+        isinstance(user, AbstractUser)
+        and user.is_active
+        and user.is_staff
+        and any(user.has_perm(p) for p in REQUIRED_ANY)
+    )
 
 
-def trust_dashboard(request):
+def trust_dashboard(request: HttpRequest) -> TemplateResponse:
     """The page; mounted behind admin.site.admin_view, so sign-in (and OTP) come first."""
     if not can_view(request.user):
         raise PermissionDenied
@@ -41,7 +53,7 @@ def trust_dashboard(request):
     return TemplateResponse(request, TEMPLATE, context)
 
 
-def anchor_rows(now) -> list[dict]:
+def anchor_rows(now: datetime) -> list[dict[str, Any]]:
     """Each CA of each community with its CRL refresh state."""
     anchors = TrustAnchor.objects.select_related("community", "crl").order_by(
         "community__name", "kind", "subject"
@@ -49,7 +61,7 @@ def anchor_rows(now) -> list[dict]:
     return [{"anchor": anchor, **_crl_status(anchor, now)} for anchor in anchors]
 
 
-def _crl_status(anchor: TrustAnchor, now) -> dict:
+def _crl_status(anchor: TrustAnchor, now: datetime) -> dict[str, Any]:
     try:
         crl = anchor.crl
     except RevocationList.DoesNotExist:
@@ -64,7 +76,7 @@ def _crl_status(anchor: TrustAnchor, now) -> dict:
     }
 
 
-def expiring_items(now):
+def expiring_items(now: datetime) -> Iterator[expiry.Expiring | None]:
     """Client and endpoint certificates, trust anchors and live keys inside the window."""
     horizon = now + expiry.EXPIRY_WINDOW
     for identity in CertificateIdentity.objects.filter(not_after__lte=horizon).select_related(
@@ -80,23 +92,23 @@ def expiring_items(now):
     yield from _expiring_endpoint_certificates(now)
 
 
-def _expiring_endpoint_certificates(now):
+def _expiring_endpoint_certificates(now: datetime) -> Iterator[expiry.Expiring | None]:
     # An indexed query: the directory files each certificate's expirationDate when it is written.
     horizon = now + expiry.EXPIRY_WINDOW
     for logical_id, expires in directory().endpoint_certificate_expiries(None, horizon):
         yield expiry.expiring("Endpoint certificate", f"Endpoint/{logical_id}", expires, now)
 
 
-def unused_keys(now) -> list[ApiKey]:
+def unused_keys(now: datetime) -> list[ApiKey]:
     """Live keys not used for UNUSED_AFTER (or never used since created that long ago)."""
     keys = ApiKey.objects.filter(state__in=LIVE_KEY_STATES).select_related("client")
     unused = [key for key in keys if expiry.key_unused(key.last_used_at, key.created, now)]
     return sorted(unused, key=lambda key: key.last_used_at or key.created)
 
 
-def renewal_due(now) -> list[expiry.RenewalDue]:
+def renewal_due(now: datetime) -> list[expiry.RenewalDue]:
     """Client certificates and anchors older than the community's renewal age."""
-    due = []
+    due: list[expiry.RenewalDue | None] = []
     for identity in CertificateIdentity.objects.select_related("client").filter(
         ~Q(certificate_pem="") | Q(not_after__isnull=False)
     ):
