@@ -8,20 +8,31 @@ from __future__ import annotations
 
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Any, TypedDict
 
 from django.contrib import admin
-from django.db.models import Q
-from django.urls import path
+from django.contrib.auth.models import AbstractUser, AnonymousUser
+from django.db.models import Q, QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path
 
 # admin_records and admin_staff register pages (admin_staff: the user and group pages).
 from . import admin_records, admin_staff, admin_views, clients, keys  # noqa: F401
+from .admin_views import AdminView
 from .models import ApiClient, ApiKey, KeyEvent, RequestAudit
-from .trust.certificates import canonical_fingerprint
+from .trust.certificates import CertificateInfo, canonical_fingerprint
 
 AUDIT_ROWS = 50
 # The client fields the admin's form edits, each an argument of the clients service.
 EDITED = ("name", "organization", "community", "allowed_scopes", "status", "contact")
 ADMIN_REASON = "changed in the web admin"
+
+
+class PkRow(TypedDict):
+    """A row of `.values("pk")`."""
+
+    pk: int
 
 
 @dataclass(frozen=True)
@@ -46,13 +57,15 @@ class ApiClientAdmin(admin.ModelAdmin):
     fields += readonly_fields
     change_form_template = "admin/security/client_change_form.html"
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: ApiClient | None = None) -> bool:
         # Deleting would drop the keys without a trail; suspending a client is the way to stop it.
         return False
 
     # --- Search ---------------------------------------------------------------------------------
 
-    def get_search_results(self, request, queryset, search_term):
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[ApiClient], search_term: str
+    ) -> tuple[QuerySet[ApiClient], bool]:
         """Also find clients by a certificate identity's value or by a key prefix."""
         matched, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         term = search_term.strip()
@@ -63,7 +76,9 @@ class ApiClientAdmin(admin.ModelAdmin):
 
     # --- Saving through the services -----------------------------------------------------------
 
-    def save_model(self, request, obj, form, change):
+    def save_model(
+        self, request: HttpRequest, obj: ApiClient, form: ModelForm[ApiClient], change: bool
+    ) -> None:
         """Through security.clients, as the commands and registrations write: KeyEvents name the
         signed-in user."""
         details = {name: getattr(obj, name) for name in EDITED}
@@ -77,7 +92,13 @@ class ApiClientAdmin(admin.ModelAdmin):
 
     # --- The client page ------------------------------------------------------------------------
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         client = self.get_object(request, object_id)
         extra = dict(extra_context or {})
         if client is not None and self.has_view_or_change_permission(request, client):
@@ -86,7 +107,7 @@ class ApiClientAdmin(admin.ModelAdmin):
 
     # --- Custom pages -----------------------------------------------------------------------------
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         custom = [
             self._route("<int:client_id>/keys/issue/", admin_views.issue_key_view, "issue_key"),
             self._route("keys/<int:key_id>/rotate/", admin_views.rotate_key_view, "rotate_key"),
@@ -98,16 +119,16 @@ class ApiClientAdmin(admin.ModelAdmin):
         # Ours first: the default "<path:object_id>/" pattern would swallow them otherwise.
         return custom + super().get_urls()
 
-    def _route(self, route, view, name):
+    def _route(self, route: str, view: AdminView, name: str) -> URLPattern:
         """A custom page behind the admin's login, staff and CSRF checks, never cached."""
 
-        def bound(request, *args, **kwargs):
+        def bound(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             return view(self, request, *args, **kwargs)
 
         return path(route, self.admin_site.admin_view(bound), name=f"security_apiclient_{name}")
 
 
-def credential_matches(term: str):
+def credential_matches(term: str) -> QuerySet[ApiClient, PkRow]:
     """Ids of clients whose identity value contains `term` or whose key prefix starts with it;
     a fingerprint is found in any spelling (colons, spaces, upper case), as the admin shows it."""
     prefix = term.removeprefix(f"{keys.KEY_MARKER}_").rstrip("_").lower()
@@ -117,7 +138,7 @@ def credential_matches(term: str):
     return ApiClient.objects.filter(found).values("pk")
 
 
-def client_page_context(request, client) -> dict:
+def client_page_context(request: HttpRequest, client: ApiClient) -> dict[str, Any]:
     """Identities, keys and audit trail for the client page, each as the user may see it."""
     user = request.user
     context = {
@@ -136,7 +157,7 @@ def client_page_context(request, client) -> dict:
     return context
 
 
-def uploaded_certificates(client):
+def uploaded_certificates(client: ApiClient) -> list[CertificateInfo]:
     """Each distinct uploaded certificate once, parsed, even when it gave several identities."""
     pems = (
         client.identities.exclude(certificate_pem="")
@@ -148,7 +169,7 @@ def uploaded_certificates(client):
     return [summary for summary in parsed if summary is not None]
 
 
-def key_rows(user, client) -> list[KeyRow]:
+def key_rows(user: AbstractUser | AnonymousUser, client: ApiClient) -> list[KeyRow]:
     may_rotate = user.has_perm("security.rotate_apikey")
     may_retire = user.has_perm("security.retire_apikey")
     rows = []

@@ -7,11 +7,15 @@ it: it is not stored, not put in the session or messages, and the response is ne
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.admin import ModelAdmin
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -22,14 +26,18 @@ from .models import ApiClient, ApiKey
 from .trust.certificates import CertificateError, CertificateInfo, parse_certificate
 
 TEMPLATES = "admin/security/"
+# A page of the client admin: (model admin, request, ids from the URL) -> response.
+AdminView = Callable[..., HttpResponse]
 
 
-def require_permission(codename: str):
+def require_permission(codename: str) -> Callable[[AdminView], AdminView]:
     """Refuse with 403 unless the user holds security.<codename>, whatever the HTTP method."""
 
-    def decorate(view):
+    def decorate(view: AdminView) -> AdminView:
         @wraps(view)
-        def guarded(model_admin, request, *args, **kwargs):
+        def guarded(
+            model_admin: ModelAdmin[Any], request: HttpRequest, *args: Any, **kwargs: Any
+        ) -> HttpResponse:
             if not request.user.has_perm(f"security.{codename}"):
                 raise PermissionDenied
             return view(model_admin, request, *args, **kwargs)
@@ -39,12 +47,12 @@ def require_permission(codename: str):
     return decorate
 
 
-def posted(request):
+def posted(request: HttpRequest) -> QueryDict | None:
     """The form data of a POST, even an empty one (an empty QueryDict is falsy); None on GET."""
     return request.POST if request.method == "POST" else None
 
 
-def actor_of(request) -> str:
+def actor_of(request: HttpRequest) -> str:
     return request.user.get_username()
 
 
@@ -52,7 +60,9 @@ def client_page(client: ApiClient) -> str:
     return reverse("admin:security_apiclient_change", args=[client.pk])
 
 
-def page_context(model_admin, request, client: ApiClient, title: str, **extra) -> dict:
+def page_context(
+    model_admin: ModelAdmin[Any], request: HttpRequest, client: ApiClient, title: str, **extra: Any
+) -> dict[str, Any]:
     """What admin templates expect (site header, breadcrumbs), plus the page's own values."""
     return {
         **model_admin.admin_site.each_context(request),
@@ -69,7 +79,9 @@ def page_context(model_admin, request, client: ApiClient, title: str, **extra) -
 
 
 @require_permission("issue_apikey")
-def issue_key_view(model_admin, request, client_id):
+def issue_key_view(
+    model_admin: ModelAdmin[Any], request: HttpRequest, client_id: int
+) -> HttpResponse:
     client = get_object_or_404(ApiClient, pk=client_id)
     form = IssueKeyForm(posted(request))
     if request.method == "POST" and form.is_valid():
@@ -81,7 +93,9 @@ def issue_key_view(model_admin, request, client_id):
 
 
 @require_permission("rotate_apikey")
-def rotate_key_view(model_admin, request, key_id):
+def rotate_key_view(
+    model_admin: ModelAdmin[Any], request: HttpRequest, key_id: int
+) -> HttpResponse:
     key = get_object_or_404(ApiKey.objects.select_related("client"), pk=key_id)
     form = RotateKeyForm(posted(request))
     if request.method == "POST" and form.is_valid():
@@ -101,7 +115,9 @@ def rotate_key_view(model_admin, request, key_id):
 
 
 @require_permission("retire_apikey")
-def retire_key_view(model_admin, request, key_id):
+def retire_key_view(
+    model_admin: ModelAdmin[Any], request: HttpRequest, key_id: int
+) -> HttpResponse:
     key = get_object_or_404(ApiKey.objects.select_related("client"), pk=key_id)
     form = RetireKeyForm(posted(request))
     if request.method == "POST" and form.is_valid():
@@ -130,7 +146,14 @@ def propagation_note() -> str:
     return f"It stops working in every server process within {seconds} {unit}."
 
 
-def show_new_key(model_admin, request, client, key, plaintext, replaced):
+def show_new_key(
+    model_admin: ModelAdmin[Any],
+    request: HttpRequest,
+    client: ApiClient,
+    key: ApiKey,
+    plaintext: str,
+    replaced: ApiKey | None,
+) -> TemplateResponse:
     """The one and only page that ever shows this key."""
     context = page_context(
         model_admin,
@@ -148,7 +171,9 @@ def show_new_key(model_admin, request, client, key, plaintext, replaced):
 
 
 @require_permission("change_apiclient")
-def add_identity_view(model_admin, request, client_id):
+def add_identity_view(
+    model_admin: ModelAdmin[Any], request: HttpRequest, client_id: int
+) -> HttpResponse:
     client = get_object_or_404(ApiClient, pk=client_id)
     form = IdentityForm(posted(request), request.FILES or None)
     if request.method == "POST" and form.is_valid():
