@@ -5,8 +5,16 @@ as `addtrustanchor`); keys are changed only through the client page's actions; a
 never changed by anyone.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography import x509
 from django import forms
 from django.contrib import admin
+from django.db.models import Model
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
 
 from .anchors import (
     AnchorError,
@@ -22,13 +30,13 @@ from .trust.certificates import CertificateError, load_pem_certificate
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Records that are written by the system only: viewable with view permission, never edited."""
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
@@ -103,7 +111,7 @@ class TrustAnchorInline(admin.TabularInline):
     can_delete = False
     show_change_link = True
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
@@ -113,7 +121,13 @@ class TrustCommunityAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     inlines = [TrustAnchorInline]
 
-    def save_formset(self, request, form, formset, change):
+    def save_formset(
+        self,
+        request: HttpRequest,
+        form: forms.ModelForm[TrustCommunity],
+        formset: BaseInlineFormSet[Any, Any, Any],
+        change: bool,
+    ) -> None:
         if formset.model is not TrustAnchor:
             super().save_formset(request, form, formset, change)
             return
@@ -133,9 +147,12 @@ class TrustAnchorForm(forms.ModelForm):
         fields = ("community", "kind", "certificate_pem", "crl_source")
 
     clean_crl_source = clean_crl_source
+    # Set by clean() on a new anchor: the parsed certificate save_model registers.
+    certificate: x509.Certificate
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data  # what ModelForm.clean returns; the stubs allow None
         if self.instance.pk or self.errors:
             return cleaned
         try:
@@ -158,13 +175,17 @@ class TrustAnchorAdmin(admin.ModelAdmin):
     search_fields = ("subject", "fingerprint_sha256")
     readonly_fields = ("subject", "fingerprint_sha256", "not_before", "not_after")
 
-    def get_readonly_fields(self, request, obj=None):
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: TrustAnchor | None = None
+    ) -> tuple[str, ...]:
         # A stored anchor's certificate is fixed: replacing it is a new anchor, not an edit.
         if obj is not None:
             return (*self.readonly_fields, "community", "kind", "certificate_pem")
         return self.readonly_fields
 
-    def save_model(self, request, obj, form, change):
+    def save_model(
+        self, request: HttpRequest, obj: TrustAnchor, form: TrustAnchorForm, change: bool
+    ) -> None:
         """Through security.anchors, as the commands write: KeyEvents name the signed-in user."""
         actor = request.user.get_username()
         if change:
