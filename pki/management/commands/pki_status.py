@@ -1,13 +1,16 @@
 """What a community CA has issued: age, expiry, revocation, and what needs attention."""
 
+from __future__ import annotations
+
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from pki import PkiError
 from pki.layout import CaDirectory, serial_hex
-from pki.policy import EXPIRY_WARNING, certificate_status
+from pki.policy import EXPIRY_WARNING, CertificateStatus, certificate_status
 from pki.revocation import crl_number, load_state
 from security.trust.crls import CrlError, parse_crl
 
@@ -17,10 +20,10 @@ class Command(BaseCommand):
         "List a CA's issued certificates with warnings (over 12 months old, expiring in 90 days)."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--ca", required=True, type=Path)
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         ca = CaDirectory(options["ca"])
         now = dt.datetime.now(dt.UTC)
         try:
@@ -39,7 +42,7 @@ class Command(BaseCommand):
             f"{len(statuses)} issued, {len(revoked)} revoked, {warned} need attention"
         )
 
-    def _ca_line(self, ca, now):
+    def _ca_line(self, ca: CaDirectory, now: dt.datetime) -> None:
         cert = ca.certificate()
         self.stdout.write(
             f"CA {cert.subject.rfc4514_string()}, expires {cert.not_valid_after_utc:%Y-%m-%d}"
@@ -53,13 +56,15 @@ class Command(BaseCommand):
             crl = parse_crl(ca.crl_der_file.read_bytes())
         except CrlError as error:
             raise CommandError(f"{ca.crl_der_file}: {error}") from error
+        if crl.next_update_utc is None:  # never so for a CRL this CA published
+            raise CommandError(f"{ca.crl_der_file}: the CRL has no nextUpdate")
         self.stdout.write(
             f"  CRL {crl_number(crl)}, next update {crl.next_update_utc:%Y-%m-%d %H:%M} UTC"
         )
         if crl.next_update_utc <= now + dt.timedelta(days=1):
             self.stdout.write("  WARNING: the CRL expires within a day: run pki_publish_crl")
 
-    def _cert_line(self, status):
+    def _cert_line(self, status: CertificateStatus) -> None:
         cert = status.certificate
         state = "REVOKED" if status.revoked else "valid"
         self.stdout.write(

@@ -1,11 +1,14 @@
 """Register a community's root or intermediate CA certificate as trust material."""
 
+from __future__ import annotations
+
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from security.anchors import AnchorError, register_anchor
+from security.anchors import AnchorError, Registration, register_anchor
 from security.keys import command_actor
 from security.models import TrustAnchor
 from security.trust.certificates import CertificateError, load_pem_certificates
@@ -14,14 +17,14 @@ from security.trust.certificates import CertificateError, load_pem_certificates
 class Command(BaseCommand):
     help = "Add a CA certificate (root or intermediate) to a trust community, creating it if new."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--community", required=True, metavar="SLUG")
         parser.add_argument("--name", help="community name, when the community is new")
         parser.add_argument("--certificate", required=True, metavar="PEMFILE")
         parser.add_argument("--kind", choices=[k for k, _ in TrustAnchor.KINDS], default="root")
         parser.add_argument("--crl", default="", metavar="SOURCE", help="CRL file path or URL")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         cert = read_certificate(options["certificate"])
         try:
             registration = register_anchor(
@@ -39,7 +42,7 @@ class Command(BaseCommand):
             self.stdout.write("no --crl: refreshcrls will look for a published distribution point")
 
 
-def describe(registration) -> str:
+def describe(registration: Registration) -> str:
     """One line saying what registering did."""
     anchor = registration.anchor
     if registration.outcome == "added":

@@ -5,12 +5,15 @@ anchors and CRLs the app verifies with, so the two gates never disagree. Rerun i
 `nginx -s reload`) after `refreshcrls`.
 """
 
+from __future__ import annotations
+
 import re
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from security.models import RevocationList, TrustAnchor
 from security.trust.crls import parse_crl
@@ -25,7 +28,7 @@ class Command(BaseCommand):
         " CRL bundles into --out."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--out", required=True, help="directory for the rendered files")
         parser.add_argument("--port", default="443")
         parser.add_argument("--server-name", default="localhost")
@@ -40,30 +43,42 @@ class Command(BaseCommand):
         parser.add_argument("--tls-cert", required=True, help="server certificate chain, PEM")
         parser.add_argument("--tls-key", required=True, help="server private key, PEM")
 
-    def handle(self, *args, out, port, server_name, upstream, tls_cert, tls_key, **options):
+    def handle(
+        self,
+        *args: Any,
+        out: str,
+        port: str,
+        server_name: str,
+        upstream: str,
+        tls_cert: str,
+        tls_key: str,
+        **options: Any,
+    ) -> None:
         admin_listen = options["admin_listen"]
-        out = Path(out).resolve()
+        directory = Path(out).resolve()
         for sub in ("logs", "temp"):
-            (out / sub).mkdir(parents=True, exist_ok=True)
+            (directory / sub).mkdir(parents=True, exist_ok=True)
         values = {
             "LISTEN_PORT": port,
             "SERVER_NAME": server_name,
             "UPSTREAM": upstream,
             "TLS_CERT": str(Path(tls_cert).resolve()),
             "TLS_KEY": str(Path(tls_key).resolve()),
-            "CLIENT_CA_BUNDLE": str(_write(out / "client-ca.pem", _anchor_bundle())),
-            "CRL_BUNDLE": str(_write(out / "crls.pem", _crl_bundle())),
-            "LOG_DIR": str(out / "logs"),
+            "CLIENT_CA_BUNDLE": str(_write(directory / "client-ca.pem", _anchor_bundle())),
+            "CRL_BUNDLE": str(_write(directory / "crls.pem", _crl_bundle())),
+            "LOG_DIR": str(directory / "logs"),
             "STATIC_ROOT": str(Path(settings.STATIC_ROOT).resolve()),
-            "PID_FILE": str(out / "nginx.pid"),
-            "TEMP_DIR": str(out / "temp"),
-            "SITE_CONF": str(out / "fhir-directory.conf"),
+            "PID_FILE": str(directory / "nginx.pid"),
+            "TEMP_DIR": str(directory / "temp"),
+            "SITE_CONF": str(directory / "fhir-directory.conf"),
             "ADMIN_LISTEN": admin_listen,
-            "ADMIN_SITE_CONF": str(out / "fhir-directory-admin.conf"),
+            "ADMIN_SITE_CONF": str(directory / "fhir-directory-admin.conf"),
         }
         for name in ("fhir-directory.conf", "fhir-directory-admin.conf", "nginx.conf"):
-            _write(out / name, _render(TEMPLATES / name, values))
-        self.stdout.write(f"nginx configuration in {out}; start with: nginx -c {out}/nginx.conf")
+            _write(directory / name, _render(TEMPLATES / name, values))
+        self.stdout.write(
+            f"nginx configuration in {directory}; start with: nginx -c {directory}/nginx.conf"
+        )
 
 
 def _render(template: Path, values: dict[str, str]) -> str:
@@ -91,7 +106,9 @@ def _crl_bundle() -> str:
         names = ", ".join(anchor.subject for anchor in missing[:3])
         raise CommandError(f"No CRL stored for {names}; run refreshcrls first")
     return "".join(
-        parse_crl(bytes(crl.crl_der)).public_bytes(Encoding.PEM).decode() for crl in crls
+        # crl_der__isnull=False above: `or b""` only tells the type checker so.
+        parse_crl(bytes(crl.crl_der or b"")).public_bytes(Encoding.PEM).decode()
+        for crl in crls
     )
 
 
