@@ -5,8 +5,10 @@ from __future__ import annotations
 import multiprocessing
 import time
 from collections import Counter
+from collections.abc import Iterable
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 from django.db import IntegrityError, connections
 
 from directory import bulkload, storage
@@ -14,7 +16,7 @@ from directory.errors import FHIRError
 from directory.models import Resource
 from directory.registry import RESOURCE_TYPES
 from directory.statement_timeout import lift_statement_timeout
-from sampledata.generator import BLOCK, DirectoryGenerator
+from sampledata.generator import BLOCK, DirectoryGenerator, Group
 
 PROGRESS_SECONDS = 5.0
 
@@ -22,7 +24,7 @@ PROGRESS_SECONDS = 5.0
 class Command(BaseCommand):
     help = "Generate a realistic synthetic directory and load it through bulkload.bulk_load."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--practitioners", type=int, required=True)
         parser.add_argument(
             "--organizations", type=int, help="Top-level organizations (default: 1 per 40)"
@@ -43,7 +45,15 @@ class Command(BaseCommand):
             help="Write the directory to FILE as NDJSON (for importndjson / $import), load nothing",
         )
 
-    def handle(self, *args, practitioners, organizations, seed, batch_size, **options):
+    def handle(
+        self,
+        *args: Any,
+        practitioners: int,
+        organizations: int | None,
+        seed: int,
+        batch_size: int,
+        **options: Any,
+    ) -> None:
         lift_statement_timeout()  # bulk work outlasts the per-request statement timeout
         if practitioners < 0 or batch_size < 1:
             raise CommandError("--practitioners must be >= 0 and --batch-size >= 1")
@@ -74,9 +84,9 @@ class Command(BaseCommand):
         loader.summary()
 
 
-def write_ndjson(generator: DirectoryGenerator, path: str, stdout) -> None:
+def write_ndjson(generator: DirectoryGenerator, path: str, stdout: OutputWrapper) -> None:
     """One resource per line, in the generator's order (referenced resources first)."""
-    counts: Counter = Counter()
+    counts: Counter[str] = Counter()
     with open(path, "w", encoding="utf-8") as out:
         for groups in (generator.organization_groups(), generator.practitioner_groups()):
             for group in groups:
@@ -88,10 +98,10 @@ def write_ndjson(generator: DirectoryGenerator, path: str, stdout) -> None:
     stdout.write(f"Wrote {sum(counts.values()):,} resources to {path}: {parts}")
 
 
-_worker_state: dict = {}
+_worker_state: dict[str, Any] = {}
 
 
-def load_in_parallel(loader: BatchLoader, generator: DirectoryGenerator, workers: int):
+def load_in_parallel(loader: BatchLoader, generator: DirectoryGenerator, workers: int) -> None:
     """Blocks go to forked workers; each block's output depends only on the seed, not the worker."""
     blocks = range(-(-generator.practitioners // BLOCK))
     connections.close_all()  # a forked child must not share the parent's socket
@@ -107,14 +117,14 @@ def load_in_parallel(loader: BatchLoader, generator: DirectoryGenerator, workers
     loader.progress("practitioners", done, generator.practitioners, force=True)
 
 
-def _load_block(block: int) -> tuple[Counter, Counter]:
+def _load_block(block: int) -> tuple[Counter[str], Counter[str]]:
     generator, parent = _worker_state["generator"], _worker_state["loader"]
     loader = BatchLoader(None, parent.batch_size, parent.check_references)
     loader.load("", generator.block_groups(block), 0, report=False)
     return loader.counts, loader.unsupported
 
 
-def refuse_if_generated(generator: DirectoryGenerator):
+def refuse_if_generated(generator: DirectoryGenerator) -> None:
     rtype, rid = generator.first_id
     if Resource.objects.filter(resource_type=rtype, logical_id=rid).exists():
         raise CommandError(
@@ -126,17 +136,19 @@ def refuse_if_generated(generator: DirectoryGenerator):
 class BatchLoader:
     """Packs groups into batches for bulk_load and reports progress and throughput."""
 
-    def __init__(self, stdout, batch_size: int, check_references: bool):
-        self.stdout = stdout
+    def __init__(
+        self, stdout: OutputWrapper | None, batch_size: int, check_references: bool
+    ) -> None:
+        self.stdout = stdout  # None in a worker, which reports nothing: the parent does
         self.batch_size = batch_size
         self.check_references = check_references
-        self.counts: Counter = Counter()
-        self.unsupported: Counter = Counter()
+        self.counts: Counter[str] = Counter()
+        self.unsupported: Counter[str] = Counter()
         self.started = time.monotonic()
         self.last_report = self.started
 
-    def load(self, label: str, groups, expected: int, report: bool = True):
-        batch: list[tuple[str, dict]] = []
+    def load(self, label: str, groups: Iterable[Group], expected: int, report: bool = True) -> None:
+        batch: Group = []
         done = 0
         for group in groups:
             # Groups stay whole: an Organization and its Endpoints reference each other.
@@ -152,7 +164,7 @@ class BatchLoader:
         if report:
             self.progress(label, done, expected, force=True)
 
-    def storable(self, group: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+    def storable(self, group: Group) -> Group:
         """The group without resources of types this server does not store; those are counted.
 
         The generator writes every national-directory type; a server without one of them still
@@ -163,13 +175,13 @@ class BatchLoader:
             self.unsupported.update(t for t, _ in group if t not in RESOURCE_TYPES)
         return kept
 
-    def flush(self, batch):
+    def flush(self, batch: Group) -> None:
         bulkload.bulk_load(batch, batch_size=len(batch), check_references=self.check_references)
         self.counts.update(rtype for rtype, _ in batch)
 
-    def progress(self, label: str, done: int, expected: int, force: bool = False):
+    def progress(self, label: str, done: int, expected: int, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self.last_report < PROGRESS_SECONDS:
+        if self.stdout is None or (not force and now - self.last_report < PROGRESS_SECONDS):
             return
         self.last_report = now
         total = sum(self.counts.values())
@@ -178,7 +190,9 @@ class BatchLoader:
             f"{label}: {done:,}/{expected:,}  resources {total:,}  {rate:,.0f} resources/s"
         )
 
-    def summary(self):
+    def summary(self) -> None:
+        if self.stdout is None:
+            return
         elapsed = time.monotonic() - self.started
         total = sum(self.counts.values())
         parts = ", ".join(f"{t} {n:,}" for t, n in sorted(self.counts.items()))
