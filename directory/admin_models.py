@@ -39,8 +39,10 @@ class RecordMixin:
 
     RESOURCE_TYPE = ""
     if TYPE_CHECKING:  # Resource's fields, which the proxies mixing this in have
+        pk: Any
         content: str | None
         logical_id: str
+        version_id: int
 
     @property
     def data(self) -> dict[str, Any]:
