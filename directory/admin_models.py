@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from django.db import models
@@ -43,6 +44,7 @@ class RecordMixin:
         content: str | None
         logical_id: str
         version_id: int
+        last_updated: datetime
 
     @property
     def data(self) -> dict[str, Any]:

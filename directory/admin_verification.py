@@ -63,7 +63,10 @@ class VerificationAdminMixin(_AdminBase):
     """Mixed into ResourceAdmin: the action, the filter and the column."""
 
     actions = ["verify_records"]
-    resource_type: str  # set by ResourceAdmin
+    if TYPE_CHECKING:  # ResourceAdmin's
+
+        @property
+        def resource_type(self) -> str: ...
 
     def get_list_filter(self, request: HttpRequest) -> list[Any]:
         return [*super().get_list_filter(request), NotVerifiedFilter]
