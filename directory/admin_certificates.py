@@ -14,6 +14,8 @@ The base64 DER is a PEM body without its armour lines, so PEM readers of the IG 
 
 from __future__ import annotations
 
+from typing import Any
+
 from security.trust.certificates import CertificateError, CertificateInfo, parse_certificate
 
 DIGITAL_CERTIFICATE_URL = "http://hl7.org/fhir/uv/vhdir/StructureDefinition/digitalcertificate"
@@ -58,7 +60,7 @@ def stored_certificates(content: dict) -> list[tuple[str, CertificateInfo | None
     return found
 
 
-def certificate_extensions(content) -> list[dict]:
+def certificate_extensions(content: object) -> list[dict[str, Any]]:
     """The digital certificate extensions of a resource's JSON; any other shape gives none."""
     extensions = content.get("extension") if isinstance(content, dict) else None
     return [ext for ext in _list(extensions) if _is_certificate(ext)]
@@ -73,21 +75,21 @@ def sub_values(ext: dict, url: str, key: str) -> list:
     ]
 
 
-def sub_value(ext: dict, url: str, key: str):
+def sub_value(ext: dict[str, Any], url: str, key: str) -> Any:
     values = sub_values(ext, url, key)
     return values[0] if values else None
 
 
-def _is_certificate(ext) -> bool:
+def _is_certificate(ext: object) -> bool:
     return isinstance(ext, dict) and ext.get("url") == DIGITAL_CERTIFICATE_URL
 
 
-def _use_of(ext) -> str | None:
+def _use_of(ext: dict[str, Any]) -> str | None:
     if not _is_certificate(ext):
         return None
     coding = sub_value(ext, "use", "valueCoding")
     return coding.get("code") if isinstance(coding, dict) else None
 
 
-def _list(value) -> list:
+def _list(value: object) -> list[Any]:
     return value if isinstance(value, list) else []

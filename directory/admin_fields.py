@@ -18,8 +18,10 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from .profiles import known
 from .profiles.definitions import (
@@ -147,9 +149,10 @@ def _field(definition: Definition, element: Element) -> FormField | None:
     if type_ not in PRIMITIVE_TYPES and type_ not in COMPLEX_TYPES:
         return None
     codes = _codes(element.binding)
-    open_codes = not codes and element.open_binding is not None
-    if open_codes:
-        codes = _sorted(open_value_sets().get(element.open_binding, ()))
+    open_binding = element.open_binding
+    open_codes = not codes and open_binding is not None
+    if open_codes and open_binding is not None:
+        codes = _sorted(open_value_sets().get(open_binding, ()))
     return FormField(
         name=element.label,
         path=element.path,
@@ -191,7 +194,7 @@ def _codes(binding: str | None) -> tuple[tuple[str, str], ...]:
     return _sorted(expanded.pairs) if expanded else ()
 
 
-def _sorted(pairs) -> tuple[tuple[str, str], ...]:
+def _sorted(pairs: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs, key=lambda p: (p[1], p[0])))
 
 
@@ -241,7 +244,7 @@ def initial_values(fields: list[FormField], resource: dict) -> dict[str, str]:
     return values
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return "" if value is None else str(value)
@@ -262,14 +265,14 @@ def coding_text(coding: dict) -> str:
     return f"{coding['system']}|{code}" if coding.get("system") else code
 
 
-def indexes(post, field: FormField) -> list[int]:
+def indexes(post: Mapping[str, str], field: FormField) -> list[int]:
     """The item indexes of one element present in the submitted form."""
     pattern = re.compile(rf"^{re.escape(PREFIX + field.name)}\.(\d+)(?:\.|$)")
     found = {int(m.group(1)) for key in post if (m := pattern.match(key))}
     return sorted(found)
 
 
-def apply(resource_type: str, resource: dict, post) -> dict:
+def apply(resource_type: str, resource: dict[str, Any], post: Mapping[str, str]) -> dict[str, Any]:
     """The resource with the form's values written over the elements the form shows."""
     fields = form_fields(resource_type, resource)
     out = copy.deepcopy(resource)
@@ -300,7 +303,7 @@ def _store(out: dict, field: FormField, new: list) -> None:
         out[field.name] = new[0]
 
 
-def _read_item(field: FormField, base, post, key: str):
+def _read_item(field: FormField, base: object, post: Mapping[str, str], key: str) -> Any:
     if field.primitive:
         return _primitive(field.type, post.get(key, ""))
     item = copy.deepcopy(base) if isinstance(base, dict) else {}
@@ -316,6 +319,7 @@ def _write_part(item: dict, part: Part, text: str) -> None:
     if part.name == CODING_PART:
         _write_coding(item, text.strip())
         return
+    value: list[str] | str | int | bool | None
     if part.repeats:
         value = [line.strip() for line in text.splitlines() if line.strip()] or None
     else:
@@ -328,7 +332,8 @@ def _write_part(item: dict, part: Part, text: str) -> None:
 
 def _write_coding(item: dict, text: str) -> None:
     """Replaces the first coding when its system|code changed; keeps its display otherwise."""
-    codings = item.get("coding") if isinstance(item.get("coding"), list) else []
+    stored = item.get("coding")
+    codings = stored if isinstance(stored, list) else []
     first = codings[0] if codings and isinstance(codings[0], dict) else None
     if first is not None and coding_text(first) == text:
         return
@@ -345,7 +350,7 @@ def _write_coding(item: dict, text: str) -> None:
         item.pop("coding", None)
 
 
-def _primitive(type_: str, text: str):
+def _primitive(type_: str, text: str) -> str | int | bool | None:
     text = text.strip()
     if not text:
         return None

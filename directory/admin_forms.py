@@ -9,6 +9,7 @@ form error; the admin's `save_model` then writes through storage, in the same tr
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 
@@ -17,6 +18,7 @@ from security.trust.certificates import CertificateError, CertificateInfo, parse
 from . import storage
 from .admin_certificates import USES, with_certificate
 from .admin_fields import PREFIX, apply, form_fields, initial_values
+from .admin_models import RecordMixin
 from .errors import FHIRError
 from .validation import parse_json
 
@@ -24,7 +26,7 @@ from .validation import parse_json
 CERTIFICATE_MAX_BYTES = 64 * 1024
 
 
-def pretty(content: dict) -> str:
+def pretty(content: dict[str, Any]) -> str:
     return json.dumps(content, indent=2, ensure_ascii=False)
 
 
@@ -53,21 +55,26 @@ class ResourceForm(forms.ModelForm):
     # The profile a new record is created under (the admin sets it from `?profile=`).
     profile: str | None = None
 
+    if TYPE_CHECKING:  # the admin's records: per-type proxies of Resource (admin_models)
+        instance: RecordMixin
+
     class Meta:
         fields = ()
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.initial.setdefault("content_json", pretty(self.instance.data))
             self.initial.setdefault("version", self.instance.version_id)
-        self.content: dict | None = None  # what save_model writes, once clean() accepted it
+        self.content: dict[str, Any] | None = (
+            None  # what save_model writes, once clean() accepted it
+        )
         # What the derived form edits: the stored resource, or a new one of this type.
         self.base = self.instance.data if self.instance.pk else self._new_resource()
-        self.issues: list[dict] = []  # the refused write's OperationOutcome issues
+        self.issues: list[dict[str, Any]] = []  # the refused write's OperationOutcome issues
 
-    def _new_resource(self) -> dict:
-        resource = {"resourceType": self.resource_type}
+    def _new_resource(self) -> dict[str, Any]:
+        resource: dict[str, Any] = {"resourceType": self.resource_type}
         if self.profile:
             resource["meta"] = {"profile": [self.profile]}
         return resource
@@ -90,10 +97,11 @@ class ResourceForm(forms.ModelForm):
     def resource_type(self) -> str:
         return self.instance.RESOURCE_TYPE
 
-    def clean(self):
+    def clean(self) -> dict[str, Any] | None:
         cleaned = super().clean()
         if self.errors:
             return cleaned
+        content: dict[str, Any] | None
         if self.editor == "form":
             content = apply(self.resource_type, self.base, self.data)
         else:
@@ -102,11 +110,11 @@ class ResourceForm(forms.ModelForm):
             self._check(self.prepare(content))
         return cleaned
 
-    def prepare(self, content: dict) -> dict:
+    def prepare(self, content: dict[str, Any]) -> dict[str, Any]:
         """Last changes to the content before it is written (subclasses add certificates)."""
         return content
 
-    def _parsed_content(self) -> dict | None:
+    def _parsed_content(self) -> dict[str, Any] | None:
         if not (self.cleaned_data.get("content_json") or "").strip():
             self.add_error("content_json", "This field is required.")
             return None
@@ -121,7 +129,7 @@ class ResourceForm(forms.ModelForm):
             content.setdefault("id", self.instance.logical_id)
         return content
 
-    def _check(self, content: dict):
+    def _check(self, content: dict[str, Any]) -> None:
         try:
             storage.check_write(
                 self.resource_type,
@@ -170,11 +178,11 @@ class EndpointForm(ResourceForm):
         help_text="A new certificate replaces a stored one of the same use.",
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.certificate: CertificateInfo | None = None
 
-    def clean_certificate_file(self):
+    def clean_certificate_file(self) -> CertificateInfo | None:
         upload = self.cleaned_data.get("certificate_file")
         if upload is None:
             return None
@@ -183,11 +191,11 @@ class EndpointForm(ResourceForm):
         upload.seek(0)  # a save retried after a concurrent write reads the file again
         return self._parse(upload.read())
 
-    def clean_certificate_pem(self):
+    def clean_certificate_pem(self) -> CertificateInfo | None:
         text = self.cleaned_data.get("certificate_pem") or ""
         return self._parse(text) if text.strip() else None
 
-    def clean(self):
+    def clean(self) -> dict[str, Any] | None:
         uploaded = self.cleaned_data.get("certificate_file")
         pasted = self.cleaned_data.get("certificate_pem")
         if uploaded and pasted:
@@ -197,7 +205,7 @@ class EndpointForm(ResourceForm):
         self.certificate = uploaded or pasted
         return super().clean()
 
-    def prepare(self, content: dict) -> dict:
+    def prepare(self, content: dict[str, Any]) -> dict[str, Any]:
         if self.certificate is None:
             return content
         use = self.cleaned_data.get("certificate_use") or "auth"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from django.db import models
 
@@ -22,11 +24,14 @@ __all__ = [
 ]
 
 
-class LiveResourceManager(models.Manager):
+_Record = TypeVar("_Record", bound=Resource)
+
+
+class LiveResourceManager(models.Manager[_Record]):
     """Current, not deleted resources of the proxy's resource type."""
 
-    def get_queryset(self):
-        rtype = self.model.RESOURCE_TYPE
+    def get_queryset(self) -> models.QuerySet[_Record]:
+        rtype = cast("type[RecordMixin]", self.model).RESOURCE_TYPE
         return super().get_queryset().filter(resource_type=rtype, deleted=False)
 
 
@@ -34,15 +39,21 @@ class RecordMixin:
     """Shared behaviour of the per-type proxies (a plain mixin: no model, no permissions)."""
 
     RESOURCE_TYPE = ""
+    if TYPE_CHECKING:  # Resource's fields, which the proxies mixing this in have
+        pk: Any
+        content: str | None
+        logical_id: str
+        version_id: int
+        last_updated: datetime
 
     @property
-    def data(self) -> dict:
+    def data(self) -> dict[str, Any]:
         """The resource JSON, parsed once per row."""
         if not hasattr(self, "_data"):
             self._data = json.loads(self.content) if self.content else {}
         return self._data
 
-    def __str__(self):
+    def __str__(self) -> str:
         from .admin_summary import display_name
 
         return f"{display_name(self.RESOURCE_TYPE, self.data)} ({self.logical_id})"
@@ -50,7 +61,7 @@ class RecordMixin:
 
 class OrganizationRecord(RecordMixin, Resource):
     RESOURCE_TYPE = "Organization"
-    objects = LiveResourceManager()
+    objects: ClassVar[LiveResourceManager[Any]] = LiveResourceManager()
 
     class Meta:
         proxy = True
@@ -59,7 +70,7 @@ class OrganizationRecord(RecordMixin, Resource):
 
 class PractitionerRecord(RecordMixin, Resource):
     RESOURCE_TYPE = "Practitioner"
-    objects = LiveResourceManager()
+    objects: ClassVar[LiveResourceManager[Any]] = LiveResourceManager()
 
     class Meta:
         proxy = True
@@ -68,7 +79,7 @@ class PractitionerRecord(RecordMixin, Resource):
 
 class PractitionerRoleRecord(RecordMixin, Resource):
     RESOURCE_TYPE = "PractitionerRole"
-    objects = LiveResourceManager()
+    objects: ClassVar[LiveResourceManager[Any]] = LiveResourceManager()
 
     class Meta:
         proxy = True
@@ -77,7 +88,7 @@ class PractitionerRoleRecord(RecordMixin, Resource):
 
 class LocationRecord(RecordMixin, Resource):
     RESOURCE_TYPE = "Location"
-    objects = LiveResourceManager()
+    objects: ClassVar[LiveResourceManager[Any]] = LiveResourceManager()
 
     class Meta:
         proxy = True
@@ -86,7 +97,7 @@ class LocationRecord(RecordMixin, Resource):
 
 class EndpointRecord(RecordMixin, Resource):
     RESOURCE_TYPE = "Endpoint"
-    objects = LiveResourceManager()
+    objects: ClassVar[LiveResourceManager[Any]] = LiveResourceManager()
 
     class Meta:
         proxy = True
@@ -95,7 +106,7 @@ class EndpointRecord(RecordMixin, Resource):
 
 class HealthcareServiceRecord(RecordMixin, Resource):
     RESOURCE_TYPE = "HealthcareService"
-    objects = LiveResourceManager()
+    objects: ClassVar[LiveResourceManager[Any]] = LiveResourceManager()
 
     class Meta:
         proxy = True
@@ -104,7 +115,7 @@ class HealthcareServiceRecord(RecordMixin, Resource):
 
 class OrganizationAffiliationRecord(RecordMixin, Resource):
     RESOURCE_TYPE = "OrganizationAffiliation"
-    objects = LiveResourceManager()
+    objects: ClassVar[LiveResourceManager[Any]] = LiveResourceManager()
 
     class Meta:
         proxy = True
@@ -113,7 +124,7 @@ class OrganizationAffiliationRecord(RecordMixin, Resource):
 
 class InsurancePlanRecord(RecordMixin, Resource):
     RESOURCE_TYPE = "InsurancePlan"
-    objects = LiveResourceManager()
+    objects: ClassVar[LiveResourceManager[Any]] = LiveResourceManager()
 
     class Meta:
         proxy = True
@@ -122,7 +133,7 @@ class InsurancePlanRecord(RecordMixin, Resource):
 
 class GroupRecord(RecordMixin, Resource):
     RESOURCE_TYPE = "Group"
-    objects = LiveResourceManager()
+    objects: ClassVar[LiveResourceManager[Any]] = LiveResourceManager()
 
     class Meta:
         proxy = True
@@ -133,7 +144,7 @@ class SearchParameterRecord(RecordMixin, Resource):
     """Custom search parameters (directory/customparams.py), written through storage too."""
 
     RESOURCE_TYPE = "SearchParameter"
-    objects = LiveResourceManager()
+    objects: ClassVar[LiveResourceManager[Any]] = LiveResourceManager()
 
     class Meta:
         proxy = True

@@ -6,9 +6,10 @@ from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
 from . import duplicates
@@ -35,16 +36,16 @@ class MergeRecordAdmin(admin.ModelAdmin):
     readonly_fields = ("time", "actor", "resource_type", "kept_id", "merged_id", "rewritten")
     change_list_template = "admin/directory/mergerecord_change_list.html"
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # written by merges only
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: MergeRecord | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: MergeRecord | None = None) -> bool:
         return False
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         custom = [
             path(
                 "duplicates/",
@@ -59,7 +60,7 @@ class MergeRecordAdmin(admin.ModelAdmin):
         ]
         return custom + super().get_urls()
 
-    def duplicates_view(self, request):
+    def duplicates_view(self, request: HttpRequest) -> HttpResponse:
         _require_merge_permission(request)
         rtype = request.GET.get("type", "Practitioner")
         if rtype not in duplicates.DUPLICATE_TYPES:
@@ -76,7 +77,7 @@ class MergeRecordAdmin(admin.ModelAdmin):
         response["Cache-Control"] = "no-store"
         return response
 
-    def merge_view(self, request):
+    def merge_view(self, request: HttpRequest) -> HttpResponseRedirect:
         _require_merge_permission(request)
         rtype = request.POST.get("type", "")
         keep, merged = request.POST.get("keep", ""), request.POST.get("merge", "")
@@ -99,6 +100,6 @@ class MergeRecordAdmin(admin.ModelAdmin):
         return redirect(f"{reverse('admin:directory_duplicates')}?{query}")
 
 
-def _require_merge_permission(request) -> None:
+def _require_merge_permission(request: HttpRequest) -> None:
     if not request.user.has_perm(MERGE_PERMISSION):
         raise PermissionDenied

@@ -6,8 +6,11 @@ FHIR API searches, so the admin stays an index lookup at millions of resources.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import HttpRequest
 
 from .models import ReferenceIndex, StringIndex, TokenIndex
 from .normalize import fold
@@ -82,7 +85,7 @@ class IndexFilter(admin.SimpleListFilter):
     resource_type = ""
     index_param = ""
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
         if not value:
             return queryset
@@ -95,7 +98,9 @@ class IndexFilter(admin.SimpleListFilter):
 class TokenValuesFilter(IndexFilter):
     """Choices are the codes actually present (e.g. organization types)."""
 
-    def lookups(self, request, model_admin):
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
         codes = (
             TokenIndex.objects.filter(resource_type=self.resource_type, param=self.index_param)
             .order_by("code")
@@ -110,7 +115,9 @@ class FixedCodesFilter(IndexFilter):
 
     codes: tuple[str, ...] = ()
 
-    def lookups(self, request, model_admin):
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
         return [(code, code) for code in self.codes]
 
 
@@ -119,7 +126,9 @@ class StateFilter(IndexFilter):
 
     index_param = "address-state"
 
-    def lookups(self, request, model_admin):
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
         states = (
             StringIndex.objects.filter(resource_type=self.resource_type, param=self.index_param)
             .order_by("exact")
@@ -155,8 +164,10 @@ def list_filters(resource_type: str) -> list[type[IndexFilter]]:
     return filters
 
 
-def _filter_class(resource_type, name, title, base):
-    attrs = {
+def _filter_class(
+    resource_type: str, name: str, title: str, base: type[IndexFilter]
+) -> type[IndexFilter]:
+    attrs: dict[str, Any] = {
         "title": title,
         "parameter_name": name.replace("-", "_"),
         "resource_type": resource_type,

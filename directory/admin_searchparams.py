@@ -7,7 +7,10 @@ shows whether each active parameter is searchable yet or waits for a reindex.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from . import customparams
 from .admin import ResourceAdmin
@@ -43,23 +46,23 @@ class SearchParameterAdmin(ResourceAdmin):
     list_display_links = ("code_column",)
     search_help_text = "An id."
 
-    def get_changeform_initial_data(self, request):
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         return {"content_json": pretty(TEMPLATE)}
 
     @admin.display(description="code")
-    def code_column(self, obj):
+    def code_column(self, obj: SearchParameterRecord) -> str:
         return obj.data.get("code", "")
 
     @admin.display(description="base")
-    def base_column(self, obj):
+    def base_column(self, obj: SearchParameterRecord) -> str:
         return ", ".join(obj.data.get("base") or [])
 
     @admin.display(description="type")
-    def param_type_column(self, obj):
+    def param_type_column(self, obj: SearchParameterRecord) -> str:
         return obj.data.get("type", "")
 
     @admin.display(description="searchable")
-    def indexed_column(self, obj):
+    def indexed_column(self, obj: SearchParameterRecord) -> str:
         """`yes` once reindexed, `reindex needed` before; blank when not active."""
         customparams.ensure_fresh()
         if obj.data.get("status") != "active":

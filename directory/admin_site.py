@@ -8,10 +8,12 @@ open the API itself; this page, behind the admin's sign-in, says what the API of
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin import AdminSite
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse, reverse_lazy
 
@@ -39,10 +41,11 @@ def brand(site: AdminSite) -> None:
     site.site_header = SITE_HEADER
     site.site_title = SITE_TITLE
     site.index_title = INDEX_TITLE
-    site.site_url = reverse_lazy(OVERVIEW_URL_NAME)
+    # Lazy: the URLconf is not loaded yet when the site is branded; Django renders it as text.
+    site.site_url = cast(str, reverse_lazy(OVERVIEW_URL_NAME))
 
 
-def overview(request) -> TemplateResponse:
+def overview(request: HttpRequest) -> TemplateResponse:
     """The overview page; mounted behind `admin.site.admin_view` (sign-in, staff, no cache)."""
     site = admin.site
     context = {

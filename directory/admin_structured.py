@@ -3,6 +3,7 @@ storage errors placed next to the input they concern."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -37,8 +38,11 @@ class Row:
 class ElementView:
     field: FormField
     rows: list[Row]
-    errors: list[str] = field(default_factory=list)
-    datalists: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # (value, label)
+    # dataclasses.field by its full name: `field` is this class's own attribute here.
+    errors: list[str] = dataclasses.field(default_factory=list)
+    datalists: dict[str, list[tuple[str, str]]] = dataclasses.field(
+        default_factory=dict
+    )  # (value, label)
 
 
 def layout(
@@ -74,11 +78,17 @@ def _posted_rows(values: dict[str, str], f: FormField) -> int:
     return max(found) + 1 if found else 0
 
 
-def _inputs(view, f: FormField, key: str, values, lookup_url) -> list[Input]:
+def _inputs(
+    view: ElementView,
+    f: FormField,
+    key: str,
+    values: dict[str, str],
+    lookup_url: Callable[[str], str | None],
+) -> list[Input]:
     if f.primitive:
         name = f"{PREFIX}{key}"
         return [_input(view, f.name, f.type, f.codes, name, f.label, values, f.open_codes)]
-    inputs = []
+    inputs: list[Input] = []
     for part in f.parts:
         coding = part.name == CODING_PART
         codes = f.codes if coding else part.codes
@@ -97,7 +107,16 @@ def _inputs(view, f: FormField, key: str, values, lookup_url) -> list[Input]:
     return inputs
 
 
-def _input(view, list_id, type_, codes, name, label, values, free: bool = False) -> Input:
+def _input(
+    view: ElementView,
+    list_id: str,
+    type_: str,
+    codes: tuple[tuple[str, str], ...],
+    name: str,
+    label: str,
+    values: dict[str, str],
+    free: bool = False,
+) -> Input:
     """One input; with codes a select, or (a large set, or `free`: an extensible binding that
     accepts other codes) a text input with a <datalist> of them."""
     value = values.get(name, "")
@@ -142,7 +161,13 @@ def place_errors(views: list[ElementView], issues: list[dict], resource_type: st
     return unplaced
 
 
-def _place(key: str, text: str, inputs, rows, elements) -> bool:
+def _place(
+    key: str,
+    text: str,
+    inputs: dict[str, Input],
+    rows: dict[str, Row],
+    elements: dict[str, ElementView],
+) -> bool:
     segments = key.split(".")
     scalar = segments[0] in elements and not elements[segments[0]].field.is_list
     if scalar and (len(segments) == 1 or not segments[1].isdigit()):

@@ -95,9 +95,12 @@ def _role_name(data: dict) -> str:
 
 def _joined(data: dict, first: str, second: str, joiner: str) -> str:
     """Two references by display (else reference), e.g. `Dr Smith at Acme`."""
-    parts = []
+    parts: list[str] = []
     for key in (first, second):
-        ref = data.get(key) if isinstance(data.get(key), dict) else {}
-        parts.append(ref.get("display") or ref.get("reference"))
-    parts = [p for p in parts if p]
+        ref = data.get(key)
+        if not isinstance(ref, dict):
+            continue
+        text = ref.get("display") or ref.get("reference")
+        if text:
+            parts.append(text)
     return joiner.join(parts) if parts else "—"

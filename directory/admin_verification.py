@@ -4,17 +4,19 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from . import verification
 from .errors import FHIRError
-from .models import VerificationRecord
+from .models import Resource, VerificationRecord
 
 TEMPLATE = "admin/directory/verify_records.html"
 # The filter's choices, in days.
@@ -27,10 +29,12 @@ class NotVerifiedFilter(admin.SimpleListFilter):
     title = "verification"
     parameter_name = "not_verified_days"
 
-    def lookups(self, request, model_admin):
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
         return [(str(days), f"Not verified in {days} days") for days in NOT_VERIFIED_DAYS]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         days = self.value()
         if days not in {str(d) for d in NOT_VERIFIED_DAYS}:
             return queryset
@@ -47,18 +51,30 @@ class VerifyForm(forms.Form):
     note = forms.CharField(max_length=500, required=False, help_text="e.g. the source consulted")
 
 
-class VerificationAdminMixin:
+# The mixin's super() is ResourceAdmin's ModelAdmin: the checker must know it (at run time the
+# mixin stays a plain class so it adds no second ModelAdmin base).
+if TYPE_CHECKING:
+    _AdminBase = admin.ModelAdmin[Resource]
+else:
+    _AdminBase = object
+
+
+class VerificationAdminMixin(_AdminBase):
     """Mixed into ResourceAdmin: the action, the filter and the column."""
 
     actions = ["verify_records"]
+    if TYPE_CHECKING:  # ResourceAdmin's
 
-    def get_list_filter(self, request):
+        @property
+        def resource_type(self) -> str: ...
+
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
         return [*super().get_list_filter(request), NotVerifiedFilter]
 
-    def get_list_display(self, request):
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
         return [*super().get_list_display(request), "verified_column"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Resource]:
         last = VerificationRecord.objects.filter(resource=OuterRef("pk")).order_by("-time")
         return (
             super()
@@ -70,13 +86,17 @@ class VerificationAdminMixin:
         )
 
     @admin.display(description="last verified", ordering="last_verified")
-    def verified_column(self, obj):
-        if not getattr(obj, "last_verified", None):
+    def verified_column(self, obj: Resource) -> str:
+        # Annotations of get_queryset, not fields of the model.
+        last_verified = getattr(obj, "last_verified", None)
+        if not last_verified:
             return "never"
-        return f"{obj.last_verified:%Y-%m-%d} ({obj.last_verified_status})"
+        return f"{last_verified:%Y-%m-%d} ({getattr(obj, 'last_verified_status', None)})"
 
     @admin.action(description="Verify selected records", permissions=["change"])
-    def verify_records(self, request, queryset):
+    def verify_records(
+        self, request: HttpRequest, queryset: QuerySet[Resource]
+    ) -> TemplateResponse | None:
         """First an intermediate page asking status and process; on its submit, record each."""
         form = VerifyForm(request.POST if "apply" in request.POST else None)
         if not form.is_valid():
@@ -101,7 +121,9 @@ class VerificationAdminMixin:
         self.message_user(request, f"{done} record(s) verified.", messages.SUCCESS)
         return None
 
-    def _verify_page(self, request, queryset, form):
+    def _verify_page(
+        self, request: HttpRequest, queryset: QuerySet[Resource], form: VerifyForm
+    ) -> TemplateResponse:
         context = {
             **self.admin_site.each_context(request),
             "title": "Verify records",

@@ -28,7 +28,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
@@ -125,7 +125,7 @@ def read_lines(stream: IO[bytes], limit: int) -> Iterator[tuple[int, bytes | Non
 
 
 def prepare(
-    number: int, raw: bytes | None, writable: frozenset | None
+    number: int, raw: bytes | None, writable: frozenset[str] | None
 ) -> Prepared | Refused | None:
     """Parse and validate one line; None for a blank line."""
     if raw is None:
@@ -167,17 +167,19 @@ def prepare(
     return Prepared(number, resource_type, logical_id, valid, rows)
 
 
-def _refused(number: int, exc: FHIRError, key) -> Refused:
+def _refused(number: int, exc: FHIRError, key: tuple[str, str] | None) -> Refused:
     return Refused(number, exc.issues(), key)
 
 
-def _prepare_chunk(chunk: list[tuple[int, bytes | None]], writable) -> list:
+def _prepare_chunk(
+    chunk: list[tuple[int, bytes | None]], writable: frozenset[str] | None
+) -> list[Prepared | Refused | None]:
     return [prepare(number, raw, writable) for number, raw in chunk]
 
 
 def prepared_lines(
     lines: Iterable[tuple[int, bytes | None]],
-    writable: frozenset | None,
+    writable: frozenset[str] | None,
     workers: int,
     ahead: int = 1000,
 ) -> Iterator[Prepared | Refused | None]:
@@ -276,12 +278,12 @@ class Importer:
         self,
         errors: ErrorFile,
         *,
-        writable: frozenset | None = None,
+        writable: frozenset[str] | None = None,
         batch_size: int | None = None,
         workers: int = 1,
         progress: Callable[[Summary], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
-    ):
+    ) -> None:
         self.errors = errors
         self.writable = writable
         self.batch_size = max(1, batch_size or settings.FHIR_IMPORT_BATCH_SIZE)
@@ -313,7 +315,9 @@ class Importer:
         self._report_dangling()
         return self.summary
 
-    def _counted(self, lines):
+    def _counted(
+        self, lines: Iterable[tuple[int, bytes | None]]
+    ) -> Iterator[tuple[int, bytes | None]]:
         for number, raw in lines:
             self.summary.lines = number
             yield number, raw
@@ -358,7 +362,9 @@ def write_batch(batch: list[Prepared], importer: Importer) -> None:
     """Store a batch in one transaction; new ids in bulk, the others as updates."""
     with transaction.atomic():
         existing = _existing_keys(batch)
-        fresh, updates, seen = [], [], set()
+        fresh: list[Prepared] = []
+        updates: list[Prepared] = []
+        seen: set[tuple[str, str]] = set()
         for item in batch:
             # An id already stored, or repeated in this batch, is a new version: an update.
             (updates if item.key in existing or item.key in seen else fresh).append(item)
@@ -372,7 +378,7 @@ def _existing_keys(batch: list[Prepared]) -> set[tuple[str, str]]:
     by_type: dict[str, set[str]] = {}
     for item in batch:
         by_type.setdefault(item.resource_type, set()).add(item.logical_id)
-    found = set()
+    found: set[tuple[str, str]] = set()
     for rtype, ids in by_type.items():
         rows = Resource.objects.filter(resource_type=rtype, logical_id__in=ids)
         found.update((rtype, lid) for lid in rows.values_list("logical_id", flat=True))
@@ -479,7 +485,7 @@ def _missing(targets: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
 # ---------------------------------------------------------------- files
 
 
-def import_file(path: Path | str, errors: ErrorFile, **options) -> Summary:
+def import_file(path: Path | str, errors: ErrorFile, **options: Any) -> Summary:
     """Import one NDJSON file (see `Importer` for the options)."""
     with open(path, "rb") as stream:
         return Importer(errors, **options).run(read_lines(stream, settings.FHIR_MAX_BODY_BYTES))

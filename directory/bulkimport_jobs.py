@@ -14,7 +14,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -163,7 +163,7 @@ def cancel(job: ImportJob) -> None:
         _finish(job.pk, ImportJob.CANCELLED)
 
 
-def purge(now=None) -> int:
+def purge(now: datetime | None = None) -> int:
     """Remove finished jobs older than FHIR_IMPORT_KEEP_SECONDS, with their files."""
     cutoff = (now or timezone.now()) - timedelta(seconds=settings.FHIR_IMPORT_KEEP_SECONDS)
     old = ImportJob.objects.filter(finished__lt=cutoff)

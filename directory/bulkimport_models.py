@@ -43,5 +43,5 @@ class ImportJob(models.Model):
         app_label = "directory"
         indexes = [models.Index(fields=["state", "created"], name="import_state_idx")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"import job {self.id} ({self.state})"

@@ -8,10 +8,13 @@ here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
+from typing import Any
 
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
+from django.db.models import Model
 from django.utils import timezone
 
 from . import customparams, identifiers, indexing
@@ -42,9 +45,17 @@ _VERSION_COLUMNS = (
     "content",
 )
 
+# A validated new resource: (type, logical id, content, its index rows).
+Prepared = tuple[str, str, dict[str, Any], indexing.IndexRows]
+# One ready to store: (type, logical id, stamped JSON text, its index rows).
+NewRow = tuple[str, str, str, indexing.IndexRows]
+
 
 def bulk_load(
-    items: Iterable[tuple[str, dict]], *, batch_size: int = 1000, check_references: bool = True
+    items: Iterable[tuple[str, dict[str, Any]]],
+    *,
+    batch_size: int = 1000,
+    check_references: bool = True,
 ) -> int:
     """Create many resources fast (fixtures, generators); ids in the content are kept.
 
@@ -52,7 +63,7 @@ def bulk_load(
     resource. Each batch is one transaction.
     """
     total = 0
-    batch: list[tuple[str, dict]] = []
+    batch: list[tuple[str, dict[str, Any]]] = []
     known: set[tuple[str, str]] = set()
     for item in items:
         batch.append(item)
@@ -64,9 +75,11 @@ def bulk_load(
     return total
 
 
-def _load_batch(batch, known: set, check_references: bool) -> int:
+def _load_batch(
+    batch: list[tuple[str, dict[str, Any]]], known: set[tuple[str, str]], check_references: bool
+) -> int:
     now = timezone.now()
-    prepared = []
+    prepared: list[Prepared] = []
     customparams.ensure_fresh()  # extract with the custom parameters other workers stored
     for resource_type, content in batch:
         logical_id = check_id(content.get("id") or new_id())
@@ -88,7 +101,7 @@ def _load_batch(batch, known: set, check_references: bool) -> int:
     return len(prepared)
 
 
-def store_new(new_rows: list[tuple], now: datetime) -> None:
+def store_new(new_rows: list[NewRow], now: datetime) -> None:
     """Resources, first versions and index rows of checked new ids (rtype, id, text, IndexRows);
     the caller holds the transaction."""
     if connection.vendor == "postgresql":
@@ -97,7 +110,7 @@ def store_new(new_rows: list[tuple], now: datetime) -> None:
         _bulk_create_new_resources(new_rows, now)
 
 
-def _bulk_create_new_resources(new_rows, now):
+def _bulk_create_new_resources(new_rows: list[NewRow], now: datetime) -> None:
     resources = [
         Resource(
             resource_type=rtype,
@@ -128,7 +141,7 @@ def _bulk_create_new_resources(new_rows, now):
     indexing.insert_rows(list(zip(resources, (rows for *_, rows in new_rows), strict=True)))
 
 
-def _copy_new_resources(new_rows, now):
+def _copy_new_resources(new_rows: list[NewRow], now: datetime) -> None:
     """PostgreSQL COPY: several times faster than INSERTs for generated directories."""
     with connection.cursor() as cursor:
         cursor.execute(
@@ -148,24 +161,29 @@ def _copy_new_resources(new_rows, now):
             _copy(cursor, table.model, table.copy_columns, rows)
 
 
-def _copy(cursor, model, columns: tuple[str, ...], rows: Iterable[tuple]) -> None:
+def _copy(
+    cursor: CursorWrapper,
+    model: type[Model],
+    columns: tuple[str, ...],
+    rows: Iterable[tuple[Any, ...]],
+) -> None:
     sql = f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN"
     with cursor.cursor.copy(sql) as copy:
         for row in rows:
             copy.write_row(row)
 
 
-def _resource_rows(items, now: datetime):
+def _resource_rows(items: list[tuple[int, NewRow]], now: datetime) -> Iterator[tuple[Any, ...]]:
     for pk, (rtype, lid, text, rows) in items:
         yield (pk, rtype, lid, 1, now, False, text, rows.sort_name)
 
 
-def _version_rows(items, now: datetime):
+def _version_rows(items: list[tuple[int, NewRow]], now: datetime) -> Iterator[tuple[Any, ...]]:
     for pk, (rtype, lid, text, _) in items:
         yield (pk, rtype, lid, 1, now, "POST", text)
 
 
-def _check_batch_references(prepared, known: set):
+def _check_batch_references(prepared: list[Prepared], known: set[tuple[str, str]]) -> None:
     wanted = {
         (ref.type, ref.id)
         for _, _, _, rows in prepared

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -32,7 +33,7 @@ EXPIRATION_PARAM = "_certificate-expiration"
 _FHIR_DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
 
 
-def rows(resource_type: str, content: dict) -> Iterator[tuple]:
+def rows(resource_type: str, content: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
     """(table, param, values) index rows for the certificates of an Endpoint; none otherwise.
 
     Stored JSON may hold anything in an extension: what does not read is skipped, never an error
@@ -50,7 +51,7 @@ def rows(resource_type: str, content: dict) -> Iterator[tuple]:
                 yield DateIndex, EXPIRATION_PARAM, period
 
 
-def _fingerprint(encoded) -> str | None:
+def _fingerprint(encoded: object) -> str | None:
     if not isinstance(encoded, str) or not encoded.strip():
         return None
     try:
@@ -59,7 +60,7 @@ def _fingerprint(encoded) -> str | None:
         return None
 
 
-def _period(value) -> tuple[datetime, datetime] | None:
+def _period(value: object) -> tuple[datetime, datetime] | None:
     if not isinstance(value, str) or not _FHIR_DATE.fullmatch(value.strip()):
         return None
     return interval_of(value.strip())
@@ -79,14 +80,14 @@ def certificate_expiries(start: datetime | None, end: datetime) -> Iterator[tupl
     yield from found.values_list("resource__logical_id", "low")
 
 
-def certificate_rows(canonical_fingerprint: str) -> QuerySet:
+def certificate_rows(canonical_fingerprint: str) -> QuerySet[TokenIndex]:
     """The index rows of one certificate (token_code_idx answers this)."""
     return TokenIndex.objects.filter(
         resource_type=RESOURCE_TYPE, param=CERTIFICATE_PARAM, code=canonical_fingerprint, system=""
     )
 
 
-def expiry_rows(start: datetime | None, end: datetime) -> QuerySet:
+def expiry_rows(start: datetime | None, end: datetime) -> QuerySet[DateIndex]:
     """The index rows of certificates expiring in the window (date_low_idx answers this)."""
     found = DateIndex.objects.filter(resource_type=RESOURCE_TYPE, param=EXPIRATION_PARAM)
     found = found.filter(low__lte=end)

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -178,7 +178,7 @@ def _no_statement_timeout() -> None:
             cursor.execute("SET statement_timeout = 0")
 
 
-def _update(job: ExportJob, **fields) -> None:
+def _update(job: ExportJob, **fields: Any) -> None:
     """Save fields of a running job; Stopped when it was cancelled or purged meanwhile."""
     if not ExportJob.objects.filter(pk=job.pk, state=ExportJob.RUNNING).update(**fields):
         raise Stopped
@@ -197,7 +197,7 @@ def _write_all(job: ExportJob) -> None:
 class _Pulse:
     """Counts rows written and, every HEARTBEAT_SECONDS, proves the job is still wanted."""
 
-    def __init__(self, job: ExportJob):
+    def __init__(self, job: ExportJob) -> None:
         self.job = job
         self.done = 0
         self.next_beat = time.monotonic() + HEARTBEAT_SECONDS
@@ -247,7 +247,7 @@ def file_path(job: ExportJob, resource_type: str) -> Path:
     return job_dir(job) / f"{resource_type}{FILE_SUFFIX}"
 
 
-def export_rows(job: ExportJob, resource_type: str) -> QuerySet:
+def export_rows(job: ExportJob, resource_type: str) -> QuerySet[Resource]:
     """The live resources of one type the job exports, read from the primary."""
     rows = Resource.objects.using(DEFAULT_DB_ALIAS).filter(
         resource_type=resource_type, deleted=False, content__isnull=False
@@ -260,19 +260,26 @@ def export_rows(job: ExportJob, resource_type: str) -> QuerySet:
     return rows
 
 
-def _any_of(resource_type: str, queries: list) -> Q:
+def _any_of(resource_type: str, queries: list[list[list[str]]]) -> Q:
     """Resources matching at least one `_typeFilter` query, each run by the search engine."""
     from .search.filters import filtered
     from .search.params import parse
 
     matches = Q(pk__in=[])
     for query in queries:
-        plan = parse(resource_type, [tuple(p) for p in query], strict=True, filters_only=True)
+        pairs = [(name, value) for name, value in query]
+        plan = parse(resource_type, pairs, strict=True, filters_only=True)
         matches |= Q(pk__in=filtered(plan).values("pk"))
     return matches
 
 
-def write_file(rows: QuerySet, path: Path, progress: Callable[[int], None], *, fast=None) -> int:
+def write_file(
+    rows: QuerySet[Resource],
+    path: Path,
+    progress: Callable[[int], None],
+    *,
+    fast: bool | None = None,
+) -> int:
     """Write the rows' stored JSON to `path` (0600), one line each; the number of lines.
 
     `fast` picks PostgreSQL's COPY (the default there) or the portable keyset reads.
@@ -287,18 +294,20 @@ def write_file(rows: QuerySet, path: Path, progress: Callable[[int], None], *, f
     return count
 
 
-def _keyset_out(rows: QuerySet, out: BinaryIO, progress: Callable[[int], None]) -> int:
+def _keyset_out(rows: QuerySet[Resource], out: BinaryIO, progress: Callable[[int], None]) -> int:
     last, count = 0, 0
     ordered = rows.order_by("pk").values_list("pk", "content")
     while batch := list(ordered.filter(pk__gt=last)[:CHUNK]):
-        out.write(("\n".join(content for _, content in batch) + "\n").encode("utf-8"))
+        # `rows` are live resources (export_rows): no NULL content among them.
+        lines = "\n".join(cast(str, content) for _, content in batch)
+        out.write((lines + "\n").encode("utf-8"))
         last = batch[-1][0]
         count += len(batch)
         progress(len(batch))
     return count
 
 
-def _copy_out(rows: QuerySet, out: BinaryIO, progress: Callable[[int], None]) -> int:
+def _copy_out(rows: QuerySet[Resource], out: BinaryIO, progress: Callable[[int], None]) -> int:
     """COPY's text format, row by row (libpq hands over one row per call).
 
     COPY doubles every backslash and writes control characters as escapes. Stored content is

@@ -40,5 +40,5 @@ class ExportJob(models.Model):
             models.Index(fields=["owner", "state"], name="export_owner_idx"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"export job {self.id} ({self.state})"

@@ -16,9 +16,11 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from . import customparams, events, identifiers, indexing
@@ -70,14 +72,15 @@ class WriteResult:
     created: bool
 
     @property
-    def content(self) -> dict:
-        return json.loads(self.row.content)
+    def content(self) -> dict[str, Any]:
+        # A write's result is a live version: its content is never the deletion's NULL.
+        return cast(dict[str, Any], json.loads(cast(str, self.row.content)))
 
 
 # ---------------------------------------------------------------- reads
 
 
-def _check_known(resource_type: str, logical_id: str) -> None:
+def _check_known(resource_type: str | None, logical_id: str) -> None:
     """404 for an id no resource can have (a NUL, say, which the database cannot even compare)."""
     if not ID_PATTERN.match(logical_id or ""):
         raise NotFound(f"{resource_type}/{logical_id[:64]} is not known")
@@ -111,7 +114,11 @@ def vread(resource_type: str, logical_id: str, version_id: str) -> ResourceVersi
     return version
 
 
-def _history_versions(resource_type=None, logical_id=None, since=None):
+def _history_versions(
+    resource_type: str | None = None,
+    logical_id: str | None = None,
+    since: datetime | None = None,
+) -> QuerySet[ResourceVersion]:
     versions = ResourceVersion.objects.all()
     if resource_type:
         versions = versions.filter(resource_type=resource_type)
@@ -149,7 +156,12 @@ def history_page(
 
 
 def history_previous_before(
-    *, resource_type=None, logical_id=None, since=None, before: int, count: int
+    *,
+    resource_type: str | None = None,
+    logical_id: str | None = None,
+    since: datetime | None = None,
+    before: int,
+    count: int,
 ) -> int | None:
     """The `before` key of the page newer than the one that starts below `before`.
 
@@ -164,7 +176,12 @@ def history_previous_before(
     return keys[count - 1] + 1
 
 
-def history_count(*, resource_type=None, logical_id=None, since=None) -> int:
+def history_count(
+    *,
+    resource_type: str | None = None,
+    logical_id: str | None = None,
+    since: datetime | None = None,
+) -> int:
     return _history_versions(resource_type, logical_id, since).count()
 
 
@@ -370,7 +387,9 @@ def _lock_current(resource_type: str, logical_id: str) -> Resource | None:
     )
 
 
-def _check_version(resource_type, logical_id, current: Resource | None, expected: int | None):
+def _check_version(
+    resource_type: str, logical_id: str, current: Resource | None, expected: int | None
+) -> None:
     if expected is None:
         return
     if current is None or current.deleted:
@@ -404,7 +423,7 @@ def _locked_matches(resource_type: str, pairs: list[tuple[str, str]]) -> list[Re
     return matching_rows(resource_type, pairs, limit=2)
 
 
-def _serialize_conditional(resource_type: str, pairs: list[tuple[str, str]]):
+def _serialize_conditional(resource_type: str, pairs: list[tuple[str, str]]) -> None:
     """Hold a transaction lock on these criteria so identical conditional writes serialize.
 
     The key is the sorted criteria, so `a=1&b=2` and `b=2&a=1` wait for each other; conditional
@@ -416,11 +435,11 @@ def _serialize_conditional(resource_type: str, pairs: list[tuple[str, str]]):
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [key])
 
 
-def _refuse_if_referenced(resource_type: str, logical_id: str):
-    referrers = ReferenceIndex.objects.filter(
+def _refuse_if_referenced(resource_type: str, logical_id: str) -> None:
+    rows = ReferenceIndex.objects.filter(
         target_type=resource_type, target_id=logical_id, external=False
-    ).values_list("resource_type", "resource__logical_id")[:5]
-    referrers = list(referrers)
+    ).values_list("resource_type", "resource__logical_id")
+    referrers = list(rows[:5])
     if referrers:
         names = ", ".join(f"{t}/{i}" for t, i in referrers)
         raise Conflict(
@@ -429,13 +448,13 @@ def _refuse_if_referenced(resource_type: str, logical_id: str):
         )
 
 
-def _check_references(resource_type: str, logical_id: str, rows: indexing.IndexRows):
+def _check_references(resource_type: str, logical_id: str, rows: indexing.IndexRows) -> None:
     local = {(ref.type, ref.id) for _, ref in rows.references if not ref.external}
     local.discard((resource_type, logical_id))
     _refuse_missing(local)
 
 
-def _refuse_missing(local: set[tuple[str, str]]):
+def _refuse_missing(local: set[tuple[str, str]]) -> None:
     """422 unless every (type, id) is a live resource."""
     missing = missing_resources(local)
     if missing:
@@ -567,7 +586,7 @@ def deferred_integrity() -> Iterator[None]:
     _check_pending(pending)
 
 
-def _check_pending(pending: _Pending):
+def _check_pending(pending: _Pending) -> None:
     targets = ReferenceIndex.objects.filter(resource_id__in=pending.written, external=False)
     referrers: dict[tuple[str, str], set[str]] = {}
     for rtype, lid, ttype, tid in targets.values_list(
@@ -587,7 +606,7 @@ def _check_pending(pending: _Pending):
         _refuse_if_referenced(resource_type, logical_id)
 
 
-def replace_index_rows(items: list[tuple[Resource, indexing.IndexRows]]):
+def replace_index_rows(items: list[tuple[Resource, indexing.IndexRows]]) -> None:
     """Swap the index rows of stored resources for freshly extracted ones (reindexing)."""
     indexing.delete_rows([row.pk for row, _ in items])
     indexing.insert_rows(items)

@@ -8,7 +8,9 @@ path (the only one on SQLite). It measures; it asserts nothing.
 import os
 import tempfile
 import time
+from argparse import ArgumentParser
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.db import connection
@@ -20,13 +22,13 @@ from directory.statement_timeout import lift_statement_timeout
 class Command(BaseCommand):
     help = "Export every live resource to NDJSON and report resources/s (COPY and portable)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--rounds", type=int, default=3, help="runs of each path")
         parser.add_argument(
             "--path", choices=["both", "copy", "keyset"], default="both", help="writer(s) to run"
         )
 
-    def handle(self, *args, rounds, path, **options):
+    def handle(self, *args: Any, rounds: int, path: str, **options: Any) -> None:
         lift_statement_timeout()
         paths = ["copy", "keyset"] if path == "both" else [path]
         if connection.vendor != "postgresql":

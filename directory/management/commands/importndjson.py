@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from argparse import ArgumentParser
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
 from directory import bulkimport
 from directory.statement_timeout import lift_statement_timeout
@@ -20,7 +22,7 @@ class Command(BaseCommand):
         "Exits with status 1 when any line was refused."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("paths", nargs="+", help="NDJSON files")
         parser.add_argument(
             "--errors",
@@ -32,7 +34,16 @@ class Command(BaseCommand):
         )
         parser.add_argument("--quiet", action="store_true", help="No progress on stderr")
 
-    def handle(self, *args, paths, errors, batch_size, workers, quiet, **options):
+    def handle(
+        self,
+        *args: Any,
+        paths: list[str],
+        errors: str | None,
+        batch_size: int | None,
+        workers: int,
+        quiet: bool,
+        **options: Any,
+    ) -> None:
         lift_statement_timeout()  # bulk work outlasts the per-request statement timeout
         files = [Path(p) for p in paths]
         for path in files:
@@ -57,7 +68,7 @@ class Command(BaseCommand):
         if refused:
             raise CommandError(f"{refused} line(s) refused; see the error file(s)", returncode=1)
 
-    def report(self, path: Path, summary: bulkimport.Summary, error_path: Path):
+    def report(self, path: Path, summary: bulkimport.Summary, error_path: Path) -> None:
         parts = ", ".join(f"{t} {n:,}" for t, n in sorted(summary.counts.items()))
         self.stdout.write(
             f"{path}: {summary.lines:,} lines, {summary.stored:,} stored ({parts or 'none'}), "
@@ -70,7 +81,7 @@ class Command(BaseCommand):
 class Progress:
     """`lines done/total, stored, refused, rate` on stderr, once a second."""
 
-    def __init__(self, stream, total: int):
+    def __init__(self, stream: OutputWrapper | None, total: int) -> None:
         self.stream = stream
         self.total = total
         self.before = 0  # lines of the files already done
@@ -78,7 +89,7 @@ class Progress:
         self.last = 0.0
         self.stored = self.refused = 0
 
-    def update(self, summary: bulkimport.Summary, force: bool = False):
+    def update(self, summary: bulkimport.Summary, force: bool = False) -> None:
         now = time.monotonic()
         if self.stream is None or (not force and now - self.last < PROGRESS_SECONDS):
             return
@@ -95,13 +106,13 @@ class Progress:
         self.stream.write(f"\r{text}" if self.stream.isatty() else f"{text}\n", ending="")
         self.stream.flush()
 
-    def file_done(self, summary: bulkimport.Summary):
+    def file_done(self, summary: bulkimport.Summary) -> None:
         self.update(summary, force=True)
         self.before += summary.lines
         self.stored += summary.stored
         self.refused += summary.errors
 
-    def finish(self):
+    def finish(self) -> None:
         if self.stream is not None and self.stream.isatty():
             self.stream.write("\n", ending="")
             self.stream.flush()

@@ -6,6 +6,8 @@ the beginning, with a new transactionTime (see directory/export.py).
 """
 
 import time
+from argparse import ArgumentParser
+from typing import Any
 
 from django.core.management.base import BaseCommand
 
@@ -16,13 +18,13 @@ from directory.statement_timeout import lift_statement_timeout
 class Command(BaseCommand):
     help = "Run queued and stalled export jobs; with --loop, keep polling for new ones."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--loop", action="store_true", help="keep running, polling for jobs")
         parser.add_argument(
             "--interval", type=float, default=2.0, help="seconds between polls with --loop"
         )
 
-    def handle(self, *args, loop=False, interval=2.0, **options):
+    def handle(self, *args: Any, loop: bool = False, interval: float = 2.0, **options: Any) -> None:
         lift_statement_timeout()  # a whole type outlasts the per-request statement timeout
         while True:
             for job_id in export.runnable_jobs():

@@ -10,6 +10,7 @@ search.
 
 from __future__ import annotations
 
+from ...searchparams import SearchParam
 from .base import IndexKind, IndexTable, Row, semi_join
 from .composite import CompositeKind
 from .date import DateKind
@@ -35,7 +36,7 @@ TABLES: tuple[IndexTable, ...] = tuple(
 )
 
 
-def evaluates(param) -> bool:
+def evaluates(param: SearchParam) -> bool:
     """Whether the engine answers this parameter: a kind for its type that takes it."""
     kind = KINDS.get(param.type)
     return kind is not None and kind.evaluates(param)

@@ -49,11 +49,11 @@ class IndexTable:
             for row, rows in items
             for values in rows
         ]
-        self.model.objects.bulk_create(objects, batch_size=batch_size)
+        self.model._default_manager.bulk_create(objects, batch_size=batch_size)
 
     def delete(self, pks: list[int]) -> None:
         """Delete every row of these resources (Resource primary keys)."""
-        self.model.objects.filter(resource_id__in=pks).delete()
+        self.model._default_manager.filter(resource_id__in=pks).delete()
 
 
 # One index row as extraction produces it: the table, the param name it is filed under, and the
@@ -87,14 +87,18 @@ class IndexKind:
         """The index rows one selected element contributes."""
         raise NotImplementedError
 
-    def condition(self, plan: Plan, param: SearchParam, raw_name: str, modifier: str, value: str):
+    def condition(
+        self, plan: Plan, param: SearchParam, raw_name: str, modifier: str, value: str
+    ) -> Q:
         """The Q a search value adds (modifier already checked against modifiers_for)."""
         raise NotImplementedError
 
-    def index_rows(self, plan: Plan, param_name: str, table: IndexTable | None = None) -> QuerySet:
+    def index_rows(
+        self, plan: Plan, param_name: str, table: IndexTable | None = None
+    ) -> QuerySet[Any]:
         """The rows filed under `param_name` for the plan's resource type."""
         model = (table or self.table).model
-        return model.objects.filter(resource_type=plan.resource_type, param=param_name)
+        return model._default_manager.filter(resource_type=plan.resource_type, param=param_name)
 
     def missing(self, plan: Plan, param: SearchParam, raw_name: str, value: str) -> Q:
         if value not in ("true", "false"):
@@ -102,7 +106,7 @@ class IndexKind:
         return semi_join(self.index_rows(plan, param.name), negate=value == "true")
 
 
-def semi_join(rows: QuerySet, negate: bool = False) -> Q:
+def semi_join(rows: QuerySet[Any], negate: bool = False) -> Q:
     """Resources with (or, negated, without) a row among `rows`."""
     condition = Q(pk__in=rows.values("resource_id"))
     return ~condition if negate else condition

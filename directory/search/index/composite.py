@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import cache
 from itertools import product
+from typing import Any
 
 from django.db.models import Q
 
@@ -17,6 +18,7 @@ from ...errors import InvalidRequest
 from ...normalize import clip
 from ...searchparams import SearchParam
 from ...searchparams.expressions import Term
+from ..plan import Plan
 from ..values import any_of, or_values, split, unescape
 from .base import IndexKind, Row, semi_join
 from .token import TOKENS, tokens_of
@@ -52,7 +54,7 @@ def _components(base: str, name: str) -> tuple[Term, ...] | None:
 class CompositeKind(IndexKind):
     tables = (TOKENS,)
 
-    def rows(self, param: SearchParam, type_name, element) -> Iterator[Row]:
+    def rows(self, param: SearchParam, type_name: str | None, element: Any) -> Iterator[Row]:
         terms = _components(param.base, param.name)
         if terms is None or not isinstance(element, dict):
             return
@@ -63,10 +65,12 @@ class CompositeKind(IndexKind):
         for first, second in product(*values):
             yield TOKENS, param.name, (clip(first), clip(second))
 
-    def evaluates(self, param) -> bool:
+    def evaluates(self, param: SearchParam) -> bool:
         return _components(param.base, param.name) is not None
 
-    def condition(self, plan, param, raw_name, modifier, value) -> Q:
+    def condition(
+        self, plan: Plan, param: SearchParam, raw_name: str, modifier: str, value: str
+    ) -> Q:
         if _components(param.base, param.name) is None:
             raise InvalidRequest(
                 f"Composite search parameter '{param.name}' is not supported",

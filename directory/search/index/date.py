@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.db.models import Q
 from django.utils import timezone
 
 from ...models import DateIndex
+from ...searchparams import SearchParam
 from ..dates import date_range, interval_of
+from ..plan import Plan
 from ..values import any_of, or_values
 from .base import IndexKind, IndexTable, Row, extension_value, semi_join
 
@@ -28,7 +31,7 @@ APPROXIMATE_SHARE = 0.1
 DATES = IndexTable(DateIndex, ("low", "high"))
 
 
-def range_of(type_name: str | None, element) -> tuple[datetime, datetime] | None:
+def range_of(type_name: str | None, element: Any) -> tuple[datetime, datetime] | None:
     """The [low, high) a date-like element covers; None when it holds no date."""
     value = extension_value(type_name, element)
     if value is not None:
@@ -36,8 +39,9 @@ def range_of(type_name: str | None, element) -> tuple[datetime, datetime] | None
     if type_name in _DATE_TYPES and isinstance(element, str):
         return interval_of(element)
     if type_name == "Period" and isinstance(element, dict):
-        start = interval_of(element.get("start")) if element.get("start") else None
-        end = interval_of(element.get("end")) if element.get("end") else None
+        start_text, end_text = element.get("start"), element.get("end")
+        start = interval_of(start_text) if start_text else None
+        end = interval_of(end_text) if end_text else None
         if start is None and end is None:
             return None
         return (start[0] if start else EARLIEST), (end[1] if end else LATEST)
@@ -47,12 +51,14 @@ def range_of(type_name: str | None, element) -> tuple[datetime, datetime] | None
 class DateKind(IndexKind):
     tables = (DATES,)
 
-    def rows(self, param, type_name, element) -> Iterator[Row]:
+    def rows(self, param: SearchParam, type_name: str | None, element: Any) -> Iterator[Row]:
         found = range_of(type_name, element)
         if found is not None:
             yield DATES, param.name, found
 
-    def condition(self, plan, param, raw_name, modifier, value) -> Q:
+    def condition(
+        self, plan: Plan, param: SearchParam, raw_name: str, modifier: str, value: str
+    ) -> Q:
         matches = any_of(_match(raw_name, v) for v in or_values(value))
         return semi_join(self.index_rows(plan, param.name).filter(matches))
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Q
 
 from ...errors import InvalidRequest
 from ...models import ReferenceIndex
 from ...registry import ID_PATTERN, ID_REGEX, RESOURCE_TYPES
+from ...searchparams import SearchParam
+from ..plan import Plan
 from ..values import any_of, nothing, or_values, unescape
 from .base import IndexKind, IndexTable, Row, extension_value, semi_join
 
@@ -37,7 +40,7 @@ def parse_reference(reference: str) -> ParsedReference | None:
     return ParsedReference(match.group("type"), match.group("id"), external)
 
 
-def references_of(type_name: str | None, element) -> list[ParsedReference]:
+def references_of(type_name: str | None, element: Any) -> list[ParsedReference]:
     """The reference a Reference element (or an Extension's valueReference) holds, if stored."""
     value = extension_value(type_name, element)
     if value is not None:
@@ -51,20 +54,22 @@ def references_of(type_name: str | None, element) -> list[ParsedReference]:
 class ReferenceKind(IndexKind):
     tables = (REFERENCES,)
 
-    def modifiers_for(self, param):
+    def modifiers_for(self, param: SearchParam) -> frozenset[str]:
         return self.modifiers | set(param.targets)
 
-    def rows(self, param, type_name, element) -> Iterator[Row]:
+    def rows(self, param: SearchParam, type_name: str | None, element: Any) -> Iterator[Row]:
         for ref in references_of(type_name, element):
             yield REFERENCES, param.name, (ref.type, ref.id, ref.external)
 
-    def condition(self, plan, param, raw_name, modifier, value) -> Q:
+    def condition(
+        self, plan: Plan, param: SearchParam, raw_name: str, modifier: str, value: str
+    ) -> Q:
         values = [unescape(v) for v in or_values(value)]
         matches = any_of(reference_match(param, raw_name, modifier, v) for v in values)
         return semi_join(self.index_rows(plan, param.name).filter(matches))
 
 
-def reference_match(param, raw_name: str, type_modifier: str, text: str) -> Q:
+def reference_match(param: SearchParam, raw_name: str, type_modifier: str, text: str) -> Q:
     """A `Type/id` names its type; a bare id takes the `:Type` modifier or the only target."""
     parsed = parse_reference(text)
     if parsed is not None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from ...models import StringIndex
 from ...normalize import clip, fold
+from ...searchparams import SearchParam
+from ..plan import Plan
 from ..values import any_of, or_values, unescape
 from .base import IndexKind, IndexTable, Row, extension_value, semi_join
 
@@ -18,7 +21,7 @@ _PARTS = {"HumanName": HUMAN_NAME_PARTS, "Address": ADDRESS_PARTS}
 STRINGS = IndexTable(StringIndex, ("value", "exact"))
 
 
-def strings_of(type_name: str | None, element) -> list[str]:
+def strings_of(type_name: str | None, element: Any) -> list[str]:
     """The texts a string parameter finds in an element of this type."""
     if isinstance(element, str):
         return [element]
@@ -28,7 +31,7 @@ def strings_of(type_name: str | None, element) -> list[str]:
     parts = _PARTS.get(type_name or "")
     if parts is None or not isinstance(element, dict):
         return []
-    texts = []
+    texts: list[str] = []
     for part in parts:
         found = element.get(part)
         if isinstance(found, list):
@@ -38,7 +41,7 @@ def strings_of(type_name: str | None, element) -> list[str]:
     return texts
 
 
-def text_rows(name: str, texts) -> Iterator[Row]:
+def text_rows(name: str, texts: Iterable[str]) -> Iterator[Row]:
     for text in texts:
         if text.strip():
             yield STRINGS, name, (fold(text), clip(text))
@@ -48,14 +51,16 @@ class StringKind(IndexKind):
     tables = (STRINGS,)
     modifiers = frozenset({"exact", "contains", "missing"})
 
-    def rows(self, param, type_name, element) -> Iterator[Row]:
+    def rows(self, param: SearchParam, type_name: str | None, element: Any) -> Iterator[Row]:
         yield from text_rows(param.name, strings_of(type_name, element))
 
-    def condition(self, plan, param, raw_name, modifier, value) -> Q:
+    def condition(
+        self, plan: Plan, param: SearchParam, raw_name: str, modifier: str, value: str
+    ) -> Q:
         return text_condition(self.index_rows(plan, param.name), modifier, value)
 
 
-def text_condition(rows, modifier: str, value: str) -> Q:
+def text_condition(rows: QuerySet[Any], modifier: str, value: str) -> Q:
     """Folded prefix by default; `:contains` anywhere; `:exact` the text as written."""
     matches = any_of(_match(modifier, unescape(v)) for v in or_values(value))
     return semi_join(rows.filter(matches))

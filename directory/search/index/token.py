@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from django.db.models import Q
 
 from ...errors import InvalidRequest
 from ...models import TokenIndex
 from ...normalize import clip
+from ...searchparams import SearchParam
+from ..plan import Plan
 from ..values import any_of, or_values, split, unescape
 from .base import IndexKind, IndexTable, Row, extension_value, semi_join
 from .string import STRINGS, text_condition, text_rows
@@ -26,7 +29,7 @@ OF_TYPE_SUFFIX = ":of-type"
 TOKENS = IndexTable(TokenIndex, ("system", "code"))
 
 
-def tokens_of(type_name: str | None, element) -> list[tuple[str, str]]:
+def tokens_of(type_name: str | None, element: Any) -> list[tuple[str, str]]:
     """The (system, code) pairs a token parameter finds in an element of this type."""
     if isinstance(element, bool):
         return [("", "true" if element else "false")]
@@ -46,7 +49,7 @@ def tokens_of(type_name: str | None, element) -> list[tuple[str, str]]:
     return [(element.get(keys[0]) or "", code)] if isinstance(code, str) and code else []
 
 
-def texts_of(type_name: str | None, element) -> list[str]:
+def texts_of(type_name: str | None, element: Any) -> list[str]:
     """What `:text` searches: a concept's text and its codings' displays; an identifier type's."""
     value = extension_value(type_name, element)
     if value is not None:
@@ -64,7 +67,7 @@ def texts_of(type_name: str | None, element) -> list[str]:
     return []
 
 
-def of_type_of(type_name: str | None, element) -> list[tuple[str, str]]:
+def of_type_of(type_name: str | None, element: Any) -> list[tuple[str, str]]:
     """An identifier's (`type system|type code`, value) pairs, for `:of-type`."""
     if type_name != "Identifier" or not isinstance(element, dict):
         return []
@@ -79,18 +82,20 @@ class TokenKind(IndexKind):
     tables = (TOKENS, STRINGS)  # `:text` rows are folded strings
     modifiers = frozenset({"not", "missing", "text"})
 
-    def modifiers_for(self, param):
+    def modifiers_for(self, param: SearchParam) -> frozenset[str]:
         # `:of-type` reads Identifier.type: only identifier parameters have one.
         return self.modifiers | ({"of-type"} if param.kind == "Identifier" else set())
 
-    def rows(self, param, type_name, element) -> Iterator[Row]:
+    def rows(self, param: SearchParam, type_name: str | None, element: Any) -> Iterator[Row]:
         for system, code in tokens_of(type_name, element):
             yield TOKENS, param.name, (clip(system), clip(code))
         yield from text_rows(param.name + TEXT_SUFFIX, texts_of(type_name, element))
         for kind, value in of_type_of(type_name, element):
             yield TOKENS, param.name + OF_TYPE_SUFFIX, (clip(kind), clip(value))
 
-    def condition(self, plan, param, raw_name, modifier, value) -> Q:
+    def condition(
+        self, plan: Plan, param: SearchParam, raw_name: str, modifier: str, value: str
+    ) -> Q:
         if modifier == "text":
             rows = self.index_rows(plan, param.name + TEXT_SUFFIX, STRINGS)
             return text_condition(rows, "", value)
@@ -101,7 +106,7 @@ class TokenKind(IndexKind):
         return semi_join(self.index_rows(plan, param.name).filter(matches), modifier == "not")
 
 
-def token_match(param, raw_name: str, text: str) -> Q:
+def token_match(param: SearchParam, raw_name: str, text: str) -> Q:
     """`code`, `system|code`, `|code` (no system) or `system|` (any code of the system)."""
     parts = split(text, "|")
     if len(parts) > 2:

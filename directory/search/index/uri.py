@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from django.db.models import Q
 
 from ...models import UriIndex
 from ...normalize import clip
+from ...searchparams import SearchParam
+from ..plan import Plan
 from ..values import any_of, or_values, unescape
 from .base import IndexKind, IndexTable, Row, extension_value, semi_join
 
 URIS = IndexTable(UriIndex, ("value",))
 
 
-def uris_of(type_name: str | None, element) -> list[str]:
+def uris_of(type_name: str | None, element: Any) -> list[str]:
     value = extension_value(type_name, element)
     if value is not None:
         return uris_of(*value)
@@ -25,11 +28,13 @@ class UriKind(IndexKind):
     tables = (URIS,)
     modifiers = frozenset({"below", "above", "missing"})
 
-    def rows(self, param, type_name, element) -> Iterator[Row]:
+    def rows(self, param: SearchParam, type_name: str | None, element: Any) -> Iterator[Row]:
         for uri in uris_of(type_name, element):
             yield URIS, param.name, (clip(uri),)
 
-    def condition(self, plan, param, raw_name, modifier, value) -> Q:
+    def condition(
+        self, plan: Plan, param: SearchParam, raw_name: str, modifier: str, value: str
+    ) -> Q:
         matches = any_of(_match(modifier, unescape(v)) for v in or_values(value))
         return semi_join(self.index_rows(plan, param.name).filter(matches))
 
