@@ -72,12 +72,15 @@ def token_issuer(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _fresh_security_caches():
     """Per-process caches of trust, keys and issuers must not carry rows across tests."""
-    from security import keys, tokens, truststore
+    from security import certclients, keys, tokens, truststore
 
-    for clear in (truststore.invalidate, keys.clear_cache, tokens.clear_issuer_cache):
+    # certclients too: a test database flush sends no signals, so a certificate remembered for a
+    # client of an earlier test (other allowed scopes) would otherwise answer for the next one.
+    caches = (truststore.invalidate, keys.clear_cache, tokens.clear_issuer_cache, certclients.clear)
+    for clear in caches:
         clear()
     yield
-    for clear in (truststore.invalidate, keys.clear_cache, tokens.clear_issuer_cache):
+    for clear in caches:
         clear()
 
 
