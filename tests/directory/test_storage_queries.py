@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from directory import storage
+from directory import events, storage
 from tests.factories import PractitionerFactory
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +22,10 @@ def _queries(write) -> int:
     return len(captured.captured_queries)
 
 
-def test_writes_cost_no_more_queries_than_before_the_kind_registry():
+def test_writes_cost_no_more_queries_than_before_the_kind_registry(monkeypatch):
+    # Storage's own queries: change listeners (the subscription outbox: one query per write,
+    # tested in tests/subscriptions) are not part of the index-kind comparison.
+    monkeypatch.setattr(events, "_listeners", [])
     content = PractitionerFactory.build()
     created = _queries(lambda: storage.create("Practitioner", content))
     logical_id = storage.create("Practitioner", PractitionerFactory.build()).row.logical_id
