@@ -77,8 +77,8 @@ def kick_off(request: Request) -> Response:
         writable = request.import_writable  # type: ignore[attr-defined]  # ImportPermission's
         path, size = _spool(_body_chunks(request))
     elif media_type in JSON_MEDIA_TYPES:
-        body = cast(IO[bytes], request._request)  # Django's request reads its body like a file
-        urls, types = _inputs(parse_json(read_limited(body)))
+        stream = cast(IO[bytes], request._request)  # Django's request reads its body like a file
+        urls, types = _inputs(parse_json(read_limited(stream)))
         writable = authorization.authorize_import(request, types)
         path, size = _spool(_fetched(urls))
     else:
