@@ -30,9 +30,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from django.conf import settings
+from django.http import HttpRequest
 from rest_framework.permissions import BasePermission
 
 from directory.errors import FHIRError, NotFound
@@ -52,7 +53,10 @@ SUBSCRIPTION_INTERACTIONS = frozenset(
 )
 
 if TYPE_CHECKING:
-    from .routes import Route
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
+
+    from .views import FHIRView
 
 # Letters a resource needs to appear in a response, by how it appears there.
 ENTRY_LETTERS = {"match": "s", "include": "r", "history": "r"}
@@ -66,7 +70,7 @@ RESPONSE_BUNDLES = frozenset({"batch-response", "transaction-response"})
 class Denied(FHIRError):
     """A refusal of the decision point, rendered like the middleware's refusals."""
 
-    def __init__(self, reason_code: str):
+    def __init__(self, reason_code: str) -> None:
         reason = REASONS[reason_code]
         super().__init__(reason.message, status=reason.status, code=reason.issue_code)
         self.reason_code = reason_code
@@ -75,8 +79,9 @@ class Denied(FHIRError):
 class ScopePermission(BasePermission):
     """DRF permission: the route's interaction on the request's type (and Spine's naming)."""
 
-    def has_permission(self, request, view) -> bool:
-        route: Route | None = view.route_for(request)
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        view = cast("FHIRView", view)  # the permission of FHIRView and its subclasses only
+        route = view.route_for(request)
         if route is None:
             return True  # DRF answers 405 next; no handler runs
         context = context_of(request)
@@ -95,7 +100,7 @@ class ScopePermission(BasePermission):
         return True
 
 
-def authorize_subscription(request, interaction: str, logical_id: str | None) -> None:
+def authorize_subscription(request: HttpRequest, interaction: str, logical_id: str | None) -> None:
     """A Subscription is its owner's alone: a registered client, one Subscription at a time.
 
     Interactions that would reach other clients' Subscriptions (conditional writes, type
@@ -120,12 +125,13 @@ def authorize_subscription(request, interaction: str, logical_id: str | None) ->
 
 
 def owned_search(
-    request, resource_type: str, params: list[tuple[str, str]]
+    request: HttpRequest, resource_type: str, params: list[tuple[str, str]]
 ) -> list[tuple[str, str]]:
     """A Subscription search sees the client's own: `_id` cut to them (none: nothing matches)."""
     if resource_type != SUBSCRIPTION:
         return params
-    ids = subscription_resource.owned_ids(context_of(request).client)
+    client = context_of(request).client  # None is refused by authorize_subscription already
+    ids = subscription_resource.owned_ids(client) if client is not None else []
     return [*params, ("_id", ",".join(ids)) if ids else NOTHING]
 
 
@@ -133,36 +139,42 @@ def owned_search(
 NOTHING = ("_lastUpdated", "lt1000-01-01")
 
 
-def authorize_subscription_topic(request, topic_type: str) -> None:
+def authorize_subscription_topic(request: HttpRequest, topic_type: str) -> None:
     """Subscribing to a topic needs `r` on its type: the notifications carry such resources."""
     authorize(context_of(request), "subscription topic", {(topic_type, "r")})
 
 
-def _deny(context: SecurityContext, interaction: str, reason_code: str):
+def _deny(context: SecurityContext, interaction: str, reason_code: str) -> NoReturn:
     context.decisions.append(f"{interaction} Subscription: deny {reason_code}")
     context.outcome = reason_code
     raise Denied(reason_code)
 
 
-def authorize_search(request, resource_type: str, pairs: list[tuple[str, str]]) -> None:
+def authorize_search(
+    request: HttpRequest, resource_type: str, pairs: list[tuple[str, str]]
+) -> None:
     """Every type a search returns or matches on must be covered, beyond `s` on its own type."""
     authorize(context_of(request), "search-type", _reach_grants(resource_type, pairs))
 
 
-def authorize_conditional_create(request, resource_type: str, pairs) -> None:
+def authorize_conditional_create(
+    request: HttpRequest, resource_type: str, pairs: list[tuple[str, str]]
+) -> None:
     """If-None-Exist is a search: matching it may return an existing resource."""
     if resource_type == SUBSCRIPTION:  # it could match another client's Subscription
         _deny(context_of(request), "conditional-create", "subscription-interaction")
     authorize_criteria(request, "conditional-create", resource_type, pairs)
 
 
-def authorize_criteria(request, what: str, resource_type: str, pairs) -> None:
+def authorize_criteria(
+    request: HttpRequest, what: str, resource_type: str, pairs: list[tuple[str, str]]
+) -> None:
     """Criteria a conditional interaction matches on: `s` on its type and on every type reached."""
     needed = {(resource_type, "s")} | _reach_grants(resource_type, pairs)
     authorize(context_of(request), what, needed)
 
 
-def exportable_types(request) -> list[str]:
+def exportable_types(request: HttpRequest) -> list[str]:
     """The types an `$export` without `_type` covers: every supported type the grants can read."""
     grants = _grants(context_of(request))
     if grants is None:
@@ -171,7 +183,7 @@ def exportable_types(request) -> list[str]:
 
 
 def authorize_export(
-    request, types: Iterable[str], type_filters: dict[str, list[list[tuple[str, str]]]]
+    request: HttpRequest, types: Iterable[str], type_filters: dict[str, list[list[tuple[str, str]]]]
 ) -> None:
     """A kick-off: `r` on each exported type; each `_typeFilter` query is judged as a search
     (`s` on its type, and whatever its chains and `_has` search on other types)."""
@@ -182,12 +194,12 @@ def authorize_export(
     authorize(context_of(request), "export", needed)
 
 
-def authorize_export_job(request, what: str, types: Iterable[str]) -> None:
+def authorize_export_job(request: HttpRequest, what: str, types: Iterable[str]) -> None:
     """An owner's later request on its job (status, cancel, one file): `r` on those types."""
     authorize(context_of(request), what, {(t, "r") for t in types})
 
 
-def authorize_bundle(request, bundle_type: str) -> None:
+def authorize_bundle(request: HttpRequest, bundle_type: str) -> None:
     """A posted Bundle, once its type is known: named in the audit and, under Spine, checked
     against Ssp-InteractionID (`...:batch` or `...:transaction`). Its entries are decided alone."""
     context = context_of(request)
@@ -197,7 +209,10 @@ def authorize_bundle(request, bundle_type: str) -> None:
 
 
 def authorize_entry(
-    request, interaction: str, resource_type: str, criteria: list[tuple[str, str]] | None = None
+    request: HttpRequest,
+    interaction: str,
+    resource_type: str,
+    criteria: list[tuple[str, str]] | None = None,
 ) -> None:
     """An entry of a batch or transaction: what the same interaction would need sent alone.
 
@@ -217,7 +232,7 @@ def authorize_entry(
 
 
 @contextmanager
-def entry_decisions(request, index: int) -> Iterator[None]:
+def entry_decisions(request: HttpRequest, index: int) -> Iterator[None]:
     """Decisions made while handling entry `index` are recorded as `entry <index>: ...`."""
     context = context_of(request)
     start = len(context.decisions)
@@ -227,7 +242,7 @@ def entry_decisions(request, index: int) -> Iterator[None]:
         context.decisions[start:] = [f"entry {index}: {d}" for d in context.decisions[start:]]
 
 
-def creation_guard(request, resource_type: str) -> Callable[[], None]:
+def creation_guard(request: HttpRequest, resource_type: str) -> Callable[[], None]:
     """Called by storage inside the write's transaction when an update would create."""
 
     def guard() -> None:
@@ -252,7 +267,7 @@ def authorize(context: SecurityContext, what: str, needed: set[Grant] | None) ->
         raise Denied("scope-missing")
 
 
-def check_response(request, data) -> None:
+def check_response(request: HttpRequest, data: Any) -> None:
     """Fail closed if a Bundle carries an entry of a type the grants do not cover."""
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
         return
@@ -285,24 +300,27 @@ def _reach_grants(resource_type: str, pairs: list[tuple[str, str]]) -> set[Grant
     return needed
 
 
-def _entry_grants(bundle_type, entries: Iterable[dict], grants: set[Grant]):
+def _entry_grants(
+    bundle_type: str | None, entries: Iterable[dict[str, Any]], grants: set[Grant]
+) -> Iterator[Grant]:
     for entry in entries:
         resource = entry.get("resource") or {}
         resource_type = resource_type_of(resource)
         # An operation's own answer (OperationOutcome, Parameters) is no stored data.
-        if resource_type in (None, "OperationOutcome", "Parameters"):
+        if resource_type is None or resource_type in ("OperationOutcome", "Parameters"):
             continue
         if bundle_type in RESPONSE_BUNDLES:
-            yield from _response_entry_grants(entry, resource, grants)
+            yield from _response_entry_grants(entry, resource, resource_type, grants)
             continue
         how = "history" if bundle_type == "history" else entry.get("search", {}).get("mode")
         yield resource_type, ENTRY_LETTERS.get(how, "r")
 
 
-def _response_entry_grants(entry: dict, resource: dict, grants: set[Grant]):
+def _response_entry_grants(
+    entry: dict[str, Any], resource: dict[str, Any], resource_type: str, grants: set[Grant]
+) -> Iterator[Grant]:
     """A batch entry's answer: a search's Bundle is judged like a search's; a resource it wrote
     (it has a Location) needs `c` or `u` on its type, one it read needs `r`."""
-    resource_type = resource_type_of(resource)
     if resource_type == "Bundle":
         yield from _entry_grants(resource.get("type"), resource.get("entry") or [], grants)
     elif (entry.get("response") or {}).get("location"):
@@ -313,14 +331,16 @@ def _response_entry_grants(entry: dict, resource: dict, grants: set[Grant]):
 
 
 def _describe(what: str, needed: set[Grant], missing: set[Grant]) -> str:
-    def names(grants):
+    def names(grants: set[Grant]) -> str:
         return ",".join(sorted(f"{t}.{letter}" for t, letter in grants)) or "-"
 
     verdict = f"deny missing {names(missing)}" if missing else "allow"
     return f"{what} needs {names(needed)}: {verdict}"
 
 
-def _check_spine_interaction(request, context, interaction: str, resource_type: str) -> None:
+def _check_spine_interaction(
+    request: HttpRequest, context: SecurityContext, interaction: str, resource_type: str
+) -> None:
     """Under the Spine profile, Ssp-InteractionID must name the interaction actually routed."""
     if not settings.SECURITY_SPINE_PROFILE:
         return
@@ -333,7 +353,9 @@ def _check_spine_interaction(request, context, interaction: str, resource_type: 
 # ---------------------------------------------------------------- bulk import
 
 
-def authorize_import(request, declared_types: Iterable[str] = ()) -> frozenset[str] | None:
+def authorize_import(
+    request: HttpRequest, declared_types: Iterable[str] = ()
+) -> frozenset[str] | None:
     """`$import`: the types this client may import, each needing `c` and `u` (an import creates
     new ids and writes new versions of stored ones); None in a token-less deployment (all).
 
@@ -354,13 +376,13 @@ def authorize_import(request, declared_types: Iterable[str] = ()) -> frozenset[s
     return writable
 
 
-def import_owner(request) -> str:
+def import_owner(request: HttpRequest) -> str:
     """Who owns an import job: the registered API client (empty for a client-less deployment)."""
     client = context_of(request).client
     return str(client.pk) if client is not None else ""
 
 
-def authorize_import_job(request, owner: str, what: str) -> None:
+def authorize_import_job(request: HttpRequest, owner: str, what: str) -> None:
     """Only the client that started an import may poll it, read its errors or cancel it.
 
     Another client gets the 404 an unknown job gets: a refusal would confirm the job exists.

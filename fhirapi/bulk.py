@@ -14,15 +14,23 @@ the types concerned (fhirapi/authorization.py). The job itself runs in directory
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, cast
 from urllib.parse import parse_qsl, unquote_plus
 
 from django.conf import settings
 from django.http import FileResponse
+from django.http.response import HttpResponseBase
 from django.urls import re_path
 from django.utils import timezone
 from django.utils.http import http_date
+from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.permissions import BasePermission
+from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from directory import export, registry
 from directory.customparams import check_ready
@@ -57,7 +65,7 @@ MISSING = "No export job at this URL"  # the same for a purged, cancelled or ano
 # ---------------------------------------------------------------- kick-off
 
 
-def kick_off(request, resource_type: str = "") -> Response:
+def kick_off(request: Request, resource_type: str = "") -> Response:
     if resource_type:
         check_type(resource_type)
     prefs = preferences(request)
@@ -68,7 +76,7 @@ def kick_off(request, resource_type: str = "") -> Response:
     parsed = _parameters(request, resource_type, strict=prefs.strict)
     authorization.authorize_export(request, parsed.types, parsed.type_filters)
     if export.active_jobs(owner) >= settings.BULK_EXPORT_MAX_ACTIVE_PER_CLIENT:
-        raise _busy()
+        raise ExportsBusy()
     parsed.owner = owner
     job = export.start_job(parsed)
     location = f"{base_url(request)}/$export-status/{job.key}"
@@ -80,20 +88,21 @@ def kick_off(request, resource_type: str = "") -> Response:
     return Response(body, status=202, headers={"Content-Location": location})
 
 
-def _busy() -> FHIRError:
-    error = FHIRError(
-        "Too many exports of this client are running; wait for one to finish or cancel it",
-        status=429,
-        code="throttled",
-    )
-    error.retry_after = 30
-    return error
+class ExportsBusy(FHIRError):
+    status = 429
+    code = "throttled"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Too many exports of this client are running; wait for one to finish or cancel it"
+        )
+        self.retry_after = 30  # read by the error handler (fhirapi/errors.py) for Retry-After
 
 
 def _raw_pairs(query: str) -> list[tuple[str, str]]:
     """(name, still-encoded value): `_type` and `_typeFilter` split on the commas of the URL
     itself, before decoding, so an encoded comma inside a filter query stays in the query."""
-    pairs = []
+    pairs: list[tuple[str, str]] = []
     for part in query.split("&"):
         if part:
             name, _, value = part.partition("=")
@@ -101,7 +110,7 @@ def _raw_pairs(query: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _parameters(request, resource_type: str, *, strict: bool) -> export.ExportRequest:
+def _parameters(request: Request, resource_type: str, *, strict: bool) -> export.ExportRequest:
     raw = request.META.get("QUERY_STRING", "")
     pairs = _raw_pairs(raw)
     _check_names(pairs, strict)
@@ -148,7 +157,9 @@ def _check_output_format(values: list[str] | None) -> None:
         )
 
 
-def _types(request, values: list[str] | None, resource_type: str, strict: bool) -> list[str]:
+def _types(
+    request: Request, values: list[str] | None, resource_type: str, strict: bool
+) -> list[str]:
     """The types to export, in the server's order; without `_type`, every readable type."""
     if resource_type and resource_type not in registry.SHARED_TYPES:
         raise InvalidRequest(
@@ -172,12 +183,12 @@ def _types(request, values: list[str] | None, resource_type: str, strict: bool) 
     return types
 
 
-def _since(values: list[str] | None):
+def _since(values: list[str] | None) -> datetime | None:
     if not values:
         return None
     text = unquote_plus(values[0])
     since = parse_since(text)  # 400 naming the parameter when it is not a FHIR instant
-    if since > timezone.now():
+    if since is not None and since > timezone.now():
         raise InvalidRequest("_since is in the future", expression=["_since"])
     return since
 
@@ -203,7 +214,7 @@ def _type_filters(values: list[str], types: list[str]) -> dict[str, list[list[tu
 # ---------------------------------------------------------------- status, cancel, files
 
 
-def _owned_job(request, job_key: str) -> export.ExportJob:
+def _owned_job(request: Request, job_key: str) -> export.ExportJob:
     """The job, only for its owner; anyone else gets the same 404 as for no job at all."""
     export.purge_expired()
     job = export.ExportJob.objects.filter(key=job_key).first()
@@ -215,7 +226,7 @@ def _owned_job(request, job_key: str) -> export.ExportJob:
     return job
 
 
-def status(request, job_key: str) -> Response:
+def status(request: Request, job_key: str) -> Response:
     job = _owned_job(request, job_key)
     authorization.authorize_export_job(request, STATUS, job.types)
     if job.state in (export.ExportJob.QUEUED, export.ExportJob.RUNNING):
@@ -233,10 +244,11 @@ def status(request, job_key: str) -> Response:
     )
 
 
-def manifest(request, job: export.ExportJob) -> dict:
+def manifest(request: Request, job: export.ExportJob) -> dict[str, Any]:
     base = base_url(request)
     return {
-        "transactionTime": instant(job.transaction_time),
+        # Set when the job started: a finished job has one.
+        "transactionTime": instant(cast(datetime, job.transaction_time)),
         "request": job.request_url,
         "requiresAccessToken": True,
         "output": [
@@ -252,14 +264,14 @@ def manifest(request, job: export.ExportJob) -> dict:
     }
 
 
-def cancel(request, job_key: str) -> Response:
+def cancel(request: Request, job_key: str) -> Response:
     job = _owned_job(request, job_key)
     authorization.authorize_export_job(request, CANCEL, job.types)
     export.cancel_job(job)
     return Response(outcome("information", "informational", "Export cancelled"), status=202)
 
 
-def download(request, job_key: str, resource_type: str) -> FileResponse:
+def download(request: Request, job_key: str, resource_type: str) -> FileResponse:
     job = _owned_job(request, job_key)
     written = {item["type"] for item in job.output if item["count"]}
     if job.state != export.ExportJob.DONE or resource_type not in written:
@@ -279,7 +291,8 @@ class BulkPermission(BasePermission):
     """Names the interaction for the audit (and Spine); the handlers ask the decision point,
     once they know the job's types."""
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        view = cast(FHIRView, view)  # the permission of BulkView and FileView only
         route = view.route_for(request)
         if route is None:
             return True
@@ -299,25 +312,36 @@ class BulkView(FHIRView):
 class NDJSONNegotiation(FHIRContentNegotiation):
     """A file is NDJSON; errors about it are FHIR JSON. Accept must admit one of them."""
 
-    def select_renderer(self, request, renderers, format_suffix=None):
+    def select_renderer(
+        self,
+        request: Request,
+        renderers: Iterable[BaseRenderer],
+        format_suffix: str | None = None,
+    ) -> tuple[BaseRenderer, str]:
         header = request.META.get("HTTP_ACCEPT")
         ndjson = any(m in NDJSON_ACCEPTS and q > 0 for m, q in _accept_ranges(header or ""))
         if not (ndjson or accepts_json(header)):
             raise NotAcceptable(f"Export files are {NDJSON}")
-        return renderers[0], renderers[0].media_type
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type
 
 
 class FileView(BulkView):
     content_negotiation_class = NDJSONNegotiation
 
-    def dispatch_route(self, request, *args, **kwargs):
+    def dispatch_route(  # type: ignore[override]  # a file: FileResponse, not Response
+        self, request: Request, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
         # A file is not a Bundle: its one type was authorised before it was opened.
-        return self.route_for(request).handler(request, *args, **kwargs)
+        route = self.route_for(request)
+        if route is None:  # as_view's http_method_names admits routed methods only
+            raise MethodNotAllowed(request.method or "")
+        return route.handler(request, *args, **kwargs)
 
-    get = dispatch_route
+    get = dispatch_route  # type: ignore[assignment]  # a FileResponse, as dispatch_route
 
 
-def _view(view_class, *routes: Route):
+def _view(view_class: type[FHIRView], *routes: Route) -> Callable[..., HttpResponseBase]:
     return view_class.as_view(
         routes={r.method: r for r in routes}, http_method_names=[r.method.lower() for r in routes]
     )

@@ -23,12 +23,18 @@ write is a line error in the error file.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any, cast
 from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
 from django.http import FileResponse
+from django.http.response import HttpResponseBase
 from django.urls import re_path
+from rest_framework.exceptions import MethodNotAllowed
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -63,15 +69,16 @@ def _too_large() -> PayloadTooLarge:
 # ---------------------------------------------------------------- kick-off
 
 
-def kick_off(request) -> Response:
+def kick_off(request: Request) -> Response:
     if "respond-async" not in request.META.get("HTTP_PREFER", "").lower():
         raise InvalidRequest("$import runs asynchronously: send `Prefer: respond-async`")
     media_type = base_media_type(request.content_type)
     if media_type in NDJSON_MEDIA_TYPES:
-        writable = request.import_writable
+        writable = request.import_writable  # type: ignore[attr-defined]  # ImportPermission's
         path, size = _spool(_body_chunks(request))
     elif media_type in JSON_MEDIA_TYPES:
-        urls, types = _inputs(parse_json(read_limited(request._request)))
+        stream = cast(IO[bytes], request._request)  # Django's request reads its body like a file
+        urls, types = _inputs(parse_json(read_limited(stream)))
         writable = authorization.authorize_import(request, types)
         path, size = _spool(_fetched(urls))
     else:
@@ -101,14 +108,14 @@ def kick_off(request) -> Response:
     return Response(body, status=202, headers={"Content-Location": location})
 
 
-def _spool(chunks) -> tuple:
+def _spool(chunks: Iterable[bytes]) -> tuple[Path, int]:
     try:
         return bulkimport_jobs.spool(chunks)
     except bulkimport_jobs.SpoolTooLarge:
         raise _too_large() from None
 
 
-def _body_chunks(request):
+def _body_chunks(request: Request) -> Iterator[bytes]:
     raw = request._request  # Django's request: the body unread, streamed rather than buffered
     while chunk := raw.read(READ_CHUNK):
         yield chunk
@@ -118,29 +125,31 @@ def _inputs(parameters: dict) -> tuple[list[str], set[str]]:
     """The urls and types a Parameters kick-off names (400 for anything else)."""
     if parameters.get("resourceType") != "Parameters":
         raise InvalidRequest("A JSON $import body must be a Parameters resource")
-    urls, types = [], set()
+    urls: list[str] = []
+    types: set[str] = set()
     for parameter in _objects(parameters.get("parameter")):
         name = parameter.get("name")
         if name == "inputFormat" and _value(parameter) != NDJSON:
             raise InvalidRequest(f"inputFormat must be {NDJSON}", code="not-supported")
         if name == "input":
             parts = {p.get("name"): _value(p) for p in _objects(parameter.get("part"))}
-            if not isinstance(parts.get("url"), str):
+            url, resource_type = parts.get("url"), parts.get("type")
+            if not isinstance(url, str):
                 raise InvalidRequest("Each input needs a url part", expression=["input.url"])
-            urls.append(_allowed_url(parts["url"]))
-            if isinstance(parts.get("type"), str):
-                types.add(parts["type"])
+            urls.append(_allowed_url(url))
+            if isinstance(resource_type, str):
+                types.add(resource_type)
     if not urls:
         raise InvalidRequest("$import needs at least one input (or an NDJSON body)")
     return urls, types
 
 
-def _objects(value) -> list[dict]:
+def _objects(value: object) -> list[dict[str, Any]]:
     """The JSON objects of a list; anything else a Parameters resource may hold is ignored."""
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
-def _value(parameter) -> object:
+def _value(parameter: object) -> object:
     if not isinstance(parameter, dict):
         return None
     return next((v for k, v in parameter.items() if k.startswith("value")), None)
@@ -164,7 +173,7 @@ def _allowed_url(url: str) -> str:
     )
 
 
-def _fetched(urls: list[str]):
+def _fetched(urls: list[str]) -> Iterator[bytes]:
     """Each url's body in turn, lines kept apart; no redirects (they could leave the list)."""
     for url in urls:
         try:
@@ -182,11 +191,11 @@ def _fetched(urls: list[str]):
 # ---------------------------------------------------------------- status, errors, cancel
 
 
-def status_url(request, job: ImportJob) -> str:
+def status_url(request: Request, job: ImportJob) -> str:
     return f"{base_url(request)}/$import/{job.pk}"
 
 
-def _owned_job(request, job_id: str, what: str) -> ImportJob:
+def _owned_job(request: Request, job_id: str, what: str) -> ImportJob:
     job = ImportJob.objects.filter(pk=job_id).first()
     if job is None:
         raise NotFound("No such import job")
@@ -197,7 +206,7 @@ def _owned_job(request, job_id: str, what: str) -> ImportJob:
     return job
 
 
-def status(request, job_id: str) -> Response:
+def status(request: Request, job_id: str) -> Response:
     job = _owned_job(request, job_id, "status")
     if job.state in (ImportJob.QUEUED, ImportJob.RUNNING):
         return _in_progress(job)
@@ -220,13 +229,13 @@ def _in_progress(job: ImportJob) -> Response:
     return Response(body, status=202, headers=headers)
 
 
-def manifest(request, job: ImportJob) -> dict:
+def manifest(request: Request, job: ImportJob) -> dict[str, Any]:
     """The completion manifest, shaped like the Bulk Data export manifest."""
     output = [
         {"type": rtype, "count": count, "inputUrl": job.request_url}
         for rtype, count in sorted(job.counts.items())
     ]
-    errors = []
+    errors: list[dict[str, Any]] = []
     if job.errors or job.warnings:
         errors.append(
             {
@@ -245,7 +254,7 @@ def manifest(request, job: ImportJob) -> dict:
     }
 
 
-def error_file(request, job_id: str):
+def error_file(request: Request, job_id: str) -> FileResponse:
     job = _owned_job(request, job_id, "error file")
     if job.state != ImportJob.DONE:
         raise NotFound("The import has not finished")
@@ -256,7 +265,7 @@ def error_file(request, job_id: str):
     return FileResponse(stream, content_type=NDJSON)
 
 
-def cancel(request, job_id: str) -> Response:
+def cancel(request: Request, job_id: str) -> Response:
     job = _owned_job(request, job_id, "cancel")
     bulkimport_jobs.cancel(job)
     body = outcome("information", "informational", "Import job cancelled")
@@ -270,14 +279,16 @@ class ImportPermission(ScopePermission):
     """Kick-off: `c` and `u` on some type (fhirapi/authorization.py); a job's URLs: its owner,
     decided by the handler once it has found the job."""
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        view = cast(FHIRView, view)  # the permission of ImportView only
         route = view.route_for(request)
         if route is None:
             return True
         context = context_of(request)
         context.interaction = route.interaction
         if route.method == "POST":
-            request.import_writable = authorization.authorize_import(request)
+            # Kept on the request for kick_off: no body read yet, the NDJSON lines' types unknown.
+            request.import_writable = authorization.authorize_import(request)  # type: ignore[attr-defined]
         return True
 
 
@@ -286,7 +297,7 @@ class ImportView(FHIRView):
 
     permission_classes = [ImportPermission]
 
-    def initial(self, request, *args, **kwargs):
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         APIView.initial(self, request, *args, **kwargs)  # identity, authorization, throttles
         customparams.ensure_fresh()
         ndjson = base_media_type(request.content_type) in NDJSON_MEDIA_TYPES
@@ -294,16 +305,21 @@ class ImportView(FHIRView):
         if _declared_length(request) > limit:
             raise _too_large() if ndjson else too_large()
 
-    def dispatch_route(self, request, *args, **kwargs):
-        response = self.route_for(request).handler(request, *args, **kwargs)
+    def dispatch_route(  # type: ignore[override]  # the error file: FileResponse, not Response
+        self, request: Request, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        route = self.route_for(request)
+        if route is None:  # as_view's http_method_names admits routed methods only
+            raise MethodNotAllowed(request.method or "")
+        response = route.handler(request, *args, **kwargs)
         if isinstance(response, Response):  # the error file is streamed, not a Response
             authorization.check_response(request, response.data)
         return response
 
-    get = post = delete = dispatch_route
+    get = post = delete = dispatch_route  # type: ignore[assignment]  # as dispatch_route
 
 
-def _view(*routes: Route):
+def _view(*routes: Route) -> Callable[..., HttpResponseBase]:
     return ImportView.as_view(
         routes={r.method: r for r in routes}, http_method_names=[r.method.lower() for r in routes]
     )

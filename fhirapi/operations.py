@@ -12,8 +12,14 @@ Reading a job's status needs `r` on SearchParameter.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import cast
+
+from django.http.response import HttpResponseBase
 from django.urls import re_path
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from directory import registry, reindex
 from directory.customparams import RESOURCE_TYPE as SEARCH_PARAMETER
@@ -31,7 +37,7 @@ from .views import FHIRView
 REINDEX = "reindex"
 
 
-def start(request, resource_type: str = "") -> Response:
+def start(request: Request, resource_type: str = "") -> Response:
     if resource_type:
         check_type(resource_type)
     job = reindex.start_job(resource_type)
@@ -50,7 +56,7 @@ def start(request, resource_type: str = "") -> Response:
     return Response(body, status=202, headers={"Content-Location": location})
 
 
-def status(request, job_id: str) -> Response:
+def status(request: Request, job_id: str) -> Response:
     job = reindex.ReindexJob.objects.filter(pk=int(job_id)).first()
     if job is None:
         raise NotFound(f"No reindex job {job_id}")
@@ -78,7 +84,8 @@ def job_parameters(job: reindex.ReindexJob) -> dict:
 class OperationPermission(ScopePermission):
     """The grants an operation needs, decided by the one authorization decision point."""
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        view = cast(FHIRView, view)  # the permission of OperationView only
         route = view.route_for(request)
         if route is None:
             return True
@@ -104,7 +111,7 @@ class OperationView(FHIRView):
     permission_classes = [OperationPermission]
 
 
-def _view(route: Route):
+def _view(route: Route) -> Callable[..., HttpResponseBase]:
     methods = [route.method.lower()]
     return OperationView.as_view(routes={route.method: route}, http_method_names=methods)
 

@@ -34,15 +34,22 @@ def _pairs(header: str) -> Iterator[tuple[str, str]]:
 
 def parse_prefer(header: str | None) -> Preferences:
     """Known preferences from the header; unknown ones are ignored, as RFC 7240 asks."""
-    found: dict[str, str | bool] = {}
+    return_: str | None = None  # the first one given wins
+    handling: str | None = None
+    respond_async = False
     for name, value in _pairs(header or ""):
         if name == "return" and value.lower() in RETURN_VALUES:
-            found.setdefault("return_", RETURN_VALUES[value.lower()])
+            return_ = return_ or RETURN_VALUES[value.lower()]
         elif name == "handling" and value.lower() in HANDLING_VALUES:
-            found.setdefault("handling", HANDLING_VALUES[value.lower()])
+            handling = handling or HANDLING_VALUES[value.lower()]
         elif name == "respond-async" and not value:
-            found["respond_async"] = True
-    return Preferences(**found)
+            respond_async = True
+    default = Preferences()
+    return Preferences(
+        return_=return_ or default.return_,
+        handling=handling or default.handling,
+        respond_async=respond_async,
+    )
 
 
 def preferences(request: HttpRequest) -> Preferences:

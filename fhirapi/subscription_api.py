@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from django.conf import settings
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from directory import storage
@@ -45,7 +47,9 @@ OPERATIONS = (
 
 
 @contextmanager
-def checked(request, resource_type: str, content, logical_id: str) -> Iterator:
+def checked(
+    request: Request, resource_type: str, content: dict[str, Any], logical_id: str
+) -> Iterator[dict[str, Any]]:
     """Around a create or update: the content to store (a Subscription's is checked first)."""
     if resource_type != RESOURCE_TYPE:
         yield content
@@ -56,9 +60,13 @@ def checked(request, resource_type: str, content, logical_id: str) -> Iterator:
 
 
 @contextmanager
-def client_write(request, content, logical_id: str) -> Iterator[dict]:
+def client_write(
+    request: Request, content: dict[str, Any], logical_id: str
+) -> Iterator[dict[str, Any]]:
     """Around a client's create or update of a Subscription: the content to store."""
     client = context_of(request).client
+    if client is None:  # unreachable: authorize_subscription refused a client-less write
+        raise authorization.Denied("subscription-interaction")
     topic = topics.topic(content.get("criteria", "")) if isinstance(content, dict) else None
     if topic is not None:
         authorization.authorize_subscription_topic(request, topic.resource_type)
@@ -72,7 +80,7 @@ def client_write(request, content, logical_id: str) -> Iterator[dict]:
         yield checked
 
 
-def status(request, resource_type: str, logical_id: str) -> Response:
+def status(request: Request, resource_type: str, logical_id: str) -> Response:
     """`$status`: a searchset Bundle holding the subscription's SubscriptionStatus."""
     channel = Channel.objects.filter(logical_id=logical_id).exclude(status=Channel.OFF).first()
     if channel is None and not Channel.objects.filter(logical_id=logical_id).exists():
@@ -88,7 +96,7 @@ def status(request, resource_type: str, logical_id: str) -> Response:
     return Response(bundle)
 
 
-def topic_list(request, resource_type: str) -> Response:
+def topic_list(request: Request, resource_type: str) -> Response:
     """`$topic-list` (Backport IG): the canonical URL of every topic this server offers."""
     return Response(
         {

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import cast
+
+from django.http.response import HttpResponseBase
 from django.urls import re_path
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from security.context import context_of
 
@@ -16,7 +22,8 @@ from .views import FHIRView
 class SubscriptionOperationPermission(ScopePermission):
     """`$status` is a read of the owner's Subscription; `$topic-list` needs a registered client."""
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        view = cast(FHIRView, view)  # the permission of SubscriptionOperationView only
         route = view.route_for(request)
         if route is None:
             return True
@@ -37,7 +44,7 @@ class SubscriptionOperationView(FHIRView):
     permission_classes = [SubscriptionOperationPermission]
 
 
-def _view(route: Route):
+def _view(route: Route) -> Callable[..., HttpResponseBase]:
     return SubscriptionOperationView.as_view(routes={"GET": route}, http_method_names=["get"])
 
 

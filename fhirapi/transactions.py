@@ -19,15 +19,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from http import HTTPStatus
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
 from django.db import OperationalError, transaction
+from rest_framework.request import Request
 
 from directory import storage
 from directory.errors import Conflict, FHIRError, InvalidRequest, NotFound
 from directory.formats import instant
+from directory.models import Resource, ResourceVersion
 from directory.registry import RESOURCE_TYPES
 from directory.search import SearchRequest, search
 from directory.stored import StoredResource
@@ -40,6 +44,7 @@ from .links import base_url, resource_url
 from .prefer import Preferences, preferences
 
 logger = logging.getLogger("fhirapi")
+T = TypeVar("T")
 
 RESPONSE_TYPES = {"batch": "batch-response", "transaction": "transaction-response"}
 # FHIR's transaction processing order by method; PATCH is not offered by this server.
@@ -94,7 +99,7 @@ class Result:
     """What one entry did: the row it wrote or read, or a search's Bundle."""
 
     status: int
-    row: object | None = None  # Resource or ResourceVersion
+    row: Resource | ResourceVersion | None = None
     written: bool = False
     bundle: dict | None = None
     message: str = ""
@@ -102,13 +107,13 @@ class Result:
 
 @dataclass
 class Run:
-    request: object
+    request: Request
     base: str
     prefer: Preferences
     references: dict[str, str] = field(default_factory=dict)  # fullUrl -> "Type/id"
 
 
-def process(request, body: dict) -> dict:
+def process(request: Request, body: dict[str, Any]) -> dict[str, Any]:
     """The batch-response or transaction-response to a posted Bundle."""
     kind = _bundle_kind(body)
     raws = body.get("entry") or []
@@ -134,7 +139,7 @@ def _bundle_kind(body: dict) -> str:
 # ---------------------------------------------------------------- parsing entries
 
 
-def parse_entry(index: int, raw, base: str) -> Entry:
+def parse_entry(index: int, raw: Any, base: str) -> Entry:
     """An entry's request as an Entry; 400 (or 404 for a type this server lacks) when malformed."""
     request = raw.get("request") if isinstance(raw, dict) else None
     if not isinstance(request, dict) or not all(
@@ -205,7 +210,7 @@ def _with_params(entry: Entry, query: str, request: dict) -> Entry:
     return entry
 
 
-def _with_body(entry: Entry, resource) -> Entry:
+def _with_body(entry: Entry, resource: Any) -> Entry:
     if entry.method not in ("POST", "PUT"):
         return entry
     if not isinstance(resource, dict):
@@ -215,6 +220,13 @@ def _with_body(entry: Entry, resource) -> Entry:
             f"The entry's resource is not a {entry.resource_type}", expression=["resourceType"]
         )
     return replace(entry, resource=resource)
+
+
+def _present(value: T | None, what: str) -> T:
+    """A part of the entry its interaction guarantees (parse_entry took it from the URL or body)."""
+    if value is None:
+        raise InvalidRequest(f"The entry has no {what}")
+    return value
 
 
 def _authorize(run: Run, entry: Entry) -> None:
@@ -227,7 +239,7 @@ def _authorize(run: Run, entry: Entry) -> None:
 def _create(run: Run, entry: Entry) -> Result:
     result = storage.create(
         entry.resource_type,
-        entry.resource,
+        _present(entry.resource, "resource"),
         if_none_exist=entry.if_none_exist,
         logical_id=entry.logical_id,
     )
@@ -246,8 +258,8 @@ def _update(run: Run, entry: Entry) -> Result:
     return _written(
         storage.update(
             entry.resource_type,
-            entry.logical_id,
-            entry.resource,
+            _present(entry.logical_id, "id"),
+            _present(entry.resource, "resource"),
             if_match=entry.if_match,
             before_create=guard,
         )
@@ -259,8 +271,8 @@ def _conditional_update(run: Run, entry: Entry) -> Result:
     return _written(
         storage.conditional_update(
             entry.resource_type,
-            entry.params,
-            entry.resource,
+            _present(entry.params, "criteria"),
+            _present(entry.resource, "resource"),
             if_match=entry.if_match,
             before_create=guard,
         )
@@ -268,21 +280,23 @@ def _conditional_update(run: Run, entry: Entry) -> Result:
 
 
 def _delete(run: Run, entry: Entry) -> Result:
-    storage.delete(entry.resource_type, entry.logical_id)
+    storage.delete(entry.resource_type, _present(entry.logical_id, "id"))
     return Result(204)
 
 
 def _conditional_delete(run: Run, entry: Entry) -> Result:
-    deleted = storage.conditional_delete(entry.resource_type, entry.params)
+    deleted = storage.conditional_delete(entry.resource_type, _present(entry.params, "criteria"))
     return Result(204, message=f"Deleted {deleted}" if deleted else "")
 
 
 def _read(run: Run, entry: Entry) -> Result:
-    return Result(200, storage.read(entry.resource_type, entry.logical_id))
+    return Result(200, storage.read(entry.resource_type, _present(entry.logical_id, "id")))
 
 
 def _vread(run: Run, entry: Entry) -> Result:
-    return Result(200, storage.vread(entry.resource_type, entry.logical_id, entry.version_id))
+    logical_id = _present(entry.logical_id, "id")
+    version_id = _present(entry.version_id, "version id")
+    return Result(200, storage.vread(entry.resource_type, logical_id, version_id))
 
 
 def _search(run: Run, entry: Entry) -> Result:
@@ -314,9 +328,9 @@ def _status(code: int) -> str:
     return f"{code} {HTTPStatus(code).phrase}"
 
 
-def _response_entry(run: Run, result: Result) -> dict:
-    entry: dict = {}
-    response: dict = {"status": _status(result.status)}
+def _response_entry(run: Run, result: Result) -> dict[str, Any]:
+    entry: dict[str, Any] = {}
+    response: dict[str, Any] = {"status": _status(result.status)}
     row = result.row
     if row is not None:
         entry["fullUrl"] = resource_url(run.base, row.resource_type, row.logical_id)
@@ -326,7 +340,7 @@ def _response_entry(run: Run, result: Result) -> dict:
         response["lastModified"] = instant(row.last_updated)
         # Prefer chooses what a write returns, as for a single create or update.
         if not result.written or run.prefer.return_ == "representation":
-            entry["resource"] = StoredResource(row.resource_type, row.content)
+            entry["resource"] = StoredResource(row.resource_type, row.live_content())
         elif run.prefer.return_ == "OperationOutcome":
             response["outcome"] = outcome("information", "informational", result.message)
     elif result.bundle is not None:
@@ -348,7 +362,7 @@ def _at_entry(exc: FHIRError, index: int) -> FHIRError:
     return FHIRError(exc.diagnostics, issues=issues, status=exc.status, code=exc.code)
 
 
-def _rewrite(node, references: dict[str, str]):
+def _rewrite(node: Any, references: dict[str, str]) -> Any:
     """A copy of `node` with every `reference` to a Bundle entry replaced by its `Type/id`."""
     if isinstance(node, list):
         return [_rewrite(item, references) for item in node]
@@ -378,11 +392,11 @@ def _target(reference: str, references: dict[str, str]) -> str:
 # ---------------------------------------------------------------- batch
 
 
-def _batch(run: Run, raws: list) -> list[dict]:
+def _batch(run: Run, raws: list[Any]) -> list[dict[str, Any]]:
     return [_batch_entry(run, index, raw) for index, raw in enumerate(raws)]
 
 
-def _batch_entry(run: Run, index: int, raw) -> dict:
+def _batch_entry(run: Run, index: int, raw: Any) -> dict[str, Any]:
     with authorization.entry_decisions(run.request, index):
         try:
             entry = parse_entry(index, raw, run.base)
@@ -404,7 +418,7 @@ def _batch_entry(run: Run, index: int, raw) -> dict:
 # ---------------------------------------------------------------- transaction
 
 
-def _step(run: Run, entry: Entry, action: Callable):
+def _step(run: Run, entry: Entry, action: Callable[[], T]) -> T:
     """Run one step of an entry, its decisions and its error labelled with the entry."""
     with authorization.entry_decisions(run.request, entry.index):
         try:
@@ -413,8 +427,8 @@ def _step(run: Run, entry: Entry, action: Callable):
             raise _at_entry(exc, entry.index) from None
 
 
-def _parse_all(run: Run, raws: list) -> list[Entry]:
-    entries = []
+def _parse_all(run: Run, raws: list[Any]) -> list[Entry]:
+    entries: list[Entry] = []
     for index, raw in enumerate(raws):
         try:
             entries.append(parse_entry(index, raw, run.base))
@@ -435,7 +449,7 @@ def _parse_all(run: Run, raws: list) -> list[Entry]:
     return entries
 
 
-def _transaction(run: Run, raws: list) -> list[dict]:
+def _transaction(run: Run, raws: list[Any]) -> list[dict[str, Any]]:
     try:
         return _transaction_entries(run, raws)
     except OperationalError as exc:
@@ -448,47 +462,53 @@ def _transaction(run: Run, raws: list) -> list[dict]:
         ) from None
 
 
-def _transaction_entries(run: Run, raws: list) -> list[dict]:
+def _transaction_entries(run: Run, raws: list[Any]) -> list[dict[str, Any]]:
     entries = _parse_all(run, raws)
     # Every entry is authorised before anything is written.
     for entry in entries:
-        _step(run, entry, lambda entry=entry: _authorize(run, entry))
+        _step(run, entry, partial(_authorize, run, entry))
     by_method = {method: [e for e in entries if e.method == method] for method in TRANSACTION_ORDER}
     results: dict[int, Result] = {}
     with transaction.atomic():
         with storage.deferred_integrity():
             identities = _delete_all(run, by_method["DELETE"], results)
             writes = [
-                _step(run, e, lambda e=e: _settle(run, e, results))
+                _step(run, e, partial(_settle, run, e, results))
                 for e in by_method["POST"] + by_method["PUT"]
             ]
-            _check_identities(identities + [(e.resource_type, e.logical_id) for e in writes])
+            _check_identities(
+                identities + [(e.resource_type, _present(e.logical_id, "id")) for e in writes]
+            )
             for entry in writes:
                 if entry.index not in results:  # a conditional create's match writes nothing
-                    results[entry.index] = _step(run, entry, lambda e=entry: _write(run, e))
+                    results[entry.index] = _step(run, entry, partial(_write, run, entry))
         for entry in by_method["GET"]:
-            results[entry.index] = _step(run, entry, lambda e=entry: _execute(run, e))
+            results[entry.index] = _step(run, entry, partial(_execute, run, entry))
     return [_response_entry(run, results[index]) for index in range(len(entries))]
 
 
-def _delete_all(run: Run, entries: list[Entry], results: dict) -> list[tuple[str, str]]:
+def _delete_all(
+    run: Run, entries: list[Entry], results: dict[int, Result]
+) -> list[tuple[str, str]]:
     """Run the deletes; the identities they touched."""
-    identities = []
+    identities: list[tuple[str, str]] = []
     for entry in entries:
         if entry.interaction == "delete":
-            identities.append((entry.resource_type, entry.logical_id))
-            results[entry.index] = _step(run, entry, lambda e=entry: _delete(run, e))
+            identities.append((entry.resource_type, _present(entry.logical_id, "id")))
+            results[entry.index] = _step(run, entry, partial(_delete, run, entry))
             continue
-        deleted = _step(
-            run, entry, lambda e=entry: storage.conditional_delete(e.resource_type, e.params)
-        )
+        deleted = _step(run, entry, partial(_delete_matching, entry))
         if deleted is not None:
             identities.append((deleted.resource_type, deleted.logical_id))
         results[entry.index] = Result(204)
     return identities
 
 
-def _settle(run: Run, entry: Entry, results: dict) -> Entry:
+def _delete_matching(entry: Entry) -> Resource | None:
+    return storage.conditional_delete(entry.resource_type, _present(entry.params, "criteria"))
+
+
+def _settle(run: Run, entry: Entry, results: dict[int, Result]) -> Entry:
     """The entry with its identity settled and its fullUrl registered for references.
 
     A conditional create that matches is answered here, into `results`: it writes nothing.
@@ -505,11 +525,12 @@ def _settle(run: Run, entry: Entry, results: dict) -> Entry:
                 )
         entry = replace(entry, logical_id=logical_id, if_none_exist=None)
     elif entry.interaction == "conditional-update":
+        resource = _present(entry.resource, "resource")
         logical_id = storage.conditional_target(
-            resource_type, entry.params, entry.resource.get("id")
+            resource_type, _present(entry.params, "criteria"), resource.get("id")
         )
         entry = replace(entry, interaction="update", logical_id=logical_id)
-        entry = replace(entry, resource={**entry.resource, "id": logical_id})
+        entry = replace(entry, resource={**resource, "id": logical_id})
     if entry.full_url:
         run.references[entry.full_url] = f"{resource_type}/{entry.logical_id}"
     return entry
@@ -517,7 +538,7 @@ def _settle(run: Run, entry: Entry, results: dict) -> Entry:
 
 def _check_identities(identities: list[tuple[str, str]]) -> None:
     """FHIR forbids two entries of one transaction acting on the same resource."""
-    seen = set()
+    seen: set[tuple[str, str]] = set()
     for identity in identities:
         if identity in seen:
             raise InvalidRequest(

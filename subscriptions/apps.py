@@ -6,7 +6,7 @@ class SubscriptionsConfig(AppConfig):
     verbose_name = "Topic-based subscriptions"
     default_auto_field = "django.db.models.BigAutoField"
 
-    def ready(self):
+    def ready(self) -> None:
         # Storage announces every change inside its transaction; the outbox listens there.
         from directory import events
 

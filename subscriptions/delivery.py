@@ -31,7 +31,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.expressions import CombinedExpression
 from django.utils import timezone
 
 from security.models import ApiClient
@@ -146,9 +147,7 @@ def _numbered(channel: Channel, events: list[Event]) -> list[Event]:
     return events
 
 
-def _attempts_plus_one():
-    from django.db.models import F
-
+def _attempts_plus_one() -> CombinedExpression:
     return F("attempts") + 1
 
 
@@ -230,13 +229,15 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     needs a custom transport adapter and pool in requests/urllib3.
     """
 
-    def __init__(self, target: channels.Target, timeout: float):
-        super().__init__(target.host, target.port, timeout=timeout, context=_tls_context())
+    def __init__(self, target: channels.Target, timeout: float) -> None:
+        tls = _tls_context()
+        super().__init__(target.host, target.port, timeout=timeout, context=tls)
         self._address = target.address
+        self._tls = tls  # the base class keeps it too, but privately
 
-    def connect(self):
+    def connect(self) -> None:
         sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):
@@ -244,7 +245,7 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
         super().__init__(target.host, target.port, timeout=timeout)
         self._address = target.address
 
-    def connect(self):
+    def connect(self) -> None:
         self.sock = socket.create_connection((self._address, self.port), self.timeout)
 
 

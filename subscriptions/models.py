@@ -40,7 +40,7 @@ class Channel(models.Model):
     class Meta:
         indexes = [models.Index(fields=["status", "topic"], name="subs_channel_status_idx")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"Subscription/{self.logical_id} ({self.status})"
 
 
@@ -63,5 +63,5 @@ class Event(models.Model):
             models.UniqueConstraint(fields=["channel", "number"], name="subs_event_number_uniq")
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"event {self.number} of {self.channel_id}"

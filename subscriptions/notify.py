@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -32,10 +34,10 @@ def _url(relative: str) -> str:
 
 
 def status_parameters(
-    channel: Channel, kind: str, events: list[Event] = (), status: str | None = None
+    channel: Channel, kind: str, events: Sequence[Event] = (), status: str | None = None
 ) -> dict:
     """The SubscriptionStatus (R4: Parameters) of one notification or `$status` answer."""
-    parameters = [
+    parameters: list[dict[str, Any]] = [
         {
             "name": "subscription",
             "valueReference": {"reference": _url(f"{RESOURCE_TYPE}/{channel.logical_id}")},
@@ -46,7 +48,7 @@ def status_parameters(
         {"name": "events-since-subscription-start", "valueString": str(generated(channel))},
     ]
     for event in events:
-        parts = [
+        parts: list[dict[str, Any]] = [
             {"name": "event-number", "valueString": str(event.number)},
             {"name": "timestamp", "valueInstant": instant(event.occurred)},
         ]
@@ -73,7 +75,7 @@ def _focus(event: Event) -> str:
 
 
 def notification(
-    channel: Channel, kind: str, events: list[Event] = (), status: str | None = None
+    channel: Channel, kind: str, events: Sequence[Event] = (), status: str | None = None
 ) -> dict:
     """A notification Bundle: handshake, heartbeat or event-notification."""
     status_entry = {
@@ -98,17 +100,18 @@ def notification(
 def _resource_entry(channel: Channel, event: Event) -> dict:
     method, status = METHODS[event.interaction]
     relative = f"{event.resource_type}/{event.logical_id}"
-    entry = {
+    response: dict[str, str] = {"status": status}
+    entry: dict[str, Any] = {
         "fullUrl": _url(relative),
         "request": {"method": method, "url": event.resource_type if method == "POST" else relative},
-        "response": {"status": status},
+        "response": response,
     }
     if channel.payload == "full-resource" and event.interaction != "delete":
         content = _version_content(event)
         if content is not None:
             entry["resource"] = content
-            entry["response"]["etag"] = f'W/"{event.version_id}"'  # Bundle.entry.response.etag
-            entry["response"]["lastModified"] = content["meta"]["lastUpdated"]
+            response["etag"] = f'W/"{event.version_id}"'  # Bundle.entry.response.etag
+            response["lastModified"] = content["meta"]["lastUpdated"]
     return entry
 
 
@@ -118,4 +121,4 @@ def _version_content(event: Event) -> dict | None:
         version = storage.vread(event.resource_type, event.logical_id, str(event.version_id))
     except FHIRError:
         return None
-    return json.loads(version.content)
+    return json.loads(version.live_content())  # vread() refuses a deletion

@@ -11,6 +11,7 @@ row is deleted only after the subscriber answered 2xx, so a crash after the comm
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from django.utils import timezone
 
@@ -53,7 +54,7 @@ def _matches(channel: Channel, change: Change) -> bool:
     return False
 
 
-def _event(channel: Channel, change: Change, now) -> Event:
+def _event(channel: Channel, change: Change, now: datetime) -> Event:
     return Event(
         channel=channel,
         resource_type=change.resource_type,

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 from urllib.parse import parse_qsl
 
 from django.conf import settings
@@ -181,7 +183,7 @@ def _payload(channel: dict) -> str:
     return content
 
 
-def _end(content: dict):
+def _end(content: dict) -> datetime | None:
     """Subscription.end as an aware datetime (validated as an instant already), or None."""
     from django.utils.dateparse import parse_datetime
 
@@ -192,7 +194,7 @@ def _end(content: dict):
     return moment
 
 
-def _extension(element: dict, url: str, value_key: str):
+def _extension(element: dict, url: str, value_key: str) -> Any:
     for extension in element.get("extension") or []:
         if extension.get("url") == url:
             return extension.get(value_key)
@@ -243,7 +245,7 @@ def set_status(channel: Channel, status: str, error: str = "") -> None:
         if locked.status == status:
             return
         row = storage.read(RESOURCE_TYPE, locked.logical_id)
-        content = json.loads(row.content)
+        content = json.loads(row.live_content())  # read() refuses a deleted one
         content["status"] = status
         if error:
             content["error"] = error  # R4 Subscription.error: the last failure, for the client

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import signal
 import time
+from argparse import ArgumentParser
+from types import FrameType
+from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
@@ -19,16 +22,16 @@ from subscriptions.delivery import run_pass
 class Command(BaseCommand):
     help = "Send subscription handshakes, event notifications and heartbeats."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--once", action="store_true", help="one pass, then exit")
         parser.add_argument(
             "--interval", type=float, default=1.0, help="seconds between passes (default 1)"
         )
 
-    def handle(self, *args, once: bool = False, interval: float = 1.0, **options):
+    def handle(self, *args: Any, once: bool = False, interval: float = 1.0, **options: Any) -> None:
         stopping = {"now": False}
 
-        def stop(signum, frame):
+        def stop(signum: int, frame: FrameType | None) -> None:
             stopping["now"] = True  # finish the pass under way, then exit
 
         if not once:
