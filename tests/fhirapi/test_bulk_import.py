@@ -3,6 +3,7 @@ kick-off, polling, manifest, line errors, ownership, scopes, size limit, cancell
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import threading
@@ -11,9 +12,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 
-from directory import bulkload, events, indexing, storage
+from directory import bulkimport_jobs, bulkload, events, indexing, storage
 from directory.models import Resource, ResourceVersion, TokenIndex
 from tests.factories import make_npi
 
@@ -36,6 +37,30 @@ def _npi(n: int) -> list[dict]:
     return [{"system": "http://hl7.org/fhir/sid/us-npi", "value": make_npi(7_000 + n)}]
 
 
+# SQLite's in-memory test database is shared between threads in shared-cache mode, where a
+# reader meeting another connection's write fails at once ("database table is locked") instead
+# of waiting. On SQLite a job therefore runs only between the test's requests (as the export
+# tests do); on PostgreSQL requests and jobs overlap freely.
+JOB_RUNNING = threading.Lock()
+
+
+def between_runs():
+    return JOB_RUNNING if connection.vendor == "sqlite" else contextlib.nullcontext()
+
+
+@pytest.fixture(autouse=True)
+def _sqlite_requests_between_job_runs(monkeypatch):
+    if connection.vendor != "sqlite":
+        return
+    run = bulkimport_jobs._run_in_thread
+
+    def exclusive(job_id):
+        with JOB_RUNNING:
+            run(job_id)
+
+    monkeypatch.setattr(bulkimport_jobs, "_run_in_thread", exclusive)
+
+
 @pytest.fixture
 def importer(live_server, credentials, token_issuer):
     """Send `$import` requests as a client (the registered one by default) with given scopes."""
@@ -49,7 +74,8 @@ def importer(live_server, credentials, token_issuer):
             **kwargs.pop("headers", {}),
         }
         url = path if path.startswith("http") else f"{live_server.url}/fhir/{path}"
-        return requests.request(method, url, headers=headers, timeout=30, **kwargs)
+        with between_runs():
+            return requests.request(method, url, headers=headers, timeout=30, **kwargs)
 
     return send
 
