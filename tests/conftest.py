@@ -15,6 +15,7 @@ from tests.browser_support import chromium, csp_violations
 from tests.credentials import make_token_issuer, register_client, register_directory_client
 from tests.security.pki import CLIENT_B_DNS, PKI, build_pki
 from tests.security.trust import register_community
+from tests.servers import reload_live_server_middleware
 
 FHIR_JSON = "application/fhir+json"
 E2E = Path(__file__).parent / "e2e"
@@ -82,6 +83,15 @@ def _fresh_security_caches():
     yield
     for clear in caches:
         clear()
+
+
+@pytest.fixture(autouse=True)
+def _live_server_follows_settings(request):
+    """pytest-django's live server is session-wide and builds its middleware once: a test that
+    rebuilt it for a chain of its own (the security tests do) must not hand that chain to the
+    next test using the server, so each one starts with the chain its settings name."""
+    if "live_server" in request.fixturenames:
+        reload_live_server_middleware(request.getfixturevalue("live_server"))
 
 
 @pytest.fixture(autouse=True)

@@ -112,3 +112,18 @@ def wait_until_serving(url: str, process, seconds: float = 30) -> None:
 
 def all_logs(logs: Path) -> str:
     return "\n".join(path.read_text(errors="replace") for path in sorted(logs.glob("*.log")))
+
+
+def reload_live_server_middleware(live_server) -> None:
+    """Rebuild every chain of pytest-django's live server from settings.MIDDLEWARE.
+
+    The live server is session-wide and builds its chains once; its media-files wrapper
+    (MEDIA_URL is empty, so it claims every path) runs its own chain, not only the innermost.
+    """
+    from django.core.handlers.wsgi import WSGIHandler
+
+    handler = live_server.thread.httpd.get_app()
+    while handler is not None:
+        if isinstance(handler, WSGIHandler):
+            handler.load_middleware()
+        handler = getattr(handler, "application", None)

@@ -7,8 +7,9 @@ Import the header helpers from `tests.security.pki` (`cert_headers`, `http_heade
 from __future__ import annotations
 
 import pytest
-from django.core.handlers.wsgi import WSGIHandler
 from django.test import override_settings
+
+from tests.servers import reload_live_server_middleware
 
 from .pki import CLIENT_A_DNS, CLIENT_B_DNS
 from .trust import register_client, register_community
@@ -92,16 +93,6 @@ def cert_client(trust_community):
 def cert_client_b(trust_community_b):
     """ApiClient "Client B" in community B, recognised by its leaf's SAN DNS name."""
     return register_client("Client B", trust_community_b, dns=CLIENT_B_DNS)
-
-
-def reload_live_server_middleware(live_server) -> None:
-    """Rebuild every chain of the live server from settings.MIDDLEWARE: its media-files wrapper
-    (MEDIA_URL is empty, so it claims every path) runs its own chain, not only the innermost."""
-    handler = live_server.thread.httpd.get_app()
-    while handler is not None:
-        if isinstance(handler, WSGIHandler):
-            handler.load_middleware()
-        handler = getattr(handler, "application", None)
 
 
 def use_middleware(live_server, settings, middleware: list[str]):

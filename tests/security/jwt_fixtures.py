@@ -22,6 +22,7 @@ from joserfc.jwk import ECKey, KeySet, RSAKey
 from security.context import context_of
 from security.models import ApiClient
 from security.tokens import clear_issuer_cache
+from tests.servers import reload_live_server_middleware
 
 # The fixtures; test modules take them with `from .jwt_fixtures import *`.
 __all__ = ["chain", "issuers_file", "jwt_keys", "jwt_settings", "live_chain"]
@@ -171,17 +172,8 @@ def bearer(token: str) -> dict:
 @pytest.fixture
 def live_chain(live_server, chain):
     """The live server with the checks enabled; its handlers are rebuilt, then restored."""
-    original = [name for name in chain.MIDDLEWARE if name not in (FAKE_CLIENT_CHECK, *CHAIN)]
-    _reload_middleware(live_server)
+    original = chain.MIDDLEWARE[: -(len(CHAIN) + 1)]  # as `chain` found it: appended at the end
+    reload_live_server_middleware(live_server)
     yield live_server
     chain.MIDDLEWARE = original
-    _reload_middleware(live_server)
-
-
-def _reload_middleware(live_server) -> None:
-    # The live server is session-wide and built its middleware chain when it started.
-    app = live_server.thread.httpd.get_app()
-    while app is not None:
-        if hasattr(app, "load_middleware"):
-            app.load_middleware()
-        app = getattr(app, "application", None)
+    reload_live_server_middleware(live_server)

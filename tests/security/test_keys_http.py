@@ -2,7 +2,6 @@
 
 import pytest
 import requests
-from django.core.handlers.wsgi import WSGIHandler
 from django.test import override_settings
 
 from security import keys
@@ -10,6 +9,7 @@ from security.context import context_of
 from security.keys import issue_key, retire_key
 from security.models import ApiClient
 from security.refusal import REASONS
+from tests.servers import reload_live_server_middleware
 
 from .factories import ApiClientFactory
 
@@ -39,16 +39,6 @@ class SimulatedCertificateMiddleware:
         return response
 
 
-def _reload_middleware(live_server) -> None:
-    """Rebuild every chain of the live server: its media-files wrapper (MEDIA_URL is empty, so
-    it claims every path) runs its own chain, not only the innermost WSGIHandler does."""
-    handler = live_server.thread.httpd.get_app()
-    while handler is not None:
-        if isinstance(handler, WSGIHandler):
-            handler.load_middleware()
-        handler = getattr(handler, "application", None)
-
-
 @pytest.fixture
 def server(live_server, settings):
     """The live server's FHIR base with the key check right after the security headers."""
@@ -56,12 +46,12 @@ def server(live_server, settings):
     rest = [m for m in original if m != HEADERS_MIDDLEWARE]
     settings.MIDDLEWARE = [HEADERS_MIDDLEWARE, SIMULATED_CERT, API_KEY, *rest]
     # The live server builds its chain once per session: rebuild it now and again afterwards.
-    _reload_middleware(live_server)
+    reload_live_server_middleware(live_server)
     keys.clear_cache()
     yield f"{live_server.url}/fhir"
     keys.clear_cache()
     with override_settings(MIDDLEWARE=original):
-        _reload_middleware(live_server)
+        reload_live_server_middleware(live_server)
 
 
 @pytest.fixture
