@@ -2,46 +2,33 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
 import time
 from datetime import timedelta
 
 import pytest
 import requests
 from django.core.management import call_command
-from django.db import connection
 from django.utils import timezone
 
 from directory import bulkload, export
 from directory.models import Resource
 from security.models import RequestAudit
 from tests.factories import FACTORIES
+from tests.sqlite_jobs import JobTurns
 
 from .conftest import FHIR_JSON
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ASYNC = {"Prefer": "respond-async"}
-# SQLite's in-memory test database is shared between threads in shared-cache mode, where a
-# reader meeting another connection's write fails at once ("database table is locked") instead
-# of waiting on the busy timeout as a database file does. On SQLite the tests therefore poll only
-# between job runs; on PostgreSQL they poll while the job runs.
-JOB_RUNNING = threading.Lock()
+TURNS = JobTurns()  # on SQLite, jobs run between the test's requests (see tests/sqlite_jobs.py)
+between_runs = TURNS.between_runs
 
 
 @pytest.fixture(autouse=True)
 def _sqlite_polls_between_runs(monkeypatch):
-    if connection.vendor != "sqlite":
-        return
-    run = export._run_in_thread
-
-    def exclusive(job_id):
-        with JOB_RUNNING:
-            run(job_id)
-
-    monkeypatch.setattr(export, "_run_in_thread", exclusive)
+    TURNS.wrap(monkeypatch, export)
 
 
 @pytest.fixture(autouse=True)
@@ -82,10 +69,6 @@ def finished(fhir, status_url: str, scope="system/*.rs") -> requests.Response:
         assert answer.headers["X-Progress"]
         time.sleep(min(0.2, float(answer.headers["Retry-After"])))
     raise AssertionError("export did not finish")
-
-
-def between_runs():
-    return JOB_RUNNING if connection.vendor == "sqlite" else contextlib.nullcontext()
 
 
 def exported(fhir, scope="system/*.rs", path="$export", **params) -> dict:

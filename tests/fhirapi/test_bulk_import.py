@@ -3,7 +3,6 @@ kick-off, polling, manifest, line errors, ownership, scopes, size limit, cancell
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import threading
@@ -12,11 +11,12 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 
 from directory import bulkimport_jobs, bulkload, events, indexing, storage
 from directory.models import Resource, ResourceVersion, TokenIndex
 from tests.factories import make_npi
+from tests.sqlite_jobs import JobTurns
 
 from .conftest import FHIR_JSON, body_for
 
@@ -37,28 +37,13 @@ def _npi(n: int) -> list[dict]:
     return [{"system": "http://hl7.org/fhir/sid/us-npi", "value": make_npi(7_000 + n)}]
 
 
-# SQLite's in-memory test database is shared between threads in shared-cache mode, where a
-# reader meeting another connection's write fails at once ("database table is locked") instead
-# of waiting. On SQLite a job therefore runs only between the test's requests (as the export
-# tests do); on PostgreSQL requests and jobs overlap freely.
-JOB_RUNNING = threading.Lock()
-
-
-def between_runs():
-    return JOB_RUNNING if connection.vendor == "sqlite" else contextlib.nullcontext()
+TURNS = JobTurns()  # on SQLite, jobs run between the test's requests (see tests/sqlite_jobs.py)
+between_runs = TURNS.between_runs
 
 
 @pytest.fixture(autouse=True)
 def _sqlite_requests_between_job_runs(monkeypatch):
-    if connection.vendor != "sqlite":
-        return
-    run = bulkimport_jobs._run_in_thread
-
-    def exclusive(job_id):
-        with JOB_RUNNING:
-            run(job_id)
-
-    monkeypatch.setattr(bulkimport_jobs, "_run_in_thread", exclusive)
+    TURNS.wrap(monkeypatch, bulkimport_jobs)
 
 
 @pytest.fixture
