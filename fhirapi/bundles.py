@@ -7,12 +7,11 @@ from typing import Any
 
 from django.utils import timezone
 
-from directory.formats import instant
+from directory.formats import etag, instant
 from directory.models import ResourceVersion
 from directory.search import SearchEntry, SearchResult
 from directory.stored import StoredResource
 
-from .headers import etag
 from .links import resource_url, with_query
 
 _STATUS_TEXT = {"200": "200 OK", "201": "201 Created", "204": "204 No Content"}

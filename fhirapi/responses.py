@@ -7,10 +7,10 @@ from datetime import datetime
 from django.utils.http import http_date
 from rest_framework.response import Response
 
+from directory.formats import etag
 from directory.models import Resource, ResourceVersion
 
 from .exceptions import outcome
-from .headers import etag
 from .links import version_url
 from .prefer import Preferences
 from .renderers import RawJSON

@@ -30,7 +30,7 @@ from rest_framework.request import Request
 
 from directory import storage
 from directory.errors import Conflict, FHIRError, InvalidRequest, NotFound
-from directory.formats import instant
+from directory.formats import etag, instant
 from directory.models import Resource, ResourceVersion
 from directory.registry import RESOURCE_TYPES
 from directory.search import SearchRequest, search
@@ -39,7 +39,6 @@ from directory.stored import StoredResource
 from . import authorization, bundles
 from .criteria import TRANSPORT_PARAMS, criteria_pairs
 from .exceptions import outcome
-from .headers import etag
 from .links import base_url, resource_url
 from .prefer import Preferences, preferences
 

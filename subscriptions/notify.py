@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from directory import storage
 from directory.errors import FHIRError
-from directory.formats import instant
+from directory.formats import etag, instant
 
 from .models import Channel, Event
 from .resource import BACKPORT, RESOURCE_TYPE
@@ -110,7 +110,7 @@ def _resource_entry(channel: Channel, event: Event) -> dict:
         content = _version_content(event)
         if content is not None:
             entry["resource"] = content
-            response["etag"] = f'W/"{event.version_id}"'  # Bundle.entry.response.etag
+            response["etag"] = etag(event.version_id)
             response["lastModified"] = content["meta"]["lastUpdated"]
     return entry
 
