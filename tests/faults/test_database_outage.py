@@ -10,25 +10,17 @@ returning every request succeeds again.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from directory.models import ResourceVersion
-from tests.config.test_router_replica import (
-    Clusters,
-    database_settings,
-    server_binaries,
-    skip_or_fail_in_ci,
-    unavailable_reason,
-)
-from tests.servers import free_port, gunicorn, wait_until_serving
+from tests.pgclusters import Clusters, database_settings, throwaway
+from tests.servers import gunicorn, wait_until_serving
 
 from .conftest import WORKERS, assert_no_secret_in_logs
 from .fhir import FhirClient
@@ -45,29 +37,8 @@ WARM_UP, OUTAGE, AFTER = 1.5, 2.5, 3.0  # seconds
 @pytest.fixture
 def cluster(credentials):
     """A throw-away PostgreSQL holding a copy of the test database (schema, client, key, trust)."""
-    reason = unavailable_reason()
-    if reason:
-        skip_or_fail_in_ci(reason)
-    root = Path(tempfile.mkdtemp(prefix="fhir-outage-"))
-    shutil.chown(root, "postgres", "postgres")
-    root.chmod(0o700)
-    found = Clusters(server_binaries(), root, free_port(), free_port())
-    try:
-        found.start_primary()
-        copy_test_database(found)
+    with throwaway("fhir-outage-", copy=True) as found:
         yield found
-    finally:
-        found.stop_all()
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def copy_test_database(clusters: Clusters) -> None:
-    source = connection.settings_dict
-    dump = clusters.root / "test-database.sql"
-    clusters.run("pg_dump", "-h", source["HOST"], "-p", str(source["PORT"] or 5432),
-                 "-U", source["USER"], "--no-owner", "-f", str(dump), source["NAME"])  # fmt: skip
-    clusters.run("psql", "-h", "127.0.0.1", "-p", str(clusters.primary_port), "-U", "postgres",
-                 "-v", "ON_ERROR_STOP=1", "-q", "-f", str(dump), "postgres")  # fmt: skip
 
 
 @pytest.fixture

@@ -16,28 +16,18 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import signal
-import tempfile
 import threading
 import time
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from config.replicas import CHECK_TTL_SECONDS
-from tests.config.test_router_replica import (
-    Clusters,
-    server_binaries,
-    skip_or_fail_in_ci,
-    unavailable_reason,
-)
 from tests.e2e.nginx_support import write_tls_files
-from tests.servers import free_port
+from tests.pgclusters import Clusters, throwaway
 
 from .conftest import REPORTED, WORKERS
 from .processes import alive, children_of
@@ -52,7 +42,6 @@ from .stack import (
     well_formed_refusal,
     write_result,
 )
-from .test_database_outage import copy_test_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -141,26 +130,6 @@ class Fault:
     kind: str
     down: float
     back: float
-
-
-@contextmanager
-def replicated_copy():
-    """A throw-away primary with a copy of the test database, and a streaming replica of it."""
-    reason = unavailable_reason()
-    if reason:
-        skip_or_fail_in_ci(reason)
-    root = Path(tempfile.mkdtemp(prefix="fhir-replica-load-"))
-    shutil.chown(root, "postgres", "postgres")
-    root.chmod(0o700)
-    clusters = Clusters(server_binaries(), root, free_port(), free_port())
-    try:
-        clusters.start_primary()
-        copy_test_database(clusters)
-        clusters.start_replica()
-        yield clusters
-    finally:
-        clusters.stop_all()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def kill_replica(clusters: Clusters) -> None:
@@ -270,7 +239,7 @@ def test_reads_fall_back_to_the_primary_and_return_to_the_replica(
     load = register_load_clients(pki, token_issuer, out, CONNECTIONS, lifetime=int(seconds) + 600)
     work = Workload(seconds, MIX, ids, names, identifiers, stop_file=tmp_path / "stop")
 
-    with replicated_copy() as clusters:
+    with throwaway("fhir-replica-load-", copy=True, replica=True) as clusters:
         env = production_limits(production, redis_server.url) | {
             "DATABASE_URL": f"postgres://postgres@127.0.0.1:{clusters.primary_port}/postgres",
             "DATABASE_REPLICA_URLS": f"postgres://postgres@127.0.0.1:{clusters.replica_port}/postgres",
