@@ -149,6 +149,15 @@ def authorize_subscription_topic(request: HttpRequest, topic_type: str) -> None:
     authorize(context_of(request), "subscription topic", {(topic_type, "r")})
 
 
+def authorize_subscription_events(request: HttpRequest, logical_id: str) -> None:
+    """`$events` returns the topic's resources (or references to them): `r` on its type, as a
+    notification needs (after the owner check, so a stranger still meets a 404)."""
+    topic_type = subscription_resource.topic_type_of(logical_id)
+    if topic_type is None:  # owned but no channel: cannot happen once authorize_subscription passed
+        _deny(context_of(request), "subscription-events", "subscription-not-owner")
+    authorize(context_of(request), "subscription-events", {(topic_type, "r")})
+
+
 def _deny(context: SecurityContext, interaction: str, reason_code: str) -> NoReturn:
     context.decisions.append(f"{interaction} Subscription: deny {reason_code}")
     context.outcome = reason_code

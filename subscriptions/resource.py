@@ -305,6 +305,13 @@ def owner_of(logical_id: str) -> int | None:
     return Channel.objects.filter(logical_id=logical_id).values_list("owner_id", flat=True).first()
 
 
+def topic_type_of(logical_id: str) -> str | None:
+    """The resource type the Subscription's topic is about; None when there is no such channel."""
+    url = Channel.objects.filter(logical_id=logical_id).values_list("topic", flat=True).first()
+    found = topics.topic(url) if url is not None else None
+    return found.resource_type if found else None
+
+
 def stored(logical_id: str) -> bool:
     """Whether a Subscription resource (live or deleted) has this id."""
     return Resource.objects.filter(resource_type=RESOURCE_TYPE, logical_id=logical_id).exists()

@@ -181,7 +181,7 @@ def test_subscription_paths_match_the_capability_statement(document, api):
     assert {"/Subscription/{logical_id}/$status", "/Subscription/$topic-list"} <= set(
         document["paths"]
     )
-    assert operations == {"status", "topic-list"}
+    assert operations == {"status", "events", "topic-list"}
 
 
 def test_security_follows_the_settings(api, settings):
