@@ -42,6 +42,7 @@ class Channel(models.Model):
     lease_until = models.DateTimeField(null=True)
 
     class Meta:
+        verbose_name = "subscription"
         indexes = [models.Index(fields=["status", "topic"], name="subs_channel_status_idx")]
 
     def __str__(self) -> str:

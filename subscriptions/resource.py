@@ -300,6 +300,15 @@ def set_status(channel: Channel, status: str, error: str = "") -> None:
     channel.status = status
 
 
+def restart(channel: Channel) -> None:
+    """Back to `requested` with the failures forgotten and nothing to wait for: the worker
+    handshakes again and then sends the events kept (the web admin's "resend")."""
+    with transaction.atomic():
+        Channel.objects.filter(pk=channel.pk).update(failures=0, next_attempt=None, last_error="")
+        channel.failures, channel.next_attempt, channel.last_error = 0, None, ""
+        set_status(channel, Channel.REQUESTED)
+
+
 def owner_of(logical_id: str) -> int | None:
     """The owning client's pk, or None when no Subscription has this id."""
     return Channel.objects.filter(logical_id=logical_id).values_list("owner_id", flat=True).first()
