@@ -83,6 +83,7 @@ def test_every_route_at_every_type_is_described(document):
         ("/$import/{job}", "DELETE"),
         ("/$import/{job}/errors", "GET"),
         ("/Subscription/{logical_id}/$status", "GET"),
+        ("/Subscription/{logical_id}/$events", "GET"),
         ("/Subscription/$topic-list", "GET"),
     }
     described = {
@@ -164,6 +165,12 @@ def test_subscription_offers_only_what_the_server_allows(document, api):
     assert parameter_names(document, status, "path") == {"logical_id"}
     assert status["responses"]["200"]["content"]["application/fhir+json"]["schema"] == {
         "$ref": "#/components/schemas/Bundle"
+    }
+    events = document["paths"]["/Subscription/{logical_id}/$events"]["get"]
+    assert parameter_names(document, events, "query") >= {
+        "eventsSinceNumber",
+        "eventsUntilNumber",
+        "content",
     }
 
 
