@@ -183,6 +183,14 @@ CAPABILITY_TOPIC = (
 )
 
 
+def _channels() -> str:
+    return (
+        "rest-hook and email channels"
+        if settings.SUBSCRIPTION_EMAIL_ENABLED
+        else "rest-hook channel"
+    )
+
+
 def capability() -> dict:
     """What the CapabilityStatement says of Subscription beyond the generated entry (whose
     interactions capability.py cuts to INTERACTIONS)."""
@@ -199,8 +207,9 @@ def capability() -> dict:
             {"name": name, "definition": definition} for name, definition, _, _ in OPERATIONS
         ],
         "documentation": (
-            "Topic-based subscriptions (Subscriptions R5 Backport IG): rest-hook channel, "
-            "id-only, full-resource or empty payloads. A client sees and changes only its own "
+            "Topic-based subscriptions (Subscriptions R5 Backport IG): "
+            f"{_channels()}; id-only, full-resource or empty payloads (email: id-only or "
+            "empty); past events by $events. A client sees and changes only its own "
             "Subscriptions; notifications carry only types its scopes let it read."
         ),
     }
