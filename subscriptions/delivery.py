@@ -90,8 +90,11 @@ def run_pass() -> PassStats:
 
 def _purge(now: datetime) -> None:
     """Delivered events past SUBSCRIPTIONS_EVENTS_RETENTION_SECONDS leave `$events` (indexed)."""
-    keep = timedelta(seconds=settings.SUBSCRIPTIONS_EVENTS_RETENTION_SECONDS)
-    Event.objects.filter(delivered__lt=now - keep).delete()
+    try:
+        oldest = now - timedelta(seconds=settings.SUBSCRIPTIONS_EVENTS_RETENTION_SECONDS)
+    except OverflowError:  # a retention longer than the calendar: nothing is old enough
+        return
+    Event.objects.filter(delivered__lt=oldest).delete()
 
 
 def _claim(channel: Channel) -> bool:

@@ -133,3 +133,12 @@ def test_no_retention_keeps_nothing(api, subscriber, settings):
 
     assert not Event.objects.exists()
     assert numbers(events(api, created["id"])) == []
+
+
+def test_a_retention_beyond_the_calendar_keeps_everything(api, subscriber, settings):
+    settings.SUBSCRIPTIONS_EVENTS_RETENTION_SECONDS = 10**12
+    created, _ = three_events(api, subscriber)
+
+    deliver()
+
+    assert numbers(events(api, created["id"])) == ["1", "2", "3"]
