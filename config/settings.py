@@ -399,3 +399,20 @@ SUBSCRIPTIONS_RETRY_MAX_SECONDS = env.float("SUBSCRIPTIONS_RETRY_MAX_SECONDS", d
 # Consecutive failed deliveries before a subscription is `error` (about a day with the above).
 SUBSCRIPTIONS_MAX_FAILURES = env.int("SUBSCRIPTIONS_MAX_FAILURES", default=30)
 SUBSCRIPTIONS_PER_CLIENT = env.int("SUBSCRIPTIONS_PER_CLIENT", default=100)
+# Delivered events are kept this long for `Subscription/[id]/$events`, then purged by the worker
+# (0: deleted as soon as delivered, and $events answers nothing).
+SUBSCRIPTIONS_EVENTS_RETENTION_SECONDS = env.int(
+    "SUBSCRIPTIONS_EVENTS_RETENTION_SECONDS", default=7 * 24 * 3600
+)
+SUBSCRIPTIONS_EVENTS_PAGE_SIZE = env.int("SUBSCRIPTIONS_EVENTS_PAGE_SIZE", default=100)
+# The email channel (Django's EMAIL_* settings send it); off: `channel.type = email` is a 422.
+SUBSCRIPTION_EMAIL_ENABLED = env.bool("SUBSCRIPTION_EMAIL_ENABLED", default=False)
+SUBSCRIPTIONS_EMAIL_FROM = env.str("SUBSCRIPTIONS_EMAIL_FROM", default="")
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)

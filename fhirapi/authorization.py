@@ -21,6 +21,9 @@ request reads or writes:
   search would need; its status, cancellation and files need `r` on the job's types again, so a
   token that lost a type cannot fetch it (the owner check comes before, in fhirapi/bulk.py).
 
+The subscription worker asks here too, through subscriptions/policy.py, before it sends a
+notification (`notification_refusal`): the same rule, applied to the owning client as it stands.
+
 Every response is checked once more before it leaves (`check_response`): an entry of a type the
 grants do not cover fails the request closed. Each decision is written to the security context
 and from there to the request audit.
@@ -41,9 +44,11 @@ from directory.registry import RESOURCE_TYPES, SHARED_TYPES
 from directory.search.reach import reach
 from directory.stored import resource_type_of
 from security.context import SecurityContext, context_of
+from security.keys import has_usable_key
 from security.middleware.spine import expected_interaction_id
+from security.models import ApiClient
 from security.refusal import REASONS
-from security.scopes import Grant, describe, effective_grants, required_grants
+from security.scopes import Grant, client_grants, describe, effective_grants, required_grants
 from subscriptions import resource as subscription_resource
 
 SUBSCRIPTION = subscription_resource.RESOURCE_TYPE
@@ -142,6 +147,15 @@ NOTHING = ("_lastUpdated", "lt1000-01-01")
 def authorize_subscription_topic(request: HttpRequest, topic_type: str) -> None:
     """Subscribing to a topic needs `r` on its type: the notifications carry such resources."""
     authorize(context_of(request), "subscription topic", {(topic_type, "r")})
+
+
+def authorize_subscription_events(request: HttpRequest, logical_id: str) -> None:
+    """`$events` returns the topic's resources (or references to them): `r` on its type, as a
+    notification needs (after the owner check, so a stranger still meets a 404)."""
+    topic_type = subscription_resource.topic_type_of(logical_id)
+    if topic_type is None:  # owned but no channel: cannot happen once authorize_subscription passed
+        _deny(context_of(request), "subscription-events", "subscription-not-owner")
+    authorize(context_of(request), "subscription-events", {(topic_type, "r")})
 
 
 def _deny(context: SecurityContext, interaction: str, reason_code: str) -> NoReturn:
@@ -260,11 +274,44 @@ def authorize(context: SecurityContext, what: str, needed: set[Grant] | None) ->
     elif needed is None:
         missing = {("*", "?")}  # no rule covers the interaction: refuse
     else:
-        missing = needed - grants
+        missing = _missing(needed, grants)
     context.decisions.append(_describe(what, needed or set(), missing))
     if missing:
         context.outcome = "scope-missing"
         raise Denied("scope-missing")
+
+
+def _missing(needed: set[Grant], grants: set[Grant]) -> set[Grant]:
+    return needed - grants
+
+
+API_KEY_CHECK = "security.middleware.api_key.ApiKeyMiddleware"
+
+
+def notification_refusal(
+    owner: ApiClient, interaction: str, resource_types: Iterable[str]
+) -> str | None:
+    """May a Subscription's owner be sent resources of these types now? None, or why not.
+
+    The subscription worker's question (subscriptions/policy.py), answered on the client as it
+    stands, with no request and no token: one the credential checks would turn away (suspended,
+    or without a key that would pass) gets nothing; where tokens are required, its allowed
+    scopes (the most any token of it carries) must give `r` on every type, as a request needs.
+    """
+    if owner.status != ApiClient.ACTIVE:
+        return "client-suspended"
+    if API_KEY_CHECK in settings.SECURITY_MIDDLEWARE and not has_usable_key(owner):
+        return "key-invalid"
+    grants = _standing_grants(owner)
+    needed = {(t, "r") for t in resource_types}
+    if grants is not None and _missing(needed, grants):
+        return "scope-missing"
+    return None
+
+
+def _standing_grants(client: ApiClient) -> set[Grant] | None:
+    """What any token of the client could carry; None where tokens are not required."""
+    return client_grants(client.scope_set) if settings.SECURITY_REQUIRE_BEARER else None
 
 
 def check_response(request: HttpRequest, data: Any) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -382,8 +382,9 @@ def paths() -> dict:
 
 
 def subscription_paths() -> dict:
-    """`Subscription/{id}/$status` and `Subscription/$topic-list` (fhirapi/subscription_ops.py)."""
-    schemas = {"status": "Bundle", "topic-list": "Parameters"}
+    """`Subscription/{id}/$status`, `$events` and `Subscription/$topic-list`
+    (fhirapi/subscription_ops.py)."""
+    schemas = {"status": "Bundle", "events": "Bundle", "topic-list": "Parameters"}
     errors = ("400", "401", "403", "404", "406", "429", "503")
     result = {}
     for name, definition, path, summary in subscription_api.OPERATIONS:
@@ -394,12 +395,23 @@ def subscription_paths() -> dict:
                 "summary": summary,
                 "tags": [subscription_api.RESOURCE_TYPE],
                 "externalDocs": {"url": definition},
-                "parameters": [*_path_parameters(path), _ref("parameters", "_format")],
+                "parameters": [
+                    *_path_parameters(path),
+                    *_query_parameters(subscription_api.QUERY_PARAMETERS.get(name, ())),
+                    _ref("parameters", "_format"),
+                ],
                 "responses": {"200": success} | {s: _ref("responses", f"Error{s}") for s in errors},
                 "security": api_security(),
             }
         }
     return result
+
+
+def _query_parameters(declared: Iterable[tuple[str, str, str]]) -> list[dict]:
+    return [
+        {"name": name, "in": "query", "description": text, "schema": {"type": kind}}
+        for name, text, kind in declared
+    ]
 
 
 # ---------------------------------------------------------------- Bulk Data $export

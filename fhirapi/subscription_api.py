@@ -1,4 +1,5 @@
-"""Subscription on the API: a client's writes, `Subscription/[id]/$status`, `$topic-list`.
+"""Subscription on the API: a client's writes, `Subscription/[id]/$status`, `$events`,
+`$topic-list`.
 
 Whose Subscription it is and what its owner may subscribe to is decided in authorization.py;
 what a Subscription may say is checked in subscriptions/resource.py.
@@ -15,15 +16,23 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from directory import storage
-from directory.errors import Conflict, NotFound
+from directory.errors import Conflict, InvalidRequest, NotFound
 from security.context import context_of
 from subscriptions import notify, topics
 from subscriptions.models import Channel
-from subscriptions.resource import RESOURCE_TYPE, accepted
+from subscriptions.resource import PAYLOAD_CODES, RESOURCE_TYPE, accepted
 
-from . import authorization
+from . import authorization, links
 
-__all__ = ["INTERACTIONS", "RESOURCE_TYPE", "capability", "checked", "status", "topic_list"]
+__all__ = [
+    "INTERACTIONS",
+    "RESOURCE_TYPE",
+    "capability",
+    "checked",
+    "events",
+    "status",
+    "topic_list",
+]
 
 # The interactions a client may use on Subscription (the decision point's table): the
 # CapabilityStatement and the OpenAPI document list these and no other.
@@ -38,12 +47,27 @@ OPERATIONS = (
         "The subscription's status: a searchset Bundle holding one SubscriptionStatus",
     ),
     (
+        "events",
+        f"{BACKPORT}/backport-subscription-events",
+        "/Subscription/{logical_id}/$events",
+        "Past events of the subscription: a history Bundle shaped as its notifications",
+    ),
+    (
         "topic-list",
         f"{BACKPORT}/backport-subscriptiontopic-list",
         "/Subscription/$topic-list",
         "The canonical URL of every topic this server offers (a Parameters resource)",
     ),
 )
+
+
+# Query parameters of the operations (OpenAPI), as the Backport IG's OperationDefinitions name them.
+EVENTS_PARAMETERS = (
+    ("eventsSinceNumber", "The first event-number returned (inclusive)", "integer"),
+    ("eventsUntilNumber", "The last event-number returned (inclusive)", "integer"),
+    ("content", "empty, id-only or full-resource (default: the subscription's)", "string"),
+)
+QUERY_PARAMETERS = {"events": EVENTS_PARAMETERS}
 
 
 @contextmanager
@@ -96,6 +120,50 @@ def status(request: Request, resource_type: str, logical_id: str) -> Response:
     return Response(bundle)
 
 
+def events(request: Request, resource_type: str, logical_id: str) -> Response:
+    """`$events` (Backport IG): the kept events from eventsSinceNumber to eventsUntilNumber, at
+    most SUBSCRIPTIONS_EVENTS_PAGE_SIZE, as a `query-event` notification Bundle; a `next` link
+    when more are kept. An event has a number once the worker first sent it."""
+    channel = Channel.objects.get(logical_id=logical_id)  # the permission found it, owned
+    since = _event_number(request, "eventsSinceNumber")
+    until = _event_number(request, "eventsUntilNumber")
+    content = request.query_params.get("content") or None
+    if content is not None and content not in PAYLOAD_CODES:
+        raise InvalidRequest("content must be empty, id-only or full-resource")
+    kept = channel.events.filter(number__isnull=False).order_by("number")
+    if since is not None:
+        kept = kept.filter(number__gte=since)
+    if until is not None:
+        kept = kept.filter(number__lte=until)
+    page_size = max(settings.SUBSCRIPTIONS_EVENTS_PAGE_SIZE, 1)
+    found = list(kept[: page_size + 1])
+    page = found[:page_size]
+    bundle = notify.notification(channel, "query-event", page, payload=content)
+    if len(found) > page_size:
+        bundle["link"] = [{"relation": "next", "url": _next_page(request, page[-1].number)}]
+    return Response(bundle)
+
+
+def _event_number(request: Request, name: str) -> int | None:
+    text = request.query_params.get(name)
+    if text is None or text == "":
+        return None
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        raise InvalidRequest(f"{name} must be an event number (a non-negative integer)")
+    return int(text)
+
+
+def _next_page(request: Request, last: int | None) -> str:
+    params = [
+        (name, str(request.query_params.get(name)))
+        for name in request.query_params
+        if name != "eventsSinceNumber"
+    ]
+    path = request.path.rsplit("/Subscription/", 1)[1]
+    url = f"{links.base_url(request)}/Subscription/{path}"
+    return links.with_query(url, [("eventsSinceNumber", str((last or 0) + 1)), *params])
+
+
 def topic_list(request: Request, resource_type: str) -> Response:
     """`$topic-list` (Backport IG): the canonical URL of every topic this server offers."""
     return Response(
@@ -115,6 +183,14 @@ CAPABILITY_TOPIC = (
 )
 
 
+def _channels() -> str:
+    return (
+        "rest-hook and email channels"
+        if settings.SUBSCRIPTION_EMAIL_ENABLED
+        else "rest-hook channel"
+    )
+
+
 def capability() -> dict:
     """What the CapabilityStatement says of Subscription beyond the generated entry (whose
     interactions capability.py cuts to INTERACTIONS)."""
@@ -131,8 +207,9 @@ def capability() -> dict:
             {"name": name, "definition": definition} for name, definition, _, _ in OPERATIONS
         ],
         "documentation": (
-            "Topic-based subscriptions (Subscriptions R5 Backport IG): rest-hook channel, "
-            "id-only, full-resource or empty payloads. A client sees and changes only its own "
+            "Topic-based subscriptions (Subscriptions R5 Backport IG): "
+            f"{_channels()}; id-only, full-resource or empty payloads (email: id-only or "
+            "empty); past events by $events. A client sees and changes only its own "
             "Subscriptions; notifications carry only types its scopes let it read."
         ),
     }

@@ -15,12 +15,13 @@ from security.context import context_of
 from . import authorization
 from .authorization import ScopePermission, _check_spine_interaction, authorize
 from .routes import Route
-from .subscription_api import RESOURCE_TYPE, status, topic_list
+from .subscription_api import RESOURCE_TYPE, events, status, topic_list
 from .views import FHIRView
 
 
 class SubscriptionOperationPermission(ScopePermission):
-    """`$status` is a read of the owner's Subscription; `$topic-list` needs a registered client."""
+    """`$status` is a read of the owner's Subscription; `$events` one that also returns the
+    topic's type; `$topic-list` needs a registered client."""
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         view = cast(FHIRView, view)  # the permission of SubscriptionOperationView only
@@ -32,10 +33,12 @@ class SubscriptionOperationPermission(ScopePermission):
         context.resource_type = RESOURCE_TYPE
         context.resource_id = view.kwargs.get("logical_id", "")
         _check_spine_interaction(request, context, route.interaction, RESOURCE_TYPE)
-        if route.interaction == "subscription-status":
+        if route.interaction in ("subscription-status", "subscription-events"):
             authorize(context, route.interaction, {(RESOURCE_TYPE, "r")})
             authorization.authorize_subscription(request, "read", context.resource_id)
-        else:
+        if route.interaction == "subscription-events":
+            authorization.authorize_subscription_events(request, context.resource_id)
+        elif route.interaction != "subscription-status":
             authorize(context, route.interaction, set())
         return True
 
@@ -58,5 +61,10 @@ urlpatterns = [
         r"^(?P<resource_type>Subscription)/(?P<logical_id>[A-Za-z0-9\-.]{1,64})/\$status$",
         _view(Route("subscription-status", "instance", "", "GET", status)),
         name="subscription-status",
+    ),
+    re_path(
+        r"^(?P<resource_type>Subscription)/(?P<logical_id>[A-Za-z0-9\-.]{1,64})/\$events$",
+        _view(Route("subscription-events", "instance", "", "GET", events)),
+        name="subscription-events",
     ),
 ]

@@ -205,6 +205,28 @@ def check_admin_two_factor(
     return []
 
 
+@checks.register(TAG)
+def check_email_credentials_encrypted(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """The subscription email channel logs in to its relay: never with a password in clear."""
+    clear = not (settings.EMAIL_USE_TLS or getattr(settings, "EMAIL_USE_SSL", False))
+    if (
+        _in_production()
+        and settings.SUBSCRIPTION_EMAIL_ENABLED
+        and settings.EMAIL_HOST_PASSWORD
+        and clear
+    ):
+        return [
+            _error(
+                "The email channel would send EMAIL_HOST_PASSWORD over unencrypted SMTP",
+                "Set EMAIL_USE_TLS=true (STARTTLS) or EMAIL_USE_SSL=true.",
+                11,
+            )
+        ]
+    return []
+
+
 def production_problems() -> list[checks.CheckMessage]:
     """The errors that stop a production start, with the database consulted."""
     messages = checks.run_checks(tags=[TAG], databases=["default"])

@@ -276,6 +276,13 @@ def current_state(key: ApiKey, now: datetime | None = None) -> str:
     return key.state
 
 
+def has_usable_key(client: ApiClient, now: datetime | None = None) -> bool:
+    """Whether any of the client's keys would pass the API key check at `now`."""
+    now = now or timezone.now()
+    live = client.keys.filter(state__in=(ApiKey.ACTIVE, ApiKey.ROTATING))
+    return any(_is_usable(key, now) for key in live)
+
+
 def _is_usable(key: ApiKey, now: datetime) -> bool:
     """Active and unexpired, or rotating within grace and unexpired."""
     return current_state(key, now) in (ApiKey.ACTIVE, ApiKey.ROTATING)

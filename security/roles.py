@@ -36,7 +36,11 @@ USER_MANAGEMENT = tuple(
 )
 
 ROLES = (
-    Role(ADMINISTRATORS, all_of_apps=("directory", "security"), permissions=USER_MANAGEMENT),
+    Role(
+        ADMINISTRATORS,
+        all_of_apps=("directory", "security", "subscriptions"),
+        permissions=USER_MANAGEMENT,
+    ),
     # Support answers clients: find them, look at keys and audit, and act on keys only.
     Role(
         SUPPORT,
@@ -87,7 +91,8 @@ def sync_groups_after_migrate(
     """post_migrate handler for the security app: re-syncs the groups after every migrate.
 
     Connected with this app as sender, it runs after the permissions of every app listed before
-    "security" in INSTALLED_APPS (directory, auth) and of security itself have been created.
+    "security" in INSTALLED_APPS (directory, auth) and of security itself have been created;
+    an app listed after it whose permissions a role holds (subscriptions) connects it too.
     """
     from django.apps import apps as global_apps
 

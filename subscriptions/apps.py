@@ -13,3 +13,10 @@ class SubscriptionsConfig(AppConfig):
         from . import outbox
 
         events.register(outbox.on_change)
+        # The staff roles (security.roles) cover this app's admin page: its permissions exist
+        # only after this app's own post_migrate, later than the security app's re-sync.
+        from django.db.models.signals import post_migrate
+
+        from security.roles import sync_groups_after_migrate
+
+        post_migrate.connect(sync_groups_after_migrate, sender=self)

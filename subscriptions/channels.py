@@ -20,12 +20,14 @@ import ipaddress
 import json
 import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 
 HKDF_INFO = b"fhir-directory subscription channel headers"
 MASK = "****"
@@ -36,6 +38,10 @@ RESERVED_HEADERS = frozenset(
     {"host", "content-length", "content-type", "transfer-encoding", "connection", "user-agent"}
 )
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class DeliveryFailed(Exception):
+    """Not delivered; the message is safe to log and to show the owner."""
 
 
 class EndpointRefused(ValueError):
@@ -67,6 +73,23 @@ def check_endpoint(url: str) -> Target:
         _check_address(parts.scheme, address)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return Target(parts.scheme, parts.hostname, port, path, str(addresses[0]))
+
+
+def check_mailto(url: str) -> str:
+    """The one address of a `mailto:` endpoint, or EndpointRefused.
+
+    Only a bare address: `?cc=`, `?bcc=`, `?body=` and several recipients would let a
+    subscription copy notifications to addresses other than its own endpoint.
+    """
+    scheme, _, rest = url.partition(":")
+    address = unquote(rest)
+    if scheme.lower() != "mailto" or "?" in rest or "," in address:
+        raise EndpointRefused("channel.endpoint must be mailto:one-address for an email channel")
+    try:
+        validate_email(address)
+    except ValidationError:
+        raise EndpointRefused("channel.endpoint is not a valid email address") from None
+    return address
 
 
 def _resolve(host: str, port: int) -> list[IPAddress]:
@@ -151,4 +174,11 @@ def decrypt_headers(token: str) -> list[tuple[str, str]]:
     return [tuple(pair) for pair in json.loads(_fernet().decrypt(token.encode("ascii")))]
 
 
-__all__ = ["EndpointRefused", "InvalidToken", "check_endpoint", "parse_headers"]
+__all__ = [
+    "DeliveryFailed",
+    "EndpointRefused",
+    "InvalidToken",
+    "check_endpoint",
+    "check_mailto",
+    "parse_headers",
+]

@@ -1,21 +1,24 @@
-"""The delivery worker: handshakes, event notifications and heartbeats over rest-hook.
+"""The delivery worker: handshakes, event notifications and heartbeats, by rest-hook or email.
 
 Run by `manage.py deliversubscriptions` (deploy/systemd, deploy/k8s), never by a request.
 Each pass takes every requested or active subscription that is due and not leased by another
 worker, and:
 
-1. stops it (`off`) when its `end` has passed or its owning client is no longer active, and
-   errors it out, dropping its unsent events, when the client may no longer read the topic's
-   type: nothing is ever sent to an endpoint whose owner could not read it through the API now;
-2. checks the endpoint again (SSRF, DNS rebinding: the connection goes to the checked address);
+1. stops it (`off`) when its `end` has passed or the API would turn its owning client away
+   (suspended, no usable key), and errors it out, dropping its unsent events, when the client
+   may no longer read the topic's type: the API's decision point (subscriptions/policy.py)
+   judges, so nothing is sent to an endpoint whose owner could not read it through the API now;
+2. checks the endpoint again (SSRF, DNS rebinding: the connection goes to the checked address;
+   email: one `mailto:` address, and the channel still enabled);
 3. sends the handshake of a `requested` subscription (2xx makes it `active`), else its pending
    events, oldest first, `max_count` per notification, else a heartbeat when one is due.
 
-Events are deleted only after a 2xx. A failure backs off exponentially
-(SUBSCRIPTIONS_RETRY_BASE_SECONDS doubling up to SUBSCRIPTIONS_RETRY_MAX_SECONDS) and after
-SUBSCRIPTIONS_MAX_FAILURES consecutive failures the subscription is `error` (its events stay
-until it is requested again and delivered). Logs name the subscription, never headers, bodies
-or the endpoint's path and query (which can carry tokens).
+Events are marked delivered only after a 2xx (email: the mail server took the message), then
+kept SUBSCRIPTIONS_EVENTS_RETENTION_SECONDS for `$events` and purged. A failure backs off
+exponentially (SUBSCRIPTIONS_RETRY_BASE_SECONDS doubling up to SUBSCRIPTIONS_RETRY_MAX_SECONDS)
+and after SUBSCRIPTIONS_MAX_FAILURES consecutive failures the subscription is `error` (its
+events stay until it is requested again and delivered). Logs name the subscription, never
+headers, bodies, addresses or the endpoint's path and query (which can carry tokens).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import random
 import socket
 import ssl
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -36,14 +39,18 @@ from django.db.models.expressions import CombinedExpression
 from django.utils import timezone
 
 from security.models import ApiClient
-from security.scopes import client_grants
 
-from . import channels, notify, resource
+from . import channels, mailer, notify, policy, resource
 from .models import Channel, Event
 
 log = logging.getLogger(__name__)
+Target = channels.Target | str  # rest-hook: the checked HTTP target; email: the address
 LEASE_MARGIN_SECONDS = 30
 MAX_BATCHES_PER_PASS = 50  # one busy subscription cannot starve the others for long
+NOTIFY = "subscription-notification"
+# Refusals that mean the client may not use the API at all: its subscriptions stop.
+STOPPING_REASONS = frozenset({"client-unknown", "client-suspended", "key-invalid"})
+ERROR_TEXT = {"scope-missing": "The client may no longer read the topic's resource type"}
 
 
 @dataclass
@@ -56,14 +63,14 @@ class PassStats:
     stopped: list[str] = field(default_factory=list)
 
 
-class DeliveryFailed(Exception):
-    """Not delivered; the message is safe to log and to show the owner."""
+DeliveryFailed = channels.DeliveryFailed
 
 
 def run_pass() -> PassStats:
     """One pass over every due subscription."""
     stats = PassStats()
     now = timezone.now()
+    _purge(now)
     due = Channel.objects.filter(
         Q(status__in=(Channel.REQUESTED, Channel.ACTIVE)),
         Q(next_attempt__isnull=True) | Q(next_attempt__lte=now),
@@ -79,6 +86,15 @@ def run_pass() -> PassStats:
             finally:
                 Channel.objects.filter(pk=channel.pk).update(lease_until=None)
     return stats
+
+
+def _purge(now: datetime) -> None:
+    """Delivered events past SUBSCRIPTIONS_EVENTS_RETENTION_SECONDS leave `$events` (indexed)."""
+    try:
+        oldest = now - timedelta(seconds=settings.SUBSCRIPTIONS_EVENTS_RETENTION_SECONDS)
+    except OverflowError:  # a retention longer than the calendar: nothing is old enough
+        return
+    Event.objects.filter(delivered__lt=oldest).delete()
 
 
 def _claim(channel: Channel) -> bool:
@@ -98,7 +114,7 @@ def _serve(channel: Channel, stats: PassStats) -> None:
     if not _owner_may_receive(channel, stats):
         return
     try:
-        target = channels.check_endpoint(channel.endpoint)
+        target = _target(channel)
         if channel.status == Channel.REQUESTED:
             _send(channel, target, notify.notification(channel, "handshake", status="requested"))
             resource.set_status(channel, Channel.ACTIVE)
@@ -114,15 +130,29 @@ def _serve(channel: Channel, stats: PassStats) -> None:
         _failed(channel, str(exc))
 
 
-def _send_events(channel: Channel, target: channels.Target, stats: PassStats) -> None:
+def _target(channel: Channel) -> Target:
+    """Where this channel's notifications go, checked again now: an HTTP target or an address."""
+    if channel.channel_type == Channel.EMAIL:
+        if not settings.SUBSCRIPTION_EMAIL_ENABLED:
+            raise DeliveryFailed("the email channel is not enabled on this server")
+        return channels.check_mailto(channel.endpoint)
+    return channels.check_endpoint(channel.endpoint)
+
+
+def _send_events(channel: Channel, target: Target, stats: PassStats) -> None:
     for _ in range(MAX_BATCHES_PER_PASS):
-        events = _numbered(channel, list(channel.events.order_by("pk")[: channel.max_count]))
+        pending = channel.events.filter(delivered__isnull=True).order_by("pk")
+        events = _numbered(channel, list(pending[: channel.max_count]))
         if not events:
             return
-        Event.objects.filter(pk__in=[e.pk for e in events]).update(attempts=_attempts_plus_one())
+        sent = Event.objects.filter(pk__in=[e.pk for e in events])
+        sent.update(attempts=_attempts_plus_one())
         _send(channel, target, notify.notification(channel, "event-notification", events))
-        # Only now, after the subscriber's 2xx: at-least-once.
-        Event.objects.filter(pk__in=[e.pk for e in events]).delete()
+        # Only now, after the subscriber's 2xx: at-least-once. Kept a while for `$events`.
+        if settings.SUBSCRIPTIONS_EVENTS_RETENTION_SECONDS > 0:
+            sent.update(delivered=timezone.now())
+        else:
+            sent.delete()
         stats.notifications += 1
         stats.events += len(events)
         _delivered(channel)
@@ -160,24 +190,32 @@ def _heartbeat_due(channel: Channel) -> bool:
 
 
 def _owner_may_receive(channel: Channel, stats: PassStats) -> bool:
-    """Judged on the client as it is now, not as it was when it subscribed."""
+    """Asked of the API's decision point on the client as it is now, not as it subscribed.
+
+    A client the API would turn away (suspended, no usable key) has its subscriptions turned
+    `off`, their unsent events kept for a re-request; one whose scopes no longer cover the
+    topic's type has it `error` and its unsent events dropped.
+    """
     owner = ApiClient.objects.filter(pk=channel.owner_id).first()
-    if owner is None or owner.status != ApiClient.ACTIVE:
+    topic_types = [_topic_type(channel)]
+    reason = "client-unknown" if owner is None else policy.refusal(owner, NOTIFY, topic_types)
+    if reason is None:
+        return True
+    if reason == policy.UNREGISTERED:  # a worker started without the API app: retry, keep all
+        stats.failures += 1
+        _failed(channel, "no authorization decision is available to the worker")
+        return False
+    stats.stopped.append(channel.logical_id)
+    log.info("Subscription/%s stopped: %s", channel.logical_id, reason)
+    if reason in STOPPING_REASONS:
         resource.set_status(channel, Channel.OFF)
-        stats.stopped.append(channel.logical_id)
-        log.info("Subscription/%s stopped: its client is not active", channel.logical_id)
         return False
-    topic_type = _topic_type(channel)
-    if settings.SECURITY_REQUIRE_BEARER and (topic_type, "r") not in client_grants(owner.scope_set):
-        with transaction.atomic():
-            channel.events.all().delete()
-            channel.last_error = f"The client may no longer read {topic_type}"
-            channel.save(update_fields=["last_error"])
-            resource.set_status(channel, Channel.ERROR, channel.last_error)
-        stats.stopped.append(channel.logical_id)
-        log.info("Subscription/%s errored: its client may not read the topic", channel.logical_id)
-        return False
-    return True
+    with transaction.atomic():
+        channel.events.filter(delivered__isnull=True).delete()
+        channel.last_error = ERROR_TEXT.get(reason, "The client may not receive notifications")
+        channel.save(update_fields=["last_error"])
+        resource.set_status(channel, Channel.ERROR, channel.last_error)
+    return False
 
 
 def _topic_type(channel: Channel) -> str:
@@ -255,8 +293,12 @@ def _tls_context() -> ssl.SSLContext:
     return context
 
 
-def _send(channel: Channel, target: channels.Target, bundle: dict) -> None:
-    """POST the Bundle; DeliveryFailed unless the subscriber answers 2xx."""
+def _send(channel: Channel, target: Target, bundle: dict) -> None:
+    """Send the Bundle; DeliveryFailed unless the subscriber answers 2xx (the mail server
+    accepts the message)."""
+    if isinstance(target, str):
+        mailer.send(channel, target, bundle)
+        return
     try:
         headers = channels.decrypt_headers(channel.headers_encrypted)
     except channels.InvalidToken:

@@ -3,7 +3,8 @@
 The Subscription resource (type `Subscription` in the directory's storage) is what the client
 wrote, with the channel headers masked. `Channel` holds what only the server keeps: the owning
 client, the headers (encrypted), the delivery state. `Event` rows are written in the transaction
-of the change they announce and deleted only once the subscriber answered 2xx.
+of the change they announce, marked delivered once the subscriber answered 2xx, and kept
+SUBSCRIPTIONS_EVENTS_RETENTION_SECONDS after that for `$events`.
 """
 
 from django.db import models
@@ -14,6 +15,7 @@ from security.models import ApiClient
 class Channel(models.Model):
     REQUESTED, ACTIVE, ERROR, OFF = "requested", "active", "error", "off"
     STATUSES = [(s, s) for s in (REQUESTED, ACTIVE, ERROR, OFF)]
+    REST_HOOK, EMAIL = "rest-hook", "email"
 
     logical_id = models.CharField(max_length=64, unique=True)  # the Subscription resource's id
     owner = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="subscriptions")
@@ -22,6 +24,8 @@ class Channel(models.Model):
     filters = models.TextField(default="[]")
     payload = models.CharField(max_length=16)  # empty | id-only | full-resource
     endpoint = models.CharField(max_length=2000)
+    channel_type = models.CharField(max_length=16, default=REST_HOOK)
+    email_attach = models.BooleanField(default=False)  # email: the Bundle attached as JSON
     headers_encrypted = models.TextField(blank=True)  # Fernet token of a JSON list, or ""
     heartbeat_seconds = models.PositiveIntegerField(null=True)
     timeout_seconds = models.PositiveIntegerField(default=10)
@@ -38,6 +42,7 @@ class Channel(models.Model):
     lease_until = models.DateTimeField(null=True)
 
     class Meta:
+        verbose_name = "subscription"
         indexes = [models.Index(fields=["status", "topic"], name="subs_channel_status_idx")]
 
     def __str__(self) -> str:
@@ -45,7 +50,7 @@ class Channel(models.Model):
 
 
 class Event(models.Model):
-    """One change for one subscription; deleted when delivered."""
+    """One change for one subscription: pending until delivered, then kept for `$events`."""
 
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="events")
     # The subscription's event-number, given by the worker when it first sends the event (in
@@ -57,10 +62,16 @@ class Event(models.Model):
     interaction = models.CharField(max_length=6)
     occurred = models.DateTimeField()
     attempts = models.PositiveIntegerField(default=0)
+    delivered = models.DateTimeField(null=True)  # the subscriber's 2xx; null: still to send
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["channel", "number"], name="subs_event_number_uniq")
+        ]
+        # The worker's "pending, oldest first" and the purge of old delivered events.
+        indexes = [
+            models.Index(fields=["channel", "delivered", "id"], name="subs_event_pending_idx"),
+            models.Index(fields=["delivered"], name="subs_event_delivered_idx"),
         ]
 
     def __str__(self) -> str:

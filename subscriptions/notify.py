@@ -34,9 +34,14 @@ def _url(relative: str) -> str:
 
 
 def status_parameters(
-    channel: Channel, kind: str, events: Sequence[Event] = (), status: str | None = None
+    channel: Channel,
+    kind: str,
+    events: Sequence[Event] = (),
+    status: str | None = None,
+    payload: str | None = None,
 ) -> dict:
     """The SubscriptionStatus (R4: Parameters) of one notification or `$status` answer."""
+    payload = payload or channel.payload
     parameters: list[dict[str, Any]] = [
         {
             "name": "subscription",
@@ -52,7 +57,7 @@ def status_parameters(
             {"name": "event-number", "valueString": str(event.number)},
             {"name": "timestamp", "valueInstant": instant(event.occurred)},
         ]
-        if channel.payload != "empty":
+        if payload != "empty":
             parts.append({"name": "focus", "valueReference": {"reference": _focus(event)}})
         parameters.append({"name": "notification-event", "part": parts})
     if channel.last_error and kind == "query-status":
@@ -75,18 +80,24 @@ def _focus(event: Event) -> str:
 
 
 def notification(
-    channel: Channel, kind: str, events: Sequence[Event] = (), status: str | None = None
+    channel: Channel,
+    kind: str,
+    events: Sequence[Event] = (),
+    status: str | None = None,
+    payload: str | None = None,
 ) -> dict:
-    """A notification Bundle: handshake, heartbeat or event-notification."""
+    """A notification Bundle: handshake, heartbeat, event-notification or (`$events`)
+    query-event; `payload` overrides the channel's content (`$events?content=`)."""
+    payload = payload or channel.payload
     status_entry = {
         "fullUrl": f"urn:uuid:{uuid.uuid4()}",
-        "resource": status_parameters(channel, kind, events, status),
+        "resource": status_parameters(channel, kind, events, status, payload),
         "request": {"method": "GET", "url": _url(f"{RESOURCE_TYPE}/{channel.logical_id}/$status")},
         "response": {"status": "200"},
     }
     entries = [status_entry]
-    if channel.payload != "empty":
-        entries += [_resource_entry(channel, event) for event in events]
+    if payload != "empty":
+        entries += [_resource_entry(payload, event) for event in events]
     return {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
@@ -97,7 +108,7 @@ def notification(
     }
 
 
-def _resource_entry(channel: Channel, event: Event) -> dict:
+def _resource_entry(payload: str, event: Event) -> dict:
     method, status = METHODS[event.interaction]
     relative = f"{event.resource_type}/{event.logical_id}"
     response: dict[str, str] = {"status": status}
@@ -106,7 +117,7 @@ def _resource_entry(channel: Channel, event: Event) -> dict:
         "request": {"method": method, "url": event.resource_type if method == "POST" else relative},
         "response": response,
     }
-    if channel.payload == "full-resource" and event.interaction != "delete":
+    if payload == "full-resource" and event.interaction != "delete":
         content = _version_content(event)
         if content is not None:
             entry["resource"] = content

@@ -1,7 +1,8 @@
 """The Subscription resource a client writes: checked, its secrets taken out, its channel saved.
 
 A client's POST or PUT of a Subscription goes through `accepted()`: the content is checked
-against what this server offers (a known topic, a rest-hook channel to an allowed endpoint,
+against what this server offers (a known topic, a rest-hook channel to an allowed endpoint or,
+when SUBSCRIPTION_EMAIL_ENABLED, an email channel to one `mailto:` address,
 payload and filter criteria it can honour), the channel headers are encrypted into the
 `Channel` and masked in the stored resource, and the status is the server's to set (`requested`
 until the handshake succeeds; a client may only ask for `off`). The write itself goes through
@@ -87,19 +88,17 @@ def _check(content: dict, previous: Channel | None) -> tuple[dict, dict]:
             "Subscription.criteria",
         )
     channel = content.get("channel") or {}
-    if channel.get("type") != "rest-hook":
-        raise _invalid("Subscription.channel.type must be rest-hook", "Subscription.channel.type")
-    endpoint = channel.get("endpoint") or ""
-    try:
-        channels.check_endpoint(endpoint)
-    except channels.EndpointRefused as exc:
-        raise _invalid(str(exc), "Subscription.channel.endpoint") from None
+    channel_type, attach = _channel(channel)
     pairs = _headers(channel.get("header") or [], previous)
+    if channel_type == Channel.EMAIL and pairs:
+        raise _invalid("An email channel sends no headers", "Subscription.channel.header")
     fields = {
         "topic": topic.url,
         "filters": json.dumps(_filters(content, topic)),
-        "payload": _payload(channel),
-        "endpoint": endpoint,
+        "payload": _payload(channel, channel_type),
+        "endpoint": channel.get("endpoint") or "",
+        "channel_type": channel_type,
+        "email_attach": attach,
         "headers_encrypted": channels.encrypt_headers(pairs),
         "heartbeat_seconds": _extension(channel, HEARTBEAT_PERIOD, "valueUnsignedInt"),
         "timeout_seconds": _bounded(channel, TIMEOUT, settings.SUBSCRIPTIONS_TIMEOUT_SECONDS),
@@ -117,6 +116,39 @@ def _check(content: dict, previous: Channel | None) -> tuple[dict, dict]:
     if not pairs:
         stored["channel"].pop("header")
     return fields, stored
+
+
+def _channel(channel: dict) -> tuple[str, bool]:
+    """The channel type, and (email) whether the notification Bundle is attached."""
+    channel_type = channel.get("type")
+    endpoint = channel.get("endpoint") or ""
+    try:
+        if channel_type == Channel.REST_HOOK:
+            channels.check_endpoint(endpoint)
+            return channel_type, False
+        if channel_type == Channel.EMAIL and settings.SUBSCRIPTION_EMAIL_ENABLED:
+            channels.check_mailto(endpoint)
+            return channel_type, _email_attach(channel.get("payload"))
+    except channels.EndpointRefused as exc:
+        raise _invalid(str(exc), "Subscription.channel.endpoint") from None
+    offered = "rest-hook or email" if settings.SUBSCRIPTION_EMAIL_ENABLED else "rest-hook"
+    raise _invalid(f"Subscription.channel.type must be {offered}", "Subscription.channel.type")
+
+
+def _email_attach(mime: str | None) -> bool:
+    """Email (Backport IG, channels): `text/plain`, or `text/plain;attach=application/fhir+json`
+    for the notification Bundle attached; the body is always plain text."""
+    if mime is None:
+        return False
+    kind, _, parameters = mime.partition(";")
+    attach = parameters.replace(" ", "")
+    if kind.strip() != "text/plain" or attach not in ("", "attach=application/fhir+json"):
+        raise _invalid(
+            "An email channel's payload must be text/plain or "
+            "text/plain;attach=application/fhir+json",
+            "Subscription.channel.payload",
+        )
+    return bool(attach)
 
 
 def _headers(lines: list, previous: Channel | None) -> list[tuple[str, str]]:
@@ -166,9 +198,10 @@ def split_criteria(criteria: str) -> tuple[str, list[tuple[str, str]]]:
     return resource_type.strip(), parse_qsl(query, keep_blank_values=True)
 
 
-def _payload(channel: dict) -> str:
+def _payload(channel: dict, channel_type: str) -> str:
     mime = channel.get("payload")
-    if mime is not None and mime.split(";")[0].strip() not in PAYLOAD_TYPES:
+    rest_mime = mime is None or mime.split(";")[0].strip() in PAYLOAD_TYPES
+    if channel_type == Channel.REST_HOOK and not rest_mime:
         raise _invalid(
             "channel.payload must be application/fhir+json", "Subscription.channel.payload"
         )
@@ -178,6 +211,13 @@ def _payload(channel: dict) -> str:
     if content not in PAYLOAD_CODES:
         raise _invalid(
             "backport-payload-content must be empty, id-only or full-resource",
+            "Subscription.channel.payload",
+        )
+    if channel_type == Channel.EMAIL and content == "full-resource":
+        # Email crosses servers this one does not control, often unencrypted, and stays in
+        # mailboxes: it carries references only, never the resources themselves.
+        raise _invalid(
+            "An email channel carries empty or id-only content, never full-resource",
             "Subscription.channel.payload",
         )
     return content
@@ -260,9 +300,25 @@ def set_status(channel: Channel, status: str, error: str = "") -> None:
     channel.status = status
 
 
+def restart(channel: Channel) -> None:
+    """Back to `requested` with the failures forgotten and nothing to wait for: the worker
+    handshakes again and then sends the events kept (the web admin's "resend")."""
+    with transaction.atomic():
+        Channel.objects.filter(pk=channel.pk).update(failures=0, next_attempt=None, last_error="")
+        channel.failures, channel.next_attempt, channel.last_error = 0, None, ""
+        set_status(channel, Channel.REQUESTED)
+
+
 def owner_of(logical_id: str) -> int | None:
     """The owning client's pk, or None when no Subscription has this id."""
     return Channel.objects.filter(logical_id=logical_id).values_list("owner_id", flat=True).first()
+
+
+def topic_type_of(logical_id: str) -> str | None:
+    """The resource type the Subscription's topic is about; None when there is no such channel."""
+    url = Channel.objects.filter(logical_id=logical_id).values_list("topic", flat=True).first()
+    found = topics.topic(url) if url is not None else None
+    return found.resource_type if found else None
 
 
 def stored(logical_id: str) -> bool:

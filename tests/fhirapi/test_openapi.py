@@ -83,6 +83,7 @@ def test_every_route_at_every_type_is_described(document):
         ("/$import/{job}", "DELETE"),
         ("/$import/{job}/errors", "GET"),
         ("/Subscription/{logical_id}/$status", "GET"),
+        ("/Subscription/{logical_id}/$events", "GET"),
         ("/Subscription/$topic-list", "GET"),
     }
     described = {
@@ -165,6 +166,12 @@ def test_subscription_offers_only_what_the_server_allows(document, api):
     assert status["responses"]["200"]["content"]["application/fhir+json"]["schema"] == {
         "$ref": "#/components/schemas/Bundle"
     }
+    events = document["paths"]["/Subscription/{logical_id}/$events"]["get"]
+    assert parameter_names(document, events, "query") >= {
+        "eventsSinceNumber",
+        "eventsUntilNumber",
+        "content",
+    }
 
 
 def test_subscription_paths_match_the_capability_statement(document, api):
@@ -181,7 +188,7 @@ def test_subscription_paths_match_the_capability_statement(document, api):
     assert {"/Subscription/{logical_id}/$status", "/Subscription/$topic-list"} <= set(
         document["paths"]
     )
-    assert operations == {"status", "topic-list"}
+    assert operations == {"status", "events", "topic-list"}
 
 
 def test_security_follows_the_settings(api, settings):

@@ -70,7 +70,9 @@ def test_auditors_hold_only_audit_read_permissions():
 def test_administrators_hold_every_directory_security_and_user_permission():
     held = group_permissions(roles.ADMINISTRATORS)
     user_management = {f"auth.{action}_user" for action in ("view", "add", "change", "delete")}
-    assert held == all_permissions_of("directory", "security") | user_management
+    apps = ("directory", "security", "subscriptions")
+    assert held == all_permissions_of(*apps) | user_management
+    assert "subscriptions.change_channel" in held  # listed after security: synced after it too
     # The per-type admin pages of the directory are among them.
     assert "directory.change_organizationrecord" in held
     assert "auth.change_group" not in held and "auth.change_permission" not in held

@@ -245,3 +245,11 @@ def test_settings_default_secret_key_is_the_one_refused():
     source = (ROOT / "config" / "settings.py").read_text()
     assert f'default="{checks.DEV_SECRET_KEY}"' in source
     assert django_settings.ENVIRONMENT in ("dev", "test", "prod")
+
+
+def test_email_relay_password_in_clear_is_refused(prod):
+    prod.SUBSCRIPTION_EMAIL_ENABLED = True
+    prod.EMAIL_HOST_PASSWORD = "relay-password"
+    assert problem_ids() == {"security.E011"}
+    prod.EMAIL_USE_TLS = True
+    assert problem_ids() == set()

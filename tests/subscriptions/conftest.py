@@ -18,8 +18,12 @@ from subscriptions.resource import (
     HEARTBEAT_PERIOD,
     PAYLOAD_CONTENT,
 )
+from tests.subscriptions.backport_oracle import problems
 
 FHIR_JSON = "application/fhir+json"
+# Optional in the Backport IG's status profile, always sent by this server.
+ALWAYS_SENT = ("topic", "events-since-subscription-start")
+EVENT_PARTS = ("event-number", "timestamp")
 SUBSCRIBER_SECRET = "Bearer subscriber-secret-7f3a9c21e0b44d5e"
 
 
@@ -81,6 +85,9 @@ def subscriber() -> Iterator[Subscriber]:
     yield state
     server.shutdown()
     server.server_close()
+    # Every Bundle any test had delivered is checked against the IG's profile (its FSH).
+    for received in state.received:
+        assert problems(received.body, ALWAYS_SENT, EVENT_PARTS) == [], received.kind
 
 
 @pytest.fixture(autouse=True)

@@ -184,7 +184,7 @@ def test_topics_are_advertised(api):
     advertised = [e["valueCanonical"] for e in entry["extension"]]
     assert advertised == list(topics.topics())
     assert topic_url("Practitioner") in advertised
-    assert {op["name"] for op in entry["operation"]} == {"status", "topic-list"}
+    assert {op["name"] for op in entry["operation"]} == {"status", "events", "topic-list"}
     assert {p["name"] for p in entry["searchParam"]} >= {"status", "url", "criteria", "type"}
 
     listed = send(api, "GET", "/fhir/Subscription/$topic-list").json()

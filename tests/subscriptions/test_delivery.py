@@ -19,6 +19,10 @@ from .conftest import SUBSCRIBER_SECRET, deliver, subscription_body
 pytestmark = pytest.mark.django_db
 
 
+def pending():
+    return Event.objects.filter(delivered__isnull=True)
+
+
 def subscribe(api, subscriber, **kwargs) -> dict:
     response = send(api, "POST", "/fhir/Subscription", subscription_body(subscriber.url, **kwargs))
     assert response.status_code == 201, response.content
@@ -74,7 +78,8 @@ def test_create_update_delete_id_only(api, subscriber):
     assert all("resource" not in e for e in entries)
     assert entries[1]["fullUrl"] == f"https://directory.test{path}"
     assert events[1]["focus"]["valueReference"]["reference"].endswith(f"{path}/_history/2")
-    assert not Event.objects.exists()  # delivered, so gone
+    assert not pending().exists()  # delivered
+    assert Event.objects.filter(delivered__isnull=False).count() == 3  # kept for $events
 
 
 def test_full_resource_payload_carries_each_version(api, subscriber):
@@ -142,7 +147,7 @@ def test_retry_after_500_then_delivered_once_acknowledged(api, subscriber):
     attempts = subscriber.of_kind("event-notification")
     assert len(attempts) == 2
     assert attempts[0].body["entry"][1:] == attempts[1].body["entry"][1:]
-    assert not Event.objects.exists()
+    assert not pending().exists()
     assert Channel.objects.get().failures == 0
 
 
@@ -350,7 +355,7 @@ def test_a_crash_after_sending_redelivers_the_same_events(api, subscriber, monke
 
     first, second = subscriber.of_kind("event-notification")
     assert first.status["notification-event"] == second.status["notification-event"]
-    assert not Event.objects.exists()
+    assert not pending().exists()
 
 
 def test_a_leased_subscription_is_left_to_its_worker(api, subscriber):
