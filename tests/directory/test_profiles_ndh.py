@@ -41,7 +41,8 @@ def rules(resource: dict) -> list[tuple[str, str]]:
     try:
         validate_resource(resource["resourceType"], resource)
     except InvalidResource as error:
-        return [(i["details"]["text"], i["expression"][0]) for i in error.issues()]
+        issues = error.issues()
+        return [(i["details"]["text"], i["expression"][0]) for i in issues if "details" in i]
     return []
 
 
@@ -100,6 +101,13 @@ def _extension(url: str, **value: object):
 def _identifier_status(code: str):
     def change(resource: dict) -> None:
         resource["identifier"][0]["extension"][0]["valueCode"] = code
+
+    return change
+
+
+def _identifier_value(value: str):
+    def change(resource: dict) -> None:
+        resource["identifier"][0]["value"] = value
 
     return change
 
@@ -196,6 +204,13 @@ MUTATIONS = [
         "AcmeofCTStdNet",
         _set("identifier", [{"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567893"}]),
         ("ndh-Network: Organization.identifier:NPI", "Organization.identifier"),
+    ),
+    # a US Core 6.1.0 rule NDH inherits (the NPI check digit on the NPI identifier slice)
+    (
+        "Practitioner",
+        "HansSolo",
+        _identifier_value("1003310906"),
+        ("ndh-Practitioner: us-core-17", "Practitioner.identifier[0]"),
     ),
     # the profiles' own constraints
     (

@@ -1,8 +1,12 @@
-"""The developer tool that gives differential-only StructureDefinitions (US Core's sources) a
-snapshot, on a small base: what FHIR says a derived snapshot holds."""
+"""The developer tools that compile NDH: snapshots for differential-only StructureDefinitions
+(US Core's sources), on a small base (what FHIR says a derived snapshot holds), and the FHIR
+package cache layout SUSHI reads."""
 
 from __future__ import annotations
 
+import json
+
+from directory.profiles.tools.fhir_cache import write_package
 from directory.profiles.tools.snapshot import snapshot
 
 BASE = {
@@ -93,3 +97,28 @@ def test_a_new_slice_has_minimum_zero_and_no_slicing_of_its_own():
     assert npi["min"] == 0 and npi["max"] == "*"
     assert npi["sliceName"] == "NPI" and "slicing" not in npi
     assert npi["patternIdentifier"] == {"system": "http://hl7.org/fhir/sid/us-npi"}
+
+
+def test_a_package_is_laid_out_as_the_fhir_package_cache_expects(tmp_path):
+    resources = [
+        {"resourceType": "ValueSet", "id": "a", "url": "http://example.org/ValueSet/a"},
+        {**PROFILE, "resourceType": "StructureDefinition", "id": "p", "kind": "resource"},
+    ]
+    root = write_package(tmp_path, "example.pkg", "1.0.0", resources, {"hl7.fhir.r4.core": "4.0.1"})
+    assert root == tmp_path / "example.pkg#1.0.0" / "package"
+    assert sorted(p.name for p in root.iterdir()) == [
+        ".index.json",
+        "StructureDefinition-p.json",
+        "ValueSet-a.json",
+        "package.json",
+    ]
+    manifest = json.loads((root / "package.json").read_text())
+    assert manifest["name"] == "example.pkg" and manifest["fhirVersions"] == ["4.0.1"]
+    index = json.loads((root / ".index.json").read_text())["files"]
+    assert index[1] == {
+        "filename": "StructureDefinition-p.json",
+        "resourceType": "StructureDefinition",
+        "id": "p",
+        "kind": "resource",
+        "type": "Organization",
+    }
