@@ -281,26 +281,45 @@ def apply(resource_type: str, resource: dict[str, Any], post: Mapping[str, str])
         if not submitted:
             continue  # not on the page: as stored
         stored = items(field, resource)
-        new = []
+        shadows = _shadows(field, resource)
+        new, new_shadows = [], []
         for index in submitted:
             key = f"{PREFIX}{field.name}.{index}"
             if post.get(f"{key}._remove"):
                 continue
             base = stored[index] if index < len(stored) else None
             value = _read_item(field, base, post, key)
-            if value is not None:
+            shadow = shadows[index] if index < len(shadows) else None
+            # A primitive present only as its extensions ("alias": [null], "_alias": [{...}])
+            # is kept, its extensions beside it at the same index.
+            if value is not None or shadow is not None:
                 new.append(value)
-        _store(out, field, new)
+                new_shadows.append(shadow)
+        _store(out, field, new, new_shadows)
     return out
 
 
-def _store(out: dict, field: FormField, new: list) -> None:
-    if not new:
-        out.pop(field.name, None)
-    elif field.is_list:
-        out[field.name] = new
+def _shadows(field: FormField, resource: dict) -> list:
+    """A primitive element's extensions (`_name`), one entry per value (None: none)."""
+    shadow = resource.get(f"_{field.name}") if field.primitive else None
+    if shadow is None:
+        return []
+    return shadow if isinstance(shadow, list) else [shadow]
+
+
+def _store(out: dict, field: FormField, new: list, shadows: list) -> None:
+    values = [v for v in new if v is not None]
+    extended = any(s is not None for s in shadows)
+    if field.is_list and (values or extended):
+        out[field.name] = new  # nulls hold the places of extension-only values
+    elif not field.is_list and values:
+        out[field.name] = values[0]
     else:
-        out[field.name] = new[0]
+        out.pop(field.name, None)
+    if field.primitive and extended:
+        out[f"_{field.name}"] = shadows if field.is_list else shadows[0]
+    elif field.primitive:
+        out.pop(f"_{field.name}", None)
 
 
 def _read_item(field: FormField, base: object, post: Mapping[str, str], key: str) -> Any:

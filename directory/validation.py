@@ -12,10 +12,12 @@ import re
 from itertools import accumulate
 
 from django.conf import settings
+from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from .errors import InvalidRequest, InvalidResource
+from .formats import instant
 from .identifiers import npi_issues
 from .profiles import validate as profile_issues
 from .registry import RESOURCE_TYPES
@@ -109,6 +111,15 @@ def _check_depth(text: str) -> None:
         raise InvalidRequest(f"Request body nests arrays and objects deeper than {limit} levels")
 
 
+def _as_stored(result: dict) -> dict:
+    """The resource with the meta storage stamps on every write (versionId, lastUpdated), so
+    rules judge it as it will be stored: a client's empty meta is not empty there, and a profile
+    that requires meta.lastUpdated (every NDH profile) holds for a client that leaves it out."""
+    meta = result.get("meta")
+    stamp = {"versionId": "1", "lastUpdated": instant(timezone.now())}
+    return {**result, "meta": {**(meta if isinstance(meta, dict) else {}), **stamp}}
+
+
 def validate_resource(resource_type: str, content: dict, *, canonical: bool = True) -> dict:
     """Validate `content` as an R4 `resource_type`; return its canonical JSON form.
 
@@ -137,12 +148,7 @@ def validate_resource(resource_type: str, content: dict, *, canonical: bool = Tr
         # is due raises AttributeError): still the client's content, so a 422, never a 500.
         raise InvalidResource(f"{resource_type}: {exc}") from None
     result = json.loads(model.model_dump_json(exclude_none=True)) if canonical else content
-    # Storage stamps meta (versionId, lastUpdated) on every write, so a client's empty meta is
-    # not empty in what is stored: the invariants judge the resource as it will be stored.
-    judged = (
-        {k: v for k, v in result.items() if k != "meta"} if result.get("meta") == {} else result
-    )
-    issues = profile_issues(judged) + npi_issues(resource_type, result)
+    issues = profile_issues(_as_stored(result)) + npi_issues(resource_type, result)
     if issues:
         raise InvalidResource(issues[0]["diagnostics"], issues=issues)
     return result

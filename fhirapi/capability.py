@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from directory import customparams, registry
 from directory.formats import instant
+from directory.profiles import definitions, profile_urls
 from directory.search.index import evaluates
 from security.oauth import config as oauth
 
@@ -31,17 +32,6 @@ SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-servi
 PLAN_NET = "http://hl7.org/fhir/us/davinci-pdex-plan-net"
 PLAN_NET_STATEMENT = f"{PLAN_NET}/CapabilityStatement/plan-net"
 PLAN_NET_GUIDE = f"{PLAN_NET}/ImplementationGuide/hl7.fhir.us.davinci-pdex-plan-net"
-# The Plan-Net profiles of each type, as the Plan-Net CapabilityStatement (1.2.0) lists them.
-PLAN_NET_PROFILES = {
-    "Organization": ("plannet-Organization", "plannet-Network"),
-    "Practitioner": ("plannet-Practitioner",),
-    "PractitionerRole": ("plannet-PractitionerRole",),
-    "Location": ("plannet-Location",),
-    "Endpoint": ("plannet-Endpoint",),
-    "HealthcareService": ("plannet-HealthcareService",),
-    "OrganizationAffiliation": ("plannet-OrganizationAffiliation",),
-    "InsurancePlan": ("plannet-InsurancePlan",),
-}
 
 # `_id` and `_lastUpdated` are answered from the resource row; their definitions are the core
 # Resource ones.
@@ -167,15 +157,20 @@ def _includes(rdef: registry.ResourceDef) -> list[str]:
     return [*values, f"{rdef.type}:*"] if values else []
 
 
+def _supported_profiles(resource_type: str) -> list[str]:
+    """The profiles of the type that writes are validated against (Plan-Net's, then NDH's)."""
+    return [url for url in profile_urls() if definitions()[url].type == resource_type]
+
+
 def _resource(rdef: registry.ResourceDef) -> dict:
     routed = set(interactions("type"))
     entry: dict[str, Any] = {
         "type": rdef.type,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{rdef.type}",
     }
-    profiles = PLAN_NET_PROFILES.get(rdef.type)
+    profiles = _supported_profiles(rdef.type)
     if profiles:
-        entry["supportedProfile"] = [f"{PLAN_NET}/StructureDefinition/{p}" for p in profiles]
+        entry["supportedProfile"] = profiles
     codes = _type_interactions()
     if rdef.type == subscription_api.RESOURCE_TYPE:
         codes = [code for code in codes if code in subscription_api.INTERACTIONS]

@@ -85,6 +85,25 @@ def _npi_check_digit(node: dict[str, Any]) -> bool | None:
     return None
 
 
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _range_ordered(node: dict[str, Any]) -> bool | None:
+    """rng-2 (`low <= high`) for bounds in the same unit; fhirpathpy 2.2.4 cannot compare
+    Quantity values at all (it raises on every Range with both bounds). Bounds in different
+    units (a UCUM conversion) or without a value are left to the engine, which fails closed."""
+    low, high = node.get("low"), node.get("high")
+    if not isinstance(low, dict) or not isinstance(high, dict):
+        return True if low is None or high is None else None
+    if not (_number(low.get("value")) and _number(high.get("value"))):
+        return None
+    unit = ("system", "code") if "code" in low or "code" in high else ("system", "unit")
+    if any(low.get(k) != high.get(k) for k in unit):
+        return None
+    return bool(low["value"] <= high["value"])
+
+
 def _expression_of(key: str) -> str:
     """A constraint's expression as the vendored definitions spell it."""
     return next(
@@ -117,6 +136,7 @@ DIRECT = {
     "reference.startsWith('#').not() or (reference.substring(1).trace('url') in "
     "%rootResource.contained.id.trace('ids'))": _local_reference_only,
     _expression_of("us-core-17"): _npi_check_digit,
+    _expression_of("rng-2"): _range_ordered,
     # org-1, ipn-1; org-2, org-3 (judged per address or telecom); cpt-2: on every write of an
     # organization, each of its addresses and each contact point of every type.
     "(identifier.count() + name.count()) > 0": lambda node: (

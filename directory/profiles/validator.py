@@ -20,6 +20,19 @@ from .invariants import UNEVALUATED, holds
 # Datatypes whose instance value is a JSON object but which carry no definition of their own here.
 BACKBONE_TYPES = {"BackboneElement", "Element"}
 CODED_PRIMITIVES = {"code", "string", "uri"}
+# The R4 types a choice element ([x]) may take ("open" types), by the suffix they give its JSON
+# property (valueString -> string): a profile that narrows a choice refuses the others.
+CHOICE_TYPES = (
+    *("base64Binary", "boolean", "canonical", "code", "date", "dateTime", "decimal", "id"),
+    *("instant", "integer", "markdown", "oid", "positiveInt", "string", "time", "unsignedInt"),
+    *("uri", "url", "uuid", "Address", "Age", "Annotation", "Attachment", "CodeableConcept"),
+    *("Coding", "ContactPoint", "Count", "Distance", "Duration", "HumanName", "Identifier"),
+    *("Money", "Period", "Quantity", "Range", "Ratio", "Reference", "SampledData", "Signature"),
+    *("Timing", "ContactDetail", "Contributor", "DataRequirement", "Expression"),
+    *("ParameterDefinition", "RelatedArtifact", "TriggerDefinition", "UsageContext", "Dosage"),
+    "Meta",
+)
+CHOICE_SUFFIXES = {t[0].upper() + t[1:]: t for t in CHOICE_TYPES}
 
 
 @dataclass
@@ -93,6 +106,8 @@ def _walk_root(run: _Run, definition: Definition) -> None:
 
 def _walk_children(run: _Run, node: dict, children: list[Element], jpath: str) -> None:
     for child in children:
+        if child.choices:
+            _other_choices(run, node, child, jpath)
         if not child.choices and child.name not in node and f"_{child.name}" not in node:
             if child.min:  # absent: only a minimum can fail
                 _cardinality(run, child, 0, f"{jpath}.{child.label}", child.id)
@@ -103,6 +118,19 @@ def _walk_children(run: _Run, node: dict, children: list[Element], jpath: str) -
             _walk_value(run, child, value, type_code, f"{jpath}.{vpath}")
         if child.slices and values:
             _slices(run, child, values, jpath)
+
+
+def _other_choices(run: _Run, node: dict, element: Element, jpath: str) -> None:
+    """A choice element's value in a type the definition does not allow (valueString where a
+    profile allows only valueCodeableConcept): the walker would not see it at all."""
+    allowed = {key for key, _ in element.choices}
+    for key in node:
+        name = key.removeprefix("_")
+        suffix = name[len(element.label) :]
+        if name.startswith(element.label) and name not in allowed and suffix in CHOICE_SUFFIXES:
+            vpath = f"{jpath}.{element.label}.ofType({CHOICE_SUFFIXES[suffix]})"
+            kinds = ", ".join(t for _, t in element.choices)
+            run.fail("structure", vpath, element.id, f"type not allowed here (allowed: {kinds})")
 
 
 def _walk_value(run: _Run, element: Element, value: Any, type_code: str, vpath: str) -> None:

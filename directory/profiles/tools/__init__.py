@@ -1,0 +1,1 @@
+"""Developer tools that rebuild the vendored definition data (never run at install or run time)."""
