@@ -168,10 +168,11 @@ class ReferenceIndex(models.Model):
                 name="reference_param_idx",
             ),
             models.Index(fields=["target_type", "target_id"], name="reference_target_idx"),
-            # `_has` goes from referring resources to what they point at, index-only.
+            # `_has` goes from referring resources to what they point at, index-only; the
+            # referrers' type is a key column because `_has` names it (see search/chains.py).
             models.Index(
-                fields=["resource", "param", "target_type", "target_id"],
-                name="reference_source_idx",
+                fields=["resource", "param", "target_type", "resource_type", "target_id"],
+                name="reference_referrer_idx",
             ),
         ]
 
