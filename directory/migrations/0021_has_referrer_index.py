@@ -1,8 +1,13 @@
-"""`_has` plans: the referrers' type in the referrer index, finer token statistics (PostgreSQL).
+"""`_has` plans: covering indexes on both of its sides, finer token statistics (PostgreSQL).
 
 `_has` now names the referring type (search/chains.py), so the index it reads from referring
 resources to their targets carries that type too and stays index-only. It is built before the
 old one is dropped, so searches keep an index throughout.
+
+A `_has` whose inner value is common is best driven from the searched type in id order, checking
+each candidate's referrers by its logical id: resource_live_idx now carries the logical id so
+that walk reads no table rows. Without it PostgreSQL walked the primary key instead (the table is
+in id order, so that looked cheaper), through every resource of other types stored before.
 
 Whether PostgreSQL lets a `_has` be driven by its inner matches (few) or by the outer resources
 in page order (a common value: a page fills after a few candidates) hangs on how many rows it
@@ -47,5 +52,15 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RemoveIndex(model_name="referenceindex", name="reference_source_idx"),
+        migrations.RemoveIndex(model_name="resource", name="resource_live_idx"),
+        migrations.AddIndex(
+            model_name="resource",
+            index=models.Index(
+                condition=models.Q(("deleted", False)),
+                fields=["resource_type", "id", "last_updated"],
+                include=["logical_id"],
+                name="resource_live_idx",
+            ),
+        ),
         migrations.RunPython(forwards, backwards),
     ]
