@@ -33,11 +33,13 @@ class Resource(models.Model):
         ]
         indexes = [
             # last_updated rides along so `_lastUpdated` filters are checked in the index while
-            # pages are read in id order, never visiting the rows of skipped resources.
+            # pages are read in id order, never visiting the rows of skipped resources; so does
+            # logical_id, which `_has` checks each candidate's referrers by (search/chains.py).
             models.Index(
                 fields=["resource_type", "id", "last_updated"],
                 name="resource_live_idx",
                 condition=models.Q(deleted=False),
+                include=["logical_id"],
             ),
             # Partial like resource_live_idx: a sorted search reads ids straight from the index
             # (index-only) without visiting each row to check that it is not deleted.
@@ -168,10 +170,11 @@ class ReferenceIndex(models.Model):
                 name="reference_param_idx",
             ),
             models.Index(fields=["target_type", "target_id"], name="reference_target_idx"),
-            # `_has` goes from referring resources to what they point at, index-only.
+            # `_has` goes from referring resources to what they point at, index-only; the
+            # referrers' type is a key column because `_has` names it (see search/chains.py).
             models.Index(
-                fields=["resource", "param", "target_type", "target_id"],
-                name="reference_source_idx",
+                fields=["resource", "param", "target_type", "resource_type", "target_id"],
+                name="reference_referrer_idx",
             ),
         ]
 

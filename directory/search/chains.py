@@ -18,6 +18,7 @@ from ..errors import InvalidRequest
 from ..models import ReferenceIndex, Resource
 from ..registry import RESOURCE_TYPES, RESOURCES, SearchParam
 from .filters import filter_condition
+from .index import semi_joined
 from .plan import Plan
 from .reach import HAS_PREFIX, MAX_HAS_DEPTH, link_targets
 from .values import any_of
@@ -171,12 +172,15 @@ def _has_condition(
     inner = _inner(plan, source, rest, value, depth, budget)
     if inner is None:
         return None
-    # The referrers' ids already fix their type: no resource_type test, so PostgreSQL reads
-    # param, target type and id from reference_source_idx alone.
+    # The referrers' type is implied by their ids but still named: with it PostgreSQL can
+    # also go the other way, from each candidate through reference_param_idx to its referrers,
+    # which is what a common inner value on a first page needs (a few candidates, not every
+    # referrer); the inner side drives when its matches are few.
     references = ReferenceIndex.objects.filter(
-        resource_id__in=_referrer_ids(source, inner),
+        resource_type=source,
         param=param.name,
         target_type=plan.resource_type,
+        resource_id__in=_referrer_ids(source, inner),
     )
     return Q(logical_id__in=references.values("target_id"))
 
@@ -184,15 +188,12 @@ def _has_condition(
 def _referrer_ids(source: str, inner: Q) -> QuerySet:
     """Row ids of the live `source` resources meeting `inner`.
 
-    A plain semi-join into an index table already names live resources of that type only (index
-    rows go with their resource), so its ids are used as they are rather than checked against
-    every resource of the type; a negated condition needs the resources themselves.
+    A plain semi-join into an index table already names live resources of that type only, so
+    its ids are used as they are rather than checked against every resource of the type; a
+    negated condition needs the resources themselves.
     """
-    if not inner.negated and len(inner.children) == 1 and isinstance(inner.children[0], tuple):
-        lookup, rows = inner.children[0]
-        if lookup == "pk__in" and hasattr(rows, "query"):
-            return rows
-    return _live(source, inner).values("pk")
+    rows = semi_joined(inner)
+    return rows if rows is not None else _live(source, inner).values("pk")
 
 
 def _has_param(plan: Plan, raw_name: str, source: str, ref_name: str) -> SearchParam:

@@ -23,9 +23,10 @@ from ..cursors import (
     read_signed,
 )
 from ..errors import InvalidRequest
-from ..models import Resource
+from ..models import ReferenceIndex, Resource
 from ..numbers import MAX_BIGINT
 from ..registry import ID_REGEX
+from .index import semi_joined
 from .plan import Plan
 from .snapshots import first_page_snapshot, load_snapshot, snapshot_rows, sort_order
 from .totals import known_total, total
@@ -132,13 +133,11 @@ def _keyset_field(plan: Plan) -> tuple[str, bool]:
 def _keyset_page(plan: Plan, matches: QuerySet, state: dict | None) -> Page:
     key, descending = _keyset_field(plan)
     backward = bool(state and state["b"])
-    rows = matches
+    after = None
     if state is not None:
-        rows = rows.filter(
-            **{f"{key}__{_keyset_lookup(descending, backward, state['i'])}": state["v"]}
-        )
+        after = (_keyset_lookup(descending, backward, state["i"]), state["v"])
     ascending = descending == backward
-    fetched = first_rows(rows, [key if ascending else f"-{key}"], plan.page_size + 1)
+    fetched = _keyset_rows(plan, matches, key, after, ascending)
     more = len(fetched) > plan.page_size
     rows_on_page = fetched[: plan.page_size]
     if backward:
@@ -152,6 +151,38 @@ def _keyset_page(plan: Plan, matches: QuerySet, state: dict | None) -> Page:
     elif plan.total_mode != "bounded":
         result.total = total(plan, matches)  # counted only when `_total` asks for it
     return result
+
+
+def _keyset_rows(
+    plan: Plan, matches: QuerySet, key: str, after: tuple[str, object] | None, ascending: bool
+) -> list[Resource]:
+    """One page and the row after it, past the cursor's key value `after` (lookup, value)."""
+    sign = "" if ascending else "-"
+    referrers = _referrer_ids(plan) if key == "pk" else None
+    if referrers is None:
+        rows = matches if after is None else matches.filter(**{f"{key}__{after[0]}": after[1]})
+        return first_rows(rows, [sign + key], plan.page_size + 1)
+    if after is not None:
+        referrers = referrers.filter(**{f"resource_id__{after[0]}": after[1]})
+    page_ids = referrers.order_by(sign + "resource_id").distinct()[: plan.page_size + 1]
+    live = Resource.objects.filter(resource_type=plan.resource_type, deleted=False)
+    return list(live.filter(pk__in=page_ids).order_by(sign + "pk"))
+
+
+def _referrer_ids(plan: Plan) -> QuerySet | None:
+    """The referring rows' ids when one reference condition (a chain, say) is the whole filter.
+
+    A chain's referrers come from many targets, so they are not in id order: a page is cut from
+    all of them. Their index rows already name live resources of the type (index rows go with
+    their resource), so the page is cut from the ids alone and only its own rows are read,
+    instead of looking every referrer up in the resource table to sort it there.
+    """
+    if len(plan.conditions) != 1:
+        return None
+    rows = semi_joined(plan.conditions[0])
+    if rows is None or rows.model is not ReferenceIndex or rows.query.is_sliced:
+        return None
+    return rows.filter(resource_type=plan.resource_type)
 
 
 def _keyset_lookup(descending: bool, backward: bool, inclusive: bool) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from io import StringIO
 
 import pytest
@@ -14,6 +15,7 @@ from directory.management.commands import benchsearch
 from directory.models import Resource
 
 NETWORK = benchsearch.NETWORK_REFERENCE
+NUCC = benchsearch.NUCC
 
 
 @pytest.fixture
@@ -74,6 +76,9 @@ def test_sample_values_select_something_for_every_new_form(directory):
     assert any(
         c["code"] == values["specialty"] for r in roles for s in r["specialty"] for c in s["coding"]
     )
+    codings = [c for r in roles for s in r["specialty"] for c in s["coding"]]
+    specialties = Counter(c["code"] for c in codings if c.get("system") == NUCC)
+    assert specialties[values["common_specialty"]] == max(specialties.values())
     assert any(
         km(values["latitude"], values["longitude"], p["latitude"], p["longitude"]) <= 10
         for p in (loc.get("position") for loc in of_type("Location"))

@@ -144,6 +144,39 @@ def test_a_deleted_resource_no_longer_matches_a_chain(api, directory):
     assert ids(api, "PractitionerRole?organization.type=dept") == set()
 
 
+def _pages(api, query: str, relation: str) -> list[list[str]]:
+    """The match ids of every page from `query` on, following `relation` links."""
+    bundle, pages = api.get(f"/fhir/{query}").json(), []
+    while True:
+        pages.append([e["resource"]["id"] for e in bundle.get("entry", [])])
+        links = {link["relation"]: link["url"] for link in bundle["link"]}
+        if relation not in links:
+            return pages
+        bundle = api.get("/fhir/" + links[relation].partition("/fhir/")[2]).json()
+
+
+def test_chain_pages_hold_each_match_once_in_both_directions(api, directory):
+    # role-1 now reaches the cities through two locations: still one match, on one page.
+    FACTORIES["PractitionerRole"].create(
+        id="role-1",
+        practitioner=ref("Practitioner/pr-susi"),
+        location=[ref("Location/loc-cap"), ref("Location/loc-wing")],
+    )
+    FACTORIES["PractitionerRole"].create(id="role-5", practitioner=ref("Practitioner/pr-bob"))
+    storage.delete("PractitionerRole", "role-2")
+    query = "PractitionerRole?location.address-city=capital,springfield&_count=2"
+    forward = _pages(api, query, "next")
+    assert [len(page) for page in forward] == [2, 1]
+    matched = [rid for page in forward for rid in page]
+    assert sorted(matched) == ["role-1", "role-3", "role-4"]
+    # Pages come in storage order; walking back from the last page gives them again, reversed.
+    last = forward[-1]
+    bundle = api.get(f"/fhir/{query}").json()
+    next_url = next(link["url"] for link in bundle["link"] if link["relation"] == "next")
+    backward = _pages(api, next_url.partition("/fhir/")[2], "previous")
+    assert backward == [last, forward[0]]
+
+
 def test_chain_appears_in_the_self_link(api, directory):
     bundle = api.get("/fhir/PractitionerRole?practitioner.name=susi").json()
     (self_link,) = [link["url"] for link in bundle["link"] if link["relation"] == "self"]

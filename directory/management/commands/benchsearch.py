@@ -11,9 +11,12 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.db import connection
+from django.db.models import Count
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 
-from directory.models import Resource
+from directory.models import Resource, TokenIndex
 
 if TYPE_CHECKING:
     from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
@@ -48,6 +51,10 @@ QUERIES = [
     "&_include:iterate=Organization:partof",
     "PractitionerRole?organization.partof.name={system_name}",
     f"Organization?_has:PractitionerRole:organization:specialty={NUCC}|{{specialty}}",
+    # The commonest specialty: a page fills after a few organizations or practitioners, so these
+    # must not cost in proportion to the (many) roles that have it.
+    f"Practitioner?_has:PractitionerRole:practitioner:specialty={NUCC}|{{common_specialty}}",
+    f"Organization?_has:PractitionerRole:organization:specialty={NUCC}|{{common_specialty}}",
     "Practitioner?_has:PractitionerRole:practitioner:location.address-city={role_city}",
     "Organization?_has:Location:organization:_has:PractitionerRole:location:practitioner.family="
     "{family}",
@@ -57,6 +64,7 @@ NETWORK_REFERENCE = (
     "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/network-reference"
 )
 ROLES_TO_SCAN = 200  # roles looked at, from the middle, for one with a network and a position
+EXPLAINED = 2  # with --explain: the slowest statements of one request whose plans are printed
 
 
 class Command(BaseCommand):
@@ -64,8 +72,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--repeat", type=int, default=20)
+        parser.add_argument(
+            "--only", default="", help="Time only the query forms containing this text"
+        )
+        parser.add_argument(
+            "--explain",
+            action="store_true",
+            help="Also print EXPLAIN (ANALYZE, BUFFERS) of each form's slowest statements",
+        )
 
-    def handle(self, *args: Any, repeat: int, **options: Any) -> None:
+    def handle(self, *args: Any, repeat: int, only: str, explain: bool, **options: Any) -> None:
         # The search path is measured on its own: client authentication has nothing to say
         # about how a query scales with the directory's size.
         search_only = [m for m in settings.MIDDLEWARE if "security.middleware." not in m]
@@ -74,9 +90,9 @@ class Command(BaseCommand):
         # Without the bearer check in the chain, the decision point grants nothing when a token is
         # required (a missing check must not open everything); here no token is the point.
         with override_settings(MIDDLEWARE=search_only, SECURITY_REQUIRE_BEARER=False, **unlimited):
-            self._run(repeat)
+            self._run(repeat, only, explain)
 
-    def _run(self, repeat: int) -> None:
+    def _run(self, repeat: int, only: str, explain: bool) -> None:
         values = {k: quote(str(v), safe="") for k, v in sample_values().items()}
         client = Client(HTTP_ACCEPT="application/fhir+json", SERVER_NAME="localhost")
         counts = {
@@ -84,7 +100,7 @@ class Command(BaseCommand):
             for t in ("Organization", "Practitioner", "PractitionerRole", "Location", "Endpoint")
         }
         self.stdout.write(f"resources: {counts}")
-        for template in QUERIES:
+        for template in (q for q in QUERIES if only in q):
             url = "/fhir/" + template.format(**values)
             first = client.get(url)
             if first.status_code == 400:
@@ -107,6 +123,23 @@ class Command(BaseCommand):
                 f"status {response.status_code} total {body.get('total')} "
                 f"matches on page 1 {matches}  {template}"
             )
+            if explain:
+                self._explain(client, url)
+
+    def _explain(self, client: Client, url: str) -> None:
+        """The plans of the slowest statements one request runs, as PostgreSQL executes them."""
+        if connection.vendor != "postgresql":
+            self.stdout.write("  (--explain needs PostgreSQL)")
+            return
+        with CaptureQueriesContext(connection) as captured:
+            client.get(url)
+        selects = [q for q in captured.captured_queries if q["sql"].startswith("SELECT")]
+        slowest = sorted(selects, key=lambda q: -float(q["time"]))[:EXPLAINED]
+        with connection.cursor() as cursor:
+            for statement in slowest:
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement["sql"])
+                plan = "\n".join("    " + row[0] for row in cursor.fetchall())
+                self.stdout.write(f"  {statement['sql'][:2000]}\n{plan}")
 
 
 def refusal(response: TestResponse) -> str:
@@ -178,7 +211,17 @@ def sample_values() -> dict:
         if networks
         else "none",
         "role_org": role_org.get("id", "none"),
+        "common_specialty": common_specialty(),
     }
+
+
+def common_specialty() -> str:
+    """The NUCC code most roles have as their specialty."""
+    codes = TokenIndex.objects.filter(
+        resource_type="PractitionerRole", param="specialty", system=NUCC
+    )
+    top = codes.values("code").annotate(roles=Count("id")).order_by("-roles", "code").first()
+    return top["code"] if top else "207RC0000X"
 
 
 def system_name() -> str:

@@ -11,7 +11,7 @@ search.
 from __future__ import annotations
 
 from ...searchparams import SearchParam
-from .base import IndexKind, IndexTable, Row, semi_join
+from .base import IndexKind, IndexTable, Row, semi_join, semi_joined
 from .composite import CompositeKind
 from .date import DateKind
 from .position import SpecialKind
@@ -52,4 +52,5 @@ __all__ = [
     "evaluates",
     "parse_reference",
     "semi_join",
+    "semi_joined",
 ]

@@ -112,6 +112,20 @@ def semi_join(rows: QuerySet[Any], negate: bool = False) -> Q:
     return ~condition if negate else condition
 
 
+def semi_joined(condition: Q) -> QuerySet[Any] | None:
+    """The rows of a plain (not negated) semi-join such as `semi_join` makes, else None.
+
+    Index rows go with their resource (written and deleted in its transaction, filed under its
+    type), so these rows already name live resources of their type only.
+    """
+    if condition.negated or len(condition.children) != 1:
+        return None
+    child = condition.children[0]
+    if not isinstance(child, tuple) or child[0] != "pk__in" or not isinstance(child[1], QuerySet):
+        return None
+    return child[1]
+
+
 def extension_value(type_name: str | None, element: Any) -> tuple[str, Any] | None:
     """An Extension is searched by its value[x], typed by its JSON key; None for other types."""
     if type_name != "Extension" or not isinstance(element, dict):
