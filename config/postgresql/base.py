@@ -5,10 +5,10 @@ connection. On a read by id that was one of three round trips (issue 10). A conn
 server went away (restart, failover, terminated backend) is seen without one: the server's
 closing FIN or its FATAL message makes the idle socket readable, and a healthy idle connection
 has nothing to read. So a connection that was checked less than `IDLE_SECONDS` ago and has
-nothing waiting on its socket is taken as usable; anything else (input waiting, e.g. that FATAL
-message or a notification, or a connection idle longer, behind which a firewall may have
-silently dropped it) gets Django's `SELECT 1`. A connection that fails a query all the same
-answers that request with 503 and is replaced before the next (Django's errors_occurred).
+nothing waiting on its socket is taken as usable. Anything else gets Django's `SELECT 1`: input
+waiting (that FATAL message, or a notification), a longer idle (a firewall may have dropped the
+connection silently), or a failed statement before. A connection that fails a query all the
+same answers that request with 503 and is replaced before the next (Django's errors_occurred).
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         now = time.monotonic()
         recent = now - self._checked_at < IDLE_SECONDS
         self._checked_at = now
-        if recent and not _input_waiting(connection.fileno()):
+        # After a failed statement Django asks too: then always the real check.
+        if recent and not self.errors_occurred and not _input_waiting(connection.fileno()):
             return True
         return super().is_usable()
 
