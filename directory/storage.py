@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, router, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -89,12 +89,67 @@ def _check_known(resource_type: str | None, logical_id: str) -> None:
 def read(resource_type: str, logical_id: str) -> Resource:
     """The current version, or 404 / 410 (deleted)."""
     _check_known(resource_type, logical_id)
-    row = Resource.objects.filter(resource_type=resource_type, logical_id=logical_id).first()
+    row = current_row(resource_type, logical_id)
     if row is None:
         raise NotFound(f"{resource_type}/{logical_id} is not known")
     if row.deleted:
         raise Gone(f"{resource_type}/{logical_id} was deleted")
     return row
+
+
+def current_row(resource_type: str, logical_id: str) -> Resource | None:
+    """The resource's row (deleted or not) by type and id: the read by id, compiled once.
+
+    Building and compiling the ORM query was about a fifth of a read's time in process (issue
+    10); the statement is Django's own, compiled once per database and run with new values.
+    """
+    using = router.db_for_read(Resource)
+    compiled = _compiled_read(using)
+    database = connections[using]
+    values = {_TYPE_SENTINEL: resource_type, _ID_SENTINEL: logical_id}
+    with database.cursor() as cursor:
+        cursor.execute(compiled.sql, [values[name] for name in compiled.order])
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    row = list(found)
+    # The backend's conversions, as the ORM applies them (SQLite's text dates and 0/1 booleans).
+    for position, (functions, expression) in compiled.converters.items():
+        for convert in functions:
+            row[position] = convert(row[position], expression, database)
+    return Resource.from_db(using, compiled.columns, row)
+
+
+# Stand-ins compiled into the statement, so their order among its parameters is read, not assumed.
+_TYPE_SENTINEL, _ID_SENTINEL = "\x00type", "\x00id"
+
+
+@dataclass(frozen=True)
+class _CompiledRead:
+    sql: str
+    order: list[str]  # which sentinel each parameter stands for
+    converters: dict
+    columns: list[str]
+
+
+_compiled_reads: dict[str, _CompiledRead] = {}
+
+
+def _compiled_read(using: str) -> _CompiledRead:
+    found = _compiled_reads.get(using)
+    if found is None:
+        query = Resource.objects.filter(resource_type=_TYPE_SENTINEL, logical_id=_ID_SENTINEL)
+        compiler = query.query.get_compiler(using)
+        sql, params = compiler.as_sql()
+        selected = [expression for expression, _, _ in compiler.select]
+        found = _CompiledRead(
+            sql=sql,
+            order=list(params),
+            converters=compiler.get_converters(selected),
+            columns=[expression.target.attname for expression in selected],
+        )
+        _compiled_reads[using] = found
+    return found
 
 
 def vread(resource_type: str, logical_id: str, version_id: str) -> ResourceVersion:

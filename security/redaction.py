@@ -54,6 +54,31 @@ def redact(text: str) -> str:
     return _redact_plain(text)
 
 
+# Texts `redact_recurring` found clean, per rule set; bounded, and never holding a secret.
+_CLEAN_LIMIT, _CLEAN_MAX_LENGTH = 4096, 512
+_clean: dict[tuple, set[str]] = {}
+
+
+def redact_recurring(text: str) -> str:
+    """`redact` for texts that recur from request to request (the audit's client name,
+    certificate subject, token issuer, decisions): one found to hold nothing to redact is
+    remembered, under the rules it was checked with, and not scanned again. Only such clean
+    texts are kept, so the memory never holds a secret."""
+    if not text:
+        return text
+    rules = (secret_header_names(), _setting("SECURITY_API_KEY_QUERY_PARAM", "apikey"))
+    clean = _clean.get(rules)
+    if clean is not None and text in clean:
+        return text
+    redacted = redact(text)
+    if redacted == text and len(text) <= _CLEAN_MAX_LENGTH:
+        if clean is None or len(clean) >= _CLEAN_LIMIT:
+            _clean.clear()  # a new rule set, or full: start over
+            clean = _clean.setdefault(rules, set())
+        clean.add(text)
+    return redacted
+
+
 def _redact_plain(text: str) -> str:
     """Keys and tokens written out in clear."""
     text = BEARER.sub(_keep_name, text)

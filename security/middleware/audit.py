@@ -34,7 +34,7 @@ from django.utils import timezone
 from ..context import SecurityContext, context_of
 from ..models import RequestAudit
 from ..paths import is_api, is_oauth, is_public
-from ..redaction import redact
+from ..redaction import redact_recurring
 
 logger = logging.getLogger("security.audit")
 
@@ -95,7 +95,7 @@ def audit_row(
 def _make_safe(row: RequestAudit) -> None:
     # Redacted even where no secret is expected: a client can put anything in a path or claim.
     for name in TEXT_FIELDS:
-        value = redact(getattr(row, name) or "")
+        value = redact_recurring(getattr(row, name) or "")
         field = cast(Field, RequestAudit._meta.get_field(name))  # a text column, not a relation
         setattr(row, name, value[: field.max_length])
 
