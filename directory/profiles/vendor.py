@@ -10,6 +10,10 @@ HL7's R4 StructureDefinitions, extensions, ValueSets and CodeSystems); PLAN_NET_
 elements trimmed to their rules, and the code lists of the required bindings they name. The
 extensible and preferred bindings to value sets the Plan-Net package defines are kept apart
 (`openBinding`, and `open` in value-sets.json) for the admin's pickers; validation ignores them.
+
+Code systems the packages only name are supplied here (data/README.md): ISO 4217 from pycountry
+(installed with the test extras), the US Core USPS value set from `data/source/`; BCP 13 media
+types are checked by their grammar (`GRAMMARS`), so their value sets are recorded, not listed.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .definitions import DATA_DIR, RESOURCE_TYPES
+from .definitions import DATA_DIR, GRAMMARS, RESOURCE_TYPES
 
 # The parts of an ElementDefinition that validation reads; the rest (text, mappings) is dropped.
 ELEMENT_KEYS = ("id", "path", "sliceName", "min", "max", "contentReference", "slicing")
@@ -34,7 +38,10 @@ OPEN_STRENGTHS = ("extensible", "preferred")
 def _trim_element(element: dict, open_sets: frozenset = frozenset()) -> dict:
     out = {key: element[key] for key in ELEMENT_KEYS if key in element}
     out.update({k: v for k, v in element.items() if k.startswith(FIXED_PREFIXES)})
-    types = [{k: t[k] for k in ("code", "profile") if k in t} for t in element.get("type", [])]
+    types = [
+        {k: t[k] for k in ("code", "profile", "targetProfile") if k in t}
+        for t in element.get("type", [])
+    ]
     if types:
         out["type"] = types
     constraints = [
@@ -193,14 +200,62 @@ def main(medplum_dir: str, plan_net_tgz: str) -> None:
         "extensions": [_trim(extensions[u]) for u in borrowed],
         "plan-net": [_trim(sd, plan_net_sets) for sd in plan_net_sds],
     }
-    terms = [*_bundle(r4 / "valuesets.json"), *plan_net_terms]
+    terms = [*_bundle(r4 / "valuesets.json"), *plan_net_terms, *_external_terms()]
     value_sets = {t["url"]: t for t in terms if t["resourceType"] == "ValueSet"}
     code_systems = {t["url"]: t for t in terms if t["resourceType"] == "CodeSystem"}
-    expanded, skipped = _expand_all(_bound(structure, "binding"), value_sets, code_systems)
+    required = _bound(structure, "binding")
+    by_grammar = {url: system for url in required if (system := _grammar(value_sets.get(url)))}
+    expanded, skipped = _expand_all(
+        [url for url in required if url not in by_grammar], value_sets, code_systems
+    )
     # Open bindings the packages cannot enumerate just get no picker list.
     open_sets, _ = _expand_all(_bound(structure, "openBinding"), value_sets, code_systems)
+    resource_types = _expand(RESOURCE_TYPES_VS, value_sets, code_systems)
+    if isinstance(resource_types, str):
+        raise ValueError(f"{RESOURCE_TYPES_VS}: {resource_types}")
     _write("structure-definitions.json", structure)
-    _write("value-sets.json", {"expanded": expanded, "not-expanded": skipped, "open": open_sets})
+    _write(
+        "value-sets.json",
+        {
+            "expanded": expanded,
+            "grammar": by_grammar,
+            "not-expanded": skipped,
+            "open": open_sets,
+            # What a reference's `Type/` segment may name (target type checks).
+            "resource-types": [code for _, code in resource_types],
+        },
+    )
+
+
+# Every R4 resource type name, from its code system.
+RESOURCE_TYPES_VS = "http://hl7.org/fhir/ValueSet/resource-types"
+# ISO 4217: FHIR names the code system but does not publish its codes.
+ISO_4217 = "urn:iso:std:iso:4217"
+SOURCE_DIR = DATA_DIR / "source"
+
+
+def _external_terms() -> list[dict]:
+    """Terminology the packages only name: ISO 4217 (pycountry) and the vendored sources."""
+    import pycountry  # a developer tool here, installed with the test extras
+
+    currencies = sorted(currency.alpha_3 for currency in pycountry.currencies)
+    iso_4217 = {
+        "resourceType": "CodeSystem",
+        "url": ISO_4217,
+        "content": "complete",
+        "concept": [{"code": code} for code in currencies],
+    }
+    sources = [json.loads(path.read_text()) for path in sorted(SOURCE_DIR.glob("*.json"))]
+    return [iso_4217, *sources]
+
+
+def _grammar(value_set: dict | None) -> str | None:
+    """The code system of a value set that is all of a grammar-defined system (BCP 13), if so."""
+    includes = (value_set or {}).get("compose", {}).get("include", [])
+    if len(includes) != 1 or set(includes[0]) != {"system"}:
+        return None
+    system = includes[0]["system"]
+    return system if system in GRAMMARS else None
 
 
 def _bound(structure: dict, key: str) -> list[str]:
