@@ -230,7 +230,13 @@ def _coding(value: Any) -> list[tuple[str | None, str]]:
 
 
 def _in_value_set(codes: list, allowed: ValueSetCodes) -> bool:
-    return any(allowed.includes(system, code) for system, code in codes)
+    if allowed.grammar is not None:
+        return any(allowed.includes(system, code) for system, code in codes)
+    # Listed sets, the common case, tested inline: this runs for every coded value.
+    return any(
+        (system, code) in allowed.pairs if system is not None else code in allowed.codes
+        for system, code in codes
+    )
 
 
 def _binding(run: _Run, element: Element, value: Any, type_code: str, vpath: str) -> None:
@@ -256,9 +262,11 @@ def _reference_target(run: _Run, element: Element, value: Any, vpath: str) -> No
     Only the type the reference names is checked (the referenced resource is not read); a
     logical reference (identifier only) or one whose type cannot be told is not judged.
     """
-    allowed = allowed_targets(element)
     reference = value.get("reference") if isinstance(value, dict) else None
-    if allowed is None or not isinstance(reference, str):
+    if not isinstance(reference, str):
+        return
+    allowed = allowed_targets(element)
+    if allowed is None:
         return
     named = referenced_type(reference, run.resource)
     if named is not None and named not in allowed:
