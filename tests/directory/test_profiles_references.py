@@ -225,3 +225,73 @@ def test_the_profile_pass_checks_its_own_targets():
     assert [(i["details"]["text"], i["expression"]) for i in issues] == [
         ("plannet-Network: Organization.partOf", ["Organization.partOf.reference"])
     ]
+
+
+def _extension_cases() -> list[tuple[Definition, Element, dict]]:
+    """Reference elements of the extension definitions, each with an example that uses the
+    extension on the resource itself (the profile pass reaches them through its slices)."""
+    cases = []
+    for url, definition in definitions().items():
+        if definition.type != "Extension" or url != definition.url:
+            continue
+        user = next(
+            (r for r in EXAMPLES if any(e.get("url") == url for e in r.get("extension", []))), None
+        )
+        for element in definition.by_id.values():
+            if (
+                user
+                and "Reference" in element.types
+                and element.max != 0
+                and allowed_targets(element)
+            ):
+                cases.append((definition, element, user))
+    return cases
+
+
+EXTENSION_CASES = _extension_cases()
+
+
+def _set_in_extension(
+    resource: dict, case: tuple[Definition, Element, dict], reference: str
+) -> None:
+    definition, element, _ = case
+    extension = next(e for e in resource["extension"] if e["url"] == definition.url)
+    step = element.id.split(".")[1]  # "value[x]" or "extension:part"
+    if step.startswith("extension:"):
+        part_url = _fixed_url(definition.by_id[f"Extension.{step}"])
+        parts = extension.setdefault("extension", [])
+        extension = next((p for p in parts if p["url"] == part_url), None) or _appended(
+            parts, {"url": part_url}, ""
+        )
+        extension.pop("valueCodeableConcept", None)  # whereValid: a code or a Location
+    extension["valueReference"] = {"reference": reference}
+
+
+def test_the_extension_walk_covers_plan_net_references():
+    assert {c[0].url.rsplit("/", 1)[-1] for c in EXTENSION_CASES} >= {
+        "location-reference",
+        "network-reference",
+        "newpatients",
+        "qualification",
+    }
+
+
+@pytest.mark.parametrize(
+    "case", EXTENSION_CASES, ids=lambda c: f"{c[0].url.rsplit('/', 1)[-1]}:{c[1].id}"
+)
+def test_every_extension_reference_refuses_other_types_and_takes_its_own(case):
+    _, element, user = case
+    allowed = allowed_targets(element)
+    assert allowed
+    for target in sorted(allowed):
+        resource = copy.deepcopy(user)
+        _set_in_extension(resource, case, f"{target}/t1")
+        assert _issues(resource) == [], target
+    for target in sorted(set(RESOURCE_TYPES) - allowed):
+        resource = copy.deepcopy(user)
+        _set_in_extension(resource, case, f"{target}/t1")
+        issues = _issues(resource)
+        # The rule is the extension's element, or the profile's copy of it (qualification).
+        assert [i["code"] for i in issues] == ["value"], target
+        assert issues[0]["details"]["text"].endswith(element.id.split(".", 1)[1])
+        assert issues[0]["expression"][0].endswith(".value.ofType(Reference).reference")
