@@ -41,7 +41,7 @@ def required_codes(path: str) -> frozenset | None:
     if element is None or element.binding is None:
         return None
     allowed = value_sets()[0].get(element.binding)
-    return allowed.codes if allowed else None
+    return allowed.codes if allowed and allowed.grammar is None else None  # media types: unlisted
 
 
 def warm() -> None:

@@ -59,6 +59,7 @@ def test_no_required_binding_is_left_unchecked():
     checked, unchecked = value_sets()
     assert unchecked == {}
     assert {MIMETYPES, CURRENCIES, USPS} <= set(checked)
+    assert profiles.required_codes("Endpoint.payloadMimeType") is None  # a grammar, no list
 
 
 # ---------------------------------------------------------------- media types (BCP 13)
