@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from .profiles import known
+from .profiles import allowed_targets, known
 from .profiles.definitions import (
     DATA_DIR,
     Definition,
@@ -32,7 +32,7 @@ from .profiles.definitions import (
     open_value_sets,
     value_sets,
 )
-from .registry import RESOURCE_TYPES, RESOURCES
+from .registry import RESOURCE_TYPES
 
 # Datatypes edited as one text input (their JSON value is a string).
 TEXT_TYPES = frozenset(
@@ -160,7 +160,7 @@ def _field(definition: Definition, element: Element) -> FormField | None:
         min=element.min,
         max=element.max,
         codes=codes,
-        targets=_targets(definition.type, element.path) if type_ == "Reference" else (),
+        targets=_targets(element) if type_ == "Reference" else (),
         parts=_parts(type_) if type_ in COMPLEX_TYPES else (),
         is_list=_is_list(definition.type, element),
         open_codes=open_codes and bool(codes),
@@ -208,15 +208,10 @@ def display(system: str, code: str) -> str:
     return _displays().get(system, {}).get(code, "")
 
 
-def _targets(resource_type: str, path: str) -> tuple[str, ...]:
-    """Reference targets from the search parameter over the same element; any directory type
-    when no parameter covers it."""
-    definition = RESOURCES.get(resource_type)
-    for param in definition.reference_params if definition else ():
-        paths = [p.strip() for p in param.expression.split("|")]
-        if path in paths and param.targets:
-            return tuple(t for t in param.targets if t in RESOURCE_TYPES)
-    return tuple(RESOURCE_TYPES)
+def _targets(element: Element) -> tuple[str, ...]:
+    """The directory types the element's targetProfile allows: what validation accepts."""
+    allowed = allowed_targets(element)
+    return tuple(t for t in RESOURCE_TYPES if allowed is None or t in allowed)
 
 
 # ---------------------------------------------------------------- resource <-> form values

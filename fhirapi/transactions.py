@@ -3,8 +3,9 @@
 A transaction is all or nothing: one database transaction, entries processed in the order FHIR
 prescribes (DELETE, then POST, then PUT, then GET), every entry's identity settled before anything
 is created (`urn:uuid:` fullUrls get server ids, conditional criteria are matched), references to
-those identities rewritten wherever they sit in a resource, and references checked once all the
-writes are done, so entries may point at each other in any order. The first failing entry aborts
+those identities rewritten wherever they sit in a resource (before validation, so the type a
+reference resolves to is held to its element's target types), and references checked once all
+the writes are done, so entries may point at each other in any order. The first failing entry aborts
 everything with that entry's OperationOutcome.
 
 A batch answers each entry on its own, in the order sent, each in its own database transaction;

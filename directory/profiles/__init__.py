@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from .definitions import definitions, profile_urls, value_sets
 from .invariants import compiled
-from .validator import evaluated_constraints, known, validate_base, validate_profile
+from .validator import (
+    allowed_targets,
+    evaluated_constraints,
+    known,
+    validate_base,
+    validate_profile,
+)
 
 
 def validate(resource: dict) -> list[dict]:
@@ -35,7 +41,7 @@ def required_codes(path: str) -> frozenset | None:
     if element is None or element.binding is None:
         return None
     allowed = value_sets()[0].get(element.binding)
-    return allowed.codes if allowed else None
+    return allowed.codes if allowed and allowed.grammar is None else None  # media types: unlisted
 
 
 def warm() -> None:
@@ -47,4 +53,4 @@ def warm() -> None:
                 compiled(constraint["expression"])
 
 
-__all__ = ["known", "profile_urls", "required_codes", "validate", "warm"]
+__all__ = ["allowed_targets", "known", "profile_urls", "required_codes", "validate", "warm"]

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 # The directory's resource types: their R4 definitions are vendored.
 from ..registry import SUPPORTED_TYPES as RESOURCE_TYPES
+from . import mediatypes
+
+# Code systems whose codes are defined by a grammar, not a list: a required binding to a value set
+# of all of such a system checks each code by the grammar (system -> (check, what it is)).
+GRAMMARS: dict[str, tuple[Callable[[str], bool], str]] = {
+    "urn:ietf:bcp:13": (mediatypes.is_media_type, mediatypes.DESCRIPTION),
+}
+CORE_PROFILE = "http://hl7.org/fhir/StructureDefinition/"
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -24,6 +33,7 @@ class Element:
     max: int | None  # None: unbounded
     types: tuple[str, ...]
     type_profiles: tuple[str, ...]  # profiles the element's types claim (extension definitions)
+    target_profiles: tuple[str, ...]  # what its Reference type may point at; () for anything
     fixed: tuple[str, object] | None  # ("fixed" | "pattern", value)
     binding: str | None  # required value set canonical, without version
     constraints: list[dict]
@@ -53,8 +63,18 @@ class Element:
 
 @dataclass(frozen=True)
 class ValueSetCodes:
+    """A required binding's value set: its listed codes, or the grammar of its one code system."""
+
     pairs: frozenset  # (system, code)
     codes: frozenset  # the codes alone, for the `code` datatype, which carries no system
+    grammar: tuple[str, Callable[[str], bool], str] | None = None  # (system, check, description)
+
+    def includes(self, system: str | None, code: str) -> bool:
+        """Whether (system, code) is in the set; a `code` value has no system (None)."""
+        if self.grammar is not None:
+            grammar_system, check, _ = self.grammar
+            return system in (None, grammar_system) and check(code)
+        return (system, code) in self.pairs if system is not None else code in self.codes
 
 
 @dataclass(frozen=True)
@@ -85,6 +105,9 @@ def _element(raw: dict) -> Element:
         max=None if max_ == "*" else int(max_),
         types=tuple(t["code"] for t in types),
         type_profiles=tuple(p for t in types for p in t.get("profile", [])),
+        target_profiles=tuple(
+            p for t in types if t["code"] == "Reference" for p in t.get("targetProfile", [])
+        ),
         fixed=fixed,
         binding=raw["binding"].split("|")[0] if "binding" in raw else None,
         constraints=raw.get("constraint", []),
@@ -137,20 +160,46 @@ def definitions() -> dict[str, Definition]:
 
 
 @cache
+def _value_set_data() -> dict:
+    return json.loads((DATA_DIR / "value-sets.json").read_text())
+
+
+@cache
 def value_sets() -> tuple[dict[str, ValueSetCodes], dict[str, str]]:
-    """Required-binding value sets by canonical, and those left unexpanded (with why)."""
-    data = json.loads((DATA_DIR / "value-sets.json").read_text())
-    expanded = {
+    """Required-binding value sets by canonical (listed or by grammar), and those left unchecked
+    (with why)."""
+    data = _value_set_data()
+    checked = {
         url: ValueSetCodes(frozenset(map(tuple, pairs)), frozenset(code for _, code in pairs))
         for url, pairs in data["expanded"].items()
     }
-    return expanded, data["not-expanded"]
+    for url, system in data.get("grammar", {}).items():
+        check, description = GRAMMARS[system]
+        checked[url] = ValueSetCodes(frozenset(), frozenset(), (system, check, description))
+    return checked, data["not-expanded"]
+
+
+@cache
+def resource_type_names() -> frozenset[str]:
+    """Every R4 resource type name: what a reference URL's `Type/` segment may be."""
+    return frozenset(_value_set_data()["resource-types"])
+
+
+@cache
+def profile_type(url: str) -> str | None:
+    """The resource type a profile (a Reference's targetProfile) constrains; None if unknown."""
+    url = url.split("|")[0]
+    definition = definitions().get(url)
+    if definition is not None:
+        return definition.type
+    name = url.removeprefix(CORE_PROFILE)
+    return name if name != url and name in resource_type_names() else None
 
 
 @cache
 def open_value_sets() -> dict[str, tuple[tuple[str, str], ...]]:
     """Expansions of extensible/preferred-binding value sets, for pickers only (not checked)."""
-    data = json.loads((DATA_DIR / "value-sets.json").read_text())
+    data = _value_set_data()
     return {url: tuple(map(tuple, pairs)) for url, pairs in data.get("open", {}).items()}
 
 
@@ -162,5 +211,5 @@ def profile_urls() -> list[str]:
         if "://" in url
         and d.kind == "resource"
         and d.type in RESOURCE_TYPES
-        and not url.startswith("http://hl7.org/fhir/StructureDefinition/")
+        and not url.startswith(CORE_PROFILE)
     )

@@ -5,16 +5,26 @@ Two passes over the instance, one walker:
   cardinality, required bindings and every error-severity constraint (org-1, per-1, ext-1, ...);
 - profile: each known profile in `meta.profile`, for its cardinalities, fixed and pattern values,
   required bindings, extension and pattern slices and the constraints it adds.
+Both check the resource type a literal reference names against the element's targetProfile.
 Must-support is not enforced (it obliges systems, not instances).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
-from .definitions import Definition, Element, ValueSetCodes, definitions, value_sets
+from .definitions import (
+    Definition,
+    Element,
+    ValueSetCodes,
+    definitions,
+    profile_type,
+    resource_type_names,
+    value_sets,
+)
 from .invariants import UNEVALUATED, holds
 
 # Datatypes whose instance value is a JSON object but which carry no definition of their own here.
@@ -33,6 +43,12 @@ CHOICE_TYPES = (
     "Meta",
 )
 CHOICE_SUFFIXES = {t[0].upper() + t[1:]: t for t in CHOICE_TYPES}
+# A literal reference's type: `Type/id[/_history/vid]`, relative or at the end of an absolute URL
+# (R4 Reference.reference), or `Type?criteria` (a conditional reference).
+FHIR_ID = r"[A-Za-z0-9\-.]{1,64}"
+RESTFUL_REFERENCE = re.compile(rf"([A-Za-z]+)/{FHIR_ID}(?:/_history/{FHIR_ID})?")
+ABSOLUTE_TAIL = re.compile(rf"/{RESTFUL_REFERENCE.pattern}\Z")
+CONDITIONAL_REFERENCE = re.compile(r"([A-Za-z]+)\?")
 
 
 @dataclass
@@ -137,6 +153,8 @@ def _walk_value(run: _Run, element: Element, value: Any, type_code: str, vpath: 
     """Apply an element's value rules to one value, then descend into it."""
     _fixed(run, element, value, vpath)
     _binding(run, element, value, type_code, vpath)
+    if type_code == "Reference" and element.target_profiles:
+        _reference_target(run, element, value, vpath)
     done = _constraints(run, element, value, _fp_type(element, type_code), vpath, set())
     if not isinstance(value, dict):
         return
@@ -240,6 +258,9 @@ def _coding(value: Any) -> list[tuple[str | None, str]]:
 
 
 def _in_value_set(codes: list, allowed: ValueSetCodes) -> bool:
+    if allowed.grammar is not None:
+        return any(allowed.includes(system, code) for system, code in codes)
+    # Listed sets, the common case, tested inline: this runs for every coded value.
     return any(
         (system, code) in allowed.pairs if system is not None else code in allowed.codes
         for system, code in codes
@@ -255,9 +276,84 @@ def _binding(run: _Run, element: Element, value: Any, type_code: str, vpath: str
         return  # not enumerable here (listed in data/value-sets.json), or not a coded type
     if not _in_value_set(codes, allowed):
         shown = ", ".join(f"'{s}|{c}'" if s else f"'{c}'" for s, c in codes) or "no code"
-        listed = f" ({', '.join(sorted(allowed.codes))})" if len(allowed.codes) <= 10 else ""
+        if allowed.grammar is not None:
+            listed = f" ({allowed.grammar[2]})"
+        else:
+            listed = f" ({', '.join(sorted(allowed.codes))})" if len(allowed.codes) <= 10 else ""
         message = f"{_short(shown)} is not in the required value set {element.binding}{listed}"
         run.fail("code-invalid", vpath, element.id, message)
+
+
+def _reference_target(run: _Run, element: Element, value: Any, vpath: str) -> None:
+    """Refuse a literal reference to a resource type the element's targetProfile does not allow.
+
+    Only the type the reference names is checked (the referenced resource is not read); a
+    logical reference (identifier only) or one whose type cannot be told is not judged.
+    """
+    reference = value.get("reference") if isinstance(value, dict) else None
+    if not isinstance(reference, str):
+        return
+    allowed = allowed_targets(element)
+    if allowed is None:
+        return
+    named = referenced_type(reference, run.resource)
+    if named is not None and named not in allowed:
+        message = (
+            f"names a resource of type {_short(named)}; {element.path} may refer to "
+            f"{' or '.join(sorted(allowed))} only"
+        )
+        run.fail("value", f"{vpath}.reference", element.id, message)
+
+
+@cache
+def allowed_targets(element: Element) -> frozenset[str] | None:
+    """Resource types the element's references may name; None if any (or an unknown profile)."""
+    types = {profile_type(url) for url in element.target_profiles}
+    if None in types or "Resource" in types or "DomainResource" in types:
+        return None
+    return frozenset(t for t in types if t is not None)
+
+
+def referenced_type(reference: str, resource: dict) -> str | None:
+    """The resource type a literal reference names, if it can be told without resolving it.
+
+    `#id` names a contained resource (`#` the container itself); `urn:uuid:`/`urn:oid:` names
+    a Bundle entry, which transactions rewrite to `Type/id` before validating.
+    """
+    if reference.startswith("#"):
+        return _contained_type(reference[1:], resource)
+    if reference.startswith("urn:"):
+        return None
+    return _named_type(reference)
+
+
+@lru_cache(maxsize=4096)
+def _named_type(reference: str) -> str | None:
+    """The type a RESTful reference names (cached: a directory repeats its references)."""
+    conditional = CONDITIONAL_REFERENCE.match(reference)
+    if conditional is not None:
+        return conditional.group(1)
+    _, _, tail = reference.partition("://")
+    if not tail:  # relative: `Type/id` itself
+        match = RESTFUL_REFERENCE.fullmatch(reference)
+        return match.group(1) if match else None
+    # An absolute URL's path need not be a FHIR server's: only a resource type name counts.
+    match = ABSOLUTE_TAIL.search(tail)
+    return match.group(1) if match and match.group(1) in resource_type_names() else None
+
+
+def _contained_type(local_id: str, resource: dict) -> str | None:
+    if not local_id:
+        return _string(resource.get("resourceType"))
+    contained = resource.get("contained")
+    for item in contained if isinstance(contained, list) else []:
+        if isinstance(item, dict) and item.get("id") == local_id:
+            return _string(item.get("resourceType"))
+    return None  # no such contained resource: ref-1 refuses it
+
+
+def _string(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _constraints(

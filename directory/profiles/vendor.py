@@ -13,6 +13,12 @@ extensions pack, HL7 terminology). Only what validation reads is kept: the snaps
 elements trimmed to their rules, and the code lists of the required bindings they name. The
 extensible and preferred bindings to value sets the Plan-Net package defines are kept apart
 (`openBinding`, and `open` in value-sets.json) for the admin's pickers; validation ignores them.
+
+Code systems the packages only name are supplied here (data/README.md): ISO 4217 from pycountry
+(installed with the test extras), the US Core USPS value set from `data/source/` (US Core 3.1.1's
+list, which Plan-Net's and NDH's bindings to that canonical share); BCP 13 media types are checked
+by their grammar (`GRAMMARS`), so their value sets are recorded, not listed. Every Reference type
+keeps its `targetProfile` (core, Plan-Net, NDH and borrowed extensions alike).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .definitions import DATA_DIR, RESOURCE_TYPES
+from .definitions import DATA_DIR, GRAMMARS, RESOURCE_TYPES
 from .tools.ndh import DEPENDENCIES as NDH_DEPENDENCIES
 
 # The packages NDH borrows extensions and terminology from, in the order they are looked up.
@@ -79,10 +85,12 @@ def _trim_constraint(constraint: dict) -> dict:
 
 
 def _trim_type(type_: dict) -> dict:
-    """The type's code and profiles, without versions (an instance's extension url has none)."""
+    """The type's code, profiles and target profiles, without versions (an instance's extension
+    url has none; a reference's target type is told by the profile's canonical alone)."""
     out = {"code": type_["code"]}
-    if "profile" in type_:
-        out["profile"] = [_unversioned(p) for p in type_["profile"]]
+    for key in ("profile", "targetProfile"):
+        if key in type_:
+            out[key] = [_unversioned(p) for p in type_[key]]
     return out
 
 
@@ -221,19 +229,49 @@ def main(medplum_dir: str, plan_net_tgz: str, ndh_work_dir: str) -> None:
         "plan-net": [_trim(sd, open_sets) for sd in plan_net_sds],
         "ndh": [_trim(sd, open_sets) for sd in ndh_sds],
     }
+    terms = [
+        *_external_terms(),
+        *plan_net_terms,
+        *_bundle(r4 / "valuesets.json"),
+        *ndh_terms,
+        *borrowed_terms,
+    ]
+    _write("structure-definitions.json", structure)
+    _write("value-sets.json", _value_set_data(structure, terms))
+
+
+def _value_set_data(structure: dict, terms: list[dict]) -> dict:
+    """value-sets.json: the bound value sets listed, by grammar, or not, and the resource types.
+
+    The first of `terms` naming a canonical wins: what the packages only name (ISO 4217, US Core
+    3.1.1's USPS list, which also stands for US Core 6.1.0's unlisted one under the same
+    canonical), Plan-Net's, then HL7's R4 terminology (the precedence Plan-Net had before NDH was
+    added), then NDH's own, US Core's, and HL7 terminology (THO) and the extensions pack for what
+    none of those define.
+    """
     value_sets: dict[str, dict] = {}
     code_systems: dict[str, dict] = {}
-    # The first source naming a canonical wins: Plan-Net's, then HL7's R4 terminology (the
-    # precedence Plan-Net had before NDH was added), then NDH's own, US Core's, and HL7
-    # terminology (THO) and the extensions pack for what none of those define.
-    for term in [*plan_net_terms, *_bundle(r4 / "valuesets.json"), *ndh_terms, *borrowed_terms]:
+    for term in terms:
         target = value_sets if term["resourceType"] == "ValueSet" else code_systems
         target.setdefault(term["url"], term)
-    expanded, skipped = _expand_all(_bound(structure, "binding"), value_sets, code_systems)
+    required = _bound(structure, "binding")
+    by_grammar = {url: system for url in required if (system := _grammar(value_sets.get(url)))}
+    expanded, skipped = _expand_all(
+        [url for url in required if url not in by_grammar], value_sets, code_systems
+    )
     # Open bindings the packages cannot enumerate just get no picker list.
     open_lists, _ = _expand_all(_bound(structure, "openBinding"), value_sets, code_systems)
-    _write("structure-definitions.json", structure)
-    _write("value-sets.json", {"expanded": expanded, "not-expanded": skipped, "open": open_lists})
+    resource_types = _expand(RESOURCE_TYPES_VS, value_sets, code_systems)
+    if isinstance(resource_types, str):
+        raise ValueError(f"{RESOURCE_TYPES_VS}: {resource_types}")
+    return {
+        "expanded": expanded,
+        "grammar": by_grammar,
+        "not-expanded": skipped,
+        "open": open_lists,
+        # What a reference's `Type/` segment may name (target type checks).
+        "resource-types": [code for _, code in resource_types],
+    }
 
 
 def _ndh(work: Path) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
@@ -285,6 +323,37 @@ def _named_extensions(sds: list[dict], library: dict, own: set[str]) -> list[str
                         found.add(url)
                         todo.append(library[url])
     return sorted(found)
+
+
+# Every R4 resource type name, from its code system.
+RESOURCE_TYPES_VS = "http://hl7.org/fhir/ValueSet/resource-types"
+# ISO 4217: FHIR names the code system but does not publish its codes.
+ISO_4217 = "urn:iso:std:iso:4217"
+SOURCE_DIR = DATA_DIR / "source"
+
+
+def _external_terms() -> list[dict]:
+    """Terminology the packages only name: ISO 4217 (pycountry) and the vendored sources."""
+    import pycountry  # a developer tool here, installed with the test extras
+
+    currencies = sorted(currency.alpha_3 for currency in pycountry.currencies)
+    iso_4217 = {
+        "resourceType": "CodeSystem",
+        "url": ISO_4217,
+        "content": "complete",
+        "concept": [{"code": code} for code in currencies],
+    }
+    sources = [json.loads(path.read_text()) for path in sorted(SOURCE_DIR.glob("*.json"))]
+    return [iso_4217, *sources]
+
+
+def _grammar(value_set: dict | None) -> str | None:
+    """The code system of a value set that is all of a grammar-defined system (BCP 13), if so."""
+    includes = (value_set or {}).get("compose", {}).get("include", [])
+    if len(includes) != 1 or set(includes[0]) != {"system"}:
+        return None
+    system = includes[0]["system"]
+    return system if system in GRAMMARS else None
 
 
 def _bound(structure: dict, key: str) -> list[str]:

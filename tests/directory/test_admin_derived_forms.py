@@ -57,6 +57,17 @@ def test_organization_fields_cardinalities_and_parts_come_from_the_r4_snapshot()
     assert not {"id", "meta", "text", "extension", "contained", "contact"} & set(fields)
 
 
+def test_reference_pickers_offer_the_types_validation_accepts():
+    """Targets come from each element's targetProfile, as validation's do: InsurancePlan.network
+    has no search parameter over it, but R4 lets it name an Organization only."""
+    assert by_name("InsurancePlan")["network"].targets == ("Organization",)
+    assert by_name("Group")["managingEntity"].targets == (
+        "Organization",
+        "Practitioner",
+        "PractitionerRole",
+    )
+
+
 def test_a_claimed_plan_net_profile_narrows_cardinality_and_binds_nucc_specialties():
     role = next(e for e in EXAMPLES if e["resourceType"] == "PractitionerRole")
     assert definition_for("PractitionerRole", role).url == PLAN_NET + "plannet-PractitionerRole"

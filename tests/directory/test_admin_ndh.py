@@ -56,3 +56,16 @@ def test_an_alias_held_only_by_its_extensions_keeps_them_in_place():
     assert added["_alias"] == [acme["_alias"][0], None]
     removed = apply("Organization", added, posted(values | {"f.alias.0._remove": "on"}))
     assert removed["alias"] == ["Acme Health"] and "_alias" not in removed
+
+
+def test_reference_pickers_under_an_ndh_profile_offer_its_narrower_targets():
+    """ndh-Group narrows R4's Group.managingEntity (Organization, Practitioner, PractitionerRole)
+    to Organization: the picker follows the profile the record claims, as validation does (the
+    reference walk in test_profiles_references covers validation), and the IG's example fits it."""
+    group = ndh.example("Group", "BehavioralHealthGroupAtBurrClinic")
+    assert group["meta"]["profile"] == [ndh.NDH + "ndh-Group"]
+    under_ndh = {f.name: f.targets for f in form_fields("Group", group)}
+    plain = {f.name: f.targets for f in form_fields("Group", {"resourceType": "Group"})}
+    assert under_ndh["managingEntity"] == ("Organization",)
+    assert set(plain["managingEntity"]) == {"Organization", "Practitioner", "PractitionerRole"}
+    assert group["managingEntity"]["reference"].split("/")[0] in under_ndh["managingEntity"]
