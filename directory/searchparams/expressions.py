@@ -251,6 +251,28 @@ def _steps(text: str, base: str) -> list[tuple[str, str, str]] | None:
     return steps
 
 
+def relative_to(element: str, component: str, base: str) -> str | None:
+    """A composite component's expression relative to the composite's element.
+
+    R4 core writes components relative to the element (`code`); NDH writes them from the
+    resource (`HealthcareService.extension.where(url=...).extension...`). Such a component is
+    rebased when the element's path is a prefix of its own (`extension('u')` and
+    `extension.where(url='u')` being the same step); None when it is not.
+    """
+    if not component.startswith(base + "."):
+        return component
+    outer, inner = _steps(element, base), _steps(component, base)
+    if outer is None or inner is None or inner[: len(outer)] != outer or len(inner) == len(outer):
+        return None
+    return ".".join(_step_text(*step) for step in inner[len(outer) :])
+
+
+def _step_text(kind: str, name: str, literal: str) -> str:
+    if kind == "where":
+        return f"where({name}='{literal}')"
+    return f"ofType({name})" if kind == "oftype" else name
+
+
 def _children(nodes: list, name: str) -> list:
     found: list = []
     for node in nodes:
