@@ -348,3 +348,50 @@ def test_malformed_values_are_refused(live_server, credentials, value):
     )
     assert answer.status_code == 400, answer.text[:300]
     assert answer.json()["resourceType"] == "OperationOutcome"
+
+
+@pytest.mark.django_db(transaction=False)
+def test_every_loaded_composite_of_the_directory_types_is_answered():
+    from directory.registry import RESOURCES, SUPPORTED_TYPES
+    from directory.search.index import evaluates
+
+    composites = {
+        (t, p.name): evaluates(p)
+        for t in SUPPORTED_TYPES
+        for p in RESOURCES[t].params.values()
+        if p.type == "composite"
+    }
+    assert composites == {
+        ("Group", "characteristic-value"): True,
+        ("HealthcareService", "new-patient-and-from-network"): True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("element", "component", "relative"),
+    [
+        ("Group.characteristic", "code", "code"),
+        (
+            "HealthcareService.extension('urn:x')",
+            "HealthcareService.extension.where(url='urn:x').extension.where(url ='a').value",
+            "extension.where(url='a').value",
+        ),
+        (
+            "HealthcareService.extension.where(url='urn:x')",
+            "HealthcareService.extension('urn:x').value.ofType(Reference)",
+            "value.ofType(Reference)",
+        ),
+        # Another element, or the element itself: nothing to read relative to it.
+        (
+            "HealthcareService.extension('urn:x')",
+            "HealthcareService.extension('urn:y').value",
+            None,
+        ),
+        ("HealthcareService.extension('urn:x')", "HealthcareService.extension('urn:x')", None),
+        ("HealthcareService.extension('urn:x')", "HealthcareService.name.first()", None),
+    ],
+)
+def test_components_written_from_the_root_are_rebased(element, component, relative):
+    from directory.searchparams.expressions import relative_to
+
+    assert relative_to(element, component, "HealthcareService") == relative
