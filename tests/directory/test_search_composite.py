@@ -395,3 +395,24 @@ def test_components_written_from_the_root_are_rebased(element, component, relati
     from directory.searchparams.expressions import relative_to
 
     assert relative_to(element, component, "HealthcareService") == relative
+
+
+@pytest.mark.django_db(transaction=False)
+def test_the_migration_indexes_services_stored_before():
+    """Services written before composites of references were indexed get their rows."""
+    import importlib
+    from types import SimpleNamespace
+
+    from directory.bulkload import bulk_load
+    from directory.models import TokenIndex
+
+    service = services(random.Random(3), 1)[0]
+    service["extension"] = [newpatients(random.Random(4))]
+    bulk_load([("Organization", o) for o in organizations()] + [("HealthcareService", service)])
+    rows = TokenIndex.objects.filter(param=NDH_COMPOSITE["code"])
+    expected = set(rows.values_list("system", "code"))
+    assert expected
+    rows.delete()
+    migration = importlib.import_module("directory.migrations.0022_index_boundaries_and_composites")
+    migration.reindex_candidates(None, SimpleNamespace(connection=SimpleNamespace(alias="default")))
+    assert set(rows.values_list("system", "code")) == expected
