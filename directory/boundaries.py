@@ -41,17 +41,17 @@ class BoundaryError(ValueError):
 
 @dataclass(frozen=True)
 class Shape:
-    """One polygon of a boundary: its rings (shell first, then holes) and bounding box."""
+    """One polygon of a boundary and its bounding box."""
 
-    rings: tuple[Ring, ...]
+    polygon: Polygon
     min_lat: float
     max_lat: float
     min_lon: float
     max_lon: float
 
     def to_text(self) -> str:
-        """The stored form: the rings as compact JSON, as GeoJSON writes a Polygon's coordinates."""
-        return json.dumps([[list(p) for p in ring] for ring in self.rings], separators=(",", ":"))
+        """The stored form: hex WKB, which GEOS reads back without Python per coordinate."""
+        return str(shapely.to_wkb(self.polygon, hex=True))
 
 
 # ---------------------------------------------------------------- reading a boundary
@@ -155,14 +155,14 @@ def _position(position: Any) -> tuple[float, float]:
 def _shape(rings: list[Ring]) -> Shape:
     lons = [p[0] for p in rings[0]]
     lats = [p[1] for p in rings[0]]
-    return Shape(tuple(rings), min(lats), max(lats), min(lons), max(lons))
+    polygon = Polygon(rings[0], rings[1:])
+    return Shape(polygon, min(lats), max(lats), min(lons), max(lons))
 
 
 def _check_valid(shapes: list[Shape]) -> None:
     for index, shape in enumerate(shapes):
-        polygon = polygon_of(shape.rings)
-        if not shapely.is_valid(polygon):
-            reason = shapely.is_valid_reason(polygon)
+        if not shapely.is_valid(shape.polygon):
+            reason = shapely.is_valid_reason(shape.polygon)
             where = f"polygon {index + 1}: " if len(shapes) > 1 else ""
             raise BoundaryError(f"{where}not a valid polygon ({reason[:120]})")
 
@@ -192,11 +192,9 @@ def boundary_issues(resource_type: str, attachments: Iterable[Any]) -> list[dict
 # ---------------------------------------------------------------- point in polygon
 
 
-def polygon_of(rings: tuple[Ring, ...] | list[Ring]) -> Polygon:
-    return Polygon(rings[0], list(rings[1:]))
-
-
-def shape_covers(text: str, latitude: float, longitude: float) -> bool:
-    """Whether a stored shape (`Shape.to_text`) holds the point, its edges included."""
-    rings = json.loads(text)
-    return bool(shapely.intersects_xy(polygon_of(rings), longitude, latitude))
+def covering(texts: list[str], latitude: float, longitude: float) -> list[bool]:
+    """Which stored shapes (`Shape.to_text`) hold the point, edges included: one GEOS call."""
+    if not texts:
+        return []
+    polygons = shapely.from_wkb(texts)
+    return [bool(hit) for hit in shapely.intersects_xy(polygons, longitude, latitude)]

@@ -296,7 +296,7 @@ class BoundaryIndex(models.Model):
 
 
 class BoundaryShape(models.Model):
-    """One polygon of a Location's boundary (its rings as JSON), tested exactly by `contains`."""
+    """One polygon of a Location's boundary (hex WKB), tested exactly by `contains`."""
 
     id = models.BigAutoField(primary_key=True)
     resource = models.ForeignKey(

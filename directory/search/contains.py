@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
 from .. import positions
-from ..boundaries import shape_covers
+from ..boundaries import covering
 from ..errors import InvalidRequest
 from ..models import BoundaryIndex, BoundaryShape
 from .near import MAX_POINTS, parse_position
@@ -56,11 +56,9 @@ def containing(resource_type: str, param: str, latitude: float, longitude: float
     shapes = BoundaryShape.objects.filter(
         resource_type=resource_type, param=param, resource_id__in=boxes.values("resource_id")
     ).values_list("resource_id", "part", "shape")
-    found: set[int] = set()
-    for pk, part, text in shapes.iterator():
-        if pk not in found and (pk, part) in candidates and shape_covers(text, latitude, longitude):
-            found.add(pk)
-    return found
+    tested = [(pk, text) for pk, part, text in shapes if (pk, part) in candidates]
+    hits = covering([text for _, text in tested], latitude, longitude)
+    return {pk for (pk, _), hit in zip(tested, hits, strict=True) if hit}
 
 
 def _id_list(pks: list[int]) -> RawSQL:
