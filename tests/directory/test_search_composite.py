@@ -259,7 +259,8 @@ def search_ids(base: str, headers: dict, resource_type: str, params: list) -> se
 
 
 @pytest.fixture
-def directory(live_server, credentials):
+def directory(live_server, credentials, settings):
+    settings.RATE_LIMIT_PER_MINUTE = 0  # hundreds of searches in a few seconds, as one client
     headers = {**credentials.http, "Accept": JSON, "Content-Type": JSON}
     rng = random.Random(20260709)
     data = {"HealthcareService": services(rng, 40), "Group": groups(rng, 25)}

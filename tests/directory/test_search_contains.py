@@ -192,7 +192,8 @@ def search_ids(base: str, headers: dict, params: list) -> set[str]:
 
 
 @pytest.fixture
-def http(live_server, credentials):
+def http(live_server, credentials, settings):
+    settings.RATE_LIMIT_PER_MINUTE = 0  # a hundred searches in a few seconds, as one client
     headers = {**credentials.http, "Accept": JSON, "Content-Type": JSON}
     return f"{live_server.url}/fhir", headers
 
