@@ -39,6 +39,10 @@ def contains_condition(resource_type: str, param: str, raw_name: str, value: str
     return Q(pk__in=_id_list(sorted(found)))
 
 
+# Resources whose shapes are read and tested together.
+SHAPE_CHUNK = 500
+
+
 def containing(resource_type: str, param: str, latitude: float, longitude: float) -> set[int]:
     """Primary keys of the resources whose boundary holds the point."""
     boxes = BoundaryIndex.objects.filter(
@@ -51,14 +55,20 @@ def containing(resource_type: str, param: str, latitude: float, longitude: float
         max_lat__gte=latitude,
     )
     candidates = set(boxes.values_list("resource_id", "part"))
-    if not candidates:
-        return set()
-    shapes = BoundaryShape.objects.filter(
-        resource_type=resource_type, param=param, resource_id__in=boxes.values("resource_id")
-    ).values_list("resource_id", "part", "shape")
-    tested = [(pk, text) for pk, part, text in shapes if (pk, part) in candidates]
-    hits = covering([text for _, text in tested], latitude, longitude)
-    return {pk for (pk, _), hit in zip(tested, hits, strict=True) if hit}
+    pks = sorted({pk for pk, _ in candidates})
+    found: set[int] = set()
+    # Shapes are read and tested a chunk of resources at a time: memory stays bounded however
+    # many boundaries hold the point (statewide service areas), and each IN list stays short.
+    for start in range(0, len(pks), SHAPE_CHUNK):
+        shapes = BoundaryShape.objects.filter(
+            resource_type=resource_type,
+            param=param,
+            resource_id__in=pks[start : start + SHAPE_CHUNK],
+        ).values_list("resource_id", "part", "shape")
+        tested = [(pk, text) for pk, part, text in shapes if (pk, part) in candidates]
+        hits = covering([text for _, text in tested], latitude, longitude)
+        found.update(pk for (pk, _), hit in zip(tested, hits, strict=True) if hit)
+    return found
 
 
 def _id_list(pks: list[int]) -> RawSQL:
