@@ -157,7 +157,7 @@ class Term:
     @cached_property
     def _compiled(self) -> Callable:
         options = {"returnRawData": True, "userInvocationTable": _USER_FUNCTIONS}
-        return fhirpathpy.compile(self.text, R4, options=options)
+        return fhirpathpy.compile(_every_extension(self.text), R4, options=options)
 
     def elements(self, content: dict) -> Iterator[Element]:
         """The typed elements this term selects in a resource."""
@@ -271,6 +271,16 @@ def _step_text(kind: str, name: str, literal: str) -> str:
     if kind == "where":
         return f"where({name}='{literal}')"
     return f"ofType({name})" if kind == "oftype" else name
+
+
+# `.extension('url')`: FHIRPath keeps every extension with that url, fhirpathpy 2.2 the first only.
+_EXTENSION_CALL = re.compile(r"\.extension\(\s*'(?P<url>[^'\\]*)'\s*\)")
+
+
+def _every_extension(text: str) -> str:
+    """The expression with `extension('u')` spelled `extension.where(url='u')`, which fhirpathpy
+    evaluates as the specification says (the direct accessor already reads it so)."""
+    return _EXTENSION_CALL.sub(lambda m: f".extension.where(url='{m['url']}')", text)
 
 
 def _children(nodes: list, name: str) -> list:
