@@ -93,6 +93,8 @@ def _decode(data: Any) -> Any:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise BoundaryError("data is not GeoJSON: not UTF-8 JSON") from None
+    except RecursionError:  # inside base64, the request's nesting check never saw it
+        raise BoundaryError("data is not GeoJSON: nested too deeply") from None
 
 
 def _polygons(node: Any, depth: int) -> Iterator[list[Ring]]:

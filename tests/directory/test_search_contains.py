@@ -254,6 +254,10 @@ INVALID = [
         {"contentType": "application/geo+json", "data": base64.b64encode(b"{").decode()},
         "not GeoJSON",
     ),
+    (
+        {"contentType": "application/geo+json", "data": base64.b64encode(b"[" * 100_000).decode()},
+        "nested too deeply",
+    ),
 ]
 
 
