@@ -230,6 +230,9 @@ DUPLICATES_MAX_PAIRS = env.int("DUPLICATES_MAX_PAIRS", default=200)
 FHIR_TOTAL_EXACT_LIMIT = env.int("FHIR_TOTAL_EXACT_LIMIT", default=10_000)
 # `near=lat|lon` without a distance: what counts as near (FHIR leaves it to the server).
 FHIR_NEAR_DEFAULT_DISTANCE_KM = env.float("FHIR_NEAR_DEFAULT_DISTANCE_KM", default=50.0)
+# Location boundaries (GeoJSON, the `contains` search): vertices one boundary may have at most;
+# each is indexed and a larger one is refused on write (a county outline is a few thousand).
+FHIR_BOUNDARY_MAX_VERTICES = env.int("FHIR_BOUNDARY_MAX_VERTICES", default=100_000)
 FHIR_SEARCH_SNAPSHOT_TTL = env.int("FHIR_SEARCH_SNAPSHOT_TTL", default=3600)
 # A client repeating a sorted search this soon, with nothing written since, reuses its snapshot.
 FHIR_SEARCH_SNAPSHOT_REUSE_SECONDS = env.int("FHIR_SEARCH_SNAPSHOT_REUSE_SECONDS", default=30)

@@ -256,6 +256,66 @@ class PositionIndex(models.Model):
         ]
 
 
+class BoundaryIndex(models.Model):
+    """The bounding box of one polygon of a Location's boundary, for `contains` (contains.py).
+
+    Like positions, boxes are filed by 1-degree latitude band, once for each band the box spans,
+    so a point reads one band's boxes by longitude. `part` names the polygon in BoundaryShape.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    resource = models.ForeignKey(
+        Resource, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    resource_type = models.CharField(max_length=40)
+    param = models.CharField(max_length=64)
+    band = models.SmallIntegerField()  # floor(latitude), for each band from min_lat to max_lat
+    min_lon = models.FloatField()
+    max_lon = models.FloatField()
+    min_lat = models.FloatField()
+    max_lat = models.FloatField()
+    part = models.IntegerField()
+
+    class Meta:
+        indexes = [
+            # A point is a range scan over one band's boxes west of it; the other bounds, the
+            # resource and its part ride along so candidates come from the index alone.
+            models.Index(
+                fields=[
+                    "resource_type",
+                    "param",
+                    "band",
+                    "min_lon",
+                    "max_lon",
+                    "min_lat",
+                    "max_lat",
+                    "resource",
+                    "part",
+                ],
+                name="boundary_box_idx",
+            ),
+            models.Index(fields=["resource", "param"], name="boundary_resource_idx"),
+        ]
+
+
+class BoundaryShape(models.Model):
+    """One polygon of a Location's boundary (hex WKB), tested exactly by `contains`."""
+
+    id = models.BigAutoField(primary_key=True)
+    resource = models.ForeignKey(
+        Resource, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    resource_type = models.CharField(max_length=40)
+    param = models.CharField(max_length=64)
+    part = models.IntegerField()
+    shape = models.TextField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["resource", "param", "part"], name="boundary_shape_idx"),
+        ]
+
+
 class SearchSnapshot(models.Model):
     """A frozen, ordered result list so pages of a sorted search stay consistent under writes."""
 

@@ -16,11 +16,12 @@ from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
+from .boundaries import BOUNDARY_PARAMS, boundary_issues
 from .errors import InvalidRequest, InvalidResource
 from .formats import instant
 from .identifiers import npi_issues
 from .profiles import validate as profile_issues
-from .registry import RESOURCE_TYPES
+from .registry import RESOURCE_TYPES, RESOURCES
 
 
 def _loc_to_expression(resource_type: str, loc: tuple) -> str:
@@ -149,6 +150,17 @@ def validate_resource(resource_type: str, content: dict, *, canonical: bool = Tr
         raise InvalidResource(f"{resource_type}: {exc}") from None
     result = json.loads(model.model_dump_json(exclude_none=True)) if canonical else content
     issues = profile_issues(_as_stored(result)) + npi_issues(resource_type, result)
+    issues += _boundary_issues(resource_type, result)
     if issues:
         raise InvalidResource(issues[0]["diagnostics"], issues=issues)
     return result
+
+
+def _boundary_issues(resource_type: str, content: dict) -> list[dict]:
+    """A boundary the `contains` search would read must be GeoJSON it can index: refused, not
+    stored unsearchable (the client learns now, not from a search that silently misses it)."""
+    name = BOUNDARY_PARAMS.get(resource_type)
+    param = RESOURCES[resource_type].params.get(name) if name else None
+    if param is None:
+        return []
+    return boundary_issues(resource_type, (element for _, element in param.elements(content)))

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from directory import registry
 from directory.search import filters
+from directory.search.index.composite import components as composite_components
 from directory.search.params import _SUMMARY_MODES, _TOTAL_MODES
 
 from . import bulk_import, capability, subscription_api
@@ -97,10 +98,28 @@ _TYPE_EXAMPLES = {
 }
 
 
-def _filter_parameter(param: registry.SearchParam) -> dict:
-    examples = _EXAMPLES.get(param.kind) or _TYPE_EXAMPLES.get(param.type, ["system|code"])
+# Special parameters each have their own syntax: `contains` takes a point without a distance.
+_SPECIAL_EXAMPLES = {"contains": ["42.256|-83.694"]}
+
+
+def _examples(param: registry.SearchParam) -> list[str]:
+    """Example values the parameter accepts; a composite's follow its components' types."""
     if param.type == "reference":
-        examples = [f"{target}/example" for target in param.targets]
+        return [f"{target}/example" for target in param.targets]
+    if param.type == "special" and param.name in _SPECIAL_EXAMPLES:
+        return _SPECIAL_EXAMPLES[param.name]
+    parts = composite_components(param.base, param.name) if param.type == "composite" else None
+    if parts:
+        return ["$".join(_component_example(part.param) for part in parts)]
+    return _EXAMPLES.get(param.kind) or _TYPE_EXAMPLES.get(param.type, ["system|code"])
+
+
+def _component_example(param: registry.SearchParam) -> str:
+    return _examples(param)[0]
+
+
+def _filter_parameter(param: registry.SearchParam) -> dict:
+    examples = _examples(param)
     modifiers = [f":{m}" for m in sorted(filters.supported_modifiers(param)) if m[0].islower()]
     if param.type == "reference":
         modifiers.append(":<target type>")

@@ -97,6 +97,17 @@ def _parse_point(raw_name: str, text: str) -> NearPoint:
     return NearPoint(latitude, longitude, min(distance, positions.MAX_DISTANCE_KM), unit)
 
 
+def parse_position(raw_name: str, text: str) -> tuple[float, float]:
+    """(latitude, longitude) of a `[latitude]|[longitude]` value (Location `contains`)."""
+    parts = split(text, "|")
+    if len(parts) != 2:
+        raise _invalid(raw_name, f"'{text[:80]}' is not latitude|longitude")
+    return (
+        _number(raw_name, "latitude", parts[0], -90, 90),
+        _number(raw_name, "longitude", parts[1], -180, 180),
+    )
+
+
 def _number(raw_name: str, what: str, text: str, low: float, high: float) -> float:
     number = float(text) if _DECIMAL.match(text) else math.nan
     if not math.isfinite(number):

@@ -157,7 +157,7 @@ class Term:
     @cached_property
     def _compiled(self) -> Callable:
         options = {"returnRawData": True, "userInvocationTable": _USER_FUNCTIONS}
-        return fhirpathpy.compile(self.text, R4, options=options)
+        return fhirpathpy.compile(_every_extension(self.text), R4, options=options)
 
     def elements(self, content: dict) -> Iterator[Element]:
         """The typed elements this term selects in a resource."""
@@ -249,6 +249,38 @@ def _steps(text: str, base: str) -> list[tuple[str, str, str]] | None:
             steps.append(("child", match.group("name"), ""))
         position = match.end()
     return steps
+
+
+def relative_to(element: str, component: str, base: str) -> str | None:
+    """A composite component's expression relative to the composite's element.
+
+    R4 core writes components relative to the element (`code`); NDH writes them from the
+    resource (`HealthcareService.extension.where(url=...).extension...`). Such a component is
+    rebased when the element's path is a prefix of its own (`extension('u')` and
+    `extension.where(url='u')` being the same step); None when it is not.
+    """
+    if not component.startswith(base + "."):
+        return component
+    outer, inner = _steps(element, base), _steps(component, base)
+    if outer is None or inner is None or inner[: len(outer)] != outer or len(inner) == len(outer):
+        return None
+    return ".".join(_step_text(*step) for step in inner[len(outer) :])
+
+
+def _step_text(kind: str, name: str, literal: str) -> str:
+    if kind == "where":
+        return f"where({name}='{literal}')"
+    return f"ofType({name})" if kind == "oftype" else name
+
+
+# `.extension('url')`: FHIRPath keeps every extension with that url, fhirpathpy 2.2 the first only.
+_EXTENSION_CALL = re.compile(r"\.extension\(\s*'(?P<url>[^'\\]*)'\s*\)")
+
+
+def _every_extension(text: str) -> str:
+    """The expression with `extension('u')` spelled `extension.where(url='u')`, which fhirpathpy
+    evaluates as the specification says (the direct accessor already reads it so)."""
+    return _EXTENSION_CALL.sub(lambda m: f".extension.where(url='{m['url']}')", text)
 
 
 def _children(nodes: list, name: str) -> list:

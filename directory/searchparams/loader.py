@@ -17,6 +17,16 @@ SOURCE_RANKS = (
     ("http://hl7.org/fhir/us/ndh/", 2),
     ("http://hl7.org/fhir/SearchParameter/", 1),
 )
+# Terms added to a definition's expression, with why. NDH's Location `contains` reads
+# `extension.where(url=<boundary>).extension.value`: a sub-extension, yet the boundary extension
+# it names is a simple one (`extension` 0..0, `value[x]` Attachment), so on conformant data that
+# selects nothing. R5's own Location `contains` reads `extension(<boundary>).value`; both are kept.
+EXPRESSION_ADDITIONS: dict[str, str] = {
+    "http://hl7.org/fhir/us/ndh/SearchParameter/location-contains": (
+        "Location.extension('http://hl7.org/fhir/StructureDefinition/location-boundary-geojson')"
+        ".value.ofType(Attachment)"
+    ),
+}
 # Answered from the resource row itself, not an index (see registry.COMMON_PARAMS).
 ROW_PARAMS = ("_id", "_lastUpdated")
 _ABSTRACT_BASES = ("Resource", "DomainResource")
@@ -61,6 +71,8 @@ def params_of(definition: dict, types: tuple[str, ...]) -> list[SearchParam]:
     code, expression = definition.get("code"), definition.get("expression")
     if not code or not expression or code in ROW_PARAMS:
         return []
+    if definition.get("url") in EXPRESSION_ADDITIONS:
+        expression = f"{expression} | {EXPRESSION_ADDITIONS[definition['url']]}"
     bases = definition.get("base") or []
     if any(b in _ABSTRACT_BASES for b in bases):
         bases = list(types)

@@ -251,12 +251,6 @@ def test_missing_on_every_kind(rtype, param, content):
     assert lacks["id"] in find(rtype, f"{param}:missing=true")
 
 
-def test_special_parameter_without_an_index_is_not_supported():
-    # NDH's Location `contains` is a geometry test no index answers; `near` has its own.
-    with pytest.raises(InvalidRequest, match="not supported"):
-        find("Location", "contains=42|-71")
-
-
 @pytest.mark.parametrize(
     "value",
     [

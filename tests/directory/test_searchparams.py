@@ -338,3 +338,21 @@ def test_sort_by_name_on_the_new_types(plan_net):
     assert len(names) == 10 and names == sorted(names, key=str.casefold)
     assert RESOURCES["InsurancePlan"].sort_name_param == "name"
     assert RESOURCES["Group"].sort_name_param is None  # core defines no Group name parameter
+
+
+def test_the_engine_keeps_every_extension_with_the_url():
+    """fhirpathpy 2.2's `extension(url)` returns the first match only; the engine path spells it
+    `extension.where(url=...)`, so it agrees with the direct accessor and the specification."""
+    from directory.searchparams.expressions import Term
+
+    content = {
+        "resourceType": "Organization",
+        "extension": [
+            {"url": "urn:u", "valueString": "a"},
+            {"url": "urn:other", "valueString": "b"},
+            {"url": "urn:u", "valueString": "c"},
+        ],
+    }
+    term = Term("Organization", "Organization.extension('urn:u').value.ofType(string)")
+    assert [v for _, v in term.engine_elements(content)] == ["a", "c"]
+    assert [v for _, v in term.elements(content)] == ["a", "c"]
