@@ -264,7 +264,10 @@ REQUIRED_ELEMENTS = {
 
 def test_every_reference_param_can_be_placed():
     for rtype, param in REFERENCE_PARAMS:
-        assert place_reference(rtype, param, {"reference": "Organization/x"})
+        # A type the parameter targets: validation refuses a reference to a type its element's
+        # targetProfile does not allow.
+        target_type = RESOURCES[rtype].params[param].targets[0]
+        assert place_reference(rtype, param, {"reference": f"{target_type}/x"})
 
 
 def make_link(rtype: str, param: str):
