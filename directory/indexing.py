@@ -12,7 +12,7 @@ from . import certificate_index
 from .models import ReferenceIndex, Resource, StringIndex, TokenIndex
 from .normalize import fold
 from .registry import RESOURCES
-from .search.index import KINDS, TABLES, ParsedReference, parse_reference
+from .search.index import KINDS, TABLES, IndexTable, ParsedReference, parse_reference
 
 __all__ = [
     "IndexRows",
@@ -75,10 +75,22 @@ def insert_rows(items: list[tuple[Resource, IndexRows]], batch_size: int = 2000)
         table.insert([(row, rows.rows[table.model]) for row, rows in items], batch_size)
 
 
-def delete_rows(pks: list[int]) -> None:
-    """Delete every index row of these resources (Resource primary keys)."""
-    for table in TABLES:
+def delete_rows(pks: list[int], resource_type: str | None = None) -> None:
+    """Delete every index row of these resources (Resource primary keys).
+
+    Given their one type, only the tables that type's parameters can fill are cleared: a
+    Practitioner has no position or boundary rows, and each table skipped is a statement saved
+    on every update and delete.
+    """
+    for table in TABLES if resource_type is None else _tables_for(resource_type):
         table.delete(pks)
+
+
+def _tables_for(resource_type: str) -> list[IndexTable]:
+    # Token and date tables always: the server's own certificate lookups file rows there too.
+    kinds = {"token", "date"} | {p.type for p in RESOURCES[resource_type].params.values()}
+    wanted = {table for name in kinds if name in KINDS for table in KINDS[name].tables}
+    return [table for table in TABLES if table in wanted]
 
 
 def sort_name(resource_type: str, content: dict) -> str:

@@ -430,7 +430,7 @@ def delete(resource_type: str, logical_id: str) -> bool:
             method="DELETE",
             content=None,
         )
-        indexing.delete_rows([current.pk])
+        indexing.delete_rows([current.pk], current.resource_type)
     return True
 
 
@@ -583,7 +583,7 @@ def _store(
         current.content = content
         current.sort_name = rows.sort_name
         current.save()
-        indexing.delete_rows([current.pk])
+        indexing.delete_rows([current.pk], current.resource_type)
     ResourceVersion.objects.create(
         resource=current,
         resource_type=resource_type,
