@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any
 
+from ..registry import ID_REGEX
 from .definitions import (
     Definition,
     Element,
@@ -45,8 +46,7 @@ CHOICE_TYPES = (
 CHOICE_SUFFIXES = {t[0].upper() + t[1:]: t for t in CHOICE_TYPES}
 # A literal reference's type: `Type/id[/_history/vid]`, relative or at the end of an absolute URL
 # (R4 Reference.reference), or `Type?criteria` (a conditional reference).
-FHIR_ID = r"[A-Za-z0-9\-.]{1,64}"
-RESTFUL_REFERENCE = re.compile(rf"([A-Za-z]+)/{FHIR_ID}(?:/_history/{FHIR_ID})?")
+RESTFUL_REFERENCE = re.compile(rf"([A-Za-z]+)/{ID_REGEX}(?:/_history/{ID_REGEX})?")
 ABSOLUTE_TAIL = re.compile(rf"/{RESTFUL_REFERENCE.pattern}\Z")
 CONDITIONAL_REFERENCE = re.compile(r"([A-Za-z]+)\?")
 
