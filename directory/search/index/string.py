@@ -60,10 +60,19 @@ class StringKind(IndexKind):
         return text_condition(self.index_rows(plan, param.name), modifier, value)
 
 
+# A LIMIT no search reaches: it only keeps PostgreSQL from merging the subquery into the search.
+UNBOUNDED = 2**62
+
+
 def text_condition(rows: QuerySet[Any], modifier: str, value: str) -> Q:
     """Folded prefix by default; `:contains` anywhere; `:exact` the text as written."""
-    matches = any_of(_match(modifier, unescape(v)) for v in or_values(value))
-    return semi_join(rows.filter(matches))
+    matches = rows.filter(any_of(_match(modifier, unescape(v)) for v in or_values(value)))
+    if modifier != "contains":
+        return semi_join(matches)
+    # Merged into the search, `LIKE '%x%'` is planned as a walk of every string row in id order
+    # until a page of matches turns up (1.45 million rows, 315 ms, on 244k practitioners);
+    # planned on its own, all its matches come from the trigram index (migration 0024).
+    return Q(pk__in=matches.values("resource_id")[:UNBOUNDED])
 
 
 def _match(modifier: str, text: str) -> Q:
