@@ -37,8 +37,9 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _no_secret_in_the_run_log():
-    """Fails the run if any key or token issued during it appears in any log record."""
+def _no_secret_in_the_run_log(tmp_path_factory):
+    """Fails the run if any key or token issued during it appears, in any form a client could
+    send it, in any log record, captured stream or log file of the run (tests/logcapture.py)."""
     from security import keys
 
     logcapture.remember_issued_keys(keys)
@@ -46,7 +47,18 @@ def _no_secret_in_the_run_log():
     logging.getLogger().addHandler(handler)
     yield
     logging.getLogger().removeHandler(handler)
-    assert not logcapture.leaked(handler.lines), "secrets in the logs of this test run"
+    places = {
+        "log records": handler.lines,
+        "log files": list(logcapture.log_files(tmp_path_factory.getbasetemp())),
+        **logcapture.KEPT,
+    }
+    found = {where: logcapture.leaked(texts) for where, texts in places.items()}
+    assert not any(found.values()), f"secrets in this test run's output: {found}"
+
+
+def pytest_runtest_logreport(report):
+    """Each test's captured stdout, stderr and log go to the final secrets sweep."""
+    logcapture.keep("captured streams", (content for _, content in report.sections))
 
 
 @pytest.fixture(autouse=True)

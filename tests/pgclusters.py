@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from tests import logcapture
 from tests.servers import free_port
 
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
@@ -135,6 +136,8 @@ def throwaway(prefix: str, *, copy: bool = False, replica: bool = False) -> Iter
         yield clusters
     finally:
         clusters.stop_all()
+        # The server logs go with the directory: the secrets sweep reads them first.
+        logcapture.keep("PostgreSQL logs", logcapture.log_files(root))
         shutil.rmtree(root, ignore_errors=True)
 
 
