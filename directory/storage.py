@@ -9,7 +9,6 @@ is bulkload.py.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,13 +31,11 @@ from .errors import (
     PreconditionFailed,
     UnprocessableReference,
 )
-from .formats import instant
+from .formats import expected_version, instant
 from .models import ReferenceIndex, Resource, ResourceVersion
 from .numbers import bounded_integer
 from .registry import ID_PATTERN, OWNED_TYPES
 from .validation import validate_resource
-
-_ETAG = re.compile(r'^\s*(?:W/)?"?(?P<version>\d+)"?\s*$')
 
 
 def new_id() -> str:
@@ -51,15 +48,6 @@ def check_id(logical_id: str) -> str:
             "Resource id must be 1-64 characters of A-Z, a-z, 0-9, '-' and '.'", expression=["id"]
         )
     return logical_id
-
-
-def expected_version(if_match: str) -> int:
-    """The version an update's `if_match` expects: an ETag (`W/"3"`, as If-Match carries) or `3`."""
-    match = _ETAG.match(if_match or "")
-    version = bounded_integer(match.group("version")) if match else None
-    if version is None:
-        raise InvalidRequest('If-Match must be an ETag such as W/"3"')
-    return version
 
 
 def dumps(content: dict) -> str:

@@ -86,7 +86,7 @@ def intermediate_ca(
     issuer: Issuer, subject: Subject, public_key: CertificatePublicKeyTypes, days: int, serial: int
 ) -> x509.Certificate:
     """An issuing CA that may sign end entities only (pathLen 0)."""
-    builder = _issued_by(issuer, subject.name(), public_key, days, serial)
+    builder = _builder_under(issuer, subject.name(), public_key, days, serial)
     builder = builder.add_extension(
         x509.BasicConstraints(ca=True, path_length=0), critical=True
     ).add_extension(_ca_key_usage(), critical=True)
@@ -159,7 +159,7 @@ def _leaf(
     usages: list[x509.ObjectIdentifier],
     encrypts_mail: bool = False,
 ) -> x509.Certificate:
-    builder = _issued_by(issuer, subject.name(), public_key, days, serial)
+    builder = _builder_under(issuer, subject.name(), public_key, days, serial)
     builder = (
         builder.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_leaf_key_usage(public_key, encrypts_mail), critical=True)
@@ -169,9 +169,13 @@ def _leaf(
     return builder.sign(issuer.key, hashes.SHA256())
 
 
-def _issued_by(
+def _builder_under(
     issuer: Issuer, name: x509.Name, public_key: CertificatePublicKeyTypes, days: int, serial: int
 ) -> x509.CertificateBuilder:
+    """An unsigned certificate under `issuer`: names, dates, key ids and CRL location.
+
+    It checks nothing about issuance; that is security.trust.chains.issued_by.
+    """
     now = _now()
     not_after = now + dt.timedelta(days=days)
     if not_after > issuer.certificate.not_valid_after_utc:

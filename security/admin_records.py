@@ -21,6 +21,7 @@ from .anchors import (
     check_anchor,
     checked_crl_source,
     register_anchor,
+    save_community,
     set_crl_source,
 )
 from .models import ApiKey, KeyEvent, RequestAudit, RevocationList, TrustAnchor, TrustCommunity
@@ -120,6 +121,16 @@ class TrustCommunityAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "active", "created")
     prepopulated_fields = {"slug": ("name",)}
     inlines = [TrustAnchorInline]
+
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: TrustCommunity,
+        form: forms.ModelForm[TrustCommunity],
+        change: bool,
+    ) -> None:
+        """Through security.anchors, audited: switching `active` changes what is trusted."""
+        save_community(obj, request.user.get_username())
 
     def save_formset(
         self,

@@ -1,4 +1,4 @@
-"""Registering a community's CA certificates as trust anchors: the checks and the rows.
+"""Trust communities and their CA certificates as trust anchors: the checks and the rows.
 
 Shared by `addtrustanchor`, the admin and the community PKI commands, so all refuse the same
 things and record the same events.
@@ -112,6 +112,41 @@ def set_crl_source(anchor: TrustAnchor, source: str, actor: str) -> bool:
         # The store's snapshot carries the anchors' rows; the next request re-reads them.
         transaction.on_commit(truststore.invalidate)
     return source != before
+
+
+# What a community's page edits; `active` trusts or distrusts every anchor of it at once.
+COMMUNITY_FIELDS = ("name", "slug", "description", "active")
+
+
+def save_community(community: TrustCommunity, actor: str) -> TrustCommunity:
+    """Create or change a community as the admin's form left it; a KeyEvent naming `actor` says
+    what changed, and the trust store's snapshot is dropped once it commits."""
+    with transaction.atomic():
+        before = None
+        if community.pk is not None:
+            before = TrustCommunity.objects.select_for_update().filter(pk=community.pk).first()
+        community.save()
+        if before is None:
+            record_event(actor, "community-added", detail=_community_fields(community))
+        elif changed := _community_changes(before, community):
+            record_event(actor, "community-changed", detail=f"{community.slug}: {changed}")
+    # Deactivating a community must stop its certificates here at once, not after the cache.
+    transaction.on_commit(truststore.invalidate)
+    return community
+
+
+def _community_fields(community: TrustCommunity) -> str:
+    return f"{community.slug} ({community.name}); active {community.active}"
+
+
+def _community_changes(before: TrustCommunity, after: TrustCommunity) -> str:
+    changes = []
+    for field in COMMUNITY_FIELDS:
+        old, new = getattr(before, field), getattr(after, field)
+        if old != new:
+            # A description may be long: name its change, not its text.
+            changes.append(field if field == "description" else f"{field} {old!r} -> {new!r}")
+    return ", ".join(changes)
 
 
 def checked_crl_source(source: str) -> str:

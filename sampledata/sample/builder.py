@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 
-import sampledata as syn
+from sampledata.people import make_npi
 
 from .estate import INDEPENDENT, PRACTITIONERS, SEED, SYSTEMS
 from .organizations import OrganizationsAndPlaces, Slot
@@ -30,7 +30,7 @@ class SampleBuilder(OrganizationsAndPlaces, Practitioners):
 
     def new_npi(self, leading: str = "1") -> str:
         while True:
-            npi = syn.make_npi(leading + f"{self.rng.randrange(10**8):08d}")
+            npi = make_npi(leading + f"{self.rng.randrange(10**8):08d}")
             if npi not in self.npis:
                 self.npis.add(npi)
                 return npi

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sampledata as syn
+from sampledata.elements import address, phone
+from sampledata.endpoints import direct_endpoint, fhir_endpoint
+from sampledata.locations import LOCATION_TYPES, location
+from sampledata.organizations import organization
 
 from .estate import Dept, Site, System
 from .part import Part
@@ -32,7 +35,7 @@ class OrganizationsAndPlaces(Part):
         endpoints = [fhir_id]
         if not system.independent:
             self.add(
-                syn.fhir_endpoint(
+                fhir_endpoint(
                     fhir_id, f"{system.name} FHIR API", f"https://fhir.{system.domain}/r4", org_id
                 )
             )
@@ -40,7 +43,7 @@ class OrganizationsAndPlaces(Part):
             direct = "active" if system.active else "off"
             endpoints = [f"ep-{system.key}-direct"]
             self.add(
-                syn.direct_endpoint(
+                direct_endpoint(
                     endpoints[0],
                     f"{system.name} Direct mailbox",
                     f"referrals@direct.{system.domain}",
@@ -51,7 +54,7 @@ class OrganizationsAndPlaces(Part):
         if system.key == "riverbend":
             # A retired DSTU2 server kept for history: clients should skip endpoints that are off.
             self.add(
-                syn.fhir_endpoint(
+                fhir_endpoint(
                     "ep-riverbend-fhir-legacy",
                     "Riverbend legacy FHIR API",
                     f"https://fhir-legacy.{system.domain}/dstu2",
@@ -61,7 +64,7 @@ class OrganizationsAndPlaces(Part):
             )
             endpoints.append("ep-riverbend-fhir-legacy")
         self.add(
-            syn.organization(
+            organization(
                 org_id,
                 system.name,
                 npi=self.new_npi("1"),
@@ -87,7 +90,7 @@ class OrganizationsAndPlaces(Part):
         direct_id = f"ep-{site.key}-direct"
         status = "suspended" if site.status == "suspended" else "active"
         self.add(
-            syn.direct_endpoint(
+            direct_endpoint(
                 direct_id,
                 f"{site.name} Direct mailbox",
                 f"{site.key.split('-', 1)[1]}@direct.{system.domain}",
@@ -96,7 +99,7 @@ class OrganizationsAndPlaces(Part):
             )
         )
         self.add(
-            syn.organization(
+            organization(
                 org_id,
                 site.name,
                 npi=self.new_npi("1"),
@@ -123,7 +126,7 @@ class OrganizationsAndPlaces(Part):
     ) -> None:
         org_id = f"org-{site.key}-{dept.key}"
         self.add(
-            syn.organization(
+            organization(
                 org_id,
                 dept.name,
                 npi=self.new_npi("1"),
@@ -137,7 +140,7 @@ class OrganizationsAndPlaces(Part):
         if dept.wing:
             wing_id = f"loc-{site.key}-{dept.key}"
             self.add(
-                syn.location(
+                location(
                     wing_id,
                     f"{site.name} - {dept.wing}",
                     addr=self.site_address(site),
@@ -145,7 +148,7 @@ class OrganizationsAndPlaces(Part):
                     longitude=site.longitude,
                     org_id=org_id,
                     type_code=dept.wing_type,
-                    type_display=syn.LOCATION_TYPES[dept.wing_type],
+                    type_display=LOCATION_TYPES[dept.wing_type],
                     physical="wi",
                     part_of=building,
                     telecom=self.site_telecom(site, system),
@@ -161,7 +164,7 @@ class OrganizationsAndPlaces(Part):
     ) -> str:
         loc_id = f"loc-{site.key}"
         self.add(
-            syn.location(
+            location(
                 loc_id,
                 site.name,
                 addr=self.site_address(site),
@@ -169,9 +172,9 @@ class OrganizationsAndPlaces(Part):
                 longitude=site.longitude,
                 org_id=org_id,
                 type_code=type_code,
-                type_display=syn.LOCATION_TYPES[type_code],
+                type_display=LOCATION_TYPES[type_code],
                 physical=physical,
-                telecom=[syn.phone(site.area_code, self.rng.randrange(100))],
+                telecom=[phone(site.area_code, self.rng.randrange(100))],
                 status=site.status,
                 endpoints=endpoints,
                 description="Temporarily closed for renovation"
@@ -182,11 +185,11 @@ class OrganizationsAndPlaces(Part):
         return loc_id
 
     def site_address(self, site: Site) -> dict:
-        return syn.address(site.street, site.city, site.state, site.postal_code)
+        return address(site.street, site.city, site.state, site.postal_code)
 
     def site_telecom(self, site: Site, system: System) -> list[dict]:
         return [
-            syn.phone(site.area_code, self.rng.randrange(100)),
-            syn.phone(site.area_code, self.rng.randrange(100), system="fax"),
+            phone(site.area_code, self.rng.randrange(100)),
+            phone(site.area_code, self.rng.randrange(100), system="fax"),
             {"system": "url", "value": f"https://www.{system.domain}/", "use": "work"},
         ]

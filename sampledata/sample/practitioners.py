@@ -5,7 +5,11 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 
-import sampledata as syn
+from sampledata.elements import phone
+from sampledata.endpoints import direct_endpoint
+from sampledata.people import FEMALE_NAMES, MALE_NAMES, SURNAMES, display_name, mailbox_name
+from sampledata.practitioners import practitioner, practitioner_role
+from sampledata.terminology import SPECIALTIES, Specialty
 
 from .estate import SPECIAL_NAMES
 from .part import Part
@@ -18,15 +22,15 @@ class Practitioners(Part):
         if index % 9 == 4 and index // 9 < len(SPECIAL_NAMES):
             return SPECIAL_NAMES[index // 9]
         gender = self.rng.choice(["female", "male"])
-        table = syn.FEMALE_NAMES if gender == "female" else syn.MALE_NAMES
+        table = FEMALE_NAMES if gender == "female" else MALE_NAMES
         given = weighted_pick(self.rng, table)
-        family = weighted_pick(self.rng, syn.SURNAMES)
+        family = weighted_pick(self.rng, SURNAMES)
         if self.rng.random() < 0.04:
-            family = f"{family}-{weighted_pick(self.rng, syn.SURNAMES)}"
+            family = f"{family}-{weighted_pick(self.rng, SURNAMES)}"
         return [given], family, gender
 
-    def pick_specialty(self) -> syn.Specialty:
-        offered = [s for s in syn.SPECIALTIES if s.code in self.slots]
+    def pick_specialty(self) -> Specialty:
+        offered = [s for s in SPECIALTIES if s.code in self.slots]
         return self.rng.choices(offered, weights=[s.weight for s in offered])[0]
 
     def build_practitioner(self, index: int) -> None:
@@ -39,14 +43,14 @@ class Practitioners(Part):
         retired = index % 37 == 36 or not home.active
         degree = "DO" if specialty.degree == "MD" and self.rng.random() < 0.11 else specialty.degree
         self.add(
-            syn.practitioner(
+            practitioner(
                 pid,
                 npi=npi,
                 family=family,
                 given=given,
                 gender=gender,
                 degree=degree,
-                telecom=[syn.phone(home.area_code, self.rng.randrange(100))],
+                telecom=[phone(home.area_code, self.rng.randrange(100))],
                 active=not retired,
                 prefix="Dr." if specialty.role == "doctor" and degree != "PA" else None,
                 license_state=home.state,
@@ -55,28 +59,28 @@ class Practitioners(Part):
         endpoints = [f"ep-{home.system.key}-fhir"] if not home.system.independent else []
         if self.rng.random() < 0.12:
             direct_id = f"ep-{pid}-direct"
-            mailbox = f"{syn.mailbox_name(given[0], family)}@direct.{home.system.domain}"
+            mailbox = f"{mailbox_name(given[0], family)}@direct.{home.system.domain}"
             self.add(
-                syn.direct_endpoint(
+                direct_endpoint(
                     direct_id, f"Direct mailbox of {given[0]} {family}", mailbox, home.org_id
                 )
             )
             endpoints.insert(0, direct_id)
-        name = syn.display_name(given, family, degree)
+        name = display_name(given, family, degree)
         places = [home]
         others = [s for s in slots if s is not home and s.system is home.system]
         if others and self.rng.random() < 0.15:
             places.append(self.rng.choice(others))
         for n, slot in enumerate(places, start=1):
             self.add(
-                syn.practitioner_role(
+                practitioner_role(
                     f"role-{npi}-{n}",
                     practitioner_id=pid,
                     practitioner_name=name,
                     org_id=slot.org_id,
                     location_ids=slot.location_ids,
                     specialty=specialty,
-                    telecom=[syn.phone(slot.area_code, self.rng.randrange(100))],
+                    telecom=[phone(slot.area_code, self.rng.randrange(100))],
                     endpoints=endpoints,
                     active=not retired and slot.active,
                 )

@@ -11,11 +11,12 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from fhir.resources.R4B import get_fhir_model_class
 
-import sampledata as synthetic
 from directory.management.commands.loaddirectory import DEFAULT_PATH, dependency_groups
 from directory.models import ReferenceIndex, Resource
 from directory.registry import RESOURCE_TYPES
 from directory.validation import validate_resource
+from sampledata.generator import DirectoryGenerator
+from sampledata.people import is_valid_npi
 from tests.factories import NPI_SYSTEM, npi_check_digit
 
 SAMPLE = json.loads(Path(DEFAULT_PATH).read_text(encoding="utf-8"))
@@ -203,7 +204,7 @@ def test_dependency_order_comes_from_references():
 
 
 def generated(practitioners, organizations, seed) -> list[dict]:
-    gen = synthetic.DirectoryGenerator(practitioners, organizations, seed)
+    gen = DirectoryGenerator(practitioners, organizations, seed)
     # Payer groups first, then organizations; then practitioner blocks.
     groups = [*gen.organization_groups(), *gen.practitioner_groups()]
     return [content for group in groups for _, content in group]
@@ -235,7 +236,7 @@ def test_generator_loads_requested_counts_with_valid_npis():
         1 for r in contents if r["id"].startswith(("g3-payer-", "g3-net-"))
     )
     assert len(values) == len(set(values)) == counts["Practitioner"] + providers
-    assert all(synthetic.is_valid_npi(v) and npi_check_digit(v[:9]) == v[9] for v in values)
+    assert all(is_valid_npi(v) and npi_check_digit(v[:9]) == v[9] for v in values)
     targets = set(Resource.objects.values_list("resource_type", "logical_id"))
     refs = ReferenceIndex.objects.filter(external=False).values_list("target_type", "target_id")
     assert set(refs) <= targets

@@ -12,7 +12,6 @@ from urllib.parse import parse_qsl
 import pytest
 from django.db import transaction
 
-import sampledata as synthetic
 from directory import bulkload, storage
 from directory.indexing import extract
 from directory.models import DateIndex, UriIndex
@@ -21,13 +20,14 @@ from directory.search import SearchRequest, search
 from directory.search.index import TABLES
 from directory.searchparams import build_resources
 from directory.searchparams.expressions import Term, split_union, term_for_base
+from sampledata.generator import DirectoryGenerator
 from tests import plannet
 
 PLAN_NET = "http://hl7.org/fhir/us/davinci-pdex-plan-net/SearchParameter/"
 
 
 def generated(practitioners: int = 40, organizations: int = 6) -> list[dict]:
-    generator = synthetic.DirectoryGenerator(practitioners, organizations, seed=3)
+    generator = DirectoryGenerator(practitioners, organizations, seed=3)
     groups = [*generator.organization_groups(), *generator.practitioner_groups()]
     return [content for group in groups for _, content in group]
 

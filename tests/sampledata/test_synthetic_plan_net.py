@@ -18,19 +18,34 @@ import pytest
 from django.core.management import call_command
 from fhirpathpy.models import models
 
-import sampledata as synthetic
 from directory.management.commands.loaddirectory import local_references
 from directory.models import Resource
 from directory.registry import RESOURCE_TYPES
+from sampledata.elements import concept
+from sampledata.generator import PRODUCTS, DirectoryGenerator, payer_count
+from sampledata.places import CITIES
+from sampledata.terminology import (
+    NUCC_SYSTEM,
+    PLAN_NET,
+    PLAN_NET_AFFILIATION_ROLE,
+    PLAN_NET_ORG_TYPE,
+    PLAN_NET_PROFILE,
+    SERVICE_CATEGORY_SYSTEM,
+    SERVICE_KIND,
+    SERVICE_TYPE_DISPLAY,
+    SERVICE_TYPE_SYSTEM,
+    SPECIALTIES,
+    SPECIALTY_BY_CODE,
+)
 from tests import plannet
 
 NEW_TYPES = {"HealthcareService", "OrganizationAffiliation", "InsurancePlan"}
-CITY = {(c.name, c.state): c for c in synthetic.CITIES}
+CITY = {(c.name, c.state): c for c in CITIES}
 
 
 @cache
 def generated_groups(seed: int = 4) -> tuple[tuple[tuple[str, dict], ...], ...]:
-    gen = synthetic.DirectoryGenerator(2000, 60, seed)
+    gen = DirectoryGenerator(2000, 60, seed)
     groups = [*gen.organization_groups(), *gen.practitioner_groups()]
     return tuple(tuple(group) for group in groups)
 
@@ -50,19 +65,19 @@ def test_every_national_directory_type_is_generated():
     counts = Counter(r["resourceType"] for r in generated())
     assert counts.keys() >= NEW_TYPES
     networks = [r for r in of_type("Organization") if r["id"].startswith("g4-net-")]
-    assert len(networks) == 2 * synthetic.payer_count(60)
+    assert len(networks) == 2 * payer_count(60)
     # One service per provider location; coverage areas are not places of care.
     sites = [r for r in of_type("Location") if "position" in r]
     assert counts["HealthcareService"] == len(sites)
-    assert counts["InsurancePlan"] == len(synthetic.PRODUCTS) * synthetic.payer_count(60)
+    assert counts["InsurancePlan"] == len(PRODUCTS) * payer_count(60)
 
 
 def test_new_content_is_deterministic_and_leaves_the_rest_as_it_was():
     assert generated_groups(4) == tuple(
         tuple(g)
         for g in [
-            *synthetic.DirectoryGenerator(2000, 60, 4).organization_groups(),
-            *synthetic.DirectoryGenerator(2000, 60, 4).practitioner_groups(),
+            *DirectoryGenerator(2000, 60, 4).organization_groups(),
+            *DirectoryGenerator(2000, 60, 4).practitioner_groups(),
         ]
     )
     assert of_type("HealthcareService", 4) != of_type("HealthcareService", 5)
@@ -122,7 +137,7 @@ def distance_km(city, latitude: float, longitude: float) -> float:
 
 
 def test_city_coordinates_are_in_the_united_states():
-    for city in synthetic.CITIES:
+    for city in CITIES:
         assert 18 < city.latitude < 72 and -170 < city.longitude < -66, city.name
 
 
@@ -249,46 +264,44 @@ def test_every_claimed_profile_holds():
             assert profile["type"] == resource["resourceType"]
             assert profile_problems(resource, profile) == [], resource["id"]
             claimed[profile["id"]] += 1
-    assert set(claimed) == {f"plannet-{k}" for k in synthetic.PLAN_NET_PROFILE}
+    assert set(claimed) == {f"plannet-{k}" for k in PLAN_NET_PROFILE}
 
 
 def test_the_profile_oracle_catches_what_it_should():
     network = next(r for r in of_type("Organization") if r["id"].startswith("g4-net-"))
-    profile = package_resources()[synthetic.PLAN_NET_PROFILE["Network"]]
+    profile = package_resources()[PLAN_NET_PROFILE["Network"]]
     broken = {**network, "telecom": [{"system": "phone", "value": "1"}], "active": False}
-    broken["type"] = [synthetic.concept(synthetic.PLAN_NET_ORG_TYPE, "payer")]
+    broken["type"] = [concept(PLAN_NET_ORG_TYPE, "payer")]
     del broken["partOf"]
     problems = " ".join(profile_problems(broken, profile))
     for expected in ("Organization.telecom", "Organization.active", "Organization.partOf"):
         assert expected in problems
     assert "NetworkTypeVS" in problems
     plan = of_type("InsurancePlan")[0]
-    plan_profile = package_resources()[synthetic.PLAN_NET_PROFILE["InsurancePlan"]]
+    plan_profile = package_resources()[PLAN_NET_PROFILE["InsurancePlan"]]
     without = {k: v for k, v in plan.items() if k != "network"}
     assert "network-or-plan-Network" in " ".join(profile_problems(without, plan_profile))
 
 
 def test_service_tables_use_plan_net_codes():
-    categories = expand(f"{synthetic.PLAN_NET}/ValueSet/HealthcareServiceCategoryVS")
-    service_types = expand(f"{synthetic.PLAN_NET}/ValueSet/HealthcareServiceTypeVS")
-    roles = expand(f"{synthetic.PLAN_NET}/ValueSet/OrganizationAffiliationRoleVS")
-    specialties = expand(f"{synthetic.PLAN_NET}/ValueSet/SpecialtiesVS")
-    for code, (category, service_type, role) in synthetic.SERVICE_KIND.items():
-        assert code in synthetic.SPECIALTY_BY_CODE
-        assert (synthetic.SERVICE_CATEGORY_SYSTEM, category) in categories
-        assert (
-            service_type is None or (synthetic.SERVICE_TYPE_SYSTEM, service_type) in service_types
-        )
-        assert (synthetic.PLAN_NET_AFFILIATION_ROLE, role) in roles
-    for specialty in synthetic.SPECIALTIES:
-        assert (synthetic.NUCC_SYSTEM, specialty.code) in specialties, specialty.code
-    service_type_vs = package_resources()[f"{synthetic.PLAN_NET}/ValueSet/HealthcareServiceTypeVS"]
+    categories = expand(f"{PLAN_NET}/ValueSet/HealthcareServiceCategoryVS")
+    service_types = expand(f"{PLAN_NET}/ValueSet/HealthcareServiceTypeVS")
+    roles = expand(f"{PLAN_NET}/ValueSet/OrganizationAffiliationRoleVS")
+    specialties = expand(f"{PLAN_NET}/ValueSet/SpecialtiesVS")
+    for code, (category, service_type, role) in SERVICE_KIND.items():
+        assert code in SPECIALTY_BY_CODE
+        assert (SERVICE_CATEGORY_SYSTEM, category) in categories
+        assert service_type is None or (SERVICE_TYPE_SYSTEM, service_type) in service_types
+        assert (PLAN_NET_AFFILIATION_ROLE, role) in roles
+    for specialty in SPECIALTIES:
+        assert (NUCC_SYSTEM, specialty.code) in specialties, specialty.code
+    service_type_vs = package_resources()[f"{PLAN_NET}/ValueSet/HealthcareServiceTypeVS"]
     displays = {
         c["code"]: c["display"]
         for include in service_type_vs["compose"]["include"]
         for c in include.get("concept", [])
     }
-    for code, display in synthetic.SERVICE_TYPE_DISPLAY.items():
+    for code, display in SERVICE_TYPE_DISPLAY.items():
         assert displays[code] == display
 
 
@@ -342,9 +355,7 @@ def test_plan_net_expressions_find_the_generated_links():
                     target = tuple(value["reference"].split("/"))
                     assert target in ids, (param["code"], value)
                     if param["code"] == "network":
-                        assert ids[target]["meta"]["profile"] == [
-                            synthetic.PLAN_NET_PROFILE["Network"]
-                        ]
+                        assert ids[target]["meta"]["profile"] == [PLAN_NET_PROFILE["Network"]]
     assert found >= EXPECTED_VALUES, EXPECTED_VALUES - found
 
 
@@ -355,7 +366,7 @@ def test_plan_net_expressions_find_the_generated_links():
 def test_generatedirectory_stores_what_the_server_supports_and_names_the_rest():
     out = StringIO()
     call_command("generatedirectory", practitioners=200, seed=8, stdout=out)
-    gen = synthetic.DirectoryGenerator(200, 5, 8)
+    gen = DirectoryGenerator(200, 5, 8)
     expected = Counter(
         t for g in [*gen.organization_groups(), *gen.practitioner_groups()] for t, _ in g
     )

@@ -69,3 +69,39 @@ def test_audit_records_can_be_read_but_never_changed(superuser_client):
         ).status_code
         == 403
     )
+
+
+def _community_form(name, slug, active):
+    form = {"name": name, "slug": slug, "description": "", "anchors-TOTAL_FORMS": "0"}
+    form.update({"anchors-INITIAL_FORMS": "0", "anchors-MAX_NUM_FORMS": "1000"})
+    return {**form, "active": "on"} if active else form
+
+
+def test_a_community_saved_in_the_admin_is_audited_and_distrusted_at_once(
+    superuser_client, pki, settings, django_capture_on_commit_callbacks
+):
+    from security import truststore
+    from security.anchors import register_anchor
+
+    settings.SECURITY_CACHE_SECONDS = 3600  # only the save itself may drop the snapshot
+    added = superuser_client.post(
+        "/admin/security/trustcommunity/add/", _community_form("Harbor", "harbor", True)
+    )
+    assert added.status_code == 302
+    community = TrustCommunity.objects.get(slug="harbor")
+    register_anchor(pki.a.root.cert, "harbor", actor="tests")
+    truststore.invalidate()
+    assert [t.community.slug for t in truststore.current().communities] == ["harbor"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        changed = superuser_client.post(
+            f"/admin/security/trustcommunity/{community.pk}/change/",
+            _community_form("Harbor", "harbor", False),
+        )
+    assert changed.status_code == 302
+    assert truststore.current().communities == ()
+    events = KeyEvent.objects.filter(action__startswith="community-").order_by("id")
+    assert [(e.actor, e.action, e.detail) for e in events] == [
+        ("root-admin", "community-added", "harbor (Harbor); active True"),
+        ("root-admin", "community-changed", "harbor: active True -> False"),
+    ]
