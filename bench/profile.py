@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench.queries import NEW_ORGANIZATION, Query
+
 # (label, file suffix, function name): each layer's entry point; cumulative time includes callees.
 LAYERS = [
     ("whole WSGI call", "django/core/handlers/wsgi.py", "__call__"),
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
 
     handler = WSGIHandler()
     for path in paths:
-        print(f"\n## GET /fhir/{path}\n")
+        print(f"\n## {path.method} /fhir/{path.path}\n")
         _call(handler, environ, path)  # warm: connection, caches
         print(f"queries per request: {_queries(handler, environ, path)}")
         started = time.perf_counter()
@@ -93,7 +95,7 @@ def _arguments(argv):
     return parser.parse_args(argv)
 
 
-def _prepare(options) -> tuple[dict, list[str]]:
+def _prepare(options) -> tuple[dict, list]:
     """Credentials registered with the bench's own commands; Django set up like its servers."""
     import psycopg
 
@@ -108,7 +110,7 @@ def _prepare(options) -> tuple[dict, list[str]]:
     headers = run._credentials(work)
     with psycopg.connect(options.database) as connection:
         queries = query_set(sample_values(connection.cursor()))
-    paths = [queries[int(i)].path for i in options.queries.split(",")]
+    paths = [queries[int(i)] for i in options.queries.split(",")]
     server = run._server_env(work, 0, 1, "profile")
     os.environ.update({k: v for k, v in server.items() if not k.startswith("GUNICORN_")})
     import django
@@ -118,33 +120,37 @@ def _prepare(options) -> tuple[dict, list[str]]:
     return environ, paths
 
 
-def _call(handler, headers: dict, path: str) -> bytes:
-    target, _, query = path.partition("?")
+def _call(handler, headers: dict, query: Query) -> bytes:
+    """One request as gunicorn would pass it; a POST sends the bench's new Organization."""
+    target, _, query_string = query.path.partition("?")
+    body = NEW_ORGANIZATION.encode() if query.method == "POST" else b""
     environ = {
-        "REQUEST_METHOD": "GET",
+        "REQUEST_METHOD": query.method,
+        "CONTENT_TYPE": "application/fhir+json" if body else "",
+        "CONTENT_LENGTH": str(len(body)),
         "SCRIPT_NAME": "",
         "PATH_INFO": f"/fhir/{target}",
-        "QUERY_STRING": query,
+        "QUERY_STRING": query_string,
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "8000",
         "SERVER_PROTOCOL": "HTTP/1.1",
         "REMOTE_ADDR": "127.0.0.1",
         "HTTP_HOST": "127.0.0.1:8000",
-        "wsgi.input": io.BytesIO(b""),
+        "wsgi.input": io.BytesIO(body),
         "wsgi.url_scheme": "http",
         "wsgi.errors": sys.stderr,
         **headers,
     }
     status: list[str] = []
     response = handler(environ, lambda s, h, *a: status.append(s))
-    body = b"".join(response)
+    answer = b"".join(response)
     response.close()
-    if not status[0].startswith("200"):
-        raise SystemExit(f"{path}: {status[0]} {body[:300]!r}")
-    return body
+    if not status[0].startswith(("200", "201")):
+        raise SystemExit(f"{query.path}: {status[0]} {answer[:300]!r}")
+    return answer
 
 
-def _queries(handler, environ: dict, path: str) -> int:
+def _queries(handler, environ: dict, path: Query) -> int:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
