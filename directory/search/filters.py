@@ -38,10 +38,16 @@ _FHIR_MODIFIERS = {
 
 def filtered(plan: Plan) -> QuerySet:
     """The live resources of the plan's type that meet every filter condition."""
-    rows = Resource.objects.filter(resource_type=plan.resource_type, deleted=False)
-    for condition in plan.conditions:
+    live, *conditions = filter_conditions(plan)
+    rows = Resource.objects.filter(live)
+    for condition in conditions:
         rows = rows.filter(condition)
     return rows
+
+
+def filter_conditions(plan: Plan) -> list[Q]:
+    """What `filtered` applies, in order: live resources of the type, then each condition."""
+    return [Q(resource_type=plan.resource_type, deleted=False), *plan.conditions]
 
 
 def supported_modifiers(param: SearchParam) -> frozenset[str]:
