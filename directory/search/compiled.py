@@ -41,6 +41,7 @@ from django.db.models.sql import Query
 from django.db.models.sql.where import WhereNode
 
 from ..models import Resource
+from .index import IndexRows
 
 DEFAULT_CACHE_SIZE = 512
 # A statement this long is run but not kept: the bound on entries is then a bound on memory.
@@ -103,6 +104,11 @@ def _walk_q(model: type[Model], node: Q, key: list, leaves: list[_Leaf]) -> None
         lookup_class = field.get_lookup(lookup_name or "exact")
         if lookup_class is None:
             raise _NotCacheable
+        if isinstance(value, IndexRows):  # conditions not yet built: read as they are
+            key.append(("rows", field.attname, lookup_class, value.model._meta.label, value.fields))
+            for condition in value.conditions:
+                _walk_q(value.model, condition, key, leaves)
+            continue
         if isinstance(value, QuerySet):
             value = value.query
         if isinstance(value, Query):

@@ -14,7 +14,7 @@ from ..errors import InvalidRequest
 from ..models import Resource
 from ..registry import RESOURCE_TYPES, SearchParam
 from .dates import last_updated_condition
-from .index import KINDS, semi_join
+from .index import KINDS
 from .plan import Plan
 from .values import any_of, or_values, unescape
 
@@ -108,12 +108,3 @@ def _modifier_allowed(
         expression=raw_name,
     )
     return False
-
-
-def _index_rows(plan: Plan, param: SearchParam) -> QuerySet:
-    """The rows the parameter's index table holds for it on this resource type."""
-    return KINDS[param.type].index_rows(plan, param.name)
-
-
-def _semi_join(rows: QuerySet, negate: bool = False) -> Q:
-    return semi_join(rows, negate)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 
 from ...models import StringIndex
 from ...normalize import clip, fold
 from ...searchparams import SearchParam
 from ..plan import Plan
 from ..values import any_of, or_values, unescape
-from .base import IndexKind, IndexTable, Row, extension_value, semi_join
+from .base import IndexKind, IndexRows, IndexTable, Row, extension_value, semi_join
 
 HUMAN_NAME_PARTS = ("text", "family", "given", "prefix", "suffix")
 ADDRESS_PARTS = ("text", "line", "city", "district", "state", "postalCode", "country")
@@ -60,7 +60,7 @@ class StringKind(IndexKind):
         return text_condition(self.index_rows(plan, param.name), modifier, value)
 
 
-def text_condition(rows: QuerySet[Any], modifier: str, value: str) -> Q:
+def text_condition(rows: IndexRows, modifier: str, value: str) -> Q:
     """Folded prefix by default; `:contains` anywhere; `:exact` the text as written."""
     matches = any_of(_match(modifier, unescape(v)) for v in or_values(value))
     return semi_join(rows.filter(matches))
