@@ -199,8 +199,8 @@ def _referrer_ids(plan: Plan) -> QuerySet | None:
     """
     if len(plan.conditions) != 1:
         return None
-    rows = semi_joined(plan.conditions[0])
-    if rows is None or rows.model is not ReferenceIndex or rows.query.is_sliced:
+    rows = semi_joined(plan.conditions[0], ReferenceIndex)
+    if rows is None or rows.query.is_sliced:
         return None
     return rows.filter(resource_type=plan.resource_type)
 

@@ -144,8 +144,9 @@ def semi_join(rows: IndexRows | QuerySet[Any], negate: bool = False) -> Q:
     return ~condition if negate else condition
 
 
-def semi_joined(condition: Q) -> QuerySet[Any] | None:
-    """The rows of a plain (not negated) semi-join such as `semi_join` makes, else None.
+def semi_joined(condition: Q, model: type[Model] | None = None) -> QuerySet[Any] | None:
+    """The rows of a plain (not negated) semi-join such as `semi_join` makes, else None; with
+    `model`, only rows of that model (checked before any queryset is built).
 
     Index rows go with their resource (written and deleted in its transaction, filed under its
     type), so these rows already name live resources of their type only.
@@ -155,9 +156,10 @@ def semi_joined(condition: Q) -> QuerySet[Any] | None:
     child = condition.children[0]
     if not isinstance(child, tuple) or child[0] != "pk__in":
         return None
-    if isinstance(child[1], IndexRows):
-        return child[1].queryset()
-    return child[1] if isinstance(child[1], QuerySet) else None
+    rows = child[1]
+    if not isinstance(rows, IndexRows | QuerySet) or model not in (None, rows.model):
+        return None
+    return rows.queryset() if isinstance(rows, IndexRows) else rows
 
 
 def extension_value(type_name: str | None, element: Any) -> tuple[str, Any] | None:
