@@ -228,6 +228,8 @@ DUPLICATES_MAX_GROUP = env.int("DUPLICATES_MAX_GROUP", default=25)
 DUPLICATES_MAX_PAIRS = env.int("DUPLICATES_MAX_PAIRS", default=200)
 # Without _total, matches are counted exactly up to this many; above it Bundle.total is left out.
 FHIR_TOTAL_EXACT_LIMIT = env.int("FHIR_TOTAL_EXACT_LIMIT", default=10_000)
+# Search statements kept compiled, by shape, per process and database (search/compiled.py); 0 none.
+FHIR_SEARCH_SHAPE_CACHE = env.int("FHIR_SEARCH_SHAPE_CACHE", default=512)
 # `near=lat|lon` without a distance: what counts as near (FHIR leaves it to the server).
 FHIR_NEAR_DEFAULT_DISTANCE_KM = env.float("FHIR_NEAR_DEFAULT_DISTANCE_KM", default=50.0)
 # Location boundaries (GeoJSON, the `contains` search): vertices one boundary may have at most;

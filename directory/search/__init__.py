@@ -71,11 +71,10 @@ def search(request: SearchRequest) -> SearchResult:
     check_ready(request.resource_type, request.params)  # custom parameters not yet reindexed
     plan = parse(request.resource_type, request.params, strict=request.strict)
     plan.owner = request.owner
-    matches = filtered(plan)
     applied = self_params(plan)
     if plan.summary == "count" or plan.page_size == 0:
-        return _count_only_result(plan, matches, applied)
-    current = page(plan, matches)
+        return _count_only_result(plan, filtered(plan), applied)
+    current = page(plan)  # builds the ORM query only for shapes not compiled before
     entries = [SearchEntry(row, "match", shape_match(plan, row)) for row in current.rows]
     entries += [
         SearchEntry(row, "include", shape_include(plan, row))

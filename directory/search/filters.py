@@ -14,7 +14,7 @@ from ..errors import InvalidRequest
 from ..models import Resource
 from ..registry import RESOURCE_TYPES, SearchParam
 from .dates import last_updated_condition
-from .index import KINDS, semi_join
+from .index import KINDS
 from .plan import Plan
 from .values import any_of, or_values, unescape
 
@@ -38,10 +38,16 @@ _FHIR_MODIFIERS = {
 
 def filtered(plan: Plan) -> QuerySet:
     """The live resources of the plan's type that meet every filter condition."""
-    rows = Resource.objects.filter(resource_type=plan.resource_type, deleted=False)
-    for condition in plan.conditions:
+    live, *conditions = filter_conditions(plan)
+    rows = Resource.objects.filter(live)
+    for condition in conditions:
         rows = rows.filter(condition)
     return rows
+
+
+def filter_conditions(plan: Plan) -> list[Q]:
+    """What `filtered` applies, in order: live resources of the type, then each condition."""
+    return [Q(resource_type=plan.resource_type, deleted=False), *plan.conditions]
 
 
 def supported_modifiers(param: SearchParam) -> frozenset[str]:
@@ -102,12 +108,3 @@ def _modifier_allowed(
         expression=raw_name,
     )
     return False
-
-
-def _index_rows(plan: Plan, param: SearchParam) -> QuerySet:
-    """The rows the parameter's index table holds for it on this resource type."""
-    return KINDS[param.type].index_rows(plan, param.name)
-
-
-def _semi_join(rows: QuerySet, negate: bool = False) -> Q:
-    return semi_join(rows, negate)

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from django.core import signing
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from ..cursors import (
     MAX_POSITION,
@@ -26,6 +26,8 @@ from ..errors import InvalidRequest
 from ..models import ReferenceIndex, Resource
 from ..numbers import MAX_BIGINT
 from ..registry import ID_REGEX
+from .compiled import order_key, resource_rows
+from .filters import filter_conditions, filtered
 from .index import semi_joined
 from .plan import Plan
 from .snapshots import first_page_snapshot, load_snapshot, snapshot_rows, sort_order
@@ -52,12 +54,12 @@ class Page:
     previous_state: dict | None = None
 
 
-def page(plan: Plan, matches: QuerySet) -> Page:
-    """The page of `matches` the plan's cursor points at (the first page without one)."""
+def page(plan: Plan) -> Page:
+    """The page of the plan's matches its cursor points at (the first page without one)."""
     state = _read_cursor(plan)
     if _uses_snapshot(plan):
-        return _snapshot_page(plan, matches, state)
-    return _keyset_page(plan, matches, state)
+        return _snapshot_page(plan, state)
+    return _keyset_page(plan, state)
 
 
 def link_params(
@@ -112,12 +114,23 @@ def _position_fields(plan: Plan) -> dict:
     return {"b": boolean, "v": KEYSET_VALUE[key], "i": boolean}
 
 
-def first_rows(matches: QuerySet, order: list, limit: int) -> list[Resource]:
-    """The first `limit` matches in `order`: ids chosen first, then only those rows read."""
-    # Choosing ids alone lets PostgreSQL answer from indexes (merge-joining index tables with
-    # resource_live_idx on id) and fetch the wide rows of one page only, not of every candidate.
-    page_ids = matches.order_by(*order).values("pk")[:limit]
-    return list(Resource.objects.filter(pk__in=page_ids).order_by(*order))
+def first_rows(conditions: list[Q], order: list, limit: int) -> list[Resource]:
+    """The first `limit` resources meeting `conditions`, in `order`: ids chosen first, then only
+    those rows read; the statement compiled once per shape (compiled.py)."""
+
+    def build() -> QuerySet[Resource]:
+        matches = Resource.objects.all()
+        for condition in conditions:
+            matches = matches.filter(condition)
+        # Choosing ids alone lets PostgreSQL answer from indexes (merge-joining index tables with
+        # resource_live_idx on id) and fetch the wide rows of one page only, not every candidate.
+        page_ids = matches.order_by(*order).values("pk")[:limit]
+        return Resource.objects.filter(pk__in=page_ids).order_by(*order)
+
+    ordered = order_key(order)
+    if ordered is None:  # ordered by an expression (distance to `near` points)
+        return list(build())
+    return resource_rows(("first", ordered, limit), conditions, build)
 
 
 # ---------------------------------------------------------------- keyset
@@ -130,14 +143,14 @@ def _keyset_field(plan: Plan) -> tuple[str, bool]:
     return "pk", False
 
 
-def _keyset_page(plan: Plan, matches: QuerySet, state: dict | None) -> Page:
+def _keyset_page(plan: Plan, state: dict | None) -> Page:
     key, descending = _keyset_field(plan)
     backward = bool(state and state["b"])
     after = None
     if state is not None:
         after = (_keyset_lookup(descending, backward, state["i"]), state["v"])
     ascending = descending == backward
-    fetched = _keyset_rows(plan, matches, key, after, ascending)
+    fetched = _keyset_rows(plan, key, after, ascending)
     more = len(fetched) > plan.page_size
     rows_on_page = fetched[: plan.page_size]
     if backward:
@@ -149,24 +162,31 @@ def _keyset_page(plan: Plan, matches: QuerySet, state: dict | None) -> Page:
     if state is None and not more:
         result.total = known_total(plan, len(rows_on_page))  # the whole result fitted
     elif plan.total_mode != "bounded":
-        result.total = total(plan, matches)  # counted only when `_total` asks for it
+        result.total = total(plan, filtered(plan))  # counted only when `_total` asks for it
     return result
 
 
 def _keyset_rows(
-    plan: Plan, matches: QuerySet, key: str, after: tuple[str, object] | None, ascending: bool
+    plan: Plan, key: str, after: tuple[str, object] | None, ascending: bool
 ) -> list[Resource]:
     """One page and the row after it, past the cursor's key value `after` (lookup, value)."""
     sign = "" if ascending else "-"
     referrers = _referrer_ids(plan) if key == "pk" else None
     if referrers is None:
-        rows = matches if after is None else matches.filter(**{f"{key}__{after[0]}": after[1]})
-        return first_rows(rows, [sign + key], plan.page_size + 1)
+        conditions = filter_conditions(plan)
+        if after is not None:
+            conditions.append(Q(**{f"{key}__{after[0]}": after[1]}))
+        return first_rows(conditions, [sign + key], plan.page_size + 1)
     if after is not None:
         referrers = referrers.filter(**{f"resource_id__{after[0]}": after[1]})
     page_ids = referrers.order_by(sign + "resource_id").distinct()[: plan.page_size + 1]
-    live = Resource.objects.filter(resource_type=plan.resource_type, deleted=False)
-    return list(live.filter(pk__in=page_ids).order_by(sign + "pk"))
+    conditions = [Q(resource_type=plan.resource_type, deleted=False), Q(pk__in=page_ids)]
+
+    def build() -> QuerySet[Resource]:
+        live = Resource.objects.filter(conditions[0])
+        return live.filter(conditions[1]).order_by(sign + "pk")
+
+    return resource_rows(("referrers", sign), conditions, build)
 
 
 def _referrer_ids(plan: Plan) -> QuerySet | None:
@@ -179,8 +199,8 @@ def _referrer_ids(plan: Plan) -> QuerySet | None:
     """
     if len(plan.conditions) != 1:
         return None
-    rows = semi_joined(plan.conditions[0])
-    if rows is None or rows.model is not ReferenceIndex or rows.query.is_sliced:
+    rows = semi_joined(plan.conditions[0], ReferenceIndex)
+    if rows is None or rows.query.is_sliced:
         return None
     return rows.filter(resource_type=plan.resource_type)
 
@@ -210,13 +230,14 @@ def _keyset_links(
 # ---------------------------------------------------------------- snapshot
 
 
-def _snapshot_page(plan: Plan, matches: QuerySet, state: dict | None) -> Page:
+def _snapshot_page(plan: Plan, state: dict | None) -> Page:
     """A first page that holds every match needs no snapshot; otherwise page through one."""
     if state is None:
-        first = first_rows(matches, sort_order(plan), plan.page_size + 1)
+        first = first_rows(filter_conditions(plan), sort_order(plan), plan.page_size + 1)
         if len(first) <= plan.page_size:
             return Page(first, known_total(plan, len(first)))
-        snapshot, offset = first_page_snapshot(plan, matches, _query_digest(plan)), 0
+        snapshot = first_page_snapshot(plan, filtered(plan), _query_digest(plan))
+        offset = 0
     else:
         snapshot, offset = load_snapshot(plan, state), int(state["o"])
     end = offset + plan.page_size

@@ -11,7 +11,7 @@ search.
 from __future__ import annotations
 
 from ...searchparams import SearchParam
-from .base import IndexKind, IndexTable, Row, semi_join, semi_joined
+from .base import IndexKind, IndexRows, IndexTable, Row, semi_join, semi_joined
 from .composite import CompositeKind
 from .date import DateKind
 from .position import SpecialKind
@@ -46,6 +46,7 @@ __all__ = [
     "KINDS",
     "TABLES",
     "IndexKind",
+    "IndexRows",
     "IndexTable",
     "ParsedReference",
     "Row",

@@ -93,12 +93,10 @@ class IndexKind:
         """The Q a search value adds (modifier already checked against modifiers_for)."""
         raise NotImplementedError
 
-    def index_rows(
-        self, plan: Plan, param_name: str, table: IndexTable | None = None
-    ) -> QuerySet[Any]:
+    def index_rows(self, plan: Plan, param_name: str, table: IndexTable | None = None) -> IndexRows:
         """The rows filed under `param_name` for the plan's resource type."""
         model = (table or self.table).model
-        return model._default_manager.filter(resource_type=plan.resource_type, param=param_name)
+        return IndexRows(model).filter(resource_type=plan.resource_type, param=param_name)
 
     def missing(self, plan: Plan, param: SearchParam, raw_name: str, value: str) -> Q:
         if value not in ("true", "false"):
@@ -106,14 +104,49 @@ class IndexKind:
         return semi_join(self.index_rows(plan, param.name), negate=value == "true")
 
 
-def semi_join(rows: QuerySet[Any], negate: bool = False) -> Q:
+class IndexRows:
+    """Rows of one index table as conditions not yet built into a queryset.
+
+    Building the queryset (Django resolving every lookup) was most of what parsing a search
+    cost; a search whose shape was compiled before (search/compiled.py) only reads these
+    conditions for their values, so the queryset is built only when a query is.
+    """
+
+    __slots__ = ("conditions", "fields", "model")
+
+    def __init__(
+        self, model: type[Model], conditions: tuple[Q, ...] = (), fields: tuple[str, ...] = ()
+    ) -> None:
+        self.model = model
+        self.conditions = conditions
+        self.fields = fields
+
+    def filter(self, *args: Q, **kwargs: Any) -> IndexRows:
+        return IndexRows(self.model, (*self.conditions, Q(*args, **kwargs)), self.fields)
+
+    def values(self, *fields: str) -> IndexRows:
+        return IndexRows(self.model, self.conditions, fields)
+
+    def queryset(self) -> QuerySet[Any]:
+        rows = self.model._default_manager.all()
+        for condition in self.conditions:
+            rows = rows.filter(condition)
+        return rows.values(*self.fields) if self.fields else rows
+
+    def resolve_expression(self, *args: Any, **kwargs: Any) -> Any:
+        """What Django calls on a filter value: the queryset's own resolution."""
+        return self.queryset().resolve_expression(*args, **kwargs)
+
+
+def semi_join(rows: IndexRows | QuerySet[Any], negate: bool = False) -> Q:
     """Resources with (or, negated, without) a row among `rows`."""
     condition = Q(pk__in=rows.values("resource_id"))
     return ~condition if negate else condition
 
 
-def semi_joined(condition: Q) -> QuerySet[Any] | None:
-    """The rows of a plain (not negated) semi-join such as `semi_join` makes, else None.
+def semi_joined(condition: Q, model: type[Model] | None = None) -> QuerySet[Any] | None:
+    """The rows of a plain (not negated) semi-join such as `semi_join` makes, else None; with
+    `model`, only rows of that model (checked before any queryset is built).
 
     Index rows go with their resource (written and deleted in its transaction, filed under its
     type), so these rows already name live resources of their type only.
@@ -121,9 +154,12 @@ def semi_joined(condition: Q) -> QuerySet[Any] | None:
     if condition.negated or len(condition.children) != 1:
         return None
     child = condition.children[0]
-    if not isinstance(child, tuple) or child[0] != "pk__in" or not isinstance(child[1], QuerySet):
+    if not isinstance(child, tuple) or child[0] != "pk__in":
         return None
-    return child[1]
+    rows = child[1]
+    if not isinstance(rows, IndexRows | QuerySet) or model not in (None, rows.model):
+        return None
+    return rows.queryset() if isinstance(rows, IndexRows) else rows
 
 
 def extension_value(type_name: str | None, element: Any) -> tuple[str, Any] | None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 
 from ...models import StringIndex
 from ...normalize import clip, fold
 from ...searchparams import SearchParam
 from ..plan import Plan
 from ..values import any_of, or_values, unescape
-from .base import IndexKind, IndexTable, Row, extension_value, semi_join
+from .base import IndexKind, IndexRows, IndexTable, Row, extension_value, semi_join
 
 HUMAN_NAME_PARTS = ("text", "family", "given", "prefix", "suffix")
 ADDRESS_PARTS = ("text", "line", "city", "district", "state", "postalCode", "country")
@@ -64,7 +64,7 @@ class StringKind(IndexKind):
 UNBOUNDED = 2**62
 
 
-def text_condition(rows: QuerySet[Any], modifier: str, value: str) -> Q:
+def text_condition(rows: IndexRows, modifier: str, value: str) -> Q:
     """Folded prefix by default; `:contains` anywhere; `:exact` the text as written."""
     matches = rows.filter(any_of(_match(modifier, unescape(v)) for v in or_values(value)))
     if modifier != "contains":
@@ -72,7 +72,7 @@ def text_condition(rows: QuerySet[Any], modifier: str, value: str) -> Q:
     # Merged into the search, `LIKE '%x%'` is planned as a walk of every string row in id order
     # until a page of matches turns up (1.45 million rows, 315 ms, on 244k practitioners);
     # planned on its own, all its matches come from the trigram index (migration 0024).
-    return Q(pk__in=matches.values("resource_id")[:UNBOUNDED])
+    return Q(pk__in=matches.values("resource_id").queryset()[:UNBOUNDED])
 
 
 def _match(modifier: str, text: str) -> Q:

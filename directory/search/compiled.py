@@ -1,0 +1,400 @@
+"""Search statements compiled once per shape and run with each request's values (issue 10).
+
+Building a search's ORM query and compiling it to SQL was about a third of an NPI search's time
+in the server. A search's SQL text depends on its *shape*, not its values: which conditions on
+which columns, combined how, which lookups, how many values in each list (and which repeat, as
+`IN` drops repeats), the boolean and null constants Django writes into the text, the subqueries'
+structure, the order and the limit. `shape_of` reads that from the plan's conditions without
+building a query: the outer conditions are unresolved `Q` trees, the subqueries of semi-joins are
+index-table querysets whose `WHERE` trees are walked. Values become the statement's parameters,
+each prepared by Django's own lookup (`process_rhs`: the backend's date adaptation, `LIKE`
+escaping), so a later request of the same shape gets exactly the parameters Django would give it.
+
+The first request of a shape compiles the statement with Django and checks that the parameters
+read off its shape, in order, are exactly the ones Django produced; only then is the statement
+kept. What the walk cannot describe (expressions such as `near`'s distance or the boundary ids of
+`contains`, annotations, ordering by an expression) is run uncached, as before.
+
+Kept statements are bounded, least recently used first out (`FHIR_SEARCH_SHAPE_CACHE`, per
+process and database alias), so endless distinct shapes from a client cost memory only up to
+the bound; a statement over `MAX_SQL_CHARS` is never kept.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
+from django.db import connections, router
+from django.db.models import F, Model, Q, QuerySet
+from django.db.models.expressions import Col, OrderBy
+from django.db.models.lookups import Lookup
+from django.db.models.query import ModelIterable
+from django.db.models.sql import Query
+from django.db.models.sql.where import WhereNode
+
+from ..models import Resource
+from .index import IndexRows
+
+DEFAULT_CACHE_SIZE = 512
+# A statement this long is run but not kept: the bound on entries is then a bound on memory.
+MAX_SQL_CHARS = 32_768
+# Values that are parameters of the statement (their type is part of the shape).
+_PARAMETER_TYPES = (str, int, float, Decimal, datetime, date)
+
+
+class _NotCacheable(Exception):
+    """The walk met something whose SQL it cannot describe by shape."""
+
+
+# ---------------------------------------------------------------- shapes
+
+
+@dataclass(frozen=True)
+class _Leaf:
+    """One compared value: the lookup that turns it into parameters."""
+
+    lookup: Lookup
+    constant: bool  # a boolean or None: part of the shape, and Django may write it into the SQL
+
+    def params(self, compiler: Any, connection: Any) -> list:
+        try:
+            _, params = self.lookup.process_rhs(compiler, connection)
+        except EmptyResultSet:  # `IN ()`: the node is left out of the SQL, no parameters
+            return []
+        return list(params)
+
+
+@dataclass
+class Shape:
+    key: tuple
+    leaves: list[_Leaf]
+
+
+def shape_of(conditions: Sequence[Q]) -> Shape | None:
+    """The shape of these conditions on Resource (ANDed, in order), or None when not describable."""
+    key: list = []
+    leaves: list[_Leaf] = []
+    try:
+        for condition in conditions:
+            _walk_q(Resource, condition, key, leaves)
+    except _NotCacheable:
+        return None
+    return Shape(tuple(key), leaves)
+
+
+def _walk_q(model: type[Model], node: Q, key: list, leaves: list[_Leaf]) -> None:
+    key.append(("Q", node.connector, node.negated, len(node.children)))
+    for child in node.children:
+        if isinstance(child, Q):
+            _walk_q(model, child, key, leaves)
+            continue
+        if not isinstance(child, tuple):
+            raise _NotCacheable
+        name, value = child
+        field_name, _, lookup_name = name.partition("__")
+        field = _local_field(model, field_name)
+        lookup_class = field.get_lookup(lookup_name or "exact")
+        if lookup_class is None:
+            raise _NotCacheable
+        if isinstance(value, IndexRows):  # conditions not yet built: read as they are
+            key.append(("rows", field.attname, lookup_class, value.model._meta.label, value.fields))
+            for condition in value.conditions:
+                _walk_q(value.model, condition, key, leaves)
+            continue
+        if isinstance(value, QuerySet):
+            value = value.query
+        if isinstance(value, Query):
+            key.append(("sub", field.attname, lookup_class))
+            _walk_query(value, key, leaves)
+            continue
+        key.append(("value", field.attname, lookup_class, _value_key(value)))
+        col = field.get_col(model._meta.db_table)
+        leaves.append(_Leaf(lookup_class(col, value), _is_constant(value)))
+
+
+def _local_field(model: type[Model], name: str) -> Any:
+    """A concrete column of the model itself (`pk` included); relations and transforms are not."""
+    try:
+        field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+    except FieldDoesNotExist:
+        raise _NotCacheable from None
+    if field is None or field.is_relation or not getattr(field, "concrete", False):
+        raise _NotCacheable
+    return field
+
+
+def _walk_query(query: Query, key: list, leaves: list[_Leaf]) -> None:
+    """A subquery's structure: only plain selects of columns with a WHERE tree of lookups."""
+    if (
+        query.combinator
+        or query.annotations
+        or query.extra
+        or query.extra_order_by
+        or query.group_by is not None
+        or query.distinct_fields
+        or query.select_for_update
+        or query.select_related
+        or any(not isinstance(item, str) for item in query.order_by)
+        or any(not isinstance(column, Col) for column in query.select)
+    ):
+        raise _NotCacheable
+    key.append(
+        (
+            "query",
+            query.model._meta.label if query.model else None,
+            tuple(_column_key(column) for column in query.select),
+            query.values_select,
+            query.default_cols,
+            query.distinct,
+            query.low_mark,
+            query.high_mark,
+            tuple(query.order_by),
+            query.default_ordering,
+            query.standard_ordering,
+            tuple(_join_key(join) for join in query.alias_map.values()),
+            tuple(query.alias_refcount.items()),  # unreferenced aliases are left out of FROM
+        )
+    )
+    _walk_where(query.where, key, leaves)
+
+
+def _column_key(column: Any) -> tuple:
+    return (column.alias, column.target.column)
+
+
+def _join_key(join: Any) -> tuple:
+    identity = getattr(join, "identity", None)
+    return identity if identity is not None else (join.table_name, join.table_alias)
+
+
+def _walk_where(node: Any, key: list, leaves: list[_Leaf]) -> None:
+    if isinstance(node, WhereNode):
+        key.append(("where", node.connector, node.negated, len(node.children)))
+        for child in node.children:
+            _walk_where(child, key, leaves)
+        return
+    if not isinstance(node, Lookup) or not isinstance(node.lhs, Col) or node.bilateral_transforms:
+        raise _NotCacheable
+    lhs = (type(node), node.lhs.alias, node.lhs.target.column)
+    if isinstance(node.rhs, Query):
+        key.append(("sub", *lhs))
+        _walk_query(node.rhs, key, leaves)
+        return
+    key.append(("value", *lhs, _value_key(node.rhs)))
+    leaves.append(_Leaf(node, _is_constant(node.rhs)))
+
+
+def _is_constant(value: object) -> bool:
+    return value is None or isinstance(value, bool)
+
+
+def _value_key(value: object) -> object:
+    """What of a value shapes the SQL: constants themselves, a parameter's type, a list's form."""
+    if _is_constant(value):
+        return ("constant", value)
+    if isinstance(value, _PARAMETER_TYPES):
+        return type(value)
+    if isinstance(value, list | tuple | set | frozenset) and not isinstance(value, str):
+        items = list(value)
+        first: dict = {}
+        try:
+            repeats = tuple(first.setdefault((type(v), v), i) for i, v in enumerate(items))
+        except TypeError:  # unhashable items
+            raise _NotCacheable from None
+        # Order matters to `IN`'s placeholders only through repeats and Nones, both in the key.
+        return ("items", type(value), tuple(_item_key(v) for v in items), repeats)
+    raise _NotCacheable  # an expression, a model instance...: not described here
+
+
+def _item_key(value: object) -> object:
+    if value is None:
+        return ("constant", None)
+    if isinstance(value, _PARAMETER_TYPES) and not isinstance(value, bool):
+        return type(value)
+    raise _NotCacheable
+
+
+# ---------------------------------------------------------------- statements
+
+
+@dataclass(frozen=True)
+class _Statement:
+    """A compiled statement of Resource rows and which leaves give its parameters."""
+
+    sql: str
+    emits: tuple[bool, ...]  # per leaf: False where Django wrote the constant into the SQL
+    converters: dict
+    columns: list[str]
+
+
+class ShapeCache:
+    """Statements by shape, least recently used evicted past `size` (0 keeps none)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple, _Statement] = OrderedDict()
+        self._lock = threading.Lock()  # threaded workers share it
+        self.hits = self.misses = 0
+
+    def get(self, key: tuple) -> _Statement | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key: tuple, statement: _Statement) -> None:
+        if self.size <= 0 or len(statement.sql) > MAX_SQL_CHARS:
+            return
+        with self._lock:
+            self._entries[key] = statement
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_cache = ShapeCache(DEFAULT_CACHE_SIZE)
+
+
+def cache() -> ShapeCache:
+    """This process's statements, bounded by the setting as it is now."""
+    _cache.size = getattr(settings, "FHIR_SEARCH_SHAPE_CACHE", DEFAULT_CACHE_SIZE)
+    return _cache
+
+
+def resource_rows(
+    kind: tuple, conditions: Sequence[Q], build: Callable[[], QuerySet[Resource]]
+) -> list[Resource]:
+    """The rows `build()` selects, its statement compiled once per shape.
+
+    `conditions` are the Resource conditions `build` applies, in the order their values are
+    parameters of its SQL; `kind` names everything else of `build` that shapes the SQL (order,
+    limit). A shape that cannot be described, or whose parameters do not come out as Django's,
+    runs as Django compiles it.
+    """
+    statements = cache()
+    shape = shape_of(conditions) if statements.size > 0 else None
+    if shape is None:
+        return list(build())
+    using = router.db_for_read(Resource)
+    key = (using, kind, shape.key)
+    statement = statements.get(key)
+    if statement is not None:
+        return _run(statement, using, _params(statement, shape, using))
+    queryset = build()
+    if not _plain_rows(queryset):
+        return list(queryset)
+    compiler = queryset.query.get_compiler(using)
+    try:
+        sql, params = compiler.as_sql()
+    except EmptyResultSet:
+        return []
+    statement = _checked(compiler, sql, list(params), shape, using)
+    if statement is None:
+        return list(queryset)
+    statements.put(key, statement)
+    return _run(statement, using, list(params))
+
+
+def _plain_rows(queryset: QuerySet) -> bool:
+    """Whole model instances and nothing else: what `_run` rebuilds from the columns alone."""
+    query = queryset.query
+    return (
+        queryset._iterable_class is ModelIterable
+        and not query.annotations
+        and not query.extra
+        and not query.select_related
+        and not query.deferred_loading[0]
+        and query.default_cols
+    )
+
+
+def _params(statement: _Statement, shape: Shape, using: str) -> list:
+    connection = connections[using]
+    compiler = Query(Resource).get_compiler(connection=connection)
+    params: list = []
+    for leaf, emits in zip(shape.leaves, statement.emits, strict=True):
+        if emits:
+            params += leaf.params(compiler, connection)
+    return params
+
+
+def _checked(compiler: Any, sql: str, params: list, shape: Shape, using: str) -> _Statement | None:
+    """The statement to keep when the shape's leaves give exactly Django's parameters."""
+    connection = connections[using]
+    emits, position = [], 0
+    for leaf in shape.leaves:
+        given = leaf.params(compiler, connection)
+        if _same(params[position : position + len(given)], given):
+            emits.append(True)
+            position += len(given)
+        elif leaf.constant:  # e.g. `deleted = False` written as `NOT deleted`
+            emits.append(False)
+        else:
+            return None
+    if position != len(params):
+        return None
+    selected = [expression for expression, _, _ in compiler.select]
+    if not all(isinstance(expression, Col) for expression in selected):
+        return None
+    return _Statement(
+        sql=sql,
+        emits=tuple(emits),
+        converters=compiler.get_converters(selected),
+        columns=[expression.target.attname for expression in selected],
+    )
+
+
+def _same(found: list, expected: list) -> bool:
+    """Equal and of the same types (`0` is not `False`)."""
+    return len(found) == len(expected) and all(
+        type(a) is type(b) and a == b for a, b in zip(found, expected, strict=True)
+    )
+
+
+def _run(statement: _Statement, using: str, params: list) -> list[Resource]:
+    """The statement's rows as Resource instances, converted as the ORM converts them."""
+    database = connections[using]
+    with database.cursor() as cursor:
+        cursor.execute(statement.sql, params)
+        found = cursor.fetchall()
+    rows = []
+    for values in found:
+        row = list(values)
+        for position, (functions, expression) in statement.converters.items():
+            for convert in functions:
+                row[position] = convert(row[position], expression, database)
+        rows.append(Resource.from_db(using, statement.columns, row))
+    return rows
+
+
+def order_key(order: Sequence[Any]) -> tuple | None:
+    """An ORDER BY as part of a shape: field names, or ascending/descending fields; else None."""
+    parts: list = []
+    for item in order:
+        if isinstance(item, str):
+            parts.append(item)
+        elif isinstance(item, OrderBy) and type(item.expression) is F:
+            name = getattr(item.expression, "name")  # noqa: B009 - F's stubs omit it
+            parts.append(("F", name, item.descending, item.nulls_first, item.nulls_last))
+        else:
+            return None
+    return tuple(parts)
