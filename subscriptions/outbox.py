@@ -26,6 +26,7 @@ def on_changes(changes: list[Change]) -> None:
     """Event rows for the changes of one write, in order; the subscriptions on each topic are
     read once per call (a bulk import's batch of a thousand creates makes one query, not 1,000)."""
     channels: dict[tuple[str, ...], list[Channel]] = {}
+    urls_of: dict[str, tuple[str, ...]] = {}  # the topics of each type, named once per call
     pending: list[Event] = []
     now = timezone.now()
     for change in changes:
@@ -33,7 +34,9 @@ def on_changes(changes: list[Change]) -> None:
             resource.saved(change)
             channels.clear()  # a Subscription changed: later changes see it as it now is
             continue
-        urls = tuple(topics.for_type(change.resource_type))
+        urls = urls_of.get(change.resource_type)
+        if urls is None:
+            urls = urls_of[change.resource_type] = tuple(topics.for_type(change.resource_type))
         if not urls:
             continue
         if urls not in channels:
