@@ -56,9 +56,6 @@ def extract(resource_type: str, content: dict, *, engine: bool = False) -> Index
         kind = KINDS.get(param.type)
         if kind is None:
             continue
-        roots = param.roots
-        if not engine and roots is not None and roots.isdisjoint(content.keys()):
-            continue  # none of the properties its terms start from: no value (most parameters)
         elements = param.engine_elements(content) if engine else param.elements(content)
         for type_name, element in elements:
             for table, name, values in kind.rows(param, type_name, element):

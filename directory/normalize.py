@@ -1,13 +1,10 @@
 """Text normalization shared by indexing and search so both sides fold text the same way."""
 
 import unicodedata
-from functools import lru_cache
 
 MAX_INDEXED = 255
 
 
-# A directory repeats its names, cities and codes: folding each once pays on bulk writes.
-@lru_cache(maxsize=1 << 16)
 def fold(text: str) -> str:
     """Case- and accent-insensitive form of a string, per FHIR string search rules."""
     decomposed = unicodedata.normalize("NFKD", text)

@@ -48,10 +48,8 @@ class Element:
     # JSON property of each type (value[x] -> valueString: string, ...).
     label: str = ""
     choices: tuple[tuple[str, str], ...] = ()
-    shadow: str = ""  # the JSON property of a primitive's id and extensions ("_name")
 
     def __post_init__(self) -> None:
-        self.shadow = f"_{self.name}"
         if self.name.endswith("[x]"):
             self.label = self.name[:-3]
             self.choices = tuple((self.label + t[0].upper() + t[1:], t) for t in self.types)

@@ -124,7 +124,7 @@ def _walk_children(run: _Run, node: dict, children: list[Element], jpath: str) -
     for child in children:
         if child.choices:
             _other_choices(run, node, child, jpath)
-        if not child.choices and child.name not in node and child.shadow not in node:
+        if not child.choices and child.name not in node and f"_{child.name}" not in node:
             if child.min:  # absent: only a minimum can fail
                 _cardinality(run, child, 0, f"{jpath}.{child.label}", child.id)
             continue
@@ -193,7 +193,7 @@ def _values(node: dict, element: Element) -> list[tuple[object, str, str]]:
     type_code = element.types[0] if element.types else ""
     if name not in node:
         # A primitive may be present as its extension only ("_name").
-        shadow = node.get(element.shadow)
+        shadow = node.get(f"_{name}")
         count = len(shadow) if isinstance(shadow, list) else int(shadow is not None)
         return [(None, type_code, f"{name}[{i}]") for i in range(count)]
     value = node[name]

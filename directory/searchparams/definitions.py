@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
 
 from .expressions import Element, Term, static_kind
 
@@ -34,13 +33,6 @@ class SearchParam:
     def fast(self) -> bool:
         """True when every term is read by a direct accessor, without the FHIRPath engine."""
         return all(term.fast for term in self.terms)
-
-    @cached_property
-    def roots(self) -> frozenset[str] | None:
-        """The resource properties the terms start from, when every term is read directly:
-        a resource with none of them has no value for the parameter. None otherwise."""
-        roots = [term.root for term in self.terms]
-        return None if None in roots else frozenset(r for r in roots if r is not None)
 
     def elements(self, content: dict) -> Iterator[Element]:
         """The typed elements the parameter's expression selects in a resource."""

@@ -103,9 +103,6 @@ class Term:
         self.static_type: str | None = None
         self._ops = self._plan()
         self.fast = self._ops is not None
-        # The resource property a fast term starts from: absent, the term selects nothing.
-        first = (self._ops or [("", "", "")])[0]
-        self.root: str | None = first[1] if first[0] == "child" else None
         if not self.fast:
             self._check()
 
