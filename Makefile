@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: install demo test format bench
+.PHONY: install demo test format bench bench-bulk
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,3 +33,7 @@ format: install
 # Full server against the floor, interleaved (see README, Performance); not part of `make test`.
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Export, import and transaction throughput on an existing directory (bench/bulk.py).
+bench-bulk: install
+	$(BIN)/python -m bench.bulk $(BENCH_BULK_ARGS)

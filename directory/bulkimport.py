@@ -435,8 +435,7 @@ def _insert(items: list[Prepared]) -> None:
     ]
     bulkload.store_new(new_rows, now)
     # An import feeds a live directory: subscribers hear of each resource, in the same transaction.
-    for i in items:
-        events.changed(i.resource_type, i.logical_id, 1, "create")
+    events.changed_many([events.Change(i.resource_type, i.logical_id, 1, "create") for i in items])
 
 
 def _update(item: Prepared, importer: Importer) -> bool:

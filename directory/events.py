@@ -25,7 +25,9 @@ class Change:
     interaction: str  # "create" | "update" | "delete"
 
 
-Listener = Callable[[Change], None]
+# A listener takes the changes of one write at once: a bulk import announces a whole batch, so
+# what a listener looks up for each (the subscriptions on a topic) it can look up once.
+Listener = Callable[[list[Change]], None]
 _listeners: list[Listener] = []
 
 
@@ -36,8 +38,12 @@ def register(listener: Listener) -> None:
 
 def changed(resource_type: str, logical_id: str, version_id: int, interaction: str) -> None:
     """Announce one change (called by storage inside the write's transaction)."""
-    if not _listeners:
+    changed_many([Change(resource_type, logical_id, version_id, interaction)])
+
+
+def changed_many(changes: list[Change]) -> None:
+    """Announce several changes of one transaction, in order (a bulk import's batch)."""
+    if not _listeners or not changes:
         return
-    change = Change(resource_type, logical_id, version_id, interaction)
     for listener in _listeners:
-        listener(change)
+        listener(changes)

@@ -71,7 +71,9 @@ def parse_json(body: bytes | str) -> dict:
         raise InvalidRequest(f"Request body is not valid JSON: {exc}") from None
     if not isinstance(content, dict):
         raise InvalidRequest("Request body must be a JSON object (a FHIR resource)")
-    if _holds_nul(content):
+    # Parsed JSON holds U+0000 only where the text has the escape (the parser refuses it raw):
+    # most bodies are cleared without walking them.
+    if "\\u0000" in text and _holds_nul(content):
         # FHIR strings exclude control characters; the database cannot store this one at all.
         raise InvalidRequest("Request body holds a NUL character (\\u0000), which FHIR forbids")
     return content
@@ -108,6 +110,9 @@ def _check_depth(text: str) -> None:
     deep would exhaust the stack (a RecursionError, a 500). FHIR resources nest a dozen or so.
     """
     limit = settings.FHIR_MAX_JSON_DEPTH
+    # No deeper than the brackets it opens (strings' included): most bodies need no scan.
+    if text.count("{") + text.count("[") <= limit:
+        return
     if json_depth(text) > limit:
         raise InvalidRequest(f"Request body nests arrays and objects deeper than {limit} levels")
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from directory import bulkimport
 from directory.models import Resource, ResourceVersion
 from security.models import ApiClient, RequestAudit
 from subscriptions.models import Channel, Event
+from tests.factories import make_npi
 from tests.fhirapi.conftest import body_for, send
 
 from .conftest import SUBSCRIBER_SECRET, deliver, subscription_body
@@ -387,3 +392,31 @@ def test_one_broken_subscription_does_not_stop_the_others(api, subscriber, monke
 
     assert len(subscriber.of_kind("handshake")) == 1
     assert Channel.objects.get(logical_id=broken["id"]).lease_until is None
+
+
+def test_an_import_batch_files_an_event_per_matching_resource_reading_channels_once(
+    api, subscriber, tmp_path
+):
+    system = "http://hl7.org/fhir/sid/us-npi"
+    wanted = make_npi(9_301)
+    subscribe(api, subscriber, filters=(f"Practitioner?identifier={system}|{wanted}",))
+    deliver()  # the handshake: the channel is active
+    lines = [
+        {
+            "resourceType": "Practitioner",
+            "id": f"imp-{n}",
+            "identifier": [{"system": system, "value": make_npi(9_300 + n)}],
+        }
+        for n in range(6)
+    ]
+    path = tmp_path / "batch.ndjson"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    with CaptureQueriesContext(connection) as queries:
+        summary = bulkimport.import_file(path, bulkimport.ErrorFile(io.StringIO()), batch_size=6)
+
+    assert summary.stored == 6
+    # Only the resource the filter names gets an event, in the batch's transaction.
+    assert list(pending().values_list("logical_id", flat=True)) == ["imp-1"]
+    channel_reads = [q for q in queries if 'FROM "subscriptions_channel"' in q["sql"]]
+    assert len(channel_reads) == 1  # one batch, one read of the topic's subscriptions
