@@ -348,7 +348,7 @@ def test_owned_types_are_not_imported_and_imports_announce_their_creates(importe
     """A Subscription line would bypass the API's endpoint checks and belong to nobody: refused.
     Every stored line is announced to the change listeners (subscriptions), like an API create."""
     heard = []
-    monkeypatch.setattr(events, "_listeners", [heard.append])
+    monkeypatch.setattr(events, "_listeners", [heard.extend])
     subscription = {
         "resourceType": "Subscription",
         "id": "imp-sub",
