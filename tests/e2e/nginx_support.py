@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from tests.logcapture import log_files
 from tests.security.pki import PKI, Issued, crl_pem, make_localhost_server
 from tests.servers import ROOT, free_port
 
@@ -207,9 +208,9 @@ def _wait_until_listening(port: int, process, directory: Path, seconds: float = 
 
 def logs_text(*directories: Path) -> str:
     """Everything every process wrote to its logs under `directories`."""
-    paths = sorted(p for d in directories for p in d.rglob("*.log"))
-    assert paths, "no log files found"
-    return "\n".join(path.read_text(errors="replace") for path in paths)
+    texts = [text for directory in directories for text in log_files(directory)]
+    assert texts, "no log files found"
+    return "\n".join(texts)
 
 
 # ---- Raw TLS handshakes ------------------------------------------------------------------------
