@@ -463,8 +463,8 @@ def _note_references(stored: list[Prepared], importer: Importer) -> None:
     wanted: dict[tuple[str, str], list[int]] = {}
     for item in stored:
         for _, ref in item.rows.references:
-            if not ref.external and (ref.type, ref.id) != item.key:
-                wanted.setdefault((ref.type, ref.id), []).append(item.line)
+            if not ref.external and ref.key != item.key:
+                wanted.setdefault(ref.key, []).append(item.line)
     if not wanted:
         return
     for target in _missing(wanted):

@@ -185,10 +185,7 @@ def _version_rows(items: list[tuple[int, NewRow]], now: datetime) -> Iterator[tu
 
 def _check_batch_references(prepared: list[Prepared], known: set[tuple[str, str]]) -> None:
     wanted = {
-        (ref.type, ref.id)
-        for _, _, _, rows in prepared
-        for _, ref in rows.references
-        if not ref.external
+        ref.key for _, _, _, rows in prepared for _, ref in rows.references if not ref.external
     }
     wanted -= known
     wanted -= {(rtype, lid) for rtype, lid, _, _ in prepared}

@@ -272,7 +272,7 @@ def _contacts(content: dict) -> Iterator[tuple[str, str]]:
     for endpoint in content.get("endpoint") or []:
         parsed = parse_reference(endpoint.get("reference") or "")
         if parsed is not None and not parsed.external:
-            yield "endpoint", parsed.id
+            yield "endpoint", parsed.key[1]
 
 
 # ---------------------------------------------------------------- merge

@@ -42,7 +42,10 @@ class IndexRows:
 
     @property
     def references(self) -> list[tuple[str, ParsedReference]]:
-        return [(p, ParsedReference(t, i, e)) for p, t, i, e in self.rows[ReferenceIndex]]
+        return [
+            (p, ParsedReference("absolute" if e else "relative", type=t, id=i))
+            for p, t, i, e in self.rows[ReferenceIndex]
+        ]
 
 
 def extract(resource_type: str, content: dict, *, engine: bool = False) -> IndexRows:

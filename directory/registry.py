@@ -7,15 +7,11 @@ them, so a parameter that is listed is a parameter that works.
 
 from __future__ import annotations
 
-import re
-
+# The FHIR id datatype lives with the reference grammar; re-exported for existing imports.
+from .references import ID_PATTERN, ID_REGEX
 from .searchparams import ResourceDef, SearchParam, build_resources, read_bundles
 
-__all__ = ["ResourceDef", "SearchParam"]
-
-# The FHIR id datatype: 1 to 64 letters, digits, '-' and '.'.
-ID_REGEX = r"[A-Za-z0-9\-.]{1,64}"
-ID_PATTERN = re.compile(rf"^{ID_REGEX}$")
+__all__ = ["ID_PATTERN", "ID_REGEX", "ResourceDef", "SearchParam"]
 
 # The resource types this server stores, in the order the CapabilityStatement lists them.
 SUPPORTED_TYPES = (

@@ -33,6 +33,7 @@ from directory import storage
 from directory.errors import Conflict, FHIRError, InvalidRequest, NotFound
 from directory.formats import etag, instant
 from directory.models import Resource, ResourceVersion
+from directory.references import TEMPORARY_PREFIXES
 from directory.registry import RESOURCE_TYPES
 from directory.search import SearchRequest, search
 from directory.stored import StoredResource
@@ -50,7 +51,6 @@ RESPONSE_TYPES = {"batch": "batch-response", "transaction": "transaction-respons
 # FHIR's transaction processing order by method; PATCH is not offered by this server.
 TRANSACTION_ORDER = ("DELETE", "POST", "PUT", "GET")
 # Identities a client gives the resources it creates, to refer to them from other entries.
-TEMPORARY_PREFIXES = ("urn:uuid:", "urn:oid:")
 # PostgreSQL's deadlock_detected and serialization_failure: the database aborted the transaction.
 TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
 GENERIC_500 = "The server could not process this entry because of an internal error"

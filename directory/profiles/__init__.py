@@ -6,6 +6,7 @@ from .definitions import definitions, profile_urls, value_sets
 from .invariants import compiled
 from .validator import (
     allowed_targets,
+    claimed_profiles,
     evaluated_constraints,
     known,
     validate_base,
@@ -21,17 +22,11 @@ def validate(resource: dict) -> list[dict]:
     issues = validate_base(resource)
     if issues:
         return issues  # the profile passes would repeat the same failures
-    for claimed in _claimed_profiles(resource):
+    for claimed in claimed_profiles(resource):
         url = claimed.split("|")[0]
         if known(url):
             issues += validate_profile(resource, url)
     return issues
-
-
-def _claimed_profiles(resource: dict) -> list[str]:
-    meta = resource.get("meta")
-    claimed = meta.get("profile") if isinstance(meta, dict) else None
-    return [p for p in claimed if isinstance(p, str)] if isinstance(claimed, list) else []
 
 
 def required_codes(path: str) -> frozenset | None:

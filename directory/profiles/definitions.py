@@ -9,6 +9,7 @@ from functools import cache
 from pathlib import Path
 
 # The directory's resource types: their R4 definitions are vendored.
+from ..references import resource_type_names
 from ..registry import SUPPORTED_TYPES as RESOURCE_TYPES
 from . import mediatypes
 
@@ -180,12 +181,6 @@ def value_sets() -> tuple[dict[str, ValueSetCodes], dict[str, str]]:
 
 
 @cache
-def resource_type_names() -> frozenset[str]:
-    """Every R4 resource type name: what a reference URL's `Type/` segment may be."""
-    return frozenset(_value_set_data()["resource-types"])
-
-
-@cache
 def profile_type(url: str) -> str | None:
     """The resource type a profile (a Reference's targetProfile) constrains; None if unknown."""
     url = url.split("|")[0]
@@ -193,6 +188,7 @@ def profile_type(url: str) -> str | None:
     if definition is not None:
         return definition.type
     name = url.removeprefix(CORE_PROFILE)
+    # Core Resource/DomainResource are not concrete types: None, as for any type (allowed_targets)
     return name if name != url and name in resource_type_names() else None
 
 

@@ -11,19 +11,17 @@ Must-support is not enforced (it obliges systems, not instances).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
-from ..registry import ID_REGEX
+from .. import references
 from .definitions import (
     Definition,
     Element,
     ValueSetCodes,
     definitions,
     profile_type,
-    resource_type_names,
     value_sets,
 )
 from .invariants import UNEVALUATED, holds
@@ -44,11 +42,8 @@ CHOICE_TYPES = (
     "Meta",
 )
 CHOICE_SUFFIXES = {t[0].upper() + t[1:]: t for t in CHOICE_TYPES}
-# A literal reference's type: `Type/id[/_history/vid]`, relative or at the end of an absolute URL
-# (R4 Reference.reference), or `Type?criteria` (a conditional reference).
-RESTFUL_REFERENCE = re.compile(rf"([A-Za-z]+)/{ID_REGEX}(?:/_history/{ID_REGEX})?")
-ABSOLUTE_TAIL = re.compile(rf"/{RESTFUL_REFERENCE.pattern}\Z")
-CONDITIONAL_REFERENCE = re.compile(r"([A-Za-z]+)\?")
+# What a refused reference is told it may be (directory/references.py holds the grammar).
+REFERENCE_FORMS = "Type/id, an absolute URL, #id, urn:uuid: or Type?criteria"
 
 
 @dataclass
@@ -60,6 +55,9 @@ class _Run:
     rule_prefix: str  # names the definition in each issue
     skip_keys: frozenset
     issues: list[dict] = field(default_factory=list)
+    # Collected by `profile_references`: (element, expression, reference) of each reference
+    # whose type the element allows, for the target conformance check.
+    targets: list[tuple[Element, str, str]] | None = None
 
     def fail(self, code: str, expression: str, rule: str, message: str) -> None:
         self.issues.append(
@@ -106,6 +104,25 @@ def validate_profile(resource: dict, url: str) -> list[dict]:
     else:
         _walk_root(run, definition)
     return run.issues
+
+
+def profile_references(resource: dict, url: str) -> list[tuple[Element, str, str]]:
+    """(element, expression, reference) of the literal references the profile `url` constrains
+    by targetProfile in `resource`, whose type the element allows (the same walk as
+    `validate_profile`, so slices and extensions are reached the same way)."""
+    definition = definitions()[url]
+    if definition.type != resource.get("resourceType"):
+        return []
+    run = _Run(resource, base=False, rule_prefix="", skip_keys=core_constraint_keys(), targets=[])
+    _walk_root(run, definition)
+    return run.targets or []
+
+
+def claimed_profiles(resource: dict) -> list[str]:
+    """The profiles `resource` claims in meta.profile (as given, |version and all)."""
+    meta = resource.get("meta")
+    claimed = meta.get("profile") if isinstance(meta, dict) else None
+    return [p for p in claimed if isinstance(p, str)] if isinstance(claimed, list) else []
 
 
 def known(url: str) -> bool:
@@ -287,7 +304,8 @@ def _binding(run: _Run, element: Element, value: Any, type_code: str, vpath: str
 def _reference_target(run: _Run, element: Element, value: Any, vpath: str) -> None:
     """Refuse a literal reference to a resource type the element's targetProfile does not allow.
 
-    Only the type the reference names is checked (the referenced resource is not read); a
+    Only the type the reference names is checked (the referenced resource is not read here:
+    directory/profiles/targets.py judges it against the target profiles when it is stored); a
     logical reference (identifier only) or one whose type cannot be told is not judged.
     """
     reference = value.get("reference") if isinstance(value, dict) else None
@@ -296,6 +314,12 @@ def _reference_target(run: _Run, element: Element, value: Any, vpath: str) -> No
     allowed = allowed_targets(element)
     if allowed is None:
         return
+    if references.parse(reference) is None and "://" not in reference:
+        # Not relative `Type/id` (an unknown type, a bad id) nor any other literal form: it
+        # could name nothing here, and would be stored unchecked (no index row to resolve).
+        message = f"'{_short(reference)}' is not a literal reference ({REFERENCE_FORMS})"
+        run.fail("value", f"{vpath}.reference", element.id, message)
+        return
     named = referenced_type(reference, run.resource)
     if named is not None and named not in allowed:
         message = (
@@ -303,6 +327,8 @@ def _reference_target(run: _Run, element: Element, value: Any, vpath: str) -> No
             f"{' or '.join(sorted(allowed))} only"
         )
         run.fail("value", f"{vpath}.reference", element.id, message)
+    elif run.targets is not None and not run.base:
+        run.targets.append((element, f"{vpath}.reference", reference))
 
 
 @cache
@@ -318,28 +344,15 @@ def referenced_type(reference: str, resource: dict) -> str | None:
     """The resource type a literal reference names, if it can be told without resolving it.
 
     `#id` names a contained resource (`#` the container itself); `urn:uuid:`/`urn:oid:` names
-    a Bundle entry, which transactions rewrite to `Type/id` before validating.
+    a Bundle entry, which transactions rewrite to `Type/id` before validating. An absolute URL
+    whose path does not end in `Type/id` of an R4 type is any web address: no type.
     """
-    if reference.startswith("#"):
-        return _contained_type(reference[1:], resource)
-    if reference.startswith("urn:"):
+    parsed = references.parse(reference)
+    if parsed is None or parsed.is_temporary:
         return None
-    return _named_type(reference)
-
-
-@lru_cache(maxsize=4096)
-def _named_type(reference: str) -> str | None:
-    """The type a RESTful reference names (cached: a directory repeats its references)."""
-    conditional = CONDITIONAL_REFERENCE.match(reference)
-    if conditional is not None:
-        return conditional.group(1)
-    _, _, tail = reference.partition("://")
-    if not tail:  # relative: `Type/id` itself
-        match = RESTFUL_REFERENCE.fullmatch(reference)
-        return match.group(1) if match else None
-    # An absolute URL's path need not be a FHIR server's: only a resource type name counts.
-    match = ABSOLUTE_TAIL.search(tail)
-    return match.group(1) if match and match.group(1) in resource_type_names() else None
+    if parsed.is_local:
+        return _contained_type(parsed.id or "", resource)
+    return parsed.type
 
 
 def _contained_type(local_id: str, resource: dict) -> str | None:

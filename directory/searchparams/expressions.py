@@ -18,6 +18,7 @@ import fhirpathpy
 from fhirpathpy.engine.nodes import ResourceNode
 
 from ..errors import InvalidResource
+from ..references import restful_key
 from .model import R4, child_path, child_type, choice_element, choice_types, is_primitive
 
 Element = tuple[str | None, Any]  # (FHIR type name or backbone path, the JSON value)
@@ -202,11 +203,6 @@ class Term:
                 yield type_name, value
 
 
-_REFERENCE = re.compile(
-    r"(?:^|/)(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/.*)?$"
-)
-
-
 def _resolve(inputs: list) -> list[ResourceNode]:
     """FHIRPath `resolve()` for indexing: a Reference becomes a stub of the type it names.
 
@@ -216,9 +212,9 @@ def _resolve(inputs: list) -> list[ResourceNode]:
     stubs = []
     for item in inputs:
         reference = item.get("reference") if isinstance(item, dict) else None
-        match = _REFERENCE.search(reference) if isinstance(reference, str) else None
-        if match:
-            stub = {"resourceType": match["type"], "id": match["id"]}
+        key = restful_key(reference)
+        if key is not None:
+            stub = {"resourceType": key[0], "id": key[1]}
             stubs.append(ResourceNode.create_node(stub))  # typed, so `is Organization` works
     return stubs
 

@@ -160,7 +160,7 @@ def local_references(node: object) -> set[Key]:
         if isinstance(value, str):
             parsed = parse_reference(value)
             if parsed and not parsed.external:
-                found.add((parsed.type, parsed.id))
+                found.add(parsed.key)
         for child in node.values():
             if isinstance(child, dict | list):
                 found |= local_references(child)

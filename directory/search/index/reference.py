@@ -2,42 +2,26 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Q
 
 from ...errors import InvalidRequest
 from ...models import ReferenceIndex
-from ...registry import ID_PATTERN, ID_REGEX, RESOURCE_TYPES
+from ...references import Reference as ParsedReference
+from ...references import parse_restful as parse_reference
+from ...registry import ID_PATTERN, RESOURCE_TYPES
 from ...searchparams import SearchParam
 from ..plan import Plan
 from ..values import any_of, nothing, or_values, unescape
 from .base import IndexKind, IndexTable, Row, extension_value, semi_join
 
-_REFERENCE = re.compile(
-    rf"^(?P<base>.*?/)?(?P<type>[A-Z][A-Za-z]+)/(?P<id>{ID_REGEX})(?:/_history/[^/]+)?$"
-)
+# `parse_reference`: `Type/id`, `Type/id/_history/n` or an absolute URL ending in those, by the
+# R4 grammar (directory/references.py); None otherwise.
+__all__ = ["ParsedReference", "ReferenceKind", "parse_reference", "references_of"]
+
 REFERENCES = IndexTable(ReferenceIndex, ("target_type", "target_id", "external"))
-
-
-@dataclass(frozen=True)
-class ParsedReference:
-    type: str
-    id: str
-    external: bool  # an absolute URL: points at another server, not resolved locally
-
-
-def parse_reference(reference: str) -> ParsedReference | None:
-    """`Type/id`, `Type/id/_history/n` or an absolute URL ending in those; None otherwise."""
-    match = _REFERENCE.match(reference or "")
-    if not match:
-        return None
-    base = match.group("base") or ""
-    external = "://" in base
-    return ParsedReference(match.group("type"), match.group("id"), external)
 
 
 def references_of(type_name: str | None, element: Any) -> list[ParsedReference]:
@@ -47,7 +31,7 @@ def references_of(type_name: str | None, element: Any) -> list[ParsedReference]:
         return references_of(*value)
     if not isinstance(element, dict):
         return []
-    parsed = parse_reference(element.get("reference", ""))
+    parsed = parse_reference(element.get("reference"))
     return [parsed] if parsed and parsed.type in RESOURCE_TYPES else []
 
 
@@ -59,7 +43,7 @@ class ReferenceKind(IndexKind):
 
     def rows(self, param: SearchParam, type_name: str | None, element: Any) -> Iterator[Row]:
         for ref in references_of(type_name, element):
-            yield REFERENCES, param.name, (ref.type, ref.id, ref.external)
+            yield REFERENCES, param.name, (*ref.key, ref.external)
 
     def condition(
         self, plan: Plan, param: SearchParam, raw_name: str, modifier: str, value: str
