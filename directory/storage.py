@@ -34,6 +34,7 @@ from .errors import (
 from .formats import expected_version, instant
 from .models import ReferenceIndex, Resource, ResourceVersion
 from .numbers import bounded_integer
+from .profiles import targets
 from .registry import ID_PATTERN, OWNED_TYPES
 from .validation import validate_resource
 
@@ -492,7 +493,7 @@ def _refuse_if_referenced(resource_type: str, logical_id: str) -> None:
 
 
 def _check_references(resource_type: str, logical_id: str, rows: indexing.IndexRows) -> None:
-    local = {(ref.type, ref.id) for _, ref in rows.references if not ref.external}
+    local = {ref.key for _, ref in rows.references if not ref.external}
     local.discard((resource_type, logical_id))
     _refuse_missing(local)
 
@@ -540,6 +541,7 @@ def _check_storable(resource_type: str, logical_id: str, canonical: dict) -> ind
     rows = indexing.extract(resource_type, canonical)
     if _deferred.get() is None:
         _check_references(resource_type, logical_id, rows)
+        targets.check(canonical)  # after existence: a missing target is named as missing
     identifiers.check_unique(resource_type, logical_id, canonical)
     return rows
 
@@ -646,8 +648,18 @@ def _check_pending(pending: _Pending) -> None:
             for t, i in sorted(missing)
         )
         raise UnprocessableReference(f"Referenced resource does not exist: {named}")
+    _check_pending_targets(pending.written)
     for resource_type, logical_id in sorted(pending.deleted):
         _refuse_if_referenced(resource_type, logical_id)
+
+
+def _check_pending_targets(written: set[int]) -> None:
+    """targetProfile conformance of resources written together, now that every target is
+    stored (an entry may name one written after it)."""
+    rows = Resource.objects.filter(pk__in=written, deleted=False).order_by("pk")
+    for rtype, lid, content in rows.values_list("resource_type", "logical_id", "content"):
+        if content and '"profile"' in content:  # claims no profile: nothing to judge
+            targets.check(json.loads(content), referrer=f"{rtype}/{lid}")
 
 
 def replace_index_rows(items: list[tuple[Resource, indexing.IndexRows]]) -> None:

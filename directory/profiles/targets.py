@@ -1,0 +1,223 @@
+"""targetProfile conformance: a referenced resource must conform to the profile its referrer's
+profile requires of it.
+
+Plan-Net and NDH profiles constrain References by profile, not only by type
+(plannet-PractitionerRole.practitioner -> plannet-Practitioner). When a resource claims such a
+profile, each literal reference the profile constrains must point at a resource that conforms to
+at least one of the element's target profiles of its type: the stored resource (read here) or a
+contained one. A reference to a resource that is not stored is the existence check's to refuse
+(directory/storage.py), an absolute URL is another server's, and an element that also allows the
+core profile of the type (or a profile not known here) allows any resource of the type.
+
+Verdicts on stored targets are cached per process in a bounded LRU keyed by (type, id, version,
+lastUpdated, profile): a stored version never changes, so a Bundle of a hundred roles naming one
+Organization validates it once. lastUpdated is in the key because a rolled-back write can leave
+its version number to a later, different write.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..errors import UnprocessableReference
+from ..models import Resource
+from ..references import parse
+from .definitions import CORE_PROFILE, Element, profile_type
+from .validator import claimed_profiles, known, profile_references, validate_profile
+
+CACHE_SIZE = 4096
+
+VerdictKey = tuple[str, str, int, datetime, str]
+
+
+class _Verdicts:
+    """A thread-safe LRU of target verdicts (True: conforms)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[VerdictKey, bool] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: VerdictKey) -> bool | None:
+        with self._lock:
+            verdict = self._items.get(key)
+            if verdict is not None:
+                self._items.move_to_end(key)
+            return verdict
+
+    def put(self, key: VerdictKey, verdict: bool) -> None:
+        with self._lock:
+            self._items[key] = verdict
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+VERDICTS = _Verdicts(CACHE_SIZE)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """One reference the referrer's profile constrains, and the profiles its target may meet."""
+
+    element: Element
+    expression: str
+    type: str
+    id: str
+    contained: bool
+    profiles: tuple[str, ...]
+
+
+def check(resource: dict, *, referrer: str = "") -> None:
+    """Raise a 422 naming the element and the profiles unless every constrained target conforms.
+
+    `referrer` ("PractitionerRole/1: ") prefixes the diagnostics when several resources were
+    written together (a transaction) and the client must learn which one failed.
+    """
+    issues = target_issues(resource)
+    if issues:
+        if referrer:
+            issues = [{**i, "diagnostics": f"{referrer}: {i['diagnostics']}"} for i in issues]
+        raise UnprocessableReference(issues[0]["diagnostics"], issues=issues)
+
+
+def target_issues(resource: dict) -> list[dict]:
+    """One issue per constrained reference whose target conforms to none of its profiles."""
+    claims = _claims(resource)
+    if not claims:
+        return []
+    stored = _stored_versions({(c.type, c.id) for c in claims if not c.contained})
+    issues = []
+    for claim in claims:
+        if claim.contained:
+            ok = _contained_conforms(resource, claim)
+        elif (claim.type, claim.id) in stored:
+            ok = _stored_conforms(claim, stored[claim.type, claim.id])
+        else:
+            continue  # not stored: the reference-existence check refuses it (or bulk defers it)
+        if not ok:
+            issues.append(_issue(claim))
+    return issues
+
+
+def _claims(resource: dict) -> list[_Claim]:
+    claims = []
+    for claimed in claimed_profiles(resource):
+        url = claimed.split("|")[0]
+        if not known(url):
+            continue
+        for element, expression, reference in profile_references(resource, url):
+            claim = _claim(resource, element, expression, reference)
+            if claim is not None:
+                claims.append(claim)
+    return claims
+
+
+def _claim(resource: dict, element: Element, expression: str, text: str) -> _Claim | None:
+    parsed = parse(text)
+    if parsed is None or not (parsed.is_local or parsed.kind == "relative"):
+        return None  # absolute (another server's), temporary or conditional: nothing stored
+    if parsed.is_local:
+        target = _contained(resource, parsed.id)
+        rtype = target.get("resourceType") if target is not None else None
+        rid = parsed.id or ""
+    else:
+        rtype, rid = parsed.key
+    if not isinstance(rtype, str):
+        return None  # `#` (the container) or a missing contained resource: ref-1 judges those
+    profiles = _profiles_for(element, rtype)
+    if not profiles:
+        return None
+    return _Claim(element, expression, rtype, rid, parsed.is_local, profiles)
+
+
+def _profiles_for(element: Element, rtype: str) -> tuple[str, ...]:
+    """The element's target profiles of `rtype` to check; () if any resource of it will do."""
+    urls = [u.split("|")[0] for u in element.target_profiles if profile_type(u) == rtype]
+    if any(not known(u) or u.startswith(CORE_PROFILE) for u in urls):
+        return ()  # the core profile of the type, or one not vendored: not judged here
+    return tuple(urls)
+
+
+def _contained(resource: dict, local_id: str | None) -> dict | None:
+    contained = resource.get("contained")
+    for item in contained if isinstance(contained, list) else []:
+        if isinstance(item, dict) and local_id and item.get("id") == local_id:
+            return item
+    return None
+
+
+def _contained_conforms(resource: dict, claim: _Claim) -> bool:
+    target = _contained(resource, claim.id) or {}
+    # A contained resource carries no meta of its own (R4 forbids versionId/lastUpdated on it):
+    # it is judged with its container's, as a profile requiring meta.lastUpdated (NDH) reads it.
+    meta = resource.get("meta")
+    meta = meta if isinstance(meta, dict) else {}
+    own = target.get("meta")
+    stamps = {k: meta[k] for k in ("versionId", "lastUpdated") if k in meta}
+    target = {**target, "meta": {**stamps, **(own if isinstance(own, dict) else {})}}
+    return any(not validate_profile(target, url) for url in claim.profiles)
+
+
+def _stored_versions(keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, datetime]]:
+    """(version, lastUpdated) of each live stored target, in one query per type."""
+    by_type: dict[str, set[str]] = {}
+    for rtype, rid in keys:
+        by_type.setdefault(rtype, set()).add(rid)
+    found = {}
+    for rtype, ids in by_type.items():
+        rows = Resource.objects.filter(resource_type=rtype, logical_id__in=ids, deleted=False)
+        for rid, version, moment in rows.values_list("logical_id", "version_id", "last_updated"):
+            found[rtype, rid] = (version, moment)
+    return found
+
+
+def _stored_conforms(claim: _Claim, version: tuple[int, datetime]) -> bool:
+    keys = [(claim.type, claim.id, *version, url) for url in claim.profiles]
+    verdicts = [VERDICTS.get(key) for key in keys]
+    if any(verdicts):
+        return True
+    content: dict | None = None
+    for key, verdict in zip(keys, verdicts, strict=True):
+        if verdict is None:
+            if content is None:
+                content = _stored_content(claim)
+            verdict = not validate_profile(content, key[-1])
+            VERDICTS.put(key, verdict)
+            if verdict:
+                return True
+    return False
+
+
+def _stored_content(claim: _Claim) -> dict:
+    row = Resource.objects.only("content").get(resource_type=claim.type, logical_id=claim.id)
+    return json.loads(row.live_content())
+
+
+def _issue(claim: _Claim) -> dict:
+    """Names the element and the profiles; not the target's own failures (its content is not
+    the referrer's to learn)."""
+    names = " or ".join(claim.profiles)
+    where = "contained " if claim.contained else ""
+    message = (
+        f"the referenced {where}{claim.type} does not conform to {names}, which "
+        f"{claim.element.path} requires"
+    )
+    return {
+        "severity": "error",
+        "code": "processing",
+        "details": {"text": claim.element.id},
+        "diagnostics": f"{claim.expression}: {message}",
+        "expression": [claim.expression],
+    }
