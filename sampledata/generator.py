@@ -304,6 +304,8 @@ class DirectoryGenerator:
                 service_ids=[s.service_id for s in sites[:MAX_AFFILIATION_LINKS]],
             )
             group.append(("OrganizationAffiliation", affiliation))
+        if not top["active"]:
+            group = _unclaimed_if_naming(group, f"Organization/{org_id}")
         return group, OrgSlot(org_id, tuple(sites), endpoint_ids, domain, networks)
 
     @staticmethod
@@ -491,3 +493,16 @@ class DirectoryGenerator:
             if place[1] not in (site for _, site in places):
                 places.append(place)
         return places
+
+
+def _unclaimed_if_naming(group: Group, reference: str) -> Group:
+    """The group with the Plan-Net claim dropped from each service and affiliation naming a
+    closed organization: plannet-Organization fixes `active` true, so a Plan-Net resource naming
+    it would fail its targetProfile (the server refuses such a write over the API)."""
+    naming = ("providedBy", "participatingOrganization")
+    return [
+        (rtype, {k: v for k, v in content.items() if k != "meta"})
+        if any((content.get(name) or {}).get("reference") == reference for name in naming)
+        else (rtype, content)
+        for rtype, content in group
+    ]

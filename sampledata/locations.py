@@ -31,7 +31,6 @@ def location(
         "status": status,
         "name": name,
         "description": description,
-        "mode": "instance",
         "type": [concept(ROLE_CODE_SYSTEM, type_code, type_display)],
         "telecom": telecom,
         "address": addr,

@@ -14,8 +14,8 @@ from sampledata.generator import DirectoryGenerator
 from sampledata.sample_directory import OUTPUT, SampleBuilder
 
 RECORDED = {
-    True: "6a2b3370c842706771eba641bdb6b9becf5e69f7998725a0b051346ecab1cacf",
-    False: "71fa1110a58b4c71277828c338edebb9921d3213fcf229d4be3a2c9c3721d30a",
+    True: "d1eddf1288e4184591d2bf4dbc3d1cf28c16230cd26f9de6a2887cc9c6844a1f",
+    False: "e708f27cc097f78eda6a8a96c6dafd1d28ce80981c5b0cbfea290df2445bcbe2",
 }
 
 

@@ -378,3 +378,24 @@ def test_generatedirectory_stores_what_the_server_supports_and_names_the_rest():
         assert line and [p.split()[0] for p in line[1].split(", ")] == missing
     else:
         assert "Not stored" not in out.getvalue()
+
+
+def test_every_plan_net_reference_meets_its_target_profile():
+    """What the server checks on API writes (directory/profiles/targets.py) holds of the
+    generated set: a generated Location has no `mode` (plannet-Location forbids it) and nothing
+    claiming Plan-Net names a closed (inactive) organization."""
+    from directory.profiles import targets
+    from directory.profiles.validator import validate_profile
+
+    by_key = {(r["resourceType"], r["id"]): r for r in generated()}
+    stamps = {"versionId": "1", "lastUpdated": "2024-01-02T03:04:05Z"}
+    checked, failing = 0, []
+    for resource in generated():
+        for claim in targets._claims(resource):
+            target = by_key[claim.type, claim.id]
+            target = {**target, "meta": {**target.get("meta", {}), **stamps}}
+            checked += 1
+            if all(validate_profile(target, url) for url in claim.profiles):
+                failing.append((resource["id"], claim.expression, claim.id))
+    assert checked > 500
+    assert failing == []
