@@ -168,8 +168,9 @@ def _other_choices(run: _Run, node: dict, element: Element, jpath: str) -> None:
 
 def _walk_value(run: _Run, element: Element, value: Any, type_code: str, vpath: str) -> None:
     """Apply an element's value rules to one value, then descend into it."""
-    _fixed(run, element, value, vpath)
-    _binding(run, element, value, type_code, vpath)
+    if run.targets is None:  # collecting references only: the value rules were judged already
+        _fixed(run, element, value, vpath)
+        _binding(run, element, value, type_code, vpath)
     if type_code == "Reference" and element.target_profiles:
         _reference_target(run, element, value, vpath)
     done = _constraints(run, element, value, _fp_type(element, type_code), vpath, set())
@@ -376,6 +377,8 @@ def _constraints(
 
     An element and its datatype both carry ele-1 and ext-1: each key runs once per value.
     """
+    if run.targets is not None:
+        return done  # collecting references only (`profile_references`): no FHIRPath
     for constraint in evaluated_constraints(element):
         key = constraint["key"]
         if key in run.skip_keys or key in done:
