@@ -17,6 +17,7 @@ from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
 from directory.models import Resource, TokenIndex
+from directory.references import restful_key
 
 if TYPE_CHECKING:
     from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
@@ -157,9 +158,17 @@ def middle(resource_type: str) -> dict:
     return json.loads(row.live_content()) if row else {}
 
 
+def _target_id(reference: dict) -> str:
+    key = restful_key(reference.get("reference"))
+    return key[1] if key else "none"
+
+
 def read(reference: dict | None) -> dict:
     """The stored content a relative reference names, or {}."""
-    resource_type, _, logical_id = ((reference or {}).get("reference") or "").partition("/")
+    key = restful_key((reference or {}).get("reference"))
+    if key is None:
+        return {}
+    resource_type, logical_id = key
     row = Resource.objects.filter(
         resource_type=resource_type, logical_id=logical_id, deleted=False
     ).first()
@@ -207,9 +216,7 @@ def sample_values() -> dict:
         ),
         "latitude": position.get("latitude", 42.36),
         "longitude": position.get("longitude", -71.06),
-        "network": (networks[0]["valueReference"]["reference"].partition("/")[2])
-        if networks
-        else "none",
+        "network": _target_id(networks[0]["valueReference"]) if networks else "none",
         "role_org": role_org.get("id", "none"),
         "common_specialty": common_specialty(),
     }
