@@ -6,7 +6,9 @@ is created (`urn:uuid:` fullUrls get server ids, conditional criteria are matche
 those identities rewritten wherever they sit in a resource (before validation, so the type a
 reference resolves to is held to its element's target types), and references checked once all
 the writes are done, so entries may point at each other in any order. The first failing entry aborts
-everything with that entry's OperationOutcome.
+everything with that entry's OperationOutcome. The creates and updates are checked entry by entry
+and stored together (directory/writebatch.py): all entries share one meta.lastUpdated, and unique
+identifiers are judged on the state the whole Bundle leaves.
 
 A batch answers each entry on its own, in the order sent, each in its own database transaction;
 its entries may not refer to each other.
