@@ -147,25 +147,19 @@ class WriteBatch:
         if not writes:
             return []
         self._check_identifiers(writes)
-        new = [w for w in writes if w.current is None]
-        stored = [(w, w.current) for w in writes if w.current is not None]
-        new_rows = [(w.resource_type, w.logical_id, w.text, w.rows) for w in new]
-        pks = bulkload.insert_resources(new_rows, self.now) if new else []
-        rows = {id(w): self._new_row(w, pk) for w, pk in zip(new, pks, strict=True)}
-        rows.update({id(w): self._updated_row(w, current) for w, current in stored})
-        if stored:
-            changed = [current for _, current in stored]
-            fields = ["version_id", "last_updated", "deleted", "content", "sort_name"]
-            Resource.objects.bulk_update(changed, fields)
-            indexing.delete_rows([row.pk for row in changed])
-        versions = [
-            bulkload.Written(
-                pk, w.resource_type, w.logical_id, w.version_id, w.method, w.text, w.rows
-            )
-            for w, pk in zip(writes, (rows[id(w)].pk for w in writes), strict=True)
-        ]
-        bulkload.store_versions(versions, self.now)
-        self._check_references(writes, [rows[id(w)].pk for w in writes])
+        rows = self._store_resource_rows(writes)
+        pks = [row.pk for row in rows]
+        bulkload.store_versions(
+            [
+                bulkload.Written(
+                    pk, w.resource_type, w.logical_id, w.version_id, w.method, w.text, w.rows
+                )
+                for w, pk in zip(writes, pks, strict=True)
+            ],
+            self.now,
+        )
+        self._check_references(writes, pks)
+        # After the index rows: a subscription's filter is judged on the state stored.
         events.changed_many(
             [
                 events.Change(
@@ -174,7 +168,29 @@ class WriteBatch:
                 for w in writes
             ]
         )
-        return [(rows[id(w)], w.created) for w in writes]
+        return [(row, w.created) for row, w in zip(rows, writes, strict=True)]
+
+    def _store_resource_rows(self, writes: list[_Write]) -> list[Resource]:
+        """The resource rows: new ones inserted, stored ones updated (their old index rows
+        gone); the rows in the order of `writes`."""
+        new = [w for w in writes if w.current is None]
+        pks = iter(
+            bulkload.insert_resources(
+                [(w.resource_type, w.logical_id, w.text, w.rows) for w in new], self.now
+            )
+            if new
+            else []
+        )
+        rows = [
+            self._new_row(w, next(pks)) if w.current is None else self._updated_row(w, w.current)
+            for w in writes
+        ]
+        changed = [row for row, w in zip(rows, writes, strict=True) if w.current is not None]
+        if changed:
+            fields = ["version_id", "last_updated", "deleted", "content", "sort_name"]
+            Resource.objects.bulk_update(changed, fields)
+            indexing.delete_rows([row.pk for row in changed])
+        return rows
 
     def _check_identifiers(self, writes: list[_Write]) -> None:
         replaced = {w.current.pk for w in writes if w.current is not None}
