@@ -8,7 +8,9 @@ here.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -101,16 +103,84 @@ def _load_batch(
     return len(prepared)
 
 
-def store_new(new_rows: list[NewRow], now: datetime) -> None:
+@dataclass(frozen=True)
+class Written:
+    """A resource row just written (COPY, INSERT or UPDATE): its new version and index rows
+    are still to store."""
+
+    pk: int
+    resource_type: str
+    logical_id: str
+    version_id: int
+    method: str
+    text: str
+    rows: indexing.IndexRows
+
+
+def store_new(new_rows: list[NewRow], now: datetime, methods: list[str] | None = None) -> list[int]:
     """Resources, first versions and index rows of checked new ids (rtype, id, text, IndexRows);
-    the caller holds the transaction."""
+    the caller holds the transaction. `methods` is each first version's method (POST unless
+    given: an update that creates is a PUT). The new rows' primary keys, in order."""
+    pks = insert_resources(new_rows, now)
+    store_versions(first_versions(new_rows, pks, methods), now)
+    return pks
+
+
+def insert_resources(new_rows: list[NewRow], now: datetime) -> list[int]:
+    """The resource rows alone (version 1) of checked new ids; their primary keys, in order."""
     if connection.vendor == "postgresql":
-        _copy_new_resources(new_rows, now)
-    else:
-        _bulk_create_new_resources(new_rows, now)
+        return _copy_new_resources(new_rows, now)
+    return _bulk_create_new_resources(new_rows, now)
 
 
-def _bulk_create_new_resources(new_rows: list[NewRow], now: datetime) -> None:
+def first_versions(
+    new_rows: list[NewRow], pks: list[int], methods: list[str] | None = None
+) -> list[Written]:
+    methods = methods or ["POST"] * len(new_rows)
+    return [
+        Written(pk, rtype, lid, 1, method, text, rows)
+        for pk, method, (rtype, lid, text, rows) in zip(pks, methods, new_rows, strict=True)
+    ]
+
+
+def store_versions(written: list[Written], now: datetime) -> None:
+    """The version rows and index rows of resource rows just written, one COPY (or one bulk
+    INSERT) per table. Index rows the resources had before must be gone already."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            _copy(cursor, ResourceVersion, _VERSION_COLUMNS, list(_version_rows(written, now)))
+            for table in TABLES:
+                rows = [
+                    row
+                    for item in written
+                    for row in table.copy_rows(
+                        item.pk, item.resource_type, item.rows.rows[table.model]
+                    )
+                ]
+                _copy(cursor, table.model, table.copy_columns, rows)
+        return
+    ResourceVersion.objects.bulk_create(
+        [
+            ResourceVersion(
+                resource_id=item.pk,
+                resource_type=item.resource_type,
+                logical_id=item.logical_id,
+                version_id=item.version_id,
+                last_updated=now,
+                method=item.method,
+                content=item.text,
+            )
+            for item in written
+        ],
+        batch_size=500,
+    )
+    # The index writers read a row's pk and type only.
+    indexing.insert_rows(
+        [(Resource(pk=item.pk, resource_type=item.resource_type), item.rows) for item in written]
+    )
+
+
+def _bulk_create_new_resources(new_rows: list[NewRow], now: datetime) -> list[int]:
     resources = [
         Resource(
             resource_type=rtype,
@@ -123,25 +193,10 @@ def _bulk_create_new_resources(new_rows: list[NewRow], now: datetime) -> None:
         for rtype, lid, text, rows in new_rows
     ]
     Resource.objects.bulk_create(resources, batch_size=500)
-    ResourceVersion.objects.bulk_create(
-        [
-            ResourceVersion(
-                resource=r,
-                resource_type=r.resource_type,
-                logical_id=r.logical_id,
-                version_id=1,
-                last_updated=now,
-                method="POST",
-                content=r.content,
-            )
-            for r in resources
-        ],
-        batch_size=500,
-    )
-    indexing.insert_rows(list(zip(resources, (rows for *_, rows in new_rows), strict=True)))
+    return [r.pk for r in resources]
 
 
-def _copy_new_resources(new_rows: list[NewRow], now: datetime) -> None:
+def _copy_new_resources(new_rows: list[NewRow], now: datetime) -> list[int]:
     """PostgreSQL COPY: several times faster than INSERTs for generated directories."""
     with connection.cursor() as cursor:
         cursor.execute(
@@ -151,14 +206,7 @@ def _copy_new_resources(new_rows: list[NewRow], now: datetime) -> None:
         pks = [pk for (pk,) in cursor.fetchall()]
         items = list(zip(pks, new_rows, strict=True))
         _copy(cursor, Resource, _RESOURCE_COLUMNS, _resource_rows(items, now))
-        _copy(cursor, ResourceVersion, _VERSION_COLUMNS, _version_rows(items, now))
-        for table in TABLES:
-            rows = (
-                row
-                for pk, (rtype, _, _, extracted) in items
-                for row in table.copy_rows(pk, rtype, extracted.rows[table.model])
-            )
-            _copy(cursor, table.model, table.copy_columns, rows)
+    return pks
 
 
 def _copy(
@@ -167,10 +215,23 @@ def _copy(
     columns: tuple[str, ...],
     rows: Iterable[tuple[Any, ...]],
 ) -> None:
+    """One COPY of the rows into the model's table; none for no rows (a statement saved for each
+    index table a batch's types never fill)."""
+    rows = list(rows)
+    if not rows:
+        return
     sql = f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN"
-    with cursor.cursor.copy(sql) as copy:
+    database = cursor.db
+    started = time.monotonic()
+    # COPY runs on psycopg's own cursor: wrapped, a duplicate key is Django's IntegrityError (as
+    # from an INSERT), which callers know how to answer, not a raw psycopg error.
+    with database.wrap_database_errors, cursor.cursor.copy(sql) as copy:
         for row in rows:
             copy.write_row(row)
+    if database.queries_logged:
+        # Logged like every other statement, so statement counts (tests, debug) see COPY too.
+        elapsed = time.monotonic() - started
+        database.queries_log.append({"sql": f"{sql} -- {len(rows)} rows", "time": f"{elapsed:.3f}"})
 
 
 def _resource_rows(items: list[tuple[int, NewRow]], now: datetime) -> Iterator[tuple[Any, ...]]:
@@ -178,9 +239,17 @@ def _resource_rows(items: list[tuple[int, NewRow]], now: datetime) -> Iterator[t
         yield (pk, rtype, lid, 1, now, False, text, rows.sort_name)
 
 
-def _version_rows(items: list[tuple[int, NewRow]], now: datetime) -> Iterator[tuple[Any, ...]]:
-    for pk, (rtype, lid, text, _) in items:
-        yield (pk, rtype, lid, 1, now, "POST", text)
+def _version_rows(written: list[Written], now: datetime) -> Iterator[tuple[Any, ...]]:
+    for item in written:
+        yield (
+            item.pk,
+            item.resource_type,
+            item.logical_id,
+            item.version_id,
+            now,
+            item.method,
+            item.text,
+        )
 
 
 def _check_batch_references(prepared: list[Prepared], known: set[tuple[str, str]]) -> None:

@@ -151,6 +151,73 @@ def check_unique_batch(items: list[tuple[str, str, dict]]) -> None:
             )
 
 
+def final_state_conflict(
+    items: list[tuple[str, str, dict]], replaced: set[int]
+) -> tuple[int, Conflict] | None:
+    """The rule judged on the state several writes of one transaction leave: (type, id, content)
+    items, `replaced` the Resource pks whose index rows these writes replace.
+
+    The first item whose unique identifier another item also claims, or a resource the writes
+    leave in place still holds, with its 409; None when all may be stored. Two writes claiming
+    one NPI are refused; a write that drops an identifier frees it for another write. Every
+    claim is locked first (one statement), as `check_unique` locks each.
+    """
+    from django.db.models import Q
+
+    from .models import TokenIndex
+
+    memo: dict[str, tuple[str, ...]] = {}
+    claims = [_unique_claims(t, content, lambda s: _memo_types(memo, s)) for t, _, content in items]
+    claimant: dict[tuple[str, str], int] = {}
+    for position, claimed in enumerate(claims):
+        for key, (expression, _) in sorted(claimed.items()):
+            first = claimant.setdefault(key, position)
+            if first != position:
+                other = f"{items[first][0]}/{items[first][1]}"
+                return position, _duplicate(expression, key, f"is also claimed by {other}")
+    _lock_identifiers(sorted(claimant))
+    if not claimant:
+        return None
+    wanted = Q()
+    for (system, value), position in claimant.items():
+        types = claims[position][(system, value)][1]
+        wanted |= Q(system=system, code=value, resource_type__in=types)
+    held = set(
+        TokenIndex.objects.filter(wanted, param="identifier", resource__deleted=False)
+        .exclude(resource_id__in=replaced)
+        .values_list("system", "code")
+    )
+    found = sorted(claimant[key] for key in held)
+    if not found:
+        return None
+    position = found[0]
+    for key, (expression, types) in sorted(claims[position].items()):
+        if key in held:
+            return position, _duplicate(
+                expression, key, f"already identifies another {' or '.join(types)}"
+            )
+    raise AssertionError("unreachable")
+
+
+def _duplicate(expression: str, key: tuple[str, str], what: str) -> Conflict:
+    system, value = key
+    return Conflict(
+        f"{expression}: identifier {system}|{value} {what}",
+        expression=[expression],
+        code="duplicate",
+    )
+
+
+def _lock_identifiers(keys: list[tuple[str, str]]) -> None:
+    """`_lock_identifier` for many values in one statement, in the given (sorted) order."""
+    if connection.vendor == "postgresql" and keys:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(pg_advisory_xact_lock(hashtext(k))) FROM unnest(%s::text[]) AS k",
+                [[f"unique-identifier:{system}|{value}" for system, value in keys]],
+            )
+
+
 def _memo_types(memo: dict, system: str) -> tuple[str, ...]:
     if system not in memo:
         memo[system] = unique_types(system)

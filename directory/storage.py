@@ -268,13 +268,13 @@ def update(
     (a new or a deleted id); whatever it raises aborts the write. Deciding there, not before the
     transaction, means no concurrent delete or create can change which of the two this write is.
     """
-    canonical = _validated_update(resource_type, logical_id, content)
+    canonical = validated_update(resource_type, logical_id, content)
     expected = expected_version(if_match) if if_match is not None else None
     for attempt in range(2):
         try:
             with transaction.atomic():
                 current = _lock_current(resource_type, logical_id)
-                _check_version(resource_type, logical_id, current, expected)
+                check_version(resource_type, logical_id, current, expected)
                 revived = current is None or current.deleted
                 if revived and before_create is not None:
                     before_create()
@@ -287,7 +287,7 @@ def update(
     raise AssertionError("unreachable")
 
 
-def _validated_update(resource_type: str, logical_id: str, content: dict) -> dict:
+def validated_update(resource_type: str, logical_id: str, content: dict) -> dict:
     check_id(logical_id)
     body_id = content.get("id") if isinstance(content, dict) else None
     if body_id is None:
@@ -319,11 +319,11 @@ def check_write(
         with transaction.atomic():
             _check_storable(resource_type, new_id(), canonical)
         return canonical
-    canonical = _validated_update(resource_type, logical_id, content)
+    canonical = validated_update(resource_type, logical_id, content)
     expected = expected_version(if_match) if if_match is not None else None
     with transaction.atomic():
         current = _lock_current(resource_type, logical_id)
-        _check_version(resource_type, logical_id, current, expected)
+        check_version(resource_type, logical_id, current, expected)
         _check_storable(resource_type, logical_id, canonical)
     return canonical
 
@@ -374,7 +374,9 @@ def conditional_update(
         )
 
 
-def conditional_delete(resource_type: str, pairs: list[tuple[str, str]]) -> Resource | None:
+def conditional_delete(
+    resource_type: str, pairs: list[tuple[str, str]], *, now: datetime | None = None
+) -> Resource | None:
     """`DELETE Type?criteria` in single-delete mode: the one match, none, or 412 for several."""
     with transaction.atomic():
         matches = _locked_matches(resource_type, pairs)
@@ -385,12 +387,14 @@ def conditional_delete(resource_type: str, pairs: list[tuple[str, str]]) -> Reso
             )
         if not matches:
             return None
-        delete(resource_type, matches[0].logical_id)
+        delete(resource_type, matches[0].logical_id, now=now)
         return matches[0]
 
 
-def delete(resource_type: str, logical_id: str) -> bool:
-    """Delete the current version; True when something was deleted."""
+def delete(resource_type: str, logical_id: str, *, now: datetime | None = None) -> bool:
+    """Delete the current version; True when something was deleted.
+
+    `now` is the deletion's time when the caller's writes share one (a transaction Bundle)."""
     check_id(logical_id)
     with transaction.atomic():
         current = _lock_current(resource_type, logical_id)
@@ -403,7 +407,7 @@ def delete(resource_type: str, logical_id: str) -> bool:
             pending.deleted.add((resource_type, logical_id))
         # Before the index rows go: a subscription's filter is judged on the deleted resource.
         events.changed(resource_type, logical_id, current.version_id + 1, "delete")
-        now = timezone.now()
+        now = now or timezone.now()
         current.version_id += 1
         current.last_updated = now
         current.deleted = True
@@ -431,7 +435,7 @@ def _lock_current(resource_type: str, logical_id: str) -> Resource | None:
     )
 
 
-def _check_version(
+def check_version(
     resource_type: str, logical_id: str, current: Resource | None, expected: int | None
 ) -> None:
     if expected is None:
@@ -601,6 +605,21 @@ class _Pending:
 
 
 _deferred: ContextVar[_Pending | None] = ContextVar("directory_deferred_checks", default=None)
+
+
+def written_together(pks: list[int]) -> bool:
+    """Note resources written outside `_store` (a WriteBatch) for the deferred checks; False when
+    no deferred check runs, so the writer must check their references itself."""
+    pending = _deferred.get()
+    if pending is None:
+        return False
+    pending.written.update(pks)
+    return True
+
+
+def refuse_missing(local: set[tuple[str, str]]) -> None:
+    """422 unless every (type, id) is a live resource."""
+    _refuse_missing(local)
 
 
 @contextmanager

@@ -6,7 +6,9 @@ is created (`urn:uuid:` fullUrls get server ids, conditional criteria are matche
 those identities rewritten wherever they sit in a resource (before validation, so the type a
 reference resolves to is held to its element's target types), and references checked once all
 the writes are done, so entries may point at each other in any order. The first failing entry aborts
-everything with that entry's OperationOutcome.
+everything with that entry's OperationOutcome. The creates and updates are checked entry by entry
+and stored together (directory/writebatch.py): all entries share one meta.lastUpdated, and unique
+identifiers are judged on the state the whole Bundle leaves.
 
 A batch answers each entry on its own, in the order sent, each in its own database transaction;
 its entries may not refer to each other.
@@ -20,13 +22,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from functools import partial
 from http import HTTPStatus
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from rest_framework.request import Request
 
 from directory import storage
@@ -37,6 +40,7 @@ from directory.references import TEMPORARY_PREFIXES
 from directory.registry import RESOURCE_TYPES
 from directory.search import SearchRequest, search
 from directory.stored import StoredResource
+from directory.writebatch import EntryFailed, WriteBatch
 
 from . import authorization, bundles
 from .criteria import TRANSPORT_PARAMS, criteria_pairs
@@ -467,11 +471,29 @@ def _transaction_entries(run: Run, raws: list[Any]) -> list[dict[str, Any]]:
     # Every entry is authorised before anything is written.
     for entry in entries:
         _step(run, entry, partial(_authorize, run, entry))
+    for attempt in range(2):
+        try:
+            return _apply(run, entries)
+        except IntegrityError:
+            # A concurrent transaction created an id this one creates (a PUT of a new id) after
+            # this one looked: all rolled back; once more, it finds that resource and updates it.
+            if attempt:
+                raise Conflict(
+                    "The transaction collided with a concurrent write of the same resource and "
+                    "was not applied; send it again"
+                ) from None
+            run.references.clear()
+    raise AssertionError("unreachable")
+
+
+def _apply(run: Run, entries: list[Entry]) -> list[dict[str, Any]]:
+    """The entries applied in one database transaction, sharing one time (meta.lastUpdated)."""
     by_method = {method: [e for e in entries if e.method == method] for method in TRANSACTION_ORDER}
     results: dict[int, Result] = {}
+    batch = WriteBatch()
     with transaction.atomic():
         with storage.deferred_integrity():
-            identities = _delete_all(run, by_method["DELETE"], results)
+            identities = _delete_all(run, by_method["DELETE"], results, batch.now)
             writes = [
                 _step(run, e, partial(_settle, run, e, results))
                 for e in by_method["POST"] + by_method["PUT"]
@@ -479,33 +501,72 @@ def _transaction_entries(run: Run, raws: list[Any]) -> list[dict[str, Any]]:
             _check_identities(
                 identities + [(e.resource_type, _present(e.logical_id, "id")) for e in writes]
             )
-            for entry in writes:
-                if entry.index not in results:  # a conditional create's match writes nothing
-                    results[entry.index] = _step(run, entry, partial(_write, run, entry))
+            # A conditional create's match writes nothing; the others are stored together.
+            pending = [e for e in writes if e.index not in results]
+            _store_together(run, pending, batch, results)
         for entry in by_method["GET"]:
             results[entry.index] = _step(run, entry, partial(_execute, run, entry))
     return [_response_entry(run, results[index]) for index in range(len(entries))]
 
 
+def _store_together(
+    run: Run, entries: list[Entry], batch: WriteBatch, results: dict[int, Result]
+) -> None:
+    updated = [e for e in entries if e.method == "PUT"]
+    batch.lock((e.resource_type, _present(e.logical_id, "id")) for e in updated)
+    for entry in entries:
+        _step(run, entry, partial(_prepare, run, entry, batch))
+    try:
+        stored = batch.flush()
+    except EntryFailed as failed:
+        raise _at_entry(failed.error, failed.label) from None
+    for entry, (row, created) in zip(entries, stored, strict=True):
+        verb = "Created" if created else "Updated"
+        results[entry.index] = Result(201 if created else 200, row, True, message=f"{verb} {row}")
+
+
+def _prepare(run: Run, entry: Entry, batch: WriteBatch) -> None:
+    """Every check of the entry's write that needs the entry alone; the batch stores it later."""
+    resource = _rewrite(entry.resource, run.references)
+    logical_id = _present(entry.logical_id, "id")
+    if entry.method == "POST":
+        batch.create(entry.index, entry.resource_type, logical_id, resource)
+        return
+    guard = authorization.creation_guard(run.request, entry.resource_type)
+    batch.update(
+        entry.index,
+        entry.resource_type,
+        logical_id,
+        resource,
+        if_match=entry.if_match,
+        before_create=guard,
+    )
+
+
 def _delete_all(
-    run: Run, entries: list[Entry], results: dict[int, Result]
+    run: Run, entries: list[Entry], results: dict[int, Result], now: datetime
 ) -> list[tuple[str, str]]:
     """Run the deletes; the identities they touched."""
     identities: list[tuple[str, str]] = []
     for entry in entries:
         if entry.interaction == "delete":
-            identities.append((entry.resource_type, _present(entry.logical_id, "id")))
-            results[entry.index] = _step(run, entry, partial(_delete, run, entry))
+            logical_id = _present(entry.logical_id, "id")
+            identities.append((entry.resource_type, logical_id))
+            action = partial(storage.delete, entry.resource_type, logical_id, now=now)
+            _step(run, entry, action)
+            results[entry.index] = Result(204)
             continue
-        deleted = _step(run, entry, partial(_delete_matching, entry))
+        deleted = _step(run, entry, partial(_delete_matching, entry, now))
         if deleted is not None:
             identities.append((deleted.resource_type, deleted.logical_id))
         results[entry.index] = Result(204)
     return identities
 
 
-def _delete_matching(entry: Entry) -> Resource | None:
-    return storage.conditional_delete(entry.resource_type, _present(entry.params, "criteria"))
+def _delete_matching(entry: Entry, now: datetime) -> Resource | None:
+    return storage.conditional_delete(
+        entry.resource_type, _present(entry.params, "criteria"), now=now
+    )
 
 
 def _settle(run: Run, entry: Entry, results: dict[int, Result]) -> Entry:
@@ -546,10 +607,3 @@ def _check_identities(identities: list[tuple[str, str]]) -> None:
                 "transaction"
             )
         seen.add(identity)
-
-
-def _write(run: Run, entry: Entry) -> Result:
-    resource = _rewrite(entry.resource, run.references)
-    if entry.method == "POST":
-        return _create(run, replace(entry, resource=resource))
-    return _update(run, replace(entry, resource=resource))
