@@ -204,9 +204,7 @@ class WriteBatch:
         if storage.written_together(pks):
             return  # the caller's deferred_integrity checks them all at its end
         ours = {(w.resource_type, w.logical_id) for w in writes}
-        local = {
-            (ref.type, ref.id) for w in writes for _, ref in w.rows.references if not ref.external
-        }
+        local = {ref.key for w in writes for _, ref in w.rows.references if not ref.external}
         storage.refuse_missing(local - ours)
 
     def _new_row(self, write: _Write, pk: int) -> Resource:
