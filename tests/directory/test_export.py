@@ -83,3 +83,34 @@ def test_purge_spares_a_job_its_runner_is_still_writing(tmp_path, settings):
     export.ExportJob.objects.filter(pk=done.pk).update(state="done", expires=past)
     assert export.purge_expired(batch=10) == 2
     assert list(export.ExportJob.objects.values_list("pk", flat=True)) == [writing.pk]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY is PostgreSQL's path")
+@pytest.mark.django_db(transaction=True)
+def test_heartbeats_during_a_copy_do_not_hang_the_job(tmp_path, settings, monkeypatch):
+    """A beat on the COPY's own connection waited for the COPY, which waited for the beat."""
+    import threading
+
+    from django.db import connections
+
+    settings.BULK_EXPORT_DIR = tmp_path
+    monkeypatch.setattr(export, "HEARTBEAT_SECONDS", 0)  # a beat after every flushed row
+    monkeypatch.setattr(export, "CHUNK", 1)
+    for n in range(3):
+        FACTORIES["Organization"].create(name=f"Beat {n}")
+    request = export.ExportRequest(owner="client:1", request_url="x", types=["Organization"])
+    job = export.start_job(request, background=False)
+
+    def run() -> None:
+        try:
+            export.run_job(job.pk)
+        finally:
+            connections.close_all()
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    runner.join(timeout=60)
+    assert not runner.is_alive(), "the export hung in its own heartbeat"
+    finished = export.ExportJob.objects.get(pk=job.pk)
+    assert finished.state == export.ExportJob.DONE
+    assert finished.output == [{"type": "Organization", "count": 3}]
