@@ -17,6 +17,7 @@ import pytest
 
 from directory.models import ResourceVersion, TokenIndex
 
+from .conftest import REPORTED
 from .fhir import IDENTIFIER_SYSTEM, id_of, marker, organization, version_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -63,6 +64,13 @@ def test_same_if_match_one_winner_per_trial_and_no_lost_update(fhir):
     assert [v.version_id for v in versions] == list(range(1, TRIALS + 2))
     # Each new version holds exactly the body of the one request told it won.
     assert [name_in(v) for v in versions[1:]] == winners
+    REPORTED.append(
+        (
+            "If-Match race",
+            f"{TRIALS} trials of {RACERS} PUTs: {TRIALS} x 200, {TRIALS * (RACERS - 1)} x 412, "
+            f"versions 1-{TRIALS + 1} with no gap, 0 lost updates",
+        )
+    )
 
 
 def test_updates_without_if_match_serialise(fhir):
@@ -92,3 +100,7 @@ def test_concurrent_conditional_creates_create_exactly_one(fhir):
             matching = TokenIndex.objects.filter(param="identifier", code=value)
             assert matching.count() == 1
             assert ResourceVersion.objects.filter(logical_id=id_of(responses[0])).count() == 1
+    trials = max(1, TRIALS // 4)
+    REPORTED.append(
+        ("If-None-Exist race", f"{trials} trials of {RACERS} creates: one resource each time")
+    )

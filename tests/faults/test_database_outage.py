@@ -22,7 +22,7 @@ from directory.models import ResourceVersion
 from tests.pgclusters import Clusters, database_settings, throwaway
 from tests.servers import gunicorn, wait_until_serving
 
-from .conftest import WORKERS, assert_no_secret_in_logs
+from .conftest import REPORTED, WORKERS, assert_no_secret_in_logs
 from .fhir import FhirClient
 from .load import Attempt, WriteLoad, check_outage
 from .processes import alive, children_of
@@ -105,11 +105,11 @@ def test_database_restart_under_write_load(cluster, stored, server_env, credenti
     # Trust and keys cached as in production: the client and key lookups meet the outage.
     with serving(cluster, server_env, credentials, tmp_path, cache_seconds="5") as fhir:
         attempts, back = run_outage(cluster, fhir, restart)
-    print("restart:", check_outage(attempts, back, stored()))
+    REPORTED.append(("database restart", check_outage(attempts, back, stored())))
 
 
 def test_postmaster_killed_under_write_load(cluster, stored, server_env, credentials, tmp_path):
     # Nothing cached: loading the trust store itself meets the outage.
     with serving(cluster, server_env, credentials, tmp_path, cache_seconds="0") as fhir:
         attempts, back = run_outage(cluster, fhir, kill_postmaster)
-    print("kill -9:", check_outage(attempts, back, stored()))
+    REPORTED.append(("postmaster SIGKILL", check_outage(attempts, back, stored())))

@@ -16,7 +16,7 @@ import pytest
 from directory.models import ResourceVersion
 from tests.servers import gunicorn, wait_until_serving
 
-from .conftest import WORKERS, assert_no_secret_in_logs
+from .conftest import REPORTED, WORKERS, assert_no_secret_in_logs
 from .fhir import FhirClient
 from .load import WriteLoad, check_outage
 from .processes import children_of
@@ -56,7 +56,7 @@ def test_redis_restart_under_write_load(redis_server, server_env, credentials, t
         assert sorted(children_of(process.pid)) == workers, "recovered without a restart"
     attempts = load.snapshot()
     stored = dict(ResourceVersion.objects.values_list("logical_id", "content"))
-    print("redis restart:", check_outage(attempts, back, stored))
+    REPORTED.append(("redis restart", check_outage(attempts, back, stored)))
     # Fail closed means before the write: nothing refused was stored.
     refused = {a.name for a in attempts if a.status == 503}
     assert not any(name in content for content in stored.values() for name in refused)
