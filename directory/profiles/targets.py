@@ -18,10 +18,10 @@ its version number to a later, different write.
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
+
+from common.lru import BoundedLRU
 
 from ..errors import UnprocessableReference
 from ..models import Resource
@@ -34,34 +34,8 @@ CACHE_SIZE = 4096
 VerdictKey = tuple[str, str, int, datetime, str]
 
 
-class _Verdicts:
-    """A thread-safe LRU of target verdicts (True: conforms)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[VerdictKey, bool] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: VerdictKey) -> bool | None:
-        with self._lock:
-            verdict = self._items.get(key)
-            if verdict is not None:
-                self._items.move_to_end(key)
-            return verdict
-
-    def put(self, key: VerdictKey, verdict: bool) -> None:
-        with self._lock:
-            self._items[key] = verdict
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-    def __len__(self) -> int:
-        return len(self._items)
+class _Verdicts(BoundedLRU[VerdictKey, bool]):
+    """Target verdicts (True: conforms), the least recently used evicted past `size`."""
 
 
 VERDICTS = _Verdicts(CACHE_SIZE)

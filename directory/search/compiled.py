@@ -22,8 +22,6 @@ the bound; a statement over `MAX_SQL_CHARS` is never kept.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -39,6 +37,8 @@ from django.db.models.lookups import Lookup
 from django.db.models.query import ModelIterable
 from django.db.models.sql import Query
 from django.db.models.sql.where import WhereNode
+
+from common.lru import BoundedLRU
 
 from ..models import Resource
 from .index import IndexRows
@@ -235,40 +235,24 @@ class _Statement:
     columns: list[str]
 
 
-class ShapeCache:
+class ShapeCache(BoundedLRU[tuple, _Statement]):
     """Statements by shape, least recently used evicted past `size` (0 keeps none)."""
 
     def __init__(self, size: int) -> None:
-        self.size = size
-        self._entries: OrderedDict[tuple, _Statement] = OrderedDict()
-        self._lock = threading.Lock()  # threaded workers share it
+        super().__init__(size)
         self.hits = self.misses = 0
 
     def get(self, key: tuple) -> _Statement | None:
-        with self._lock:
-            found = self._entries.get(key)
-            if found is None:
-                self.misses += 1
-            else:
-                self.hits += 1
-                self._entries.move_to_end(key)
-            return found
+        found = super().get(key)
+        if found is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return found
 
     def put(self, key: tuple, statement: _Statement) -> None:
-        if self.size <= 0 or len(statement.sql) > MAX_SQL_CHARS:
-            return
-        with self._lock:
-            self._entries[key] = statement
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)
+        if self.size > 0 and len(statement.sql) <= MAX_SQL_CHARS:
+            super().put(key, statement)
 
 
 _cache = ShapeCache(DEFAULT_CACHE_SIZE)
