@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
-from . import bulkimport
+from . import bulkimport, statistics
 from .bulkimport_models import ImportJob
 
 __all__ = ["ImportJob", "SpoolTooLarge", "create_job", "purge", "run_job", "spool", "start_job"]
@@ -117,6 +117,7 @@ def run_job(job_id: str) -> ImportJob:
         _finish(job_id, ImportJob.FAILED, failure=type(exc).__name__)
     else:
         _record(job_id, summary)
+        statistics.refresh_after_load(summary.stored)
         _finish(job_id, ImportJob.DONE)
     return ImportJob.objects.get(pk=job_id)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
-from directory import bulkimport
+from directory import bulkimport, statistics
 from directory.statement_timeout import lift_statement_timeout
 
 PROGRESS_SECONDS = 1.0
@@ -65,6 +65,7 @@ class Command(BaseCommand):
             refused += summary.errors
             self.report(path, summary, error_path)
         progress.finish()
+        statistics.refresh_after_load(progress.stored)
         if refused:
             raise CommandError(f"{refused} line(s) refused; see the error file(s)", returncode=1)
 

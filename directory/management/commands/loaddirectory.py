@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError, transaction
 
-from directory import bulkload, storage
+from directory import bulkload, statistics, storage
 from directory.errors import FHIRError
 from directory.indexing import parse_reference
 from directory.models import Resource
@@ -80,6 +80,7 @@ class Command(BaseCommand):
         for key in existing:
             del resources[key]
         counts = load(resources, batch_size)
+        statistics.refresh_after_load(sum(counts.values()))
         self.report(counts, existing)
 
     def report(self, counts: Counter, skipped: set[Key]) -> None:

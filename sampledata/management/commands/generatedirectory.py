@@ -11,7 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 from django.db import IntegrityError, connections
 
-from directory import bulkload, storage
+from directory import bulkload, statistics, storage
 from directory.errors import FHIRError
 from directory.models import Resource
 from directory.registry import RESOURCE_TYPES
@@ -81,6 +81,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Load stopped: {exc}; batches already committed stay in the database"
             ) from None
+        statistics.refresh_after_load(sum(loader.counts.values()))
         loader.summary()
 
 
