@@ -9,6 +9,7 @@ class DirectoryConfig(AppConfig):
     def ready(self) -> None:
         from security.directory_port import register
 
+        from . import checks  # noqa: F401  # registers the database checks
         from .security_facts import DirectoryFacts
         from .statement_timeout import lift_statement_timeout
 

@@ -54,3 +54,14 @@ def test_a_small_load_leaves_the_statistics_to_autovacuum():
     forget_statistics()
     call_command("generatedirectory", practitioners=60, seed=5, stdout=None)  # ~150 resources
     assert not analyzed(TokenIndex._meta.db_table)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL setting")
+def test_the_database_check_names_autovacuum_when_it_is_off():
+    from django.core.checks import run_checks
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW autovacuum")
+        setting = cursor.fetchone()[0]
+    warned = [m.id for m in run_checks(tags=["database"], databases=["default"])]
+    assert ("directory.W001" in warned) == (setting != "on")
