@@ -109,6 +109,17 @@ def test_one_row_per_request_with_who_and_what(server, api_client):
     assert 0 <= row.duration_ms < 10_000
 
 
+def test_a_deleted_clients_rows_stay_with_its_name_and_no_link(server, api_client):
+    # The column has no database constraint (one less trigger and lock per request), so the
+    # SET_NULL is Django's: rows must neither vanish nor keep pointing at a reused id.
+    client, key = api_client
+    headers = {"X-Test-Client": client.name, "X-API-Key": key}
+    assert requests.get(f"{server}/fhir/metadata", headers=headers, timeout=10).ok
+    client.delete()
+    (row,) = RequestAudit.objects.all()
+    assert (row.client_id, row.client_name) == (None, "Harbor Clinic")
+
+
 @pytest.mark.parametrize(
     ("trusted", "recorded"), [(["127.0.0.1/32"], "198.51.100.23"), (["unix"], "127.0.0.1")]
 )
