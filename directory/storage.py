@@ -34,7 +34,7 @@ from .errors import (
 from .formats import expected_version, instant
 from .models import ReferenceIndex, Resource, ResourceVersion
 from .numbers import bounded_integer
-from .profiles import targets
+from .profiles import referrers, targets
 from .registry import ID_PATTERN, OWNED_TYPES
 from .validation import validate_resource
 
@@ -589,6 +589,8 @@ def _store(
         content=content,
     )
     indexing.insert_rows([(current, rows)])
+    if pending is None and not revived:
+        referrers.check_referrers(current)  # written and indexed: judged as stored
     events.changed(resource_type, logical_id, version_id, "create" if revived else "update")
     if pending is not None:
         pending.written.add(current.pk)
@@ -679,6 +681,9 @@ def _check_pending_targets(written: set[int]) -> None:
     for rtype, lid, content in rows.values_list("resource_type", "logical_id", "content"):
         if content and '"profile"' in content:  # claims no profile: nothing to judge
             targets.check(json.loads(content), referrer=f"{rtype}/{lid}")
+    # Updated targets against the referrers left pointing at them once the Bundle is written.
+    for row in rows.filter(version_id__gt=1):
+        referrers.check_referrers(row)
 
 
 def replace_index_rows(items: list[tuple[Resource, indexing.IndexRows]]) -> None:

@@ -42,7 +42,7 @@ VERDICTS = _Verdicts(CACHE_SIZE)
 
 
 @dataclass(frozen=True)
-class _Claim:
+class Claim:
     """One reference the referrer's profile constrains, and the profiles its target may meet."""
 
     element: Element
@@ -68,12 +68,12 @@ def check(resource: dict, *, referrer: str = "") -> None:
 
 def target_issues(resource: dict) -> list[dict]:
     """One issue per constrained reference whose target conforms to none of its profiles."""
-    claims = _claims(resource)
-    if not claims:
+    found = claims(resource)
+    if not found:
         return []
-    stored = _stored_versions({(c.type, c.id) for c in claims if not c.contained})
+    stored = _stored_versions({(c.type, c.id) for c in found if not c.contained})
     issues = []
-    for claim in claims:
+    for claim in found:
         if claim.contained:
             ok = _contained_conforms(resource, claim)
         elif (claim.type, claim.id) in stored:
@@ -85,7 +85,7 @@ def target_issues(resource: dict) -> list[dict]:
     return issues
 
 
-def _claims(resource: dict) -> list[_Claim]:
+def claims(resource: dict) -> list[Claim]:
     claims = []
     for claimed in claimed_profiles(resource):
         url = claimed.split("|")[0]
@@ -98,7 +98,7 @@ def _claims(resource: dict) -> list[_Claim]:
     return claims
 
 
-def _claim(resource: dict, element: Element, expression: str, text: str) -> _Claim | None:
+def _claim(resource: dict, element: Element, expression: str, text: str) -> Claim | None:
     parsed = parse(text)
     if parsed is None or not (parsed.is_local or parsed.kind == "relative"):
         return None  # absolute (another server's), temporary or conditional: nothing stored
@@ -110,13 +110,13 @@ def _claim(resource: dict, element: Element, expression: str, text: str) -> _Cla
         rtype, rid = parsed.key
     if not isinstance(rtype, str):
         return None  # `#` (the container) or a missing contained resource: ref-1 judges those
-    profiles = _profiles_for(element, rtype)
+    profiles = profiles_for(element, rtype)
     if not profiles:
         return None
-    return _Claim(element, expression, rtype, rid, parsed.is_local, profiles)
+    return Claim(element, expression, rtype, rid, parsed.is_local, profiles)
 
 
-def _profiles_for(element: Element, rtype: str) -> tuple[str, ...]:
+def profiles_for(element: Element, rtype: str) -> tuple[str, ...]:
     """The element's target profiles of `rtype` to check; () if any resource of it will do."""
     urls = [u.split("|")[0] for u in element.target_profiles if profile_type(u) == rtype]
     if any(not known(u) or u.startswith(CORE_PROFILE) for u in urls):
@@ -132,7 +132,7 @@ def _contained(resource: dict, local_id: str | None) -> dict | None:
     return None
 
 
-def _contained_conforms(resource: dict, claim: _Claim) -> bool:
+def _contained_conforms(resource: dict, claim: Claim) -> bool:
     target = _contained(resource, claim.id) or {}
     # A contained resource carries no meta of its own (R4 forbids versionId/lastUpdated on it):
     # it is judged with its container's, as a profile requiring meta.lastUpdated (NDH) reads it.
@@ -157,7 +157,7 @@ def _stored_versions(keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[
     return found
 
 
-def _stored_conforms(claim: _Claim, version: tuple[int, datetime]) -> bool:
+def _stored_conforms(claim: Claim, version: tuple[int, datetime]) -> bool:
     keys = [(claim.type, claim.id, *version, url) for url in claim.profiles]
     verdicts = [VERDICTS.get(key) for key in keys]
     if any(verdicts):
@@ -174,12 +174,12 @@ def _stored_conforms(claim: _Claim, version: tuple[int, datetime]) -> bool:
     return False
 
 
-def _stored_content(claim: _Claim) -> dict:
+def _stored_content(claim: Claim) -> dict:
     row = Resource.objects.only("content").get(resource_type=claim.type, logical_id=claim.id)
     return json.loads(row.live_content())
 
 
-def _issue(claim: _Claim) -> dict:
+def _issue(claim: Claim) -> dict:
     """Names the element and the profiles; not the target's own failures (its content is not
     the referrer's to learn)."""
     names = " or ".join(claim.profiles)

@@ -391,7 +391,7 @@ def test_every_plan_net_reference_meets_its_target_profile():
     stamps = {"versionId": "1", "lastUpdated": "2024-01-02T03:04:05Z"}
     checked, failing = 0, []
     for resource in generated():
-        for claim in targets._claims(resource):
+        for claim in targets.claims(resource):
             target = by_key[claim.type, claim.id]
             target = {**target, "meta": {**target.get("meta", {}), **stamps}}
             checked += 1
