@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -397,7 +397,7 @@ def delete(resource_type: str, logical_id: str, *, now: datetime | None = None) 
     `now` is the deletion's time when the caller's writes share one (a transaction Bundle)."""
     check_id(logical_id)
     with transaction.atomic():
-        current = _lock_current(resource_type, logical_id)
+        current = _lock_current(resource_type, logical_id, deleting=True)
         if current is None or current.deleted:
             return False
         pending = _deferred.get()
@@ -427,9 +427,14 @@ def delete(resource_type: str, logical_id: str, *, now: datetime | None = None) 
     return True
 
 
-def _lock_current(resource_type: str, logical_id: str) -> Resource | None:
+def _lock_current(
+    resource_type: str, logical_id: str, *, deleting: bool = False
+) -> Resource | None:
+    # Only a delete takes FOR UPDATE, the lock a referrer's FOR KEY SHARE waits for (see
+    # missing_resources); an update changes no key, so it need not wait for referrers, nor they
+    # for it (PostgreSQL's own foreign keys lock alike).
     return (
-        Resource.objects.select_for_update()
+        Resource.objects.select_for_update(no_key=not deleting)
         .filter(resource_type=resource_type, logical_id=logical_id)
         .first()
     )
@@ -503,25 +508,54 @@ def _check_references(resource_type: str, logical_id: str, rows: indexing.IndexR
 
 
 def _refuse_missing(local: set[tuple[str, str]]) -> None:
-    """422 unless every (type, id) is a live resource."""
-    missing = missing_resources(local)
+    """422 unless every (type, id) is a live resource, each held live until the write commits."""
+    missing = missing_resources(local, hold=True)
     if missing:
         names = ", ".join(f"{t}/{i}" for t, i in sorted(missing))
         raise UnprocessableReference(f"Referenced resource does not exist: {names}")
 
 
-def missing_resources(local: set[tuple[str, str]]) -> set[tuple[str, str]]:
-    """The (type, id) pairs that name no live resource."""
+def missing_resources(local: set[tuple[str, str]], *, hold: bool = False) -> set[tuple[str, str]]:
+    """The (type, id) pairs that name no live resource.
+
+    `hold` (a write checking its references, inside its transaction) keeps the live ones from
+    being deleted until the transaction ends; otherwise a concurrent delete, whose check for
+    referrers cannot see this write's uncommitted index rows, could commit beside it and leave
+    its references dangling.
+    """
     missing = set(local)
     by_type: dict[str, set[str]] = {}
     for rtype, rid in local:
         by_type.setdefault(rtype, set()).add(rid)
-    for rtype, ids in by_type.items():
-        for found in Resource.objects.filter(
-            resource_type=rtype, logical_id__in=ids, deleted=False
-        ).values_list("logical_id", flat=True):
+    for rtype, ids in sorted(by_type.items()):
+        live: Iterable[str]
+        if hold and connection.vendor == "postgresql":
+            live = _live_held(rtype, ids)
+        else:
+            live = Resource.objects.filter(
+                resource_type=rtype, logical_id__in=ids, deleted=False
+            ).values_list("logical_id", flat=True)
+        for found in live:
             missing.discard((rtype, found))
     return missing
+
+
+def _live_held(resource_type: str, ids: set[str]) -> list[str]:
+    """The live ids among `ids`, their rows locked FOR KEY SHARE until the transaction ends.
+
+    A delete locks its row FOR UPDATE (`_lock_current`): it waits for this write to commit and
+    then finds its references (409), or this waits for the delete and, rechecking the row as
+    READ COMMITTED does, finds it deleted (422). Referrers do not wait for one another.
+    """
+    alias = router.db_for_write(Resource)
+    table = connections[alias].ops.quote_name(Resource._meta.db_table)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(
+            f"SELECT logical_id FROM {table} WHERE resource_type = %s "  # noqa: S608
+            "AND logical_id = ANY(%s) AND NOT deleted ORDER BY id FOR KEY SHARE",
+            [resource_type, sorted(ids)],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def stamped(content: dict, logical_id: str, version_id: int, moment: datetime) -> dict:
@@ -661,7 +695,7 @@ def _check_pending(pending: _Pending) -> None:
     ):
         if (rtype, lid) != (ttype, tid):
             referrers.setdefault((ttype, tid), set()).add(f"{rtype}/{lid}")
-    missing = missing_resources(set(referrers))
+    missing = missing_resources(set(referrers), hold=True)
     if missing:
         # Name the writers too: several resources were written, the client must know which.
         named = "; ".join(

@@ -78,8 +78,10 @@ class WriteBatch:
         condition = Q()
         for resource_type, ids in by_type.items():
             condition |= Q(resource_type=resource_type, logical_id__in=ids)
-        # In primary key order, so two batches locking shared rows wait rather than deadlock.
-        for row in Resource.objects.select_for_update().filter(condition).order_by("pk"):
+        # In primary key order, so two batches locking shared rows wait rather than deadlock;
+        # no key changes, so referrers' FOR KEY SHARE need not wait (storage._lock_current).
+        rows = Resource.objects.select_for_update(no_key=True).filter(condition).order_by("pk")
+        for row in rows:
             self._locked[(row.resource_type, row.logical_id)] = row
         for key in wanted:
             self._locked.setdefault(key, None)

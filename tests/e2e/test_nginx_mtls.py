@@ -15,6 +15,7 @@ import warnings
 import pytest
 import requests
 
+from directory.models import Resource
 from security import clients, keys
 from security.models import RequestAudit
 from tests.credentials import ALL_SCOPES
@@ -27,6 +28,8 @@ from tests.e2e.nginx_support import (
     write_tls_files,
 )
 from tests.factories import OrganizationFactory
+from tests.fhirapi.test_transactions import bundle, org, post
+from tests.fhirapi.test_transactions_together import practitioners_and_roles
 from tests.logcapture import SECRET_CHARS
 from tests.security.pki import CLIENT_B_DNS, http_headers
 from tests.security.trust import register_community
@@ -308,3 +311,41 @@ def test_api_key_in_the_url_reaches_no_log(stack, credentials, own_key, tls, cli
     assert 'GET /fhir/Organization HTTP/1.1" 200' in logs, "the access log must record requests"
     for secret in (own_key, own_key[-SECRET_CHARS:], wrong, credentials.token):
         assert secret not in logs
+
+
+@pytest.mark.django_db(transaction=True)
+def test_transaction_bundles_through_mutual_tls(
+    stack, credentials, own_key, token_issuer, tls, client_files
+):
+    """A transaction as a deployed client sends it: TLS with its certificate to nginx, the PROD
+    app behind; all or nothing holds there too, and a narrower token stores nothing."""
+    edge, _, _ = stack
+    headers = _as_client_a(credentials, own_key) | {"Content-Type": JSON, "Accept": JSON}
+
+    def send(body: dict, **extra: str) -> requests.Response:
+        return requests.post(
+            f"{edge.url}/fhir",
+            json=body,
+            cert=client_files["valid"],
+            verify=str(tls.server_ca),
+            headers=headers | extra,
+            timeout=30,
+        )
+
+    orgs_only = f"Bearer {token_issuer.mint(scope='system/Organization.cruds')}"
+    _outcome(send(practitioners_and_roles(50), Authorization=orgs_only), 403, "forbidden")
+    failing = practitioners_and_roles(50)
+    failing["entry"].append(post({"resourceType": "Organization", "active": True}))  # org-1
+    _outcome(send(failing), 422, "invariant")
+    assert not Resource.objects.exists()
+
+    stored = send(practitioners_and_roles(50))
+    assert stored.status_code == 200, stored.text
+    assert stored.headers["Cache-Control"] == "no-store"
+    answers = stored.json()["entry"]
+    assert [a["response"]["status"] for a in answers] == ["201 Created"] * 100
+    assert all(a["fullUrl"].startswith(f"{edge.url}/fhir/") for a in answers)
+    assert Resource.objects.count() == 100
+    assert send(bundle("transaction", post(org("Y"))), Authorization=orgs_only).status_code == 200
+    outcomes = RequestAudit.objects.order_by("id").values_list("outcome", flat=True)
+    assert list(outcomes) == ["scope-missing", "ok", "ok", "ok"]
