@@ -22,6 +22,7 @@ __all__ = [
     "insert_rows",
     "parse_reference",
     "sort_name",
+    "tables_for",
 ]
 
 
@@ -85,11 +86,12 @@ def delete_rows(pks: list[int], resource_type: str | None = None) -> None:
     Practitioner has no position or boundary rows, and each table skipped is a statement saved
     on every update and delete.
     """
-    for table in TABLES if resource_type is None else _tables_for(resource_type):
+    for table in TABLES if resource_type is None else tables_for(resource_type):
         table.delete(pks)
 
 
-def _tables_for(resource_type: str) -> list[IndexTable]:
+def tables_for(resource_type: str) -> list[IndexTable]:
+    """The index tables a resource of this type can have rows in."""
     # Token and date tables always: the server's own certificate lookups file rows there too.
     kinds = {"token", "date"} | {p.type for p in RESOURCES[resource_type].params.values()}
     wanted = {table for name in kinds if name in KINDS for table in KINDS[name].tables}

@@ -22,7 +22,7 @@ from django.db import IntegrityError, connection, connections, router, transacti
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from . import customparams, events, identifiers, indexing
+from . import customparams, events, identifiers, indexing, onestatement
 from .errors import (
     Conflict,
     Gone,
@@ -593,39 +593,25 @@ def _store(
     now = timezone.now()
     version_id = current.version_id + 1 if current is not None else 1
     content = dumps(stamped(canonical, logical_id, version_id, now))
-    if current is None:
-        # No savepoint of its own: a duplicate id (IntegrityError) aborts the caller's
-        # transaction, which `update` retries whole; two round trips fewer per create.
-        current = Resource.objects.create(
-            resource_type=resource_type,
-            logical_id=logical_id,
-            version_id=version_id,
-            last_updated=now,
-            deleted=False,
-            content=content,
-            sort_name=rows.sort_name,
-        )
-    else:
-        current.version_id = version_id
-        current.last_updated = now
-        current.deleted = False
-        current.content = content
-        current.sort_name = rows.sort_name
-        current.save()
-        indexing.delete_rows([current.pk], current.resource_type)
-    ResourceVersion.objects.create(
-        resource=current,
-        resource_type=resource_type,
-        logical_id=logical_id,
-        version_id=version_id,
-        last_updated=now,
-        method=method,
-        content=content,
+    change = events.Change(resource_type, logical_id, version_id, "create" if revived else "update")
+    # Resource, version and index rows in one statement where the database allows it, with the
+    # listeners' probes (whether anyone subscribes). No savepoint of its own: a duplicate id
+    # (IntegrityError) aborts the caller's transaction, which `update` retries whole.
+    asked = events.probes([change])
+    current, answers = onestatement.store(
+        resource_type,
+        logical_id,
+        now,
+        content,
+        rows,
+        method,
+        current=current,
+        probes=[(a.sql, a.params) for a in asked],
     )
-    indexing.insert_rows([(current, rows)])
     if pending is None and not revived:
         referrers.check_referrers(current)  # written and indexed: judged as stored
-    events.changed(resource_type, logical_id, version_id, "create" if revived else "update")
+    idle = {a.listener for a, answer in zip(asked, answers, strict=True) if not answer}
+    events.changed_many([change], idle=idle)
     if pending is not None:
         pending.written.add(current.pk)
     return current

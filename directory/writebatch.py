@@ -1,9 +1,9 @@
 """Writes stored together: the creates and updates of one transaction Bundle in a few statements.
 
-`storage.create` and `storage.update` store one resource in about ten statements (lock, checks,
-resource row, version row, a statement per index table). A WriteBatch takes the prepared writes
-of a whole transaction and stores them together: one `SELECT ... FOR UPDATE` for every id it
-updates, the unique-identifier rule judged in one query on the state the writes leave, new
+`storage.create` and `storage.update` store one resource at a time: its lock and checks, then
+(on PostgreSQL) one statement for its rows (onestatement.py). A WriteBatch takes the prepared
+writes of a whole transaction and stores them together: one `SELECT ... FOR UPDATE` for every id
+it updates, the unique-identifier rule judged in one query on the state the writes leave, new
 resource rows, every version and every index table through bulkload's COPY (bulk INSERTs off
 PostgreSQL), the updated rows as one bulk UPDATE. The checks are those of the one-by-one path;
 two rules follow from storing together: every write shares one `meta.lastUpdated`, and unique

@@ -12,7 +12,7 @@ class SubscriptionsConfig(AppConfig):
 
         from . import outbox
 
-        events.register(outbox.on_changes)
+        events.register(outbox.on_changes, probe=outbox.probe)
         # The staff roles (security.roles) cover this app's admin page: its permissions exist
         # only after this app's own post_migrate, later than the security app's re-sync.
         from django.db.models.signals import post_migrate

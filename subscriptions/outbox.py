@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
+from django.db import router
 from django.utils import timezone
 
 from directory.events import Change
@@ -46,6 +49,29 @@ def on_changes(changes: list[Change]) -> None:
         pending += [_event(c, change, now) for c in channels[urls] if _matches(c, change)]
     if pending:
         Event.objects.bulk_create(pending)
+
+
+def probe(changes: list[Change]) -> tuple[str, list[Any]] | None:
+    """Whether a requested or active subscription is on the topics of these changes, as SQL a
+    writer may run within its own statement (directory/events.py); None when `on_changes` has
+    to run regardless (a Subscription changed) or asks the database nothing (no topic)."""
+    if any(change.resource_type == resource.RESOURCE_TYPE for change in changes):
+        return None
+    urls = tuple(sorted({url for c in changes for url in topics.for_type(c.resource_type)}))
+    if not urls:
+        return None
+    sql, params = _exists(router.db_for_write(Channel), urls)
+    return sql, list(params)
+
+
+# Few topics: a compiled query for each set of them a write can name.
+@lru_cache(maxsize=64)
+def _exists(using: str, urls: tuple[str, ...]) -> tuple[str, tuple[Any, ...]]:
+    """The lookup `on_changes` makes, as an EXISTS (the same conditions, compiled once)."""
+    live = (Channel.REQUESTED, Channel.ACTIVE)
+    rows = Channel.objects.filter(status__in=live, topic__in=urls).values("pk")
+    sql, params = rows.query.get_compiler(using).as_sql()
+    return f"EXISTS ({sql})", tuple(params)
 
 
 def _matches(channel: Channel, change: Change) -> bool:
