@@ -30,6 +30,7 @@ from .compiled import order_key, resource_rows
 from .filters import filter_conditions, filtered
 from .index import semi_joined
 from .plan import Plan
+from .probes import probed_rows, probes
 from .snapshots import first_page_snapshot, load_snapshot, snapshot_rows, sort_order
 from .totals import known_total, total
 
@@ -170,16 +171,31 @@ def _keyset_rows(
     plan: Plan, key: str, after: tuple[str, object] | None, ascending: bool
 ) -> list[Resource]:
     """One page and the row after it, past the cursor's key value `after` (lookup, value)."""
+    limit = plan.page_size + 1
+    checks = probes(plan) if key == "pk" else None
+    if checks is not None:  # walk the type first (search/probes.py)
+
+        def rest(past: tuple[str, object] | None, wanted: int) -> list[Resource]:
+            return _matching_rows(plan, key, past, ascending, wanted)
+
+        return probed_rows(plan, checks, after, ascending, limit, rest)
+    return _matching_rows(plan, key, after, ascending, limit)
+
+
+def _matching_rows(
+    plan: Plan, key: str, after: tuple[str, object] | None, ascending: bool, limit: int
+) -> list[Resource]:
+    """The first `limit` matches past `after`, planned as one search."""
     sign = "" if ascending else "-"
     referrers = _referrer_ids(plan) if key == "pk" else None
     if referrers is None:
         conditions = filter_conditions(plan)
         if after is not None:
             conditions.append(Q(**{f"{key}__{after[0]}": after[1]}))
-        return first_rows(conditions, [sign + key], plan.page_size + 1)
+        return first_rows(conditions, [sign + key], limit)
     if after is not None:
         referrers = referrers.filter(**{f"resource_id__{after[0]}": after[1]})
-    page_ids = referrers.order_by(sign + "resource_id").distinct()[: plan.page_size + 1]
+    page_ids = referrers.order_by(sign + "resource_id").distinct()[:limit]
     conditions = [Q(resource_type=plan.resource_type, deleted=False), Q(pk__in=page_ids)]
 
     def build() -> QuerySet[Resource]:

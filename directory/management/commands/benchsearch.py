@@ -16,7 +16,7 @@ from django.db.models import Count
 from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
-from directory.models import Resource, TokenIndex
+from directory.models import Resource, StringIndex, TokenIndex
 from directory.references import restful_key
 
 if TYPE_CHECKING:
@@ -56,6 +56,11 @@ QUERIES = [
     # must not cost in proportion to the (many) roles that have it.
     f"Practitioner?_has:PractitionerRole:practitioner:specialty={NUCC}|{{common_specialty}}",
     f"Organization?_has:PractitionerRole:organization:specialty={NUCC}|{{common_specialty}}",
+    # The commonest family: a chain through it must not cost in proportion to its practitioners.
+    "Practitioner?family={common_family}",
+    "PractitionerRole?practitioner.name={common_family}",
+    "Organization?_has:Location:organization:_has:PractitionerRole:location:practitioner.family="
+    "{common_family}",
     "Practitioner?_has:PractitionerRole:practitioner:location.address-city={role_city}",
     "Organization?_has:Location:organization:_has:PractitionerRole:location:practitioner.family="
     "{family}",
@@ -219,6 +224,7 @@ def sample_values() -> dict:
         "network": _target_id(networks[0]["valueReference"]) if networks else "none",
         "role_org": role_org.get("id", "none"),
         "common_specialty": common_specialty(),
+        "common_family": common_family(),
     }
 
 
@@ -229,6 +235,13 @@ def common_specialty() -> str:
     )
     top = codes.values("code").annotate(roles=Count("id")).order_by("-roles", "code").first()
     return top["code"] if top else "207RC0000X"
+
+
+def common_family() -> str:
+    """The (folded) family name most practitioners have."""
+    rows = StringIndex.objects.filter(resource_type="Practitioner", param="family")
+    top = rows.values("value").annotate(n=Count("id")).order_by("-n", "value").first()
+    return top["value"] if top else "smith"
 
 
 def system_name() -> str:

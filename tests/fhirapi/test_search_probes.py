@@ -1,0 +1,93 @@
+"""Pages walked from the searched type (search/probes.py) are the pages of the search itself.
+
+The walk only starts past `COMMON` innermost matches, far more than a hand-made directory holds,
+so these tests lower the bounds: every page is then cut by the walk, by its fallback past a
+window of one or two resources, or both, and must hold exactly the pages of the search planned
+as a whole, in both directions.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from directory.search import probes
+from tests.fhirapi.test_search_chains import _pages, directory  # noqa: F401 - the fixture
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="the walk is PostgreSQL's"),
+]
+
+QUERIES = [
+    "PractitionerRole?practitioner.name=susi",
+    "PractitionerRole?practitioner.name=susi,bob",
+    "PractitionerRole?location.address-city=capital,springfield",
+    "PractitionerRole?location.organization.name=acme",
+    "PractitionerRole?practitioner.name=susi&location.address-city=spring",
+    "PractitionerRole?practitioner.name=nobody",
+    "Organization?_has:PractitionerRole:organization:practitioner.name=susi",
+    "Location?_has:PractitionerRole:location:practitioner.name=susi",
+    "Practitioner?_has:PractitionerRole:practitioner:location.organization.name=acme",
+    "Practitioner?_has:PractitionerRole:practitioner:location.address-city=capital",
+    "Organization?_has:Location:organization:_has:PractitionerRole:location:practitioner.name=bob",
+    "Organization?_has:PractitionerRole:organization:practitioner.name=nobody",
+    # A string prefix alone, and beside a chain.
+    "Practitioner?name=s",
+    "Organization?name=acme",
+    "Location?address-city=spring,capital",
+    "PractitionerRole?practitioner.name=susi,bob&location.address-city=spring",
+]
+
+
+def _all_pages(api, query: str) -> tuple[list[list[str]], list[list[str]]]:
+    """Pages of one match each, forward, then backward from the last page."""
+    forward = _pages(api, f"{query}&_count=1", "next")
+    bundle = api.get(f"/fhir/{query}&_count=1").json()
+    links = {link["relation"]: link["url"] for link in bundle["link"]}
+    if "next" not in links:
+        return forward, []
+    return forward, _pages(api, links["next"].partition("/fhir/")[2], "previous")
+
+
+@pytest.mark.parametrize("walk", [1, 2, 1000])
+@pytest.mark.parametrize("query", QUERIES)
+def test_walked_pages_are_the_search_pages(api, directory, monkeypatch, query, walk):  # noqa: F811
+    monkeypatch.setattr(probes, "COMMON", 10**9)
+    planned = _all_pages(api, query)
+    monkeypatch.setattr(probes, "COMMON", 1)
+    monkeypatch.setattr(probes, "WALK", walk)
+    with CaptureQueriesContext(connection) as captured:
+        walked = _all_pages(api, query)
+    assert walked == planned
+    # The walk did run: its probes are in the SQL (a query with no innermost match never walks).
+    probed = any("CASE WHEN EXISTS" in q["sql"] for q in captured.captured_queries)
+    assert probed == ("nobody" not in query)
+
+
+def test_a_small_inner_side_keeps_the_planned_search(api, directory, monkeypatch):  # noqa: F811
+    # One name row starts with "susi" (her given name).
+    query = "PractitionerRole?practitioner.name=susi"
+    monkeypatch.setattr(probes, "COMMON", 2)
+    with CaptureQueriesContext(connection) as captured:
+        _all_pages(api, query)
+    assert not any("CASE WHEN EXISTS" in q["sql"] for q in captured.captured_queries)
+    monkeypatch.setattr(probes, "COMMON", 1)
+    with CaptureQueriesContext(connection) as captured:
+        _all_pages(api, query)
+    assert any("CASE WHEN EXISTS" in q["sql"] for q in captured.captured_queries)
+
+
+def test_the_walks_planner_settings_end_with_it(api, directory, monkeypatch):  # noqa: F811
+    # The test runs in one transaction, as a request in ATOMIC_REQUESTS would: a setting left
+    # behind would steer every later statement of it.
+    monkeypatch.setattr(probes, "COMMON", 1)
+    with CaptureQueriesContext(connection) as captured:
+        _all_pages(api, "Organization?_has:PractitionerRole:organization:practitioner.name=susi")
+    assert any("'enable_hashjoin', 'off'" in q["sql"] for q in captured.captured_queries)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin')"
+        )
+        assert cursor.fetchone() == ("on", "on")
