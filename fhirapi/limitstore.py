@@ -26,11 +26,13 @@ local clock = redis.call('TIME')
 local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local counted = tonumber(ARGV[4])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
-local wait = tat + interval - tolerance - now
+local wait = tat + math.min(interval * cost, tolerance - interval * counted) - tolerance - now
 if wait > 0 then return wait end
-redis.call('SET', KEYS[1], tat + interval, 'PX', tat + interval - now)
+redis.call('SET', KEYS[1], tat + interval * cost, 'PX', tat + interval * cost - now)
 return 0
 """
 
@@ -47,8 +49,13 @@ return 1
 
 
 class LimitStore(Protocol):
-    def take(self, key: str, interval_ms: int, burst: int) -> int:
-        """Count one request against the rate; 0 if allowed, else milliseconds to wait."""
+    def take(self, key: str, interval_ms: int, burst: int, cost: int = 1, counted: int = 0) -> int:
+        """Count `cost` requests against the rate; 0 if allowed, else milliseconds to wait.
+
+        A cost above the burst is allowed once the client's allowance is whole but for the
+        `counted` requests of the same call already taken, and the client then waits as if it
+        had sent that many requests one by one.
+        """
 
     def acquire(self, key: str, limit: int, ttl_ms: int) -> str | None:
         """A slot token if fewer than `limit` are in flight, else None."""
@@ -69,9 +76,10 @@ class RedisLimitStore:
         self._rate = self.client.register_script(_RATE_LUA)
         self._acquire = self.client.register_script(_ACQUIRE_LUA)
 
-    def take(self, key: str, interval_ms: int, burst: int) -> int:
+    def take(self, key: str, interval_ms: int, burst: int, cost: int = 1, counted: int = 0) -> int:
         keys = [f"{self.prefix}rate:{key}"]
-        return int(self._rate(keys=keys, args=[interval_ms, interval_ms * burst]))
+        args = [interval_ms, interval_ms * burst, cost, counted]
+        return int(self._rate(keys=keys, args=args))
 
     def acquire(self, key: str, limit: int, ttl_ms: int) -> str | None:
         token = uuid.uuid4().hex
@@ -93,14 +101,16 @@ class LocalLimitStore:
         self._tat: dict[str, float] = {}
         self._slots: dict[str, dict[str, float]] = {}
 
-    def take(self, key: str, interval_ms: int, burst: int) -> int:
+    def take(self, key: str, interval_ms: int, burst: int, cost: int = 1, counted: int = 0) -> int:
         now = time.monotonic() * 1000
+        tolerance = interval_ms * burst
         with self._lock:
             tat = max(self._tat.get(key, now), now)
-            wait = tat + interval_ms - interval_ms * burst - now
+            needed = min(interval_ms * cost, tolerance - interval_ms * counted)
+            wait = tat + needed - tolerance - now
             if wait > 0:
                 return int(wait) + 1
-            self._tat[key] = tat + interval_ms
+            self._tat[key] = tat + interval_ms * cost
             self._prune(now)
         return 0
 

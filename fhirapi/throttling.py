@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.http import HttpRequest
+from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -55,17 +56,22 @@ def _guarded(operation: Callable[..., T], *args: Any) -> T:
         raise LimitsUnavailable() from None
 
 
+def _take(request: HttpRequest | Request, cost: int, counted: int = 0) -> int:
+    """Count `cost` requests of this client against its rate; milliseconds to wait, or 0."""
+    per_minute = settings.RATE_LIMIT_PER_MINUTE
+    if per_minute <= 0 or cost <= 0:
+        return 0
+    interval_ms = max(1, 60_000 // per_minute)
+    burst = max(1, settings.RATE_LIMIT_BURST)
+    key = client_key(request)
+    return _guarded(limitstore.store().take, key, interval_ms, burst, cost, counted)
+
+
 class ClientRateThrottle(BaseThrottle):
     """RATE_LIMIT_PER_MINUTE per client with a burst of RATE_LIMIT_BURST; 0 turns it off."""
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        per_minute = settings.RATE_LIMIT_PER_MINUTE
-        if per_minute <= 0:
-            return True
-        interval_ms = max(1, 60_000 // per_minute)
-        burst = max(1, settings.RATE_LIMIT_BURST)
-        store = limitstore.store()
-        self.wait_ms = _guarded(store.take, client_key(request), interval_ms, burst)
+        self.wait_ms = _take(request, 1)
         return self.wait_ms == 0
 
     def wait(self) -> float:
@@ -96,6 +102,14 @@ class ClientConcurrencyThrottle(BaseThrottle):
 
 
 THROTTLES = [ClientRateThrottle, ClientConcurrencyThrottle]
+
+
+def charge(request: HttpRequest | Request, requests: int) -> None:
+    """Count `requests` more against the client's rate (a Bundle's reads and searches, each the
+    work of a request of its own), or refuse with 429 before any of them runs."""
+    wait_ms = _take(request, requests, counted=1)  # the POST itself was counted on arrival
+    if wait_ms:
+        raise Throttled(wait=max(1, math.ceil(wait_ms / 1000)))
 
 
 def release_slot(request: HttpRequest) -> None:

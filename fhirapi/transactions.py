@@ -42,7 +42,7 @@ from directory.search import SearchRequest, search
 from directory.stored import StoredResource
 from directory.writebatch import EntryFailed, WriteBatch
 
-from . import authorization, bundles
+from . import authorization, bundles, throttling
 from .criteria import TRANSPORT_PARAMS, criteria_pairs
 from .exceptions import outcome
 from .links import base_url, resource_url
@@ -127,9 +127,17 @@ def process(request: Request, body: dict[str, Any]) -> dict[str, Any]:
     if len(raws) > limit:
         raise TooManyEntries(f"A Bundle may carry at most {limit} entries")
     authorization.authorize_bundle(request, kind)
+    # Without this one POST could carry a thousand searches past the per-client rate limit.
+    throttling.charge(request, sum(1 for raw in raws if _method(raw) == "GET"))
     run = Run(request, base_url(request), preferences(request))
     entries = _transaction(run, raws) if kind == "transaction" else _batch(run, raws)
     return bundles.bundle(RESPONSE_TYPES[kind], total=None, links=[], entries=entries)
+
+
+def _method(raw: Any) -> str | None:
+    """An entry's request.method as sent, before the entry is parsed (and perhaps refused)."""
+    request = raw.get("request") if isinstance(raw, dict) else None
+    return request.get("method") if isinstance(request, dict) else None
 
 
 def _bundle_kind(body: dict) -> str:

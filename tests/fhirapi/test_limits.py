@@ -57,6 +57,27 @@ def test_rate_allows_the_burst_then_spaces_requests(store):
     assert store.take(key, 200, 3) > 0
 
 
+def test_a_cost_counts_as_that_many_requests(store):
+    key = uuid.uuid4().hex
+    assert store.take(key, 200, 5, cost=3) == 0
+    assert store.take(key, 200, 5, cost=3) > 0  # two of five left
+    assert store.take(key, 200, 5, cost=2) == 0
+
+
+def test_a_cost_above_the_burst_passes_only_whole_then_waits_it_out(store):
+    key = uuid.uuid4().hex
+    assert store.take(key, 100, 3) == 0
+    assert store.take(key, 100, 3, cost=10) > 0  # the allowance is no longer whole
+    fresh = uuid.uuid4().hex
+    assert store.take(fresh, 100, 3, cost=10) == 0
+    # As if ten requests had come one by one: the next waits about eight intervals.
+    assert 700 < store.take(fresh, 100, 3) <= 800
+    # A Bundle's entries, its POST counted already: whole but for that one is whole enough.
+    bundle = uuid.uuid4().hex
+    assert store.take(bundle, 100, 3) == 0
+    assert store.take(bundle, 100, 3, cost=10, counted=1) == 0
+
+
 def test_in_flight_slots_are_capped_released_and_expire(store):
     key = uuid.uuid4().hex
     first = store.acquire(key, 2, 300)
