@@ -1,13 +1,16 @@
-"""First pages of chain, `_has` and string searches walked from the searched type, probe by probe.
+"""First pages of chain and `_has` searches walked from the searched type, probe by probe.
 
 A chain or `_has` condition is a semi-join whose inner side is several hops deep. PostgreSQL
 plans it from the inner side (every practitioner of a family, every role at their locations...)
 and sorts all of that before the first page: the work grows with the matches, and its row
 estimates, multiplied through the hops, come out far below the real counts, so it does not
 switch to walking the searched type in id order even when a page would fill after a few
-hundred resources. A string prefix many share (a common family) is likewise read whole and
-de-duplicated before the first page: its matches span many values, so the index does not give
-them in id order.
+hundred resources.
+
+A plain string condition (a common family) is not walked, although it too is read whole before
+its first page: deciding costs a count on every such search, the directory's commonest kind, and
+cost `Organization?address-city` and `Practitioner?family` 14-18 % of their throughput
+(`make bench` against the version before, interleaved), more than the rare common prefix gains.
 
 So when the inner side is large (`COMMON` rows or more, counted no further), a page is first
 looked for in a window of the next `WALK` live resources of the type, in page order, each one
@@ -30,7 +33,7 @@ from django.db.models.lookups import Lookup
 from django.db.models.sql import Query
 from django.db.models.sql.where import WhereNode
 
-from ..models import ReferenceIndex, Resource, StringIndex
+from ..models import ReferenceIndex, Resource
 from .index import IndexRows
 from .plan import Plan
 
@@ -49,8 +52,8 @@ _OUTER_COLUMNS = {"pk__in": "pk", "logical_id__in": "logical_id"}
 
 
 def probes(plan: Plan) -> list[Case] | None:
-    """The plan's conditions as per-resource probes, when one is a chain, `_has` or string
-    condition with many innermost matches; else None.
+    """The plan's conditions as per-resource probes, when one is a chain or `_has` condition
+    with many innermost matches; else None.
 
     PostgreSQL only: the planning this works around is its own, and the extra `CASE`/`EXISTS`
     level would take SQLite's parser past its nesting limit on the deepest chains allowed.
@@ -86,10 +89,8 @@ def _semi_join(condition: Q) -> tuple[str, QuerySet, bool] | None:
 
 
 def _deep(found: tuple[str, QuerySet, bool]) -> bool:
-    """A chain or `_has` (reference rows whose own condition is a further subquery), or string
-    rows: a prefix matches many values, so its matches are not in id order in the index."""
-    model = found[1].model
-    return (not found[2] and model is ReferenceIndex) or (found[2] and model is StringIndex)
+    """A chain or `_has`: reference rows whose own condition is a further subquery."""
+    return not found[2] and found[1].model is ReferenceIndex
 
 
 def _leaves(query: Query) -> Iterator[Query]:
