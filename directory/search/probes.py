@@ -23,12 +23,25 @@ the rows are the same, in the same order, as the search alone would give.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, Case, Exists, OuterRef, Q, QuerySet, Value, When
+from django.db.models import (
+    BigIntegerField,
+    BooleanField,
+    Case,
+    Exists,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 from django.db.models.lookups import Lookup
 from django.db.models.sql import Query
 from django.db.models.sql.where import WhereNode
@@ -43,6 +56,9 @@ WALK = 1000
 # Windows walked while each holds a match, before the rest comes from the search as planned.
 WINDOWS = 4
 
+# Past every resource id (a bigint): the end of a window that reaches the last resource.
+_LAST = 2**63 - 1
+
 # Innermost matches from which the walk is tried: below this, the search planned from the inner
 # side reads fewer rows than a walk would probe.
 COMMON = 2000
@@ -53,23 +69,31 @@ _OUTER_COLUMNS = {"pk__in": "pk", "logical_id__in": "logical_id"}
 
 def probes(plan: Plan) -> list[Case] | None:
     """The plan's conditions as per-resource probes, when one is a chain or `_has` condition
-    with many innermost matches; else None.
+    with many innermost matches, or a `_has` whose few innermost matches fan out to many
+    referrers; else None.
 
     PostgreSQL only: the planning this works around is its own, and the extra `CASE`/`EXISTS`
     level would take SQLite's parser past its nesting limit on the deepest chains allowed.
     """
     if connection.vendor != "postgresql":
         return None
-    deep = [found for found in map(_semi_join, plan.conditions) if found and _deep(found)]
-    if not deep or not any(_inner_is_large(rows) for _, rows, _ in deep):
+    found = [_semi_join(condition) for condition in plan.conditions]
+    deep = [one for one in found if one and _deep(one)]
+    if not deep:
         return None
-    found = []
-    for condition in plan.conditions:
-        probe = _probe(condition)
-        if probe is None:
+    if not any(_inner_is_large(rows) for _, rows, _ in deep):
+        fanned = [(one, _fan_out(one[1])) for one in deep if not one[2]]
+        if not any(hashed is not None for _, hashed in fanned):
             return None
-        found.append(probe)
-    return found
+        for one, hashed in fanned:  # the fanned-out level checked against a set built once
+            if hashed is not None:
+                found[found.index(one)] = (one[0], hashed, one[2])
+    checks = []
+    for semi_join in found:
+        if semi_join is None:  # OR'ed, negated or not a semi-join: the walk cannot check it
+            return None
+        checks.append(_probe(*semi_join))
+    return checks
 
 
 def _semi_join(condition: Q) -> tuple[str, QuerySet, bool] | None:
@@ -114,8 +138,8 @@ def _inner_is_large(rows: QuerySet) -> bool:
     """Whether an innermost condition of the chain matches `COMMON` rows or more.
 
     Counted from its index alone, no further than `COMMON`. A few innermost matches that fan
-    out (a city's locations, their many roles) are not seen here: counting past them would cost
-    as much as the search planned from the inner side.
+    out (a city's locations, their many roles) are not seen here, but by `_fan_out`, for the
+    one shape where it was measured to pay.
     """
     return any(_common(leaf) for leaf in _leaves(rows.query))
 
@@ -132,11 +156,76 @@ def _common(leaf: Query) -> bool:
     return rows[:COMMON].count() >= COMMON
 
 
-def _probe(condition: Q) -> Case | None:
-    found = _semi_join(condition)
-    if found is None:
-        return None
-    outer, rows, direct = found
+def _fan_out(rows: QuerySet) -> QuerySet | None:
+    """`rows` with the reference level they are picked from checked against a set built once
+    (`_hashed`), when that level picks `COMMON` rows or more by their targets; else None.
+
+    That is a `_has` ending in a chain: a city's few locations (the innermost matches, few) that
+    many roles refer to (the level). Probed through the index, each walked resource would look
+    each of its referrers' references up (an organization's every role); checked against the
+    level's rows read once, each costs one index range. The level is counted no further than
+    `COMMON`, which costs its inner matches (fewer than `COMMON`) and those rows. Only the level
+    right under `rows` is looked at: deeper ones are a count of their inner side per search,
+    for fan-outs not measured here.
+    """
+    for lookup in _anded_lookups(rows.query.where):
+        level = lookup.rhs
+        if not isinstance(level, Query) or level.model is not ReferenceIndex:
+            continue
+        if not any(
+            inner.lhs.target.column == "target_id" and isinstance(inner.rhs, Query)
+            for inner in _anded_lookups(level.where)
+        ):
+            continue
+        counted = ReferenceIndex.objects.all()
+        counted.query = level.clone()
+        if counted[:COMMON].count() >= COMMON:
+            hashed = rows.all()
+            hashed.query = _replaced(rows.query, lookup)
+            return hashed
+    return None
+
+
+def _anded_lookups(node: WhereNode) -> Iterator[Lookup]:
+    if node.negated or node.connector != "AND":
+        return
+    for child in node.children:
+        if isinstance(child, WhereNode):
+            yield from _anded_lookups(child)
+        elif isinstance(child, Lookup) and hasattr(child.lhs, "target"):
+            yield child
+
+
+def _replaced(query: Query, lookup: Lookup) -> Query:
+    """A copy of `query` with `lookup`, wherever it is nested, `_hashed`; the queries and
+    where trees on the way are copied, the plan's own are left as they were."""
+    copied = query.clone()
+    copied.where = _replaced_node(query.where, lookup)
+    return copied
+
+
+def _replaced_node(node: Any, lookup: Lookup) -> Any:
+    if node is lookup:
+        return _hashed(node)
+    if isinstance(node, WhereNode):
+        tree = node.create(connector=node.connector, negated=node.negated)
+        tree.children = [_replaced_node(child, lookup) for child in node.children]
+        return tree
+    if isinstance(node, Lookup) and isinstance(node.rhs, Query):
+        nested = copy.copy(node)
+        nested.rhs = _replaced(node.rhs, lookup)
+        return nested
+    return node
+
+
+def _hashed(lookup: Lookup) -> Case:
+    """`column IN (subquery)` inside a `CASE`: not pulled up into a join, so PostgreSQL builds
+    the subquery's rows once per statement into a hashed set and checks each row against it
+    (the same rows in a filter that only ANDs it)."""
+    return Case(When(lookup, then=Value(True)), default=Value(False), output_field=BooleanField())
+
+
+def _probe(outer: str, rows: QuerySet, direct: bool) -> Case:
     column = rows.query.values_select[0]
     if direct:  # one index table: PostgreSQL may hash its matches once, index-only, or probe
         correlated = rows.filter(**{column: OuterRef(outer)})
@@ -181,17 +270,27 @@ def _window(
     plan: Plan, checks: list[Case], after: tuple[str, object] | None, ascending: bool, limit: int
 ) -> tuple[list[Resource], int | None]:
     """Matches among the next `WALK` resources past `after`, and the last of those (None when
-    fewer than `WALK` were left: the window reached the end)."""
+    fewer than `WALK` were left, the window reaching the end, or when the page is full).
+
+    The window's end is a subquery of the walk's own statement (read once, before the walk);
+    it is asked for on its own only when the page goes on past the window.
+    """
     sign = "" if ascending else "-"
     live = Resource.objects.filter(resource_type=plan.resource_type, deleted=False)
     if after is not None:
         live = live.filter(**{f"pk__{after[0]}": after[1]})
-    ends = list(live.order_by(sign + "pk").values_list("pk", flat=True)[WALK - 1 : WALK])
-    window = live.filter(**{f"pk__{'lte' if ascending else 'gte'}": ends[0]}) if ends else live
+    ends = live.order_by(sign + "pk").values("pk")[WALK - 1 : WALK]
+    # Fewer than WALK left: the window runs to the last resource.
+    last = Value(_LAST if ascending else 0)
+    edge = Coalesce(Subquery(ends), last, output_field=BigIntegerField())
+    window = live.filter(**{f"pk__{'lte' if ascending else 'gte'}": edge})
     page_ids = window.filter(*checks).order_by(sign + "pk").values("pk")[:limit]
     with _probing_joins():
         found = list(Resource.objects.filter(pk__in=page_ids).order_by(sign + "pk"))
-    return found, (ends[0] if ends else None)
+    if len(found) >= limit:
+        return found, None
+    end = list(ends.values_list("pk", flat=True))
+    return found, (end[0] if end else None)
 
 
 # Planner settings for the walk's statement alone: inside a probe, a merge join read a common

@@ -8,6 +8,8 @@ as a whole, in both directions.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -100,3 +102,57 @@ def test_the_walks_planner_settings_end_with_it(api, directory, monkeypatch):  #
             "SELECT current_setting('enable_hashjoin'), current_setting('enable_mergejoin')"
         )
         assert cursor.fetchone() == ("on", "on")
+
+
+# One Location is in Capital City, and two roles are there: with COMMON at 2 the innermost
+# matches stay under it and the roles reach it.
+FANNED_OUT = [
+    "Practitioner?_has:PractitionerRole:practitioner:location.address-city=capital",
+    "Organization?_has:PractitionerRole:organization:location.address-city=capital",
+    # Beside a plain condition.
+    "Practitioner?_has:PractitionerRole:practitioner:location.address-city=capital&name=s,b",
+]
+# The roles of the fanned-out level kept inside a CASE (read once into a hashed set).
+HASHED = re.compile(r'CASE WHEN \w+\."resource_id" IN \(SELECT')
+
+
+@pytest.mark.parametrize("walk", [1, 2, 1000])
+@pytest.mark.parametrize("query", FANNED_OUT)
+def test_few_inner_matches_fanning_out_are_walked(api, directory, monkeypatch, query, walk):  # noqa: F811
+    monkeypatch.setattr(probes, "COMMON", 10**9)
+    planned = _all_pages(api, query)
+    monkeypatch.setattr(probes, "COMMON", 2)
+    monkeypatch.setattr(probes, "WALK", walk)
+    with CaptureQueriesContext(connection) as captured:
+        walked = _all_pages(api, query)
+    assert walked == planned
+    assert any(sum(map(len, pages)) for pages in planned)
+    sql = [q["sql"] for q in captured.captured_queries]
+    assert any("CASE WHEN EXISTS" in one and HASHED.search(one) for one in sql)
+    # The fallback past the windows is the search as planned: the plan's own conditions were
+    # not rewritten by the walk.
+    assert not any(HASHED.search(one) for one in sql if "CASE WHEN EXISTS" not in one)
+
+
+@pytest.mark.parametrize(
+    "query, common",
+    [
+        (FANNED_OUT[0], 3),  # two roles in Capital City: under it
+        # Bob's two roles are a level deeper than the one looked at (under his locations).
+        (
+            "Organization?_has:Location:organization:_has:PractitionerRole:location:practitioner.name=bob",
+            2,
+        ),
+    ],
+)
+def test_inner_matches_that_do_not_fan_out_keep_the_planned_search(
+    api,
+    directory,  # noqa: F811
+    monkeypatch,
+    query,
+    common,
+):
+    monkeypatch.setattr(probes, "COMMON", common)
+    with CaptureQueriesContext(connection) as captured:
+        _all_pages(api, query)
+    assert not any("CASE WHEN EXISTS" in q["sql"] for q in captured.captured_queries)
