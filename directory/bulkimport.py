@@ -16,6 +16,9 @@ Used by `$import` (fhirapi/bulk_import.py, a job in a background thread) and by
 - references may point forward, in any order: a batch is not refused for a reference to a
   resource not stored yet. What is still dangling at the end is reported as a warning with the
   line numbers that hold it (the resources stay stored, as `generatedirectory` stores them).
+  The targets that are live when a batch checks them stay locked until it commits (FOR KEY SHARE
+  on PostgreSQL), so a concurrent delete either waits and is refused for the new referrers or
+  commits first and the references are reported as dangling: never deleted unreported.
 
 Preparing lines (parse, validate, extract) is the cost; with `workers` > 1 it runs in forked
 processes while this one writes, which suits the command, not a request-serving worker.
@@ -31,7 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, OperationalError, connections, transaction
 from django.utils import timezone
 
 from . import bulkload, customparams, events, identifiers, indexing, storage
@@ -358,20 +361,67 @@ class Importer:
 # ---------------------------------------------------------------- writing a batch
 
 
+class _BatchLog:
+    """What a batch's transaction did to the import's totals and error file, kept until it
+    commits: a batch the database aborts (a deadlock's victim) runs again from nothing."""
+
+    def __init__(self) -> None:
+        self.done: list[Callable[[Importer], None]] = []
+
+    def stored(self, item: Prepared) -> None:
+        self.done.append(lambda importer: importer.stored(item))
+
+    def refuse(self, refused: Refused) -> None:
+        self.done.append(lambda importer: importer._refuse(refused))
+
+    def note_unresolved(self, target: tuple[str, str], line: int) -> None:
+        self.done.append(lambda importer: importer.note_unresolved(target, line))
+
+    def replay(self, importer: Importer) -> None:
+        for step in self.done:
+            step(importer)
+
+
 def write_batch(batch: list[Prepared], importer: Importer) -> None:
-    """Store a batch in one transaction; new ids in bulk, the others as updates."""
-    with transaction.atomic():
-        existing = _existing_keys(batch)
-        fresh: list[Prepared] = []
-        updates: list[Prepared] = []
-        seen: set[tuple[str, str]] = set()
-        for item in batch:
-            # An id already stored, or repeated in this batch, is a new version: an update.
-            (updates if item.key in existing or item.key in seen else fresh).append(item)
-            seen.add(item.key)
-        stored = _insert_new(fresh, importer)
-        stored += [item for item in updates if _update(item, importer)]
-        _note_references(stored, importer)
+    """Store a batch in one transaction; new ids in bulk, the others as updates.
+
+    A batch the database aborts as a deadlock's victim (its target locks met a transaction that
+    deletes several of them in another order) runs again; after the last try each of its lines
+    is refused with a clean error rather than the import failing.
+    """
+    for _ in range(bulkload.BATCH_ATTEMPTS):
+        log = _BatchLog()
+        try:
+            with transaction.atomic():
+                _write_batch(batch, log)
+        except OperationalError as exc:
+            if not storage.aborted_by_database(exc):
+                raise
+            continue
+        log.replay(importer)
+        return
+    issue = {
+        "severity": "error",
+        "code": "transient",
+        "diagnostics": "Not stored: the batch kept colliding with concurrent writes; import the "
+        "line again",
+    }
+    for item in batch:
+        importer._refuse(Refused(item.line, [issue], item.key))
+
+
+def _write_batch(batch: list[Prepared], log: _BatchLog) -> None:
+    existing = _existing_keys(batch)
+    fresh: list[Prepared] = []
+    updates: list[Prepared] = []
+    seen: set[tuple[str, str]] = set()
+    for item in batch:
+        # An id already stored, or repeated in this batch, is a new version: an update.
+        (updates if item.key in existing or item.key in seen else fresh).append(item)
+        seen.add(item.key)
+    stored = _insert_new(fresh, log)
+    stored += [item for item in updates if _update(item, log)]
+    _note_references(stored, log)
 
 
 def _existing_keys(batch: list[Prepared]) -> set[tuple[str, str]]:
@@ -385,36 +435,36 @@ def _existing_keys(batch: list[Prepared]) -> set[tuple[str, str]]:
     return found
 
 
-def _insert_new(items: list[Prepared], importer: Importer) -> list[Prepared]:
+def _insert_new(items: list[Prepared], log: _BatchLog) -> list[Prepared]:
     """All in one savepoint; if that fails, each half in its own, down to single resources.
 
     Halving finds k bad lines among n in about k log n savepoints rather than n, so a file with
     a bad line in every batch still loads at bulk speed; only the bad resources are lost.
     """
     if len(items) <= 1:
-        return [item for item in items if _insert_one(item, importer)]
+        return [item for item in items if _insert_one(item, log)]
     try:
         with transaction.atomic():
             _insert(items)
     except (FHIRError, DatabaseError):
         middle = len(items) // 2
-        return _insert_new(items[:middle], importer) + _insert_new(items[middle:], importer)
+        return _insert_new(items[:middle], log) + _insert_new(items[middle:], log)
     for item in items:
-        importer.stored(item)
+        log.stored(item)
     return items
 
 
-def _insert_one(item: Prepared, importer: Importer) -> bool:
+def _insert_one(item: Prepared, log: _BatchLog) -> bool:
     try:
         with transaction.atomic():
             _insert([item])
     except FHIRError as exc:
-        importer._refuse(Refused(item.line, exc.issues(), item.key))
+        log.refuse(Refused(item.line, exc.issues(), item.key))
         return False
     except DatabaseError:
         # Most likely a concurrent write created the id since the batch looked: store a version.
-        return _update(item, importer)
-    importer.stored(item)
+        return _update(item, log)
+    log.stored(item)
     return True
 
 
@@ -438,19 +488,19 @@ def _insert(items: list[Prepared]) -> None:
     events.changed_many([events.Change(i.resource_type, i.logical_id, 1, "create") for i in items])
 
 
-def _update(item: Prepared, importer: Importer) -> bool:
+def _update(item: Prepared, log: _BatchLog) -> bool:
     """A new version of a stored id, as `PUT` with that id writes it (validated, all checks)."""
     try:
         with transaction.atomic(), storage.references_unchecked():
             storage.update(item.resource_type, item.logical_id, item.content)
     except FHIRError as exc:
-        importer._refuse(Refused(item.line, exc.issues(), item.key))
+        log.refuse(Refused(item.line, exc.issues(), item.key))
         return False
     except DatabaseError as exc:
         issue = {"severity": "error", "code": "exception", "diagnostics": _db_reason(exc)}
-        importer._refuse(Refused(item.line, [issue], item.key))
+        log.refuse(Refused(item.line, [issue], item.key))
         return False
-    importer.stored(item)
+    log.stored(item)
     return True
 
 
@@ -458,8 +508,15 @@ def _db_reason(exc: DatabaseError) -> str:
     return f"The database refused the resource ({type(exc).__name__})"
 
 
-def _note_references(stored: list[Prepared], importer: Importer) -> None:
-    """Local references of the stored resources that name nothing stored yet (forward ones)."""
+def _note_references(stored: list[Prepared], log: _BatchLog) -> None:
+    """Local references of the stored resources that name nothing stored yet (forward ones).
+
+    The live targets stay locked FOR KEY SHARE until the batch commits: a delete's check for
+    referrers cannot see this batch's uncommitted rows, so without the lock both could commit
+    and leave references to a deleted resource that the end of the import would not report.
+    Locked after the writes, in the same statement count as a plain look-up, so deletes wait
+    only for the commit.
+    """
     wanted: dict[tuple[str, str], list[int]] = {}
     for item in stored:
         for _, ref in item.rows.references:
@@ -467,17 +524,19 @@ def _note_references(stored: list[Prepared], importer: Importer) -> None:
                 wanted.setdefault(ref.key, []).append(item.line)
     if not wanted:
         return
-    for target in _missing(wanted):
+    for target in _missing(wanted, hold=True):
         for line in wanted[target]:
-            importer.note_unresolved(target, line)
+            log.note_unresolved(target, line)
 
 
-def _missing(targets: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-    """The targets that name no live resource, looked up a chunk at a time."""
-    targets = list(targets)
+def _missing(targets: Iterable[tuple[str, str]], *, hold: bool = False) -> set[tuple[str, str]]:
+    """The targets that name no live resource, looked up a chunk at a time (in order, so that
+    held locks are taken in one order by every batch)."""
+    targets = sorted(targets)
     missing: set = set()
     for start in range(0, len(targets), LOOKUP_CHUNK):
-        missing |= storage.missing_resources(set(targets[start : start + LOOKUP_CHUNK]))
+        chunk = set(targets[start : start + LOOKUP_CHUNK])
+        missing |= storage.missing_resources(chunk, hold=hold)
     return missing
 
 

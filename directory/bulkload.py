@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Model
 from django.utils import timezone
@@ -23,7 +23,7 @@ from . import customparams, identifiers, indexing
 from .errors import UnprocessableReference
 from .models import Resource, ResourceVersion
 from .search.index import TABLES
-from .storage import check_id, dumps, missing_resources, new_id, stamped
+from .storage import aborted_by_database, check_id, dumps, missing_resources, new_id, stamped
 from .validation import validate_resource
 
 # The columns COPY fills in the version tables, in the order `_version_rows` gives them.
@@ -52,6 +52,9 @@ Prepared = tuple[str, str, dict[str, Any], indexing.IndexRows]
 # One ready to store: (type, logical id, stamped JSON text, its index rows).
 NewRow = tuple[str, str, str, indexing.IndexRows]
 
+# Tries of a batch the database aborted as a deadlock's victim before the error stands.
+BATCH_ATTEMPTS = 3
+
 
 def bulk_load(
     items: Iterable[tuple[str, dict[str, Any]]],
@@ -66,20 +69,17 @@ def bulk_load(
     """
     total = 0
     batch: list[tuple[str, dict[str, Any]]] = []
-    known: set[tuple[str, str]] = set()
     for item in items:
         batch.append(item)
         if len(batch) >= batch_size:
-            total += _load_batch(batch, known, check_references)
+            total += _load_batch(batch, check_references)
             batch = []
     if batch:
-        total += _load_batch(batch, known, check_references)
+        total += _load_batch(batch, check_references)
     return total
 
 
-def _load_batch(
-    batch: list[tuple[str, dict[str, Any]]], known: set[tuple[str, str]], check_references: bool
-) -> int:
+def _load_batch(batch: list[tuple[str, dict[str, Any]]], check_references: bool) -> int:
     now = timezone.now()
     prepared: list[Prepared] = []
     customparams.ensure_fresh()  # extract with the custom parameters other workers stored
@@ -88,18 +88,24 @@ def _load_batch(
         valid = validate_resource(resource_type, {**content, "id": logical_id}, canonical=False)
         customparams.before_store(resource_type, logical_id, valid)
         prepared.append((resource_type, logical_id, valid, indexing.extract(resource_type, valid)))
-    with transaction.atomic():
-        if check_references:
-            _check_batch_references(prepared, known)
-        identifiers.check_unique_batch(
-            [(rtype, lid, content) for rtype, lid, content, _ in prepared]
-        )
-        new_rows = [
-            (rtype, lid, dumps(stamped(content, lid, 1, now)), rows)
-            for rtype, lid, content, rows in prepared
-        ]
-        store_new(new_rows, now)
-    known.update((rtype, lid) for rtype, lid, _, _ in prepared)
+    new_rows = [
+        (rtype, lid, dumps(stamped(content, lid, 1, now)), rows)
+        for rtype, lid, content, rows in prepared
+    ]
+    for attempt in range(BATCH_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                if check_references:
+                    _check_batch_references(prepared)
+                identifiers.check_unique_batch(
+                    [(rtype, lid, content) for rtype, lid, content, _ in prepared]
+                )
+                store_new(new_rows, now)
+        except OperationalError as exc:
+            if attempt + 1 < BATCH_ATTEMPTS and aborted_by_database(exc):
+                continue
+            raise
+        break
     return len(prepared)
 
 
@@ -252,13 +258,15 @@ def _version_rows(written: list[Written], now: datetime) -> Iterator[tuple[Any, 
         )
 
 
-def _check_batch_references(prepared: list[Prepared], known: set[tuple[str, str]]) -> None:
+def _check_batch_references(prepared: list[Prepared]) -> None:
+    """Refuse the batch unless every target is in it or live; the live ones stay locked (FOR KEY
+    SHARE) until it commits, so a concurrent delete waits and then sees the new referrers. Targets
+    stored by earlier batches are locked too: they are committed, so they could be deleted."""
     wanted = {
         ref.key for _, _, _, rows in prepared for _, ref in rows.references if not ref.external
     }
-    wanted -= known
     wanted -= {(rtype, lid) for rtype, lid, _, _ in prepared}
-    missing = missing_resources(wanted)
+    missing = missing_resources(wanted, hold=True)
     if missing:
         names = ", ".join(f"{t}/{i}" for t, i in sorted(missing)[:5])
         raise UnprocessableReference(f"Referenced resource does not exist: {names}")

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode
 
-from django.db import IntegrityError, connection, connections, router, transaction
+from django.db import DatabaseError, IntegrityError, connection, connections, router, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -556,6 +556,16 @@ def _live_held(resource_type: str, ids: set[str]) -> list[str]:
             [resource_type, sorted(ids)],
         )
         return [row[0] for row in cursor.fetchall()]
+
+
+# PostgreSQL's deadlock_detected and serialization_failure: the database aborted the transaction.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def aborted_by_database(exc: DatabaseError) -> bool:
+    """The database chose this transaction as a deadlock's victim: nothing of it stays, so it
+    can run again (bulk writes locking many targets meet deletes locking them in another order)."""
+    return getattr(exc.__cause__, "sqlstate", None) in TRANSIENT_SQLSTATES
 
 
 def stamped(content: dict, logical_id: str, version_id: int, moment: datetime) -> dict:

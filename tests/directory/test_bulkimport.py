@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import OperationalError, connection, connections
 from django.utils import timezone
 
-from directory import bulkimport, bulkimport_jobs
+from directory import bulkimport, bulkimport_jobs, bulkload, storage
+from directory.errors import Conflict
 from directory.models import ImportJob, Resource, TokenIndex
-from tests.factories import make_npi
+from tests.factories import FACTORIES, make_npi
 
 NPI = "http://hl7.org/fhir/sid/us-npi"
 
@@ -150,3 +153,141 @@ def test_a_cancelled_job_stops_after_its_current_batch(tmp_path, settings):
     # The first batch was committed before the flag was seen; nothing after it.
     assert Resource.objects.count() == 2
     assert not path.exists()
+
+
+class _DeadlockCause(Exception):
+    sqlstate = "40P01"  # what psycopg carries for PostgreSQL's deadlock_detected
+
+
+def _deadlock() -> OperationalError:
+    exc = OperationalError("deadlock detected")
+    exc.__cause__ = _DeadlockCause()
+    return exc
+
+
+def _deadlocked(real, times: int):
+    """`real`, after raising a deadlock the first `times` calls (the batch's victim turns)."""
+    calls = {"n": 0}
+
+    def call(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] <= times:
+            raise _deadlock()
+        return real(*args, **kwargs)
+
+    return call
+
+
+def _import(tmp_path, lines: list[str]) -> tuple[bulkimport.Summary, list[dict]]:
+    errors = io.StringIO()
+    summary = bulkimport.import_file(
+        write(tmp_path, "in.ndjson", lines), bulkimport.ErrorFile(errors), batch_size=10
+    )
+    return summary, [json.loads(line) for line in errors.getvalue().splitlines()]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_aborted_by_a_deadlock_runs_again_and_counts_once(tmp_path, monkeypatch):
+    """The database aborts the batch after its writes (its target locks met a delete's); the
+    retry stores every line once, and the totals and error file (a duplicate NPI refused inside
+    the batch) do not count the lost tries."""
+    real = bulkimport._note_references
+    monkeypatch.setattr(bulkimport, "_note_references", _deadlocked(real, 2))
+    lines = [practitioner(f"dl-{i}", i) for i in range(3)] + [practitioner("dl-dup", 1)]
+    summary, outcomes = _import(tmp_path, lines)
+    assert (summary.stored, summary.errors, summary.warnings) == (3, 1, 0)
+    assert [o["issue"][0]["diagnostics"].split(":")[0] for o in outcomes] == [
+        "Line 4 (Practitioner/dl-dup)"
+    ]
+    stored = Resource.objects.filter(resource_type="Practitioner")
+    assert sorted(stored.values_list("logical_id", "version_id")) == [
+        ("dl-0", 1),
+        ("dl-1", 1),
+        ("dl-2", 1),
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_deadlocked_every_time_refuses_its_lines_and_the_import_goes_on(
+    tmp_path, monkeypatch
+):
+    real = bulkimport._note_references
+    monkeypatch.setattr(bulkimport, "_note_references", _deadlocked(real, bulkload.BATCH_ATTEMPTS))
+    lines = [practitioner(f"dl-{i}", i) for i in range(12)]  # two batches: the second one stores
+    summary, outcomes = _import(tmp_path, lines)
+    assert (summary.stored, summary.errors) == (2, 10)
+    assert {o["issue"][0]["code"] for o in outcomes} == {"transient"}
+    assert outcomes[0]["issue"][0]["diagnostics"].startswith(
+        "Line 1 (Practitioner/dl-0): Not stored"
+    )
+    assert set(Resource.objects.values_list("logical_id", flat=True)) == {"dl-10", "dl-11"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_another_database_error_of_a_batch_is_not_retried(tmp_path, monkeypatch):
+    calls = []
+
+    def broken(stored, log):
+        calls.append(1)
+        raise OperationalError("server closed the connection")
+
+    monkeypatch.setattr(bulkimport, "_note_references", broken)
+    with pytest.raises(OperationalError):
+        _import(tmp_path, [practitioner("dl-0", 0)])
+    assert calls == [1]
+    assert not Resource.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bulk_load_runs_a_deadlocked_batch_again(monkeypatch):
+    real = bulkload._check_batch_references
+    monkeypatch.setattr(bulkload, "_check_batch_references", _deadlocked(real, 1))
+    items = [("Practitioner", json.loads(practitioner(f"bl-{i}", 20 + i))) for i in range(3)]
+    assert bulkload.bulk_load(items, batch_size=10) == 3
+    assert Resource.objects.filter(resource_type="Practitioner").count() == 3
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="SQLite serializes writers: no race to lose"
+)
+@pytest.mark.django_db(transaction=True)
+def test_bulk_load_holds_its_targets_against_a_concurrent_delete(monkeypatch):
+    """A delete of an Organization while a `bulk_load` batch of roles naming it is written (the
+    batch held open after its COPY) waits for the batch, then finds the roles: 409. Without the
+    lock it committed inside the batch and left the roles naming a deleted Organization."""
+    organization = FACTORIES["Organization"].build(id="bl-org")
+    bulkload.bulk_load([("Organization", organization)])
+    written, deleted = threading.Event(), threading.Event()
+    store_new = bulkload.store_new
+
+    def store_then_hold(*args, **kwargs):
+        result = store_new(*args, **kwargs)
+        written.set()
+        deleted.wait(timeout=1.5)
+        return result
+
+    monkeypatch.setattr(bulkload, "store_new", store_then_hold)
+    role = FACTORIES["PractitionerRole"].build
+    roles = [
+        (
+            "PractitionerRole",
+            {**role(id=f"bl-role-{i}"), "organization": {"reference": "Organization/bl-org"}},
+        )
+        for i in range(5)
+    ]
+
+    def load() -> None:
+        try:
+            bulkload.bulk_load(roles)
+        finally:
+            connections.close_all()
+
+    loader = threading.Thread(target=load)
+    loader.start()
+    assert written.wait(timeout=30)
+    with pytest.raises(Conflict):
+        storage.delete("Organization", "bl-org")
+    deleted.set()
+    loader.join(timeout=30)
+    assert not Resource.objects.get(logical_id="bl-org").deleted
+    assert Resource.objects.filter(resource_type="PractitionerRole", deleted=False).count() == 5

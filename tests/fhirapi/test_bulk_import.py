@@ -11,10 +11,10 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 
-from directory import bulkimport_jobs, bulkload, events, indexing, storage
-from directory.models import Resource, ResourceVersion, TokenIndex
+from directory import bulkimport, bulkimport_jobs, bulkload, events, indexing, storage
+from directory.models import ReferenceIndex, Resource, ResourceVersion, TokenIndex
 from tests.factories import make_npi
 from tests.sqlite_jobs import JobTurns
 
@@ -371,3 +371,105 @@ def test_owned_types_are_not_imported_and_imports_announce_their_creates(importe
     assert [(c.resource_type, c.logical_id, c.interaction) for c in heard] == [
         ("Practitioner", "imp-heard", "create")
     ]
+
+
+RACE_TRIALS = 6
+RACE_ROLES = 50
+# How long the hooked batch holds its transaction open after checking its references: long
+# enough for an unhindered DELETE to commit inside it, short enough for a blocked one to wait.
+RACE_PAUSE = 1.5
+
+
+def _unreported_dangling(warned: set[str]) -> list[tuple[str, str, str]]:
+    """Live referrers of deleted resources whose target no import warning names."""
+    deleted = Resource.objects.filter(deleted=True)
+    rows = ReferenceIndex.objects.filter(external=False, resource__deleted=False).values_list(
+        "resource_type", "resource__logical_id", "target_type", "target_id"
+    )
+    gone = set(deleted.values_list("resource_type", "logical_id"))
+    return [
+        (f"{rtype}/{lid}", ttype, tid)
+        for rtype, lid, ttype, tid in rows
+        if (ttype, tid) in gone and f"{ttype}/{tid}" not in warned
+    ]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="SQLite serializes writers: no race to lose"
+)
+def test_a_delete_racing_an_import_batch_leaves_no_unreported_dangling_reference(
+    importer, monkeypatch
+):
+    """An Organization is DELETEd over HTTP while an `$import` batch of roles naming it is being
+    written. The delete's check for referrers cannot see the batch's uncommitted rows, so unless
+    the batch holds its targets, both commit and the roles name a deleted Organization with no
+    warning (every trial in the window did, before the batch locked them). Either the delete
+    waits and is 409, or it commits first and the import warns of the dangling references.
+
+    The hook holds the batch open after its reference check, the window a large batch on a busy
+    server has anyway; odd trials DELETE without waiting for it, at whatever point they land."""
+    checked, delete_done = threading.Event(), threading.Event()
+    real = bulkimport._note_references
+
+    def check_then_hold(stored, log):
+        real(stored, log)
+        checked.set()
+        delete_done.wait(timeout=RACE_PAUSE)
+
+    monkeypatch.setattr(bulkimport, "_note_references", check_then_hold)
+    outcomes_seen = set()
+    warned_so_far: set[str] = set()
+    for trial in range(RACE_TRIALS):
+        checked.clear()
+        delete_done.clear()
+        target = f"Organization/imp-race-{trial}"
+        organization = {
+            **body_for("Organization"),
+            "id": f"imp-race-{trial}",
+            "identifier": _npi(900 + trial),
+        }
+        put = importer("PUT", target, json=organization, headers={"Content-Type": FHIR_JSON})
+        assert put.status_code == 201, put.text
+        roles = [
+            {
+                **body_for("PractitionerRole"),
+                "id": f"imp-race-{trial}-{n}",
+                "organization": {"reference": target},
+            }
+            for n in range(RACE_ROLES)
+        ]
+        started = kick_off(importer, ndjson(*roles))
+        assert started.status_code == 202, started.text
+        if trial % 2 == 0:
+            assert checked.wait(timeout=30), "the batch never checked its references"
+        deleting = importer("DELETE", target)
+        delete_done.set()
+        done = finished(importer, started.headers["Content-Location"])
+        assert done.status_code == 200, done.text
+        manifest = done.json()
+        assert manifest["output"][0]["count"] == RACE_ROLES, manifest
+        outcomes = [
+            json.loads(line)
+            for error in manifest["error"]
+            for line in importer("GET", error["url"]).text.splitlines()
+        ]
+        warned = {
+            word.rstrip(",")
+            for outcome in outcomes
+            for issue in outcome["issue"]
+            if issue["severity"] == "warning"
+            for word in issue["diagnostics"].split()
+            if word.startswith("Organization/")
+        }
+        assert deleting.status_code in (204, 409), deleting.text
+        live = Resource.objects.get(resource_type="Organization", logical_id=f"imp-race-{trial}")
+        if deleting.status_code == 409:
+            assert not live.deleted and warned == set(), f"trial {trial}: {outcomes}"
+            assert deleting.json()["resourceType"] == "OperationOutcome"
+        else:
+            assert live.deleted and warned == {target}, f"trial {trial}: {outcomes}"
+        warned_so_far |= warned
+        assert _unreported_dangling(warned_so_far) == [], f"trial {trial}"
+        outcomes_seen.add((trial % 2, deleting.status_code))
+    # Inside the window the delete must wait for the batch and find its referrers.
+    assert {code for parity, code in outcomes_seen if parity == 0} == {409}, outcomes_seen
