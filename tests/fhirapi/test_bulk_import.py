@@ -13,7 +13,15 @@ import pytest
 import requests
 from django.db import DatabaseError, connection
 
-from directory import bulkimport, bulkimport_jobs, bulkload, events, indexing, storage
+from directory import (
+    bulkimport,
+    bulkimport_jobs,
+    bulkload,
+    events,
+    indexing,
+    onestatement,
+    storage,
+)
 from directory.models import ReferenceIndex, Resource, ResourceVersion, TokenIndex
 from tests.factories import make_npi
 from tests.sqlite_jobs import JobTurns
@@ -161,7 +169,7 @@ def test_an_id_already_stored_gets_a_new_version(importer):
 def test_a_line_failing_mid_write_leaves_nothing_and_costs_only_itself(importer, monkeypatch):
     """The batch holding the line fails after its resource, version and index rows were written
     (COPY on PostgreSQL, INSERTs elsewhere): the line is rolled back whole, the others stored."""
-    store_new, insert_rows = bulkload.store_new, indexing.insert_rows
+    store_new, insert_rows, store_one = bulkload.store_new, indexing.insert_rows, onestatement.store
 
     def failing_store(new_rows, now):
         store_new(new_rows, now)
@@ -173,8 +181,15 @@ def test_a_line_failing_mid_write_leaves_nothing_and_costs_only_itself(importer,
             raise DatabaseError("index rows refused")
         return insert_rows(items, *args, **kwargs)
 
+    def failing_one(resource_type, logical_id, *args, **kwargs):  # the same, in one statement
+        stored = store_one(resource_type, logical_id, *args, **kwargs)
+        if logical_id == "imp-mid":
+            raise DatabaseError("index rows refused")
+        return stored
+
     monkeypatch.setattr(bulkload, "store_new", failing_store)
     monkeypatch.setattr(indexing, "insert_rows", failing_insert)
+    monkeypatch.setattr(onestatement, "store", failing_one)
     body = ndjson(
         *(practitioner(f"imp-b{i}", 10 + i) for i in range(3)), practitioner("imp-mid", 9)
     )
