@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from functools import cache
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from ..errors import Conflict
 from ..models import ReferenceIndex, Resource, ResourceVersion, UriIndex
@@ -56,15 +56,19 @@ def check_referrers(row: Resource) -> None:
 
 def _claimed_by_referrers(rtype: str, rid: str) -> set[str]:
     """The profiles (canonical, without version) the resources referring to this one claim."""
-    referrers = ReferenceIndex.objects.filter(
-        target_type=rtype, target_id=rid, external=False
-    ).values("resource_id")
     values = (
-        UriIndex.objects.filter(param="_profile", resource_id__in=referrers)
+        UriIndex.objects.filter(param="_profile", resource_id__in=_referrers(rtype, rid))
         .values_list("value", flat=True)
         .distinct()
     )
     return {value.split("|")[0] for value in values if known(value.split("|")[0])}
+
+
+def _referrers(rtype: str, rid: str) -> QuerySet:
+    """The ids of the resources whose local references name this one (a subquery)."""
+    return ReferenceIndex.objects.filter(target_type=rtype, target_id=rid, external=False).values(
+        "resource_id"
+    )
 
 
 @cache
@@ -104,9 +108,7 @@ def _conforms(version: Resource | ResourceVersion, url: str) -> bool:
 def _broken(row: Resource, claimed: set[str], lost: set[str]) -> list[dict]:
     """Issues naming the referrers whose constrained reference to `row` this write breaks."""
     relevant = [url for url in claimed if _required_of(url, row.resource_type) & lost]
-    referrers = ReferenceIndex.objects.filter(
-        target_type=row.resource_type, target_id=row.logical_id, external=False
-    ).values("resource_id")
+    referrers = _referrers(row.resource_type, row.logical_id)
     # A claim may carry a version (`url|1.2.0`); the index keeps the value as claimed.
     claimed_as = Q(value__in=relevant)
     for url in relevant:
