@@ -308,9 +308,7 @@ def merge(resource_type: str, keep_id: str, merged_id: str, *, actor: str) -> Me
 
 
 def _referrers(resource_type: str, logical_id: str) -> list[tuple[str, str]]:
-    rows = ReferenceIndex.objects.filter(
-        target_type=resource_type, target_id=logical_id, external=False
-    ).values_list("resource_type", "resource__logical_id")
+    rows = ReferenceIndex.objects.pointing_at(resource_type, logical_id).referrers()
     return sorted(set(rows) - {(resource_type, logical_id)})
 
 

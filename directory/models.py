@@ -151,6 +151,16 @@ class TokenIndex(models.Model):
         ]
 
 
+class ReferenceQuerySet(models.QuerySet["ReferenceIndex"]):
+    def pointing_at(self, target_type: str, target_id: str) -> "ReferenceQuerySet":
+        """The local references naming this resource (absolute URLs to other servers never do)."""
+        return self.filter(target_type=target_type, target_id=target_id, external=False)
+
+    def referrers(self) -> "models.QuerySet[ReferenceIndex, tuple[str, str]]":
+        """(type, id) of the resources these references belong to."""
+        return self.values_list("resource_type", "resource__logical_id")
+
+
 class ReferenceIndex(models.Model):
     """Resolved references from one resource to another, for reference search and includes."""
 
@@ -162,6 +172,8 @@ class ReferenceIndex(models.Model):
     target_id = models.CharField(max_length=ID_MAX)
     # Relative references must resolve on write; absolute URLs to other servers are kept as-is.
     external = models.BooleanField(default=False)
+
+    objects = ReferenceQuerySet.as_manager()
 
     class Meta:
         indexes = [

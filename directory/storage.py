@@ -489,10 +489,7 @@ def _serialize_conditional(resource_type: str, pairs: list[tuple[str, str]]) -> 
 
 
 def _refuse_if_referenced(resource_type: str, logical_id: str) -> None:
-    rows = ReferenceIndex.objects.filter(
-        target_type=resource_type, target_id=logical_id, external=False
-    ).values_list("resource_type", "resource__logical_id")
-    referrers = list(rows[:5])
+    referrers = list(ReferenceIndex.objects.pointing_at(resource_type, logical_id).referrers()[:5])
     if referrers:
         names = ", ".join(f"{t}/{i}" for t, i in referrers)
         raise Conflict(

@@ -66,9 +66,7 @@ def _claimed_by_referrers(rtype: str, rid: str) -> set[str]:
 
 def _referrers(rtype: str, rid: str) -> QuerySet:
     """The ids of the resources whose local references name this one (a subquery)."""
-    return ReferenceIndex.objects.filter(target_type=rtype, target_id=rid, external=False).values(
-        "resource_id"
-    )
+    return ReferenceIndex.objects.pointing_at(rtype, rid).values("resource_id")
 
 
 @cache
