@@ -10,6 +10,11 @@ index-table querysets whose `WHERE` trees are walked. Values become the statemen
 each prepared by Django's own lookup (`process_rhs`: the backend's date adaptation, `LIKE`
 escaping), so a later request of the same shape gets exactly the parameters Django would give it.
 
+The walk of a chain's first pages (search/probes.py) builds its statements from the plan's
+pieces: `ShapeWriter` writes their shape the same way, piece by piece in the order the SQL takes
+the parameters (plus the `Value`s and `CASE`s of the walk), and `shaped_value` keeps the
+statements of a single value (the walk's counts, a window's end) as sent.
+
 The first request of a shape compiles the statement with Django and checks that the parameters
 read off its shape, in order, are exactly the ones Django produced; only then is the statement
 kept. What the walk cannot describe (expressions such as `near`'s distance or the boundary ids of
@@ -32,7 +37,7 @@ from django.conf import settings
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
 from django.db import connections, router
 from django.db.models import F, Model, Q, QuerySet
-from django.db.models.expressions import Col, OrderBy
+from django.db.models.expressions import Case, Col, OrderBy, Value
 from django.db.models.lookups import Lookup
 from django.db.models.query import ModelIterable
 from django.db.models.sql import Query
@@ -72,16 +77,77 @@ class _Leaf:
         return list(params)
 
 
+@dataclass(frozen=True)
+class _Param:
+    """A value the statement takes as a parameter of an expression (`Value`), not of a lookup."""
+
+    value: Value
+    constant: bool
+
+    def params(self, compiler: Any, connection: Any) -> list:
+        return list(compiler.compile(self.value)[1])
+
+
 @dataclass
 class Shape:
     key: tuple
-    leaves: list[_Leaf]
+    leaves: list[_Leaf | _Param]
+
+
+class ShapeWriter:
+    """A statement's shape written part by part, in the order its SQL takes the parameters.
+
+    For statements assembled from the plan's pieces (search/probes.py), whose shape is those
+    pieces' shapes plus what the assembly adds; anything not describable leaves no shape.
+    """
+
+    def __init__(self, *kind: object) -> None:
+        self.key: list = [kind]
+        self.leaves: list[_Leaf | _Param] = []
+        self.describable = True
+
+    def part(self, *parts: object) -> ShapeWriter:
+        """Structure of the statement that takes no parameter (a correlation, a column)."""
+        self.key.append(parts)
+        return self
+
+    def conditions(self, model: type[Model], conditions: Sequence[Q]) -> ShapeWriter:
+        """Conditions on `model`, ANDed in this order (as `filter` calls add them)."""
+
+        def walk() -> None:
+            for condition in conditions:
+                _walk_q(model, condition, self.key, self.leaves)
+
+        return self._walked(walk)
+
+    def rows(self, rows: IndexRows | QuerySet | Query) -> ShapeWriter:
+        """The selected rows and WHERE tree of unbuilt index rows, a queryset or a query."""
+        if isinstance(rows, IndexRows):
+            self.key.append(("rows", rows.model._meta.label, rows.fields))
+            return self.conditions(rows.model, rows.conditions)
+        query = rows.query if isinstance(rows, QuerySet) else rows
+        return self._walked(lambda: _walk_query(query, self.key, self.leaves))
+
+    def value(self, value: Value) -> ShapeWriter:
+        """A `Value` expression the statement takes as a parameter."""
+        return self._walked(lambda: _value_leaf(value, self.key, self.leaves))
+
+    def shape(self) -> Shape | None:
+        return Shape(tuple(self.key), self.leaves) if self.describable else None
+
+    def _walked(self, walk: Callable[[], object]) -> ShapeWriter:
+        if self.describable:
+            try:
+                walk()
+            except _NotCacheable:
+                self.describable = False
+        return self
 
 
 def shape_of(conditions: Sequence[Q]) -> Shape | None:
     """The shape of these conditions on Resource (ANDed, in order), or None when not describable."""
     key: list = []
-    leaves: list[_Leaf] = []
+    leaves: list = []
     try:
         for condition in conditions:
             _walk_q(Resource, condition, key, leaves)
@@ -90,7 +156,7 @@ def shape_of(conditions: Sequence[Q]) -> Shape | None:
     return Shape(tuple(key), leaves)
 
 
-def _walk_q(model: type[Model], node: Q, key: list, leaves: list[_Leaf]) -> None:
+def _walk_q(model: type[Model], node: Q, key: list, leaves: list) -> None:
     key.append(("Q", node.connector, node.negated, len(node.children)))
     for child in node.children:
         if isinstance(child, Q):
@@ -131,7 +197,7 @@ def _local_field(model: type[Model], name: str) -> Any:
     return field
 
 
-def _walk_query(query: Query, key: list, leaves: list[_Leaf]) -> None:
+def _walk_query(query: Query, key: list, leaves: list) -> None:
     """A subquery's structure: only plain selects of columns with a WHERE tree of lookups."""
     if (
         query.combinator
@@ -175,11 +241,14 @@ def _join_key(join: Any) -> tuple:
     return identity if identity is not None else (join.table_name, join.table_alias)
 
 
-def _walk_where(node: Any, key: list, leaves: list[_Leaf]) -> None:
+def _walk_where(node: Any, key: list, leaves: list) -> None:
     if isinstance(node, WhereNode):
         key.append(("where", node.connector, node.negated, len(node.children)))
         for child in node.children:
             _walk_where(child, key, leaves)
+        return
+    if isinstance(node, Case):
+        _walk_case(node, key, leaves)
         return
     if not isinstance(node, Lookup) or not isinstance(node.lhs, Col) or node.bilateral_transforms:
         raise _NotCacheable
@@ -190,6 +259,25 @@ def _walk_where(node: Any, key: list, leaves: list[_Leaf]) -> None:
         return
     key.append(("value", *lhs, _value_key(node.rhs)))
     leaves.append(_Leaf(node, _is_constant(node.rhs)))
+
+
+def _walk_case(node: Case, key: list, leaves: list) -> None:
+    """`CASE WHEN <lookups> THEN <value> ... ELSE <value> END` (the walk's hashed sets)."""
+    if not isinstance(node.default, Value) or any(
+        not isinstance(when.result, Value) for when in node.cases
+    ):
+        raise _NotCacheable
+    key.append(("case", type(node.output_field), len(node.cases)))
+    for when in node.cases:
+        _walk_where(when.condition, key, leaves)
+        _value_leaf(when.result, key, leaves)
+    _value_leaf(node.default, key, leaves)
+
+
+def _value_leaf(value: Value, key: list, leaves: list) -> None:
+    output = getattr(value, "_output_field_or_none")  # noqa: B009 - not in Value's stubs
+    key.append(("param", _value_key(value.value), type(output) if output else None))
+    leaves.append(_Param(value, _is_constant(value.value)))
 
 
 def _is_constant(value: object) -> bool:
@@ -276,7 +364,15 @@ def resource_rows(
     """
     statements = cache()
     shape = shape_of(conditions) if statements.size > 0 else None
-    if shape is None:
+    return shaped_rows(kind, shape, build)
+
+
+def shaped_rows(
+    kind: tuple, shape: Shape | None, build: Callable[[], QuerySet[Resource]]
+) -> list[Resource]:
+    """The rows `build()` selects, kept by `shape` (its parameters in SQL order) and `kind`."""
+    statements = cache()
+    if shape is None or statements.size <= 0:
         return list(build())
     using = router.db_for_read(Resource)
     key = (using, kind, shape.key)
@@ -296,6 +392,41 @@ def resource_rows(
         return list(queryset)
     statements.put(key, statement)
     return _run(statement, using, list(params))
+
+
+def shaped_value(kind: tuple, shape: Shape | None, run: Callable[[], Any]) -> Any:
+    """The first column of the first row (None without a row) of the one statement `run()`
+    executes, which returns that value; kept by `shape` and `kind` as `shaped_rows` keeps its.
+
+    For counts and single ids, whose values need no converting; the statement is read as it
+    is sent, so Django builds it as it always does (an aggregate wraps its query).
+    """
+    statements = cache()
+    if shape is None or statements.size <= 0:
+        return run()
+    using = router.db_for_read(Resource)
+    key = (using, kind, shape.key)
+    statement = statements.get(key)
+    if statement is not None:
+        with connections[using].cursor() as cursor:
+            cursor.execute(statement.sql, _params(statement, shape, using))
+            row = cursor.fetchone()
+        return row[0] if row else None
+    sent: list[tuple[str, Any]] = []
+
+    def capture(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        sent.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connections[using].execute_wrapper(capture):
+        value = run()
+    if len(sent) == 1:
+        sql, params = sent[0]
+        compiler = Query(Resource).get_compiler(using)
+        emits = _emits(compiler, list(params or ()), shape, using)
+        if emits is not None:
+            statements.put(key, _Statement(sql=sql, emits=emits, converters={}, columns=[]))
+    return value
 
 
 def _plain_rows(queryset: QuerySet) -> bool:
@@ -323,6 +454,22 @@ def _params(statement: _Statement, shape: Shape, using: str) -> list:
 
 def _checked(compiler: Any, sql: str, params: list, shape: Shape, using: str) -> _Statement | None:
     """The statement to keep when the shape's leaves give exactly Django's parameters."""
+    emits = _emits(compiler, params, shape, using)
+    if emits is None:
+        return None
+    selected = [expression for expression, _, _ in compiler.select]
+    if not all(isinstance(expression, Col) for expression in selected):
+        return None
+    return _Statement(
+        sql=sql,
+        emits=emits,
+        converters=compiler.get_converters(selected),
+        columns=[expression.target.attname for expression in selected],
+    )
+
+
+def _emits(compiler: Any, params: list, shape: Shape, using: str) -> tuple[bool, ...] | None:
+    """Per leaf, whether it gives parameters, when the leaves give exactly `params` in order."""
     connection = connections[using]
     emits, position = [], 0
     for leaf in shape.leaves:
@@ -334,17 +481,7 @@ def _checked(compiler: Any, sql: str, params: list, shape: Shape, using: str) ->
             emits.append(False)
         else:
             return None
-    if position != len(params):
-        return None
-    selected = [expression for expression, _, _ in compiler.select]
-    if not all(isinstance(expression, Col) for expression in selected):
-        return None
-    return _Statement(
-        sql=sql,
-        emits=tuple(emits),
-        converters=compiler.get_converters(selected),
-        columns=[expression.target.attname for expression in selected],
-    )
+    return tuple(emits) if position == len(params) else None
 
 
 def _same(found: list, expected: list) -> bool:

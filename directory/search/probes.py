@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
@@ -47,6 +48,7 @@ from django.db.models.sql import Query
 from django.db.models.sql.where import WhereNode
 
 from ..models import ReferenceIndex, Resource
+from .compiled import ShapeWriter, shaped_rows, shaped_value
 from .index import IndexRows
 from .plan import Plan
 
@@ -67,7 +69,35 @@ COMMON = 2000
 _OUTER_COLUMNS = {"pk__in": "pk", "logical_id__in": "logical_id"}
 
 
-def probes(plan: Plan) -> list[Case] | None:
+@dataclass(eq=False)
+class Check:
+    """A plan's `column IN (rows)` condition, probed per walked resource; `rows` are left
+    unbuilt (`IndexRows`) until a statement is built: a walk whose statements were compiled
+    before (search/compiled.py) only reads their values."""
+
+    outer: str  # the condition's column on Resource
+    rows: IndexRows | QuerySet
+    direct: bool  # one index table
+
+    @property
+    def column(self) -> str:
+        rows = self.rows
+        return rows.fields[0] if isinstance(rows, IndexRows) else rows.query.values_select[0]
+
+    def case(self) -> Case:
+        """The probe: `CASE WHEN EXISTS (rows correlated to the resource) ...`."""
+        rows = self.rows.queryset() if isinstance(self.rows, IndexRows) else self.rows
+        return _probe(self.outer, rows, self.direct)
+
+    def write(self, shape: ShapeWriter) -> None:
+        """The probe's shape, its parameters in the order of `case()`'s SQL: `EXISTS`' own
+        `SELECT 1`, the rows' conditions (the correlation takes none), `THEN` and `ELSE`."""
+        shape.part("check", self.outer, self.column, self.direct).value(Value(1)).rows(
+            self.rows
+        ).value(Value(True)).value(Value(False))
+
+
+def probes(plan: Plan) -> list[Check] | None:
     """The plan's conditions as per-resource probes, when one is a chain or `_has` condition
     with many innermost matches, or a `_has` whose few innermost matches fan out to many
     referrers; else None.
@@ -81,40 +111,43 @@ def probes(plan: Plan) -> list[Case] | None:
     deep = [one for one in found if one and _deep(one)]
     if not deep:
         return None
-    if not any(_inner_is_large(rows) for _, rows, _ in deep):
-        fanned = [(one, _fan_out(one[1])) for one in deep if not one[2]]
+    if not any(_inner_is_large(one.rows) for one in deep):
+        fanned = [(one, _fan_out(one.rows)) for one in deep]
         if not any(hashed is not None for _, hashed in fanned):
             return None
         for one, hashed in fanned:  # the fanned-out level checked against a set built once
             if hashed is not None:
-                found[found.index(one)] = (one[0], hashed, one[2])
+                found[found.index(one)] = Check(one.outer, hashed, one.direct)
     checks = []
-    for semi_join in found:
-        if semi_join is None:  # OR'ed, negated or not a semi-join: the walk cannot check it
+    for check in found:
+        if check is None:  # OR'ed, negated or not a semi-join: the walk cannot check it
             return None
-        checks.append(_probe(*semi_join))
+        checks.append(check)
     return checks
 
 
-def _semi_join(condition: Q) -> tuple[str, QuerySet, bool] | None:
-    """(outer column, subquery, whether it reads one index table) of a plain
-    `column IN (subquery)` condition, else None."""
+def _semi_join(condition: Q) -> Check | None:
+    """A plain `column IN (subquery)` condition as a check, else None."""
     if condition.negated or len(condition.children) != 1:
         return None
     child: object = condition.children[0]
     if not isinstance(child, tuple) or child[0] not in _OUTER_COLUMNS:
         return None
-    rows, direct = child[1], isinstance(child[1], IndexRows)
+    rows = child[1]
     if isinstance(rows, IndexRows):
-        rows = rows.queryset()
-    if not isinstance(rows, QuerySet) or rows.query.is_sliced or len(rows.query.values_select) != 1:
+        selected = len(rows.fields)
+    elif isinstance(rows, QuerySet) and not rows.query.is_sliced:
+        selected = len(rows.query.values_select)
+    else:
         return None
-    return _OUTER_COLUMNS[child[0]], rows, direct
+    if selected != 1:
+        return None
+    return Check(_OUTER_COLUMNS[child[0]], rows, isinstance(rows, IndexRows))
 
 
-def _deep(found: tuple[str, QuerySet, bool]) -> bool:
+def _deep(found: Check) -> bool:
     """A chain or `_has`: reference rows whose own condition is a further subquery."""
-    return not found[2] and found[1].model is ReferenceIndex
+    return not found.direct and found.rows.model is ReferenceIndex
 
 
 def _leaves(query: Query) -> Iterator[Query]:
@@ -134,29 +167,39 @@ def _subqueries(node: object) -> Iterator[Query]:
         yield node.rhs
 
 
-def _inner_is_large(rows: QuerySet) -> bool:
+def _inner_is_large(rows: IndexRows | QuerySet) -> bool:
     """Whether an innermost condition of the chain matches `COMMON` rows or more.
 
     Counted from its index alone, no further than `COMMON`. A few innermost matches that fan
     out (a city's locations, their many roles) are not seen here, but by `_fan_out`, for the
     one shape where it was measured to pay.
     """
+    if isinstance(rows, IndexRows):  # not deep: `_deep` picks built reference rows only
+        return False
     return any(_common(leaf) for leaf in _leaves(rows.query))
 
 
-def _common(leaf: Query) -> bool:
-    """Whether the innermost condition matches at least `COMMON` rows (counted no further).
+def _common(query: Query) -> bool:
+    """Whether `query` selects at least `COMMON` rows (counted no further), the count's
+    statement compiled once per shape.
 
-    Fewer, and planning from the inner side costs little: its work grows with those rows.
+    Fewer innermost matches, and planning from the inner side costs little: its work grows
+    with those rows.
     """
-    rows = leaf.model._default_manager.all() if leaf.model else None
-    if rows is None:
+    model = query.model
+    if model is None:
         return False
-    rows.query = leaf.clone()
-    return rows[:COMMON].count() >= COMMON
+
+    def count() -> int:
+        rows = model._default_manager.all()
+        rows.query = query.clone()
+        return rows[:COMMON].count()
+
+    shape = ShapeWriter("walk-count", COMMON).rows(query).shape()
+    return shaped_value(("walk-count",), shape, count) >= COMMON
 
 
-def _fan_out(rows: QuerySet) -> QuerySet | None:
+def _fan_out(rows: IndexRows | QuerySet) -> QuerySet | None:
     """`rows` with the reference level they are picked from checked against a set built once
     (`_hashed`), when that level picks `COMMON` rows or more by their targets; else None.
 
@@ -168,6 +211,8 @@ def _fan_out(rows: QuerySet) -> QuerySet | None:
     right under `rows` is looked at: deeper ones are a count of their inner side per search,
     for fan-outs not measured here.
     """
+    if isinstance(rows, IndexRows):
+        return None
     for lookup in _anded_lookups(rows.query.where):
         level = lookup.rhs
         if not isinstance(level, Query) or level.model is not ReferenceIndex:
@@ -177,9 +222,7 @@ def _fan_out(rows: QuerySet) -> QuerySet | None:
             for inner in _anded_lookups(level.where)
         ):
             continue
-        counted = ReferenceIndex.objects.all()
-        counted.query = level.clone()
-        if counted[:COMMON].count() >= COMMON:
+        if _common(level):
             hashed = rows.all()
             hashed.query = _replaced(rows.query, lookup)
             return hashed
@@ -242,7 +285,7 @@ def _probe(outer: str, rows: QuerySet, direct: bool) -> Case:
 
 def probed_rows(
     plan: Plan,
-    checks: list[Case],
+    checks: list[Check],
     after: tuple[str, object] | None,
     ascending: bool,
     limit: int,
@@ -267,30 +310,54 @@ def probed_rows(
 
 
 def _window(
-    plan: Plan, checks: list[Case], after: tuple[str, object] | None, ascending: bool, limit: int
+    plan: Plan, checks: list[Check], after: tuple[str, object] | None, ascending: bool, limit: int
 ) -> tuple[list[Resource], int | None]:
     """Matches among the next `WALK` resources past `after`, and the last of those (None when
     fewer than `WALK` were left, the window reaching the end, or when the page is full).
 
     The window's end is a subquery of the walk's own statement (read once, before the walk);
-    it is asked for on its own only when the page goes on past the window.
+    it is asked for on its own only when the page goes on past the window. Both statements
+    are compiled once per shape (search/compiled.py): the checks' shapes, the direction, the
+    page's and window's sizes, whether there is an `after`.
     """
     sign = "" if ascending else "-"
-    live = Resource.objects.filter(resource_type=plan.resource_type, deleted=False)
+    live = [Q(resource_type=plan.resource_type, deleted=False)]
     if after is not None:
-        live = live.filter(**{f"pk__{after[0]}": after[1]})
-    ends = live.order_by(sign + "pk").values("pk")[WALK - 1 : WALK]
+        live.append(Q(**{f"pk__{after[0]}": after[1]}))
     # Fewer than WALK left: the window runs to the last resource.
     last = Value(_LAST if ascending else 0)
-    edge = Coalesce(Subquery(ends), last, output_field=BigIntegerField())
-    window = live.filter(**{f"pk__{'lte' if ascending else 'gte'}": edge})
-    page_ids = window.filter(*checks).order_by(sign + "pk").values("pk")[:limit]
+
+    def ends() -> QuerySet:
+        rows = Resource.objects.all()
+        for condition in live:
+            rows = rows.filter(condition)
+        return rows.order_by(sign + "pk").values("pk")[WALK - 1 : WALK]
+
+    def build() -> QuerySet[Resource]:
+        edge = Coalesce(Subquery(ends()), last, output_field=BigIntegerField())
+        window = Resource.objects.all()
+        for condition in live:
+            window = window.filter(condition)
+        window = window.filter(**{f"pk__{'lte' if ascending else 'gte'}": edge})
+        probed = window.filter(*(check.case() for check in checks))
+        page_ids = probed.order_by(sign + "pk").values("pk")[:limit]
+        return Resource.objects.filter(pk__in=page_ids).order_by(sign + "pk")
+
+    shape = ShapeWriter("walk-window", sign, WALK, limit)
+    shape.conditions(Resource, live).conditions(Resource, live).value(last)
+    for check in checks:
+        check.write(shape)
     with _probing_joins():
-        found = list(Resource.objects.filter(pk__in=page_ids).order_by(sign + "pk"))
+        found = shaped_rows(("walk-window",), shape.shape(), build)
     if len(found) >= limit:
         return found, None
-    end = list(ends.values_list("pk", flat=True))
-    return found, (end[0] if end else None)
+    end_shape = ShapeWriter("walk-end", sign, WALK).conditions(Resource, live).shape()
+    return found, shaped_value(("walk-end",), end_shape, lambda: _first(ends()))
+
+
+def _first(rows: QuerySet) -> Any:
+    found = list(rows.values_list("pk", flat=True))
+    return found[0] if found else None
 
 
 # Planner settings for the walk's statement alone: inside a probe, a merge join read a common

@@ -3,7 +3,8 @@
 The walk only starts past `COMMON` innermost matches, far more than a hand-made directory holds,
 so these tests lower the bounds: every page is then cut by the walk, by its fallback past a
 window of one or two resources, or both, and must hold exactly the pages of the search planned
-as a whole, in both directions.
+as a whole, in both directions. The walk's statements are kept by shape (search/compiled.py):
+each test's first page compiles them, its later pages run them with the cursor's values.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from directory.search import probes
+from directory.search import SearchRequest, compiled, probes, search
 from tests.fhirapi.test_search_chains import _pages, directory  # noqa: F401 - the fixture
 
 pytestmark = [
@@ -42,6 +43,16 @@ QUERIES = [
 PLAIN = ["Practitioner?name=s", "Organization?name=acme", "Location?address-city=spring,capital"]
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache(settings):
+    """Each test compiles its walks' statements first (search/compiled.py), then reuses them
+    on its later pages, whatever ran before it."""
+    settings.FHIR_SEARCH_SHAPE_CACHE = compiled.DEFAULT_CACHE_SIZE
+    compiled.cache().clear()
+    yield
+    compiled.cache().clear()
+
+
 def _all_pages(api, query: str) -> tuple[list[list[str]], list[list[str]]]:
     """Pages of one match each, forward, then backward from the last page."""
     forward = _pages(api, f"{query}&_count=1", "next")
@@ -52,19 +63,60 @@ def _all_pages(api, query: str) -> tuple[list[list[str]], list[list[str]]]:
     return forward, _pages(api, links["next"].partition("/fhir/")[2], "previous")
 
 
-@pytest.mark.parametrize("walk", [1, 2, 1000])
-@pytest.mark.parametrize("query", QUERIES)
-def test_walked_pages_are_the_search_pages(api, directory, monkeypatch, query, walk):  # noqa: F811
+def _walked_and_planned(
+    api, monkeypatch, query: str, common: int, walk: int
+) -> tuple[tuple, tuple, list[str]]:
+    """The pages walked (`COMMON` and `WALK` lowered) and planned (never walked), both ways,
+    and the SQL of the walked ones."""
     monkeypatch.setattr(probes, "COMMON", 10**9)
     planned = _all_pages(api, query)
-    monkeypatch.setattr(probes, "COMMON", 1)
+    monkeypatch.setattr(probes, "COMMON", common)
     monkeypatch.setattr(probes, "WALK", walk)
     with CaptureQueriesContext(connection) as captured:
         walked = _all_pages(api, query)
+    return walked, planned, [q["sql"] for q in captured.captured_queries]
+
+
+@pytest.mark.parametrize("walk", [1, 2, 1000])
+@pytest.mark.parametrize("query", QUERIES)
+def test_walked_pages_are_the_search_pages(api, directory, monkeypatch, query, walk):  # noqa: F811
+    walked, planned, sql = _walked_and_planned(api, monkeypatch, query, 1, walk)
     assert walked == planned
     # The walk did run: its probes are in the SQL (a query with no innermost match never walks).
-    probed = any("CASE WHEN EXISTS" in q["sql"] for q in captured.captured_queries)
+    probed = any("CASE WHEN EXISTS" in one for one in sql)
     assert probed == ("nobody" not in query)
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        "PractitionerRole?practitioner.name={}",
+        "Organization?_has:PractitionerRole:organization:practitioner.name={}",
+        "PractitionerRole?practitioner.name={}&location.address-city=spring",
+    ],
+)
+def test_a_walk_of_a_kept_shape_compiles_nothing(directory, monkeypatch, form):  # noqa: F811
+    def matches(name: str) -> list[str]:
+        resource_type, _, query = form.format(name).partition("?")
+        params = [tuple(pair.split("=")) for pair in query.split("&")]
+        return [e.row.logical_id for e in search(SearchRequest(resource_type, params)).entries]
+
+    monkeypatch.setattr(probes, "COMMON", 10**9)
+    planned = {name: matches(name) for name in ("susi", "bob")}
+    assert planned["susi"] and planned["bob"] and planned["susi"] != planned["bob"]
+    monkeypatch.setattr(probes, "COMMON", 1)
+    assert matches("susi") == planned["susi"]  # walked: its count, window and end compiled
+
+    def compile_refused(*args, **kwargs):
+        raise AssertionError("compiled again")
+
+    monkeypatch.setattr("django.db.models.sql.compiler.SQLCompiler.as_sql", compile_refused)
+    monkeypatch.setattr(
+        "django.db.models.sql.compiler.SQLAggregateCompiler.as_sql", compile_refused
+    )
+    with CaptureQueriesContext(connection) as captured:
+        assert matches("bob") == planned["bob"]
+    assert any("CASE WHEN EXISTS" in q["sql"] for q in captured.captured_queries)
 
 
 @pytest.mark.parametrize("query", PLAIN)
@@ -119,15 +171,9 @@ HASHED = re.compile(r'CASE WHEN \w+\."resource_id" IN \(SELECT')
 @pytest.mark.parametrize("walk", [1, 2, 1000])
 @pytest.mark.parametrize("query", FANNED_OUT)
 def test_few_inner_matches_fanning_out_are_walked(api, directory, monkeypatch, query, walk):  # noqa: F811
-    monkeypatch.setattr(probes, "COMMON", 10**9)
-    planned = _all_pages(api, query)
-    monkeypatch.setattr(probes, "COMMON", 2)
-    monkeypatch.setattr(probes, "WALK", walk)
-    with CaptureQueriesContext(connection) as captured:
-        walked = _all_pages(api, query)
+    walked, planned, sql = _walked_and_planned(api, monkeypatch, query, 2, walk)
     assert walked == planned
     assert any(sum(map(len, pages)) for pages in planned)
-    sql = [q["sql"] for q in captured.captured_queries]
     assert any("CASE WHEN EXISTS" in one and HASHED.search(one) for one in sql)
     # The fallback past the windows is the search as planned: the plan's own conditions were
     # not rewritten by the walk.
