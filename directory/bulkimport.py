@@ -46,7 +46,7 @@ from django.utils import timezone
 from . import bulkload, customparams, events, identifiers, indexing, storage
 from .errors import FHIRError, InvalidRequest
 from .models import Resource
-from .profiles import targets
+from .profiles import referrers, targets
 from .registry import RESOURCE_TYPES, SHARED_TYPES
 from .validation import parse_json, validate_resource
 
@@ -471,8 +471,9 @@ def _write_batch(batch: list[Prepared], log: _BatchLog) -> None:
         attempt = _BatchLog()
         try:
             with transaction.atomic():
-                stored = _write_lines(batch, attempt)
+                stored, updated = _write_lines(batch, attempt)
                 _judge_targets(stored, attempt)
+                _judge_referrers(updated)
         except _Nonconforming as exc:
             for refused in exc.refused:
                 log.refuse(refused)
@@ -491,7 +492,9 @@ def _judge_targets(stored: list[Prepared], log: _BatchLog) -> None:
     found = [(item, claims) for item, claims in found if claims]
     if not found:
         return
-    judged = targets.judge([(item.content, claims) for item, claims in found])
+    # The batch's own lines were validated against the profiles they claim: not judged again.
+    validated = {item.key: targets.claimed_known(item.content) for item in stored}
+    judged = targets.judge([(item.content, claims) for item, claims in found], validated)
     refused = []
     for (item, _), result in zip(found, judged, strict=True):
         if result.issues:
@@ -502,8 +505,37 @@ def _judge_targets(stored: list[Prepared], log: _BatchLog) -> None:
         raise _Nonconforming(refused)
 
 
-def _write_lines(batch: list[Prepared], log: _BatchLog) -> list[Prepared]:
-    """The lines stored: new ids in bulk, the others as updates."""
+def _judge_referrers(updated: list[Prepared]) -> None:
+    """Raise _Nonconforming for the updates that make a target stop conforming to a profile a
+    stored referrer requires of it, as `PUT` is refused (409), judged on the state the batch
+    leaves: after its referrer lines were judged, so a role refused for its target does not
+    block that target's update too."""
+    if not updated:
+        return
+    lines = {item.key: item for item in updated}
+    refused = []
+    for row in _rows(list(lines)):
+        try:
+            referrers.check_referrers(row)
+        except FHIRError as exc:
+            item = lines[row.resource_type, row.logical_id]
+            refused.append(Refused(item.line, exc.issues(), item.key))
+    if refused:
+        raise _Nonconforming(refused)
+
+
+def _rows(keys: list[tuple[str, str]]) -> list[Resource]:
+    by_type: dict[str, list[str]] = {}
+    for rtype, rid in keys:
+        by_type.setdefault(rtype, []).append(rid)
+    rows: list[Resource] = []
+    for rtype, ids in by_type.items():
+        rows += Resource.objects.filter(resource_type=rtype, logical_id__in=ids).order_by("pk")
+    return rows
+
+
+def _write_lines(batch: list[Prepared], log: _BatchLog) -> tuple[list[Prepared], list[Prepared]]:
+    """The lines stored, and of those the updates: new ids in bulk, the others one by one."""
     existing = _existing_keys(batch)
     fresh: list[Prepared] = []
     updates: list[Prepared] = []
@@ -513,9 +545,10 @@ def _write_lines(batch: list[Prepared], log: _BatchLog) -> list[Prepared]:
         (updates if item.key in existing or item.key in seen else fresh).append(item)
         seen.add(item.key)
     stored = _insert_new(fresh, log)
-    stored += [item for item in updates if _update(item, log)]
+    updated = [item for item in updates if _update(item, log)]
+    stored += updated
     _note_references(stored, log)
-    return stored
+    return stored, updated
 
 
 def _existing_keys(batch: list[Prepared]) -> set[tuple[str, str]]:
@@ -583,7 +616,8 @@ def _insert(items: list[Prepared]) -> None:
 
 
 def _update(item: Prepared, log: _BatchLog) -> bool:
-    """A new version of a stored id, as `PUT` with that id writes it (validated, all checks)."""
+    """A new version of a stored id, as `PUT` with that id writes it (validated; its references
+    and targetProfiles, and its referrers', are judged with its batch)."""
     try:
         with transaction.atomic(), storage.references_unchecked():
             storage.update(item.resource_type, item.logical_id, item.content)

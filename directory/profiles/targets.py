@@ -21,7 +21,7 @@ its version number to a later, different write.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -86,9 +86,21 @@ class Judged:
     unstored: list[Claim]
 
 
-def judge(referrers: list[tuple[dict, list[Claim]]]) -> list[Judged]:
+def judge(
+    referrers: list[tuple[dict, list[Claim]]],
+    validated: Mapping[tuple[str, str], frozenset[str]] | None = None,
+) -> list[Judged]:
     """Judge the claims of many referrers together: one query per target type for the stored
-    versions and one for the contents with no cached verdict, whatever their number."""
+    versions and one for the contents with no cached verdict, whatever their number.
+
+    `validated` names stored targets known to conform to some profiles (their `claimed_known`,
+    written by the caller after validating them): those are not read nor judged again.
+    """
+    if validated:
+        referrers = [
+            (resource, [c for c in found if not _validated(c, validated)])
+            for resource, found in referrers
+        ]
     wanted = {(c.type, c.id) for _, found in referrers for c in found if not c.contained}
     stored = _stored_versions(wanted) if wanted else {}
     needed = {
@@ -113,6 +125,19 @@ def judge(referrers: list[tuple[dict, list[Claim]]]) -> list[Judged]:
                 result.issues.append(_issue(claim))
         judged.append(result)
     return judged
+
+
+def _validated(claim: Claim, validated: Mapping[tuple[str, str], frozenset[str]]) -> bool:
+    if claim.contained:
+        return False  # a contained id is local to its container, not a stored resource's
+    return not validated.get((claim.type, claim.id), frozenset()).isdisjoint(claim.profiles)
+
+
+def claimed_known(resource: dict) -> frozenset[str]:
+    """The known profiles `resource` claims: validation held it to each of them (with the same
+    validate_profile), so once stored it conforms to them."""
+    urls = (claimed.split("|")[0] for claimed in claimed_profiles(resource))
+    return frozenset(url for url in urls if known(url))
 
 
 def claims(resource: dict) -> list[Claim]:

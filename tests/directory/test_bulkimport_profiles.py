@@ -102,3 +102,44 @@ def test_the_targets_of_a_batch_are_judged_in_a_constant_number_of_queries(tmp_p
     many_queries, many_judged = _import_roles(tmp_path, 8)
     assert (few_judged, many_judged) == (2, 8)  # every target judged, once
     assert many_queries == few_queries
+
+
+def test_an_update_breaking_a_stored_referrers_profile_is_refused_as_put_is(tmp_path):
+    stored = _lines(practitioner("p-1", 1, conforming=True), role("r-1", "p-1"))
+    run(write(tmp_path, "stored.ndjson", stored))
+    path = write(tmp_path, "update.ndjson", _lines(practitioner("p-1", 1, conforming=False)))
+    with pytest.raises(CommandError):
+        run(path)
+    issue = _outcomes(tmp_path / "update.ndjson.errors.ndjson")[0]["issue"][0]
+    assert issue["code"] == "conflict"
+    assert issue["diagnostics"].startswith("Line 1 (Practitioner/p-1): Practitioner/p-1 would no")
+    assert "PractitionerRole/r-1" in issue["diagnostics"]
+    assert Resource.objects.get(logical_id="p-1").version_id == 1
+
+
+def test_a_batch_moving_the_referrer_away_lets_the_targets_update_through(tmp_path):
+    """Judged on the state the batch leaves, as a transaction Bundle is."""
+    stored = _lines(
+        practitioner("p-1", 1, conforming=True),
+        practitioner("p-2", 2, conforming=True),
+        role("r-1", "p-1"),
+    )
+    run(write(tmp_path, "stored.ndjson", stored))
+    lines = _lines(practitioner("p-1", 1, conforming=False), role("r-1", "p-2"))
+    out, _ = run(write(tmp_path, "moved.ndjson", lines))
+    assert "2 stored (Practitioner 1, PractitionerRole 1), 0 refused" in out
+    assert Resource.objects.get(logical_id="p-1").version_id == 2
+
+
+def test_a_target_its_batch_validated_against_the_profile_is_not_judged_again(tmp_path):
+    claiming = practitioner("p-1", 1, conforming=True)
+    unclaimed = {k: v for k, v in practitioner("p-2", 2, conforming=True).items() if k != "meta"}
+    lines = _lines(claiming, role("r-1", "p-1"), unclaimed, role("r-2", "p-2"))
+    with mock.patch.object(targets, "validate_profile", wraps=targets.validate_profile) as calls:
+        summary = bulkimport.import_file(
+            write(tmp_path, "batch.ndjson", lines), bulkimport.ErrorFile(io.StringIO())
+        )
+    assert summary.stored == 4 and summary.errors == 0
+    # p-1 was held to plannet-Practitioner as it was read; p-2 claims nothing: judged here.
+    assert [c.args[1] for c in calls.call_args_list] == [PRACTITIONER_PROFILE]
+    assert calls.call_args_list[0].args[0]["id"] == "p-2"
