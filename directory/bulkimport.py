@@ -19,6 +19,11 @@ Used by `$import` (fhirapi/bulk_import.py, a job in a background thread) and by
   The targets that are live when a batch checks them stay locked until it commits (FOR KEY SHARE
   on PostgreSQL), so a concurrent delete either waits and is refused for the new referrers or
   commits first and the references are reported as dangling: never deleted unreported.
+- a resource claiming a Plan-Net or NDH profile must point at targets conforming to the
+  element's targetProfile, judged by the API's rule (profiles/targets.py) once its batch is
+  written, so a target anywhere in the batch counts: a line whose stored target does not conform
+  is refused and the batch written again without it. A target not stored yet (a forward
+  reference) is judged at the end, and a failing line reported as a warning: it is stored.
 
 Preparing lines (parse, validate, extract) is the cost; with `workers` > 1 it runs in forked
 processes while this one writes, which suits the command, not a request-serving worker.
@@ -26,6 +31,7 @@ processes while this one writes, which suits the command, not a request-serving 
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -40,6 +46,7 @@ from django.utils import timezone
 from . import bulkload, customparams, events, identifiers, indexing, storage
 from .errors import FHIRError, InvalidRequest
 from .models import Resource
+from .profiles import referrers, targets
 from .registry import RESOURCE_TYPES, SHARED_TYPES
 from .validation import parse_json, validate_resource
 
@@ -254,6 +261,16 @@ class ErrorFile:
             ]
         )
 
+    def nonconforming(self, line: int, key: tuple[str, str], issues: list[dict]) -> None:
+        """A stored line whose forward reference, judged at the end, fails its targetProfile."""
+        where = f"Line {line} ({key[0]}/{key[1]}): stored, but"
+        self._write(
+            [
+                {**issue, "severity": "warning", "diagnostics": f"{where} {issue['diagnostics']}"}
+                for issue in issues
+            ]
+        )
+
     def untracked(self, count: int) -> None:
         self._write(
             [
@@ -298,6 +315,9 @@ class Importer:
         # at the end. Only forward references land here, so it stays small for ordered input.
         self.unresolved: dict[tuple[str, str], list[int]] = {}
         self.unresolved_more: Counter = Counter()
+        # Referrers with a constrained reference to a target not stored when their batch was
+        # written: the line that wrote them, judged again at the end.
+        self.unjudged: dict[tuple[str, str], int] = {}
         self.untracked = 0
 
     def run(self, lines: Iterable[tuple[int, bytes | None]]) -> Summary:
@@ -316,6 +336,7 @@ class Importer:
                 batch = []
         self._flush(batch)
         self._report_dangling()
+        self._judge_forward()
         return self.summary
 
     def _counted(
@@ -349,6 +370,24 @@ class Importer:
         else:
             self.unresolved_more[target] += 1
 
+    def note_unjudged(self, referrer: tuple[str, str], line: int) -> None:
+        if referrer not in self.unjudged and len(self.unjudged) >= MAX_UNRESOLVED:
+            self.untracked += 1
+            return
+        self.unjudged[referrer] = line  # the last line wrote what is stored
+
+    def _judge_forward(self) -> None:
+        """The targetProfile of the references that pointed forward, now that the file is in:
+        the referrers as stored, one query per type and chunk (a dangling target was warned of)."""
+        keys = sorted(self.unjudged)
+        for start in range(0, len(keys), LOOKUP_CHUNK):
+            stored = _stored_contents(keys[start : start + LOOKUP_CHUNK])
+            found = [(content, targets.claims(content)) for content in stored.values()]
+            for key, judged in zip(stored, targets.judge(found), strict=True):
+                if judged.issues:
+                    self.summary.warnings += 1
+                    self.errors.nonconforming(self.unjudged[key], key, judged.issues)
+
     def _report_dangling(self) -> None:
         for target in sorted(_missing(self.unresolved)):
             self.summary.warnings += 1
@@ -376,6 +415,12 @@ class _BatchLog:
 
     def note_unresolved(self, target: tuple[str, str], line: int) -> None:
         self.done.append(lambda importer: importer.note_unresolved(target, line))
+
+    def note_unjudged(self, referrer: tuple[str, str], line: int) -> None:
+        self.done.append(lambda importer: importer.note_unjudged(referrer, line))
+
+    def extend(self, other: _BatchLog) -> None:
+        self.done.extend(other.done)
 
     def replay(self, importer: Importer) -> None:
         for step in self.done:
@@ -410,7 +455,87 @@ def write_batch(batch: list[Prepared], importer: Importer) -> None:
         importer._refuse(Refused(item.line, [issue], item.key))
 
 
+class _Nonconforming(Exception):
+    """Lines of a written batch whose targets fail their targetProfile: the batch is undone."""
+
+    def __init__(self, refused: list[Refused]) -> None:
+        super().__init__(f"{len(refused)} lines fail a targetProfile")
+        self.refused = refused
+
+
 def _write_batch(batch: list[Prepared], log: _BatchLog) -> None:
+    """Write the batch in a savepoint, then judge its targetProfiles with every line written
+    (a target may come later in the batch). Lines that fail are refused and the savepoint rolled
+    back to write the rest again: rare, and each round removes at least one line."""
+    while True:
+        attempt = _BatchLog()
+        try:
+            with transaction.atomic():
+                stored, updated = _write_lines(batch, attempt)
+                _judge_targets(stored, attempt)
+                _judge_referrers(updated)
+        except _Nonconforming as exc:
+            for refused in exc.refused:
+                log.refuse(refused)
+            lines = {refused.line for refused in exc.refused}
+            batch = [item for item in batch if item.line not in lines]
+            continue
+        log.extend(attempt)
+        return
+
+
+def _judge_targets(stored: list[Prepared], log: _BatchLog) -> None:
+    """Raise _Nonconforming for the stored lines whose stored targets fail the targetProfile
+    their claimed profile requires (one query per target type for the batch); a target still
+    not stored is left to the end of the import."""
+    found = [(item, targets.claims(item.content)) for item in stored]
+    found = [(item, claims) for item, claims in found if claims]
+    if not found:
+        return
+    # The batch's own lines were validated against the profiles they claim: not judged again.
+    validated = {item.key: targets.claimed_known(item.content) for item in stored}
+    judged = targets.judge([(item.content, claims) for item, claims in found], validated)
+    refused = []
+    for (item, _), result in zip(found, judged, strict=True):
+        if result.issues:
+            refused.append(Refused(item.line, result.issues, item.key))
+        elif result.unstored:
+            log.note_unjudged(item.key, item.line)
+    if refused:
+        raise _Nonconforming(refused)
+
+
+def _judge_referrers(updated: list[Prepared]) -> None:
+    """Raise _Nonconforming for the updates that make a target stop conforming to a profile a
+    stored referrer requires of it, as `PUT` is refused (409), judged on the state the batch
+    leaves: after its referrer lines were judged, so a role refused for its target does not
+    block that target's update too."""
+    if not updated:
+        return
+    lines = {item.key: item for item in updated}
+    refused = []
+    for row in _rows(list(lines)):
+        try:
+            referrers.check_referrers(row)
+        except FHIRError as exc:
+            item = lines[row.resource_type, row.logical_id]
+            refused.append(Refused(item.line, exc.issues(), item.key))
+    if refused:
+        raise _Nonconforming(refused)
+
+
+def _rows(keys: list[tuple[str, str]]) -> list[Resource]:
+    by_type: dict[str, list[str]] = {}
+    for rtype, rid in keys:
+        by_type.setdefault(rtype, []).append(rid)
+    rows: list[Resource] = []
+    for rtype, ids in by_type.items():
+        rows += Resource.objects.filter(resource_type=rtype, logical_id__in=ids).order_by("pk")
+    return rows
+
+
+def _write_lines(batch: list[Prepared], log: _BatchLog) -> tuple[list[Prepared], list[Prepared]]:
+    """The lines stored, and of those the updates: new ids in bulk, the others one by one."""
     existing = _existing_keys(batch)
     fresh: list[Prepared] = []
     updates: list[Prepared] = []
@@ -420,8 +545,10 @@ def _write_batch(batch: list[Prepared], log: _BatchLog) -> None:
         (updates if item.key in existing or item.key in seen else fresh).append(item)
         seen.add(item.key)
     stored = _insert_new(fresh, log)
-    stored += [item for item in updates if _update(item, log)]
+    updated = [item for item in updates if _update(item, log)]
+    stored += updated
     _note_references(stored, log)
+    return stored, updated
 
 
 def _existing_keys(batch: list[Prepared]) -> set[tuple[str, str]]:
@@ -489,7 +616,8 @@ def _insert(items: list[Prepared]) -> None:
 
 
 def _update(item: Prepared, log: _BatchLog) -> bool:
-    """A new version of a stored id, as `PUT` with that id writes it (validated, all checks)."""
+    """A new version of a stored id, as `PUT` with that id writes it (validated; its references
+    and targetProfiles, and its referrers', are judged with its batch)."""
     try:
         with transaction.atomic(), storage.references_unchecked():
             storage.update(item.resource_type, item.logical_id, item.content)
@@ -538,6 +666,19 @@ def _missing(targets: Iterable[tuple[str, str]], *, hold: bool = False) -> set[t
         chunk = set(targets[start : start + LOOKUP_CHUNK])
         missing |= storage.missing_resources(chunk, hold=hold)
     return missing
+
+
+def _stored_contents(keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+    """The live contents of stored resources, one query per type."""
+    by_type: dict[str, list[str]] = {}
+    for rtype, rid in keys:
+        by_type.setdefault(rtype, []).append(rid)
+    found = {}
+    for rtype, ids in by_type.items():
+        rows = Resource.objects.filter(resource_type=rtype, logical_id__in=ids, deleted=False)
+        for rid, content in rows.values_list("logical_id", "content"):
+            found[rtype, rid] = json.loads(content or "{}")  # live: never empty
+    return found
 
 
 # ---------------------------------------------------------------- files

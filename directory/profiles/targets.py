@@ -9,6 +9,9 @@ contained one. A reference to a resource that is not stored is the existence che
 (directory/storage.py), an absolute URL is another server's, and an element that also allows the
 core profile of the type (or a profile not known here) allows any resource of the type.
 
+`judge` takes many referrers at once, as the bulk import judges a written batch: the targets'
+versions in one query per type, their contents (those without a cached verdict) in another.
+
 Verdicts on stored targets are cached per process in a bounded LRU keyed by (type, id, version,
 lastUpdated, profile): a stored version never changes, so a Bundle of a hundred roles naming one
 Organization validates it once. lastUpdated is in the key because a rolled-back write can leave
@@ -18,6 +21,7 @@ its version number to a later, different write.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,6 +34,8 @@ from .definitions import CORE_PROFILE, Element, profile_type
 from .validator import claimed_profiles, known, profile_references, validate_profile
 
 CACHE_SIZE = 4096
+# Target ids read per query (SQLite caps the parameters of one statement).
+READ_CHUNK = 5000
 
 VerdictKey = tuple[str, str, int, datetime, str]
 
@@ -68,24 +74,74 @@ def check(resource: dict, *, referrer: str = "") -> None:
 
 def target_issues(resource: dict) -> list[dict]:
     """One issue per constrained reference whose target conforms to none of its profiles."""
-    found = claims(resource)
-    if not found:
-        return []
-    stored = _stored_versions({(c.type, c.id) for c in found if not c.contained})
-    issues = []
-    for claim in found:
-        if claim.contained:
-            ok = _contained_conforms(resource, claim)
-        elif (claim.type, claim.id) in stored:
-            ok = _stored_conforms(claim, stored[claim.type, claim.id])
-        else:
-            continue  # not stored: the reference-existence check refuses it (or bulk defers it)
-        if not ok:
-            issues.append(_issue(claim))
-    return issues
+    return judge([(resource, claims(resource))])[0].issues
+
+
+@dataclass
+class Judged:
+    """One referrer's verdict: an issue per failing claim, and the claims whose target is not
+    stored (the existence check refuses those; the bulk import judges them at its end)."""
+
+    issues: list[dict]
+    unstored: list[Claim]
+
+
+def judge(
+    referrers: list[tuple[dict, list[Claim]]],
+    validated: Mapping[tuple[str, str], frozenset[str]] | None = None,
+) -> list[Judged]:
+    """Judge the claims of many referrers together: one query per target type for the stored
+    versions and one for the contents with no cached verdict, whatever their number.
+
+    `validated` names stored targets known to conform to some profiles (their `claimed_known`,
+    written by the caller after validating them): those are not read nor judged again.
+    """
+    if validated:
+        referrers = [
+            (resource, [c for c in found if not _validated(c, validated)])
+            for resource, found in referrers
+        ]
+    wanted = {(c.type, c.id) for _, found in referrers for c in found if not c.contained}
+    stored = _stored_versions(wanted) if wanted else {}
+    needed = {
+        key
+        for _, found in referrers
+        for c in found
+        if (key := (c.type, c.id)) in stored and not c.contained and _unsettled(c, stored[key])
+    }
+    contents = _stored_contents(needed) if needed else {}
+    judged = []
+    for resource, found in referrers:
+        result = Judged([], [])
+        for claim in found:
+            if claim.contained:
+                ok = _contained_conforms(resource, claim)
+            elif (claim.type, claim.id) in stored:
+                ok = _stored_conforms(claim, stored[claim.type, claim.id], contents)
+            else:
+                result.unstored.append(claim)
+                continue
+            if not ok:
+                result.issues.append(_issue(claim))
+        judged.append(result)
+    return judged
+
+
+def _validated(claim: Claim, validated: Mapping[tuple[str, str], frozenset[str]]) -> bool:
+    if claim.contained:
+        return False  # a contained id is local to its container, not a stored resource's
+    return not validated.get((claim.type, claim.id), frozenset()).isdisjoint(claim.profiles)
+
+
+def claimed_known(resource: dict) -> frozenset[str]:
+    """The known profiles `resource` claims: validation held it to each of them (with the same
+    validate_profile), so once stored it conforms to them."""
+    urls = (claimed.split("|")[0] for claimed in claimed_profiles(resource))
+    return frozenset(url for url in urls if known(url))
 
 
 def claims(resource: dict) -> list[Claim]:
+    """The references `resource`'s claimed profiles constrain to target profiles."""
     claims = []
     for claimed in claimed_profiles(resource):
         url = claimed.split("|")[0]
@@ -145,27 +201,55 @@ def _contained_conforms(resource: dict, claim: Claim) -> bool:
 
 
 def _stored_versions(keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, datetime]]:
-    """(version, lastUpdated) of each live stored target, in one query per type."""
-    by_type: dict[str, set[str]] = {}
-    for rtype, rid in keys:
-        by_type.setdefault(rtype, set()).add(rid)
+    """(version, lastUpdated) of each live stored target, in one query per type (and chunk)."""
     found = {}
-    for rtype, ids in by_type.items():
-        rows = Resource.objects.filter(resource_type=rtype, logical_id__in=ids, deleted=False)
-        for rid, version, moment in rows.values_list("logical_id", "version_id", "last_updated"):
-            found[rtype, rid] = (version, moment)
+    for rtype, ids in _by_type(keys).items():
+        for start in range(0, len(ids), READ_CHUNK):
+            rows = Resource.objects.filter(
+                resource_type=rtype, logical_id__in=ids[start : start + READ_CHUNK], deleted=False
+            ).values_list("logical_id", "version_id", "last_updated")
+            for rid, version, moment in rows:
+                found[rtype, rid] = (version, moment)
     return found
 
 
-def _stored_conforms(claim: Claim, version: tuple[int, datetime]) -> bool:
+def _by_type(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    by_type: dict[str, set[str]] = {}
+    for rtype, rid in keys:
+        by_type.setdefault(rtype, set()).add(rid)
+    return {rtype: sorted(ids) for rtype, ids in by_type.items()}
+
+
+def _unsettled(claim: Claim, version: tuple[int, datetime]) -> bool:
+    """No cached verdict says the target conforms, and one is missing: its content is needed."""
+    verdicts = [VERDICTS.get((claim.type, claim.id, *version, url)) for url in claim.profiles]
+    return not any(verdicts) and None in verdicts
+
+
+def _stored_contents(keys: set[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+    """The live contents of stored targets, a chunk of ids per query."""
+    found = {}
+    for rtype, ids in _by_type(keys).items():
+        for start in range(0, len(ids), READ_CHUNK):
+            rows = Resource.objects.filter(
+                resource_type=rtype, logical_id__in=ids[start : start + READ_CHUNK]
+            ).only("resource_type", "logical_id", "content")
+            for row in rows:
+                found[rtype, row.logical_id] = json.loads(row.live_content())
+    return found
+
+
+def _stored_conforms(
+    claim: Claim, version: tuple[int, datetime], contents: dict[tuple[str, str], dict]
+) -> bool:
     keys = [(claim.type, claim.id, *version, url) for url in claim.profiles]
     verdicts = [VERDICTS.get(key) for key in keys]
     if any(verdicts):
         return True
-    content: dict | None = None
+    content = contents.get((claim.type, claim.id))
     for key, verdict in zip(keys, verdicts, strict=True):
         if verdict is None:
-            if content is None:
+            if content is None:  # its verdict was evicted since the contents were read
                 content = _stored_content(claim)
             verdict = not validate_profile(content, key[-1])
             VERDICTS.put(key, verdict)

@@ -73,7 +73,7 @@ class Command(BaseCommand):
         parts = ", ".join(f"{t} {n:,}" for t, n in sorted(summary.counts.items()))
         self.stdout.write(
             f"{path}: {summary.lines:,} lines, {summary.stored:,} stored ({parts or 'none'}), "
-            f"{summary.errors:,} refused, {summary.warnings:,} dangling reference(s)"
+            f"{summary.errors:,} refused, {summary.warnings:,} warning(s)"
         )
         if summary.errors or summary.warnings:
             self.stdout.write(f"  details: {error_path}")
