@@ -37,7 +37,7 @@ from django.conf import settings
 from django.core.exceptions import EmptyResultSet, FieldDoesNotExist
 from django.db import connections, router
 from django.db.models import F, Model, Q, QuerySet
-from django.db.models.expressions import Case, Col, OrderBy, Value
+from django.db.models.expressions import Case, Col, Exists, OrderBy, Value
 from django.db.models.lookups import Lookup
 from django.db.models.query import ModelIterable
 from django.db.models.sql import Query
@@ -199,9 +199,25 @@ def _local_field(model: type[Model], name: str) -> Any:
 
 def _walk_query(query: Query, key: list, leaves: list) -> None:
     """A subquery's structure: only plain selects of columns with a WHERE tree of lookups."""
+    if query.annotations:
+        raise _NotCacheable
+    _walk_selecting(query, key, leaves)
+
+
+def _walk_exists(node: Exists, key: list, leaves: list) -> None:
+    """`EXISTS (SELECT 1 ...)` (the walk's levels asked per row): its `1` is a parameter, taken
+    before the WHERE tree's."""
+    annotations = list(node.query.annotations.values())
+    if len(annotations) != 1 or not isinstance(annotations[0], Value) or node.query.select:
+        raise _NotCacheable
+    key.append(("exists", tuple(node.query.annotations)))
+    _value_leaf(annotations[0], key, leaves)
+    _walk_selecting(node.query, key, leaves)
+
+
+def _walk_selecting(query: Query, key: list, leaves: list) -> None:
     if (
         query.combinator
-        or query.annotations
         or query.extra
         or query.extra_order_by
         or query.group_by is not None
@@ -250,9 +266,15 @@ def _walk_where(node: Any, key: list, leaves: list) -> None:
     if isinstance(node, Case):
         _walk_case(node, key, leaves)
         return
+    if isinstance(node, Exists):  # `NOT EXISTS` is another expression, refused below
+        _walk_exists(node, key, leaves)
+        return
     if not isinstance(node, Lookup) or not isinstance(node.lhs, Col) or node.bilateral_transforms:
         raise _NotCacheable
     lhs = (type(node), node.lhs.alias, node.lhs.target.column)
+    if isinstance(node.rhs, Col):  # a correlation: an enclosing query's column, no parameter
+        key.append(("outer", *lhs, node.rhs.alias, node.rhs.target.column))
+        return
     if isinstance(node.rhs, Query):
         key.append(("sub", *lhs))
         _walk_query(node.rhs, key, leaves)

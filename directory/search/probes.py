@@ -14,8 +14,9 @@ cost `Organization?address-city` and `Practitioner?family` 14-18 % of their thro
 
 So when the inner side is large (`COMMON` rows or more, counted no further), a page is first
 looked for in a window of the next `WALK` live resources of the type, in page order, each one
-checked by correlated `EXISTS` probes through the index tables (kept inside a `CASE`, where
-PostgreSQL cannot turn them back into a join planned from the inner side). That costs at most
+checked by correlated `EXISTS` probes through the index tables, every level of a chain asked
+of the resource at hand (kept inside `CASE`s, where PostgreSQL cannot turn them back into a
+join planned from the inner side; `_correlated`). That costs at most
 `WALK` probes whatever the directory's size or the inner side's count. When the window holds
 fewer matches than a page, the rest of the page comes from the usual search past the window:
 the rows are the same, in the same order, as the search alone would give.
@@ -23,7 +24,6 @@ the rows are the same, in the same order, as the search alone would give.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,11 +43,11 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
-from django.db.models.lookups import Lookup
+from django.db.models.lookups import In, Lookup
 from django.db.models.sql import Query
 from django.db.models.sql.where import WhereNode
 
-from ..models import ReferenceIndex, Resource
+from ..models import ReferenceIndex, Resource, StringIndex
 from .compiled import ShapeWriter, shaped_rows, shaped_value
 from .index import IndexRows
 from .plan import Plan
@@ -111,19 +111,24 @@ def probes(plan: Plan) -> list[Check] | None:
     deep = [one for one in found if one and _deep(one)]
     if not deep:
         return None
-    if not any(_inner_is_large(one.rows) for one in deep):
-        fanned = [(one, _fan_out(one.rows)) for one in deep]
-        if not any(hashed is not None for _, hashed in fanned):
-            return None
-        for one, hashed in fanned:  # the fanned-out level checked against a set built once
-            if hashed is not None:
-                found[found.index(one)] = Check(one.outer, hashed, one.direct)
+    if not any(_inner_is_large(one.rows) or _fans_out(one.rows) for one in deep):
+        return None
     checks = []
     for check in found:
         if check is None:  # OR'ed, negated or not a semi-join: the walk cannot check it
             return None
-        checks.append(check)
+        checks.append(_level_by_level(check) if _deep(check) else check)
     return checks
+
+
+def _level_by_level(check: Check) -> Check:
+    """The check with its nested levels asked of each walked resource (`_correlated`)."""
+    rows = check.rows
+    if not isinstance(rows, QuerySet):  # unbuilt rows read one index table: nothing nested
+        return check
+    correlated = rows.all()
+    correlated.query = _correlated(rows.query)
+    return Check(check.outer, correlated, check.direct)
 
 
 def _semi_join(condition: Q) -> Check | None:
@@ -171,7 +176,7 @@ def _inner_is_large(rows: IndexRows | QuerySet) -> bool:
     """Whether an innermost condition of the chain matches `COMMON` rows or more.
 
     Counted from its index alone, no further than `COMMON`. A few innermost matches that fan
-    out (a city's locations, their many roles) are not seen here, but by `_fan_out`, for the
+    out (a city's locations, their many roles) are not seen here, but by `_fans_out`, for the
     one shape where it was measured to pay.
     """
     if isinstance(rows, IndexRows):  # not deep: `_deep` picks built reference rows only
@@ -199,34 +204,26 @@ def _common(query: Query) -> bool:
     return shaped_value(("walk-count",), shape, count) >= COMMON
 
 
-def _fan_out(rows: IndexRows | QuerySet) -> QuerySet | None:
-    """`rows` with the reference level they are picked from checked against a set built once
-    (`_hashed`), when that level picks `COMMON` rows or more by their targets; else None.
+def _fans_out(rows: IndexRows | QuerySet) -> bool:
+    """Whether the reference level `rows` are picked from picks `COMMON` rows or more by their
+    targets (counted no further).
 
-    That is a `_has` ending in a chain: a city's few locations (the innermost matches, few) that
-    many roles refer to (the level). Probed through the index, each walked resource would look
-    each of its referrers' references up (an organization's every role); checked against the
-    level's rows read once, each costs one index range. The level is counted no further than
-    `COMMON`, which costs its inner matches (fewer than `COMMON`) and those rows. Only the level
-    right under `rows` is looked at: deeper ones are a count of their inner side per search,
-    for fan-outs not measured here.
+    That is a `_has` ending in a chain: a city's few locations (few innermost matches) that
+    many roles refer to (the level), so a page fills after few walked resources. Only the level
+    right under `rows` is looked at.
     """
     if isinstance(rows, IndexRows):
-        return None
+        return False
     for lookup in _anded_lookups(rows.query.where):
         level = lookup.rhs
         if not isinstance(level, Query) or level.model is not ReferenceIndex:
             continue
-        if not any(
+        if any(
             inner.lhs.target.column == "target_id" and isinstance(inner.rhs, Query)
             for inner in _anded_lookups(level.where)
-        ):
-            continue
-        if _common(level):
-            hashed = rows.all()
-            hashed.query = _replaced(rows.query, lookup)
-            return hashed
-    return None
+        ) and _common(level):
+            return True
+    return False
 
 
 def _anded_lookups(node: WhereNode) -> Iterator[Lookup]:
@@ -239,33 +236,55 @@ def _anded_lookups(node: WhereNode) -> Iterator[Lookup]:
             yield child
 
 
-def _replaced(query: Query, lookup: Lookup) -> Query:
-    """A copy of `query` with `lookup`, wherever it is nested, `_hashed`; the queries and
-    where trees on the way are copied, the plan's own are left as they were."""
+def _correlated(query: Query) -> Query:
+    """A copy of `query` whose nested `column IN (subquery)` conditions are each asked of the
+    row at hand: `CASE WHEN EXISTS (subquery AND its column = this row's column)`.
+
+    Left as `IN`, PostgreSQL pulls the levels up into one join and, its string estimates
+    being one row whatever they match, drives each probe from the innermost side: a city's
+    locations, then every role at them (157,516 for New York on the million), for every walked
+    practitioner (15 s, the statement timeout). Asked level by level from the walked resource
+    (its roles, their locations, each location's city), a probe costs a few index lookups
+    (25 ms for a page there). The same turned a nested `_has` through a common family from
+    200-540 ms into 28-51 ms on the million, where a common specialty's `_has` stayed at
+    8-41 ms either way (`benchsearch`, three alternated runs).
+
+    Each level is asked by a range of one value (see `_probe`), which PostgreSQL cannot hash:
+    a probe is an index seek on the level's (type, param, target or code, resource) keys. An
+    innermost string condition is the exception: its index is in value order, so a probe per
+    row would scan every matching value; `=` lets PostgreSQL hash its matches once per
+    statement (a city's 5,432 locations). The queries and where trees on the way are copied;
+    the plan's own are left as they were.
+    """
     copied = query.clone()
-    copied.where = _replaced_node(query.where, lookup)
+    copied.where = _correlated_node(query.where, copied)
     return copied
 
 
-def _replaced_node(node: Any, lookup: Lookup) -> Any:
-    if node is lookup:
-        return _hashed(node)
+def _correlated_node(node: Any, enclosing: Query) -> Any:
     if isinstance(node, WhereNode):
         tree = node.create(connector=node.connector, negated=node.negated)
-        tree.children = [_replaced_node(child, lookup) for child in node.children]
+        tree.children = [_correlated_node(child, enclosing) for child in node.children]
         return tree
-    if isinstance(node, Lookup) and isinstance(node.rhs, Query):
-        nested = copy.copy(node)
-        nested.rhs = _replaced(node.rhs, lookup)
-        return nested
-    return node
+    inner = node.rhs if isinstance(node, In) else None
+    model = inner.model if isinstance(inner, Query) else None
+    if inner is None or model is None:
+        return node
+    rows = model._default_manager.all()
+    rows.query = _correlated(inner)
+    (column,) = inner.values_select
+    outer = OuterRef(node.lhs.target.attname)
+    if model is StringIndex and _leaves_only(inner):
+        rows = rows.filter(**{column: outer})
+    else:  # a range, not `=`: see _probe
+        rows = rows.filter(**{f"{column}__gte": outer, f"{column}__lte": outer})
+    found = Case(When(Exists(rows), then=Value(True)), default=Value(False))
+    return found.resolve_expression(query=enclosing, allow_joins=False, reuse=None)
 
 
-def _hashed(lookup: Lookup) -> Case:
-    """`column IN (subquery)` inside a `CASE`: not pulled up into a join, so PostgreSQL builds
-    the subquery's rows once per statement into a hashed set and checks each row against it
-    (the same rows in a filter that only ANDs it)."""
-    return Case(When(lookup, then=Value(True)), default=Value(False), output_field=BooleanField())
+def _leaves_only(query: Query) -> bool:
+    """Whether `query`'s conditions are plain values (no further subquery)."""
+    return not any(True for _ in _subqueries(query.where))
 
 
 def _probe(outer: str, rows: QuerySet, direct: bool) -> Case:
