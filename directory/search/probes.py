@@ -1,4 +1,4 @@
-"""First pages of chain and `_has` searches walked from the searched type, probe by probe.
+"""First pages of chain, `_has` and `:contains` searches walked from the searched type.
 
 A chain or `_has` condition is a semi-join whose inner side is several hops deep. PostgreSQL
 plans it from the inner side (every practitioner of a family, every role at their locations...)
@@ -11,6 +11,11 @@ A plain string condition (a common family) is not walked, although it too is rea
 its first page: deciding costs a count on every such search, the directory's commonest kind, and
 cost `Organization?address-city` and `Practitioner?family` 14-18 % of their throughput
 (`make bench` against the version before, interleaved), more than the rare common prefix gains.
+A `:contains` condition is always walked first, uncounted: its trigram lookup reads every row
+holding the substring, of every type and parameter, before the first page, and a count of its
+matches, bounded or not, is planned no better (a bounded one as a scan of the type's values
+until enough turn up, all of them for a rare substring the planner thinks common). Its probe
+reads the walked resource's own string rows; the first window tells how common matches are.
 
 So when the inner side is large (`COMMON` rows or more, counted no further), a page is first
 looked for in a window of the next `WALK` live resources of the type, in page order, each one
@@ -49,12 +54,15 @@ from django.db.models.sql.where import WhereNode
 
 from ..models import ReferenceIndex, Resource, StringIndex
 from .compiled import ShapeWriter, shaped_rows, shaped_value
-from .index import IndexRows
+from .index import IndexRows, substring_rows
 from .plan import Plan
 
 # Resources of the searched type probed before falling back to the search planned as a whole:
 # with a page of 20, the walk fills a page when at least 1 resource in 50 matches.
 WALK = 1000
+# The first window of a `:contains` walk, which is not counted first: a rare substring costs
+# this many probes more than its search as planned.
+FIRST_SUBSTRING_WALK = 200
 # Windows walked while each holds a match, before the rest comes from the search as planned.
 WINDOWS = 4
 
@@ -78,6 +86,7 @@ class Check:
     outer: str  # the condition's column on Resource
     rows: IndexRows | QuerySet
     direct: bool  # one index table
+    substring: bool = False  # `:contains`: probed by resource, never from the trigram index
 
     @property
     def column(self) -> str:
@@ -87,31 +96,31 @@ class Check:
     def case(self) -> Case:
         """The probe: `CASE WHEN EXISTS (rows correlated to the resource) ...`."""
         rows = self.rows.queryset() if isinstance(self.rows, IndexRows) else self.rows
-        return _probe(self.outer, rows, self.direct)
+        return _probe(self.outer, rows, self.direct, self.substring)
 
     def write(self, shape: ShapeWriter) -> None:
         """The probe's shape, its parameters in the order of `case()`'s SQL: `EXISTS`' own
         `SELECT 1`, the rows' conditions (the correlation takes none), `THEN` and `ELSE`."""
-        shape.part("check", self.outer, self.column, self.direct).value(Value(1)).rows(
-            self.rows
-        ).value(Value(True)).value(Value(False))
+        shape.part("check", self.outer, self.column, self.direct, self.substring)
+        shape.value(Value(1)).rows(self.rows).value(Value(True)).value(Value(False))
 
 
 def probes(plan: Plan) -> list[Check] | None:
     """The plan's conditions as per-resource probes, when one is a chain or `_has` condition
-    with many innermost matches, or a `_has` whose few innermost matches fan out to many
-    referrers; else None.
+    with many innermost matches, a `:contains` condition, or a `_has` whose
+    few innermost matches fan out to many referrers; else None.
 
     PostgreSQL only: the planning this works around is its own, and the extra `CASE`/`EXISTS`
     level would take SQLite's parser past its nesting limit on the deepest chains allowed.
     """
     if connection.vendor != "postgresql":
         return None
-    found = [_semi_join(condition) for condition in plan.conditions]
+    found = [_semi_join(condition) or _substring(condition) for condition in plan.conditions]
     deep = [one for one in found if one and _deep(one)]
-    if not deep:
+    substrings = [one for one in found if one and one.substring]
+    if not deep and not substrings:
         return None
-    if not any(_inner_is_large(one.rows) or _fans_out(one.rows) for one in deep):
+    if not substrings and not any(_inner_is_large(one.rows) or _fans_out(one.rows) for one in deep):
         return None
     checks = []
     for check in found:
@@ -148,6 +157,12 @@ def _semi_join(condition: Q) -> Check | None:
     if selected != 1:
         return None
     return Check(_OUTER_COLUMNS[child[0]], rows, isinstance(rows, IndexRows))
+
+
+def _substring(condition: Q) -> Check | None:
+    """A `:contains` condition as a check on its rows (search/index/string.py), else None."""
+    rows = substring_rows(condition)
+    return None if rows is None else Check("pk", rows, direct=True, substring=True)
 
 
 def _deep(found: Check) -> bool:
@@ -268,7 +283,9 @@ def _correlated_node(node: Any, enclosing: Query) -> Any:
         return tree
     inner = node.rhs if isinstance(node, In) else None
     model = inner.model if isinstance(inner, Query) else None
-    if inner is None or model is None:
+    # Only a plain selection of one column can take the correlation (a sliced one, e.g. a
+    # `:contains` lookup's bounded matches, is left as it is).
+    if inner is None or model is None or inner.is_sliced or len(inner.values_select) != 1:
         return node
     rows = model._default_manager.all()
     rows.query = _correlated(inner)
@@ -287,9 +304,14 @@ def _leaves_only(query: Query) -> bool:
     return not any(True for _ in _subqueries(query.where))
 
 
-def _probe(outer: str, rows: QuerySet, direct: bool) -> Case:
+def _probe(outer: str, rows: QuerySet, direct: bool, substring: bool = False) -> Case:
     column = rows.query.values_select[0]
-    if direct:  # one index table: PostgreSQL may hash its matches once, index-only, or probe
+    if substring:
+        # Equality, for an estimate of one resource's rows (as a range of one value, a small
+        # type's values were scanned whole per probe: 6.2 s a window, 42k organizations), and
+        # a range beside it, which keeps PostgreSQL from hashing every match once instead.
+        correlated = rows.filter(**{column: OuterRef(outer), f"{column}__gte": OuterRef(outer)})
+    elif direct:  # one index table: PostgreSQL may hash its matches once, index-only, or probe
         correlated = rows.filter(**{column: OuterRef(outer)})
     else:
         # Equality written as a range of one value: PostgreSQL turns `column = outer` into a
@@ -313,26 +335,38 @@ def probed_rows(
     """Up to `limit` matches past `after` in id order: from walked windows, then `rest`.
 
     A window that held a match is followed by the next (at most `WINDOWS`): matches are that
-    common, so the walk will soon fill the page. `rest(after, limit)` gives matches strictly
-    past the last window.
+    common, so the walk will soon fill the page. With a `:contains` check (walked uncounted),
+    only while the windows left would fill the page at the rate of the last: past the windows
+    the search as planned reads every match anyway. `rest(after, limit)` gives matches
+    strictly past the last window.
     """
     found: list[Resource] = []
-    for _ in range(WINDOWS):
-        more, end = _window(plan, checks, after, ascending, limit - len(found))
+    paced = any(check.substring for check in checks)
+    size = min(FIRST_SUBSTRING_WALK, WALK) if paced else WALK
+    for walked in range(1, WINDOWS + 1):
+        more, end = _window(plan, checks, after, ascending, limit - len(found), size)
         found += more
         if len(found) >= limit or end is None:  # a full page, or no resource left past it
             return found
         after = ("gt" if ascending else "lt", end)
-        if not more:
+        # Matches expected from the windows left, at the rate of this one.
+        expected = len(more) * WALK * (WINDOWS - walked) / size
+        if not more or (paced and expected < limit - len(found)):
             break
+        size = WALK
     return found + rest(after, limit - len(found))
 
 
 def _window(
-    plan: Plan, checks: list[Check], after: tuple[str, object] | None, ascending: bool, limit: int
+    plan: Plan,
+    checks: list[Check],
+    after: tuple[str, object] | None,
+    ascending: bool,
+    limit: int,
+    size: int,
 ) -> tuple[list[Resource], int | None]:
-    """Matches among the next `WALK` resources past `after`, and the last of those (None when
-    fewer than `WALK` were left, the window reaching the end, or when the page is full).
+    """Matches among the next `size` resources past `after`, and the last of those (None when
+    fewer than `size` were left, the window reaching the end, or when the page is full).
 
     The window's end is a subquery of the walk's own statement (read once, before the walk);
     it is asked for on its own only when the page goes on past the window. Both statements
@@ -343,14 +377,14 @@ def _window(
     live = [Q(resource_type=plan.resource_type, deleted=False)]
     if after is not None:
         live.append(Q(**{f"pk__{after[0]}": after[1]}))
-    # Fewer than WALK left: the window runs to the last resource.
+    # Fewer than `size` left: the window runs to the last resource.
     last = Value(_LAST if ascending else 0)
 
     def ends() -> QuerySet:
         rows = Resource.objects.all()
         for condition in live:
             rows = rows.filter(condition)
-        return rows.order_by(sign + "pk").values("pk")[WALK - 1 : WALK]
+        return rows.order_by(sign + "pk").values("pk")[size - 1 : size]
 
     def build() -> QuerySet[Resource]:
         edge = Coalesce(Subquery(ends()), last, output_field=BigIntegerField())
@@ -362,15 +396,16 @@ def _window(
         page_ids = probed.order_by(sign + "pk").values("pk")[:limit]
         return Resource.objects.filter(pk__in=page_ids).order_by(sign + "pk")
 
-    shape = ShapeWriter("walk-window", sign, WALK, limit)
+    shape = ShapeWriter("walk-window", sign, size, limit)
     shape.conditions(Resource, live).conditions(Resource, live).value(last)
     for check in checks:
         check.write(shape)
-    with _probing_joins():
+    substring = any(check.substring for check in checks)
+    with _probing_joins(_PROBING_SUBSTRINGS if substring else _PROBING):
         found = shaped_rows(("walk-window",), shape.shape(), build)
     if len(found) >= limit:
         return found, None
-    end_shape = ShapeWriter("walk-end", sign, WALK).conditions(Resource, live).shape()
+    end_shape = ShapeWriter("walk-end", sign, size).conditions(Resource, live).shape()
     return found, shaped_value(("walk-end",), end_shape, lambda: _first(ends()))
 
 
@@ -383,17 +418,23 @@ def _first(rows: QuerySet) -> Any:
 # specialty's index rows from their start for every organization walked (52 ms where index
 # probes took 9 ms, 200k-practitioner directory); hash joins would read the inner side whole.
 _PROBING = {"enable_hashjoin": "off", "enable_mergejoin": "off"}
+# With a `:contains` check, no bitmap scans either: its probe was planned from the trigram index
+# (GIN answers by bitmap only), a scan of every row holding the substring per walked resource
+# (2.4 s a window for `name:contains=ross`, 1M practitioners), not from the resource's own rows.
+# Nor JIT: a window of a rare substring is priced as a walk of the whole type, past
+# `jit_above_cost`, and compiling took 11 of its 14 ms.
+_PROBING_SUBSTRINGS = {**_PROBING, "enable_bitmapscan": "off", "jit": "off"}
 
 
 @contextmanager
-def _probing_joins() -> Iterator[None]:
+def _probing_joins(settings: dict[str, str]) -> Iterator[None]:
     """Nested-loop joins only for the statements inside (`set_config` local to a transaction)."""
     with transaction.atomic(), connection.cursor() as cursor:
-        names = list(_PROBING)
+        names = list(settings)
         # Read before set: a select list is evaluated left to right, one round trip for both.
         reads = ", ".join("current_setting(%s)" for _ in names)
         sets = ", ".join("set_config(%s, %s, true)" for _ in names)
-        pairs = [value for item in _PROBING.items() for value in item]
+        pairs = [value for item in settings.items() for value in item]
         cursor.execute(f"SELECT {reads}, {sets}", [*names, *pairs])
         before = dict(zip(names, cursor.fetchone()[: len(names)], strict=True))
         yield

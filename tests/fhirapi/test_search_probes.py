@@ -1,10 +1,11 @@
 """Pages walked from the searched type (search/probes.py) are the pages of the search itself.
 
-The walk only starts past `COMMON` innermost matches, far more than a hand-made directory holds,
-so these tests lower the bounds: every page is then cut by the walk, by its fallback past a
-window of one or two resources, or both, and must hold exactly the pages of the search planned
-as a whole, in both directions. The walk's statements are kept by shape (search/compiled.py):
-each test's first page compiles them, its later pages run them with the cursor's values.
+The walk only starts past `COMMON` innermost matches (`:contains` conditions are walked
+uncounted), far more than a hand-made directory holds, so these tests lower the bound: every
+page is then cut by the walk, by its fallback past a window of one or two resources, or both,
+and must hold exactly the pages of the search planned as a whole, in both directions. The
+walk's statements are kept by shape (search/compiled.py): each test's first page compiles them,
+its later pages run them with the cursor's values.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from directory.search import SearchRequest, compiled, probes, search
-from tests.fhirapi.test_search_chains import _pages, directory  # noqa: F401 - the fixture
+from tests.fhirapi.test_search_chains import _pages, directory, ids  # noqa: F401 - the fixture
 
 pytestmark = [
     pytest.mark.django_db,
@@ -38,6 +39,20 @@ QUERIES = [
     "Organization?_has:PractitionerRole:organization:practitioner.name=nobody",
     # A string condition beside a chain.
     "PractitionerRole?practitioner.name=susi,bob&location.address-city=spring",
+]
+# `:contains` conditions (search/index/string.py), alone, OR'ed, beside plain strings, chains
+# and `_has`; with no match (walked too: the first window finds none, the search as planned
+# then finds none either).
+SUBSTRINGS = [
+    "Practitioner?name:contains=o",
+    "Practitioner?name:contains=mit",
+    "Practitioner?name:contains=mit,ob",
+    "Organization?name:contains=e",
+    "Organization?name:contains=cme&address-city=spring",
+    "Location?address-city:contains=i&name:contains=o",
+    "Organization?name:contains=e&_has:PractitionerRole:organization:practitioner.name=susi",
+    "PractitionerRole?practitioner.name:contains=o&location.address-city:contains=ring",
+    "Practitioner?name:contains=nobody",
 ]
 # Plain string searches are never walked, nor is their match count asked for.
 PLAIN = ["Practitioner?name=s", "Organization?name=acme", "Location?address-city=spring,capital"]
@@ -68,23 +83,33 @@ def _walked_and_planned(
 ) -> tuple[tuple, tuple, list[str]]:
     """The pages walked (`COMMON` and `WALK` lowered) and planned (never walked), both ways,
     and the SQL of the walked ones."""
-    monkeypatch.setattr(probes, "COMMON", 10**9)
+    _walks(monkeypatch, None)
     planned = _all_pages(api, query)
-    monkeypatch.setattr(probes, "COMMON", common)
+    _walks(monkeypatch, common)
     monkeypatch.setattr(probes, "WALK", walk)
     with CaptureQueriesContext(connection) as captured:
         walked = _all_pages(api, query)
     return walked, planned, [q["sql"] for q in captured.captured_queries]
 
 
+_SUBSTRING = probes._substring
+
+
+def _walks(monkeypatch, common: int | None) -> None:
+    """Walks from `common` innermost matches, `:contains` ones uncounted; None: no walk."""
+    monkeypatch.setattr(probes, "COMMON", 10**9 if common is None else common)
+    monkeypatch.setattr(probes, "_substring", _SUBSTRING if common else lambda condition: None)
+
+
 @pytest.mark.parametrize("walk", [1, 2, 1000])
-@pytest.mark.parametrize("query", QUERIES)
+@pytest.mark.parametrize("query", QUERIES + SUBSTRINGS)
 def test_walked_pages_are_the_search_pages(api, directory, monkeypatch, query, walk):  # noqa: F811
     walked, planned, sql = _walked_and_planned(api, monkeypatch, query, 1, walk)
     assert walked == planned
-    # The walk did run: its probes are in the SQL (a query with no innermost match never walks).
+    # The walk did run: its probes are in the SQL (a query with no innermost match never walks,
+    # unless it has a `:contains` condition).
     probed = any("CASE WHEN EXISTS" in one for one in sql)
-    assert probed == ("nobody" not in query)
+    assert probed == ("nobody" not in query or ":contains" in query)
 
 
 @pytest.mark.parametrize(
@@ -93,6 +118,7 @@ def test_walked_pages_are_the_search_pages(api, directory, monkeypatch, query, w
         "PractitionerRole?practitioner.name={}",
         "Organization?_has:PractitionerRole:organization:practitioner.name={}",
         "PractitionerRole?practitioner.name={}&location.address-city=spring",
+        "Practitioner?name:contains={}",
     ],
 )
 def test_a_walk_of_a_kept_shape_compiles_nothing(directory, monkeypatch, form):  # noqa: F811
@@ -101,10 +127,10 @@ def test_a_walk_of_a_kept_shape_compiles_nothing(directory, monkeypatch, form): 
         params = [tuple(pair.split("=")) for pair in query.split("&")]
         return [e.row.logical_id for e in search(SearchRequest(resource_type, params)).entries]
 
-    monkeypatch.setattr(probes, "COMMON", 10**9)
+    _walks(monkeypatch, None)
     planned = {name: matches(name) for name in ("susi", "bob")}
     assert planned["susi"] and planned["bob"] and planned["susi"] != planned["bob"]
-    monkeypatch.setattr(probes, "COMMON", 1)
+    _walks(monkeypatch, 1)
     assert matches("susi") == planned["susi"]  # walked: its count, window and end compiled
 
     def compile_refused(*args, **kwargs):
@@ -127,6 +153,20 @@ def test_a_plain_string_search_is_one_statement(api, directory, monkeypatch, que
     data = [q["sql"] for q in captured.captured_queries if "directory_" in q["sql"]]
     assert len(data) == 1, data
     assert "CASE WHEN EXISTS" not in data[0] and "COUNT(" not in data[0]
+
+
+def test_a_substring_is_walked_uncounted(api, directory, monkeypatch):  # noqa: F811
+    # No count statement, whatever `COMMON`; the first window (one resource) holds no match,
+    # so the page is finished by the search as planned past it.
+    monkeypatch.setattr(probes, "WALK", 1)
+    with CaptureQueriesContext(connection) as captured:
+        assert ids(api, "Practitioner?name:contains=o") == {"pr-bob"}
+    data = [q["sql"] for q in captured.captured_queries if "directory_" in q["sql"]]
+    assert not any("COUNT(" in one for one in data), data
+    assert "CASE WHEN EXISTS" in data[0]
+    assert "LIKE" in data[-1] and "CASE WHEN EXISTS" not in data[-1]
+    walk = next(q["sql"] for q in captured.captured_queries if "set_config" in q["sql"])
+    assert "'enable_bitmapscan', 'off'" in walk and "'jit', 'off'" in walk
 
 
 def test_a_small_inner_side_keeps_the_planned_search(api, directory, monkeypatch):  # noqa: F811

@@ -16,7 +16,7 @@ from .composite import CompositeKind
 from .date import DateKind
 from .position import SpecialKind
 from .reference import ParsedReference, ReferenceKind, parse_reference
-from .string import StringKind
+from .string import StringKind, substring_rows
 from .token import TokenKind
 from .uri import UriKind
 
@@ -54,4 +54,5 @@ __all__ = [
     "parse_reference",
     "semi_join",
     "semi_joined",
+    "substring_rows",
 ]

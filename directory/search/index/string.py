@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from ...models import StringIndex
 from ...normalize import clip, fold
@@ -71,8 +71,28 @@ def text_condition(rows: IndexRows, modifier: str, value: str) -> Q:
         return semi_join(matches)
     # Merged into the search, `LIKE '%x%'` is planned as a walk of every string row in id order
     # until a page of matches turns up (1.45 million rows, 315 ms, on 244k practitioners);
-    # planned on its own, all its matches come from the trigram index (migration 0024).
+    # planned on its own, all its matches come from the trigram index (migration 0024). On
+    # PostgreSQL a first page is looked for by walking the type first (search/probes.py).
     return Q(pk__in=matches.values("resource_id").queryset()[:UNBOUNDED])
+
+
+def substring_rows(condition: Q) -> QuerySet | None:
+    """The index rows of a `:contains` condition as `text_condition` writes it, without the
+    LIMIT that keeps it planned on its own; None for any other condition."""
+    if condition.negated or len(condition.children) != 1:
+        return None
+    child = condition.children[0]
+    if not isinstance(child, tuple) or child[0] != "pk__in":
+        return None
+    rows = child[1]
+    if not isinstance(rows, QuerySet) or rows.model is not StringIndex:
+        return None
+    query = rows.query
+    if query.low_mark != 0 or query.high_mark != UNBOUNDED:
+        return None
+    unbounded = rows.all()
+    unbounded.query.clear_limits()
+    return unbounded
 
 
 def _match(modifier: str, text: str) -> Q:
