@@ -16,6 +16,7 @@ from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
+from . import fragments
 from .boundaries import BOUNDARY_PARAMS, boundary_issues
 from .errors import InvalidRequest, InvalidResource
 from .formats import instant
@@ -145,7 +146,8 @@ def validate_resource(resource_type: str, content: dict, *, canonical: bool = Tr
         )
     model_class = get_fhir_model_class(resource_type)
     try:
-        model = model_class.model_validate(content)
+        # Elements validated before (identical JSON) go in as their models: see fragments.py.
+        model = model_class.model_validate(fragments.substituted(model_class, content))
     except ValidationError as exc:
         issues = _pydantic_issues(resource_type, exc)
         raise InvalidResource(issues[0]["diagnostics"], issues=issues) from None
