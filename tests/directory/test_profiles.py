@@ -335,20 +335,21 @@ def test_required_codes_come_from_the_definitions():
 
 def _recorded_constraint_calls(resources: list[dict]) -> list[tuple]:
     calls = []
-    original = invariants.holds
+    original, walk = validator._holds, validator._walk_value
 
-    def record(expression, node, type_path, resource):
-        calls.append((expression, node, type_path, resource))
-        return original(expression, node, type_path, resource)
+    def record(run, expression, node, type_path):
+        calls.append((expression, node, type_path, run.resource))
+        return original(run, expression, node, type_path)
 
-    validator.holds = record
+    # Every value walked, none skipped as remembered clean from an earlier test.
+    validator._holds, validator._walk_value = record, validator._judge_value
     try:
         for resource in resources:
             profiles.validate(resource)
             for claimed in resource.get("meta", {}).get("profile", []):
                 validator.validate_profile(resource, claimed)
     finally:
-        validator.holds = original
+        validator._holds, validator._walk_value = original, walk
     return calls
 
 
