@@ -17,19 +17,17 @@ from __future__ import annotations
 
 import json
 import typing
-from collections import OrderedDict
-from contextlib import suppress
 from functools import cache
 
 from fhir_core.types import FhirBase, FhirElementOrResourceBase
 from pydantic import BaseModel, ValidationError
 
-# Element models remembered per process; past this the least recently used go first.
+# Element models remembered per process; past this the oldest go first.
 MAX_FRAGMENTS = 20_000
 # Elements longer than this as JSON (narratives, long extensions) are validated, never remembered.
 MAX_FRAGMENT_CHARS = 2_000
 
-_models: OrderedDict[tuple[type, str], BaseModel] = OrderedDict()
+_models: dict[tuple[type, str], BaseModel] = {}
 _compact = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 
@@ -59,8 +57,6 @@ def _element(klass: type[BaseModel], value: object) -> object:
     key = (klass, text)
     found = _models.get(key)
     if found is not None:
-        with suppress(KeyError):  # another thread may have just let it go
-            _models.move_to_end(key)  # an element that keeps coming back stays
         return found
     inner = substituted(klass, value)
     try:
@@ -68,9 +64,9 @@ def _element(klass: type[BaseModel], value: object) -> object:
     except (ValidationError, TypeError, ValueError, AttributeError):
         return value  # reported by the resource's validation, in context
     if len(text) <= MAX_FRAGMENT_CHARS:
+        if len(_models) >= MAX_FRAGMENTS:
+            _models.pop(next(iter(_models), key), None)
         _models[key] = element
-        if len(_models) > MAX_FRAGMENTS:
-            _models.popitem(last=False)
     return element
 
 

@@ -12,8 +12,6 @@ Must-support is not enforced (it obliges systems, not instances).
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
-from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -48,7 +46,7 @@ CHOICE_SUFFIXES = {t[0].upper() + t[1:]: t for t in CHOICE_TYPES}
 # What a refused reference is told it may be (directory/references.py holds the grammar).
 REFERENCE_FORMS = "Type/id, an absolute URL, #id, urn:uuid: or Type?criteria"
 # Element values (JSON objects) a pass found clean, remembered per process: past this many the
-# least recently used go first, and longer ones (as JSON) are never remembered.
+# oldest go first, and longer ones (as JSON) are never remembered.
 MAX_CLEAN_VALUES = 20_000
 MAX_CLEAN_CHARS = 2_000
 
@@ -177,7 +175,7 @@ def _other_choices(run: _Run, node: dict, element: Element, jpath: str) -> None:
 
 
 # (pass, element, type code, JSON text) of values whose walk found nothing: see `_walk_value`.
-_clean: OrderedDict[tuple[bool, str, Element, str, str], None] = OrderedDict()
+_clean: dict[tuple[bool, str, Element, str, str], None] = {}
 _compact = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 
 
@@ -195,15 +193,13 @@ def _walk_value(run: _Run, element: Element, value: Any, type_code: str, vpath: 
         return
     key = (run.base, run.rule_prefix, element, type_code, _compact(value))
     if key in _clean:
-        with suppress(KeyError):  # another thread may have just let it go
-            _clean.move_to_end(key)  # a value that keeps coming back stays
         return
     issues, impure = len(run.issues), run.impure
     _judge_value(run, element, value, type_code, vpath)
     if len(run.issues) == issues and run.impure == impure and len(key[4]) <= MAX_CLEAN_CHARS:
+        if len(_clean) >= MAX_CLEAN_VALUES:
+            _clean.pop(next(iter(_clean), key), None)
         _clean[key] = None
-        if len(_clean) > MAX_CLEAN_VALUES:
-            _clean.popitem(last=False)
 
 
 def _judge_value(run: _Run, element: Element, value: Any, type_code: str, vpath: str) -> None:
