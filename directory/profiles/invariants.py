@@ -151,18 +151,12 @@ DIRECT = {
 
 def holds(expression: str, node: Any, type_path: str, resource: dict) -> bool | None:
     """Whether the constraint holds on `node` (typed as `type_path`); None if it cannot run."""
-    verdict = direct_verdict(expression, node)
-    if verdict is not None:
-        return verdict
-    return holds_by_engine(expression, node, type_path, resource)
-
-
-def direct_verdict(expression: str, node: Any) -> bool | None:
-    """The verdict of a DIRECT evaluation, from the node alone; None if the engine must judge."""
     direct = DIRECT.get(expression)
     if direct is not None and isinstance(node, dict):
-        return direct(node)
-    return None
+        verdict = direct(node)
+        if verdict is not None:
+            return verdict
+    return holds_by_engine(expression, node, type_path, resource)
 
 
 def holds_by_engine(expression: str, node: Any, type_path: str, resource: dict) -> bool | None:

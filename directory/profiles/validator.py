@@ -11,7 +11,6 @@ Must-support is not enforced (it obliges systems, not instances).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -25,7 +24,7 @@ from .definitions import (
     profile_type,
     value_sets,
 )
-from .invariants import UNEVALUATED, direct_verdict, holds_by_engine
+from .invariants import UNEVALUATED, holds
 
 # Datatypes whose instance value is a JSON object but which carry no definition of their own here.
 BACKBONE_TYPES = {"BackboneElement", "Element"}
@@ -45,10 +44,6 @@ CHOICE_TYPES = (
 CHOICE_SUFFIXES = {t[0].upper() + t[1:]: t for t in CHOICE_TYPES}
 # What a refused reference is told it may be (directory/references.py holds the grammar).
 REFERENCE_FORMS = "Type/id, an absolute URL, #id, urn:uuid: or Type?criteria"
-# Element values (JSON objects) a pass found clean, remembered per process: past this many the
-# oldest go first, and longer ones (as JSON) are never remembered.
-MAX_CLEAN_VALUES = 20_000
-MAX_CLEAN_CHARS = 2_000
 
 
 @dataclass
@@ -63,9 +58,6 @@ class _Run:
     # Collected by `profile_references`: (element, expression, reference) of each reference
     # whose type the element allows, for the target conformance check.
     targets: list[tuple[Element, str, str]] | None = None
-    # Judgements that read the resource around a value (FHIRPath run by the engine, which may
-    # read %resource; a `#id` reference): a walk that made one is not the value's alone.
-    impure: int = 0
 
     def fail(self, code: str, expression: str, rule: str, message: str) -> None:
         self.issues.append(
@@ -174,36 +166,8 @@ def _other_choices(run: _Run, node: dict, element: Element, jpath: str) -> None:
             run.fail("structure", vpath, element.id, f"type not allowed here (allowed: {kinds})")
 
 
-# (pass, element, type code, JSON text) of values whose walk found nothing: see `_walk_value`.
-_clean: dict[tuple[bool, str, Element, str, str], None] = {}
-_compact = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
-
-
 def _walk_value(run: _Run, element: Element, value: Any, type_code: str, vpath: str) -> None:
-    """Apply an element's value rules to one value, then descend into it.
-
-    A directory repeats the same objects (codings, addresses, extensions) in thousands of
-    resources. The walk below one is a function of the pass, the element, the type and the
-    value's JSON text, except where it reads the resource around it (`_Run.impure`); its path
-    only names issues. So an object whose walk found no issue and read nothing around it is
-    remembered, and the same text under the same element is not walked again.
-    """
-    if run.targets is not None or not isinstance(value, dict):
-        _judge_value(run, element, value, type_code, vpath)
-        return
-    key = (run.base, run.rule_prefix, element, type_code, _compact(value))
-    if key in _clean:
-        return
-    issues, impure = len(run.issues), run.impure
-    _judge_value(run, element, value, type_code, vpath)
-    if len(run.issues) == issues and run.impure == impure and len(key[4]) <= MAX_CLEAN_CHARS:
-        if len(_clean) >= MAX_CLEAN_VALUES:
-            _clean.pop(next(iter(_clean), key), None)
-        _clean[key] = None
-
-
-def _judge_value(run: _Run, element: Element, value: Any, type_code: str, vpath: str) -> None:
-    """`_walk_value` without the memory."""
+    """Apply an element's value rules to one value, then descend into it."""
     if run.targets is None:  # collecting references only: the value rules were judged already
         _fixed(run, element, value, vpath)
         _binding(run, element, value, type_code, vpath)
@@ -357,8 +321,6 @@ def _reference_target(run: _Run, element: Element, value: Any, vpath: str) -> No
         message = f"'{_short(reference)}' is not a literal reference ({REFERENCE_FORMS})"
         run.fail("value", f"{vpath}.reference", element.id, message)
         return
-    if reference.startswith("#"):
-        run.impure += 1  # a contained resource: its type is read from the resource
     named = referenced_type(reference, run.resource)
     if named is not None and named not in allowed:
         message = (
@@ -424,21 +386,12 @@ def _constraints(
         done.add(key)
         if key == "ele-1" and not isinstance(value, dict):
             continue  # a JSON primitive always has a value, so ele-1 holds (see data/README.md)
-        result = _holds(run, constraint["expression"], value, fp_type)
+        result = holds(constraint["expression"], value, fp_type, run.resource)
         if result is None:
             run.fail("invariant", vpath, key, "constraint could not be evaluated")
         elif not result:
             run.fail("invariant", vpath, key, constraint.get("human", "constraint failed"))
     return done
-
-
-def _holds(run: _Run, expression: str, value: Any, fp_type: str) -> bool | None:
-    """`invariants.holds`, counting the verdicts the engine gives (`_Run.impure`)."""
-    verdict = direct_verdict(expression, value)
-    if verdict is None:
-        run.impure += 1  # the engine may read %resource: not a verdict on the value alone
-        verdict = holds_by_engine(expression, value, fp_type, run.resource)
-    return verdict
 
 
 @cache

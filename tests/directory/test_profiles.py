@@ -335,21 +335,20 @@ def test_required_codes_come_from_the_definitions():
 
 def _recorded_constraint_calls(resources: list[dict]) -> list[tuple]:
     calls = []
-    original, walk = validator._holds, validator._walk_value
+    original = invariants.holds
 
-    def record(run, expression, node, type_path):
-        calls.append((expression, node, type_path, run.resource))
-        return original(run, expression, node, type_path)
+    def record(expression, node, type_path, resource):
+        calls.append((expression, node, type_path, resource))
+        return original(expression, node, type_path, resource)
 
-    # Every value walked, none skipped as remembered clean from an earlier test.
-    validator._holds, validator._walk_value = record, validator._judge_value
+    validator.holds = record
     try:
         for resource in resources:
             profiles.validate(resource)
             for claimed in resource.get("meta", {}).get("profile", []):
                 validator.validate_profile(resource, claimed)
     finally:
-        validator._holds, validator._walk_value = original, walk
+        validator.holds = original
     return calls
 
 
