@@ -16,7 +16,6 @@ from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
-from . import fragments
 from .boundaries import BOUNDARY_PARAMS, boundary_issues
 from .errors import InvalidRequest, InvalidResource
 from .formats import instant
@@ -146,8 +145,7 @@ def validate_resource(resource_type: str, content: dict, *, canonical: bool = Tr
         )
     model_class = get_fhir_model_class(resource_type)
     try:
-        # Elements validated before (identical JSON) go in as their models: see fragments.py.
-        model = model_class.model_validate(fragments.substituted(model_class, content))
+        model = model_class.model_validate(content)
     except ValidationError as exc:
         issues = _pydantic_issues(resource_type, exc)
         raise InvalidResource(issues[0]["diagnostics"], issues=issues) from None
