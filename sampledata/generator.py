@@ -289,7 +289,9 @@ class DirectoryGenerator:
         specialties = self._offered(extra, focus, big)
         group += self._services(extra, name, sites, specialties, big)
         primary = None if big else self._systems_by_city.get((city.name, city.state))
-        if big:
+        if big and top["active"]:
+            # An inactive system is nobody's primary: Plan-Net affiliations name an Organization
+            # that conforms to plannet-Organization, whose `active` is fixed true.
             self._systems_by_city.setdefault((city.name, city.state), org_id)
         if networks or primary:
             role = "hospital" if big else SERVICE_KIND.get(focus.code, DEFAULT_SERVICE_KIND)[2]
