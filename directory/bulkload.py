@@ -4,6 +4,11 @@ Each batch is validated and extracted like a single write, then stored in one tr
 PostgreSQL COPY (several times faster than INSERTs), elsewhere with bulk INSERTs. The index rows
 go to every table the registered index kinds declare (search/index/), so a new kind needs nothing
 here.
+
+With reference checks on (the default), a batch is refused whole, as a single write would be,
+when a target is missing or when a target that a claimed Plan-Net/NDH profile constrains does not
+conform to the element's targetProfile (profiles/targets.py, the API's rule), judged once the
+batch is stored so a target anywhere in it counts.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from django.utils import timezone
 from . import customparams, identifiers, indexing
 from .errors import UnprocessableReference
 from .models import Resource, ResourceVersion
+from .profiles import targets
 from .search.index import TABLES
 from .storage import aborted_by_database, check_id, dumps, missing_resources, new_id, stamped
 from .validation import validate_resource
@@ -65,7 +71,7 @@ def bulk_load(
     """Create many resources fast (fixtures, generators); ids in the content are kept.
 
     Items must come in dependency order: a reference may point at an earlier item or an existing
-    resource. Each batch is one transaction.
+    resource. Each batch is one transaction. `check_references` also judges targetProfiles.
     """
     total = 0
     batch: list[tuple[str, dict[str, Any]]] = []
@@ -101,6 +107,8 @@ def _load_batch(batch: list[tuple[str, dict[str, Any]]], check_references: bool)
                     [(rtype, lid, content) for rtype, lid, content, _ in prepared]
                 )
                 store_new(new_rows, now)
+                if check_references:
+                    _check_batch_targets(prepared, now)
         except OperationalError as exc:
             if attempt + 1 < BATCH_ATTEMPTS and aborted_by_database(exc):
                 continue
@@ -270,3 +278,26 @@ def _check_batch_references(prepared: list[Prepared]) -> None:
     if missing:
         names = ", ".join(f"{t}/{i}" for t, i in sorted(missing)[:5])
         raise UnprocessableReference(f"Referenced resource does not exist: {names}")
+
+
+def _check_batch_targets(prepared: list[Prepared], now: datetime) -> None:
+    """Refuse the batch (422 naming each failing resource and element) unless every target its
+    resources' claimed profiles constrain conforms to one of the element's target profiles: one
+    `targets.judge` of the stored batch, two queries per target type at most. The batch's own
+    resources were validated against the profiles they claim, so are not read nor judged again."""
+    found = [(rtype, lid, content, targets.claims(content)) for rtype, lid, content, _ in prepared]
+    found = [item for item in found if item[3]]
+    if not found:
+        return
+    validated = {(rtype, lid): targets.claimed_known(valid) for rtype, lid, valid, _ in prepared}
+    # As stored: a contained target is judged with its container's meta (targets.py).
+    referrers = [(stamped(content, lid, 1, now), claims) for _, lid, content, claims in found]
+    judged = targets.judge(referrers, validated)
+    issues = [
+        {**issue, "diagnostics": f"{rtype}/{lid}: {issue['diagnostics']}"}
+        for (rtype, lid, _, _), result in zip(found, judged, strict=True)
+        for issue in result.issues
+    ]
+    if issues:
+        more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
+        raise UnprocessableReference(issues[0]["diagnostics"] + more, issues=issues)
