@@ -12,7 +12,7 @@ from ...normalize import clip, fold
 from ...searchparams import SearchParam
 from ..plan import Plan
 from ..values import any_of, or_values, unescape
-from .base import IndexKind, IndexRows, IndexTable, Row, extension_value, semi_join
+from .base import IndexKind, IndexRows, IndexTable, Row, extension_value, semi_join, semi_joined
 
 HUMAN_NAME_PARTS = ("text", "family", "given", "prefix", "suffix")
 ADDRESS_PARTS = ("text", "line", "city", "district", "state", "postalCode", "country")
@@ -79,16 +79,8 @@ def text_condition(rows: IndexRows, modifier: str, value: str) -> Q:
 def substring_rows(condition: Q) -> QuerySet | None:
     """The index rows of a `:contains` condition as `text_condition` writes it, without the
     LIMIT that keeps it planned on its own; None for any other condition."""
-    if condition.negated or len(condition.children) != 1:
-        return None
-    child = condition.children[0]
-    if not isinstance(child, tuple) or child[0] != "pk__in":
-        return None
-    rows = child[1]
-    if not isinstance(rows, QuerySet) or rows.model is not StringIndex:
-        return None
-    query = rows.query
-    if query.low_mark != 0 or query.high_mark != UNBOUNDED:
+    rows = semi_joined(condition, StringIndex)
+    if rows is None or rows.query.low_mark != 0 or rows.query.high_mark != UNBOUNDED:
         return None
     unbounded = rows.all()
     unbounded.query.clear_limits()
