@@ -25,6 +25,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connection, connections, router
+
 from common.lru import BoundedLRU
 
 from ..errors import UnprocessableReference
@@ -201,16 +203,43 @@ def _contained_conforms(resource: dict, claim: Claim) -> bool:
 
 
 def _stored_versions(keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, datetime]]:
-    """(version, lastUpdated) of each live stored target, in one query per type (and chunk)."""
+    """(version, lastUpdated) of each live stored target, in one query per type (and chunk);
+    on PostgreSQL the targets stay locked FOR SHARE until the transaction ends (see _held)."""
+    held = connection.vendor == "postgresql"
     found = {}
     for rtype, ids in _by_type(keys).items():
         for start in range(0, len(ids), READ_CHUNK):
-            rows = Resource.objects.filter(
-                resource_type=rtype, logical_id__in=ids[start : start + READ_CHUNK], deleted=False
-            ).values_list("logical_id", "version_id", "last_updated")
+            chunk = ids[start : start + READ_CHUNK]
+            rows = (
+                _held(rtype, chunk)
+                if held
+                else Resource.objects.filter(
+                    resource_type=rtype, logical_id__in=chunk, deleted=False
+                ).values_list("logical_id", "version_id", "last_updated")
+            )
             for rid, version, moment in rows:
                 found[rtype, rid] = (version, moment)
     return found
+
+
+def _held(rtype: str, ids: list[str]) -> list[tuple[str, int, datetime]]:
+    """The live targets among `ids`, locked FOR SHARE: the lock an update (FOR NO KEY UPDATE)
+    waits for. The existence check's FOR KEY SHARE keeps out only a delete; without this, an
+    update making a target non-conforming could commit beside the write judging it, its
+    referrer check (referrers.py) blind to that write's uncommitted references. Whichever locks
+    first wins: the update waits and then sees the new referrer (409), or this waits for the
+    update and reads its committed version (READ COMMITTED re-reads a row it waited for; the
+    contents are read by a later statement), so the verdict is on what is stored."""
+    alias = router.db_for_write(Resource)
+    table = connections[alias].ops.quote_name(Resource._meta.db_table)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(
+            "SELECT logical_id, version_id, last_updated "  # noqa: S608
+            f"FROM {table} WHERE resource_type = %s AND logical_id = ANY(%s) AND NOT deleted "
+            "ORDER BY id FOR SHARE",
+            [rtype, ids],
+        )
+        return cursor.fetchall()
 
 
 def _by_type(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
