@@ -8,8 +8,9 @@ As with a delete while referenced, the client is told which referrers stand in t
 
 Only a loss counts: a referrer is named when the target's previous version conformed to one of
 the profiles the referrer's element allows and the new version conforms to none. A referrer
-already pointing at a non-conforming target (stored by `loaddirectory`, which does not judge
-targets, or by an import that warned of it) does not block an unrelated update.
+already pointing at a non-conforming target (stored by `generatedirectory
+--no-reference-check`, which does not judge targets, or by an import that warned of it) does
+not block an unrelated update.
 
 The cost on an update is one query (the profiles the live referrers claim, from their `_profile`
 index rows) unless a referrer claims a profile that constrains references to this type; then

@@ -284,7 +284,8 @@ def _walk_where(node: Any, key: list, leaves: list) -> None:
 
 
 def _walk_case(node: Case, key: list, leaves: list) -> None:
-    """`CASE WHEN <lookups> THEN <value> ... ELSE <value> END` (the walk's hashed sets)."""
+    """`CASE WHEN <condition> THEN <value> ... ELSE <value> END` (the walk's probes and the
+    levels they ask of each walked resource)."""
     if not isinstance(node.default, Value) or any(
         not isinstance(when.result, Value) for when in node.cases
     ):
