@@ -264,7 +264,7 @@ def _correlated(query: Query) -> Query:
     200-540 ms into 28-51 ms on the million, where a common specialty's `_has` stayed at
     8-41 ms either way (`benchsearch`, three alternated runs).
 
-    Each level is asked by a range of one value (see `_probe`), which PostgreSQL cannot hash:
+    Each level is asked by a range of one value (see `_asked`), which PostgreSQL cannot hash:
     a probe is an index seek on the level's (type, param, target or code, resource) keys. An
     innermost string condition is the exception: its index is in value order, so a probe per
     row would scan every matching value; `=` lets PostgreSQL hash its matches once per
@@ -289,13 +289,8 @@ def _correlated_node(node: Any, enclosing: Query) -> Any:
         return node
     rows = model._default_manager.all()
     rows.query = _correlated(inner)
-    (column,) = inner.values_select
-    outer = OuterRef(node.lhs.target.attname)
-    if model is StringIndex and _leaves_only(inner):
-        rows = rows.filter(**{column: outer})
-    else:  # a range, not `=`: see _probe
-        rows = rows.filter(**{f"{column}__gte": outer, f"{column}__lte": outer})
-    found = Case(When(Exists(rows), then=Value(True)), default=Value(False))
+    hashable = model is StringIndex and _leaves_only(inner)
+    found = _asked(rows, node.lhs.target.attname, hashable=hashable)
     return found.resolve_expression(query=enclosing, allow_joins=False, reuse=None)
 
 
@@ -305,21 +300,33 @@ def _leaves_only(query: Query) -> bool:
 
 
 def _probe(outer: str, rows: QuerySet, direct: bool, substring: bool = False) -> Case:
+    if not substring:  # one index table: PostgreSQL may hash its matches once, or probe
+        return _asked(rows, outer, hashable=direct)
     column = rows.query.values_select[0]
-    if substring:
-        # Equality, for an estimate of one resource's rows (as a range of one value, a small
-        # type's values were scanned whole per probe: 6.2 s a window, 42k organizations), and
-        # a range beside it, which keeps PostgreSQL from hashing every match once instead.
-        correlated = rows.filter(**{column: OuterRef(outer), f"{column}__gte": OuterRef(outer)})
-    elif direct:  # one index table: PostgreSQL may hash its matches once, index-only, or probe
-        correlated = rows.filter(**{column: OuterRef(outer)})
-    else:
-        # Equality written as a range of one value: PostgreSQL turns `column = outer` into a
-        # hashed subplan, which reads the whole inner side once, the very work the walk is to
-        # avoid; a range cannot be hashed, so each resource is probed through the index.
-        correlated = rows.filter(
-            **{f"{column}__gte": OuterRef(outer), f"{column}__lte": OuterRef(outer)}
-        )
+    # Equality, for an estimate of one resource's rows (as a range of one value, a small type's
+    # values were scanned whole per probe: 6.2 s a window, 42k organizations), and a range
+    # beside it, which keeps PostgreSQL from hashing every match once instead.
+    return _exists(rows.filter(**{column: OuterRef(outer), f"{column}__gte": OuterRef(outer)}))
+
+
+def _asked(rows: QuerySet, outer: str, *, hashable: bool) -> Case:
+    """Whether any of `rows` has its selected column equal to the enclosing row's `outer`.
+
+    Not `hashable`, the equality is written as a range of one value: PostgreSQL turns
+    `column = outer` into a hashed subplan, which reads the whole inner side once, the very work
+    the walk is to avoid; a range cannot be hashed, so each resource is probed through the index.
+    """
+    column = rows.query.values_select[0]
+    if hashable:
+        return _exists(rows.filter(**{column: OuterRef(outer)}))
+    return _exists(
+        rows.filter(**{f"{column}__gte": OuterRef(outer), f"{column}__lte": OuterRef(outer)})
+    )
+
+
+def _exists(correlated: QuerySet) -> Case:
+    """`CASE WHEN EXISTS (correlated) THEN true ELSE false END`: inside a `CASE`, PostgreSQL
+    cannot pull the subquery up into a join planned from its inner side."""
     found_one = When(Exists(correlated), then=Value(True))
     return Case(found_one, default=Value(False), output_field=BooleanField())
 
