@@ -31,7 +31,6 @@ processes while this one writes, which suits the command, not a request-serving 
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -381,7 +380,7 @@ class Importer:
         the referrers as stored, one query per type and chunk (a dangling target was warned of)."""
         keys = sorted(self.unjudged)
         for start in range(0, len(keys), LOOKUP_CHUNK):
-            stored = _stored_contents(keys[start : start + LOOKUP_CHUNK])
+            stored = targets.stored_contents(keys[start : start + LOOKUP_CHUNK])
             found = [(content, targets.claims(content)) for content in stored.values()]
             for key, judged in zip(stored, targets.judge(found), strict=True):
                 if judged.issues:
@@ -666,19 +665,6 @@ def _missing(targets: Iterable[tuple[str, str]], *, hold: bool = False) -> set[t
         chunk = set(targets[start : start + LOOKUP_CHUNK])
         missing |= storage.missing_resources(chunk, hold=hold)
     return missing
-
-
-def _stored_contents(keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
-    """The live contents of stored resources, one query per type."""
-    by_type: dict[str, list[str]] = {}
-    for rtype, rid in keys:
-        by_type.setdefault(rtype, []).append(rid)
-    found = {}
-    for rtype, ids in by_type.items():
-        rows = Resource.objects.filter(resource_type=rtype, logical_id__in=ids, deleted=False)
-        for rid, content in rows.values_list("logical_id", "content"):
-            found[rtype, rid] = json.loads(content or "{}")  # live: never empty
-    return found
 
 
 # ---------------------------------------------------------------- files

@@ -111,7 +111,7 @@ def judge(
         for c in found
         if (key := (c.type, c.id)) in stored and not c.contained and _unsettled(c, stored[key])
     }
-    contents = _stored_contents(needed) if needed else {}
+    contents = stored_contents(needed) if needed else {}
     judged = []
     for resource, found in referrers:
         result = Judged([], [])
@@ -255,13 +255,13 @@ def _unsettled(claim: Claim, version: tuple[int, datetime]) -> bool:
     return not any(verdicts) and None in verdicts
 
 
-def _stored_contents(keys: set[tuple[str, str]]) -> dict[tuple[str, str], dict]:
-    """The live contents of stored targets, a chunk of ids per query."""
+def stored_contents(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+    """The contents of the live resources among `keys`, a chunk of ids of one type per query."""
     found = {}
     for rtype, ids in _by_type(keys).items():
         for start in range(0, len(ids), READ_CHUNK):
             rows = Resource.objects.filter(
-                resource_type=rtype, logical_id__in=ids[start : start + READ_CHUNK]
+                resource_type=rtype, logical_id__in=ids[start : start + READ_CHUNK], deleted=False
             ).only("resource_type", "logical_id", "content")
             for row in rows:
                 found[rtype, row.logical_id] = json.loads(row.live_content())
