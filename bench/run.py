@@ -24,6 +24,8 @@ from urllib.parse import quote
 
 import psycopg
 
+from bench import cpu
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/bench"
@@ -43,6 +45,8 @@ class Result:
     p50: list[float] = field(default_factory=list)
     p99: list[float] = field(default_factory=list)
     errors: int = 0
+    # CPU ms per request by party (bench/cpu.py), one dict a round.
+    cpu: list[dict[str, float]] = field(default_factory=list)
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -232,7 +236,8 @@ def _measure(options, work: Path, queries, headers) -> dict:
             ports["floor-direct"] = direct_floor
             # nginx sets the certificate headers from the handshake, as in production.
             headers = {k: v for k, v in headers.items() if not k.startswith("X-SSL-")}
-        return _interleaved(options, work, queries, headers, ports)
+        roots = _roots(targets, processes, edges)
+        return _interleaved(options, work, queries, headers, ports, roots)
     finally:
         if edges:
             edge.stop(edges)
@@ -240,6 +245,18 @@ def _measure(options, work: Path, queries, headers) -> dict:
             process.terminate()
         for process in processes:
             process.wait(timeout=30)
+
+
+def _roots(targets: dict, processes: list, edges: list) -> dict:
+    """Each loaded port's processes, by target name, for the CPU accounting."""
+    roots = {
+        name: cpu.Roots(app=process.pid, edge=edges[i].pid if edges else None)
+        for i, (name, process) in enumerate(zip(targets, processes, strict=True))
+    }
+    roots["floor-direct"] = cpu.Roots(app=roots["floor"].app)
+    # The client-side nginx is the last one edge.start started.
+    roots["client"] = edges[-1].pid if edges else None
+    return roots
 
 
 def _wait_until_serving(port: int, processes, seconds: float = 60) -> None:
@@ -257,7 +274,7 @@ def _wait_until_serving(port: int, processes, seconds: float = 60) -> None:
     raise SystemExit(f"nothing serving on port {port}")
 
 
-def _interleaved(options, work: Path, queries, headers, ports) -> dict:
+def _interleaved(options, work: Path, queries, headers, ports, roots: dict) -> dict:
     """Every query, concurrency and target in turn, round after round, so that whatever else
     the machine does hits both servers alike."""
     concurrencies = [int(c) for c in options.concurrency.split(",")]
@@ -270,13 +287,23 @@ def _interleaved(options, work: Path, queries, headers, ports) -> dict:
         for query in queries:
             for concurrency in concurrencies:
                 for name, port in ports.items():
+                    before = _cpu_sample(roots, name, options.database)
                     run = _wrk(port, query, headers, concurrency, options.duration, script)
+                    after = _cpu_sample(roots, name, options.database)
                     result = results.setdefault((query.name, concurrency, name), Result())
+                    if before and after:
+                        result.cpu.append(cpu.per_request(before, after, run["requests"]))
                     result.rps.append(run["rps"])
                     result.p50.append(run["p50"])
                     result.p99.append(run["p99"])
                     result.errors += run["errors"]
     return results
+
+
+def _cpu_sample(roots: dict, name: str, database: str) -> cpu.Sample | None:
+    if not cpu.available():
+        return None
+    return cpu.sample(roots[name], roots["client"], database.rpartition("/")[2])
 
 
 def _post_script(work: Path) -> Path:
@@ -326,6 +353,7 @@ def parse_wrk(output: str) -> dict:
         return float(found[1]) * UNITS[found[2]] if found else float("nan")
 
     rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    requests = re.search(r"^\s*(\d+) requests in", output, re.M)
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     socket_errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
@@ -334,6 +362,7 @@ def parse_wrk(output: str) -> dict:
     errors += sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
     return {
         "rps": float(rps[1]) if rps else 0.0,
+        "requests": int(requests[1]) if requests else 0,
         "p50": latency(50),
         "p99": latency(99),
         "errors": errors,
@@ -386,7 +415,41 @@ def _table(options, queries, results: dict) -> str:
             if direct:
                 d_rps = statistics.median(direct.rps)
                 lines[-1] += f" {d_rps:,.0f} | {f_rps / d_rps if d_rps else float('nan'):.2f} |"
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _cpu_table(options, queries, results)) + "\n"
+
+
+def _cpu_table(options, queries, results: dict) -> list[str]:
+    """CPU ms per request by party: why one target answers fewer requests than another."""
+    if not any(result.cpu for result in results.values()):
+        return []
+    cores = os.cpu_count() or 1
+    lines = [
+        "",
+        "CPU per request, ms (medians over the rounds, from /proc): app = the target's gunicorn;"
+        " postgres = the database's backends and writers; edge = the target's nginx; client ="
+        f" wrk and the client-side nginx. ceiling = {cores} cores x 1,000 / (app + postgres +"
+        " edge), the rate if the serving side had the cores to itself.",
+        "",
+        "| query | c | target | app | postgres | edge | client | ceiling req/s |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for query in queries:
+        for concurrency in [int(c) for c in options.concurrency.split(",")]:
+            for name in ("server", "floor", "baseline", "floor-direct"):
+                result = results.get((query.name, concurrency, name))
+                if result and result.cpu:
+                    lines.append(_cpu_row(query.name, concurrency, name, result.cpu, cores))
+    return lines
+
+
+def _cpu_row(query: str, concurrency: int, name: str, rounds: list[dict], cores: int) -> str:
+    ms = {party: statistics.median(r[party] for r in rounds) for party in cpu.PARTIES}
+    serving = ms["app"] + ms["postgres"] + ms["edge"]
+    ceiling = cores * 1000 / serving if serving > 0 else float("nan")
+    return (
+        f"| {query} | {concurrency} | {name} | {ms['app']:.2f} | {ms['postgres']:.2f}"
+        f" | {ms['edge']:.2f} | {ms['client']:.2f} | {ceiling:,.0f} |"
+    )
 
 
 if __name__ == "__main__":

@@ -1,13 +1,17 @@
 """gunicorn's access and error logs with credentials removed (`logger_class` in gunicorn.conf.py).
 
 The request line carries the key query parameter and header atoms carry keys and tokens; every
-atom is redacted before formatting, so even a custom access_log_format cannot write them.
+atom the access_log_format writes is redacted before formatting, so even a custom format cannot
+write them. Atoms the format does not name are dropped unread: redacting all of them (every
+request header, the client certificate among them) cost about a fifth of a read's CPU.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from gunicorn.glogging import Logger
@@ -32,10 +36,24 @@ class RedactingGunicornLogger(Logger):
         self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta
     ) -> dict[str, Any]:
         secret_atoms = _secret_atom_names()
+        written = atoms_written(self.cfg.access_log_format)
         return {
             name: _redacted_atom(name, value, secret_atoms)
             for name, value in super().atoms(resp, req, environ, request_time).items()
+            if name in written
         }
+
+
+# A `%(name)s` mapping key of a %-format; `%%` is a literal percent sign, not a key.
+_FORMAT_KEY = re.compile(r"%%|%\((?P<name>[^)]*)\)")
+
+
+@lru_cache(maxsize=8)
+def atoms_written(access_log_format: str) -> frozenset[str]:
+    """The atom names a format reads, spelled as the atoms dict holds them: gunicorn's SafeAtoms
+    looks `{header}` atoms up in lower case, so they are kept lower-cased here."""
+    names = (match["name"] for match in _FORMAT_KEY.finditer(access_log_format) if match["name"])
+    return frozenset(name.lower() if name.startswith("{") else name for name in names)
 
 
 def _add_redaction(handler: logging.Handler) -> None:

@@ -87,6 +87,44 @@ def test_access_log_leaves_out_headers(tmp_path):
     assert "agent-007-marker" not in access
 
 
+def test_a_custom_format_naming_credential_headers_writes_markers(
+    tmp_path, credentials, token_issuer
+):
+    """Only the atoms a format names are built; those it names are still redacted."""
+    log_format = (
+        '"%(r)s" %(s)s key=%({X-API-Key}i)s auth=%({authorization}i)s'
+        " agent=%({user-agent}i)s env=%({http_x_api_key}e)s"
+    )
+    env = process_env(
+        ENVIRONMENT="test",
+        SECURITY_TRUSTED_PROXIES="127.0.0.1/32",
+        SECURITY_JWT_ISSUERS_FILE=token_issuer.issuers_file,
+        GUNICORN_ACCESS_LOG_FORMAT=log_format,
+    )
+    headers = {
+        **credentials.http,
+        "Accept": "application/fhir+json",
+        "User-Agent": "agent-custom-format",
+    }
+    with gunicorn(env, tmp_path) as (url, process):
+        wait_until_serving(url, process)
+        ok = requests.get(
+            f"{url}/fhir/Practitioner?apikey={credentials.api_key}", headers=headers, timeout=10
+        )
+    assert ok.status_code == 200
+    line = next(
+        line
+        for line in (tmp_path / "access.log").read_text().splitlines()
+        if "/fhir/Practitioner" in line
+    )
+    assert f"key={MARKER} auth={MARKER}" in line
+    assert f"env={MARKER}" in line
+    assert "agent=agent-custom-format" in line, "a named header atom is still written"
+    assert f"apikey={MARKER}" in line
+    for secret in (credentials.api_key, secret_part(credentials.api_key), credentials.token):
+        assert secret not in line
+
+
 def _escape_all(text: str) -> str:
     """Every character percent-encoded, hex digits in mixed case."""
     escapes = (f"%{ord(char):02X}" for char in text)
