@@ -32,6 +32,12 @@ def development_static(request: HttpRequest, path: str) -> HttpResponseBase:
 
 
 urlpatterns = [
+    # The API first: Django tries patterns in order, and nearly every request is under /fhir.
+    # Its .well-known before the API's catch-all, which would otherwise answer it as unknown.
+    path("fhir/.well-known/", include(well_known_patterns)),
+    # The bare base takes batch and transaction Bundles; other methods answer in FHIR (405).
+    path("fhir", fhir_base_view),
+    path("fhir/", include("fhirapi.urls")),
     path("healthz", health.liveness),
     path("readyz", health.readiness),
     # Before the admin's own URLs, whose catch-all would otherwise claim it.
@@ -55,10 +61,6 @@ urlpatterns = [
     # The built-in authorization server (security/oauth).
     path("oauth/", include(oauth_patterns)),
     path(".well-known/", include(well_known_patterns)),
-    path("fhir/.well-known/", include(well_known_patterns)),
-    # The bare base takes batch and transaction Bundles; other methods answer in FHIR (405).
-    path("fhir", fhir_base_view),
-    path("fhir/", include("fhirapi.urls")),
     path(f"{settings.STATIC_URL.strip('/')}/<path:path>", development_static),
 ]
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -90,15 +91,40 @@ def client_grants(allowed_scopes: Iterable[str]) -> set[Grant]:
 
 def effective_grants(claims: dict[str, Any], client: ApiClient | None = None) -> set[Grant]:
     """The token's grants, cut down to what its client may ever have (when a client is known)."""
-    grants = token_grants(claims)
-    if client is not None:
-        grants &= client_grants(client.scope_set)
-    return grants
+    claimed = (_scope_list(claims.get("scope")), _scope_list(claims.get("requested_scope")))
+    allowed = frozenset(client.scope_set) if client is not None else None
+    return set(_effective(*map(tuple, claimed), allowed, *_rules()))
+
+
+def _rules() -> tuple[str, tuple[str, ...]]:
+    """What else a grant expansion depends on: the scope convention and the directory's types."""
+    return settings.SECURITY_SCOPE_CONVENTION, tuple(directory().resource_types())
+
+
+# Every request asks this of the same few scope strings; expanding `system/*.cruds` over every
+# type and intersecting with the client's cost about 0.06 ms. Keyed by everything it reads.
+@lru_cache(maxsize=1024)
+def _effective(
+    scope: tuple[str, ...],
+    requested_scope: tuple[str, ...],
+    allowed: frozenset[str] | None,
+    convention: str,
+    types: tuple[str, ...],
+) -> frozenset[Grant]:
+    grants = token_grants({"scope": list(scope), "requested_scope": list(requested_scope)})
+    if allowed is not None:
+        grants &= client_grants(allowed)
+    return frozenset(grants)
 
 
 def describe(grants: set[Grant]) -> set[str]:
     """Grants as strings for the context and audit, e.g. {"Organization.r"}."""
-    return {f"{resource_type}.{permission}" for resource_type, permission in grants}
+    return set(_described(frozenset(grants)))
+
+
+@lru_cache(maxsize=256)
+def _described(grants: frozenset[Grant]) -> frozenset[str]:
+    return frozenset(f"{resource_type}.{permission}" for resource_type, permission in grants)
 
 
 def smart_grants(scopes: Iterable[str]) -> set[Grant]:

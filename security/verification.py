@@ -39,9 +39,14 @@ class VerifiedCertificate:
 
 
 def verify(
-    leaf: x509.Certificate, chain: list[x509.Certificate], now: datetime
+    leaf: x509.Certificate,
+    chain: list[x509.Certificate],
+    now: datetime,
+    fingerprints: tuple[str, ...] | None = None,
 ) -> VerifiedCertificate:
     """Verify `leaf` (with proxy-sent `chain`) at `now`, or raise a Refusal naming why not.
+
+    `fingerprints` (leaf, then chain) saves hashing them again when the caller has them.
 
     The signatures of a chain are checked once per trust snapshot (so at most every
     SECURITY_CACHE_SECONDS, and at once after this process changed trust material); the dates
@@ -54,7 +59,7 @@ def verify(
     except Exception as error:
         log.exception("trust store could not be loaded")
         raise Refusal("crl-unavailable") from error
-    key = (fingerprint(leaf), *(fingerprint(c) for c in chain))
+    key = fingerprints or (fingerprint(leaf), *(fingerprint(c) for c in chain))
     remembered = snapshot.verified.get(key)
     # A remembered path out of its dates runs the full verification again, which names the
     # reason (or finds another path), as on a first sight.

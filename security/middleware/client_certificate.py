@@ -18,7 +18,7 @@ from ..context import SecurityContext
 from ..models import ApiClient, CertificateIdentity
 from ..proxyheaders import FORMATS, MalformedCertHeader, PresentedCertificate, parse
 from ..refusal import Refusal
-from ..trust.certificates import alt_names, fingerprint, subject
+from ..trust.certificates import alt_names, subject
 from ..verification import VerifiedCertificate, verify
 from .base import CheckMiddleware
 
@@ -49,10 +49,10 @@ def establish_client(request: HttpRequest, context: SecurityContext) -> None:
             raise Refusal("cert-missing")
         return
     # Recorded before verification so the audit names the certificate that was refused.
-    context.certificate_fingerprint = fingerprint(presented.leaf)
-    context.certificate_subject = subject(presented.leaf)
+    context.certificate_fingerprint = presented.fingerprints[0]
+    context.certificate_subject = presented.subject
     try:
-        verified = verify(presented.leaf, presented.chain, timezone.now())
+        verified = verify(presented.leaf, presented.chain, timezone.now(), presented.fingerprints)
         client = identify_client(verified)
     except (Refusal, *UNAVAILABLE_ERRORS):
         raise  # a database that cannot answer is a 503 (CheckMiddleware, oauth views), no verdict
