@@ -5,27 +5,30 @@ stored referrers (profiles/referrers.py) cannot see the first write's uncommitte
 Each order is forced, not hoped for: one request is held inside its transaction, right after its
 own check, until the other has finished or waits for a lock. Without a lock between the two
 checks both commit, and a role is stored naming a Practitioner that does not conform to the
-profile the role requires of it, which neither request may do alone.
+profile the role requires of it, which neither request may do alone. The same for a `bulk_load`
+batch and an `$import` job, whose line must then be refused or reported, never stored unsaid.
+
+Two transaction Bundles each updating the Practitioner the other's new role names hold their own
+and wait for the other's: PostgreSQL aborts one, which is refused whole, the other applied.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 import requests
-from django.db import connection, connections
+from django.db import connection
 
-from directory import bulkload
+from directory import bulkload, storage
 from directory.models import Resource
 from directory.profiles import referrers, targets
 from tests import plannet_lines
+from tests.races import WAIT, Request, held_after, meeting_before, race
 
+from . import test_bulk_import as bulk
 from .test_reference_profiles import _practitioner, _role, _store
 
 pytestmark = [
@@ -35,7 +38,9 @@ pytestmark = [
     ),
 ]
 
-WAIT = 20  # seconds a step may take before the test gives up
+
+# A fixture's function sending a request (`fhir`, `importer`).
+Client = Callable[..., requests.Response]
 
 
 @pytest.fixture(autouse=True)
@@ -43,74 +48,6 @@ def fresh_verdicts():
     targets.VERDICTS.clear()
     yield
     targets.VERDICTS.clear()
-
-
-class _Request(threading.Thread):
-    """One request sent from a thread of its own; `response` once it is answered."""
-
-    def __init__(self, send: Callable[[], Any]) -> None:
-        super().__init__(daemon=True)
-        self.send = send
-        self.response: Any = None
-
-    def run(self) -> None:
-        try:
-            self.response = self.send()
-        finally:
-            connections.close_all()  # this thread's own, when it used the database directly
-
-
-def _finished_or_waiting(request: _Request) -> None:
-    """Return once `request` is answered or a backend of this database waits for a row lock."""
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        if not request.is_alive():
-            return
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if cursor.fetchone()[0]:
-                return
-        time.sleep(0.05)
-    raise AssertionError("the second request neither finished nor waited for a lock")
-
-
-@contextmanager
-def _held_after(module, name: str, holds: Callable[..., bool]) -> Iterator[threading.Event]:
-    """Patch `module.name` so that a call `holds` accepts, once it has run, signals the event it
-    yields and then waits for the test to set `release` (an attribute of that event)."""
-    original = getattr(module, name)
-    reached = threading.Event()
-    release = threading.Event()
-    reached.release = release  # type: ignore[attr-defined]
-
-    def patched(*args, **kwargs):
-        result = original(*args, **kwargs)
-        if holds(*args, **kwargs):
-            reached.set()
-            assert release.wait(WAIT), "the held request was never released"
-        return result
-
-    setattr(module, name, patched)
-    try:
-        yield reached
-    finally:
-        release.set()
-        setattr(module, name, original)
-
-
-def _race(first: _Request, reached: threading.Event, second: _Request) -> None:
-    """`first` runs to its hold; `second` runs until answered or blocked; then `first` goes on."""
-    first.start()
-    assert reached.wait(WAIT), "the first request never reached its hold"
-    second.start()
-    _finished_or_waiting(second)
-    reached.release.set()  # type: ignore[attr-defined]
-    first.join(WAIT)
-    second.join(WAIT)
-    assert not first.is_alive() and not second.is_alive()
 
 
 def _put_practitioner(fhir, practitioner_id: str) -> requests.Response:
@@ -124,9 +61,10 @@ def _post_role(fhir, practitioner_id: str) -> requests.Response:
     )
 
 
-def _stored_practitioner_conforms(practitioner_id: str) -> bool:
+def _practitioner_conforms(practitioner_id: str) -> bool:
+    """Live and conforming to plannet-Practitioner (the non-conforming update drops `active`)."""
     row = Resource.objects.get(resource_type="Practitioner", logical_id=practitioner_id)
-    return json.loads(row.content)["active"] is True
+    return row.content is not None and json.loads(row.content)["active"] is True
 
 
 def _roles() -> int:
@@ -141,16 +79,16 @@ def test_a_role_judged_before_its_target_is_updated_blocks_that_update(fhir):
     def judging_a_role(resource: dict, **_: object) -> bool:
         return resource.get("resourceType") == "PractitionerRole"
 
-    with _held_after(targets, "check", judging_a_role) as reached:
-        role = _Request(lambda: _post_role(fhir, practitioner_id))
-        update = _Request(lambda: _put_practitioner(fhir, practitioner_id))
-        _race(role, reached, update)
+    with held_after(targets, "check", judging_a_role) as reached:
+        role = Request(lambda: _post_role(fhir, practitioner_id))
+        update = Request(lambda: _put_practitioner(fhir, practitioner_id))
+        race(role, reached, update)
     assert role.response is not None and update.response is not None
 
     assert role.response.status_code == 201, role.response.text
     assert update.response.status_code == 409, update.response.text
     assert "PractitionerRole/" in update.response.json()["issue"][0]["diagnostics"]
-    assert _stored_practitioner_conforms(practitioner_id)
+    assert _practitioner_conforms(practitioner_id)
 
 
 def test_a_target_updated_before_the_role_is_judged_is_judged_as_updated(fhir):
@@ -162,17 +100,17 @@ def test_a_target_updated_before_the_role_is_judged_is_judged_as_updated(fhir):
     def updating_the_practitioner(row: Resource) -> bool:
         return (row.resource_type, row.logical_id) == ("Practitioner", practitioner_id)
 
-    with _held_after(referrers, "check_referrers", updating_the_practitioner) as reached:
-        update = _Request(lambda: _put_practitioner(fhir, practitioner_id))
-        role = _Request(lambda: _post_role(fhir, practitioner_id))
-        _race(update, reached, role)
+    with held_after(referrers, "check_referrers", updating_the_practitioner) as reached:
+        update = Request(lambda: _put_practitioner(fhir, practitioner_id))
+        role = Request(lambda: _post_role(fhir, practitioner_id))
+        race(update, reached, role)
     assert update.response is not None and role.response is not None
 
     assert update.response.status_code == 200, update.response.text
     assert role.response.status_code == 422, role.response.text
     assert "plannet-Practitioner" in role.response.json()["issue"][0]["diagnostics"]
     assert _roles() == 0
-    assert not _stored_practitioner_conforms(practitioner_id)
+    assert not _practitioner_conforms(practitioner_id)
 
 
 def _load_role(practitioner_id: str) -> int:
@@ -188,12 +126,193 @@ def test_a_bulk_batch_judging_its_target_blocks_that_targets_update(fhir):
     def judging_the_batch(*_: object) -> bool:
         return threading.current_thread() is batch
 
-    with _held_after(targets, "judge", judging_the_batch) as reached:
-        batch = _Request(lambda: _load_role(practitioner_id))
-        update = _Request(lambda: _put_practitioner(fhir, practitioner_id))
-        _race(batch, reached, update)
+    with held_after(targets, "judge", judging_the_batch) as reached:
+        batch = Request(lambda: _load_role(practitioner_id))
+        update = Request(lambda: _put_practitioner(fhir, practitioner_id))
+        race(batch, reached, update)
     assert batch.response == 1 and update.response is not None
     assert update.response.status_code == 409, update.response.text
     assert "PractitionerRole/r-race" in update.response.json()["issue"][0]["diagnostics"]
     assert _roles() == 1
-    assert _stored_practitioner_conforms(practitioner_id)
+    assert _practitioner_conforms(practitioner_id)
+
+
+# ---------------------------------------------------------------- $import
+
+# The $import tests' client; on PostgreSQL its job thread runs beside the test's requests.
+importer = bulk.importer
+
+
+def _import_role(importer: Client, practitioner_id: str) -> tuple[dict, list[dict]]:
+    """`$import` of one line, a role naming the practitioner: the manifest and the error file."""
+    return bulk.imported(importer, bulk.ndjson(plannet_lines.role("r-race", practitioner_id)))
+
+
+def _change(fhir: Client, practitioner_id: str, how: str) -> requests.Response:
+    if how == "delete":
+        return fhir("DELETE", f"Practitioner/{practitioner_id}")
+    return _put_practitioner(fhir, practitioner_id)
+
+
+def _role_stored() -> bool:
+    return Resource.objects.filter(
+        resource_type="PractitionerRole", logical_id="r-race", deleted=False
+    ).exists()
+
+
+def _assert_consistent(practitioner_id: str, outcomes: list[dict]) -> None:
+    """Whatever the order: the line is refused, or stored naming a conforming target, or stored
+    and reported; never stored beside a target that no longer conforms with nothing said."""
+    reported = [i for o in outcomes for i in o["issue"] if i["diagnostics"].startswith("Line 1")]
+    if _role_stored():
+        assert _practitioner_conforms(practitioner_id) or reported, "stored, unreported"
+    else:
+        assert [i["severity"] for i in reported] == ["error"]
+
+
+# A delete waits for the batch's FOR KEY SHARE on the targets it names as well (bulkimport.py).
+@pytest.mark.parametrize("how", ["update", "delete"])
+def test_an_import_batch_judging_its_target_blocks_that_targets_change(
+    fhir: Client, importer: Client, how: str
+) -> None:
+    """The import's batch has judged the Practitioner its role names and not yet committed when
+    an update making it non-conforming (or a delete) arrives over HTTP: that waits for the
+    batch and is refused 409 for the imported role, which is stored with nothing to report."""
+    practitioner_id = _store(fhir, _practitioner(conforming=True))
+
+    def judging_the_line(judged: list[tuple[dict, list]], *_: object) -> bool:
+        return any(resource.get("id") == "r-race" for resource, _ in judged)
+
+    with held_after(targets, "judge", judging_the_line) as reached:
+        job = Request(lambda: _import_role(importer, practitioner_id))
+        change = Request(lambda: _change(fhir, practitioner_id, how))
+        race(job, reached, change)
+    assert job.response is not None and change.response is not None
+    _, outcomes = job.response
+    _assert_consistent(practitioner_id, outcomes)
+
+    assert change.response.status_code == 409, change.response.text
+    assert "PractitionerRole/r-race" in change.response.json()["issue"][0]["diagnostics"]
+    assert outcomes == []
+    assert _role_stored() and _practitioner_conforms(practitioner_id)
+
+
+def test_a_target_updated_before_the_import_judges_it_refuses_the_line(
+    fhir: Client, importer: Client
+) -> None:
+    """The update has passed its referrer check (no role yet) and not yet committed when the
+    import's batch judges the Practitioner: the batch waits for it, judges the version it
+    commits, and refuses the line naming the element's profile."""
+    practitioner_id = _store(fhir, _practitioner(conforming=True))
+
+    def updating_the_practitioner(row: Resource) -> bool:
+        return (row.resource_type, row.logical_id) == ("Practitioner", practitioner_id)
+
+    with held_after(referrers, "check_referrers", updating_the_practitioner) as reached:
+        change = Request(lambda: _change(fhir, practitioner_id, "update"))
+        job = Request(lambda: _import_role(importer, practitioner_id))
+        race(change, reached, job)
+    assert job.response is not None and change.response is not None
+    manifest, outcomes = job.response
+    _assert_consistent(practitioner_id, outcomes)
+
+    assert change.response.status_code == 200, change.response.text
+    assert manifest["output"] == []
+    [issue] = [i for o in outcomes for i in o["issue"]]
+    assert issue["severity"] == "error"
+    assert issue["diagnostics"].startswith("Line 1 (PractitionerRole/r-race): ")
+    assert plannet_lines.PRACTITIONER_PROFILE in issue["diagnostics"]
+    assert not _role_stored()
+
+
+def test_a_target_deleted_before_the_import_looks_is_reported_dangling(
+    fhir: Client, importer: Client
+) -> None:
+    """The delete has found no referrer and not yet committed when the import's batch looks its
+    target up: the batch waits for it, and the role is stored with the missing target reported."""
+    practitioner_id = _store(fhir, _practitioner(conforming=True))
+
+    def deleting_the_practitioner(resource_type: str, logical_id: str) -> bool:
+        return (resource_type, logical_id) == ("Practitioner", practitioner_id)
+
+    with held_after(storage, "_refuse_if_referenced", deleting_the_practitioner) as reached:
+        change = Request(lambda: _change(fhir, practitioner_id, "delete"))
+        job = Request(lambda: _import_role(importer, practitioner_id))
+        race(change, reached, job)
+    assert job.response is not None and change.response is not None
+    _, outcomes = job.response
+    _assert_consistent(practitioner_id, outcomes)
+
+    assert change.response.status_code == 204, change.response.text
+    [issue] = [i for o in outcomes for i in o["issue"]]
+    assert issue["severity"] == "warning"
+    assert issue["diagnostics"] == (
+        f"Line 1: stored, but the referenced resource Practitioner/{practitioner_id} does not exist"
+    )
+    assert _role_stored()
+
+
+# ---------------------------------------------------------------- two transactions
+
+
+def _conforming(n: int, **extra: object) -> dict:
+    return {**plannet_lines.practitioner(f"p-{n}", n, conforming=True), **extra}
+
+
+def _swap_bundle(own: int, other: int) -> dict:
+    """Update one Practitioner (still conforming) and create a role naming the other one."""
+    own_id, other_id = f"p-{own}", f"p-{other}"
+    content = _conforming(own, name=[{"family": f"Renamed {own}"}])
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": content, "request": {"method": "PUT", "url": f"Practitioner/{own_id}"}},
+            {
+                "resource": _role(f"Practitioner/{other_id}"),
+                "request": {"method": "POST", "url": "PractitionerRole"},
+            },
+        ],
+    }
+
+
+def _version(practitioner_id: str) -> int:
+    row = Resource.objects.get(resource_type="Practitioner", logical_id=practitioner_id)
+    return row.version_id
+
+
+def test_two_transactions_judging_each_others_target_deadlock_and_one_is_applied_whole(
+    fhir: Client,
+) -> None:
+    """Each Bundle updates one Practitioner (locked FOR NO KEY UPDATE) and creates a role whose
+    practitioner is the other one's, judged FOR SHARE: once both hold their own, each judging
+    waits for the other and PostgreSQL aborts one. The other is applied; the victim is refused
+    whole as a conflict to send again (never a 500, never part of it stored)."""
+    for n in (1, 2):
+        stored = fhir("PUT", f"Practitioner/p-{n}", data=json.dumps(_conforming(n)))
+        assert stored.status_code == 201, stored.text
+
+    with meeting_before(storage, "_check_pending_targets", 2):
+        one = Request(lambda: fhir("POST", data=json.dumps(_swap_bundle(1, 2))))
+        other = Request(lambda: fhir("POST", data=json.dumps(_swap_bundle(2, 1))))
+        for request in (one, other):
+            request.start()
+        for request in (one, other):
+            request.join(WAIT)
+    assert not one.is_alive() and not other.is_alive()
+
+    applied, refused = sorted([one.response, other.response], key=lambda r: r.status_code)
+    assert applied.status_code == 200, applied.text
+    assert [e["response"]["status"] for e in applied.json()["entry"]] == ["200 OK", "201 Created"]
+    # The deadlock's victim: what fhirapi/transactions.py answers for 40P01, nothing stored.
+    assert refused.status_code == 409, refused.text
+    outcome = refused.json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["code"] == "conflict"
+    assert "collided with a concurrent one" in outcome["issue"][0]["diagnostics"]
+    # Only the applied Bundle's writes: its Practitioner at version 2, its role naming the other.
+    versions = {f"Practitioner/p-{n}": _version(f"p-{n}") for n in (1, 2)}
+    assert sorted(versions.values()) == [1, 2]
+    roles = Resource.objects.filter(resource_type="PractitionerRole", deleted=False)
+    [named] = [json.loads(row.content or "{}")["practitioner"]["reference"] for row in roles]
+    assert versions[named] == 1
