@@ -47,6 +47,17 @@ def _drf_outcome(exc: drf.APIException) -> tuple[dict, int]:
     return outcome("error", code, str(exc.detail)), exc.status_code
 
 
+# What outcome_for answers by the error's own kind, before asking whether the database failed.
+_OWN_ANSWER = (
+    FHIRError,
+    drf.APIException,
+    Http404,
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+)
+
+
 def outcome_for(exc: Exception) -> tuple[dict, int]:
     """The OperationOutcome and status for an exception; unknown ones become a generic 500."""
     if isinstance(exc, FHIRError):
@@ -76,7 +87,9 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     """DRF exception handler: every error becomes an OperationOutcome, never a DRF error shape."""
     exc = as_timeout(exc)
     body, status = outcome_for(exc)
-    unavailable = is_database_unavailable(exc)
+    # An error with an answer of its own stays that answer in the log and the audit, even when
+    # raised while handling a database error (a deadlocked transaction's 409 conflict).
+    unavailable = not isinstance(exc, _OWN_ANSWER) and is_database_unavailable(exc)
     view = type(context.get("view")).__name__
     if unavailable:
         # Expected while the database is down or restarting; the kind is enough to tell.

@@ -25,6 +25,7 @@ from django.db import connection
 from directory import bulkload, storage
 from directory.models import Resource
 from directory.profiles import referrers, targets
+from security.models import RequestAudit
 from tests import plannet_lines
 from tests.races import WAIT, Request, held_after, meeting_before, race
 
@@ -310,6 +311,10 @@ def test_two_transactions_judging_each_others_target_deadlock_and_one_is_applied
     assert outcome["resourceType"] == "OperationOutcome"
     assert outcome["issue"][0]["code"] == "conflict"
     assert "collided with a concurrent one" in outcome["issue"][0]["diagnostics"]
+    # A conflict, not an outage: no Retry-After, and the audit says so.
+    assert "Retry-After" not in refused.headers
+    audited = RequestAudit.objects.filter(method="POST", status=409).values_list("outcome")
+    assert "database-unavailable" not in {outcome for (outcome,) in audited}
     # Only the applied Bundle's writes: its Practitioner at version 2, its role naming the other.
     versions = {f"Practitioner/p-{n}": _version(f"p-{n}") for n in (1, 2)}
     assert sorted(versions.values()) == [1, 2]
