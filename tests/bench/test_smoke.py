@@ -47,15 +47,26 @@ def test_smoke_run_writes_a_table_without_failures(bench_database, tmp_path, edg
     )  # fmt: skip
     # Through nginx every request passed the handshake with the client certificate and the
     # app's own check of the certificate nginx forwarded: a refusal would count as failed.
-    rows = [line for line in out.read_text().splitlines() if line.startswith("| read")]
-    rows += [line for line in out.read_text().splitlines() if line.startswith("| Practitioner?")]
+    rates, _, costs = out.read_text().partition("CPU per request")
+    rows = [line for line in rates.splitlines() if line.startswith(("| read", "| Practitioner?"))]
     assert len(rows) == 2
     for row in rows:
-        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        cells = _cells(row)
         server_rps, floor_rps, failed = cells[2], cells[5], cells[9]
         assert float(server_rps.replace(",", "")) > 0
         assert float(floor_rps.replace(",", "")) > 0
         assert failed == "0"
+    # Where each request's CPU went, per target: the server's own process did work for each.
+    cpu = {(c[0], c[2]): c for c in map(_cells, costs.splitlines()) if c[0].startswith("read")}
+    assert {"server", "floor"} <= {target for _, target in cpu}
+    assert float(cpu[("read Practitioner/{id}", "server")][3]) > 0
+    assert float(cpu[("read Practitioner/{id}", "server")][4]) > 0, "its database backend too"
+    if edge == "nginx":
+        assert float(cpu[("read Practitioner/{id}", "server")][5]) > 0, "and its edge nginx"
+
+
+def _cells(row: str) -> list[str]:
+    return [cell.strip() for cell in row.strip("|").split("|")]
 
 
 def test_wrk_output_is_parsed():
@@ -64,4 +75,6 @@ def test_wrk_output_is_parsed():
         "  Non-2xx or 3xx responses: 3\nRequests/sec:    123.45\n"
     )
     parsed = run.parse_wrk(output)
-    assert parsed == {"rps": 123.45, "p50": 0.812, "p99": 1500.0, "errors": 3}
+    assert parsed == {"rps": 123.45, "requests": 0, "p50": 0.812, "p99": 1500.0, "errors": 3}
+    counted = run.parse_wrk("  3702 requests in 3.00s, 4.33MB read\n" + output)
+    assert counted["requests"] == 3702
