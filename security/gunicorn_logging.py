@@ -1,9 +1,11 @@
 """gunicorn's access and error logs with credentials removed (`logger_class` in gunicorn.conf.py).
 
-The request line carries the key query parameter and header atoms carry keys and tokens; every
-atom the access_log_format writes is redacted before formatting, so even a custom format cannot
-write them. Atoms the format does not name are dropped unread: redacting all of them (every
-request header, the client certificate among them) cost about a fifth of a read's CPU.
+The request line carries the key query parameter and header atoms carry keys and tokens. Every
+handler of both logs redacts the whole formatted line (RedactingFilter), so even a custom
+access_log_format cannot write them; header atoms whose whole value is a credential (the key
+header, Authorization, cookies), which no pattern in a line would recognise, are replaced by the
+marker before formatting. Atoms the format does not name are dropped unread: redacting every one
+(each request header, the client certificate among them) cost about a fifth of a read's CPU.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from .redaction import MARKER, RedactingFilter, redact, secret_header_names
+from .redaction import MARKER, RedactingFilter, secret_header_names
 
 # Whole values that are credentials in any form, beyond the API key and Authorization headers.
 ALWAYS_SECRET_ATOM_HEADERS = ("cookie", "set-cookie")
@@ -35,10 +37,10 @@ class RedactingGunicornLogger(Logger):
     def atoms(
         self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta
     ) -> dict[str, Any]:
-        secret_atoms = _secret_atom_names()
+        secret_atoms = _secret_atom_names(secret_header_names())
         written = atoms_written(self.cfg.access_log_format)
         return {
-            name: _redacted_atom(name, value, secret_atoms)
+            name: MARKER if name in secret_atoms else value
             for name, value in super().atoms(resp, req, environ, request_time).items()
             if name in written
         }
@@ -62,16 +64,11 @@ def _add_redaction(handler: logging.Handler) -> None:
         handler.addFilter(RedactingFilter())
 
 
-def _secret_atom_names() -> frozenset[str]:
+@lru_cache(maxsize=8)
+def _secret_atom_names(secret_headers: tuple[str, ...]) -> frozenset[str]:
     """Atom names of credential headers: as request ({x}i), response ({x}o) and environ ({x}e)."""
     names = set()
-    for header in (*secret_header_names(), *ALWAYS_SECRET_ATOM_HEADERS):
+    for header in (*secret_headers, *ALWAYS_SECRET_ATOM_HEADERS):
         environ_name = "http_" + header.replace("-", "_")
         names.update({f"{{{header}}}i", f"{{{header}}}o", f"{{{environ_name}}}e"})
     return frozenset(names)
-
-
-def _redacted_atom(name: str, value: object, secret_atoms: frozenset[str]) -> object:
-    if name in secret_atoms:
-        return MARKER
-    return redact(value) if isinstance(value, str) else value
