@@ -6,6 +6,9 @@ samples, around each run, the CPU time of the target's gunicorn (master, workers
 threads), the PostgreSQL processes (backends of the benchmark's database and the shared WAL and
 background writers), the target's edge nginx and the client side (the client-side nginx and
 wrk). Runs are sequential, so what the shared processes spend during a run is that run's.
+Each process is counted by its own growth between the samples: a backend that closes (Django's
+CONN_MAX_AGE) takes its past CPU with it, and a new one is counted from zero; what one that exits
+during a run had spent in it is not counted.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ class Roots:
 
 @dataclass
 class Sample:
-    seconds: dict[str, float] = field(default_factory=dict)
+    # Party -> process id -> CPU seconds so far (the client's own children under id 0).
+    seconds: dict[str, dict[int, float]] = field(default_factory=dict)
 
 
 def available() -> bool:
@@ -93,21 +97,26 @@ def sample(roots: Roots, client_root: int | None, database: str) -> Sample:
     """CPU seconds so far of each party of one target (processes that exited are not counted)."""
     children = _children()
     own = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk runs are this process's children
-    seconds = {
-        "app": sum(_cpu(pid) for pid in _tree(roots.app, children)),
-        "postgres": sum(_cpu(pid) for pid in _postgres(database)),
-        "edge": sum(_cpu(pid) for pid in _tree(roots.edge, children)) if roots.edge else 0.0,
-        "client": own.ru_utime + own.ru_stime,
-    }
-    if client_root:
-        seconds["client"] += sum(_cpu(pid) for pid in _tree(client_root, children))
-    return Sample(seconds)
+    client = {pid: _cpu(pid) for pid in _tree(client_root, children)} if client_root else {}
+    return Sample(
+        {
+            "app": {pid: _cpu(pid) for pid in _tree(roots.app, children)},
+            "postgres": {pid: _cpu(pid) for pid in _postgres(database)},
+            "edge": {pid: _cpu(pid) for pid in _tree(roots.edge, children)} if roots.edge else {},
+            "client": client | {0: own.ru_utime + own.ru_stime},
+        }
+    )
 
 
 def per_request(before: Sample, after: Sample, requests: int) -> dict[str, float]:
     """Milliseconds of CPU per request, by party."""
     if requests <= 0:
         return {party: float("nan") for party in PARTIES}
-    return {
-        party: 1000 * (after.seconds[party] - before.seconds[party]) / requests for party in PARTIES
-    }
+    return {party: 1000 * _growth(before, after, party) / requests for party in PARTIES}
+
+
+def _growth(before: Sample, after: Sample, party: str) -> float:
+    earlier = before.seconds[party]
+    return sum(
+        max(0.0, spent - earlier.get(pid, 0.0)) for pid, spent in after.seconds[party].items()
+    )

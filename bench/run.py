@@ -51,7 +51,8 @@ class Result:
 
 def main(argv: list[str] | None = None) -> Path:
     options = _arguments(argv)
-    work = Path(options.work)
+    # Per database: the credentials are registered in it, so another database needs its own.
+    work = Path(options.work) / options.database.rpartition("/")[2]
     work.mkdir(parents=True, exist_ok=True)
     _env.update(_django_env(options.database))
     _ensure_database(options.database)
@@ -265,7 +266,7 @@ def _wait_until_serving(port: int, processes, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if any(process.poll() is not None for process in processes):
-            raise SystemExit("a gunicorn exited; see var/bench/*.error.log")
+            raise SystemExit("a gunicorn exited; see its *.error.log under --work")
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
             return
