@@ -171,6 +171,22 @@ def _assert_consistent(practitioner_id: str, outcomes: list[dict]) -> None:
         assert [i["severity"] for i in reported] == ["error"]
 
 
+def _import_raced(
+    fhir: Client, importer: Client, practitioner_id: str, how: str, *, import_first: bool, hold
+) -> tuple[requests.Response, dict, list[dict]]:
+    """The import of the role and a change of its Practitioner (`how`), the first held by `hold`
+    (`held_after`'s module, function and predicate) until the second is answered or blocked.
+    Checks the outcome is consistent; returns the change's response, the manifest and errors."""
+    with held_after(*hold) as reached:
+        job = Request(lambda: _import_role(importer, practitioner_id))
+        change = Request(lambda: _change(fhir, practitioner_id, how))
+        race(*((job, reached, change) if import_first else (change, reached, job)))
+    assert job.response is not None and change.response is not None
+    manifest, outcomes = job.response
+    _assert_consistent(practitioner_id, outcomes)
+    return change.response, manifest, outcomes
+
+
 # A delete waits for the batch's FOR KEY SHARE on the targets it names as well (bulkimport.py).
 @pytest.mark.parametrize("how", ["update", "delete"])
 def test_an_import_batch_judging_its_target_blocks_that_targets_change(
@@ -184,16 +200,12 @@ def test_an_import_batch_judging_its_target_blocks_that_targets_change(
     def judging_the_line(judged: list[tuple[dict, list]], *_: object) -> bool:
         return any(resource.get("id") == "r-race" for resource, _ in judged)
 
-    with held_after(targets, "judge", judging_the_line) as reached:
-        job = Request(lambda: _import_role(importer, practitioner_id))
-        change = Request(lambda: _change(fhir, practitioner_id, how))
-        race(job, reached, change)
-    assert job.response is not None and change.response is not None
-    _, outcomes = job.response
-    _assert_consistent(practitioner_id, outcomes)
-
-    assert change.response.status_code == 409, change.response.text
-    assert "PractitionerRole/r-race" in change.response.json()["issue"][0]["diagnostics"]
+    hold = (targets, "judge", judging_the_line)
+    change, _, outcomes = _import_raced(
+        fhir, importer, practitioner_id, how, import_first=True, hold=hold
+    )
+    assert change.status_code == 409, change.text
+    assert "PractitionerRole/r-race" in change.json()["issue"][0]["diagnostics"]
     assert outcomes == []
     assert _role_stored() and _practitioner_conforms(practitioner_id)
 
@@ -209,15 +221,11 @@ def test_a_target_updated_before_the_import_judges_it_refuses_the_line(
     def updating_the_practitioner(row: Resource) -> bool:
         return (row.resource_type, row.logical_id) == ("Practitioner", practitioner_id)
 
-    with held_after(referrers, "check_referrers", updating_the_practitioner) as reached:
-        change = Request(lambda: _change(fhir, practitioner_id, "update"))
-        job = Request(lambda: _import_role(importer, practitioner_id))
-        race(change, reached, job)
-    assert job.response is not None and change.response is not None
-    manifest, outcomes = job.response
-    _assert_consistent(practitioner_id, outcomes)
-
-    assert change.response.status_code == 200, change.response.text
+    hold = (referrers, "check_referrers", updating_the_practitioner)
+    change, manifest, outcomes = _import_raced(
+        fhir, importer, practitioner_id, "update", import_first=False, hold=hold
+    )
+    assert change.status_code == 200, change.text
     assert manifest["output"] == []
     [issue] = [i for o in outcomes for i in o["issue"]]
     assert issue["severity"] == "error"
@@ -236,15 +244,11 @@ def test_a_target_deleted_before_the_import_looks_is_reported_dangling(
     def deleting_the_practitioner(resource_type: str, logical_id: str) -> bool:
         return (resource_type, logical_id) == ("Practitioner", practitioner_id)
 
-    with held_after(storage, "_refuse_if_referenced", deleting_the_practitioner) as reached:
-        change = Request(lambda: _change(fhir, practitioner_id, "delete"))
-        job = Request(lambda: _import_role(importer, practitioner_id))
-        race(change, reached, job)
-    assert job.response is not None and change.response is not None
-    _, outcomes = job.response
-    _assert_consistent(practitioner_id, outcomes)
-
-    assert change.response.status_code == 204, change.response.text
+    hold = (storage, "_refuse_if_referenced", deleting_the_practitioner)
+    change, _, outcomes = _import_raced(
+        fhir, importer, practitioner_id, "delete", import_first=False, hold=hold
+    )
+    assert change.status_code == 204, change.text
     [issue] = [i for o in outcomes for i in o["issue"]]
     assert issue["severity"] == "warning"
     assert issue["diagnostics"] == (
