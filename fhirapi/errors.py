@@ -47,19 +47,25 @@ def _drf_outcome(exc: drf.APIException) -> tuple[dict, int]:
     return outcome("error", code, str(exc.detail)), exc.status_code
 
 
-# What outcome_for answers by the error's own kind, before asking whether the database failed.
-_OWN_ANSWER = (
-    FHIRError,
-    drf.APIException,
-    Http404,
-    PermissionDenied,
-    RequestDataTooBig,
-    SuspiciousOperation,
-)
-
-
 def outcome_for(exc: Exception) -> tuple[dict, int]:
     """The OperationOutcome and status for an exception; unknown ones become a generic 500."""
+    own = _own_answer(exc)
+    if own is not None:
+        return own
+    if is_database_unavailable(exc):
+        return _unavailable()
+    return outcome("error", "exception", GENERIC_500), 500
+
+
+def _answered_as_unavailable(exc: Exception) -> bool:
+    """Whether outcome_for answers `exc` as the database being unavailable. An error with an
+    answer of its own keeps it even when raised while handling a database error (a deadlocked
+    transaction's 409 conflict)."""
+    return _own_answer(exc) is None and is_database_unavailable(exc)
+
+
+def _own_answer(exc: Exception) -> tuple[dict, int] | None:
+    """The answer an error has by its own kind; None for one that has none."""
     if isinstance(exc, FHIRError):
         return exc.operation_outcome(), exc.status
     if isinstance(exc, drf.APIException):
@@ -72,9 +78,7 @@ def outcome_for(exc: Exception) -> tuple[dict, int]:
         return outcome("error", "too-long", "The request body is too large"), 413
     if isinstance(exc, SuspiciousOperation):
         return outcome("error", "security", "The request was rejected as malformed"), 400
-    if is_database_unavailable(exc):
-        return _unavailable()
-    return outcome("error", "exception", GENERIC_500), 500
+    return None
 
 
 def _unavailable() -> tuple[dict, int]:
@@ -87,9 +91,7 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     """DRF exception handler: every error becomes an OperationOutcome, never a DRF error shape."""
     exc = as_timeout(exc)
     body, status = outcome_for(exc)
-    # An error with an answer of its own stays that answer in the log and the audit, even when
-    # raised while handling a database error (a deadlocked transaction's 409 conflict).
-    unavailable = not isinstance(exc, _OWN_ANSWER) and is_database_unavailable(exc)
+    unavailable = _answered_as_unavailable(exc)
     view = type(context.get("view")).__name__
     if unavailable:
         # Expected while the database is down or restarting; the kind is enough to tell.
