@@ -121,6 +121,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=3)
     )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite lets one writer in at a time. A deferred transaction that reads and then writes
+    # cannot wait for the lock (SQLite refuses the upgrade at once: "database is locked"), so
+    # concurrent writes failed instead of queueing; IMMEDIATE takes the write lock at BEGIN and
+    # waits for it (sqlite3's busy timeout, 5 s), and a conflict is then found and answered as
+    # on PostgreSQL. Tested on a database file: tests/directory/test_sqlite_writers.py.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("transaction_mode", "IMMEDIATE")
 # A kept-alive connection is tested before each request reuses it, so after the database
 # restarts the first request of every worker does not fail on a dead connection; without a round
 # trip when it was in use within the last second (config/postgresql/base.py).

@@ -219,6 +219,10 @@ def test_history_pages_newest_first_without_gaps():
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_create_on_update_of_one_id_yields_one_resource():
+    if connection.vendor == "sqlite":
+        # The in-memory test database is shared-cache: a writer meeting another fails at once
+        # whatever the transaction mode. test_sqlite_writers.py races writers on a file.
+        pytest.skip("SQLite's in-memory test database cannot queue writers")
     errors, results = [], []
 
     def writer():
@@ -241,5 +245,5 @@ def test_concurrent_create_on_update_of_one_id_yields_one_resource():
         ResourceVersion.objects.filter(logical_id="race-1").values_list("version_id", flat=True)
     )
     assert versions == list(range(1, len(versions) + 1))
-    assert all(isinstance(e, Conflict) for e in errors)
+    assert all(isinstance(e, Conflict) for e in errors), errors
     assert len(results) + len(errors) == 4 and results

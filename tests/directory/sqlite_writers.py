@@ -1,0 +1,67 @@
+"""Concurrent writers on a SQLite database file, run in a process of its own.
+
+`python -m tests.directory.sqlite_writers` with DATABASE_URL naming a SQLite file: migrates
+it, then races threads through the storage service (what the API and the admin write through)
+and prints what each got as JSON, for tests/directory/test_sqlite_writers.py. The test
+database of the suite cannot show this: it is in-memory and shared-cache, where a writer meeting
+another fails at once whatever the transaction mode.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django.setup()
+
+from django.core.management import call_command  # noqa: E402 - needs django.setup()
+from django.db import connection  # noqa: E402
+
+from directory import storage  # noqa: E402
+from directory.models import ResourceVersion  # noqa: E402
+from tests.factories import PractitionerFactory  # noqa: E402
+
+THREADS = 6
+
+
+def race(write: Callable[[int], object]) -> list[str]:
+    """Run `write(n)` in THREADS threads released together; the class names of what failed."""
+    start = threading.Barrier(THREADS)
+    failures: list[str] = []
+
+    def run(number: int) -> None:
+        start.wait()
+        try:
+            write(number)
+        except Exception as exc:  # reported to the test, which judges it
+            failures.append(f"{type(exc).__name__}: {exc}"[:200])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures
+
+
+def main() -> None:
+    call_command("migrate", verbosity=0)
+    connection.close()
+    same = PractitionerFactory.build(id="race-1")
+    updates = race(lambda _: storage.update("Practitioner", "race-1", same))
+    creates = race(lambda n: storage.create("Practitioner", PractitionerFactory.build()))
+    versions = sorted(
+        ResourceVersion.objects.filter(logical_id="race-1").values_list("version_id", flat=True)
+    )
+    print(json.dumps({"updates": updates, "creates": creates, "versions": versions}))
+
+
+if __name__ == "__main__":
+    main()
