@@ -78,7 +78,11 @@ class ResourceVersion(models.Model):
     METHODS = [("POST", "create"), ("PUT", "update"), ("DELETE", "delete")]
 
     id = models.BigAutoField(primary_key=True)
-    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="versions")
+    # No index of its own: version_uniq leads with the resource and serves every look-up by it,
+    # and a second B-tree would cost each write one more insertion (README, Bulk import).
+    resource = models.ForeignKey(
+        Resource, on_delete=models.CASCADE, related_name="versions", db_index=False
+    )
     resource_type = models.CharField(max_length=40)
     logical_id = models.CharField(max_length=ID_MAX)
     version_id = models.PositiveIntegerField()
@@ -165,7 +169,11 @@ class ReferenceIndex(models.Model):
     """Resolved references from one resource to another, for reference search and includes."""
 
     id = models.BigAutoField(primary_key=True)
-    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: reference_referrer_idx leads with the resource (as on Resource's
+    # versions above).
+    resource = models.ForeignKey(
+        Resource, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     resource_type = models.CharField(max_length=40)
     param = models.CharField(max_length=64)
     target_type = models.CharField(max_length=40)
