@@ -52,7 +52,8 @@ def _stat(pid: int) -> list[str] | None:
     return text[text.rindex(")") + 2 :].split()
 
 
-def _cpu(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user and system) process `pid` has spent so far; 0 once it is gone."""
     fields = _stat(pid)
     # utime and stime are fields 14 and 15 of proc(5); 12 and 13 after the name.
     return (int(fields[11]) + int(fields[12])) / TICKS if fields else 0.0
@@ -97,12 +98,14 @@ def sample(roots: Roots, client_root: int | None, database: str) -> Sample:
     """CPU seconds so far of each party of one target (processes that exited are not counted)."""
     children = _children()
     own = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk runs are this process's children
-    client = {pid: _cpu(pid) for pid in _tree(client_root, children)} if client_root else {}
+    client = {pid: cpu_seconds(pid) for pid in _tree(client_root, children)} if client_root else {}
     return Sample(
         {
-            "app": {pid: _cpu(pid) for pid in _tree(roots.app, children)},
-            "postgres": {pid: _cpu(pid) for pid in _postgres(database)},
-            "edge": {pid: _cpu(pid) for pid in _tree(roots.edge, children)} if roots.edge else {},
+            "app": {pid: cpu_seconds(pid) for pid in _tree(roots.app, children)},
+            "postgres": {pid: cpu_seconds(pid) for pid in _postgres(database)},
+            "edge": {pid: cpu_seconds(pid) for pid in _tree(roots.edge, children)}
+            if roots.edge
+            else {},
             "client": client | {0: own.ru_utime + own.ru_stime},
         }
     )
