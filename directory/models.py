@@ -79,7 +79,7 @@ class ResourceVersion(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     # No index of its own: version_uniq leads with the resource and serves every look-up by it,
-    # and a second B-tree would cost each write one more insertion (README, Bulk import).
+    # and a second B-tree would cost each write one more insertion (migration 0025).
     resource = models.ForeignKey(
         Resource, on_delete=models.CASCADE, related_name="versions", db_index=False
     )
