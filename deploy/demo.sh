@@ -49,6 +49,14 @@ $PY manage.py migrate --noinput
 $PY manage.py loaddirectory --skip-existing
 $PY manage.py collectstatic --noinput -v0
 
+# The dev PKI is registered in the database it was made with: after a new database (the old one
+# deleted to start over), its files would name no trust anchor or client there. Make it anew.
+if [ -f "$PKI/demo/root/ca.pem" ] && ! $PY manage.py shell -c \
+    "from security.models import TrustAnchor; raise SystemExit(not TrustAnchor.objects.exists())" \
+    >/dev/null 2>&1; then
+    echo "The database registers no trust anchor: making a new dev PKI in $PKI"
+    rm -rf "$PKI"
+fi
 if [ ! -f "$PKI/demo/root/ca.pem" ]; then
     $PY manage.py pki_init_community --dir "$PKI/demo" --community demo \
         --name "Demo community" --intermediate --register
