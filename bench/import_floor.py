@@ -118,6 +118,7 @@ def _copy_back(conn: psycopg.Connection, pid: int, table: str, keyed: bool) -> f
             conn.commit()  # the deferred foreign-key checks run here
             return cpu.cpu_seconds(pid) - before
         finally:
+            conn.rollback()  # a COPY that failed leaves the transaction aborted
             conn.execute(sql.SQL("DROP TABLE {}").format(copy))
             conn.commit()
 

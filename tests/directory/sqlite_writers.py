@@ -30,7 +30,7 @@ THREADS = 6
 
 
 def race(write: Callable[[int], object]) -> list[str]:
-    """Run `write(n)` in THREADS threads released together; the class names of what failed."""
+    """Run `write(n)` in THREADS threads released together; what failed, as 'Class: message'."""
     start = threading.Barrier(THREADS)
     failures: list[str] = []
 
