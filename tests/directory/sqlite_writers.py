@@ -2,17 +2,22 @@
 
 `python -m tests.directory.sqlite_writers` with DATABASE_URL naming a SQLite file: migrates
 it, then races threads through the storage service (what the API and the admin write through)
-and prints what each got as JSON, for tests/directory/test_sqlite_writers.py. The test
-database of the suite cannot show this: it is in-memory and shared-cache, where a writer meeting
-another fails at once whatever the transaction mode.
+and prints what each got as JSON, for tests/directory/test_sqlite_writers.py. With `--register
+DIR` it instead migrates the file and registers a directory client there (community, anchors,
+CRLs, client, API key; a token from an issuer written to DIR) and prints the request headers and
+the issuers file, for a real server on that file. The test database of the suite cannot show
+this: it is in-memory and shared-cache, where a writer meeting another fails at once whatever the
+transaction mode.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import django
 
@@ -51,7 +56,26 @@ def race(write: Callable[[int], object]) -> list[str]:
     return failures
 
 
+def register(directory: Path) -> None:
+    from tests.credentials import make_token_issuer, register_directory_client
+    from tests.security.pki import build_pki
+    from tests.security.trust import register_community
+
+    call_command("migrate", verbosity=0)
+    pki, issuer = build_pki(), make_token_issuer(directory)
+    credentials = register_directory_client(pki, issuer, register_community(pki.a))
+    secrets = [credentials.api_key, credentials.token]
+    print(
+        json.dumps(
+            {"headers": credentials.http, "issuers": issuer.issuers_file, "secrets": secrets}
+        )
+    )
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--register"]:
+        register(Path(sys.argv[2]))
+        return
     call_command("migrate", verbosity=0)
     connection.close()
     same = PractitionerFactory.build(id="race-1")
