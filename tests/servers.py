@@ -32,8 +32,12 @@ def database_url() -> str:
 
 
 def process_env(**overrides: str) -> dict[str, str]:
+    """The test process's environment without its SECURITY_* settings, on the test database
+    unless `overrides` names another DATABASE_URL."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("SECURITY_")}
-    env.update(DJANGO_SETTINGS_MODULE="config.settings", DATABASE_URL=database_url())
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    if "DATABASE_URL" not in overrides:
+        env["DATABASE_URL"] = database_url()
     env.update(overrides)
     return env
 

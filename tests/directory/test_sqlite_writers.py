@@ -8,7 +8,6 @@ the storage service and through a real gunicorn serving that file.
 """
 
 import json
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -19,7 +18,7 @@ import pytest
 import requests
 
 from tests.logcapture import ISSUED, SECRET_CHARS
-from tests.servers import gunicorn, wait_until_serving
+from tests.servers import gunicorn, process_env, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +39,7 @@ def _helper(env: dict[str, str], *args: str) -> str:
 
 
 def test_concurrent_writes_to_a_sqlite_file_queue_instead_of_failing(tmp_path):
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'writers.sqlite3'}"}
+    env = process_env(DATABASE_URL=f"sqlite:///{tmp_path / 'writers.sqlite3'}")
     outcome = json.loads(_helper(env))
     # Six updates of one id: each one a version, in order; six creates: all stored.
     assert outcome["updates"] == []
@@ -51,9 +50,7 @@ def test_concurrent_writes_to_a_sqlite_file_queue_instead_of_failing(tmp_path):
 @pytest.mark.e2e
 def test_concurrent_puts_to_gunicorn_on_a_sqlite_file_all_succeed(tmp_path):
     """As `make demo` serves: before, 38 of 60 such PUTs were answered 503."""
-    database = f"sqlite:///{tmp_path / 'served.sqlite3'}"
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("SECURITY_")}
-    base_env.update(DJANGO_SETTINGS_MODULE="config.settings", DATABASE_URL=database)
+    base_env = process_env(DATABASE_URL=f"sqlite:///{tmp_path / 'served.sqlite3'}")
     registered = json.loads(_helper(base_env, "--register", str(tmp_path)))
     # The run's log check looks for them too (a key's random part alone, as for the suite's own).
     api_key, token = registered["secrets"]
