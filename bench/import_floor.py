@@ -70,14 +70,18 @@ def validation_parts(path: Path) -> list[tuple[str, float]]:
     ]
 
 
+def _resources_table() -> str:
+    from directory.models import Resource
+
+    return Resource._meta.db_table
+
+
 def _tables() -> list[tuple[str, bool]]:
     """(table, whether it has the foreign key to resources) for every table an import fills."""
     from directory.statistics import loaded_tables
 
-    return [
-        (model._meta.db_table, model._meta.db_table != "directory_resource")
-        for model in loaded_tables()
-    ]
+    resources = _resources_table()
+    return [(model._meta.db_table, model._meta.db_table != resources) for model in loaded_tables()]
 
 
 def storage_parts(database: str, resources: int) -> list[tuple[str, float]]:
@@ -105,8 +109,8 @@ def _copy_back(conn: psycopg.Connection, pid: int, table: str, keyed: bool) -> f
             conn.execute(
                 sql.SQL(
                     "ALTER TABLE {} ADD FOREIGN KEY (resource_id)"
-                    " REFERENCES directory_resource (id) DEFERRABLE INITIALLY DEFERRED"
-                ).format(copy)
+                    " REFERENCES {} (id) DEFERRABLE INITIALLY DEFERRED"
+                ).format(copy, sql.Identifier(_resources_table()))
             )
         conn.commit()
         spool.seek(0)
@@ -135,7 +139,8 @@ def main() -> None:
     django.setup()
     checks = validation_parts(args.file)
     with psycopg.connect(args.database) as conn:
-        resources = conn.execute("SELECT count(*) FROM directory_resource").fetchone()[0]
+        counted = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(_resources_table()))
+        resources = conn.execute(counted).fetchone()[0]
     stored = storage_parts(args.database, resources)
     print(f"{args.file.name}; {resources:,} resources stored in the database")
     print("| part | CPU ms a resource |")
